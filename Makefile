@@ -1,0 +1,45 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is a helper of those.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/arsync.yaml
+PACKAGES := arsync connector scoring jobs
+
+.PHONY: run test lint typecheck unit sample bench clean
+
+run: $(VENV)/.runtime  ## set up, then run the main job (dry run) on the bundled sample data
+	$(BIN)/arsync run --dry-run --config $(CONFIG)
+
+test: $(VENV)/.dev lint typecheck unit  ## set up with the dev extras, then lint, type-check, test
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check $(PACKAGES) tests bench
+	$(BIN)/ruff format --check $(PACKAGES) tests bench
+	$(BIN)/lint-imports
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+unit: $(VENV)/.dev
+	$(BIN)/pytest
+
+sample: $(VENV)/.runtime  ## regenerate the bundled sample export
+	$(BIN)/arsync sample-data --customers 60 --seed 7 --out examples/sample
+
+bench: $(VENV)/.dev  ## measure speed and memory (never part of `make test`)
+	$(BIN)/python bench/bench_sample_data.py
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+clean:
+	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache .hypothesis

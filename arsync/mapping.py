@@ -1,0 +1,144 @@
+"""The CRM mapping (`mappings/salesforce_account.yaml`): which computed column lands in which
+field, how the value is shaped on the way, and how an ERP customer finds its Account.
+
+The worker writes exactly the fields named here and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+from collections.abc import Collection
+from typing import Annotated, Any
+
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+SalesforceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+ACCOUNT_ID_FIELD = "Id"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MatchSettings(_Strict):
+    """How an ERP customer finds its Account."""
+
+    external_id_field: SalesforceName = Field(
+        default="ERP_Customer_Id__c",
+        description="Account field (an external id) that holds the ERP customer id",
+    )
+    prefer_crm_account_id: bool = Field(
+        default=True,
+        description="match by the Salesforce Account id when the ERP customer carries one",
+    )
+
+
+class FieldMapping(_Strict):
+    """One CRM field, fed by one computed column."""
+
+    source: str = Field(alias="from", description="a column computed by scoring")
+    round: Annotated[int, Field(ge=0, le=8)] | None = Field(
+        default=None, description="decimal places for numbers (money defaults to 2)"
+    )
+    values: dict[str, str] = Field(
+        default_factory=dict, description="computed value -> picklist value"
+    )
+    max_length: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="cut longer text to this many characters"
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _known_column(cls, column: str, info: ValidationInfo) -> str:
+        known: Collection[str] | None = (info.context or {}).get("columns")
+        if known is None or column in known:
+            return column
+        hint = difflib.get_close_matches(column, list(known), n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ValueError(
+            f"unknown column {column!r}{suggestion}; expected one of: {', '.join(known)}"
+        )
+
+
+class CrmMapping(_Strict):
+    object: SalesforceName = "Account"
+    match: MatchSettings = MatchSettings()
+    fields: dict[SalesforceName, FieldMapping] = Field(min_length=1)
+
+    @field_validator("fields")
+    @classmethod
+    def _match_field_not_written(
+        cls, fields: dict[str, FieldMapping], info: ValidationInfo
+    ) -> dict[str, FieldMapping]:
+        match: MatchSettings | None = info.data.get("match")
+        protected = {ACCOUNT_ID_FIELD, match.external_id_field if match else ""}
+        clash = sorted(protected & set(fields))
+        if clash:
+            raise ValueError(f"{', '.join(clash)} is the match key and cannot be written")
+        return fields
+
+
+PLAN_COLUMNS = ["customer_id", "customer_name", "match_field", "match_value", "field", "value"]
+
+
+def desired_values(scored: pd.DataFrame, mapping: CrmMapping) -> pd.DataFrame:
+    """One row per customer and mapped field: the value the CRM should hold."""
+    match_field, match_value = _match_keys(scored, mapping.match)
+    frames = []
+    for field, spec in mapping.fields.items():
+        frames.append(
+            pd.DataFrame(
+                {
+                    "customer_id": scored["customer_id"].to_numpy(),
+                    "customer_name": scored["customer_name"].to_numpy(),
+                    "match_field": match_field,
+                    "match_value": match_value,
+                    "field": field,
+                    "value": [shape_value(v, spec) for v in scored[spec.source].tolist()],
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=PLAN_COLUMNS)
+    plan = pd.concat(frames, ignore_index=True)
+    return plan.sort_values(["customer_id", "field"], kind="stable", ignore_index=True)
+
+
+def _match_keys(scored: pd.DataFrame, match: MatchSettings) -> tuple[list[str], list[str]]:
+    fields, values = [], []
+    for customer_id, account_id in zip(
+        scored["customer_id"].tolist(), scored["crm_account_id"].tolist(), strict=True
+    ):
+        if match.prefer_crm_account_id and isinstance(account_id, str) and account_id:
+            fields.append(ACCOUNT_ID_FIELD)
+            values.append(account_id)
+        else:
+            fields.append(match.external_id_field)
+            values.append(str(customer_id))
+    return fields, values
+
+
+def shape_value(value: Any, spec: FieldMapping) -> Any:
+    """A computed value as the CRM field should receive it; None means empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 2 if spec.round is None else spec.round)
+    if isinstance(value, bool | int):
+        return value
+    text = spec.values.get(str(value), str(value))
+    return text[: spec.max_length] if spec.max_length else text

@@ -1,0 +1,63 @@
+"""Records kept aside with the reason, so nothing bad is scored and nothing is silently lost."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+
+
+class Action(StrEnum):
+    REJECTED = "rejected"  # left out of scoring
+    CORRECTED = "corrected"  # kept, with the named field cleared
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """One record that broke a rule: which record, where it came from, and why."""
+
+    record_type: str
+    record_id: str | None
+    location: str
+    rule: str
+    reason: str
+    action: Action = Action.REJECTED
+
+
+class Quarantine:
+    """Collects entries in the order they were found; a run with any entry is partial."""
+
+    def __init__(self) -> None:
+        self._entries: list[QuarantineEntry] = []
+
+    def add(self, entry: QuarantineEntry) -> None:
+        self._entries.append(entry)
+
+    def extend(self, entries: Iterable[QuarantineEntry]) -> None:
+        self._entries.extend(entries)
+
+    def __iter__(self) -> Iterator[QuarantineEntry]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def rejected_ids(self, record_type: str) -> set[str]:
+        return {
+            e.record_id
+            for e in self._entries
+            if e.record_type == record_type and e.action is Action.REJECTED and e.record_id
+        }
+
+    def counts_by_rule(self) -> dict[str, int]:
+        return dict(Counter(e.rule for e in self._entries))
+
+    def write_csv(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, [f.name for f in fields(QuarantineEntry)])
+            writer.writeheader()
+            writer.writerows(asdict(e) for e in self._entries)

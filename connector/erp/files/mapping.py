@@ -1,0 +1,132 @@
+"""Schema of a column mapping (`mappings/erp/*.yaml`): which export column feeds which field.
+
+The allowed field names per file are derived from the canonical record models, so a new record
+field is mappable at once and a misspelt one is an error on its own line of the YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
+
+from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record, RecordId
+
+Header = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Formats(_Strict):
+    """How the export writes dates, numbers and booleans."""
+
+    date: str = "%Y-%m-%d"
+    datetime: str = "%Y-%m-%dT%H:%M:%S%z"
+    decimal_separator: str = "."
+    thousands_separator: str = ""
+    true_values: tuple[str, ...] = ("yes", "y", "true", "1")
+    false_values: tuple[str, ...] = ("no", "n", "false", "0", "")
+    encoding: str = "utf-8"
+    delimiter: Annotated[str, StringConstraints(min_length=1, max_length=1)] = ","
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> Formats:
+        if self.decimal_separator == self.thousands_separator:
+            raise ValueError("decimal_separator and thousands_separator must differ")
+        return self
+
+
+class ColumnSpec(_Strict):
+    """A column whose values the export spells its own way (`values` maps them)."""
+
+    column: Header
+    values: dict[str, str] = Field(default_factory=dict)
+
+
+ColumnRef = Header | ColumnSpec
+
+
+class ApplicationRow(Application):
+    """One row of a payment- or credit-memo-application file, before it joins its document."""
+
+    document_id: RecordId
+
+
+RECORD_MODELS: dict[str, type[Record]] = {
+    "customers": Customer,
+    "invoices": Invoice,
+    "payments": Payment,
+    "payment_applications": ApplicationRow,
+    "credit_memos": CreditMemo,
+    "credit_memo_applications": ApplicationRow,
+}
+REQUIRED_FILES = frozenset({"customers", "invoices"})
+
+
+class FileSpec(_Strict):
+    path: Path
+    sheet: str | None = Field(default=None, description="XLSX sheet; the first one if empty")
+    columns: BaseModel
+
+    def column_specs(self) -> dict[str, ColumnSpec]:
+        """Canonical field -> its column, for the fields this export maps."""
+        specs: dict[str, ColumnSpec] = {}
+        for name in type(self.columns).model_fields:
+            ref = getattr(self.columns, name)
+            if ref is not None:
+                specs[name] = ref if isinstance(ref, ColumnSpec) else ColumnSpec(column=ref)
+        return specs
+
+
+def _columns_model(kind: str, record: type[Record]) -> type[BaseModel]:
+    """A model whose keys are the record's fields: required ones must be mapped."""
+    fields: dict[str, Any] = {}
+    for name, info in record.model_fields.items():
+        if name == "applications":
+            continue
+        fields[name] = (ColumnRef, ...) if info.is_required() else (ColumnRef | None, None)
+    return create_model(f"{kind}_columns", __base__=_Strict, **fields)
+
+
+def _file_model(kind: str, record: type[Record]) -> type[FileSpec]:
+    return create_model(
+        f"{kind}_file", __base__=FileSpec, columns=(_columns_model(kind, record), ...)
+    )
+
+
+def _files_model() -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for kind, record in RECORD_MODELS.items():
+        model = _file_model(kind, record)
+        fields[kind] = (model, ...) if kind in REQUIRED_FILES else (model | None, None)
+    return create_model("files", __base__=_Strict, **fields)
+
+
+FilesModel = _files_model()
+
+
+class FileMapping(_Strict):
+    """The YAML file as a whole: shared formats, then one entry per exported file."""
+
+    formats: Formats = Formats()
+    manifest: Path | None = Field(
+        default=None, description="JSON file whose `exported_at` says when the data is as of"
+    )
+    files: FilesModel  # type: ignore[valid-type]  # built from the record models at import
+
+    @model_validator(mode="after")
+    def _applications_need_documents(self) -> FileMapping:
+        for documents, applications in (
+            ("payments", "payment_applications"),
+            ("credit_memos", "credit_memo_applications"),
+        ):
+            if self.file(applications) is not None and self.file(documents) is None:
+                raise ValueError(f"files.{applications} needs a files.{documents} entry")
+        return self
+
+    def file(self, kind: str) -> FileSpec | None:
+        spec: FileSpec | None = getattr(self.files, kind)
+        return spec

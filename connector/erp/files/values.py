@@ -1,0 +1,106 @@
+"""Turning export cells (text from CSV, typed cells from XLSX) into canonical field values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Union, get_args, get_origin
+
+from connector.erp.files.mapping import ColumnSpec, Formats
+
+
+class CellError(ValueError):
+    """A cell that cannot become its field's type; the message is shown to a finance admin."""
+
+
+def field_type(annotation: Any) -> type:
+    """The plain type a field holds: `Decimal | None` -> Decimal, `tuple[...]` -> tuple."""
+    if get_origin(annotation) in {Union, types.UnionType}:
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = members[0]
+    origin = get_origin(annotation)
+    plain = origin if origin is not None else annotation
+    return plain if isinstance(plain, type) else str
+
+
+class CellParser:
+    def __init__(self, formats: Formats) -> None:
+        self._formats = formats
+        self._true = {v.casefold() for v in formats.true_values}
+        self._false = {v.casefold() for v in formats.false_values}
+        self._converters: dict[type, Callable[[object], object]] = {
+            dt.datetime: self._datetime,
+            dt.date: self._date,
+            Decimal: self._decimal,
+            int: self._integer,
+        }
+
+    def parse(self, raw: object, target: type, spec: ColumnSpec) -> object:
+        """The cell as `target`, or None when it is empty; CellError when it cannot be."""
+        if isinstance(raw, str):
+            raw = raw.strip()
+            if spec.values:
+                raw = spec.values.get(raw, raw)
+        if target is bool:
+            return self._boolean(raw)
+        if raw is None or raw == "":
+            return None
+        convert = self._converters.get(target)
+        return convert(raw) if convert is not None else str(raw)
+
+    def _boolean(self, raw: object) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        text = "" if raw is None else str(raw).strip().casefold()
+        if text in self._true:
+            return True
+        if text in self._false:
+            return False
+        expected = ", ".join(sorted(self._true | self._false - {""}))
+        raise CellError(f"{raw!r} is not a yes/no value (expected one of: {expected})")
+
+    def _date(self, raw: object) -> dt.date:
+        if isinstance(raw, dt.datetime):
+            return raw.date()
+        if isinstance(raw, dt.date):
+            return raw
+        try:
+            return dt.datetime.strptime(str(raw), self._formats.date).date()  # noqa: DTZ007 - a calendar date has no zone
+        except ValueError:
+            raise CellError(f"{raw!r} is not a date in the format {self._formats.date!r}") from None
+
+    def _datetime(self, raw: object) -> dt.datetime:
+        if isinstance(raw, dt.datetime):
+            return raw if raw.tzinfo else raw.replace(tzinfo=dt.UTC)
+        try:
+            parsed = dt.datetime.strptime(str(raw), self._formats.datetime)  # noqa: DTZ007 - zone added below when absent
+        except ValueError:
+            raise CellError(
+                f"{raw!r} is not a date and time in the format {self._formats.datetime!r}"
+            ) from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+    def _decimal(self, raw: object) -> Decimal:
+        if isinstance(raw, bool):
+            raise CellError(f"{raw!r} is not a number")
+        if isinstance(raw, int | float | Decimal):
+            return Decimal(str(raw))
+        text = str(raw)
+        if self._formats.thousands_separator:
+            text = text.replace(self._formats.thousands_separator, "")
+        text = text.replace(self._formats.decimal_separator, ".")
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise CellError(f"{raw!r} is not a number") from None
+        if not value.is_finite():
+            raise CellError(f"{raw!r} is not a finite number")
+        return value
+
+    def _integer(self, raw: object) -> int:
+        value = self._decimal(raw)
+        if value != value.to_integral_value():
+            raise CellError(f"{raw!r} is not a whole number")
+        return int(value)

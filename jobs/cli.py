@@ -1,0 +1,193 @@
+"""The `arsync` command line: the only place that prints for people."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import structlog
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from arsync.yamlfile import ConfigError
+from connector.errors import FatalError, SourceConfigError
+from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
+from jobs.pipeline import ExitCode, SyncResult, run_sync
+from jobs.progress import Bars, Silent
+from jobs.settings import RunSettings, load_run_settings
+
+app = typer.Typer(
+    help="Accounts-receivable health from the ERP onto Salesforce Accounts.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+)
+out = Console()
+err = Console(stderr=True)
+log = structlog.get_logger(__name__)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config", "-c", envvar="ARSYNC_CONFIG", help="arsync.yaml; the files it names follow."
+    ),
+]
+DEFAULT_CONFIG = Path("config/arsync.yaml")
+
+
+@app.callback()
+def _setup(
+    log_format: Annotated[
+        LogFormat, typer.Option(help="console on a terminal, JSON elsewhere, unless set.")
+    ] = LogFormat.AUTO,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    configure_logging(log_format, log_level)
+
+
+@app.command()
+def run(
+    config: ConfigOption = DEFAULT_CONFIG,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan the changes and write nothing to the CRM.")
+    ] = False,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Score as of this date (default: the data's)."),
+    ] = None,
+    show: Annotated[int, typer.Option(help="Accounts to show in the plan table.")] = 10,
+) -> None:
+    """Pull the ERP ledger, score every customer and plan the CRM field values."""
+    if not dry_run:
+        err.print(
+            "[red]Writing to Salesforce is not available in this version.[/red] "
+            "Run with --dry-run to see the plan."
+        )
+        raise typer.Exit(ExitCode.CONFIG_ERROR)
+    run_id = new_run_id()
+    bind_run(run_id)
+    settings = _load(config)
+    try:
+        if err.is_terminal:
+            with Bars(err) as bars:
+                result = run_sync(settings, run_id, as_of.date() if as_of else None, bars)
+        else:
+            result = run_sync(settings, run_id, as_of.date() if as_of else None, Silent())
+    except SourceConfigError as error:
+        log.error("sync.failed", error=str(error), kind="source_config")
+        err.print(f"[red]The data does not fit the settings:[/red] {error}")
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    except FatalError as error:
+        log.error("sync.failed", error=str(error), kind="fatal")
+        err.print(f"[red]The run stopped:[/red] {error}")
+        raise typer.Exit(ExitCode.FATAL) from None
+    _print_summary(result, show)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Check arsync.yaml and every file it names; exit 2 naming each problem."""
+    settings = _load(config)
+    for path in [config, *settings.files()]:
+        out.print(f"[green]ok[/green] {path}")
+
+
+@app.command("sample-data")
+def sample_data(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the CSV export to.")],
+    customers: Annotated[int, typer.Option(min=1, help="How many customers.")] = 60,
+    seed: Annotated[int, typer.Option(help="Same seed, same ledger, byte for byte.")] = 7,
+    end_date: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the ledger.")
+    ] = dt.datetime(2026, 11, 20),  # noqa: DTZ001 - a fixed, documented default date
+    months: Annotated[int, typer.Option(min=1, help="Months of history.")] = 24,
+) -> None:
+    """Write a realistic, deterministic B2B ledger as an ERP export (CSV) to --out."""
+    from jobs.sample_data import generate_ledger, write_export  # noqa: PLC0415 - rarely used
+
+    ledger = generate_ledger(
+        customers=customers, seed=seed, end_date=end_date.date(), months=months
+    )
+    exported_at = dt.datetime.combine(end_date.date(), dt.time(23, 0), tzinfo=dt.UTC)
+    paths = write_export(ledger, out_dir, exported_at)
+    counts = ", ".join(f"{n:,} {name}" for name, n in ledger.counts().items())
+    out.print(f"Wrote {counts} to {out_dir} ({len(paths)} files).")
+
+
+def _load(config: Path) -> RunSettings:
+    """The run's settings, or exit 2 with every problem listed by file, line and key."""
+    try:
+        return load_run_settings(config)
+    except ConfigError as error:
+        log.error("config.invalid", problems=len(error.problems))
+        err.print(f"[red]{len(error.problems)} problem(s) in the settings:[/red]")
+        for problem in error.problems:
+            err.print(f"  {problem}", markup=False, highlight=False)
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+
+
+def _print_summary(result: SyncResult, show: int) -> None:
+    data_as_of = result.data_as_of.isoformat() if result.data_as_of else "unknown"
+    counts = ", ".join(
+        f"{n:,} {name.replace('_', ' ')}" for name, n in result.ledger.counts().items()
+    )
+    out.print(
+        f"[bold]Run {result.run_id}[/bold]  as of {result.as_of}  (ERP data as of {data_as_of})"
+    )
+    out.print(f"Ledger: {counts}")
+    _print_plan(result.plan, show)
+    _print_quarantine(result)
+    for name, path in result.outputs.items():
+        out.print(f"{name.capitalize()}: {path}")
+
+
+def _print_plan(plan: pd.DataFrame, show: int) -> None:
+    accounts = list(dict.fromkeys(plan["customer_id"].tolist()))
+    table = Table(title=f"Plan (dry run): {len(accounts)} accounts, {len(plan)} field values")
+    for column in ("Customer", "Match key", "Field", "Value"):
+        table.add_column(column, overflow="fold")
+    for customer_id in accounts[:show]:
+        rows = plan[plan["customer_id"] == customer_id]
+        first = rows.iloc[0]
+        key = f"{first['match_field']}={first['match_value']}"
+        for position, (_, row) in enumerate(rows.iterrows()):
+            name = f"{customer_id} {first['customer_name']}" if position == 0 else ""
+            table.add_row(
+                name, key if position == 0 else "", str(row["field"]), _text(row["value"])
+            )
+        table.add_section()
+    out.print(table)
+    if len(accounts) > show:
+        out.print(f"... and {len(accounts) - show} more accounts in the plan file.")
+
+
+def _print_quarantine(result: SyncResult) -> None:
+    entries = list(result.quarantine)
+    if not entries:
+        out.print("[green]Quarantine: empty, every record was scored.[/green]")
+        return
+    table = Table(title=f"Quarantine: {len(entries)} records kept aside")
+    for column in ("Record", "Where", "Rule", "Reason"):
+        table.add_column(column, overflow="fold")
+    for entry in entries[:20]:
+        record = f"{entry.record_type} {entry.record_id or '?'}"
+        table.add_row(record, entry.location, entry.rule, entry.reason)
+    out.print(table)
+    if len(entries) > 20:
+        out.print(f"... and {len(entries) - 20} more in the quarantine file.")
+
+
+def _text(value: object) -> str:
+    return "(empty)" if value is None else str(value)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

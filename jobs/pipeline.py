@@ -1,0 +1,131 @@
+"""One sync run: pull, validate, score, map, plan. Only this module knows the order of steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+import pandas as pd
+import structlog
+
+from arsync.ledger import Ledger, LedgerBuilder
+from arsync.mapping import desired_values
+from arsync.quarantine import Quarantine, QuarantineEntry
+from connector.erp.base import Source
+from connector.erp.files.source import FileSource
+from jobs.progress import Reporter, Silent
+from jobs.settings import RunSettings
+from scoring import score_accounts
+
+log = structlog.get_logger(__name__)
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    PARTIAL = 1  # the run finished, but records were quarantined or failed
+    CONFIG_ERROR = 2
+    FATAL = 3  # the run could not finish: a source unreachable, a file missing
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    run_id: str
+    as_of: dt.date
+    data_as_of: dt.datetime | None
+    ledger: Ledger
+    quarantine: Quarantine
+    scores: pd.DataFrame
+    plan: pd.DataFrame
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PARTIAL if len(self.quarantine) else ExitCode.OK
+
+
+def build_source(settings: RunSettings) -> Source:
+    return FileSource(settings.app.source.path, settings.source_mapping)
+
+
+def pull_ledger(source: Source, currencies: frozenset[str], progress: Reporter) -> LedgerBuilder:
+    """Every record the source yields, into a builder; bad ones straight to the quarantine."""
+    builder = LedgerBuilder(currencies=currencies)
+    for item in progress.track(source.pull(), f"Reading {source.name}"):
+        if isinstance(item, QuarantineEntry):
+            builder.reject(item)
+        else:
+            builder.add(item.record, item.location, item.part_locations)
+    return builder
+
+
+def run_sync(
+    settings: RunSettings,
+    run_id: str,
+    as_of: dt.date | None = None,
+    progress: Reporter | None = None,
+    today: dt.date | None = None,
+) -> SyncResult:
+    """Pull, validate, score, map and plan; write the plan and quarantine to the output folder.
+
+    The as-of date is, in order: the one asked for, the date the ERP data is current to, today.
+    """
+    progress = progress or Silent()
+    started = time.perf_counter()
+    source = build_source(settings)
+    data_as_of = source.data_as_of()
+    as_of = as_of or (data_as_of.date() if data_as_of else today or dt.datetime.now(dt.UTC).date())
+    log.info(
+        "sync.started",
+        source=source.name,
+        as_of=as_of.isoformat(),
+        data_as_of=data_as_of.isoformat() if data_as_of else None,
+    )
+
+    builder = pull_ledger(source, settings.app.currencies, progress)
+    with progress.step("Validating the ledger"):
+        ledger = builder.build()
+    quarantine = builder.quarantine
+    for entry in quarantine:
+        log.warning(
+            "ledger.record_quarantined",
+            record_type=entry.record_type,
+            record_id=entry.record_id,
+            location=entry.location,
+            rule=entry.rule,
+            reason=entry.reason,
+            action=entry.action.value,
+        )
+    log.info("ledger.built", **ledger.counts(), quarantined=len(quarantine))
+
+    with progress.step("Scoring accounts"):
+        scores = score_accounts(ledger, as_of, settings.scoring, settings.currencies)
+    log.info("scoring.finished", customers=len(scores))
+
+    plan = desired_values(scores, settings.crm_mapping)
+    log.info("plan.built", rows=len(plan), accounts=plan["customer_id"].nunique())
+
+    outputs = write_outputs(settings.app.output.dir, scores, plan, quarantine)
+    result = SyncResult(run_id, as_of, data_as_of, ledger, quarantine, scores, plan, outputs)
+    log.info(
+        "sync.finished",
+        status=result.exit_code.name.lower(),
+        exit_code=int(result.exit_code),
+        seconds=round(time.perf_counter() - started, 3),
+        **{f"{name}_file": str(path) for name, path in outputs.items()},
+    )
+    return result
+
+
+def write_outputs(
+    folder: Path, scores: pd.DataFrame, plan: pd.DataFrame, quarantine: Quarantine
+) -> dict[str, Path]:
+    """The plan, the scores and the quarantine as CSV, replacing those of the previous run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / f"{name}.csv" for name in ("plan", "scores", "quarantine")}
+    plan.to_csv(paths["plan"], index=False)
+    scores.to_csv(paths["scores"], index=False)
+    quarantine.write_csv(paths["quarantine"])
+    return paths
