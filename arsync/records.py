@@ -14,6 +14,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from arsync.located import LocatedError
+
 RecordId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 CurrencyCode = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{3}$")
@@ -69,7 +71,7 @@ class Customer(Record):
     @model_validator(mode="after")
     def _not_own_parent(self) -> Self:
         if self.parent_id == self.id:
-            raise ValueError("customer is its own parent")
+            raise LocatedError("customer is its own parent", "parent_id")
         return self
 
 
@@ -90,11 +92,14 @@ class Invoice(Record):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.due_date < self.issue_date:
-            raise ValueError(f"due date {self.due_date} is before issue date {self.issue_date}")
+            message = f"due date {self.due_date} is before issue date {self.issue_date}"
+            raise LocatedError(message, "due_date")
         if self.open_balance > self.total:
-            raise ValueError(f"open balance {self.open_balance} exceeds invoice total {self.total}")
+            message = f"open balance {self.open_balance} exceeds invoice total {self.total}"
+            raise LocatedError(message, "open_balance")
         if self.status is InvoiceStatus.PAID and self.open_balance != 0:
-            raise ValueError(f"status is paid but open balance is {self.open_balance}")
+            message = f"status is paid but open balance is {self.open_balance}"
+            raise LocatedError(message, "status")
         return self
 
 
@@ -125,7 +130,8 @@ class _AppliedDocument(Record):
     @model_validator(mode="after")
     def _not_over_applied(self) -> Self:
         if self.applied > self.amount:
-            raise ValueError(f"applications total {self.applied} exceeds the amount {self.amount}")
+            message = f"applications total {self.applied} exceeds the amount {self.amount}"
+            raise LocatedError(message, "amount")
         return self
 
 

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from arsync.located import error_loc
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -96,6 +98,9 @@ def read_yaml(path: Path) -> YamlDocument:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
         detail = f"{error.problem} {error.context or ''}".strip()
+        start = error.context_mark
+        if start is not None and mark is not None and start.line != mark.line:
+            detail += f" (that started on line {start.line + 1})"
         raise ConfigError([ConfigProblem(path, line, "", f"invalid YAML: {detail}")]) from None
     return YamlDocument(path, data, root)
 
@@ -116,7 +121,7 @@ def load_model(model: type[ModelT], path: Path, context: dict[str, Any] | None =
 
 
 def _problem(document: YamlDocument, model: type[BaseModel], error: ErrorDetails) -> ConfigProblem:
-    loc = [part for part in error["loc"] if not _is_union_tag(part)]
+    loc = [part for part in error["loc"] if not _is_union_tag(part)] + list(error_loc(error))
     if error["type"] == "extra_forbidden":
         return document.problem(loc, _unknown_key_message(model, loc))
     if error["type"] == "missing":

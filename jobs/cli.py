@@ -24,8 +24,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # long paths in messages must stay whole when piped
+err = Console(stderr=True, soft_wrap=True)
 log = structlog.get_logger(__name__)
 
 ConfigOption = Annotated[

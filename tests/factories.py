@@ -17,7 +17,7 @@ def day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
-def customer(id: str = "C1", **fields: Any) -> Customer:  # noqa: A002 - mirrors the record field
+def customer(id: str = "C1", **fields: Any) -> Customer:
     return Customer(**{"id": id, "name": f"Customer {id}", "currency": "USD", **fields})
 
 

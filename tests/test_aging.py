@@ -39,9 +39,7 @@ def hand_ledger() -> list[CanonicalRecord]:
         # Paid in full, but on 2026-07-05: on 2026-06-30 it was still open, 16 days late.
         invoice("I4", "400", "0", issued="2026-05-15", due="2026-06-14"),
         # Void: never counts.
-        invoice(
-            "I5", "300", "0", issued="2026-03-01", due="2026-03-31", status=InvoiceStatus.VOID
-        ),
+        invoice("I5", "300", "0", issued="2026-03-01", due="2026-03-31", status=InvoiceStatus.VOID),
         # Issued after the as-of date: not yet on the books.
         invoice("I6", "999", issued="2026-07-02", due="2026-08-01"),
         # Due on the as-of date itself: still current.

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
+from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record
 from connector.erp.base import Pulled, PulledItem, Source
@@ -196,15 +197,20 @@ class FileSource(Source):
             )
         keys = [str(n) for n in names]
         for location, values in rows:
-            if any(v not in (None, "") for v in values):
+            if any(v is not None and str(v).strip() for v in values):
                 yield location, dict(zip(keys, values, strict=False))
 
 
 def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[str, list[Any]]]:
+    # Excel's "CSV UTF-8" starts with a byte-order mark that would cling to the first header.
+    encoding = "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
     with path.open(encoding=encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
+        first_line = 1
         for values in reader:
-            yield f"{path.name}:{reader.line_num}", list(values)
+            # A quoted cell may span lines: name the line where the row starts.
+            yield f"{path.name}:{first_line}", list(values)
+            first_line = reader.line_num + 1
 
 
 def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[tuple[str, list[Any]]]:
@@ -227,15 +233,18 @@ def _validation_reason(error: ValidationError, columns: dict[str, ColumnSpec]) -
     """Pydantic's errors in the words of the export: column names, not field names."""
     reasons = []
     for detail in error.errors(include_url=False):
-        field = str(detail["loc"][0]) if detail["loc"] else ""
+        loc = detail["loc"] or error_loc(detail)
+        field = str(loc[0]) if loc else ""
         message = detail["msg"].removeprefix("Value error, ")
         column = columns.get(field)
         if detail["type"] == "missing":
             reasons.append(
                 f"column {column.column!r} is empty" if column else f"{field} is missing"
             )
-        elif column is not None:
+        elif column is not None and detail["loc"]:
             reasons.append(f"column {column.column!r}: {message} (got {detail['input']!r})")
+        elif column is not None:
+            reasons.append(f"column {column.column!r}: {message}")
         else:
             reasons.append(f"{field}: {message}" if field else message)
     return "; ".join(reasons)

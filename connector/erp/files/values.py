@@ -6,7 +6,7 @@ import datetime as dt
 import types
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from connector.erp.files.mapping import ColumnSpec, Formats
 
@@ -20,6 +20,8 @@ def field_type(annotation: Any) -> type:
     if get_origin(annotation) in {Union, types.UnionType}:
         members = [a for a in get_args(annotation) if a is not type(None)]
         annotation = members[0]
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
     origin = get_origin(annotation)
     plain = origin if origin is not None else annotation
     return plain if isinstance(plain, type) else str
