@@ -75,7 +75,7 @@ def typed_frame(rows: Iterable[dict[str, Any]], columns: dict[str, str]) -> pd.D
     return frame.astype(columns)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # DataFrames have no single truth value to compare by
 class Ledger:
     """Everything scoring needs, already validated; amounts in each document's own currency."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
-out = Console(soft_wrap=True)  # long paths in messages must stay whole when piped
+# Long paths in messages must stay whole when piped; a log file is no 80-column terminal.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,148 @@
+"""The main job end to end, through the CLI, on the bundled sample export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from jobs.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the shipped config, mappings and sample data, writing to its own out/."""
+    for folder in ("config", "mappings", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str]:
+    code, output, _ = run_logged(*args)
+    return code, output
+
+
+def run_logged(*args: str) -> tuple[int, str, list[dict[str, Any]]]:
+    """Exit code, everything printed, and the JSON log events the run wrote to stderr."""
+    result = CliRunner().invoke(app, ["--log-format", "json", *args])
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    return result.exit_code, result.output, events
+
+
+def test_dry_run_on_the_sample_plans_every_customer_and_exits_0(project: Path) -> None:
+    code, output = run("run", "--dry-run", "--config", str(project / "config/arsync.yaml"))
+
+    assert code == 0, output
+    with (project / "out/plan.csv").open() as handle:
+        plan = list(csv.DictReader(handle))
+    customers = {row["Customer No."] for row in _rows(project / "examples/sample/customers.csv")}
+    assert {row["customer_id"] for row in plan} == customers
+    mapped = {"AR_Open_Balance__c", "AR_Overdue_Status__c", "AR_As_Of__c"}
+    assert mapped <= {row["field"] for row in plan}
+    assert "Plan (dry run)" in output
+    assert "Quarantine: empty" in output
+    manifest = json.loads((project / "examples/sample/export_manifest.json").read_text())
+    as_of = manifest["exported_at"][:10]
+    assert {row["value"] for row in plan if row["field"] == "AR_As_Of__c"} == {as_of}
+
+
+def test_plan_balances_match_the_export(project: Path) -> None:
+    """Open balance per customer in USD equals the export's open invoices, converted by hand."""
+    run("run", "--dry-run", "--config", str(project / "config/arsync.yaml"))
+    customers = {r["Customer No."]: r for r in _rows(project / "examples/sample/customers.csv")}
+    expected: dict[str, int] = dict.fromkeys(customers, 0)
+    for row in _rows(project / "examples/sample/invoices.csv"):
+        if row["Status"] == "Void":
+            continue
+        cents = round(float(row["Balance Due"]) * 100)
+        rate = 1.08 if row["Currency"] == "EUR" else 1.0
+        expected[row["Customer No."]] += round(cents * rate)
+    plan = _rows(project / "out/plan.csv")
+    actual = {
+        row["customer_id"]: round(float(row["value"]) * 100)
+        for row in plan
+        if row["field"] == "AR_Open_Balance__c"
+    }
+    assert actual == expected
+
+
+def test_run_without_dry_run_refuses_to_write(project: Path) -> None:
+    code, output = run("run", "--config", str(project / "config/arsync.yaml"))
+
+    assert code == 2
+    assert "--dry-run" in output
+    assert not (project / "out").exists()
+
+
+def test_broken_rows_make_a_partial_run_with_exit_1(project: Path) -> None:
+    invoices = project / "examples/sample/invoices.csv"
+    rows = _rows(invoices)
+    rows[0]["Due Date"] = ""
+    rows[1]["Amount"] = "twelve"
+    _write(invoices, rows)
+
+    code, output, logs = run_logged(
+        "run", "--dry-run", "--config", str(project / "config/arsync.yaml")
+    )
+
+    assert code == 1, output
+    quarantined = [e for e in logs if e["event"] == "ledger.record_quarantined"]
+    broken = {rows[0]["Invoice ID"], rows[1]["Invoice ID"]}
+    assert [(e["record_id"], e["location"]) for e in quarantined[:2]] == [
+        (rows[0]["Invoice ID"], "invoices.csv:2"),
+        (rows[1]["Invoice ID"], "invoices.csv:3"),
+    ]
+    assert "column 'Due Date' is empty" in quarantined[0]["reason"]
+    assert "'twelve' is not a number" in quarantined[1]["reason"]
+    # Payments applied to those invoices keep their cash, but each application is reported.
+    cascaded = quarantined[2:]
+    assert cascaded
+    assert {e["rule"] for e in cascaded} == {"unknown_invoice"}
+    assert {e["record_id"].split("->")[1] for e in cascaded} == broken
+    assert all(e["location"].startswith("payment_applications.csv:") for e in cascaded)
+    report = _rows(project / "out/quarantine.csv")
+    assert [r["location"] for r in report][:2] == ["invoices.csv:2", "invoices.csv:3"]
+    assert len(report) == len(quarantined)
+    finished = next(e for e in logs if e["event"] == "sync.finished")
+    assert (finished["status"], finished["exit_code"]) == ("partial", 1)
+
+
+def test_every_event_of_a_run_carries_the_run_id(project: Path) -> None:
+    _, _, logs = run_logged("run", "--dry-run", "--config", str(project / "config/arsync.yaml"))
+
+    run_ids = {e.get("run_id") for e in logs}
+    assert len(run_ids) == 1
+    assert None not in run_ids
+    assert [e["event"] for e in logs if e["event"].startswith("sync.")] == [
+        "sync.started",
+        "sync.finished",
+    ]
+
+
+def test_as_of_option_overrides_the_data_date(project: Path) -> None:
+    code, _ = run(
+        "run", "--dry-run", "--as-of", "2030-01-01", "--config", str(project / "config/arsync.yaml")
+    )
+
+    assert code == 0
+    plan = _rows(project / "out/plan.csv")
+    assert {r["value"] for r in plan if r["field"] == "AR_As_Of__c"} == {"2030-01-01"}
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
