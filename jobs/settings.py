@@ -12,6 +12,7 @@ from arsync.settings import AppSettings, load_app_settings
 from arsync.yamlfile import ConfigError, ConfigProblem, load_model
 from connector.erp.files.mapping import FileMapping
 from scoring import CurrencyTable, ScoringSettings, output_columns
+from scoring.columns import rule_columns
 
 T = TypeVar("T")
 
@@ -33,6 +34,12 @@ class RunSettings:
         return [self.app.scoring, self.app.source.mapping, self.app.crm_mapping]
 
 
+def _load_scoring(path: Path) -> ScoringSettings:
+    """Twice: the rules may test columns named after the file's own aging buckets."""
+    draft = load_model(ScoringSettings, path)
+    return load_model(ScoringSettings, path, context=rule_columns(draft))
+
+
 def load_run_settings(config_path: Path) -> RunSettings:
     """Validate arsync.yaml, then every file it names; raise one ConfigError with all problems."""
     app = load_app_settings(config_path)
@@ -45,7 +52,7 @@ def load_run_settings(config_path: Path) -> RunSettings:
             problems.extend(error.problems)
             return None
 
-    scoring = attempt(lambda: load_model(ScoringSettings, app.scoring))
+    scoring = attempt(lambda: _load_scoring(app.scoring))
     source_mapping = attempt(lambda: load_model(FileMapping, app.source.mapping))
     columns = list(output_columns(scoring or ScoringSettings()))
     crm_mapping = attempt(

@@ -1,4 +1,9 @@
-"""The scoring entry point: a validated ledger and an as-of date in, one row per customer out."""
+"""The scoring entry point: a validated ledger and an as-of date in, one row per customer out.
+
+The steps build on each other in this order: balances and aging, payment behaviour, KPIs,
+flags, health score and tier, collections stage, segment, next action, priority. Each step is
+a pure function of the frame the previous ones built.
+"""
 
 from __future__ import annotations
 
@@ -7,51 +12,152 @@ import datetime as dt
 import pandas as pd
 
 from arsync.ledger import Ledger
-from scoring.aging import aging_by_customer, open_invoices, unapplied_credit
+from scoring.aging import aging_by_customer, exposure_by_customer, open_invoices, unapplied_credit
+from scoring.behaviour import payment_behaviour
 from scoring.columns import output_columns
 from scoring.currency import CurrencyTable
+from scoring.flags import customer_flags
+from scoring.health import health
+from scoring.kpis import customer_kpis
 from scoring.settings import ScoringSettings
+from scoring.worklist import collection_stage, next_action, priority, segment
+
+_MINOR_TOTALS = ("open", "overdue", "disputed", "aged")
 
 
 def score_accounts(
     ledger: Ledger, as_of: dt.date, settings: ScoringSettings, currencies: CurrencyTable
 ) -> pd.DataFrame:
-    """Every customer of the ledger, with its balances and aging as of `as_of`.
+    """Every customer of the ledger, with its balances, behaviour and health as of `as_of`.
 
     Customers with nothing open still get a row (zeros, "Current"), so a paid-up account is
     written back as paid up instead of keeping yesterday's figures.
     """
-    customers = ledger.customers.set_index("customer_id")
-    aging = aging_by_customer(open_invoices(ledger, as_of), settings, currencies)
-    aging = aging.reindex(customers.index)
-    minor_columns = [c for c in aging.columns if c.startswith("aging_")]
-    minor_columns += ["open_minor", "overdue_minor", "open_invoice_count", "overdue_invoice_count"]
-    aging[minor_columns] = aging[minor_columns].fillna(0).astype("int64")
-    credit = unapplied_credit(ledger, as_of, currencies).reindex(customers.index).fillna(0)
+    features = _attributes(ledger, currencies)
+    items = open_invoices(ledger, as_of)
+    items = items.assign(
+        minor=currencies.to_reporting(items["open_minor"], items["currency"]),
+        total_reporting=currencies.to_major(
+            currencies.to_reporting(items["total_minor"], items["currency"])
+        ),
+    )
+    features = features.join(_balances(ledger, items, as_of, settings, currencies))
+    limit = features["credit_limit"].where(features["credit_limit"] > 0)
+    features["credit_utilisation"] = (features["open_balance"] / limit).round(4)
+    features = features.join(payment_behaviour(ledger, as_of, settings, currencies))
+    features = features.join(customer_kpis(ledger, as_of, settings, currencies))
+    features["is_check_payer"] = _check_payers(ledger, features, as_of, settings)
 
-    labels = [b.label for b in settings.aging_buckets]
-    oldest = aging["oldest_bucket_position"].fillna(0).astype("int64")
-    result = pd.DataFrame(
+    flags = customer_flags(
+        features, items, _history(ledger, as_of, settings, currencies), settings.flags
+    )
+    features = features.join(flags)
+    features = features.join(health(features, settings.health))
+    features["collection_stage"] = collection_stage(features, settings)
+    features["segment"] = segment(features, settings)
+    features = features.join(next_action(features, as_of, settings))
+    features = features.join(priority(features, settings))
+    features["reporting_currency"] = currencies.reporting
+    features["as_of_date"] = as_of
+
+    result = features.reset_index()
+    return result[list(output_columns(settings))].sort_values("customer_id", ignore_index=True)
+
+
+def _attributes(ledger: Ledger, currencies: CurrencyTable) -> pd.DataFrame:
+    customers = ledger.customers.set_index("customer_id").sort_index()
+    limit = customers["credit_limit_minor"]
+    has_limit = limit.notna()
+    converted = currencies.to_reporting(
+        limit[has_limit].astype("int64"), customers.loc[has_limit, "currency"]
+    )
+    return pd.DataFrame(
         {
-            "customer_id": customers.index.to_numpy(),
-            "customer_name": customers["name"].to_numpy(),
-            "crm_account_id": customers["crm_account_id"].to_numpy(),
-            "reporting_currency": currencies.reporting,
-            "as_of_date": as_of,
-            "open_balance": currencies.to_major(aging["open_minor"]).to_numpy(),
-            "overdue_balance": currencies.to_major(aging["overdue_minor"]).to_numpy(),
-            "unapplied_credit": currencies.to_major(credit.astype("int64")).to_numpy(),
-            "net_balance": currencies.to_major(
-                aging["open_minor"] - credit.astype("int64")
-            ).to_numpy(),
-            "open_invoice_count": aging["open_invoice_count"].to_numpy(),
-            "overdue_invoice_count": aging["overdue_invoice_count"].to_numpy(),
-            "max_days_overdue": aging["max_days_overdue"].fillna(0).astype("int64").to_numpy(),
-            "overdue_status": [labels[p] for p in oldest],
+            "customer_name": customers["name"],
+            "crm_account_id": customers["crm_account_id"],
+            "parent_id": customers["parent_id"],
+            "customer_currency": customers["currency"],
+            "payment_terms_days": customers["payment_terms_days"],
+            "industry": customers["industry"],
+            "invoice_delivery": customers["invoice_delivery"],
+            "payment_method": customers["payment_method"],
+            "credit_limit": currencies.to_major(converted).reindex(customers.index),
+        },
+        index=customers.index,
+    )
+
+
+def _balances(
+    ledger: Ledger,
+    items: pd.DataFrame,
+    as_of: dt.date,
+    settings: ScoringSettings,
+    currencies: CurrencyTable,
+) -> pd.DataFrame:
+    """Aging, balances and counts in the reporting currency; zeros for customers with none."""
+    customers = ledger.customers["customer_id"].sort_values()
+    aging = aging_by_customer(items, settings)
+    exposure = exposure_by_customer(items, settings.health.aged_days_overdue)
+    frame = aging.join(exposure).reindex(customers)
+    counts = [
+        "open_invoice_count",
+        "overdue_invoice_count",
+        "disputed_invoice_count",
+        "aged_invoice_count",
+        "max_days_overdue",
+        "oldest_bucket_position",
+    ]
+    frame[counts] = frame[counts].fillna(0).astype("int64")
+    minor_columns = [c for c in frame.columns if c.startswith("aging_")]
+    minor_columns += [f"{name}_minor" for name in _MINOR_TOTALS]
+    frame[minor_columns] = frame[minor_columns].fillna(0).astype("int64")
+    credit = unapplied_credit(ledger, as_of, currencies).reindex(customers).fillna(0)
+
+    result = pd.DataFrame(index=frame.index)
+    for name in _MINOR_TOTALS:
+        result[f"{name}_balance"] = currencies.to_major(frame[f"{name}_minor"])
+    result["unapplied_credit"] = currencies.to_major(credit.astype("int64"))
+    result["net_balance"] = currencies.to_major(frame["open_minor"] - credit.astype("int64"))
+    for column in (c for c in frame.columns if c.startswith("aging_")):
+        result[column] = currencies.to_major(frame[column])
+    for column in counts[:-1]:
+        result[column] = frame[column]
+    labels = [b.label for b in settings.aging_buckets]
+    result["overdue_status"] = [labels[p] for p in frame["oldest_bucket_position"]]
+    result["next_due_date"] = frame["next_due_date"]
+    return result
+
+
+def _check_payers(
+    ledger: Ledger, features: pd.DataFrame, as_of: dt.date, settings: ScoringSettings
+) -> pd.Series:
+    """Usual method is check, or most payments of the long window came by check."""
+    cutoff = pd.Timestamp(as_of)
+    start = cutoff - pd.Timedelta(days=settings.behaviour.long_window_days)
+    payments = ledger.payments
+    recent = payments[(payments["received_date"] > start) & (payments["received_date"] <= cutoff)]
+    check_share = (recent["method"] == "check").groupby(recent["customer_id"]).mean()
+    by_history = check_share.reindex(features.index).fillna(0) > 0.5
+    declared = features["payment_method"].eq("check").fillna(False).astype(bool)
+    return declared | by_history
+
+
+def _history(
+    ledger: Ledger, as_of: dt.date, settings: ScoringSettings, currencies: CurrencyTable
+) -> pd.DataFrame:
+    """Invoices issued in the long window, with their totals in the reporting currency."""
+    cutoff = pd.Timestamp(as_of)
+    start = cutoff - pd.Timedelta(days=settings.behaviour.long_window_days)
+    invoices = ledger.invoices
+    issued = invoices[
+        (invoices["issue_date"] > start)
+        & (invoices["issue_date"] <= cutoff)
+        & (invoices["status"] != "void")
+    ]
+    totals = currencies.to_reporting(issued["total_minor"], issued["currency"])
+    return pd.DataFrame(
+        {
+            "customer_id": issued["customer_id"].to_numpy(),
+            "total_reporting": currencies.to_major(totals).to_numpy(),
         }
     )
-    for bucket in settings.aging_buckets:
-        column = f"aging_{bucket.key}"
-        result[column] = currencies.to_major(aging[column]).to_numpy()
-    expected = list(output_columns(settings))
-    return result[expected].sort_values("customer_id", ignore_index=True)

@@ -22,11 +22,8 @@ def open_invoices(ledger: Ledger, as_of: dt.date) -> pd.DataFrame:
     cutoff = pd.Timestamp(as_of)
     invoices = ledger.invoices
     issued = invoices[(invoices["issue_date"] <= cutoff) & (invoices["status"] != "void")]
-    later = ledger.applications[ledger.applications["applied_date"] > cutoff]
-    applied_later = later.groupby("invoice_id")["amount_minor"].sum()
-    open_minor = issued["open_minor"] + issued["invoice_id"].map(applied_later).fillna(0).astype(
-        "int64"
-    )
+    later = applied_after(ledger, cutoff, "invoice_id")
+    open_minor = issued["open_minor"] + _lookup(later, issued["invoice_id"])
     result = issued.assign(open_minor=open_minor)
     result = result[result["open_minor"] > 0]
     days = (cutoff - result["due_date"]).dt.days.astype("int64")
@@ -36,31 +33,44 @@ def open_invoices(ledger: Ledger, as_of: dt.date) -> pd.DataFrame:
 def unapplied_credit(ledger: Ledger, as_of: dt.date, currencies: CurrencyTable) -> pd.Series:
     """Per customer, reporting minor units of cash and credit not yet applied on `as_of`."""
     cutoff = pd.Timestamp(as_of)
-    later = ledger.applications[ledger.applications["applied_date"] > cutoff]
-    later_by_document = later.groupby(["document_type", "document_id"])["amount_minor"].sum()
     parts = []
     for kind, frame, id_column, date_column in (
         ("payment", ledger.payments, "payment_id", "received_date"),
         ("credit_memo", ledger.credit_memos, "credit_memo_id", "date"),
     ):
         received = frame[frame[date_column] <= cutoff]
-        keys = pd.MultiIndex.from_arrays(
-            [np.full(len(received), kind), received[id_column].to_numpy()]
-        )
-        back = later_by_document.reindex(keys).fillna(0).to_numpy(dtype="int64")
-        amount = received["unapplied_minor"].to_numpy(dtype="int64") + back
+        later = applied_after(ledger, cutoff, "document_id", document_type=kind)
+        amount = received["unapplied_minor"] + _lookup(later, received[id_column])
         parts.append(
             pd.DataFrame(
                 {
                     "customer_id": received["customer_id"].to_numpy(),
-                    "minor": currencies.to_reporting(
-                        pd.Series(amount), received["currency"].reset_index(drop=True)
-                    ).to_numpy(),
+                    "minor": currencies.to_reporting(amount, received["currency"]).to_numpy(),
                 }
             )
         )
     credit = pd.concat(parts, ignore_index=True)
     return credit.groupby("customer_id")["minor"].sum()
+
+
+def applied_after(
+    ledger: Ledger, cutoff: pd.Timestamp, key: str, document_type: str | None = None
+) -> pd.Series:
+    """Minor units applied after `cutoff`, summed by `key`: money that was still open then."""
+    applications = ledger.applications
+    later = applications[applications["applied_date"] > cutoff]
+    if document_type is not None:
+        later = later[later["document_type"] == document_type]
+    return later.groupby(key)["amount_minor"].sum()
+
+
+def _lookup(amounts: pd.Series, keys: pd.Series) -> pd.Series:
+    """`amounts` for each key (0 where absent), aligned with `keys`; cheap when none apply."""
+    if amounts.empty:
+        return pd.Series(0, index=keys.index, dtype="int64")
+    positions = amounts.index.get_indexer(pd.Index(keys))
+    values = np.where(positions >= 0, amounts.to_numpy(dtype="int64")[positions], 0)
+    return pd.Series(values, index=keys.index, dtype="int64")
 
 
 def bucket_index(days_overdue: pd.Series, settings: ScoringSettings) -> np.ndarray:
@@ -69,19 +79,19 @@ def bucket_index(days_overdue: pd.Series, settings: ScoringSettings) -> np.ndarr
     return np.searchsorted(np.asarray(bounds, dtype="int64"), days_overdue.to_numpy(), "left")
 
 
-def aging_by_customer(
-    open_items: pd.DataFrame, settings: ScoringSettings, currencies: CurrencyTable
-) -> pd.DataFrame:
-    """One row per customer with open money; a minor-unit column per aging bucket."""
+def aging_by_customer(open_items: pd.DataFrame, settings: ScoringSettings) -> pd.DataFrame:
+    """One row per customer with open money; a minor-unit column per aging bucket.
+
+    `open_items` must carry `minor`, the open amount in the reporting currency.
+    """
     keys = [b.key for b in settings.aging_buckets]
-    reporting = currencies.to_reporting(open_items["open_minor"], open_items["currency"])
     positions = bucket_index(open_items["days_overdue"], settings)
     frame = pd.DataFrame(
         {
             "customer_id": open_items["customer_id"].to_numpy(),
             "bucket": pd.Categorical.from_codes(positions, categories=pd.Index(keys)),
             "position": positions,
-            "minor": reporting.to_numpy(),
+            "minor": open_items["minor"].to_numpy(),
             "days_overdue": open_items["days_overdue"].to_numpy(),
         }
     )
@@ -104,3 +114,24 @@ def aging_by_customer(
     table["max_days_overdue"] = overdue.groupby("customer_id")["days_overdue"].max()
     table["oldest_bucket_position"] = grouped["position"].max()
     return table
+
+
+def exposure_by_customer(open_items: pd.DataFrame, aged_days: int) -> pd.DataFrame:
+    """Per customer: disputed and aged money (reporting minor units) and the next due date.
+
+    `open_items` must carry `minor`, the open amount in the reporting currency.
+    """
+    grouped = open_items.groupby("customer_id")
+    disputed = open_items[open_items["disputed"]].groupby("customer_id")["minor"]
+    aged = open_items[open_items["days_overdue"] > aged_days].groupby("customer_id")["minor"]
+    upcoming = open_items[open_items["days_overdue"] <= 0].groupby("customer_id")["due_date"]
+    return pd.DataFrame(
+        {
+            "disputed_minor": disputed.sum(),
+            "disputed_invoice_count": disputed.size(),
+            "aged_minor": aged.sum(),
+            "aged_invoice_count": aged.size(),
+            "next_due_date": upcoming.min(),
+        },
+        index=grouped.size().index,
+    )

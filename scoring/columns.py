@@ -1,18 +1,26 @@
-"""The columns scoring produces: what a mapping may send to the CRM, and what each one means."""
+"""The columns scoring produces: what a mapping may send to the CRM, and what each one means.
+
+`docs/scoring.md` explains how each is computed; this registry is what `arsync validate` checks
+mappings and rules against.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
+from scoring.flags import FLAGS
+from scoring.health import COMPONENTS
 from scoring.settings import ScoringSettings
 
 
 class Kind(StrEnum):
     MONEY = "money"  # reporting currency, major units
+    NUMBER = "number"
     INTEGER = "integer"
     TEXT = "text"
     DATE = "date"
+    BOOLEAN = "boolean"
 
 
 @dataclass(frozen=True)
@@ -21,29 +29,141 @@ class Column:
     description: str
 
 
-_FIXED: dict[str, Column] = {
-    "customer_id": Column(Kind.TEXT, "the ERP customer id"),
-    "customer_name": Column(Kind.TEXT, "the ERP customer name"),
-    "crm_account_id": Column(Kind.TEXT, "the Salesforce Account id the ERP holds, if any"),
-    "reporting_currency": Column(Kind.TEXT, "ISO code of every money column"),
-    "as_of_date": Column(Kind.DATE, "the date the figures are computed for"),
-    "open_balance": Column(Kind.MONEY, "sum of open invoice balances"),
-    "overdue_balance": Column(Kind.MONEY, "open balance of invoices past their due date"),
-    "unapplied_credit": Column(
-        Kind.MONEY, "payments and credit memos received but not applied to any invoice"
+def _columns(kind: Kind, **descriptions: str) -> dict[str, Column]:
+    return {name: Column(kind, text) for name, text in descriptions.items()}
+
+
+_IDENTITY = {
+    **_columns(
+        Kind.TEXT,
+        customer_id="the ERP customer id",
+        customer_name="the ERP customer name",
+        crm_account_id="the Salesforce Account id the ERP holds, if any",
+        parent_id="the ERP id of the parent customer, if any",
+        reporting_currency="ISO code of every money column",
+        industry="the customer's industry, as the ERP has it",
+        invoice_delivery="paper, email, portal or edi",
+        payment_method="the customer's usual payment method",
     ),
-    "net_balance": Column(Kind.MONEY, "open balance minus unapplied credit"),
-    "open_invoice_count": Column(Kind.INTEGER, "invoices with an open balance"),
-    "overdue_invoice_count": Column(Kind.INTEGER, "open invoices past their due date"),
-    "max_days_overdue": Column(Kind.INTEGER, "days past due of the oldest overdue invoice"),
-    "overdue_status": Column(Kind.TEXT, "label of the oldest aging bucket holding money"),
+    "as_of_date": Column(Kind.DATE, "the date the figures are computed for"),
+    "payment_terms_days": Column(Kind.INTEGER, "payment terms in days"),
 }
+_BALANCES = _columns(
+    Kind.MONEY,
+    open_balance="sum of open invoice balances",
+    overdue_balance="open balance of invoices past their due date",
+    disputed_balance="open balance of disputed invoices",
+    aged_balance="open balance past due by more than health.aged_days_overdue",
+    unapplied_credit="payments and credit memos received but not applied to any invoice",
+    net_balance="open balance minus unapplied credit",
+    credit_limit="the credit limit, in the reporting currency",
+)
+_COUNTS = {
+    **_columns(
+        Kind.INTEGER,
+        open_invoice_count="invoices with an open balance",
+        overdue_invoice_count="open invoices past their due date",
+        disputed_invoice_count="open disputed invoices",
+        aged_invoice_count="open invoices past due by more than health.aged_days_overdue",
+        max_days_overdue="days past due of the oldest overdue invoice",
+    ),
+    "credit_utilisation": Column(Kind.NUMBER, "open balance / credit limit (1 = at the limit)"),
+    "overdue_status": Column(Kind.TEXT, "label of the oldest aging bucket holding money"),
+    "next_due_date": Column(Kind.DATE, "the earliest due date of an invoice not yet due"),
+}
+_BEHAVIOUR = {
+    **_columns(
+        Kind.INTEGER,
+        paid_invoices_12m="invoices paid in the long window",
+        paid_invoices_90d="invoices paid in the short window",
+    ),
+    **_columns(
+        Kind.NUMBER,
+        avg_days_to_pay_12m="average days from invoice date to payment (long window)",
+        weighted_days_to_pay_12m="days to pay, weighted by invoice amount (long window)",
+        avg_days_beyond_terms_12m="average days paid after the due date (long window)",
+        weighted_days_beyond_terms_12m="days beyond terms, weighted by amount (long window)",
+        on_time_share_12m="share of invoices paid by the due date plus grace (long window)",
+        avg_days_beyond_terms_90d="average days beyond terms (short window)",
+        on_time_share_90d="share paid on time (short window)",
+        avg_days_beyond_terms_prior="average days beyond terms, long window before the short",
+        on_time_share_prior="share paid on time, long window before the short",
+        days_beyond_terms_trend="recent minus prior days beyond terms (positive: slipping)",
+    ),
+    "last_payment_date": Column(Kind.DATE, "date of the latest payment received"),
+    "is_check_payer": Column(Kind.BOOLEAN, "pays by check, by setting or by habit"),
+}
+_KPIS = {
+    "credit_sales_period": Column(Kind.MONEY, "invoiced in the DSO period"),
+    **_columns(
+        Kind.NUMBER,
+        dso="days sales outstanding: open AR / credit sales x days",
+        best_possible_dso="current (not overdue) AR / credit sales x days",
+        add="average days delinquent: DSO minus best possible DSO",
+        dso_countback="DSO by the countback method",
+        cei="collection effectiveness index over the CEI period, in percent",
+    ),
+}
+_FLAGS = {
+    **{name: Column(Kind.BOOLEAN, f"{name.removeprefix('flag_')} flag raised") for name in FLAGS},
+    "flags": Column(Kind.TEXT, "the reasons of the raised flags, joined by '; '"),
+}
+_HEALTH = {
+    "health_score": Column(Kind.INTEGER, "0 (worst) to 100 (best)"),
+    "risk_tier": Column(Kind.TEXT, "low, medium, high or critical, by the score"),
+    "is_new": Column(Kind.BOOLEAN, "too little payment history to judge"),
+    "score_basis": Column(Kind.TEXT, "history, or provisional for a new customer"),
+    **{
+        f"points_{c.name}": Column(Kind.NUMBER, f"points the {c.name} component took off")
+        for c in COMPONENTS
+    },
+    **_columns(
+        Kind.TEXT,
+        reason_1="the reason that cost the most points, as 'CODE: text'",
+        reason_2="the second reason",
+        reason_3="the third reason",
+        reason_codes="the codes of the reasons, comma-separated",
+    ),
+    "collection_stage": Column(Kind.TEXT, "stage of the oldest open invoice; none if nothing"),
+}
+_WORKLIST = {
+    "segment": Column(Kind.TEXT, "the first segment rule that matches"),
+    **_columns(
+        Kind.TEXT,
+        next_action="the playbook's action code",
+        next_action_label="the action in words",
+    ),
+    "next_action_date": Column(Kind.DATE, "when the action is due; empty for none"),
+    "money_at_risk": Column(Kind.MONEY, "overdue money weighted by lateness and risk tier"),
+    "priority_rank": Column(Kind.INTEGER, "1 = work first; empty when nothing is at risk"),
+}
+_AFTER_SEGMENT = frozenset(_WORKLIST) - {"segment"}
 
 
 def output_columns(settings: ScoringSettings) -> dict[str, Column]:
-    """Every column of `score_accounts`' result, aging buckets included."""
+    """Every column of `score_accounts`' result, in order, aging buckets included."""
     buckets = {
         f"aging_{b.key}": Column(Kind.MONEY, f"open balance aged {b.label}")
         for b in settings.aging_buckets
     }
-    return {**_FIXED, **buckets}
+    return {
+        **_IDENTITY,
+        **_BALANCES,
+        **buckets,
+        **_COUNTS,
+        **_BEHAVIOUR,
+        **_KPIS,
+        **_FLAGS,
+        **_HEALTH,
+        **_WORKLIST,
+    }
+
+
+def rule_columns(settings: ScoringSettings) -> dict[str, list[str]]:
+    """The columns segment rules and playbook rules may test (those computed before them)."""
+    columns = list(output_columns(settings))
+    before_segment = [c for c in columns if c not in _WORKLIST]
+    return {
+        "segment_columns": before_segment,
+        "playbook_columns": [c for c in columns if c not in _AFTER_SEGMENT],
+    }

@@ -28,8 +28,9 @@ class CurrencyTable:
         """Each amount converted and rounded half away from zero to a whole minor unit."""
         if minor.empty:
             return minor.astype("int64")
-        factors = currency.map({c: self.factor(c) for c in currency.unique()})
-        scaled = minor.to_numpy(dtype="float64") * factors.to_numpy(dtype="float64")
+        codes, uniques = pd.factorize(currency)
+        factors = np.asarray([self.factor(str(c)) for c in uniques], dtype="float64")[codes]
+        scaled = minor.to_numpy(dtype="float64") * factors
         rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
         return pd.Series(rounded.astype("int64"), index=minor.index)
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from arsync.located import LocatedError
 
@@ -59,18 +68,232 @@ class KpiSettings(_Strict):
     )
 
 
+class FlagSettings(_Strict):
+    """When a fact about a customer is worth a flag (each flag comes with its reason text)."""
+
+    deterioration_prior_max_days_late: float = Field(
+        default=5, description="punctual before: average days beyond terms at most this"
+    )
+    deterioration_recent_min_days_late: float = Field(
+        default=15, description="late now: average days beyond terms (recent window) at least this"
+    )
+    deterioration_min_paid_invoices: int = Field(
+        default=2, ge=1, description="paid invoices needed in each window to judge"
+    )
+    anomaly_robust_z: float = Field(
+        default=5, gt=0, description="|amount - median| / (1.4826 * MAD) above this is unusual"
+    )
+    anomaly_min_invoices: int = Field(default=6, ge=3, description="history needed to judge")
+    lingering_days_overdue: int = Field(
+        default=90, ge=1, description="an open invoice this many days past due lingers"
+    )
+
+
+class HealthWeights(_Strict):
+    """Points each component can take off the score of 100, in proportion to the weights."""
+
+    lateness: float = Field(default=30, ge=0)
+    overdue: float = Field(default=25, ge=0)
+    aged_debt: float = Field(default=15, ge=0)
+    trend: float = Field(default=10, ge=0)
+    missed_due_dates: float = Field(default=10, ge=0)
+    credit: float = Field(default=5, ge=0)
+    disputes: float = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> HealthWeights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
+class RiskTiers(_Strict):
+    """A score at or above a threshold gets that tier; below `high`, the tier is critical."""
+
+    low: int = Field(default=75, ge=0, le=100)
+    medium: int = Field(default=55, ge=0, le=100)
+    high: int = Field(default=35, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _falling(self) -> RiskTiers:
+        if not self.low > self.medium > self.high:
+            raise ValueError("thresholds must fall: low > medium > high")
+        return self
+
+
+class HealthSettings(_Strict):
+    weights: HealthWeights = HealthWeights()
+    lateness_full_days: float = Field(
+        default=60, gt=0, description="average days beyond terms that costs the whole weight"
+    )
+    trend_full_days: float = Field(
+        default=30, gt=0, description="days of slipping (recent vs before) that cost it all"
+    )
+    aged_days_overdue: int = Field(
+        default=90, ge=1, description="open money this many days past due is aged debt"
+    )
+    credit_warning_share: float = Field(
+        default=0.8, ge=0, description="credit used from which the credit component starts"
+    )
+    min_paid_invoices: int = Field(
+        default=3, ge=0, description="fewer paid invoices in the long window: a new customer"
+    )
+    neutral_penalty: float = Field(
+        default=0.3, ge=0, le=1, description="share of a history component a new customer loses"
+    )
+    tiers: RiskTiers = RiskTiers()
+
+
+Scalar = str | int | float | bool | None
+Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in"]
+Condition = Scalar | list[Scalar] | dict[Operator, Scalar | list[Scalar]]
+
+
+class _Rule(_Strict):
+    _columns_context: ClassVar[str]
+    when: dict[str, Condition] = Field(
+        default_factory=dict,
+        description="column -> value, list of values, or {gt: 5}; all must hold; empty: always",
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _known_columns(
+        cls, when: dict[str, Condition], info: ValidationInfo
+    ) -> dict[str, Condition]:
+        known: list[str] | None = (info.context or {}).get(cls._columns_context)
+        for column in when:
+            if known is not None and column not in known:
+                raise LocatedError(
+                    f"unknown column {column!r}; expected one of: {', '.join(known)}", column
+                )
+        return when
+
+
+class SegmentRule(_Rule):
+    _columns_context: ClassVar[str] = "segment_columns"
+    segment: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class Stage(_Strict):
+    """A collections stage: where the oldest open invoice stands."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    max_days_overdue: int | None
+
+
+class Action(StrEnum):
+    NONE = "none"
+    PRE_DUE_REMINDER = "pre_due_reminder"
+    DUNNING_1 = "dunning_1"
+    DUNNING_2 = "dunning_2"
+    DUNNING_3 = "dunning_3"
+    CALL_AP_CONTACT = "call_ap_contact"
+    ESCALATE_TO_OWNER = "escalate_to_owner"
+    CREDIT_HOLD = "credit_hold"
+    PAYMENT_PLAN = "offer_payment_plan"
+    RESOLVE_DISPUTE = "resolve_dispute"
+
+
+class PlaybookRule(_Rule):
+    _columns_context: ClassVar[str] = "playbook_columns"
+    action: Action
+    days: int = Field(default=0, description="the action is due this many days after `from`")
+    from_: Literal["as_of", "next_due"] = Field(
+        default="as_of",
+        alias="from",
+        description="as_of: the scoring date; next_due: the next due date less the lead time",
+    )
+
+
+class ReminderLead(_Strict):
+    """Days before a due date to send a pre-due reminder: earlier for slow channels."""
+
+    default: int = Field(default=3, ge=0)
+    paper_invoice: int = Field(default=10, ge=0)
+    check_payer: int = Field(default=7, ge=0)
+
+
+class PrioritySettings(_Strict):
+    bucket_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "d1_30": 0.25,
+            "d31_60": 0.5,
+            "d61_90": 0.75,
+            "d91_120": 1.0,
+            "over_120": 1.0,
+        },
+        description="aging bucket key -> share of its money counted at risk",
+    )
+    tier_multipliers: dict[str, float] = Field(
+        default_factory=lambda: {"low": 0.5, "medium": 1.0, "high": 1.5, "critical": 2.0}
+    )
+
+
+DEFAULT_STAGES = (
+    Stage(name="pre_due", max_days_overdue=0),
+    Stage(name="dunning_1", max_days_overdue=15),
+    Stage(name="dunning_2", max_days_overdue=30),
+    Stage(name="dunning_3", max_days_overdue=60),
+    Stage(name="escalation", max_days_overdue=90),
+    Stage(name="final", max_days_overdue=None),
+)
+
+
+def _segment(name: str, **when: Condition) -> SegmentRule:
+    return SegmentRule(segment=name, when=when)
+
+
+DEFAULT_SEGMENTS = (
+    _segment("new", is_new=True),
+    _segment("disputing", disputed_balance={"gt": 0}),
+    _segment("high_exposure", credit_utilisation={"gte": 1}),
+    _segment("high_exposure", open_balance={"gte": 250_000}),
+    _segment("deteriorating", flag_deteriorating=True),
+    _segment("chronic_late", avg_days_beyond_terms_12m={"gt": 15}),
+    _segment("slow_but_steady", avg_days_beyond_terms_12m={"gt": 3}),
+    _segment("prompt"),
+)
+
+
+def _play(action: Action, days: int = 0, start: str = "as_of", **when: Condition) -> PlaybookRule:
+    return PlaybookRule.model_validate(
+        {"action": action, "days": days, "from": start, "when": when}
+    )
+
+
+DEFAULT_PLAYBOOK = (
+    _play(Action.NONE, collection_stage="none"),
+    _play(Action.RESOLVE_DISPUTE, segment="disputing"),
+    _play(Action.CREDIT_HOLD, collection_stage="final", risk_tier=["high", "critical"]),
+    _play(Action.ESCALATE_TO_OWNER, collection_stage="final"),
+    _play(Action.PAYMENT_PLAN, collection_stage="escalation", segment="chronic_late"),
+    _play(Action.ESCALATE_TO_OWNER, 1, collection_stage="escalation"),
+    _play(Action.CALL_AP_CONTACT, 1, collection_stage="dunning_3"),
+    _play(Action.DUNNING_2, collection_stage="dunning_2"),
+    _play(Action.DUNNING_1, 5, collection_stage="dunning_1", segment="prompt"),
+    _play(Action.DUNNING_1, collection_stage="dunning_1"),
+    _play(Action.NONE, collection_stage="pre_due", segment="prompt"),
+    _play(Action.PRE_DUE_REMINDER, 0, "next_due", collection_stage="pre_due"),
+    _play(Action.NONE),
+)
+
+
 class ScoringSettings(_Strict):
     aging_buckets: tuple[AgingBucket, ...] = DEFAULT_BUCKETS
     behaviour: BehaviourSettings = BehaviourSettings()
     kpis: KpiSettings = KpiSettings()
+    flags: FlagSettings = FlagSettings()
+    health: HealthSettings = HealthSettings()
+    stages: tuple[Stage, ...] = DEFAULT_STAGES
+    segments: tuple[SegmentRule, ...] = DEFAULT_SEGMENTS
+    reminder_lead_days: ReminderLead = ReminderLead()
+    playbook: tuple[PlaybookRule, ...] = DEFAULT_PLAYBOOK
+    priority: PrioritySettings = PrioritySettings()
 
     @model_validator(mode="after")
-    def _buckets_cover_every_day(self) -> ScoringSettings:
+    def _consistent(self) -> ScoringSettings:
         buckets = self.aging_buckets
-        if len(buckets) < 2:
-            raise LocatedError(
-                "needs a 'current' bucket and at least one overdue one", "aging_buckets"
-            )
         if buckets[0].max_days_overdue != 0:
             raise LocatedError(
                 "the first bucket must be the current one (max_days_overdue: 0)",
@@ -78,29 +301,57 @@ class ScoringSettings(_Strict):
                 0,
                 "max_days_overdue",
             )
-        last = len(buckets) - 1
-        if buckets[last].max_days_overdue is not None:
+        _check_rising([b.max_days_overdue for b in buckets], "aging_buckets")
+        _check_unique([b.key for b in buckets], "aging_buckets", "key")
+        _check_rising([s.max_days_overdue for s in self.stages], "stages")
+        _check_unique([s.name for s in self.stages], "stages", "name")
+        for section, rules in (("segments", self.segments), ("playbook", self.playbook)):
+            if rules[-1].when:
+                raise LocatedError(
+                    "the last rule must have no `when`, so that every customer gets one",
+                    section,
+                    len(rules) - 1,
+                    "when",
+                )
+        keys = {b.key for b in buckets}
+        for key in self.priority.bucket_weights:
+            if key not in keys:
+                raise LocatedError(
+                    f"unknown aging bucket {key!r}; expected one of: {', '.join(keys)}",
+                    "priority",
+                    "bucket_weights",
+                    key,
+                )
+        return self
+
+
+def _check_rising(bounds: list[int | None], section: str) -> None:
+    """Upper bounds that rise strictly, with only the last one open-ended (null)."""
+    if len(bounds) < 2:
+        raise LocatedError("needs at least two entries", section)
+    last = len(bounds) - 1
+    if bounds[last] is not None:
+        raise LocatedError(
+            "the last entry must be open-ended (max_days_overdue: null)",
+            section,
+            last,
+            "max_days_overdue",
+        )
+    for index in range(1, last):
+        bound, previous = bounds[index], bounds[index - 1]
+        if bound is None or previous is None or bound <= previous:
             raise LocatedError(
-                "the last bucket must be open-ended (max_days_overdue: null)",
-                "aging_buckets",
-                last,
+                f"bounds must rise strictly: expected a number above the previous entry's "
+                f"{previous}; only the last entry is open-ended",
+                section,
+                index,
                 "max_days_overdue",
             )
-        for index in range(1, last):
-            bound, previous = buckets[index].max_days_overdue, buckets[index - 1].max_days_overdue
-            if bound is None or previous is None or bound <= previous:
-                raise LocatedError(
-                    f"bounds must rise strictly: expected a number above the previous bucket's "
-                    f"{previous}; only the last bucket is open-ended",
-                    "aging_buckets",
-                    index,
-                    "max_days_overdue",
-                )
-        seen: set[str] = set()
-        for index, bucket in enumerate(buckets):
-            if bucket.key in seen:
-                raise LocatedError(
-                    f"duplicate bucket key {bucket.key!r}", "aging_buckets", index, "key"
-                )
-            seen.add(bucket.key)
-        return self
+
+
+def _check_unique(names: list[str], section: str, key: str) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise LocatedError(f"duplicate {key} {name!r}", section, index, key)
+        seen.add(name)

@@ -104,8 +104,8 @@ BREAKAGES = {
     ),
     "aging-buckets-not-rising": Breakage(
         "config/scoring.yaml",
-        "max_days_overdue: 60}",
-        "max_days_overdue: 20}",  # d31_60 now ends before d1_30 does
+        "label: 31-60 days overdue,    max_days_overdue: 60}",
+        "label: 31-60 days overdue,    max_days_overdue: 20}",  # now ends before d1_30 does
         "aging_buckets[2].max_days_overdue",
         ("must rise strictly",),
     ),
@@ -175,7 +175,9 @@ def test_two_problems_in_two_files_are_both_reported_in_one_run(tmp_path: Path) 
     crm = tmp_path / "mappings/salesforce_account.yaml"
     scoring = tmp_path / "config/scoring.yaml"
     crm_line = break_line(crm, "{from: overdue_balance}", "{from: overdue_balanse}")
-    scoring_line = break_line(scoring, "max_days_overdue: 30}", "max_days_overdue: thirty}")
+    scoring_line = break_line(
+        scoring, "overdue,     max_days_overdue: 30}", "overdue,     max_days_overdue: thirty}"
+    )
 
     result = validate(config)
 

@@ -1,0 +1,164 @@
+"""Flags: facts about a customer worth a collector's attention, each with its reason text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scoring.settings import FlagSettings
+
+FLAGS = (
+    "flag_deteriorating",
+    "flag_unusual_invoice",
+    "flag_lingering_invoice",
+    "flag_over_credit_limit",
+    "flag_open_dispute",
+    "flag_check_payer",
+    "flag_paper_invoicing",
+)
+# A MAD of a normal sample is 0.6745 sigma; 1.4826 = 1 / 0.6745 makes the robust z comparable.
+_MAD_TO_SIGMA = 1.4826
+
+
+def customer_flags(
+    features: pd.DataFrame, open_items: pd.DataFrame, history: pd.DataFrame, settings: FlagSettings
+) -> pd.DataFrame:
+    """One boolean column per flag and a `flags` column joining the reasons of those raised.
+
+    `features` is indexed by customer; `open_items` holds the open invoices with their
+    reporting-currency amount (`open_reporting`, `total_reporting`) and days past due;
+    `history` holds every invoice issued in the long window with `total_reporting`.
+    """
+    reasons: dict[str, pd.Series] = {
+        "flag_deteriorating": _deteriorating(features, settings),
+        "flag_unusual_invoice": _unusual_invoice(features.index, open_items, history, settings),
+        "flag_lingering_invoice": _lingering(features.index, open_items, settings),
+        "flag_over_credit_limit": _over_credit_limit(features),
+        "flag_open_dispute": _open_dispute(features),
+        "flag_check_payer": _when(
+            features["is_check_payer"], "pays by check, which is slow to post"
+        ),
+        "flag_paper_invoicing": _when(
+            features["invoice_delivery"].eq("paper").fillna(False).astype(bool),
+            "invoices go out on paper",
+        ),
+    }
+    result = pd.DataFrame(index=features.index)
+    joined = pd.Series("", index=features.index, dtype="object")
+    for name in FLAGS:
+        raised = reasons[name].notna()
+        result[name] = raised
+        separator = np.where(joined.str.len() > 0, "; ", "")
+        joined = joined.where(~raised, joined + separator + reasons[name].fillna(""))
+    result["flags"] = joined
+    return result
+
+
+def _when(mask: pd.Series, text: str) -> pd.Series:
+    texts = pd.Series(None, index=mask.index, dtype="object")
+    texts[mask.to_numpy(dtype=bool)] = text
+    return texts
+
+
+def _deteriorating(features: pd.DataFrame, settings: FlagSettings) -> pd.Series:
+    prior_count = features["paid_invoices_12m"].fillna(0) - features["paid_invoices_90d"].fillna(0)
+    before = features["avg_days_beyond_terms_prior"]
+    recent = features["avg_days_beyond_terms_90d"]
+    mask = (
+        (prior_count >= settings.deterioration_min_paid_invoices)
+        & (features["paid_invoices_90d"].fillna(0) >= settings.deterioration_min_paid_invoices)
+        & (before <= settings.deterioration_prior_max_days_late)
+        & (recent >= settings.deterioration_recent_min_days_late)
+    ).fillna(False)
+    texts = [
+        f"was paying {b:.0f} days beyond terms, now {r:.0f} (last 90 days)"
+        for b, r in zip(before[mask], recent[mask], strict=True)
+    ]
+    return pd.Series(texts, index=features.index[mask.to_numpy(dtype=bool)]).reindex(features.index)
+
+
+def _unusual_invoice(
+    customers: pd.Index, open_items: pd.DataFrame, history: pd.DataFrame, settings: FlagSettings
+) -> pd.Series:
+    """The open invoice furthest from the customer's usual amount, if far enough (median/MAD)."""
+    grouped = history.groupby("customer_id")["total_reporting"]
+    median = grouped.median()
+    mad = (
+        (history["total_reporting"] - history["customer_id"].map(median))
+        .abs()
+        .groupby(history["customer_id"])
+        .median()
+    )
+    counts = grouped.size()
+    items = open_items[["customer_id", "number", "invoice_id", "total_reporting"]].copy()
+    items["median"] = items["customer_id"].map(median)
+    items["scale"] = items["customer_id"].map(mad) * _MAD_TO_SIGMA
+    items["history"] = items["customer_id"].map(counts).fillna(0)
+    items["z"] = (items["total_reporting"] - items["median"]).abs() / items["scale"]
+    items = items[
+        (items["history"] >= settings.anomaly_min_invoices)
+        & (items["scale"] > 0)
+        & (items["z"] > settings.anomaly_robust_z)
+    ]
+    if items.empty:
+        return pd.Series(None, index=customers, dtype="object")
+    worst = items.loc[items.groupby("customer_id")["z"].idxmax()]
+    texts = [
+        f"invoice {_name(number, invoice_id)} for {total:,.2f} is {total / med:.1f}x "
+        f"the usual {med:,.2f}"
+        for number, invoice_id, total, med in zip(
+            worst["number"],
+            worst["invoice_id"],
+            worst["total_reporting"],
+            worst["median"],
+            strict=True,
+        )
+    ]
+    return pd.Series(texts, index=worst["customer_id"].to_numpy()).reindex(customers)
+
+
+def _lingering(customers: pd.Index, open_items: pd.DataFrame, settings: FlagSettings) -> pd.Series:
+    late = open_items[open_items["days_overdue"] >= settings.lingering_days_overdue]
+    if late.empty:
+        return pd.Series(None, index=customers, dtype="object")
+    oldest = late.loc[late.groupby("customer_id")["days_overdue"].idxmax()]
+    counts = late.groupby("customer_id").size()
+    texts = []
+    for customer_id, number, invoice_id, days in zip(
+        oldest["customer_id"],
+        oldest["number"],
+        oldest["invoice_id"],
+        oldest["days_overdue"],
+        strict=True,
+    ):
+        others = int(counts[customer_id]) - 1
+        more = f" (and {others} more over {settings.lingering_days_overdue})" if others else ""
+        texts.append(f"invoice {_name(number, invoice_id)} is {days} days past due{more}")
+    return pd.Series(texts, index=oldest["customer_id"].to_numpy()).reindex(customers)
+
+
+def _over_credit_limit(features: pd.DataFrame) -> pd.Series:
+    mask = (features["credit_utilisation"] > 1).fillna(False).astype(bool)
+    rows = features[mask]
+    texts = [
+        f"open balance {balance:,.2f} is {share:.0%} of the {limit:,.2f} credit limit"
+        for balance, share, limit in zip(
+            rows["open_balance"], rows["credit_utilisation"], rows["credit_limit"], strict=True
+        )
+    ]
+    return pd.Series(texts, index=rows.index).reindex(features.index)
+
+
+def _open_dispute(features: pd.DataFrame) -> pd.Series:
+    rows = features[features["disputed_invoice_count"] > 0]
+    texts = [
+        f"{count} disputed invoice{'s' if count != 1 else ''}, {amount:,.2f} open"
+        for count, amount in zip(
+            rows["disputed_invoice_count"], rows["disputed_balance"], strict=True
+        )
+    ]
+    return pd.Series(texts, index=rows.index).reindex(features.index)
+
+
+def _name(number: object, invoice_id: object) -> str:
+    return str(number) if isinstance(number, str) and number else str(invoice_id)
