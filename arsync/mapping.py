@@ -104,7 +104,11 @@ def desired_values(scored: pd.DataFrame, mapping: CrmMapping) -> pd.DataFrame:
                     "match_field": match_field,
                     "match_value": match_value,
                     "field": field,
-                    "value": [shape_value(v, spec) for v in scored[spec.source].tolist()],
+                    # object dtype: None must stay None ("clear the field"), never become NaN
+                    "value": pd.Series(
+                        [shape_value(v, spec) for v in scored[spec.source].tolist()],
+                        dtype=object,
+                    ),
                 }
             )
         )

@@ -155,11 +155,10 @@ def _print_plan(plan: pd.DataFrame, show: int) -> None:
         rows = plan[plan["customer_id"] == customer_id]
         first = rows.iloc[0]
         key = f"{first['match_field']}={first['match_value']}"
-        for position, (_, row) in enumerate(rows.iterrows()):
+        fields, values = rows["field"].tolist(), rows["value"].tolist()
+        for position, (field, value) in enumerate(zip(fields, values, strict=True)):
             name = f"{customer_id} {first['customer_name']}" if position == 0 else ""
-            table.add_row(
-                name, key if position == 0 else "", str(row["field"]), _text(row["value"])
-            )
+            table.add_row(name, key if position == 0 else "", str(field), _text(value))
         table.add_section()
     out.print(table)
     if len(accounts) > show:

@@ -77,3 +77,11 @@ def test_unknown_column_names_the_closest_one() -> None:
             {"fields": {"AR_Open__c": {"from": "open_balanse"}}},
             context={"columns": ["open_balance", "overdue_balance"]},
         )
+
+
+def test_missing_values_stay_none_so_the_field_is_cleared_not_set_to_nan() -> None:
+    frame = scored().assign(reason=pd.Series(["LATE_PAYER: 40 days", None], dtype="str"))
+
+    plan = desired_values(frame, mapping(AR_Reason__c={"from": "reason"}))
+
+    assert plan["value"].tolist() == ["LATE_PAYER: 40 days", None]
