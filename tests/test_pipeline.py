@@ -12,11 +12,10 @@ from structlog.testing import capture_logs
 
 from arsync.ledger import LedgerBuilder
 from arsync.quarantine import QuarantineEntry
-from arsync.settings import OutputSettings
 from connector.erp.base import Pulled, PulledItem, Source
 from jobs.pipeline import ExitCode, pull_ledger, run_sync
 from jobs.progress import Silent
-from jobs.settings import load_run_settings
+from jobs.settings import OutputSettings, load_run_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
