@@ -1,0 +1,287 @@
+"""One Salesforce connection: login, retries, the API budget, and the few calls arsync makes.
+
+simple-salesforce retries nothing but an expired session (and only when it logged in itself):
+5xx answers, connection errors, lock errors and concurrency limits are retried here, with
+tenacity, a bounded number of times. Every call first checks the API budget.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+import structlog
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from connector.crm.salesforce.settings import (
+    JwtAuth,
+    PasswordAuth,
+    SalesforceSettings,
+    TokenAuth,
+    resolve_secret,
+)
+from connector.errors import FatalError, RetriableError
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+_TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
+_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class BudgetExhaustedError(FatalError):
+    """The org's daily API use reached the share arsync may take: stop, resume tomorrow."""
+
+
+class SessionExpiredError(FatalError):
+    """A given access token expired; there is nothing to log in again with."""
+
+
+@dataclass
+class ApiBudget:
+    """The org's daily API use as Salesforce last reported it, against the share we may reach."""
+
+    max_share: float
+    used: int | None = None
+    limit: int | None = None
+    calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def observe(self, used: int, limit: int) -> None:
+        self.used, self.limit = used, limit
+
+    def observe_header(self, header: str | None) -> None:
+        """Read `Sforce-Limit-Info: api-usage=USED/MAX` from any REST answer."""
+        match = _USAGE.search(header or "")
+        if match:
+            self.observe(int(match.group(1)), int(match.group(2)))
+
+    def headroom(self) -> int | None:
+        """Calls left before the share is reached; None while the usage is unknown."""
+        if self.used is None or self.limit is None:
+            return None
+        return int(self.limit * self.max_share) - self.used
+
+    def check(self, calls_needed: int = 1) -> None:
+        left = self.headroom()
+        if left is not None and left < calls_needed:
+            raise BudgetExhaustedError(
+                f"the org has used {self.used:,} of {self.limit:,} daily API calls; arsync stops "
+                f"at {self.max_share:.0%} and needs {calls_needed:,} more"
+            )
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth another try: the server or the network, never the data."""
+    if isinstance(error, requests.ConnectionError | requests.Timeout | RetriableError):
+        return True
+    if isinstance(error, SalesforceGeneralError):
+        return error.status >= 500
+    if isinstance(error, SalesforceRefusedRequest | SalesforceMalformedRequest):
+        codes = {e.get("errorCode") for e in _errors(error)}
+        refused_for_the_day = any("TotalRequests" in str(e.get("message")) for e in _errors(error))
+        return bool(codes & _TRANSIENT_CODES) and not refused_for_the_day
+    return False
+
+
+def _errors(error: SalesforceError) -> list[dict[str, Any]]:
+    content = error.content
+    if isinstance(content, list):
+        return [e for e in content if isinstance(e, dict)]
+    if isinstance(content, dict):
+        return [content]
+    return []
+
+
+class SalesforceClient:
+    """The calls arsync makes, each retried when transient and counted against the budget."""
+
+    def __init__(self, sf: Salesforce, settings: SalesforceSettings) -> None:
+        self.sf = sf
+        self.settings = settings
+        self.budget = ApiBudget(settings.max_daily_api_share)
+        sf.headers["Sforce-Call-Options"] = f"client={settings.client_name}"
+
+    @classmethod
+    def connect(
+        cls,
+        settings: SalesforceSettings,
+        environ: Mapping[str, str] | None = None,
+        session: requests.Session | None = None,
+    ) -> SalesforceClient:
+        """Log in as the settings say; a refused login is fatal, with Salesforce's reason."""
+        auth = settings.auth
+        common: dict[str, Any] = {"version": settings.api_version, "session": session}
+        try:
+            if isinstance(auth, TokenAuth):
+                sf = Salesforce(
+                    instance_url=auth.instance_url,
+                    session_id=resolve_secret(auth.access_token, environ),
+                    **common,
+                )
+            elif isinstance(auth, PasswordAuth):
+                sf = Salesforce(
+                    username=auth.username,
+                    password=resolve_secret(auth.password, environ),
+                    security_token=(
+                        resolve_secret(auth.security_token, environ) if auth.security_token else ""
+                    ),
+                    domain=settings.domain,
+                    **common,
+                )
+            else:
+                sf = cls._jwt_login(auth, settings, environ, common)
+        except SalesforceAuthenticationFailed as error:
+            raise FatalError(
+                f"Salesforce refused the login: {error.code}: {error.message}"
+            ) from None
+        except requests.RequestException as error:
+            raise FatalError(f"cannot reach Salesforce to log in: {type(error).__name__}") from None
+        log.info(
+            "salesforce.connected",
+            instance=sf.sf_instance,
+            mode=auth.mode,
+            api_version=settings.api_version,
+        )
+        return cls(sf, settings)
+
+    @staticmethod
+    def _jwt_login(
+        auth: JwtAuth,
+        settings: SalesforceSettings,
+        environ: Mapping[str, str] | None,
+        common: dict[str, Any],
+    ) -> Salesforce:
+        if auth.private_key is None and auth.private_key_file is None:
+            raise FatalError("JWT login needs private_key (an env reference) or private_key_file")
+        return Salesforce(
+            username=auth.username,
+            consumer_key=resolve_secret(auth.consumer_key, environ),
+            privatekey=resolve_secret(auth.private_key, environ) if auth.private_key else None,
+            privatekey_file=str(auth.private_key_file) if auth.private_key_file else None,
+            domain=settings.domain,
+            **common,
+        )
+
+    # -- the calls -------------------------------------------------------------------------
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "describe", lambda: getattr(self.sf, sobject).describe()
+        )
+        return result
+
+    def query(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Every record of a query, following nextRecordsUrl page by page."""
+        page: dict[str, Any] = self._call("query", lambda: self.sf.query(soql))
+        while True:
+            yield from page["records"]
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._call("query", functools.partial(self._query_more, str(next_url)))
+
+    def _query_more(self, url: str) -> dict[str, Any]:
+        page: dict[str, Any] = self.sf.query_more(url, identifier_is_url=True)
+        return page
+
+    def update_collection(
+        self, sobject: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """sObject Collections update, allOrNone false: one answer per record, in order."""
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **record} for record in records],
+        }
+        result = self._call(
+            "composite",
+            lambda: self.sf.restful("composite/sobjects", method="PATCH", json=body),
+        )
+        return list(result or [])
+
+    def limits(self) -> dict[str, Any]:
+        answer = self._call("limits", lambda: self.sf.restful("limits/"))
+        result: dict[str, Any] = answer if isinstance(answer, dict) else {}
+        daily = result.get("DailyApiRequests", {})
+        if "Max" in daily and "Remaining" in daily:
+            self.budget.observe(daily["Max"] - daily["Remaining"], daily["Max"])
+        return result
+
+    def raw(self, kind: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A REST call whose body is not JSON (Bulk API 2.0 CSV), with the same care.
+
+        Goes through simple-salesforce's own request method so that the session refresh and
+        the usage header parsing apply here too.
+        """
+        url = f"{self.sf.base_url}{path}"
+        # simple-salesforce has no public call for a CSV body that keeps its session handling.
+        response: requests.Response = self._call(
+            kind, lambda: self.sf._call_salesforce(method, url, name=path, **kwargs)
+        )
+        self.budget.observe_header(response.headers.get("Sforce-Limit-Info"))
+        return response
+
+    def _call(self, kind: str, call: Callable[[], T]) -> T:
+        retry = self.settings.retry
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(retry.max_attempts),
+            wait=wait_exponential_jitter(
+                initial=retry.initial_wait_seconds, max=retry.max_wait_seconds
+            ),
+            before_sleep=_log_retry(kind),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                self.budget.check()
+                self.budget.calls[kind] = self.budget.calls.get(kind, 0) + 1
+                try:
+                    result = call()
+                except SalesforceExpiredSession:
+                    raise SessionExpiredError(
+                        "the Salesforce session expired and this auth mode cannot log in again"
+                    ) from None
+                self._observe_usage()
+                return result
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _observe_usage(self) -> None:
+        usage = self.sf.api_usage.get("api-usage")
+        if usage is not None:
+            self.budget.observe(int(usage.used), int(usage.total))
+
+
+def _log_retry(kind: str) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "salesforce.call_retried",
+            kind=kind,
+            attempt=state.attempt_number,
+            error=type(error).__name__,
+            status=getattr(error, "status", None),
+        )
+
+    return before_sleep

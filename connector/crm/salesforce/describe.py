@@ -1,0 +1,154 @@
+"""The mapping checked against the org's own description of the object, before any write.
+
+Every problem names the mapping key it is about, so the jobs can point at the YAML line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from arsync.mapping import CrmMapping
+
+Problem = tuple[tuple[str | int, ...], str]  # (key path in the mapping file, message)
+
+# Which Salesforce field types can hold each kind of computed column.
+COMPATIBLE: dict[str, frozenset[str]] = {
+    "money": frozenset({"currency", "double", "percent", "string", "textarea"}),
+    "number": frozenset({"double", "percent", "currency", "string", "textarea"}),
+    "integer": frozenset({"int", "double", "currency", "percent", "string", "textarea"}),
+    "text": frozenset({"string", "textarea", "picklist", "multipicklist", "email", "url", "phone"}),
+    "date": frozenset({"date", "string"}),
+    "boolean": frozenset({"boolean"}),
+}
+_TEXT_TYPES = frozenset({"string", "textarea", "email", "url", "phone", "picklist"})
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    type: str
+    updateable: bool
+    length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    external_id: bool = False
+    id_lookup: bool = False
+    restricted: bool = False
+    picklist: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_describe(cls, field: Mapping[str, Any]) -> FieldInfo:
+        return cls(
+            name=str(field["name"]),
+            type=str(field["type"]),
+            updateable=bool(field.get("updateable")),
+            length=field.get("length") or None,
+            precision=field.get("precision") or None,
+            scale=field.get("scale"),
+            external_id=bool(field.get("externalId")),
+            id_lookup=bool(field.get("idLookup")),
+            restricted=bool(field.get("restrictedPicklist")),
+            picklist=frozenset(
+                str(v["value"]) for v in field.get("picklistValues") or () if v.get("active", True)
+            ),
+        )
+
+
+def field_infos(describe: Mapping[str, Any]) -> dict[str, FieldInfo]:
+    return {str(f["name"]): FieldInfo.from_describe(f) for f in describe.get("fields", [])}
+
+
+def check_mapping(
+    fields: Mapping[str, FieldInfo], mapping: CrmMapping, column_kinds: Mapping[str, str]
+) -> list[Problem]:
+    """Fields that do not exist, cannot be written, or cannot hold their column's values."""
+    problems: list[Problem] = []
+    match_field = mapping.match.external_id_field
+    info = fields.get(match_field)
+    if info is None:
+        problems.append((("match", "external_id_field"), _missing(match_field, mapping, fields)))
+    elif not (info.external_id or info.id_lookup):
+        problems.append(
+            (
+                ("match", "external_id_field"),
+                f"{mapping.object}.{match_field} is not an external id or lookup field",
+            )
+        )
+    for name, spec in mapping.fields.items():
+        loc: tuple[str | int, ...] = ("fields", name)
+        info = fields.get(name)
+        if info is None:
+            problems.append((loc, _missing(name, mapping, fields)))
+            continue
+        if not info.updateable:
+            problems.append((loc, f"{mapping.object}.{name} is not updateable for this user"))
+        kind = column_kinds.get(spec.source, "text")
+        if info.type not in COMPATIBLE[kind]:
+            problems.append(
+                (
+                    (*loc, "from"),
+                    f"{spec.source} is {kind}, but {name} is a {info.type} field; expected one of: "
+                    f"{', '.join(sorted(COMPATIBLE[kind]))}",
+                )
+            )
+        if info.restricted and spec.values:
+            unknown = sorted(set(spec.values.values()) - info.picklist)
+            if unknown:
+                problems.append(
+                    (
+                        (*loc, "values"),
+                        f"{', '.join(unknown)} not among {name}'s picklist values: "
+                        f"{', '.join(sorted(info.picklist))}",
+                    )
+                )
+    return problems
+
+
+def check_values(
+    fields: Mapping[str, FieldInfo], values: Iterable[tuple[str, str, Any]]
+) -> list[Problem]:
+    """Planned values (customer, field, value) that the field would refuse; one per field."""
+    problems: dict[str, Problem] = {}
+    for customer_id, name, value in values:
+        info = fields.get(name)
+        if value is None or info is None or name in problems:
+            continue
+        message = value_problem(info, value)
+        if message is not None:
+            problems[name] = (("fields", name), f"customer {customer_id}: {message}")
+    return list(problems.values())
+
+
+def value_problem(info: FieldInfo, value: Any) -> str | None:
+    if info.type in _TEXT_TYPES and info.length and len(str(value)) > info.length:
+        return (
+            f"{len(str(value))} characters do not fit {info.name} ({info.length}); "
+            f"set max_length: {info.length}"
+        )
+    if info.restricted and str(value) not in info.picklist:
+        return (
+            f"{value!r} is not a value of the restricted picklist {info.name}; map it with values:"
+        )
+    if info.type in {"double", "currency", "percent", "int"} and info.precision:
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            return f"{value!r} is not a number for {info.name}"
+        digits = len(str(abs(int(number))))
+        allowed = info.precision - (info.scale or 0)
+        if digits > allowed:
+            return f"{value} has {digits} digits before the point; {info.name} allows {allowed}"
+    return None
+
+
+def _missing(name: str, mapping: CrmMapping, fields: Mapping[str, FieldInfo]) -> str:
+    hint = difflib.get_close_matches(name, list(fields), n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return (
+        f"{mapping.object} has no field {name!r}{suggestion}; deploy the fields in salesforce/ "
+        "or fix the mapping"
+    )

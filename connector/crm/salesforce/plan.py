@@ -1,0 +1,187 @@
+"""Planning: read the current values of the mapped fields, keep only the real changes.
+
+Values are compared the way Salesforce stores them (numbers at the field's scale, dates as
+dates, an empty string as empty), so a rerun with nothing new in the ERP plans nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import structlog
+
+from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.soql import chunks, select_in
+
+log = structlog.get_logger(__name__)
+ID_FIELD = "Id"
+NUMERIC_TYPES = frozenset({"double", "currency", "percent", "int"})
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What one customer's Account should hold, and how to find the Account."""
+
+    customer_id: str
+    match_field: str
+    match_value: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AccountUpdate:
+    customer_id: str
+    account_id: str
+    changes: dict[str, Any]  # field -> new value (None clears the field)
+    previous: dict[str, Any]  # field -> value Salesforce holds now
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    customer_id: str
+    match_field: str
+    match_value: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    updates: list[AccountUpdate] = field(default_factory=list)
+    unmatched: list[Unmatched] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def field_changes(self) -> int:
+        return sum(len(u.changes) for u in self.updates)
+
+
+def make_plan(
+    client: SalesforceClient,
+    sobject: str,
+    desired: Sequence[Desired],
+    field_types: Mapping[str, str],
+) -> Plan:
+    """Match every customer to one Account, read its mapped fields, and diff."""
+    plan = Plan()
+    by_key: dict[tuple[str, str], list[Desired]] = defaultdict(list)
+    for item in desired:
+        by_key[(item.match_field, item.match_value)].append(item)
+    for (match_field, match_value), items in by_key.items():
+        if len(items) > 1:
+            others = ", ".join(i.customer_id for i in items)
+            plan.unmatched.extend(
+                Unmatched(
+                    i.customer_id,
+                    match_field,
+                    match_value,
+                    f"{len(items)} ERP customers ({others}) point at the same Account",
+                )
+                for i in items
+            )
+    unique = [items[0] for items in by_key.values() if len(items) == 1]
+    fields = sorted({name for item in unique for name in item.values})
+    for match_field in sorted({item.match_field for item in unique}):
+        group = [item for item in unique if item.match_field == match_field]
+        found = read_accounts(
+            client,
+            sobject=sobject,
+            key_field=match_field,
+            keys=[i.match_value for i in group],
+            fields=fields,
+            ids_per_query=client.settings.ids_per_query,
+        )
+        for item in group:
+            accounts = found.get(_key(item.match_value, match_field), [])
+            if not accounts:
+                plan.unmatched.append(
+                    Unmatched(
+                        item.customer_id,
+                        match_field,
+                        item.match_value,
+                        f"no {sobject} has {match_field} = {item.match_value!r}",
+                    )
+                )
+            elif len(accounts) > 1:
+                ids = ", ".join(a[ID_FIELD] for a in accounts)
+                plan.unmatched.append(
+                    Unmatched(
+                        item.customer_id,
+                        match_field,
+                        item.match_value,
+                        f"{len(accounts)} {sobject} records match ({ids}); none is written",
+                    )
+                )
+            else:
+                update = diff(item, accounts[0], field_types)
+                if update.changes:
+                    plan.updates.append(update)
+                else:
+                    plan.unchanged += 1
+    log.info(
+        "salesforce.plan_built",
+        updates=len(plan.updates),
+        fields=plan.field_changes,
+        unchanged=plan.unchanged,
+        unmatched=len(plan.unmatched),
+    )
+    return plan
+
+
+def read_accounts(
+    client: SalesforceClient,
+    *,
+    sobject: str,
+    key_field: str,
+    keys: Sequence[str],
+    fields: Iterable[str],
+    ids_per_query: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """Current values of `fields` for the records whose `key_field` is one of `keys`."""
+    selected = [ID_FIELD, key_field, *fields]
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for chunk in chunks(list(dict.fromkeys(keys)), ids_per_query):
+        for record in client.query(select_in(sobject, selected, key_field, chunk)):
+            key = record.get(key_field)
+            if key is not None:
+                found[_key(key, key_field)].append(record)
+    return found
+
+
+def _key(value: Any, key_field: str) -> str:
+    """Record Ids come back in 18-character form; an ERP may hold the 15-character one."""
+    text = str(value)
+    return text[:15] if key_field == ID_FIELD and len(text) == 18 else text
+
+
+def diff(
+    item: Desired, account: Mapping[str, Any], field_types: Mapping[str, str]
+) -> AccountUpdate:
+    changes, previous = {}, {}
+    for name, new in item.values.items():
+        kind = field_types.get(name, "string")
+        current = account.get(name)
+        if normalise(new, kind) != normalise(current, kind):
+            changes[name] = new
+            previous[name] = current
+    return AccountUpdate(item.customer_id, str(account[ID_FIELD]), changes, previous)
+
+
+def normalise(value: Any, kind: str) -> Any:
+    """A value as Salesforce would store it in a field of this type, for comparison."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if kind in NUMERIC_TYPES:
+        try:
+            return Decimal(str(value)).normalize()
+        except InvalidOperation:
+            return str(value)
+    if kind == "boolean":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    if kind == "date":
+        return value.isoformat() if isinstance(value, dt.date) else str(value)[:10]
+    return str(value)
