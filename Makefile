@@ -5,10 +5,13 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/arsync.yaml
 PACKAGES := arsync connector scoring jobs
 
-.PHONY: run test lint typecheck unit sample bench clean
+.PHONY: run report test lint typecheck unit sample bench clean
 
 run: $(VENV)/.runtime  ## set up, then run the main job (dry run) on the bundled sample data
 	$(BIN)/arsync run --dry-run --config $(CONFIG)
+
+report: $(VENV)/.runtime  ## worklist, portfolio KPIs, worst movers (CSV) and report.html in out/
+	$(BIN)/arsync report --config $(CONFIG)
 
 test: $(VENV)/.dev lint typecheck unit  ## set up with the dev extras, then lint, type-check, test
 

@@ -12,12 +12,14 @@ import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from arsync.yamlfile import ConfigError
 from connector.errors import FatalError, SourceConfigError
 from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
 from jobs.pipeline import ExitCode, SyncResult, run_sync
 from jobs.progress import Bars, Silent
+from jobs.report import DEFAULT_COMPARE_DAYS, ReportResult, run_report
 from jobs.settings import RunSettings, load_run_settings
 
 app = typer.Typer(
@@ -183,6 +185,87 @@ def _print_quarantine(result: SyncResult) -> None:
 
 def _text(value: object) -> str:
     return "(empty)" if value is None else str(value)
+
+
+@app.command()
+def report(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Report as of this date (default: the data's)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the report files (default: the output folder)."),
+    ] = None,
+    compare_days: Annotated[
+        int, typer.Option(min=1, help="Worst movers: compare with the scores this many days ago.")
+    ] = DEFAULT_COMPARE_DAYS,
+) -> None:
+    """Write the worklist, portfolio KPIs and worst movers as CSV, and an HTML page with charts."""
+    run_id = new_run_id()
+    bind_run(run_id)
+    settings = _load(config)
+    day = as_of.date() if as_of else None
+    try:
+        if err.is_terminal:
+            with Bars(err) as bars:
+                result = run_report(
+                    settings, out_dir=out_dir, as_of=day, compare_days=compare_days, progress=bars
+                )
+        else:
+            result = run_report(
+                settings, out_dir=out_dir, as_of=day, compare_days=compare_days, progress=Silent()
+            )
+    except SourceConfigError as error:
+        log.error("report.failed", error=str(error), kind="source_config")
+        err.print(f"[red]The data does not fit the settings:[/red] {error}")
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    except FatalError as error:
+        log.error("report.failed", error=str(error), kind="fatal")
+        err.print(f"[red]The report stopped:[/red] {error}")
+        raise typer.Exit(ExitCode.FATAL) from None
+    _print_report_summary(result)
+    raise typer.Exit(result.loaded.exit_code)
+
+
+def _print_report_summary(result: ReportResult, top: int = 5) -> None:
+    summary, places = result.report, result.report.money_places
+    out.print(
+        f"[bold]Report[/bold] as of {summary.as_of}, score changes since "
+        f"{summary.compared_with}, amounts in {summary.reporting_currency}"
+    )
+    worklist = summary.worklist
+    table = Table(title=f"Worklist: {len(worklist)} customers with money at risk (top {top})")
+    for column in ("Rank", "Customer", "Money at risk", "Overdue", "Tier", "Next action"):
+        numeric = column in {"Rank", "Money at risk", "Overdue"}
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for row in worklist.head(top).itertuples():
+        table.add_row(  # Text: names from the ERP are data, never rich markup
+            str(row.priority_rank),
+            Text(f"{row.customer_id} {row.customer_name}"),
+            f"{row.money_at_risk:,.{places}f}",
+            f"{row.overdue_balance:,.{places}f}",
+            Text(str(row.risk_tier)),
+            Text(str(row.next_action_label)),
+        )
+    out.print(table)
+    drops = len(summary.worst_movers)
+    out.print(
+        f"Worst movers: the {drops} largest health score drops since {summary.compared_with}."
+        if drops
+        else f"Worst movers: no health score fell since {summary.compared_with}."
+    )
+    quarantined = len(result.loaded.quarantine)
+    if quarantined:
+        out.print(
+            f"[yellow]Quarantine: {quarantined} records kept aside[/yellow] and left out of the "
+            "figures (logged as ledger.record_quarantined)."
+        )
+    folder = result.outputs["report"].parent
+    names = ", ".join(path.name for path in result.outputs.values())
+    out.print(f"Wrote to {folder}: {names}", markup=False, highlight=False)
+    out.print(f"Open the report: {result.outputs['report']}", markup=False, highlight=False)
 
 
 def main() -> None:

@@ -61,24 +61,38 @@ def pull_ledger(source: Source, currencies: frozenset[str], progress: Reporter) 
     return builder
 
 
-def run_sync(
+@dataclass(frozen=True)
+class LoadedLedger:
+    """A pulled and validated ledger, its quarantine, and the dates it is scored for."""
+
+    ledger: Ledger
+    quarantine: Quarantine
+    data_as_of: dt.datetime | None
+    as_of: dt.date
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PARTIAL if len(self.quarantine) else ExitCode.OK
+
+
+def load_ledger(
     settings: RunSettings,
-    run_id: str,
     as_of: dt.date | None = None,
     progress: Reporter | None = None,
     today: dt.date | None = None,
-) -> SyncResult:
-    """Pull, validate, score, map and plan; write the plan and quarantine to the output folder.
+    *,
+    started_event: str = "sync.started",
+) -> LoadedLedger:
+    """Pull and validate the ledger; log `started_event`, each quarantined record, the counts.
 
     The as-of date is, in order: the one asked for, the date the ERP data is current to, today.
     """
     progress = progress or Silent()
-    started = time.perf_counter()
     source = build_source(settings)
     data_as_of = source.data_as_of()
     as_of = as_of or (data_as_of.date() if data_as_of else today or dt.datetime.now(dt.UTC).date())
     log.info(
-        "sync.started",
+        started_event,
         source=source.name,
         as_of=as_of.isoformat(),
         data_as_of=data_as_of.isoformat() if data_as_of else None,
@@ -99,6 +113,24 @@ def run_sync(
             action=entry.action.value,
         )
     log.info("ledger.built", **ledger.counts(), quarantined=len(quarantine))
+    return LoadedLedger(ledger, quarantine, data_as_of, as_of)
+
+
+def run_sync(
+    settings: RunSettings,
+    run_id: str,
+    as_of: dt.date | None = None,
+    progress: Reporter | None = None,
+    today: dt.date | None = None,
+) -> SyncResult:
+    """Pull, validate, score, map and plan; write the plan and quarantine to the output folder.
+
+    The as-of date is, in order: the one asked for, the date the ERP data is current to, today.
+    """
+    progress = progress or Silent()
+    started = time.perf_counter()
+    loaded = load_ledger(settings, as_of, progress, today)
+    ledger, quarantine, as_of = loaded.ledger, loaded.quarantine, loaded.as_of
 
     with progress.step("Scoring accounts"):
         scores = score_accounts(ledger, as_of, settings.scoring, settings.currencies)
@@ -108,7 +140,7 @@ def run_sync(
     log.info("plan.built", rows=len(plan), accounts=plan["customer_id"].nunique())
 
     outputs = write_outputs(settings.app.output.dir, scores, plan, quarantine)
-    result = SyncResult(run_id, as_of, data_as_of, ledger, quarantine, scores, plan, outputs)
+    result = SyncResult(run_id, as_of, loaded.data_as_of, ledger, quarantine, scores, plan, outputs)
     log.info(
         "sync.finished",
         status=result.exit_code.name.lower(),
