@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import structlog
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from rich.text import Text
 
 from arsync.yamlfile import ConfigError
 from connector.errors import FatalError, SourceConfigError
+from jobs.crm import check_connection
 from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
 from jobs.pipeline import ExitCode, SyncResult, run_sync
 from jobs.progress import Bars, Silent
@@ -51,34 +52,48 @@ def _setup(
     configure_logging(log_format, log_level)
 
 
+AsOfOption = Annotated[
+    dt.datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="Score as of this date (default: the data's)."),
+]
+ShowOption = Annotated[int, typer.Option(help="Accounts to show in the plan table.")]
+
+
 @app.command()
 def run(
     config: ConfigOption = DEFAULT_CONFIG,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Plan the changes and write nothing to the CRM.")
     ] = False,
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Score as of this date (default: the data's)."),
-    ] = None,
-    show: Annotated[int, typer.Option(help="Accounts to show in the plan table.")] = 10,
+    as_of: AsOfOption = None,
+    show: ShowOption = 10,
 ) -> None:
-    """Pull the ERP ledger, score every customer and plan the CRM field values."""
-    if not dry_run:
-        err.print(
-            "[red]Writing to Salesforce is not available in this version.[/red] "
-            "Run with --dry-run to see the plan."
-        )
-        raise typer.Exit(ExitCode.CONFIG_ERROR)
+    """Pull the ERP ledger, score every customer, and write the changed values to Salesforce."""
+    _sync(config, dry_run=dry_run, as_of=as_of, show=show)
+
+
+@app.command()
+def plan(
+    config: ConfigOption = DEFAULT_CONFIG, as_of: AsOfOption = None, show: ShowOption = 10
+) -> None:
+    """Show what a run would change in Salesforce, writing nothing (same as run --dry-run)."""
+    _sync(config, dry_run=True, as_of=as_of, show=show)
+
+
+def _sync(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int) -> None:
     run_id = new_run_id()
     bind_run(run_id)
     settings = _load(config)
+    day = as_of.date() if as_of else None
     try:
         if err.is_terminal:
             with Bars(err) as bars:
-                result = run_sync(settings, run_id, as_of.date() if as_of else None, bars)
+                result = run_sync(settings, run_id, day, bars, dry_run=dry_run)
         else:
-            result = run_sync(settings, run_id, as_of.date() if as_of else None, Silent())
+            result = run_sync(settings, run_id, day, Silent(), dry_run=dry_run)
+    except ConfigError as error:
+        _print_problems(error)
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
     except SourceConfigError as error:
         log.error("sync.failed", error=str(error), kind="source_config")
         err.print(f"[red]The data does not fit the settings:[/red] {error}")
@@ -89,6 +104,34 @@ def run(
         raise typer.Exit(ExitCode.FATAL) from None
     _print_summary(result, show)
     raise typer.Exit(result.exit_code)
+
+
+salesforce_app = typer.Typer(help="The Salesforce connection.", no_args_is_help=True)
+app.add_typer(salesforce_app, name="salesforce")
+
+
+@salesforce_app.command("check")
+def salesforce_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Log in, read the org's API use, and check the mapping against describe(); write nothing."""
+    settings = _load(config)
+    try:
+        check = check_connection(settings)
+    except ConfigError as error:
+        _print_problems(error)
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    except FatalError as error:
+        err.print(f"[red]Salesforce check failed:[/red] {error}")
+        raise typer.Exit(ExitCode.FATAL) from None
+    usage = (
+        f"{check.api_used:,} of {check.api_limit:,} daily API calls used"
+        if check.api_used is not None and check.api_limit is not None
+        else "daily API use unknown"
+    )
+    out.print(f"[green]ok[/green] logged in to {check.instance}; {usage}")
+    out.print(
+        f"[green]ok[/green] {check.fields_checked} {check.sobject} fields exist, are writable "
+        "and fit the mapped values"
+    )
 
 
 @app.command()
@@ -126,11 +169,15 @@ def _load(config: Path) -> RunSettings:
     try:
         return load_run_settings(config)
     except ConfigError as error:
-        log.error("config.invalid", problems=len(error.problems))
-        err.print(f"[red]{len(error.problems)} problem(s) in the settings:[/red]")
-        for problem in error.problems:
-            err.print(f"  {problem}", markup=False, highlight=False)
+        _print_problems(error)
         raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+
+
+def _print_problems(error: ConfigError) -> None:
+    log.error("config.invalid", problems=len(error.problems))
+    err.print(f"[red]{len(error.problems)} problem(s) in the settings:[/red]")
+    for problem in error.problems:
+        err.print(f"  {problem}", markup=False, highlight=False)
 
 
 def _print_summary(result: SyncResult, show: int) -> None:
@@ -142,29 +189,61 @@ def _print_summary(result: SyncResult, show: int) -> None:
         f"[bold]Run {result.run_id}[/bold]  as of {result.as_of}  (ERP data as of {data_as_of})"
     )
     out.print(f"Ledger: {counts}")
-    _print_plan(result.plan, show)
+    _print_plan(result, show)
     _print_quarantine(result)
     for name, path in result.outputs.items():
         out.print(f"{name.capitalize()}: {path}")
 
 
-def _print_plan(plan: pd.DataFrame, show: int) -> None:
+def _print_plan(result: SyncResult, show: int) -> None:
+    plan, online = result.plan, result.crm.online
     accounts = list(dict.fromkeys(plan["customer_id"].tolist()))
-    table = Table(title=f"Plan (dry run): {len(accounts)} accounts, {len(plan)} field values")
-    for column in ("Customer", "Match key", "Field", "Value"):
+    if not online:
+        title = "Plan (dry run, offline: no Salesforce connection configured, nothing compared)"
+    else:
+        verb = "would change" if result.dry_run else "changed"
+        title = f"Plan: {len(plan)} field values on {len(accounts)} accounts {verb}"
+    table = Table(title=title)
+    columns = ["Customer", "Account" if online else "Match key", "Field"]
+    columns += ["Current", "New"] if online else ["Value"]
+    for column in columns:
         table.add_column(column, overflow="fold")
     for customer_id in accounts[:show]:
         rows = plan[plan["customer_id"] == customer_id]
         first = rows.iloc[0]
-        key = f"{first['match_field']}={first['match_value']}"
-        fields, values = rows["field"].tolist(), rows["value"].tolist()
-        for position, (field, value) in enumerate(zip(fields, values, strict=True)):
+        key = first["account_id"] if online else f"{first['match_field']}={first['match_value']}"
+        cells = zip(
+            rows["field"].tolist(), rows["current"].tolist(), rows["value"].tolist(), strict=True
+        )
+        for position, (field, current, value) in enumerate(cells):
             name = f"{customer_id} {first['customer_name']}" if position == 0 else ""
-            table.add_row(name, key if position == 0 else "", str(field), _text(value))
+            values = [_text(current), _text(value)] if online else [_text(value)]
+            table.add_row(name, str(key) if position == 0 else "", str(field), *values)
         table.add_section()
     out.print(table)
     if len(accounts) > show:
         out.print(f"... and {len(accounts) - show} more accounts in the plan file.")
+    if online:
+        _print_outcomes(result)
+
+
+def _print_outcomes(result: SyncResult) -> None:
+    outcomes = result.crm.outcomes
+    counts = outcomes["status"].value_counts().to_dict()
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    calls = sum(result.crm.api_calls.values())
+    out.print(f"Salesforce: {summary or 'nothing to write'}; {calls} API calls.")
+    problems = outcomes[outcomes["status"] != "written"]
+    if problems.empty:
+        return
+    table = Table(title="Accounts not written")
+    for column in ("Customer", "Status", "Code", "Reason"):
+        table.add_column(column, overflow="fold")
+    for row in problems.head(20).itertuples():
+        table.add_row(
+            str(row.customer_id), str(row.status), _text(row.error_code), _text(row.message)
+        )
+    out.print(table)
 
 
 def _print_quarantine(result: SyncResult) -> None:
@@ -184,7 +263,8 @@ def _print_quarantine(result: SyncResult) -> None:
 
 
 def _text(value: object) -> str:
-    return "(empty)" if value is None else str(value)
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "(empty)" if missing else str(value)
 
 
 @app.command()

@@ -14,8 +14,11 @@ import structlog
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.mapping import desired_values
 from arsync.quarantine import Quarantine, QuarantineEntry
+from arsync.yamlfile import ConfigError, ConfigProblem
+from connector.crm.salesforce.client import SalesforceClient
 from connector.erp.base import Source
 from connector.erp.files.source import FileSource
+from jobs.crm import Connect, CrmResult, offline, sync_crm
 from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
 from scoring import score_accounts
@@ -38,12 +41,19 @@ class SyncResult:
     ledger: Ledger
     quarantine: Quarantine
     scores: pd.DataFrame
-    plan: pd.DataFrame
+    crm: CrmResult
+    dry_run: bool
     outputs: dict[str, Path] = field(default_factory=dict)
 
     @property
+    def plan(self) -> pd.DataFrame:
+        """The field values that would change (offline: every value the mapping plans)."""
+        return self.crm.changes
+
+    @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.PARTIAL if len(self.quarantine) else ExitCode.OK
+        partial = len(self.quarantine) or self.crm.failed or self.crm.ambiguous
+        return ExitCode.PARTIAL if partial else ExitCode.OK
 
 
 def build_source(settings: RunSettings) -> Source:
@@ -122,11 +132,26 @@ def run_sync(
     as_of: dt.date | None = None,
     progress: Reporter | None = None,
     today: dt.date | None = None,
+    *,
+    dry_run: bool = True,
+    connect: Connect = SalesforceClient.connect,
 ) -> SyncResult:
-    """Pull, validate, score, map and plan; write the plan and quarantine to the output folder.
+    """Pull, validate, score, map, plan and (unless a dry run) push; write the outputs.
 
     The as-of date is, in order: the one asked for, the date the ERP data is current to, today.
+    Without a `salesforce:` section a dry run plans offline: every mapped value, nothing read.
     """
+    if not dry_run and settings.app.salesforce is None:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    settings.config_path,
+                    None,
+                    "salesforce",
+                    "missing: arsync needs a Salesforce org to write to (or use --dry-run)",
+                )
+            ]
+        )
     progress = progress or Silent()
     started = time.perf_counter()
     loaded = load_ledger(settings, as_of, progress, today)
@@ -136,28 +161,46 @@ def run_sync(
         scores = score_accounts(ledger, as_of, settings.scoring, settings.currencies)
     log.info("scoring.finished", customers=len(scores))
 
-    plan = desired_values(scores, settings.crm_mapping)
-    log.info("plan.built", rows=len(plan), accounts=plan["customer_id"].nunique())
+    desired = desired_values(scores, settings.crm_mapping)
+    if settings.app.salesforce is None:
+        crm = offline(desired)
+    else:
+        with progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce"):
+            crm = sync_crm(settings, desired, dry_run=dry_run, connect=connect)
+    log.info(
+        "plan.built",
+        rows=len(crm.changes),
+        accounts=crm.changes["customer_id"].nunique(),
+        online=crm.online,
+    )
 
-    outputs = write_outputs(settings.app.output.dir, scores, plan, quarantine)
-    result = SyncResult(run_id, as_of, loaded.data_as_of, ledger, quarantine, scores, plan, outputs)
+    outputs = write_outputs(settings.app.output.dir, scores, crm, quarantine)
+    result = SyncResult(
+        run_id, as_of, loaded.data_as_of, ledger, quarantine, scores, crm, dry_run, outputs
+    )
+    statuses = crm.outcomes["status"].value_counts().to_dict()
     log.info(
         "sync.finished",
         status=result.exit_code.name.lower(),
         exit_code=int(result.exit_code),
+        dry_run=dry_run,
         seconds=round(time.perf_counter() - started, 3),
+        api_calls=sum(crm.api_calls.values()),
+        **{f"accounts_{name}": int(count) for name, count in statuses.items()},
         **{f"{name}_file": str(path) for name, path in outputs.items()},
     )
     return result
 
 
 def write_outputs(
-    folder: Path, scores: pd.DataFrame, plan: pd.DataFrame, quarantine: Quarantine
+    folder: Path, scores: pd.DataFrame, crm: CrmResult, quarantine: Quarantine
 ) -> dict[str, Path]:
-    """The plan, the scores and the quarantine as CSV, replacing those of the previous run."""
+    """Plan, outcomes, scores and quarantine as CSV, replacing those of the previous run."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / f"{name}.csv" for name in ("plan", "scores", "quarantine")}
-    plan.to_csv(paths["plan"], index=False)
+    names = ("plan", "outcomes", "scores", "quarantine")
+    paths = {name: folder / f"{name}.csv" for name in names}
+    crm.changes.to_csv(paths["plan"], index=False)
+    crm.outcomes.to_csv(paths["outcomes"], index=False)
     scores.to_csv(paths["scores"], index=False)
     quarantine.write_csv(paths["quarantine"])
     return paths

@@ -103,6 +103,7 @@ class RunSettings:
     scoring: ScoringSettings
     source_mapping: FileMapping
     crm_mapping: CrmMapping
+    config_path: Path
 
     @property
     def currencies(self) -> CurrencyTable:
@@ -138,4 +139,4 @@ def load_run_settings(config_path: Path) -> RunSettings:
     )
     if problems or scoring is None or source_mapping is None or crm_mapping is None:
         raise ConfigError(problems)
-    return RunSettings(app, scoring, source_mapping, crm_mapping)
+    return RunSettings(app, scoring, source_mapping, crm_mapping, config_path)

@@ -46,7 +46,7 @@ def test_dry_run_on_the_sample_plans_every_customer_and_exits_0(project: Path) -
     assert {row["customer_id"] for row in plan} == customers
     mapped = {"AR_Open_Balance__c", "AR_Overdue_Status__c", "AR_As_Of__c"}
     assert mapped <= {row["field"] for row in plan}
-    assert "Plan (dry run)" in output
+    assert "Plan (dry run, offline" in output
     assert "Quarantine: empty" in output
     manifest = json.loads((project / "examples/sample/export_manifest.json").read_text())
     as_of = manifest["exported_at"][:10]

@@ -43,10 +43,13 @@ class AccountUpdate:
 
 @dataclass(frozen=True)
 class Unmatched:
+    """A customer that is not written: no Account found, or more than one."""
+
     customer_id: str
     match_field: str
     match_value: str
     reason: str
+    kind: str = "unmatched"  # or "ambiguous"
 
 
 @dataclass

@@ -1,0 +1,217 @@
+"""The CRM stage of a run: check the mapping against the org, plan the changes, push them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+import structlog
+
+from arsync.yamlfile import ConfigError, ConfigProblem, read_yaml
+from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.describe import (
+    FieldInfo,
+    Problem,
+    check_mapping,
+    check_values,
+    field_infos,
+)
+from connector.crm.salesforce.plan import Desired, Plan, make_plan
+from connector.crm.salesforce.push import Outcome, push
+from connector.crm.salesforce.settings import SalesforceSettings
+from jobs.settings import RunSettings
+from scoring.columns import output_columns
+
+log = structlog.get_logger(__name__)
+
+CHANGE_COLUMNS = [
+    "customer_id",
+    "customer_name",
+    "account_id",
+    "match_field",
+    "match_value",
+    "field",
+    "current",
+    "value",
+]
+OUTCOME_COLUMNS = [
+    "customer_id",
+    "account_id",
+    "status",
+    "fields",
+    "error_code",
+    "message",
+]
+Connect = Callable[[SalesforceSettings], SalesforceClient]
+
+
+@dataclass
+class CrmResult:
+    changes: pd.DataFrame  # one row per field that would change (or, offline, every value)
+    outcomes: pd.DataFrame  # one row per Account written, failed, unmatched or ambiguous
+    online: bool
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return int((self.outcomes["status"] == "failed").sum()) if len(self.outcomes) else 0
+
+    @property
+    def ambiguous(self) -> int:
+        return int((self.outcomes["status"] == "ambiguous").sum()) if len(self.outcomes) else 0
+
+
+def offline(desired: pd.DataFrame) -> CrmResult:
+    """No CRM connection configured: the plan is every desired value, nothing is compared."""
+    changes = desired.assign(account_id=None, current=None)[CHANGE_COLUMNS]
+    return CrmResult(changes, pd.DataFrame(columns=OUTCOME_COLUMNS), online=False)
+
+
+def sync_crm(
+    settings: RunSettings,
+    desired: pd.DataFrame,
+    *,
+    dry_run: bool,
+    connect: Connect = SalesforceClient.connect,
+) -> CrmResult:
+    """Check the mapping against describe(), plan against current values, push unless dry."""
+    salesforce = settings.app.salesforce
+    if salesforce is None:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    settings.config_path, None, "salesforce", "missing: nothing to write to"
+                )
+            ]
+        )
+    client = connect(salesforce)
+    client.limits()
+    mapping = settings.crm_mapping
+    fields = field_infos(client.describe(mapping.object))
+    kinds = {name: column.kind.value for name, column in output_columns(settings.scoring).items()}
+    _raise_problems(settings, check_mapping(fields, mapping, kinds))
+    triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
+    _raise_problems(settings, check_values(fields, triples))
+
+    plan = make_plan(client, mapping.object, _desired(desired), _types(fields))
+    outcomes: list[Outcome] = []
+    if not dry_run and plan.updates:
+        client.budget.check(_calls_needed(plan, salesforce))
+        outcomes = push(client, mapping.object, plan.updates)
+    return CrmResult(
+        _changes(plan, desired),
+        _outcomes(plan, outcomes),
+        online=True,
+        api_calls=dict(client.budget.calls),
+    )
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    instance: str
+    api_used: int | None
+    api_limit: int | None
+    sobject: str
+    fields_checked: int
+
+
+def check_connection(
+    settings: RunSettings, connect: Connect = SalesforceClient.connect
+) -> ConnectionCheck:
+    """Log in, read the API use, and check the mapping against describe(); write nothing."""
+    salesforce = _require_salesforce(settings)
+    client = connect(salesforce)
+    client.limits()
+    mapping = settings.crm_mapping
+    fields = field_infos(client.describe(mapping.object))
+    kinds = {name: column.kind.value for name, column in output_columns(settings.scoring).items()}
+    _raise_problems(settings, check_mapping(fields, mapping, kinds))
+    return ConnectionCheck(
+        instance=str(client.sf.sf_instance),
+        api_used=client.budget.used,
+        api_limit=client.budget.limit,
+        sobject=mapping.object,
+        fields_checked=len(mapping.fields) + 1,
+    )
+
+
+def _require_salesforce(settings: RunSettings) -> SalesforceSettings:
+    if settings.app.salesforce is None:
+        raise ConfigError(
+            [ConfigProblem(settings.config_path, None, "salesforce", "missing: no org to talk to")]
+        )
+    return settings.app.salesforce
+
+
+def _raise_problems(settings: RunSettings, problems: list[Problem]) -> None:
+    if problems:
+        document = read_yaml(settings.app.crm_mapping)
+        raise ConfigError([document.problem(loc, message) for loc, message in problems])
+
+
+def _desired(desired: pd.DataFrame) -> list[Desired]:
+    items = []
+    for (customer_id, match_field, match_value), rows in desired.groupby(
+        ["customer_id", "match_field", "match_value"], sort=False
+    ):
+        values = dict(zip(rows["field"], rows["value"], strict=True))
+        items.append(Desired(str(customer_id), str(match_field), str(match_value), values))
+    return items
+
+
+def _types(fields: Mapping[str, FieldInfo]) -> dict[str, str]:
+    return {name: info.type for name, info in fields.items()}
+
+
+def _calls_needed(plan: Plan, settings: SalesforceSettings) -> int:
+    records = len(plan.updates)
+    if records > settings.bulk_threshold:
+        return 8  # create, upload, close, a few polls, three result reads
+    return -(-records // settings.collection_size)
+
+
+def _changes(plan: Plan, desired: pd.DataFrame) -> pd.DataFrame:
+    names = dict(zip(desired["customer_id"], desired["customer_name"], strict=True))
+    keys = desired.drop_duplicates("customer_id").set_index("customer_id")
+    rows = [
+        {
+            "customer_id": update.customer_id,
+            "customer_name": names.get(update.customer_id),
+            "account_id": update.account_id,
+            "match_field": keys.at[update.customer_id, "match_field"],
+            "match_value": keys.at[update.customer_id, "match_value"],
+            "field": name,
+            "current": update.previous.get(name),
+            "value": value,
+        }
+        for update in plan.updates
+        for name, value in update.changes.items()
+    ]
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS).astype({"current": object, "value": object})
+
+
+def _outcomes(plan: Plan, outcomes: list[Outcome]) -> pd.DataFrame:
+    rows = [
+        {
+            "customer_id": o.customer_id,
+            "account_id": o.account_id,
+            "status": o.status.value,
+            "fields": ",".join(o.fields),
+            "error_code": o.error_code,
+            "message": o.message,
+        }
+        for o in outcomes
+    ]
+    rows += [
+        {
+            "customer_id": u.customer_id,
+            "account_id": None,
+            "status": u.kind,
+            "fields": "",
+            "error_code": None,
+            "message": u.reason,
+        }
+        for u in plan.unmatched
+    ]
+    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
