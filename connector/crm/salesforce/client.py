@@ -248,7 +248,7 @@ class SalesforceClient:
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(retry.max_attempts),
             wait=wait_exponential_jitter(
-                initial=retry.initial_wait_seconds, max=retry.max_wait_seconds
+                multiplier=retry.initial_wait_seconds, max=retry.max_wait_seconds
             ),
             before_sleep=_log_retry(kind),
             reraise=True,

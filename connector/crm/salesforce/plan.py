@@ -83,6 +83,7 @@ def make_plan(
                     match_field,
                     match_value,
                     f"{len(items)} ERP customers ({others}) point at the same Account",
+                    "ambiguous",
                 )
                 for i in items
             )
@@ -117,6 +118,7 @@ def make_plan(
                         match_field,
                         item.match_value,
                         f"{len(accounts)} {sobject} records match ({ids}); none is written",
+                        "ambiguous",
                     )
                 )
             else:

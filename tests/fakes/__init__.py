@@ -1,0 +1,1 @@
+"""Stateful fakes of the external services arsync talks to, for tests."""

@@ -1,0 +1,755 @@
+"""The Salesforce fake, driven through the real simple-salesforce client.
+
+These tests pin the fake to the shapes the documentation prints and simple-salesforce parses,
+so that the connector's own tests can trust it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+import requests
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fakes.salesforce import FakeSalesforce as Fake
+from fakes.salesforce import (
+    Fault,
+    FieldSpec,
+    PicklistValue,
+    canonical_id,
+    id18,
+)
+from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
+
+TIERS = ("Healthy", "Watch", "At risk")
+
+
+@pytest.fixture
+def fake() -> Fake:
+    org = Fake()
+    org.add_field(FieldSpec("AR_Balance__c", "currency", precision=16, scale=2))
+    org.add_field(
+        FieldSpec(
+            "AR_Tier__c",
+            "picklist",
+            length=255,
+            restrictedPicklist=True,
+            picklistValues=(*TIERS, PicklistValue("Retired", active=False)),
+        )
+    )
+    org.add_field(FieldSpec("AR_Summary__c", "string", length=20))
+    org.add_field(FieldSpec("AR_As_Of__c", "date"))
+    org.add_field(FieldSpec("AR_Days_Late__c", "double", precision=4, scale=0))
+    return org
+
+
+@pytest.fixture
+def mock(fake: Fake) -> Iterator[responses.RequestsMock]:
+    with fake.running() as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def sf(fake: Fake, mock: responses.RequestsMock) -> Salesforce:
+    return Salesforce(instance_url=fake.instance_url, session_id=fake.issue_token())
+
+
+@pytest.fixture(scope="module")
+def rsa_keys() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def password_login(fake: Fake) -> Salesforce:
+    return Salesforce(
+        username=fake.username, password=fake.password, security_token=fake.security_token
+    )
+
+
+def rest(sf: Salesforce, method: str, path: str, **kwargs: Any) -> requests.Response:
+    """A REST call through simple-salesforce's own request method, as the connector makes."""
+    response: requests.Response = sf._call_salesforce(method, sf.base_url + path, **kwargs)
+    return response
+
+
+def collection(records: list[dict[str, Any]], all_or_none: bool = False) -> dict[str, Any]:
+    return {
+        "allOrNone": all_or_none,
+        "records": [{"attributes": {"type": "Account"}, **r} for r in records],
+    }
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# -- ids and describe -----------------------------------------------------------------------
+
+
+def test_ids_are_18_characters_with_the_case_checksum() -> None:
+    assert id18("001A0000006Vm9r") == "001A0000006Vm9rIAC"
+    assert canonical_id("001a0000006vM9RIAC") == "001A0000006Vm9rIAC"
+    assert canonical_id("001A0000006Vm9r") == "001A0000006Vm9rIAC"
+    assert canonical_id("001-not-an-id") is None
+
+
+def test_describe_lists_the_fields_with_the_documented_keys(fake: Fake, sf: Salesforce) -> None:
+    answer = sf.Account.describe()
+
+    assert answer["name"] == "Account"
+    fields = {f["name"]: f for f in answer["fields"]}
+    assert {"Id", "Name", "ERP_Customer_Id__c", "OwnerId"} <= set(fields)
+    for entry in fields.values():
+        assert {
+            "name",
+            "label",
+            "type",
+            "length",
+            "precision",
+            "scale",
+            "updateable",
+            "nillable",
+            "externalId",
+            "idLookup",
+            "restrictedPicklist",
+            "picklistValues",
+        } <= set(entry)
+    assert fields["Id"]["type"] == "id"
+    assert not fields["Id"]["updateable"]
+    assert fields["Id"]["idLookup"]
+    erp = fields["ERP_Customer_Id__c"]
+    assert (erp["type"], erp["length"], erp["externalId"], erp["idLookup"], erp["unique"]) == (
+        "string",
+        64,
+        True,
+        True,
+        True,
+    )
+    assert fields["OwnerId"]["type"] == "reference"
+    assert (fields["AR_Balance__c"]["precision"], fields["AR_Balance__c"]["scale"]) == (16, 2)
+    tier = fields["AR_Tier__c"]
+    assert tier["restrictedPicklist"]
+    assert tier["picklistValues"][0] == {
+        "active": True,
+        "defaultValue": False,
+        "label": "Healthy",
+        "validFor": None,
+        "value": "Healthy",
+    }
+    assert not tier["picklistValues"][-1]["active"]
+    # simple-salesforce asks without a trailing slash; the documented URI has one
+    assert fake.calls[-1].path.endswith("/sobjects/Account/describe")
+    assert rest(sf, "GET", "sobjects/Account/describe/").json()["name"] == "Account"
+    assert fake.count("describe") == 2
+
+
+# -- query ----------------------------------------------------------------------------------
+
+
+def test_query_pages_hold_2000_records_and_link_the_next_page(fake: Fake, sf: Salesforce) -> None:
+    fake.seed_accounts(2001)
+
+    first = sf.query("SELECT Id, ERP_Customer_Id__c FROM Account")
+
+    assert (first["totalSize"], first["done"], len(first["records"])) == (2001, False, 2000)
+    assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/01g")
+    assert first["nextRecordsUrl"].endswith("-2000")
+    record = first["records"][0]
+    assert record["attributes"] == {
+        "type": "Account",
+        "url": f"/services/data/v59.0/sobjects/Account/{record['Id']}",
+    }
+    last = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    assert (last["done"], len(last["records"]), "nextRecordsUrl" in last) == (True, 1, False)
+    assert last["records"][0]["ERP_Customer_Id__c"] == "C02001"
+
+
+def test_query_all_follows_every_page_and_shows_missing_fields_as_null(
+    fake: Fake, sf: Salesforce
+) -> None:
+    small = Fake(query_page_size=3)
+    small.add_field(FieldSpec("AR_Balance__c", "currency", precision=16, scale=2))
+    small.seed_accounts(7)
+    with small.running():
+        client = Salesforce(instance_url=small.instance_url, session_id=small.issue_token())
+        everything = client.query_all(
+            "SELECT Id, Name, AR_Balance__c FROM Account ORDER BY Name DESC"
+        )
+    assert small.count("query") == 3
+    assert everything["totalSize"] == 7
+    names = [r["Name"] for r in everything["records"]]
+    assert names == sorted(names, reverse=True)
+    assert {r["AR_Balance__c"] for r in everything["records"]} == {None}
+
+    fake.seed_accounts(450)
+    batch = rest(
+        sf,
+        "GET",
+        "query/",
+        params={"q": "SELECT Id FROM Account"},
+        headers={"Sforce-Query-Options": "batchSize=200"},
+    ).json()
+    assert (len(batch["records"]), batch["nextRecordsUrl"][-4:]) == (200, "-200")
+
+
+def test_soql_literals_round_trip_quotes_and_backslashes(fake: Fake, sf: Salesforce) -> None:
+    tricky = ["O'Brien\\x", 'a"b', "tab\there", "new\nline", "100%_done"]
+    ids = {key: fake.add_account(ERP_Customer_Id__c=key) for key in tricky}
+    fake.seed_accounts(3)
+
+    soql = format_soql(
+        "SELECT Id, ERP_Customer_Id__c FROM Account WHERE ERP_Customer_Id__c IN {keys}",
+        keys=tricky,
+    )
+    found = sf.query(soql)["records"]
+
+    assert {r["ERP_Customer_Id__c"]: r["Id"] for r in found} == ids
+    assert fake.soql_literals[-len(tricky) :] == tricky
+    assert fake.queries[-1] == soql
+
+
+def test_soql_string_comparison_ignores_case_and_like_escapes(fake: Fake, sf: Salesforce) -> None:
+    fake.add_account(ERP_Customer_Id__c="ab-1", Name="Acme")
+    fake.add_account(ERP_Customer_Id__c="AB-1", Name="Acme Two")
+    fake.add_account(ERP_Customer_Id__c="50%", Name="Half")
+
+    same = sf.query("SELECT Id FROM Account WHERE ERP_Customer_Id__c = 'Ab-1'")
+    assert same["totalSize"] == 2  # SOQL = is case-insensitive: a duplicate-match hazard
+    like = sf.query("SELECT Id, Name FROM Account WHERE ERP_Customer_Id__c LIKE '50\\%'")
+    assert [r["Name"] for r in like["records"]] == ["Half"]
+    both = sf.query(
+        "SELECT Name FROM Account WHERE (Name = 'Acme' OR Name = 'Half') AND AR_Balance__c = null"
+    )
+    assert {r["Name"] for r in both["records"]} == {"Acme", "Half"}
+
+
+@pytest.mark.parametrize(
+    ("soql", "code"),
+    [
+        ("SELECT Id FROM Account WHERE Name IN ('O'Brien')", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'bad \\x escape'", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'unterminated", "MALFORMED_QUERY"),
+        ('SELECT Id FROM Account WHERE Name = "double quotes"', "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'a' AND Name = 'b' OR Name = 'c'", "MALFORMED_QUERY"),
+        ("SELECT Id, Nope__c FROM Account", "INVALID_FIELD"),
+        ("SELECT Id FROM Account WHERE AR_Balance__c = '12'", "INVALID_FIELD"),
+        ("SELECT Id FROM Account WHERE Id IN ('not-an-id')", "INVALID_QUERY_FILTER_OPERATOR"),
+        ("SELECT Id FROM Contact", "INVALID_TYPE"),
+    ],
+)
+def test_bad_soql_is_refused_with_the_documented_error(
+    sf: Salesforce, soql: str, code: str
+) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.query(soql)
+    assert refused.value.status == 400
+    assert refused.value.content[0]["errorCode"] == code
+
+
+def test_a_query_longer_than_the_uri_limit_is_refused_with_414(fake: Fake, sf: Salesforce) -> None:
+    keys = [f"CUSTOMER-{i:06d}" for i in range(1200)]
+    soql = format_soql("SELECT Id FROM Account WHERE ERP_Customer_Id__c IN {keys}", keys=keys)
+
+    with pytest.raises(SalesforceGeneralError) as refused:
+        sf.query(soql)
+
+    assert refused.value.status == 414
+    assert fake.api_calls_used == 0  # refused before it reached the API
+    assert sf.query(format_soql("SELECT Id FROM Account WHERE Name IN {k}", k=keys[:300]))
+
+
+# -- sObject Collections ------------------------------------------------------------------------
+
+
+def test_collections_answer_each_record_in_input_order(fake: Fake, sf: Salesforce) -> None:
+    ok, too_long, bad_tier, refused, inactive, by_short_id, unnamed, system = fake.seed_accounts(8)
+    fake.validation_rules.append(
+        lambda account_id, values: (
+            ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Balance must not be negative", ["AR_Balance__c"])
+            if (values.get("AR_Balance__c") or 0) < 0
+            else None
+        )
+    )
+    missing = id18("001Hs0000ZZZZZZ")
+    records = [
+        {"id": ok, "AR_Balance__c": 1234.567, "AR_Tier__c": "Watch", "AR_As_Of__c": "2024-05-31"},
+        {"id": too_long, "AR_Summary__c": "x" * 21},
+        {"id": bad_tier, "AR_Tier__c": "Doomed"},
+        {"id": refused, "AR_Balance__c": -5},
+        {"id": inactive, "AR_Tier__c": "Retired"},
+        {"id": missing, "AR_Balance__c": 1},
+        {"id": "001bad", "AR_Balance__c": 1},
+        {"Id": by_short_id[:15], "AR_Days_Late__c": 12345},
+        {"id": unnamed, "Name": None},
+        {"id": system, "LastModifiedDate": "2024-01-01T00:00:00Z"},
+        {"id": ok, "AR_Balance__c": 1},
+    ]
+
+    answer = sf.restful("composite/sobjects", method="PATCH", json=collection(records))
+
+    assert [a["success"] for a in answer] == [True, *[False] * 10]
+    assert answer[0] == {"id": ok, "success": True, "errors": []}
+    codes = [a["errors"][0]["statusCode"] for a in answer[1:]]
+    assert codes == [
+        "STRING_TOO_LONG",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "INVALID_CROSS_REFERENCE_KEY",
+        "MALFORMED_ID",
+        "NUMBER_OUTSIDE_VALID_RANGE",
+        "REQUIRED_FIELD_MISSING",
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        "DUPLICATE_VALUE",
+    ]
+    assert answer[1]["errors"][0]["fields"] == ["AR_Summary__c"]
+    assert answer[3]["errors"][0]["fields"] == ["AR_Balance__c"]
+    assert all("id" not in a for a in answer[1:])  # as documented: match answers by position
+    assert fake.account(ok)["AR_Balance__c"] == 1234.57
+    assert fake.account(ok)["AR_Tier__c"] == "Watch"
+    assert fake.account(ok)["AR_As_Of__c"] == "2024-05-31"
+    assert fake.account(refused).get("AR_Balance__c") is None
+    assert fake.written_fields() >= {"AR_Balance__c", "AR_Summary__c", "Name", "LastModifiedDate"}
+    assert "id" not in fake.written_fields()
+
+
+def test_all_or_none_rolls_every_record_back(fake: Fake, sf: Salesforce) -> None:
+    first, second = fake.seed_accounts(2)
+
+    answer = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json=collection(
+            [{"id": first, "AR_Balance__c": 10}, {"id": second, "AR_Tier__c": "Nope"}],
+            all_or_none=True,
+        ),
+    )
+
+    assert answer[0] == {
+        "id": first,
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "message": "Record rolled back because not all records were valid and the "
+                "request was using AllOrNone header",
+                "fields": [],
+            }
+        ],
+    }
+    assert answer[1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert "AR_Balance__c" not in fake.account(first)
+
+
+def test_more_than_200_records_are_refused_whole(fake: Fake, sf: Salesforce) -> None:
+    ids = fake.seed_accounts(201)
+
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.restful(
+            "composite/sobjects",
+            method="PATCH",
+            json=collection([{"id": i, "AR_Balance__c": 1} for i in ids]),
+        )
+
+    assert refused.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    assert all("AR_Balance__c" not in fake.account(i) for i in ids)
+    answer = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json=collection([{"id": i, "AR_Balance__c": 1} for i in ids[:200]]),
+    )
+    assert len(answer) == 200
+
+
+def test_an_unknown_field_or_a_non_number_fails_the_whole_request(
+    fake: Fake, sf: Salesforce
+) -> None:
+    (account,) = fake.seed_accounts(1)
+    for record, code in [
+        ({"id": account, "Nope__c": 1}, "INVALID_FIELD"),
+        ({"id": account, "AR_Balance__c": "lots"}, "JSON_PARSER_ERROR"),
+        ({"id": account, "AR_As_Of__c": "31/05/2024"}, "JSON_PARSER_ERROR"),
+    ]:
+        with pytest.raises(SalesforceMalformedRequest) as refused:
+            sf.restful("composite/sobjects", method="PATCH", json=collection([record]))
+        assert refused.value.content[0]["errorCode"] == code
+
+
+def test_a_deleted_account_is_not_found_and_cannot_be_updated(fake: Fake, sf: Salesforce) -> None:
+    gone, kept = fake.seed_accounts(2)
+    fake.delete_account(gone)
+
+    found = sf.query(format_soql("SELECT Id FROM Account WHERE Id IN {ids}", ids=[gone, kept]))
+    answer = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json=collection([{"id": gone, "AR_Balance__c": 1}, {"id": kept, "AR_Balance__c": 2}]),
+    )
+
+    assert [r["Id"] for r in found["records"]] == [kept]
+    assert answer[0]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+    assert answer[1]["success"]
+
+
+def test_a_locked_row_fails_once_then_succeeds(fake: Fake, sf: Salesforce) -> None:
+    account, other = fake.seed_accounts(2)
+    fake.lock_records([account])
+    body = collection([{"id": account, "AR_Balance__c": 5}, {"id": other, "AR_Balance__c": 6}])
+
+    first = sf.restful("composite/sobjects", method="PATCH", json=body)
+    second = sf.restful("composite/sobjects", method="PATCH", json=body)
+
+    assert first[0]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
+    assert first[1]["success"]
+    assert second[0]["success"]
+    assert fake.account(account)["AR_Balance__c"] == 5.0
+
+
+# -- Bulk API 2.0 ---------------------------------------------------------------------------
+
+
+def test_bulk_job_lifecycle_keeps_empty_cells_and_clears_na(fake: Fake, sf: Salesforce) -> None:
+    keep, clear, refused, locked = fake.seed_accounts(4)
+    for account in (keep, clear, refused, locked):
+        fake.accounts[account] |= {"AR_Summary__c": "before", "AR_Balance__c": 9.0}
+    fake.lock_records([locked])
+    fake.validation_rules.append(
+        lambda account_id, values: (
+            ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Tier needs a balance", ["AR_Tier__c"])
+            if account_id == refused
+            else None
+        )
+    )
+
+    created = rest(
+        sf,
+        "POST",
+        "jobs/ingest",
+        json={"object": "Account", "operation": "update", "contentType": "CSV", "lineEnding": "LF"},
+    ).json()
+    assert (created["state"], created["id"][:3], created["contentType"]) == ("Open", "750", "CSV")
+    assert created["contentUrl"] == f"services/data/v59.0/jobs/ingest/{created['id']}/batches"
+    job = f"jobs/ingest/{created['id']}"
+    data = (
+        "Id,AR_Summary__c,AR_Balance__c,AR_Tier__c\n"
+        f"{keep},,100.5,Healthy\n"
+        f"{clear},#N/A,#N/A,Watch\n"
+        f"{refused},after,1,At risk\n"
+        f"{locked},after,2,\n"
+    )
+    uploaded = rest(sf, "PUT", f"{job}/batches", data=data, headers={"Content-Type": "text/csv"})
+    assert uploaded.status_code == 201
+    closed = rest(sf, "PATCH", job, json={"state": "UploadComplete"}).json()
+    assert closed["state"] == "UploadComplete"
+    states = [rest(sf, "GET", job).json() for _ in range(2)]
+    assert [s["state"] for s in states] == ["InProgress", "JobComplete"]
+    assert (states[1]["numberRecordsProcessed"], states[1]["numberRecordsFailed"]) == (4, 2)
+
+    succeeded = csv_rows(rest(sf, "GET", f"{job}/successfulResults/").text)
+    failed = csv_rows(rest(sf, "GET", f"{job}/failedResults/").text)
+    unprocessed = csv_rows(rest(sf, "GET", f"{job}/unprocessedrecords/").text)
+
+    assert sorted(r["sf__Id"] for r in succeeded) == sorted([keep, clear])
+    assert {r["sf__Created"] for r in succeeded} == {"false"}
+    assert set(succeeded[0]) == {
+        "sf__Id",
+        "sf__Created",
+        "Id",
+        "AR_Summary__c",
+        "AR_Balance__c",
+        "AR_Tier__c",
+    }
+    errors = {r["Id"]: r["sf__Error"] for r in failed}
+    assert errors[refused] == (
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION:Tier needs a balance:AR_Tier__c --"
+    )
+    assert errors[locked].startswith("UNABLE_TO_LOCK_ROW:")
+    assert unprocessed == []
+    assert fake.account(keep)["AR_Summary__c"] == "before"  # the empty cell left it alone
+    assert fake.account(keep)["AR_Balance__c"] == 100.5
+    assert fake.account(clear)["AR_Summary__c"] is None  # #N/A cleared it
+    assert fake.account(clear)["AR_Balance__c"] is None
+    assert fake.account(refused)["AR_Summary__c"] == "before"
+    assert fake.written_fields() >= {"AR_Summary__c", "AR_Balance__c", "AR_Tier__c"}
+    kinds = [c.kind for c in fake.calls]
+    assert kinds[:5] == ["bulk_create", "bulk_upload", "bulk_close", "bulk_status", "bulk_status"]
+
+
+def test_simple_salesforce_bulk2_update_runs_against_the_fake(fake: Fake, sf: Salesforce) -> None:
+    accounts = fake.seed_accounts(3)
+    fake.lock_records(accounts[2:])
+
+    results = sf.bulk2.Account.update(
+        records=[{"Id": a, "AR_Tier__c": "Watch"} for a in accounts], wait=0
+    )
+
+    assert results[0]["numberRecordsProcessed"] == 3
+    assert results[0]["numberRecordsFailed"] == 1
+    failed = csv_rows(sf.bulk2.Account.get_failed_records(results[0]["job_id"]))
+    assert [r["Id"] for r in failed] == [accounts[2]]
+    assert fake.account(accounts[0])["AR_Tier__c"] == "Watch"
+
+
+def test_a_bulk_job_can_be_aborted_or_fail_and_keeps_its_rows_unprocessed(
+    fake: Fake, sf: Salesforce
+) -> None:
+    (account,) = fake.seed_accounts(1)
+    data = f"Id,AR_Balance__c\n{account},3\n"
+
+    def job_with_data() -> str:
+        created = rest(sf, "POST", "jobs/ingest", json={"object": "Account", "operation": "update"})
+        path = f"jobs/ingest/{created.json()['id']}"
+        rest(sf, "PUT", f"{path}/batches", data=data, headers={"Content-Type": "text/csv"})
+        return path
+
+    aborted = job_with_data()
+    assert rest(sf, "PATCH", aborted, json={"state": "Aborted"}).json()["state"] == "Aborted"
+    assert fake.count("bulk_abort") == 1
+    assert csv_rows(rest(sf, "GET", f"{aborted}/unprocessedrecords/").text) == [
+        {"Id": account, "AR_Balance__c": "3"}
+    ]
+
+    fake.fail_bulk_job("InvalidBatch : something went wrong")
+    failing = job_with_data()
+    rest(sf, "PATCH", failing, json={"state": "UploadComplete"})
+    rest(sf, "GET", failing)
+    info = rest(sf, "GET", failing).json()
+    assert (info["state"], info["errorMessage"]) == (
+        "Failed",
+        "InvalidBatch : something went wrong",
+    )
+    assert len(csv_rows(rest(sf, "GET", f"{failing}/unprocessedrecords/").text)) == 1
+    assert "AR_Balance__c" not in fake.account(account)
+
+
+def test_bulk_data_with_the_wrong_line_ending_or_an_unknown_column_fails_the_job(
+    fake: Fake, sf: Salesforce
+) -> None:
+    (account,) = fake.seed_accounts(1)
+    for data, message in [
+        (f"Id,AR_Balance__c\r\n{account},3\r\n", "LineEnding is invalid"),
+        (f"Id,Nope__c\n{account},3\n", "Field name not found : Nope__c"),
+    ]:
+        created = rest(sf, "POST", "jobs/ingest", json={"object": "Account", "operation": "update"})
+        path = f"jobs/ingest/{created.json()['id']}"
+        rest(sf, "PUT", f"{path}/batches", data=data, headers={"Content-Type": "text/csv"})
+        rest(sf, "PATCH", path, json={"state": "UploadComplete"})
+        rest(sf, "GET", path)
+        info = rest(sf, "GET", path).json()
+        assert info["state"] == "Failed"
+        assert message in info["errorMessage"]
+
+
+# -- faults, sessions, logins ---------------------------------------------------------------
+
+
+def test_a_503_then_success(fake: Fake, sf: Salesforce) -> None:
+    fake.seed_accounts(1)
+    fake.fail_next("query", Fault.server_unavailable())
+
+    with pytest.raises(SalesforceGeneralError) as unavailable:
+        sf.query("SELECT Id FROM Account")
+
+    assert unavailable.value.status == 503
+    assert unavailable.value.content[0]["errorCode"] == "SERVER_UNAVAILABLE"
+    assert sf.query("SELECT Id FROM Account")["totalSize"] == 1
+    assert [c.status for c in fake.calls_of("query")] == [503, 200]
+
+
+def test_faults_are_queued_per_kind_and_consumed_in_order(fake: Fake, sf: Salesforce) -> None:
+    fake.fail_next("limits", Fault.request_limit_exceeded())
+    fake.fail_next("limits", Fault.internal_error())
+    fake.fail_next("describe", Fault.connection_reset())
+
+    with pytest.raises(SalesforceRefusedRequest):
+        sf.limits()
+    with pytest.raises(SalesforceGeneralError) as internal:
+        sf.limits()
+    assert internal.value.status == 500
+    assert sf.limits()["DailyApiRequests"]["Max"] == 100_000
+    fake.fail_next("describe", Fault.read_timeout())
+    with pytest.raises(requests.ConnectionError):
+        sf.Account.describe()
+    with pytest.raises(requests.Timeout):
+        sf.Account.describe()
+    assert sf.Account.describe()["name"] == "Account"
+    assert [c.status for c in fake.calls_of("describe")] == [0, 0, 200]
+    assert fake.api_calls_used == 4  # 403, 500, limits, describe: the drops never arrived
+
+
+def test_an_expired_given_token_answers_401(fake: Fake, sf: Salesforce) -> None:
+    fake.expire_session()
+
+    with pytest.raises(SalesforceExpiredSession) as expired:
+        sf.query("SELECT Id FROM Account")
+
+    assert expired.value.content == [
+        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+    ]
+    assert fake.api_calls_used == 0
+
+
+def test_simple_salesforce_logs_in_again_after_an_expired_session(
+    fake: Fake, mock: responses.RequestsMock
+) -> None:
+    client = password_login(fake)
+    assert client.sf_instance == "acme.my.salesforce.com"
+    first_token = client.session_id
+    soap = fake.calls_of("login")[0]
+    assert soap.path == "/services/Soap/u/59.0"
+
+    fake.expire_session()
+    client.query("SELECT Id FROM Account")
+    fake.fail_next("composite", Fault.invalid_session())
+    assert client.restful("composite/sobjects", method="PATCH", json=collection([])) is None
+
+    assert fake.count("login") == 3
+    assert client.session_id != first_token
+    assert [c.status for c in fake.calls_of("query")] == [401, 200]
+
+
+def test_wrong_credentials_are_refused_as_documented(
+    fake: Fake, mock: responses.RequestsMock, rsa_keys: tuple[str, str]
+) -> None:
+    wrong = f"not-{fake.password}"
+    with pytest.raises(SalesforceAuthenticationFailed) as soap:
+        Salesforce(username=fake.username, password=wrong, security_token=fake.security_token)
+    assert soap.value.code == "INVALID_LOGIN"
+
+    with pytest.raises(SalesforceAuthenticationFailed) as oauth:
+        Salesforce(
+            username=fake.username,
+            password=wrong,
+            consumer_key=fake.consumer_key,
+            consumer_secret=fake.consumer_secret,
+        )
+    assert (oauth.value.code, oauth.value.auth_message) == (
+        "invalid_grant",
+        "authentication failure",
+    )
+
+    private, _ = rsa_keys
+    with (
+        pytest.warns(UserWarning, match="self-authorize"),
+        pytest.raises(SalesforceAuthenticationFailed) as jwt_refused,
+    ):
+        Salesforce(
+            username="someone.else@acme.example", consumer_key=fake.consumer_key, privatekey=private
+        )
+    assert (jwt_refused.value.code, jwt_refused.value.auth_message) == (
+        "invalid_grant",
+        "user hasn't approved this consumer",
+    )
+    with pytest.raises(SalesforceAuthenticationFailed) as sandbox_host:
+        Salesforce(
+            username=fake.username,
+            consumer_key=fake.consumer_key,
+            privatekey=private,
+            domain="test",
+        )
+    assert sandbox_host.value.auth_message == "authentication failure"
+
+
+def test_jwt_and_oauth_password_logins_issue_working_tokens(
+    rsa_keys: tuple[str, str],
+) -> None:
+    private, public = rsa_keys
+    org = Fake(jwt_public_key=public)
+    org.seed_accounts(2)
+    with org.running():
+        by_jwt = Salesforce(
+            username=org.username, consumer_key=org.consumer_key, privatekey=private
+        )
+        by_password = Salesforce(
+            username=org.username,
+            password=org.password,
+            consumer_key=org.consumer_key,
+            consumer_secret=org.consumer_secret,
+        )
+        assert by_jwt.query("SELECT Id FROM Account")["totalSize"] == 2
+        assert by_password.query("SELECT Id FROM Account")["totalSize"] == 2
+        assert by_jwt.session_id != by_password.session_id
+        other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = other_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        with pytest.raises(SalesforceAuthenticationFailed) as refused:
+            Salesforce(username=org.username, consumer_key=org.consumer_key, privatekey=forged)
+        assert refused.value.auth_message == "invalid assertion"
+
+    grants = [parse(c.body or "") for c in org.calls_of("login")]
+    assert grants[0]["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert grants[1]["grant_type"] == "password"
+
+
+def parse(form: str) -> dict[str, str]:
+    return dict(parse_qsl(form))
+
+
+# -- the API budget -------------------------------------------------------------------------
+
+
+def test_every_rest_answer_reports_the_api_usage(fake: Fake, sf: Salesforce) -> None:
+    usage_before = Fake(daily_used=41_000, daily_max=50_000)
+    with usage_before.running():
+        client = Salesforce(
+            instance_url=usage_before.instance_url, session_id=usage_before.issue_token()
+        )
+        client.query("SELECT Id FROM Account")
+        assert client.api_usage["api-usage"].used == 41_001
+        assert client.api_usage["api-usage"].total == 50_000
+        limits = client.limits()
+        assert limits["DailyApiRequests"] == {"Max": 50_000, "Remaining": 8_998}
+        assert usage_before.calls[-1].headers.get("authorization", "").startswith("Bearer ")
+
+    sf.query("SELECT Id FROM Account")
+    assert fake.calls[-1].status == 200
+    assert sf.api_usage["api-usage"].used == fake.api_calls_used == 1
+
+
+def test_the_daily_allocation_runs_out(fake: Fake, sf: Salesforce) -> None:
+    fake.daily_max, fake.daily_used = 10, 9
+    sf.query("SELECT Id FROM Account")
+
+    with pytest.raises(SalesforceRefusedRequest) as refused:
+        sf.query("SELECT Id FROM Account")
+
+    assert refused.value.content[0] == {
+        "message": "TotalRequests Limit exceeded.",
+        "errorCode": "REQUEST_LIMIT_EXCEEDED",
+    }
+    assert fake.api_calls_used == 10
+
+
+def test_unknown_resources_answer_404_and_are_recorded(fake: Fake, sf: Salesforce) -> None:
+    with pytest.raises(SalesforceResourceNotFound) as missing:
+        sf.restful("sobjects/Contact/describe")
+    assert missing.value.content[0]["errorCode"] == "NOT_FOUND"
+    assert fake.calls[-1].kind == "unknown"
+    assert fake.api_calls_used == 1

@@ -1,0 +1,331 @@
+"""The Salesforce stage against the stateful fake: what is written, how often, and what is not."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fakes.salesforce import FakeSalesforce, Fault, FieldSpec, PicklistValue
+from sfdx import ROOT, describe_fields
+
+from arsync.mapping import CrmMapping, desired_values
+from arsync.yamlfile import ConfigError
+from connector.crm.salesforce.client import BudgetExhaustedError, SalesforceClient
+from connector.crm.salesforce.settings import (
+    PasswordAuth,
+    RetrySettings,
+    SalesforceSettings,
+    TokenAuth,
+)
+from jobs.crm import CrmResult, sync_crm
+from jobs.settings import RunSettings, load_run_settings
+
+MAPPING = CrmMapping.model_validate(
+    {
+        "fields": {
+            "AR_Open_Balance__c": {"from": "open_balance"},
+            "AR_Risk_Tier__c": {
+                "from": "risk_tier",
+                "values": {"low": "Low", "medium": "Medium", "high": "High"},
+            },
+            "AR_As_Of__c": {"from": "as_of_date"},
+        }
+    }
+)
+ENV = {"SF_ACCESS_TOKEN": "", "SF_PASSWORD": "correct-horse-battery", "SF_TOKEN": "SECTOKEN123"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSalesforce]:
+    org = FakeSalesforce()
+    for spec in describe_fields():
+        if spec["name"] in org.fields:
+            continue
+        values = tuple(PicklistValue(v["value"]) for v in spec.pop("picklistValues"))
+        org.add_field(FieldSpec(**{**spec, "picklistValues": values}))
+    with org.running():
+        yield org
+
+
+def settings_for(fake: FakeSalesforce, **overrides: Any) -> RunSettings:
+    shipped = load_run_settings(ROOT / "config/arsync.yaml")
+    salesforce = SalesforceSettings(
+        auth=TokenAuth(
+            mode="token", instance_url=fake.instance_url, access_token="${SF_ACCESS_TOKEN}"
+        ),
+        retry=RetrySettings(initial_wait_seconds=0, max_wait_seconds=0),
+        bulk_poll_seconds=0,
+        **overrides,
+    )
+    app = shipped.app.model_copy(update={"salesforce": salesforce})
+    return dataclasses.replace(shipped, app=app, crm_mapping=MAPPING)
+
+
+def connector(fake: FakeSalesforce) -> Any:
+    environ = {**ENV, "SF_ACCESS_TOKEN": fake.issue_token()}
+    return lambda settings: SalesforceClient.connect(settings, environ=environ)
+
+
+def scores(count: int, open_balance: float = 100.0, **changes: dict[str, Any]) -> pd.DataFrame:
+    """A scoring result for customers C00001.. with the mapped columns."""
+    ids = [f"C{i:05d}" for i in range(1, count + 1)]
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "customer_name": [f"Customer {i}" for i in range(1, count + 1)],
+            "crm_account_id": [None] * count,
+            "open_balance": [open_balance] * count,
+            "risk_tier": ["low"] * count,
+            "as_of_date": [dt.date(2026, 11, 20)] * count,
+        }
+    )
+    for customer_id, values in changes.items():
+        for column, value in values.items():
+            frame.loc[frame["customer_id"] == customer_id, column] = value
+    return frame
+
+
+def sync(
+    fake: FakeSalesforce, frame: pd.DataFrame, *, dry_run: bool = False, **overrides: Any
+) -> CrmResult:
+    settings = settings_for(fake, **overrides)
+    return sync_crm(
+        settings, desired_values(frame, MAPPING), dry_run=dry_run, connect=connector(fake)
+    )
+
+
+def writes(fake: FakeSalesforce) -> int:
+    return fake.count("composite") + fake.count("bulk_create")
+
+
+def test_first_run_writes_every_account_and_a_rerun_writes_nothing(fake: FakeSalesforce) -> None:
+    ids = fake.seed_accounts(10)
+
+    first = sync(fake, scores(10))
+    written_before = writes(fake)
+    second = sync(fake, scores(10))
+
+    assert (first.outcomes["status"] == "written").sum() == 10
+    assert fake.account(ids[0])["AR_Open_Balance__c"] == 100.0
+    assert fake.account(ids[0])["AR_Risk_Tier__c"] == "Low"
+    assert str(fake.account(ids[0])["AR_As_Of__c"]) == "2026-11-20"
+    assert written_before == 1
+    assert writes(fake) == 1  # nothing new: no write call at all
+    assert second.changes.empty
+    assert second.outcomes.empty
+
+
+def test_dry_run_reads_but_never_writes(fake: FakeSalesforce) -> None:
+    fake.seed_accounts(3)
+
+    result = sync(fake, scores(3), dry_run=True)
+
+    assert writes(fake) == 0
+    assert len(result.changes) == 9
+    assert set(result.changes["current"]) == {None}
+
+
+def test_one_change_among_10000_accounts_is_one_collections_call(fake: FakeSalesforce) -> None:
+    fake.seed_accounts(10_000)
+    sync(fake, scores(10_000))
+    before = fake.count("composite"), fake.count("bulk_create")
+
+    result = sync(fake, scores(10_000, C04242={"open_balance": 55.5}))
+
+    assert (fake.count("composite") - before[0], fake.count("bulk_create") - before[1]) == (1, 0)
+    assert result.changes[["customer_id", "field", "current", "value"]].values.tolist() == [
+        ["C04242", "AR_Open_Balance__c", 100.0, 55.5]
+    ]
+    body = fake.calls_of("composite")[-1].json()
+    assert len(body["records"]) == 1
+    assert set(body["records"][0]) == {"attributes", "id", "AR_Open_Balance__c"}
+
+
+def test_10000_changes_go_as_one_bulk_job_above_the_threshold(fake: FakeSalesforce) -> None:
+    ids = fake.seed_accounts(10_000)
+
+    result = sync(fake, scores(10_000))
+
+    assert fake.count("bulk_create") == 1
+    assert fake.count("composite") == 0
+    assert (result.outcomes["status"] == "written").sum() == 10_000
+    assert fake.account(ids[-1])["AR_Risk_Tier__c"] == "Low"
+
+
+def test_10000_changes_go_as_50_collections_calls_below_the_threshold(
+    fake: FakeSalesforce,
+) -> None:
+    fake.seed_accounts(10_000)
+
+    sync(fake, scores(10_000), bulk_threshold=20_000)
+
+    assert fake.count("composite") == 50
+    assert fake.count("bulk_create") == 0
+
+
+@pytest.mark.parametrize("bulk_threshold", [2000, 1], ids=["collections", "bulk"])
+def test_three_records_refused_by_a_rule_are_reported_and_alone_retried_next_run(
+    fake: FakeSalesforce, bulk_threshold: int
+) -> None:
+    ids = fake.seed_accounts(20)
+    refused = {ids[2], ids[7], ids[11]}
+    fake.validation_rules.append(
+        lambda account_id, values: (
+            ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Open balance needs approval")
+            if account_id in refused
+            else None
+        )
+    )
+
+    first = sync(fake, scores(20), bulk_threshold=bulk_threshold)
+    composite_before = fake.count("composite")
+    second = sync(fake, scores(20))
+
+    failed = first.outcomes[first.outcomes["status"] == "failed"]
+    assert set(failed["account_id"]) == refused
+    assert set(failed["error_code"]) == {"FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+    assert (first.outcomes["status"] == "written").sum() == 17
+    assert all(fake.account(i)["AR_Open_Balance__c"] == 100.0 for i in set(ids) - refused)
+    assert fake.count("composite") == composite_before + 1
+    retried = fake.calls_of("composite")[-1].json()["records"]
+    assert {r["id"] for r in retried} == refused
+    assert set(second.outcomes["account_id"]) == refused
+
+
+def test_503s_locks_and_an_expired_session_end_in_a_complete_correct_write(
+    fake: FakeSalesforce,
+) -> None:
+    ids = fake.seed_accounts(450)
+    fake.fail_next("query", Fault.server_unavailable())
+    fake.fail_next("composite", Fault.server_unavailable(), times=2)
+    fake.fail_next("composite", Fault.connection_reset())
+    fake.lock_records(ids[10:13])
+    settings = settings_for(fake)
+    settings = dataclasses.replace(
+        settings,
+        app=settings.app.model_copy(
+            update={
+                "salesforce": settings.app.salesforce.model_copy(  # type: ignore[union-attr]
+                    update={
+                        "auth": PasswordAuth(
+                            mode="password",
+                            username=fake.username,
+                            password="${SF_PASSWORD}",
+                            security_token="${SF_TOKEN}",
+                        )
+                    }
+                )
+            }
+        ),
+    )
+    fake.fail_next("composite", Fault.invalid_session())  # the session expires mid-push
+
+    def connect(salesforce: SalesforceSettings) -> SalesforceClient:
+        return SalesforceClient.connect(salesforce, environ=ENV)
+
+    result = sync_crm(
+        settings, desired_values(scores(450), MAPPING), dry_run=False, connect=connect
+    )
+
+    assert (result.outcomes["status"] == "written").sum() == 450
+    assert all(fake.account(i)["AR_Open_Balance__c"] == 100.0 for i in ids)
+    assert fake.count("login") == 2  # the first login, and the one after the expired session
+    rerun = sync_crm(settings, desired_values(scores(450), MAPPING), dry_run=False, connect=connect)
+    assert rerun.changes.empty
+
+
+def test_token_mode_cannot_log_in_again_and_says_so(fake: FakeSalesforce) -> None:
+    fake.seed_accounts(2)
+    connect = connector(fake)
+    fake.fail_next("limits", Fault.invalid_session())
+
+    with pytest.raises(Exception, match="session expired"):
+        sync_crm(
+            settings_for(fake), desired_values(scores(2), MAPPING), dry_run=False, connect=connect
+        )
+
+
+@pytest.mark.parametrize("customer_id", ["O'Brien\\x", 'a"b', "x') OR Name != ('", "back\\", "%_%"])
+def test_a_quote_or_backslash_in_a_customer_id_stays_inside_its_literal(
+    fake: FakeSalesforce, customer_id: str
+) -> None:
+    target = fake.add_account(Name="Target", ERP_Customer_Id__c=customer_id)
+    bystanders = fake.seed_accounts(3)
+    frame = scores(1).assign(customer_id=[customer_id])
+
+    result = sync(fake, frame)
+
+    assert fake.soql_literals == [customer_id]
+    assert result.outcomes[["account_id", "status"]].values.tolist() == [[target, "written"]]
+    assert all(fake.account(i).get("AR_Open_Balance__c") is None for i in bystanders)
+
+
+def test_only_the_mapped_fields_are_ever_written(fake: FakeSalesforce) -> None:
+    fake.seed_accounts(30)
+
+    sync(fake, scores(30))
+    sync(fake, scores(30, C00003={"open_balance": 1.0}), bulk_threshold=1)
+
+    assert fake.written_fields() == set(MAPPING.fields)
+
+
+def test_customers_without_an_account_or_with_two_are_reported_not_written(
+    fake: FakeSalesforce,
+) -> None:
+    fake.seed_accounts(2)
+    twin_a = fake.add_account(Name="Twin A", ERP_Customer_Id__c="C00003")
+    twin_b = fake.add_account(Name="Twin B", ERP_Customer_Id__c="C00003")
+
+    result = sync(fake, scores(4))
+
+    statuses = dict(zip(result.outcomes["customer_id"], result.outcomes["status"], strict=True))
+    assert statuses == {
+        "C00001": "written",
+        "C00002": "written",
+        "C00003": "ambiguous",
+        "C00004": "unmatched",
+    }
+    assert fake.account(twin_a).get("AR_Open_Balance__c") is None
+    assert fake.account(twin_b).get("AR_Open_Balance__c") is None
+    assert result.ambiguous == 1
+
+
+def test_the_budget_stops_the_run_before_it_writes(fake: FakeSalesforce) -> None:
+    fake.seed_accounts(5)
+    fake.daily_used = 79_999  # of 100,000; arsync may go to 80%
+
+    with pytest.raises(BudgetExhaustedError, match="arsync stops at 80%"):
+        sync(fake, scores(5))
+
+    assert writes(fake) == 0
+
+
+def test_a_mapped_field_missing_in_the_org_stops_before_any_write(
+    fake: FakeSalesforce, tmp_path: Path
+) -> None:
+    fake.seed_accounts(2)
+    del fake.fields["AR_DSO__c"]
+    shipped = settings_for(fake)
+    mapping = load_run_settings(ROOT / "config/arsync.yaml").crm_mapping
+    settings = dataclasses.replace(shipped, crm_mapping=mapping)
+    frame = scores(2).reindex(columns=[*scores(2).columns, *_all_columns(mapping)])
+
+    with pytest.raises(ConfigError) as raised:
+        sync_crm(settings, desired_values(frame, mapping), dry_run=False, connect=connector(fake))
+
+    problem = raised.value.problems[0]
+    assert problem.file == ROOT / "mappings/salesforce_account.yaml"
+    assert problem.key_path == "fields.AR_DSO__c"
+    assert "Account has no field 'AR_DSO__c'" in problem.message
+    line = (ROOT / "mappings/salesforce_account.yaml").read_text().splitlines()[problem.line - 1]
+    assert "AR_DSO__c" in line
+    assert writes(fake) == 0
+
+
+def _all_columns(mapping: CrmMapping) -> list[str]:
+    return sorted({spec.source for spec in mapping.fields.values()} - set(scores(1).columns))
