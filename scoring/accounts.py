@@ -136,7 +136,8 @@ def _check_payers(
     start = cutoff - pd.Timedelta(days=settings.behaviour.long_window_days)
     payments = ledger.payments
     recent = payments[(payments["received_date"] > start) & (payments["received_date"] <= cutoff)]
-    check_share = (recent["method"] == "check").groupby(recent["customer_id"]).mean()
+    by_check = recent["method"].eq("check").fillna(False).astype(bool)  # unknown is not check
+    check_share = by_check.groupby(recent["customer_id"]).mean()
     by_history = check_share.reindex(features.index).fillna(0) > 0.5
     declared = features["payment_method"].eq("check").fillna(False).astype(bool)
     return declared | by_history

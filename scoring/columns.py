@@ -159,11 +159,13 @@ def output_columns(settings: ScoringSettings) -> dict[str, Column]:
     }
 
 
-def rule_columns(settings: ScoringSettings) -> dict[str, list[str]]:
-    """The columns segment rules and playbook rules may test (those computed before them)."""
-    columns = list(output_columns(settings))
-    before_segment = [c for c in columns if c not in _WORKLIST]
+def rule_columns(settings: ScoringSettings) -> dict[str, object]:
+    """Validation context for the rules: the columns segment and playbook rules may test
+    (those computed before them), and each column's kind."""
+    registry = output_columns(settings)
+    columns = list(registry)
     return {
-        "segment_columns": before_segment,
+        "segment_columns": [c for c in columns if c not in _WORKLIST],
         "playbook_columns": [c for c in columns if c not in _AFTER_SEGMENT],
+        "column_kinds": {name: column.kind.value for name, column in registry.items()},
     }

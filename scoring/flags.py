@@ -102,7 +102,7 @@ def _unusual_invoice(
     ]
     if items.empty:
         return pd.Series(None, index=customers, dtype="object")
-    worst = items.loc[items.groupby("customer_id")["z"].idxmax()]
+    worst = _first_per_customer(items, "z")
     texts = [
         f"invoice {_name(number, invoice_id)} for {total:,.2f} is {total / med:.1f}x "
         f"the usual {med:,.2f}"
@@ -121,7 +121,7 @@ def _lingering(customers: pd.Index, open_items: pd.DataFrame, settings: FlagSett
     late = open_items[open_items["days_overdue"] >= settings.lingering_days_overdue]
     if late.empty:
         return pd.Series(None, index=customers, dtype="object")
-    oldest = late.loc[late.groupby("customer_id")["days_overdue"].idxmax()]
+    oldest = _first_per_customer(late, "days_overdue")
     counts = late.groupby("customer_id").size()
     texts = []
     for customer_id, number, invoice_id, days in zip(
@@ -158,6 +158,15 @@ def _open_dispute(features: pd.DataFrame) -> pd.Series:
         )
     ]
     return pd.Series(texts, index=rows.index).reindex(features.index)
+
+
+def _first_per_customer(items: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Each customer's row with the largest `by`; ties go to the lowest invoice id, so the
+    invoice a flag names never depends on row order."""
+    ordered = items.sort_values(
+        ["customer_id", by, "invoice_id"], ascending=[True, False, True], kind="stable"
+    )
+    return ordered.drop_duplicates("customer_id")
 
 
 def _name(number: object, invoice_id: object) -> str:

@@ -128,7 +128,8 @@ def health(features: pd.DataFrame, settings: HealthSettings) -> pd.DataFrame:
         if component.history:
             penalty = penalty.mask(is_new, settings.neutral_penalty)
         points[component.name] = penalty * weights[component.name] / total_weight * 100
-    score = (100 - points.sum(axis=1)).round().clip(0, 100).astype("int64")
+    # Half up, as people round: 74.5 is 75 (low risk), not numpy's half-to-even 74.
+    score = np.floor(100 - points.sum(axis=1) + 0.5).clip(0, 100).astype("int64")
 
     result = pd.DataFrame(index=features.index)
     result["health_score"] = score

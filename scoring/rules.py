@@ -53,8 +53,8 @@ def _holds(series: pd.Series, condition: Condition) -> pd.Series:
 def _compare(series: pd.Series, operator: str, value: Scalar | list[Scalar]) -> pd.Series:
     if value is None or isinstance(value, list):
         return _equals(series, value) if operator == "eq" else ~_equals(series, value)
-    result = _COMPARE[operator](series, value)
-    return pd.Series(result, index=series.index).fillna(False).astype(bool)
+    result = pd.Series(_COMPARE[operator](series, value), index=series.index)
+    return result.fillna(False).astype(bool) & series.notna()
 
 
 def _equals(series: pd.Series, value: Scalar | list[Scalar]) -> pd.Series:

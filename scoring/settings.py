@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
@@ -107,6 +108,9 @@ class HealthWeights(_Strict):
         return self
 
 
+RISK_TIERS = ("low", "medium", "high", "critical")
+
+
 class RiskTiers(_Strict):
     """A score at or above a threshold gets that tier; below `high`, the tier is critical."""
 
@@ -133,7 +137,7 @@ class HealthSettings(_Strict):
         default=90, ge=1, description="open money this many days past due is aged debt"
     )
     credit_warning_share: float = Field(
-        default=0.8, ge=0, description="credit used from which the credit component starts"
+        default=0.8, ge=0, lt=1, description="credit used from which the credit component starts"
     )
     min_paid_invoices: int = Field(
         default=3, ge=0, description="fewer paid invoices in the long window: a new customer"
@@ -161,13 +165,55 @@ class _Rule(_Strict):
     def _known_columns(
         cls, when: dict[str, Condition], info: ValidationInfo
     ) -> dict[str, Condition]:
-        known: list[str] | None = (info.context or {}).get(cls._columns_context)
-        for column in when:
+        context = info.context or {}
+        known: list[str] | None = context.get(cls._columns_context)
+        kinds: dict[str, str] = context.get("column_kinds", {})
+        for column, condition in when.items():
             if known is not None and column not in known:
+                hint = difflib.get_close_matches(column, known, n=1)
+                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
                 raise LocatedError(
-                    f"unknown column {column!r}; expected one of: {', '.join(known)}", column
+                    f"unknown column {column!r}{suggestion}; expected one of: {', '.join(known)}",
+                    column,
                 )
+            if isinstance(condition, dict):
+                for operator, value in condition.items():
+                    _check_ordering(column, operator, value, kinds.get(column))
         return when
+
+
+_ORDERING = frozenset({"gt", "gte", "lt", "lte"})
+_NUMERIC_KINDS = frozenset({"money", "number", "integer"})
+
+
+def _check_ordering(column: str, operator: str, value: object, kind: str | None) -> None:
+    """gt/gte/lt/lte compare with one value, of the column's own kind."""
+    if operator not in _ORDERING:
+        return
+    if value is None or isinstance(value, list | bool):
+        raise LocatedError(
+            f"{column}: {operator} needs a single number or date, not {value!r}", column, operator
+        )
+    if kind in _NUMERIC_KINDS and isinstance(value, str):
+        raise LocatedError(
+            f"{column} holds numbers, but {operator} compares it with the text {value!r} "
+            "(write 1000, not 1,000)",
+            column,
+            operator,
+        )
+
+
+def condition_values(condition: Condition) -> list[Scalar]:
+    """The values a condition compares with by equality (for checking they can occur)."""
+    if isinstance(condition, list):
+        return list(condition)
+    if isinstance(condition, dict):
+        found: list[Scalar] = []
+        for operator, value in condition.items():
+            if operator in {"eq", "ne", "in", "not_in"}:
+                found += value if isinstance(value, list) else [value]
+        return found
+    return [condition]
 
 
 class SegmentRule(_Rule):
@@ -264,7 +310,7 @@ def _play(action: Action, days: int = 0, start: str = "as_of", **when: Condition
 
 DEFAULT_PLAYBOOK = (
     _play(Action.NONE, collection_stage="none"),
-    _play(Action.RESOLVE_DISPUTE, segment="disputing"),
+    _play(Action.RESOLVE_DISPUTE, disputed_balance={"gt": 0}),
     _play(Action.CREDIT_HOLD, collection_stage="final", risk_tier=["high", "critical"]),
     _play(Action.ESCALATE_TO_OWNER, collection_stage="final"),
     _play(Action.PAYMENT_PLAN, collection_stage="escalation", segment="chronic_late"),
@@ -291,6 +337,26 @@ class ScoringSettings(_Strict):
     playbook: tuple[PlaybookRule, ...] = DEFAULT_PLAYBOOK
     priority: PrioritySettings = PrioritySettings()
 
+    def _check_rule_values(self) -> None:
+        """A misspelt segment, stage or tier in a rule would silently never match."""
+        known = _known_values(self)
+        for section, rules in (("segments", self.segments), ("playbook", self.playbook)):
+            for index, rule in enumerate(rules):
+                for column, condition in rule.when.items():
+                    allowed = known.get(column)
+                    if allowed is None:
+                        continue
+                    for value in condition_values(condition):
+                        if value is not None and str(value) not in allowed:
+                            raise LocatedError(
+                                f"{column} is never {value!r}; expected one of: "
+                                f"{', '.join(sorted(allowed))}",
+                                section,
+                                index,
+                                "when",
+                                column,
+                            )
+
     @model_validator(mode="after")
     def _consistent(self) -> ScoringSettings:
         buckets = self.aging_buckets
@@ -313,6 +379,15 @@ class ScoringSettings(_Strict):
                     len(rules) - 1,
                     "when",
                 )
+        self._check_rule_values()
+        for tier in self.priority.tier_multipliers:
+            if tier not in RISK_TIERS:
+                raise LocatedError(
+                    f"unknown risk tier {tier!r}; expected one of: {', '.join(RISK_TIERS)}",
+                    "priority",
+                    "tier_multipliers",
+                    tier,
+                )
         keys = {b.key for b in buckets}
         for key in self.priority.bucket_weights:
             if key not in keys:
@@ -323,6 +398,14 @@ class ScoringSettings(_Strict):
                     key,
                 )
         return self
+
+
+def _known_values(settings: ScoringSettings) -> dict[str, set[str]]:
+    return {
+        "segment": {rule.segment for rule in settings.segments},
+        "collection_stage": {stage.name for stage in settings.stages} | {"none"},
+        "risk_tier": set(RISK_TIERS),
+    }
 
 
 def _check_rising(bounds: list[int | None], section: str) -> None:

@@ -4,12 +4,11 @@ file, the line, the key path and what was expected, for every problem in every f
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner, Result
 
 from arsync.yamlfile import ConfigError, ConfigProblem
@@ -20,13 +19,6 @@ REPO = Path(__file__).resolve().parents[1]
 # rich wraps long lines at the console width; a wide one keeps each problem on one line here
 # (the default width is checked on its own, in test_problems_are_not_wrapped_when_piped).
 WIDE = {"COLUMNS": "1000"}
-
-
-@pytest.fixture(autouse=True)
-def _forget_the_runners_log_stream() -> Iterator[None]:
-    """The CLI points structlog at CliRunner's stream, which is gone after the invocation."""
-    yield
-    structlog.reset_defaults()
 
 
 def copy_settings(root: Path) -> Path:
