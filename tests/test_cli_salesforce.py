@@ -1,0 +1,157 @@
+"""`arsync run` end to end on the bundled sample, writing to the fake Salesforce org."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes.salesforce import FakeSalesforce, FieldSpec, PicklistValue
+from sfdx import ROOT, describe_fields
+from typer.testing import CliRunner
+
+from jobs.cli import app
+
+LEFT_OUT = "C00005"  # a customer with no Account in the org
+
+
+@pytest.fixture
+def org() -> Iterator[FakeSalesforce]:
+    fake = FakeSalesforce()
+    for spec in describe_fields():
+        if spec["name"] not in fake.fields:
+            values = tuple(PicklistValue(v["value"]) for v in spec.pop("picklistValues"))
+            fake.add_field(FieldSpec(**{**spec, "picklistValues": values}))
+    for row in _rows(ROOT / "examples/sample/customers.csv"):
+        if row["Customer No."] == LEFT_OUT:
+            continue
+        if row["Salesforce Account ID"]:
+            fake.add_account(Id=row["Salesforce Account ID"], Name=row["Name"])
+        else:
+            fake.add_account(Name=row["Name"], ERP_Customer_Id__c=row["Customer No."])
+    with fake.running():
+        yield fake
+
+
+@pytest.fixture
+def project(tmp_path: Path, org: FakeSalesforce) -> Path:
+    for folder in ("config", "mappings", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    config = tmp_path / "config/arsync.yaml"
+    config.write_text(
+        config.read_text()
+        + f"""
+salesforce:
+  auth:
+    mode: token
+    instance_url: {org.instance_url}
+    access_token: ${{SF_ACCESS_TOKEN}}
+  retry: {{initial_wait_seconds: 0, max_wait_seconds: 0}}
+  bulk_poll_seconds: 0
+"""
+    )
+    return tmp_path
+
+
+def run(project: Path, org: FakeSalesforce, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app,
+        ["--log-format", "json", *args, "--config", str(project / "config/arsync.yaml")],
+        env={"SF_ACCESS_TOKEN": org.issue_token()},
+    )
+    return result.exit_code, result.output
+
+
+def test_run_writes_the_scores_onto_the_accounts_and_a_rerun_writes_nothing(
+    project: Path, org: FakeSalesforce
+) -> None:
+    code, output = run(project, org, "run")
+
+    assert code == 0, output
+    outcomes = _rows(project / "out/outcomes.csv")
+    statuses = {row["customer_id"]: row["status"] for row in outcomes}
+    assert statuses.pop(LEFT_OUT) == "unmatched"
+    assert set(statuses.values()) == {"written"}
+    scores = {row["customer_id"]: row for row in _rows(project / "out/scores.csv")}
+    for account in org.accounts.values():
+        customer = next(
+            r for r in _rows(ROOT / "examples/sample/customers.csv") if r["Name"] == account["Name"]
+        )
+        expected = scores[customer["Customer No."]]
+        assert account["AR_Health_Score__c"] == int(expected["health_score"])
+        assert account["AR_Open_Balance__c"] == pytest.approx(float(expected["open_balance"]))
+        assert account["AR_Risk_Tier__c"] == expected["risk_tier"].capitalize()
+    writes = org.count("composite") + org.count("bulk_create")
+
+    code, output = run(project, org, "run")
+
+    assert code == 0, output
+    assert org.count("composite") + org.count("bulk_create") == writes
+    assert "Salesforce: 1 unmatched" in output
+
+
+def test_plan_shows_current_and_new_values_and_writes_nothing(
+    project: Path, org: FakeSalesforce
+) -> None:
+    code, output = run(project, org, "plan", "--show", "1")
+
+    assert code == 0, output
+    assert org.count("composite") + org.count("bulk_create") == 0
+    plan = _rows(project / "out/plan.csv")
+    assert {row["current"] for row in plan} == {""}
+    assert "Current" in output
+    assert "would change" in output
+
+
+def test_salesforce_check_reports_the_login_and_the_mapping(
+    project: Path, org: FakeSalesforce
+) -> None:
+    code, output = run(project, org, "salesforce", "check")
+
+    assert code == 0, output
+    assert "logged in to acme.my.salesforce.com" in output
+    assert "26 Account fields exist" in output
+
+
+def test_a_missing_secret_names_the_variable_and_never_a_value(
+    project: Path, org: FakeSalesforce
+) -> None:
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(project / "config/arsync.yaml")], env={"SF_ACCESS_TOKEN": ""}
+    )
+
+    assert result.exit_code == 3
+    assert "SF_ACCESS_TOKEN is not set" in result.output
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_access_token_appears_in_no_output_log_or_file(
+    project: Path, org: FakeSalesforce
+) -> None:
+    token = org.issue_token()
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+            "run",
+            "--config",
+            str(project / "config/arsync.yaml"),
+        ],
+        env={"SF_ACCESS_TOKEN": token},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert token not in result.output
+    assert token not in result.stderr
+    for path in (project / "out").iterdir():
+        assert token not in path.read_text(encoding="utf-8")
