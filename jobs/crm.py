@@ -76,21 +76,9 @@ def sync_crm(
     connect: Connect = SalesforceClient.connect,
 ) -> CrmResult:
     """Check the mapping against describe(), plan against current values, push unless dry."""
-    salesforce = settings.app.salesforce
-    if salesforce is None:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    settings.config_path, None, "salesforce", "missing: nothing to write to"
-                )
-            ]
-        )
-    client = connect(salesforce)
-    client.limits()
+    salesforce = _require_salesforce(settings)
+    client, fields = _connect_and_check(settings, salesforce, connect)
     mapping = settings.crm_mapping
-    fields = field_infos(client.describe(mapping.object))
-    kinds = {name: column.kind.value for name, column in output_columns(settings.scoring).items()}
-    _raise_problems(settings, check_mapping(fields, mapping, kinds))
     triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
     _raise_problems(settings, check_values(fields, triples))
 
@@ -120,13 +108,8 @@ def check_connection(
     settings: RunSettings, connect: Connect = SalesforceClient.connect
 ) -> ConnectionCheck:
     """Log in, read the API use, and check the mapping against describe(); write nothing."""
-    salesforce = _require_salesforce(settings)
-    client = connect(salesforce)
-    client.limits()
+    client, _ = _connect_and_check(settings, _require_salesforce(settings), connect)
     mapping = settings.crm_mapping
-    fields = field_infos(client.describe(mapping.object))
-    kinds = {name: column.kind.value for name, column in output_columns(settings.scoring).items()}
-    _raise_problems(settings, check_mapping(fields, mapping, kinds))
     return ConnectionCheck(
         instance=str(client.sf.sf_instance),
         api_used=client.budget.used,
@@ -134,6 +117,19 @@ def check_connection(
         sobject=mapping.object,
         fields_checked=len(mapping.fields) + 1,
     )
+
+
+def _connect_and_check(
+    settings: RunSettings, salesforce: SalesforceSettings, connect: Connect
+) -> tuple[SalesforceClient, dict[str, FieldInfo]]:
+    """Log in, learn the org's API use, and check the mapping against describe()."""
+    client = connect(salesforce)
+    client.limits()
+    mapping = settings.crm_mapping
+    fields = field_infos(client.describe(mapping.object))
+    kinds = {name: column.kind.value for name, column in output_columns(settings.scoring).items()}
+    _raise_problems(settings, check_mapping(fields, mapping, kinds))
+    return client, fields
 
 
 def _require_salesforce(settings: RunSettings) -> SalesforceSettings:
