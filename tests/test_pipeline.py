@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from arsync.ledger import LedgerBuilder
 from arsync.quarantine import QuarantineEntry
-from connector.erp.base import Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Pulled, PulledItem, Source
 from jobs.pipeline import ExitCode, pull_ledger, run_sync
 from jobs.progress import Silent
 from jobs.settings import OutputSettings, load_run_settings
@@ -26,7 +26,7 @@ class ListSource(Source):
     def __init__(self, items: list[PulledItem]) -> None:
         self.items = items
 
-    def pull(self) -> Iterator[PulledItem]:
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         yield from self.items
 
     def data_as_of(self) -> dt.datetime | None:

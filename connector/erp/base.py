@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,6 +22,7 @@ class Pulled:
 
 
 PulledItem = Pulled | QuarantineEntry
+Cursors = Mapping[str, str]  # stream name -> where the next incremental pull starts
 
 
 class Source(ABC):
@@ -32,10 +33,17 @@ class Source(ABC):
     """
 
     name: ClassVar[str]
+    incremental: ClassVar[bool] = False  # can pull only what changed since a cursor
 
     @abstractmethod
-    def pull(self) -> Iterator[PulledItem]:
-        """Every record of the ledger, in any order."""
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """Every record of the ledger, in any order; with `since`, an incremental source
+        yields only the records of each stream changed after that stream's cursor."""
+
+    def cursors(self) -> dict[str, str]:
+        """After a pull, each stream's new cursor (the latest change seen); empty for a
+        source that always pulls everything."""
+        return {}
 
     @abstractmethod
     def data_as_of(self) -> dt.datetime | None:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record
-from connector.erp.base import Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Pulled, PulledItem, Source
 from connector.erp.files.mapping import (
     RECORD_MODELS,
     ApplicationRow,
@@ -65,7 +65,8 @@ class FileSource(Source):
             ) from None
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
-    def pull(self) -> Iterator[PulledItem]:
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """Every row of every file: an export is a full snapshot, so `since` does not apply."""
         for kind in ("customers", "invoices"):
             for item in self._typed_rows(kind):
                 if isinstance(item, QuarantineEntry):

@@ -1,0 +1,1 @@
+"""The connector contract: every ERP source, fed the same ledger, yields the same records."""
