@@ -21,8 +21,18 @@ WORKDIR /app
 COPY --chown=arsync:arsync config ./config
 COPY --chown=arsync:arsync mappings ./mappings
 COPY --chown=arsync:arsync examples ./examples
-RUN mkdir -p /app/out && chown arsync:arsync /app/out
+RUN mkdir -p /app/out /app/state && chown arsync:arsync /app/out /app/state
 USER arsync
-VOLUME ["/app/out"]
+VOLUME ["/app/out", "/app/state"]
+# /healthz and /metrics, when `metrics: {enabled: true, host: 0.0.0.0}` is in arsync.yaml.
+EXPOSE 9108
+# 200 from /healthz is healthy; 503, or no answer within the timeout, is not. With metrics off
+# nothing listens and the probe passes (the container then watches only the worker's process);
+# ARSYNC_HEALTH_URL overrides the address when the port is not 9108.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "jobs.health"]
+# Give the run in progress time to finish on `docker stop`: docker stop --time 900, or
+# stop_grace_period in compose; the worker exits 0 once the run has finished.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["arsync"]
-CMD ["run", "--dry-run"]
+CMD ["worker"]

@@ -17,11 +17,14 @@ from rich.text import Text
 from arsync.yamlfile import ConfigError
 from connector.errors import FatalError, SourceConfigError
 from jobs.crm import check_connection
+from jobs.health import RunSummary
 from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
 from jobs.pipeline import ExitCode, SyncResult, run_sync
 from jobs.progress import Bars, Silent
 from jobs.report import DEFAULT_COMPARE_DAYS, ReportResult, run_report
 from jobs.settings import RunSettings, load_run_settings
+from jobs.worker import run_worker
+from jobs.worker_settings import MetricsSettings, ScheduleSettings
 
 app = typer.Typer(
     help="Accounts-receivable health from the ERP onto Salesforce Accounts.",
@@ -81,6 +84,13 @@ def plan(
 
 
 def _sync(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int) -> None:
+    result = _sync_run(config, dry_run=dry_run, as_of=as_of, show=show)
+    raise typer.Exit(result.exit_code)
+
+
+def _sync_run(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int) -> SyncResult:
+    """One run as `arsync run` does it, its summary printed; a settings, data or fatal problem
+    is printed and raised as typer.Exit with its exit code."""
     run_id = new_run_id()
     bind_run(run_id)
     settings = _load(config)
@@ -103,7 +113,56 @@ def _sync(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int) 
         err.print(f"[red]The run stopped:[/red] {error}")
         raise typer.Exit(ExitCode.FATAL) from None
     _print_summary(result, show)
-    raise typer.Exit(result.exit_code)
+    return result
+
+
+@app.command()
+def worker(
+    config: ConfigOption = DEFAULT_CONFIG,
+    once_now: Annotated[
+        bool, typer.Option("--once-now", help="Run once right away, then keep the schedule.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan every run and write nothing to the CRM.")
+    ] = False,
+) -> None:
+    """Run on the schedule in arsync.yaml (default 02:00 UTC daily) until SIGTERM or SIGINT."""
+    settings = _load(config)  # settings wrong: exit 2 now, not at the first scheduled run
+    if not dry_run and settings.app.salesforce is None:
+        err.print(
+            f"[red]{config}: no salesforce: section[/red]; the worker needs an org to write "
+            "to (or use --dry-run)."
+        )
+        raise typer.Exit(ExitCode.CONFIG_ERROR)
+    # Until AppSettings has these sections, the defaults.
+    schedule: ScheduleSettings = getattr(settings.app, "schedule", ScheduleSettings())
+    metrics: MetricsSettings = getattr(settings.app, "metrics", MetricsSettings())
+
+    def run_once() -> RunSummary:
+        """`arsync run` once, the settings read afresh; its exit code and counts."""
+        try:
+            result = _sync_run(config, dry_run=dry_run, as_of=None, show=10)
+        except typer.Exit as stopped:
+            return RunSummary(exit_code=stopped.exit_code, seconds=0)
+        return _run_summary(result)
+
+    code = run_worker(
+        config, run_once=run_once, schedule=schedule, metrics=metrics, run_now=once_now
+    )
+    raise typer.Exit(code)
+
+
+def _run_summary(result: SyncResult) -> RunSummary:
+    """What the worker's metrics need from a run (the worker measures the seconds)."""
+    counts = result.ledger.counts()
+    return RunSummary(
+        exit_code=int(result.exit_code),
+        seconds=0,
+        records_pulled=sum(n for name, n in counts.items() if name != "applications"),
+        accounts_changed=int(result.crm.changes["customer_id"].nunique()),
+        failures=result.crm.failed,
+        api_calls=sum(result.crm.api_calls.values()),
+    )
 
 
 salesforce_app = typer.Typer(help="The Salesforce connection.", no_args_is_help=True)

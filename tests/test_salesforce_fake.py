@@ -282,6 +282,101 @@ def test_a_query_longer_than_the_uri_limit_is_refused_with_414(fake: Fake, sf: S
     assert sf.query(format_soql("SELECT Id FROM Account WHERE Name IN {k}", k=keys[:300]))
 
 
+# -- sObject Rows update ---------------------------------------------------------------------
+
+
+def test_a_single_record_update_answers_204_and_stores_the_values(
+    fake: Fake, sf: Salesforce
+) -> None:
+    account, other = fake.seed_accounts(2)
+    before = fake.account(account)["LastModifiedDate"]
+    values = {"AR_Balance__c": 1234.567, "AR_Tier__c": "Watch", "AR_As_Of__c": "2024-05-31"}
+
+    status = sf.Account.update(account, values)
+    again = sf.Account.update(other[:15], {"AR_Summary__c": None})
+
+    assert (status, again) == (204, 204)
+    assert fake.account(account)["AR_Balance__c"] == 1234.57  # stored at the field's scale
+    assert fake.account(account)["AR_Tier__c"] == "Watch"
+    assert fake.account(account)["AR_As_Of__c"] == "2024-05-31"
+    assert fake.account(account)["LastModifiedDate"] >= before
+    assert fake.account(other)["AR_Summary__c"] is None
+    call = fake.calls_of("sobject_update")[0]
+    assert (call.method, call.path, call.status) == (
+        "PATCH",
+        f"/services/data/v59.0/sobjects/Account/{account}",
+        204,
+    )
+    assert fake.count("sobject_update") == 2
+    assert fake.api_calls_used == 2
+    assert fake.written_fields() == {*values, "AR_Summary__c"}
+
+
+def test_a_refused_single_record_update_answers_the_error_and_stores_nothing(
+    fake: Fake, sf: Salesforce
+) -> None:
+    refused, gone = fake.seed_accounts(2)
+    fake.delete_account(gone)
+    fake.validation_rules.append(
+        lambda account_id, values: (
+            ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Balance must not be negative", ["AR_Balance__c"])
+            if (values.get("AR_Balance__c") or 0) < 0
+            else None
+        )
+    )
+
+    with pytest.raises(SalesforceMalformedRequest) as by_rule:
+        sf.Account.update(refused, {"AR_Balance__c": -5, "AR_Tier__c": "Watch"})
+    with pytest.raises(SalesforceMalformedRequest) as by_picklist:
+        sf.Account.update(refused, {"AR_Tier__c": "Retired"})
+    with pytest.raises(SalesforceMalformedRequest) as by_json:
+        sf.Account.update(refused, {"AR_Balance__c": "lots"})
+    with pytest.raises(SalesforceResourceNotFound) as deleted:
+        sf.Account.update(gone, {"AR_Balance__c": 1})
+    with pytest.raises(SalesforceResourceNotFound) as missing:
+        sf.Account.update(id18("001Hs0000ZZZZZZ"), {"AR_Balance__c": 1})
+
+    assert by_rule.value.status == 400
+    assert by_rule.value.content == [
+        {
+            "message": "Balance must not be negative",
+            "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "fields": ["AR_Balance__c"],
+        }
+    ]
+    assert by_picklist.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert by_picklist.value.content[0]["fields"] == ["AR_Tier__c"]
+    assert by_json.value.content[0]["errorCode"] == "JSON_PARSER_ERROR"
+    assert deleted.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
+    assert missing.value.content == [
+        {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
+    ]
+    assert "AR_Balance__c" not in fake.account(refused)
+    assert "AR_Tier__c" not in fake.account(refused)
+    assert [c.status for c in fake.calls_of("sobject_update")] == [400, 400, 400, 404, 404]
+    assert fake.api_calls_used == 5
+
+
+def test_a_single_record_update_takes_faults_and_locks_of_its_own_kind(
+    fake: Fake, sf: Salesforce
+) -> None:
+    (account,) = fake.seed_accounts(1)
+    fake.fail_next("sobject_update", Fault.server_unavailable())
+    fake.fail_next("composite", Fault.server_unavailable())
+    fake.lock_records([account])
+
+    with pytest.raises(SalesforceGeneralError) as unavailable:
+        sf.Account.update(account, {"AR_Balance__c": 5})
+    with pytest.raises(SalesforceMalformedRequest) as locked:
+        sf.Account.update(account, {"AR_Balance__c": 5})
+    assert sf.Account.update(account, {"AR_Balance__c": 5}) == 204
+
+    assert unavailable.value.status == 503
+    assert locked.value.content[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+    assert fake.account(account)["AR_Balance__c"] == 5.0
+    assert fake.count("composite") == 0  # the composite fault is still queued, untouched
+
+
 # -- sObject Collections ------------------------------------------------------------------------
 
 
@@ -753,3 +848,25 @@ def test_unknown_resources_answer_404_and_are_recorded(fake: Fake, sf: Salesforc
     assert missing.value.content[0]["errorCode"] == "NOT_FOUND"
     assert fake.calls[-1].kind == "unknown"
     assert fake.api_calls_used == 1
+
+
+# -- the direct transport -------------------------------------------------------------------
+
+
+def test_the_direct_session_serves_the_same_fake_without_responses(fake: Fake) -> None:
+    (account,) = fake.seed_accounts(1)
+    client = Salesforce(
+        instance_url=fake.instance_url, session_id=fake.issue_token(), session=fake.session()
+    )
+    fake.fail_next("sobject_update", Fault.server_unavailable())
+
+    with pytest.raises(SalesforceGeneralError):
+        client.Account.update(account, {"AR_Balance__c": 7})
+    assert client.Account.update(account, {"AR_Balance__c": 7}) == 204
+    assert client.query("SELECT Id, AR_Balance__c FROM Account")["records"][0]["AR_Balance__c"] == 7
+    with pytest.raises(requests.ConnectionError):
+        fake.session().get("https://example.com/")
+
+    assert [c.kind for c in fake.calls] == ["sobject_update", "sobject_update", "query"]
+    assert client.api_usage["api-usage"].used == fake.api_calls_used == 3
+    assert fake.serving_seconds > 0

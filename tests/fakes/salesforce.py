@@ -7,8 +7,9 @@ URLs and payloads simple-salesforce 1.12.10 sends and parses:
   login.salesforce.com, test.salesforce.com or the My Domain host, and the SOAP partner
   `login()` that simple-salesforce sends for username + password + security token;
 * REST, `/services/data/vXX.X/` on the instance: Account describe, SOQL query with query
-  locators (`nextRecordsUrl`), sObject Collections update (`PATCH composite/sobjects`), Bulk API
-  2.0 ingest jobs (update, CSV) and `limits/`.
+  locators (`nextRecordsUrl`), the single-record update (`PATCH sobjects/Account/{id}`),
+  sObject Collections update (`PATCH composite/sobjects`), Bulk API 2.0 ingest jobs (update,
+  CSV) and `limits/`.
 
 Every REST call must carry a current token (`Authorization: Bearer ...`), counts against the
 daily allocation and is answered with `Sforce-Limit-Info: api-usage=USED/MAX`. Faults are
@@ -40,12 +41,14 @@ import random
 import re
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from http import HTTPStatus
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,6 +56,8 @@ import jwt
 import requests
 import responses
 from requests import PreparedRequest
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
 
 DEFAULT_INSTANCE_URL: Final = "https://acme.my.salesforce.com"
 DEFAULT_API_VERSION: Final = "59.0"
@@ -63,6 +68,7 @@ KINDS: Final = frozenset(
         "login",
         "describe",
         "query",
+        "sobject_update",
         "composite",
         "bulk_create",
         "bulk_upload",
@@ -546,6 +552,46 @@ class _SalesforceRoute(responses.CallbackResponse):
         return True, ""
 
 
+class _DirectAdapter(BaseAdapter):
+    """A `requests` transport that hands every request straight to the fake, no `responses`."""
+
+    def __init__(
+        self, pattern: re.Pattern[str], callback: Callable[[PreparedRequest], Answer]
+    ) -> None:
+        super().__init__()
+        self.pattern = pattern
+        self.callback = callback
+
+    def send(  # noqa: PLR0917 - the signature of BaseAdapter.send
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        url = str(request.url)
+        if not self.pattern.match(url):
+            raise requests.ConnectionError(f"fake Salesforce: nothing serves {url}")
+        status, headers, body = self.callback(request)
+        response = requests.Response()
+        response.status_code = status
+        response.headers = CaseInsensitiveDict(headers)
+        response._content = body.encode()
+        response.encoding = "utf-8"
+        response.url = url
+        response.request = request
+        try:
+            response.reason = HTTPStatus(status).phrase
+        except ValueError:
+            response.reason = ""
+        return response
+
+    def close(self) -> None:
+        """Nothing to release: no connections."""
+
+
 def _json_answer(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Answer:
     return status, {"Content-Type": _JSON, **(headers or {})}, json.dumps(body)
 
@@ -625,6 +671,20 @@ def _parse_boolean(raw: Any, *, from_csv: bool) -> bool:
     if text not in truth:
         raise _BadValueError(str(raw))
     return truth[text]
+
+
+def _json_value(spec: FieldSpec, raw: Any) -> Any:
+    """A JSON body's value read as the field's type; a wrong type fails the whole request."""
+    try:
+        return _parse_value(spec, raw, from_csv=False)
+    except _BadValueError as problem:
+        soap = _SOAP_TYPES.get(spec.type, "xsd:string").split(":")[1]
+        raise _ApiError(
+            400,
+            "JSON_PARSER_ERROR",
+            f"Cannot deserialize instance of {soap} from VALUE_STRING value {problem} "
+            "or request may be missing a required field",
+        ) from None
 
 
 def _parse_value(spec: FieldSpec, raw: Any, *, from_csv: bool) -> Any:
@@ -1030,10 +1090,10 @@ class _SoqlParser:
                 self.index += 1
                 values.append(self._literal(spec))
             self._expect_punct(")")
-            wanted = set(values)
+            member = _membership(spec, set(values))
             if negate:
-                return lambda row: _key(spec, row.get(spec.name)) not in wanted
-            return lambda row: _key(spec, row.get(spec.name)) in wanted
+                return lambda row: not member(row)
+            return member
         if self._is_word("LIKE"):
             self.index += 1
             token = self._next()
@@ -1113,6 +1173,19 @@ def _key(spec: FieldSpec, value: Any) -> Any:
     return value
 
 
+def _membership(spec: FieldSpec, wanted: set[Any]) -> Predicate:
+    """`_key(spec, row[field]) in wanted`, one call a row for the common text case (speed)."""
+    name = spec.name
+    if spec.type in _STRING_TYPES and not spec.caseSensitive:
+
+        def text_member(row: Row) -> bool:
+            value = row.get(name)
+            return (value.casefold() if isinstance(value, str) else value) in wanted
+
+        return text_member
+    return lambda row: _key(spec, row.get(name)) in wanted
+
+
 def _sort_key(spec: FieldSpec) -> Callable[[Row], Any]:
     return lambda row: _key(spec, row.get(spec.name))
 
@@ -1146,7 +1219,8 @@ class FakeSalesforce:
     State is public: `accounts` (18-character Id -> stored values, Id included), `fields`
     (describe metadata), `validation_rules`, `jobs` (Bulk API 2.0 ingest jobs), `daily_used`.
     Observation: `calls`, `count(kind)`, `calls_of(kind)`, `written_fields()`, `queries` (every
-    SOQL statement), `soql_literals` (every string literal as decoded), `api_calls_used`.
+    SOQL statement), `soql_literals` (every string literal as decoded), `api_calls_used`,
+    `serving_seconds` (wall time spent answering requests, the fake's own cost).
     """
 
     def __init__(
@@ -1207,6 +1281,7 @@ class FakeSalesforce:
         self.calls: list[Call] = []
         self.queries: list[str] = []
         self.soql_literals: list[str] = []
+        self.serving_seconds = 0.0
 
         self._tokens: set[str] = set()
         self._faults: dict[str, deque[Fault]] = {}
@@ -1223,6 +1298,10 @@ class FakeSalesforce:
             (
                 re.compile(r"(?:query|queryAll)/(?P<locator>[A-Za-z0-9]+)-(?P<offset>\d+)/?"),
                 {"GET": ("query", self._query_more)},
+            ),
+            (
+                re.compile(r"sobjects/Account/(?P<record>[^/]+)/?"),
+                {"PATCH": ("sobject_update", self._sobject_update)},
             ),
             (re.compile(r"composite/sobjects/?"), {"PATCH": ("composite", self._composite)}),
             (re.compile(r"jobs/ingest/?"), {"POST": ("bulk_create", self._bulk_create)}),
@@ -1257,9 +1336,11 @@ class FakeSalesforce:
         One registration covers every method and path; do not register other responses for
         *.salesforce.com on the same mock (overlapping matches make `responses` drop one).
         """
+        mock.add(_SalesforceRoute("GET", self._url_pattern(), self._callback))
+
+    def _url_pattern(self) -> re.Pattern[str]:
         hosts = r"https://[A-Za-z0-9.-]+\.salesforce\.com(?::\d+)?"
-        pattern = re.compile(rf"^(?:{hosts}|{re.escape(self.instance_url)})(?:[/?].*)?$")
-        mock.add(_SalesforceRoute("GET", pattern, self._callback))
+        return re.compile(rf"^(?:{hosts}|{re.escape(self.instance_url)})(?:[/?].*)?$")
 
     @contextmanager
     def running(self) -> Iterator[responses.RequestsMock]:
@@ -1267,6 +1348,22 @@ class FakeSalesforce:
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
             self.install(mock)
             yield mock
+
+    def session(self) -> requests.Session:
+        """A `requests.Session` served by this fake directly, without `responses`.
+
+        The answers, faults and observations are those of `install`; what it skips is the
+        `responses` matching and the proxy lookups in the environment (`trust_env` off: no
+        network is involved), which dominate tens of thousands of small calls (benchmarks).
+        Pass it as `session=` to simple-salesforce. Any other URL raises
+        `requests.ConnectionError`.
+        """
+        session = requests.Session()
+        session.trust_env = False
+        adapter = _DirectAdapter(self._url_pattern(), self._callback)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
 
     def issue_token(self) -> str:
         """A new valid access token, as a login would issue (for `session_id=` clients)."""
@@ -1372,7 +1469,7 @@ class FakeSalesforce:
         return [call for call in self.calls if call.kind == kind]
 
     def written_fields(self) -> set[str]:
-        """Every field name (as sent) in any Collections body or Bulk CSV header, Id aside."""
+        """Every field name (as sent) in any update body or Bulk CSV header, Id aside."""
         return set(self._written)
 
     @property
@@ -1384,15 +1481,22 @@ class FakeSalesforce:
 
     def _callback(self, prepared: PreparedRequest) -> Answer:
         with self._lock:
-            request = self._request(prepared)
-            kind, handler = self._route(request)
+            started = time.perf_counter()
             try:
-                status, headers, body = self._dispatch(kind, handler, request)
-            except requests.RequestException:
-                self._record(kind, request, 0)
-                raise
-            self._record(kind, request, status)
-            return status, headers, body
+                return self._answer(prepared)
+            finally:
+                self.serving_seconds += time.perf_counter() - started
+
+    def _answer(self, prepared: PreparedRequest) -> Answer:
+        request = self._request(prepared)
+        kind, handler = self._route(request)
+        try:
+            status, headers, body = self._dispatch(kind, handler, request)
+        except requests.RequestException:
+            self._record(kind, request, 0)
+            raise
+        self._record(kind, request, status)
+        return status, headers, body
 
     @staticmethod
     def _request(prepared: PreparedRequest) -> _Request:
@@ -1487,12 +1591,14 @@ class FakeSalesforce:
         )
 
     def _note_written(self, kind: str, request: _Request) -> None:
-        if kind == "composite":
+        if kind in ("composite", "sobject_update"):
             try:
                 body = json.loads(request.body or "")
             except json.JSONDecodeError:
                 return
-            records = body.get("records") if isinstance(body, dict) else None
+            records: Any = [body]
+            if kind == "composite":
+                records = body.get("records") if isinstance(body, dict) else None
             for record in records if isinstance(records, list) else []:
                 if isinstance(record, dict):
                     self._written.update(
@@ -1850,6 +1956,46 @@ class FakeSalesforce:
         self.accounts[account_id].update(values)
         self.accounts[account_id]["LastModifiedDate"] = _sf_datetime(datetime.now(UTC))
 
+    def _sobject_update(self, request: _Request) -> Answer:
+        """sObject Rows update: HTTP 204 and no body, or the record's errors as a REST error.
+
+        The record is checked as one record of a Collections update (fields, lock, validation
+        rules); its errors come back as `[{"message", "errorCode", "fields"}]` with HTTP 400,
+        or 404 when the Id names no Account (NOT_FOUND) or a deleted one (ENTITY_IS_DELETED).
+        An unknown field or a value of the wrong JSON type is a 400 as in Collections. The body
+        holds field values only: an `Id` in it is refused as a field that cannot be updated.
+        """
+        body = request.json()
+        if not isinstance(body, dict):
+            raise _ApiError(400, "JSON_PARSER_ERROR", "the body must be a JSON object of fields")
+        raw_id = request.groups["record"]
+        account_id = canonical_id(raw_id)
+        if account_id is None or not account_id.startswith("001"):
+            raise _ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+        if account_id in self.deleted:
+            raise _ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        if account_id not in self.accounts:
+            raise _ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+        attributes = body.pop("attributes", None)
+        sobject = attributes.get("type") if isinstance(attributes, dict) else "Account"
+        if str(sobject).lower() != "account":
+            raise _ApiError(400, "INVALID_TYPE", f"sObject type '{sobject}' does not match")
+        fields = self._field_map()
+        changes: dict[str, Any] = {}
+        for key, raw in body.items():
+            spec = fields.get(key.lower())
+            if spec is None:
+                message = f"No such column '{key}' on sobject of type Account"
+                raise _ApiError(400, "INVALID_FIELD", message)
+            changes[spec.name] = _json_value(spec, raw)
+        try:
+            checked_id, stored = self._update_one(account_id, changes, set())
+        except _RecordFailureError as failure:
+            first = failure.errors[0]
+            raise _ApiError(400, first["statusCode"], first["message"], first["fields"]) from None
+        self._store(checked_id, stored)
+        return 204, {}, ""
+
     def _composite(self, request: _Request) -> Answer:
         """sObject Collections update: HTTP 200 and one SaveResult per record, in order."""
         body = request.json()
@@ -1918,16 +2064,7 @@ class FakeSalesforce:
                     raise _ApiError(400, "INVALID_FIELD", message)
                 errors.append(_record_error("INVALID_FIELD", message, [key]))
                 continue
-            try:
-                changes[spec.name] = _parse_value(spec, raw, from_csv=False)
-            except _BadValueError as problem:
-                soap = _SOAP_TYPES.get(spec.type, "xsd:string").split(":")[1]
-                raise _ApiError(
-                    400,
-                    "JSON_PARSER_ERROR",
-                    f"Cannot deserialize instance of {soap} from VALUE_STRING value {problem} "
-                    "or request may be missing a required field",
-                ) from None
+            changes[spec.name] = _json_value(spec, raw)
         return raw_id, changes, errors
 
     # -- Bulk API 2.0 ingest ----------------------------------------------------------------

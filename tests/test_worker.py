@@ -1,0 +1,592 @@
+"""`arsync worker`: the schedule, no overlapping runs, clean stops, failures survived, and the
+operators' /healthz and /metrics over real HTTP.
+
+Nothing here sleeps on the wall clock for long: cron times are checked on the trigger with fixed
+datetimes, and the scheduler tests use a 0.1 s interval with deadlines of a few seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
+
+from arsync.yamlfile import ConfigError, load_model
+from jobs.cli import app
+from jobs.health import HealthServer, RunMetrics, RunSummary, probe
+from jobs.worker import Worker, run_worker, stop_signals
+from jobs.worker_settings import MetricsSettings, ScheduleSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+UTC = dt.UTC
+DEADLINE = 5.0  # seconds; every wait below ends long before this when the code is right
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = DEADLINE) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout} s")
+        time.sleep(0.01)
+
+
+def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [entry for entry in list(logs) if entry["event"] == name]
+
+
+# --- the schedule -------------------------------------------------------------------------
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def next_fire(schedule: ScheduleSettings, now: dt.datetime) -> dt.datetime:
+    fire: dt.datetime = schedule.trigger().get_next_fire_time(None, now)
+    return fire.astimezone(UTC)
+
+
+def test_the_default_schedule_is_02_00_utc_every_day() -> None:
+    schedule = ScheduleSettings()
+
+    assert next_fire(schedule, utc(2026, 1, 15, 12, 0)) == utc(2026, 1, 16, 2, 0)
+    assert next_fire(schedule, utc(2026, 1, 16, 1, 59)) == utc(2026, 1, 16, 2, 0)
+
+
+def test_the_cron_is_read_in_its_time_zone_summer_and_winter() -> None:
+    berlin = ScheduleSettings(cron="0 2 * * *", timezone="Europe/Berlin")
+
+    assert next_fire(berlin, utc(2026, 1, 15, 12, 0)) == utc(2026, 1, 16, 1, 0)  # CET, +1
+    assert next_fire(berlin, utc(2026, 7, 15, 12, 0)) == utc(2026, 7, 16, 0, 0)  # CEST, +2
+
+
+def test_days_of_the_week_are_numbered_as_in_cron() -> None:
+    """APScheduler 3 counts weekdays from Monday; cron from Sunday (0 and 7)."""
+    weekdays = ScheduleSettings(cron="30 6 * * 1-5", timezone="America/New_York")
+    sundays = ScheduleSettings(cron="0 0 * * 0")
+    also_sundays = ScheduleSettings(cron="0 0 * * 7")
+
+    friday_after_the_run = utc(2026, 1, 16, 12, 0)  # 07:00 in New York
+    assert next_fire(weekdays, friday_after_the_run) == utc(2026, 1, 19, 11, 30)  # Monday, EST
+    assert next_fire(sundays, friday_after_the_run) == utc(2026, 1, 18, 0, 0)
+    assert next_fire(also_sundays, friday_after_the_run) == utc(2026, 1, 18, 0, 0)
+
+
+def test_jitter_and_grace_reach_the_trigger_and_the_job() -> None:
+    schedule = ScheduleSettings(jitter_seconds=30, misfire_grace_minutes=5)
+
+    assert schedule.trigger().jitter == 30
+    worker = Worker(
+        lambda: 0, schedule.trigger(), timezone=schedule.zone, misfire_grace_seconds=300
+    )
+    worker.start()
+    try:
+        assert worker.job.misfire_grace_time == 300
+        assert (worker.job.coalesce, worker.job.max_instances) == (True, 1)
+    finally:
+        worker.stop()
+
+
+@pytest.mark.parametrize(
+    ("cron", "expected"),
+    [
+        ("0 2 * *", "has 4 fields; expected 5: minute hour day-of-month month day-of-week"),
+        ("61 2 * * *", "the last value (61) is higher than the maximum value (59)"),
+        ("0 2 * * 8", "day of week '8': expected 0-7 (0 and 7 are Sunday) or sun..sat"),
+        ("0 2 1 * 1", "restricts both the day of the month and the day of the week"),
+        ("0 0 30 2 *", "never fires"),
+    ],
+)
+def test_an_invalid_cron_is_refused_saying_why(cron: str, expected: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        ScheduleSettings(cron=cron)
+
+    assert expected in str(raised.value)
+    assert raised.value.errors()[0]["loc"] == ("cron",)
+
+
+def test_an_unknown_time_zone_is_refused_saying_what_is_expected() -> None:
+    with pytest.raises(ValidationError, match="unknown time zone 'Europe/Berlinn'; expected an"):
+        ScheduleSettings(timezone="Europe/Berlinn")
+
+
+def test_schedule_problems_name_the_file_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "schedule.yaml"
+    path.write_text('cron: "0 2 * *"\ntimezone: Mars/Olympus\ncorn: 1\n', encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_model(ScheduleSettings, path)
+
+    problems = [str(problem) for problem in raised.value.problems]
+    assert problems[0].startswith(f"{path}:1: cron: cron '0 2 * *' has 4 fields")
+    assert problems[1].startswith(f"{path}:2: timezone: unknown time zone 'Mars/Olympus'")
+    assert problems[2].startswith(f"{path}:3: corn: unknown key 'corn' (did you mean 'cron'?)")
+
+
+def test_metrics_are_off_by_default_and_the_port_is_checked() -> None:
+    assert MetricsSettings() == MetricsSettings(enabled=False, host="127.0.0.1", port=9108)
+    with pytest.raises(ValidationError, match="less than or equal to 65535"):
+        MetricsSettings(port=70000)
+
+
+# --- the scheduler ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logs() -> Iterator[list[dict[str, Any]]]:
+    with capture_logs() as captured:
+        yield captured
+
+
+def fast_worker(run_once: Callable[[], int | RunSummary]) -> Worker:
+    return Worker(
+        run_once,
+        IntervalTrigger(seconds=0.1, timezone=UTC),
+        timezone=UTC,
+        misfire_grace_seconds=60,
+    )
+
+
+def test_runs_never_overlap_a_fire_during_a_run_is_skipped(logs: list[dict[str, Any]]) -> None:
+    lock, release = threading.Lock(), threading.Event()
+    state = {"active": 0, "most": 0, "runs": 0}
+
+    def run_once() -> int:
+        with lock:
+            state["active"] += 1
+            state["most"] = max(state["most"], state["active"])
+        if state["runs"] == 0:
+            release.wait(DEADLINE)  # the first run blocks until the test has seen fires skipped
+        with lock:
+            state["active"] -= 1
+            state["runs"] += 1
+        return 0
+
+    worker = fast_worker(run_once)
+    worker.start()
+    try:
+        wait_for(lambda: len(events(logs, "worker.run_skipped")) >= 3)
+        assert worker.running
+        release.set()
+        wait_for(lambda: state["runs"] >= 3)
+    finally:
+        release.set()
+        worker.stop()
+
+    assert state["most"] == 1
+    skipped = events(logs, "worker.run_skipped")[0]
+    assert skipped["reason"] == "the previous run is still in progress"
+    assert worker.metrics.registry.get_sample_value("arsync_runs_total", {"status": "ok"}) >= 3
+
+
+def test_a_run_that_raises_is_logged_and_the_worker_goes_on(logs: list[dict[str, Any]]) -> None:
+    calls: list[int] = []
+
+    def run_once() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the ERP said no")
+        return 0
+
+    worker = fast_worker(run_once)
+    worker.start()
+    try:
+        wait_for(lambda: len(events(logs, "worker.run_finished")) >= 1)
+    finally:
+        worker.stop()
+
+    failed = events(logs, "worker.run_failed")
+    assert len(failed) == 1
+    assert failed[0]["exc_info"] is True
+    assert events(logs, "worker.run_finished")[0]["status"] == "ok"
+    assert [e["event"] for e in logs][:4] == [
+        "worker.run_started",
+        "worker.run_failed",
+        "worker.next_run",
+        "worker.run_started",
+    ]
+    registry = worker.metrics.registry
+    assert registry.get_sample_value("arsync_runs_total", {"status": "failed"}) == 1
+    assert registry.get_sample_value("arsync_runs_total", {"status": "ok"}) >= 1
+
+
+def test_sigterm_finishes_the_run_in_progress_then_exits_0(logs: list[dict[str, Any]]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be installed on the main thread")
+    started, finished = threading.Event(), threading.Event()
+
+    def run_once() -> int:
+        started.set()
+        wait_for(lambda: bool(events(logs, "worker.stopping")))  # still running when it stops
+        finished.set()
+        return 0
+
+    def terminate() -> None:
+        if started.wait(DEADLINE):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    code = run_worker(
+        Path("arsync.yaml"),
+        run_once=run_once,
+        schedule=ScheduleSettings(),
+        metrics=MetricsSettings(),
+        run_now=True,
+    )
+    killer.join()
+
+    assert code == 0
+    assert finished.is_set()
+    order = [e["event"] for e in logs if e["event"].startswith("worker.")]
+    assert order == [
+        "worker.started",
+        "worker.run_started",
+        "worker.stopping",
+        "worker.run_finished",
+        "worker.stopped",
+    ]
+    stopping = events(logs, "worker.stopping")[0]
+    assert (stopping["reason"], stopping["run_in_progress"]) == ("signal SIGTERM", True)
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_the_signal_handler_only_takes_note() -> None:
+    """What SIGTERM and SIGINT do, called directly (also where the main thread is busy)."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be installed on the main thread")
+    with stop_signals() as received:
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        handler(signal.SIGINT, None)
+        handler(signal.SIGTERM, None)
+    assert received == ["SIGINT", "SIGTERM"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_worker_off_the_main_thread_stops_on_its_event_and_serves_health(
+    logs: list[dict[str, Any]],
+) -> None:
+    stop = threading.Event()
+    summary = RunSummary(
+        exit_code=0, seconds=0, records_pulled=42, accounts_changed=5, failures=0, api_calls=3
+    )
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(
+            run_worker(
+                Path("arsync.yaml"),
+                run_once=lambda: summary,
+                schedule=ScheduleSettings(cron="0 2 * * *", timezone="Europe/Berlin"),
+                metrics=MetricsSettings(enabled=True, port=0),
+                stop_event=stop,
+                run_now=True,
+            )
+        )
+    )
+    thread.start()
+    try:
+        wait_for(lambda: bool(events(logs, "worker.next_run")))
+        url = events(logs, "worker.started")[0]["health_url"]
+        status, health = get_json(f"{url}/healthz")
+        metrics = scrape(f"{url}/metrics")
+    finally:
+        stop.set()
+        thread.join(DEADLINE)
+
+    assert codes == [0]
+    assert status == 200
+    assert (health["status"], health["last_run_status"]) == ("ok", "ok")
+    next_run = dt.datetime.fromisoformat(health["next_run"])
+    in_berlin = next_run.astimezone(ZoneInfo("Europe/Berlin"))
+    assert (in_berlin.hour, in_berlin.minute) == (2, 0)
+    assert metrics["arsync_records_pulled"] == 42
+    assert metrics["arsync_accounts_changed"] == 5
+    assert metrics["arsync_api_calls"] == 3
+    assert metrics["arsync_next_run_timestamp_seconds"] == next_run.timestamp()
+    with pytest.raises(urllib.error.URLError):  # the endpoint went away with the worker
+        open_url(f"{url}/healthz", timeout=1)
+
+
+def test_a_taken_port_stops_the_worker_at_start(logs: list[dict[str, Any]]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = run_worker(
+            Path("arsync.yaml"),
+            run_once=lambda: 0,
+            schedule=ScheduleSettings(),
+            metrics=MetricsSettings(enabled=True, port=port),
+            stop_event=threading.Event(),
+        )
+
+    assert code == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in events(logs, "worker.failed")[0]["error"]
+
+
+# --- /healthz and /metrics ----------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utc(2026, 11, 20, 2, 0)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def open_url(url: str, timeout: float = DEADLINE) -> Any:
+    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - the test's own server
+
+
+def get_json(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with open_url(url) as response:
+            assert response.headers["Content-Type"] == "application/json"
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Every sample of the exposition, keyed by name and labels as Prometheus writes them."""
+    with open_url(url) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=")
+        text = response.read().decode()
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def served(clock: Clock) -> Iterator[tuple[RunMetrics, str]]:
+    metrics = RunMetrics(max_age=dt.timedelta(hours=26), clock=clock)
+    metrics.set_next_run(utc(2026, 11, 21, 2, 0))
+    with HealthServer(metrics, "127.0.0.1", 0) as server:
+        yield metrics, server.url
+
+
+def test_before_any_run_health_is_ok_and_says_when_the_first_is_due(
+    served: tuple[RunMetrics, str],
+) -> None:
+    _, url = served
+
+    status, body = get_json(f"{url}/healthz")
+
+    assert status == 200
+    assert body == {
+        "status": "ok",
+        "last_success": None,
+        "last_run_status": None,
+        "last_run_exit_code": None,
+        "last_run_finished": None,
+        "running": False,
+        "next_run": "2026-11-21T02:00:00+00:00",
+    }
+    metrics = scrape(f"{url}/metrics")
+    assert metrics['arsync_runs_total{status="ok"}'] == 0
+    assert metrics['arsync_runs_total{status="failed"}'] == 0
+    assert metrics["arsync_last_success_timestamp_seconds"] == 0
+    assert metrics["arsync_healthy"] == 1
+
+
+def test_a_good_run_shows_in_health_and_metrics(
+    served: tuple[RunMetrics, str], clock: Clock
+) -> None:
+    metrics, url = served
+    clock.advance(minutes=3)
+    metrics.record(RunSummary(0, 12.5, 4476, 60, 0, 7))
+
+    status, body = get_json(f"{url}/healthz")
+    samples = scrape(f"{url}/metrics")
+
+    assert status == 200
+    assert (body["status"], body["last_run_status"]) == ("ok", "ok")
+    assert body["last_success"] == "2026-11-20T02:03:00+00:00"
+    assert samples["arsync_last_success_timestamp_seconds"] == clock.now.timestamp()
+    assert samples["arsync_last_run_exit_code"] == 0
+    assert samples['arsync_runs_total{status="ok"}'] == 1
+    assert samples["arsync_records_pulled"] == 4476
+    assert samples["arsync_accounts_changed"] == 60
+    assert samples["arsync_record_failures"] == 0
+    assert samples["arsync_api_calls"] == 7
+    assert samples["arsync_run_duration_seconds"] == 12.5
+    assert samples["arsync_run_in_progress"] == 0
+
+
+def test_a_partial_run_is_healthy_but_counted_apart(served: tuple[RunMetrics, str]) -> None:
+    metrics, url = served
+    metrics.record(RunSummary(1, 3.0, 100, 9, 2, 4))
+
+    status, body = get_json(f"{url}/healthz")
+    samples = scrape(f"{url}/metrics")
+
+    assert status == 200
+    assert (body["last_run_status"], body["last_run_exit_code"]) == ("partial", 1)
+    assert samples['arsync_runs_total{status="partial"}'] == 1
+    assert samples["arsync_record_failures"] == 2
+
+
+def test_a_failed_run_makes_health_503_until_a_good_one(
+    served: tuple[RunMetrics, str], clock: Clock
+) -> None:
+    metrics, url = served
+    metrics.record(RunSummary(0, 1.0, 10, 1, 0, 1))
+    first_success = clock.now.isoformat()
+    clock.advance(days=1)
+    metrics.record(RunSummary(3, 0.5))
+
+    status, body = get_json(f"{url}/healthz")
+    samples = scrape(f"{url}/metrics")
+
+    assert status == 503
+    assert body["status"] == "unhealthy"
+    assert body["reason"] == "the last run failed with exit code 3"
+    assert (body["last_run_status"], body["last_success"]) == ("failed", first_success)
+    assert samples["arsync_last_run_exit_code"] == 3
+    assert samples['arsync_runs_total{status="failed"}'] == 1
+    assert samples["arsync_records_pulled"] == 0
+    assert samples["arsync_healthy"] == 0
+
+    metrics.record(RunSummary(0, 1.0))
+    assert get_json(f"{url}/healthz")[0] == 200
+
+
+def test_a_stale_last_success_makes_health_503(
+    served: tuple[RunMetrics, str], clock: Clock
+) -> None:
+    metrics, url = served
+    metrics.record(RunSummary(0, 1.0))
+    clock.advance(hours=25, minutes=59)
+    assert get_json(f"{url}/healthz")[0] == 200
+
+    clock.advance(minutes=2)
+    status, body = get_json(f"{url}/healthz")
+
+    assert status == 503
+    assert body["reason"] == "the last successful run ended 26.0 h ago, more than 26.0 h"
+
+
+def test_no_run_for_longer_than_the_max_age_after_start_is_503(
+    served: tuple[RunMetrics, str], clock: Clock
+) -> None:
+    _, url = served
+    clock.advance(hours=27)
+
+    status, body = get_json(f"{url}/healthz")
+
+    assert status == 503
+    assert body["reason"] == (
+        "no successful run in the 27.0 h since the worker started, more than 26.0 h"
+    )
+
+
+def test_a_run_in_progress_shows_and_other_paths_are_404(served: tuple[RunMetrics, str]) -> None:
+    metrics, url = served
+    metrics.run_started()
+
+    assert get_json(f"{url}/healthz")[1]["running"] is True
+    assert scrape(f"{url}/metrics")["arsync_run_in_progress"] == 1
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        open_url(f"{url}/")
+    assert raised.value.code == 404
+
+
+def test_the_container_probe_follows_healthz(served: tuple[RunMetrics, str]) -> None:
+    metrics, url = served
+    assert probe(f"{url}/healthz") == 0
+
+    metrics.record(RunSummary(2, 0.1))
+    assert probe(f"{url}/healthz") == 1
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    assert probe(f"http://127.0.0.1:{port}/healthz") == 0  # nothing listens: metrics are off
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for folder in ("config", "mappings", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    return tmp_path
+
+
+def test_worker_command_refuses_to_start_without_an_org_to_write_to(project: Path) -> None:
+    result = CliRunner().invoke(app, ["worker", "--config", str(project / "config/arsync.yaml")])
+
+    assert result.exit_code == 2
+    assert "no salesforce: section" in result.output
+
+
+def test_worker_command_once_now_runs_the_sync_then_stops_on_sigterm(project: Path) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be installed on the main thread")
+    plan = project / "out/plan.csv"
+
+    def terminate() -> None:
+        end = time.monotonic() + 20
+        while not plan.exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):  # the worker's own
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    result = CliRunner().invoke(
+        app,
+        [
+            "--log-format",
+            "json",
+            "worker",
+            "--once-now",
+            "--dry-run",
+            "--config",
+            str(project / "config/arsync.yaml"),
+        ],
+    )
+    killer.join()
+
+    assert result.exit_code == 0, result.output
+    logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    finished = events(logs, "worker.run_finished")
+    assert len(finished) == 1
+    assert finished[0]["status"] == "ok"
+    assert finished[0]["records_pulled"] == 60 + 2455 + 1925 + 36  # the sample's records
+    assert finished[0]["accounts_changed"] == 60
+    assert events(logs, "worker.stopped")
+    assert "Plan (dry run, offline" in result.output
