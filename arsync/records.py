@@ -12,13 +12,23 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from arsync.located import LocatedError
 
 RecordId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 CurrencyCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{3}$")
+    str,
+    # Upper-cased before the pattern is checked: "usd" is a currency code, written small.
+    BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
 ]
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
 PositiveMoney = Annotated[Money, Field(gt=0)]

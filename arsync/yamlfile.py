@@ -7,10 +7,11 @@ editing these files are not the people who wrote the schema.
 from __future__ import annotations
 
 import difflib
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -61,6 +62,22 @@ class YamlDocument:
             line = node.start_mark.line + 1
         return line
 
+    def key_path(self, loc: Sequence[int | str]) -> list[int | str]:
+        """`loc` without the tags pydantic inserts for a discriminated union member.
+
+        For `source: {kind: sql, ...}` pydantic reports `source.sql.url`; the YAML has no key
+        `sql` there, but a `kind: sql`, so that part is dropped.
+        """
+        node = self.root
+        kept: list[int | str] = []
+        for part in loc:
+            child = _child(node, part)
+            if child is None and isinstance(part, str) and _kind_of(node) == part:
+                continue
+            kept.append(part)
+            node = child
+        return kept
+
     def problem(self, loc: Sequence[int | str], message: str) -> ConfigProblem:
         return ConfigProblem(self.path, self.line_of(loc), format_key_path(loc), message)
 
@@ -75,6 +92,11 @@ def _child(node: yaml.Node | None, part: int | str) -> yaml.Node | None:
         child: yaml.Node = node.value[part]
         return child
     return None
+
+
+def _kind_of(node: yaml.Node | None) -> str | None:
+    kind = _child(node, "kind")
+    return kind.value if isinstance(kind, yaml.ScalarNode) else None
 
 
 def format_key_path(loc: Sequence[int | str]) -> str:
@@ -121,9 +143,10 @@ def load_model(model: type[ModelT], path: Path, context: dict[str, Any] | None =
 
 
 def _problem(document: YamlDocument, model: type[BaseModel], error: ErrorDetails) -> ConfigProblem:
-    loc = [part for part in error["loc"] if not _is_union_tag(part)] + list(error_loc(error))
+    loc = document.key_path([p for p in error["loc"] if not _is_union_tag(p)])
+    loc += list(error_loc(error))
     if error["type"] == "extra_forbidden":
-        return document.problem(loc, _unknown_key_message(model, loc))
+        return document.problem(loc, _unknown_key_message(document, model, loc))
     if error["type"] == "missing":
         return document.problem(loc[:-1], f"missing required key {str(loc[-1])!r}")
     message = error["msg"]
@@ -140,9 +163,11 @@ def _is_union_tag(part: int | str) -> bool:
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
 
 
-def _unknown_key_message(model: type[BaseModel], loc: Sequence[int | str]) -> str:
+def _unknown_key_message(
+    document: YamlDocument, model: type[BaseModel], loc: Sequence[int | str]
+) -> str:
     key = str(loc[-1])
-    expected = _expected_keys(model, loc[:-1])
+    expected = _expected_keys(document, model, loc[:-1])
     if not expected:
         return f"unknown key {key!r}"
     hint = difflib.get_close_matches(key, expected, n=1)
@@ -150,11 +175,16 @@ def _unknown_key_message(model: type[BaseModel], loc: Sequence[int | str]) -> st
     return f"unknown key {key!r}{suggestion}; expected one of: {', '.join(expected)}"
 
 
-def _expected_keys(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
-    """The keys allowed at a location, found by walking the model's field annotations."""
+def _expected_keys(
+    document: YamlDocument, model: type[BaseModel], loc: Sequence[int | str]
+) -> list[str]:
+    """The keys allowed at a location, found by walking the model's field annotations
+    beside the YAML (whose `kind` picks the member of a union)."""
     current: Any = model
+    node = document.root
     for part in loc:
-        current = _step(current, part)
+        node = _child(node, part)
+        current = _pick(_step(current, part), node)
         if current is None:
             return []
     if isinstance(current, type) and issubclass(current, BaseModel):
@@ -167,23 +197,46 @@ def _step(annotation: Any, part: int | str) -> Any:
         field = annotation.model_fields.get(str(part))
         if field is None:
             field = next((f for f in annotation.model_fields.values() if f.alias == part), None)
-        return _unwrap(field.annotation) if field is not None else None
+        return field.annotation if field is not None else None
+    annotation = _strip(annotation)
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin in {list, tuple} and args:
-        return _unwrap(args[0])
+        return args[0]
     if origin is dict and len(args) == 2:
-        return _unwrap(args[1])
+        return args[1]
     return None
 
 
-def _unwrap(annotation: Any) -> Any:
-    """Reduce `X | None` and `Annotated[X, ...]` to X, so the walk can go on."""
+def _pick(annotation: Any, node: yaml.Node | None) -> Any:
+    """The model an annotation stands for here: the only one, or the union member whose
+    `kind` literal is the YAML's `kind`; other annotations pass through unchanged."""
+    models = _models_in(annotation)
+    if len(models) == 1:
+        return models[0]
+    if len(models) > 1:
+        kind = _kind_of(node)
+        for candidate in models:
+            field = candidate.model_fields.get("kind")
+            if field is not None and kind in get_args(field.annotation):
+                return candidate
+        return None
+    return _strip(annotation)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if get_origin(annotation) in {list, tuple, dict}:
+        return []
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def _strip(annotation: Any) -> Any:
+    """`Annotated[X, ...]` and `X | None` reduced to X."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
     args = [a for a in get_args(annotation) if a is not type(None)]
-    origin = get_origin(annotation)
-    if origin is not None and origin not in {list, tuple, dict} and len(args) >= 1:
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        if len(models) == 1:
-            return models[0]
-        return _unwrap(args[0]) if get_origin(args[0]) is not None else args[0]
+    if get_origin(annotation) in {Union, types.UnionType} and len(args) == 1:
+        return _strip(args[0])
     return annotation

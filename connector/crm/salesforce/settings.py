@@ -31,7 +31,11 @@ def _reference(value: str) -> str:
 SecretRef = Annotated[str, AfterValidator(_reference)]
 
 
-def resolve_secret(reference: str, environ: Mapping[str, str] | None = None) -> str:
+def resolve_secret(
+    reference: str,
+    environ: Mapping[str, str] | None = None,
+    purpose: str = "to log in to Salesforce",
+) -> str:
     """The value of `${NAME}` from the environment; the error names the variable, never a value."""
     match = _REFERENCE.match(reference)
     if match is None:
@@ -39,7 +43,7 @@ def resolve_secret(reference: str, environ: Mapping[str, str] | None = None) -> 
     name = match.group(1)
     value = (os.environ if environ is None else environ).get(name)
     if not value:
-        raise FatalError(f"environment variable {name} is not set (needed to log in to Salesforce)")
+        raise FatalError(f"environment variable {name} is not set (needed {purpose})")
     return value
 
 
