@@ -35,6 +35,14 @@ class ConnectorCase:
     name: str
     serve: Callable[[list[CanonicalRecord], Path, responses.RequestsMock], Source]
     cannot_carry: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    as_kept: Callable[[CanonicalRecord], CanonicalRecord] | None = None
+    """How the ERP keeps a record it cannot hold as fed, field by field being not enough (a
+    voided QuickBooks invoice has its amounts zeroed); None: every record as fed."""
+
+    def expected(self, fed: Iterable[CanonicalRecord]) -> list[CanonicalRecord]:
+        """The records this ERP should yield back for the ledger it was fed."""
+        as_kept = self.as_kept
+        return [record if as_kept is None else as_kept(record) for record in fed]
 
 
 def comparable(

@@ -1,0 +1,66 @@
+"""Microsoft Dynamics 365 Business Central source: API v2.0 with an Entra ID app (OAuth 2.0
+client credentials)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import requests
+
+from connector.crm.salesforce.settings import resolve_secret
+from connector.erp.base import Source
+from connector.erp.business_central.odata import OData
+from connector.erp.business_central.settings import BusinessCentralSettings
+from connector.erp.business_central.source import BusinessCentralSource
+from connector.erp.http import HttpClient
+from connector.erp.oauth import OAuthToken
+from connector.errors import FatalError
+
+Settings = BusinessCentralSettings
+# 6,000 requests per 5 minutes per user or app (a sliding window) is 1,200 a minute: stay under.
+REQUESTS_PER_MINUTE = 1000
+
+
+def build(
+    settings: BusinessCentralSettings,
+    environ: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> Source:
+    """The source, its client secret read from the environment now (`sleep` and `clock` are
+    for tests: waits between retries, and the moment a pull starts)."""
+    session = session if session is not None else requests.Session()
+    token = OAuthToken(
+        token_url=settings.token_url,
+        client_id=settings.client_id,
+        client_secret=_secret(settings.client_secret, environ),
+        grant="client_credentials",
+        scope=settings.scope,
+        session=session,
+        clock=clock,
+    )
+    http = HttpClient(
+        settings.http,
+        authorize=token.authorize,
+        default_per_minute=REQUESTS_PER_MINUTE,
+        session=session,
+        sleep=sleep,
+    )
+    odata = OData(http, settings.api_root, page_size=settings.page_size)
+    return BusinessCentralSource(odata, local_currency=settings.local_currency, clock=clock)
+
+
+def _secret(reference: str, environ: Mapping[str, str] | None) -> str:
+    try:
+        return resolve_secret(reference, environ)
+    except FatalError:
+        name = reference.removeprefix("${").removesuffix("}")
+        raise FatalError(
+            f"environment variable {name} is not set (needed to log in to Business Central)"
+        ) from None
+
+
+__all__ = ["Settings", "build"]

@@ -1,0 +1,385 @@
+"""Business Central API v2.0 entities to canonical records.
+
+Field names are those of the v2.0 resources `customer`, `salesInvoice`, `salesCreditMemo`,
+`customerPayment`, `paymentTerm`, `paymentMethod`, `currencyExchangeRate` and
+`generalLedgerSetup`. An empty `currencyCode` means the company's local currency (LCY); an empty
+date is `0001-01-01`; an empty GUID is all zeros.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from arsync.located import error_loc
+from arsync.quarantine import QuarantineEntry
+from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
+from connector.erp.base import Pulled
+
+log = structlog.get_logger(__name__)
+Entity = dict[str, Any]
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+EMPTY_DATE = "0001-01-01"
+CENT = Decimal("0.01")
+_DAYS = re.compile(r"^\s*<?\s*(\d+)\s*([DW])\s*>?\s*$", re.IGNORECASE)
+
+
+class Skip(Enum):
+    """A document that is not receivables: a draft, or one cancelled by a corrective one."""
+
+    NOT_POSTED = "not posted"
+    CANCELLED_PAIR = "cancelled by, or cancelling, another document"
+    APPLIED_ELSEWHERE = "fully applied through the ledger to documents the API does not name"
+
+
+# --------------------------------------------------------------------------- values
+
+
+def text(entity: Entity, name: str) -> str | None:
+    value = entity.get(name)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def guid(entity: Entity, name: str) -> str | None:
+    value = text(entity, name)
+    return None if value is None or value == EMPTY_GUID else value
+
+
+def day(entity: Entity, name: str) -> str | None:
+    value = text(entity, name)
+    return None if value is None or value == EMPTY_DATE else value
+
+
+def money(entity: Entity, name: str) -> Decimal | None:
+    value = entity.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def stamp(entity: Entity) -> dt.datetime | None:
+    value = text(entity, "lastModifiedDateTime")
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def terms_days(formula: str | None) -> int | None:
+    """A due-date formula as days: `30D` is 30, `2W` is 14; month-based ones (`1M`, `CM`) have
+    no fixed number of days and give None."""
+    match = _DAYS.match(formula or "")
+    if match is None:
+        return None
+    count = int(match.group(1))
+    return count * 7 if match.group(2).upper() == "W" else count
+
+
+def payment_method(name: str | None) -> PaymentMethod | None:
+    """Payment methods are codes each company names: map the usual ones."""
+    if name is None:
+        return None
+    words = name.lower()
+    for keys, method in _METHOD_WORDS:
+        if any(key in words for key in keys):
+            return method
+    return PaymentMethod.OTHER
+
+
+_METHOD_WORDS: tuple[tuple[tuple[str, ...], PaymentMethod], ...] = (
+    (("check", "cheque"), PaymentMethod.CHECK),
+    (("ach", "eft", "direct debit", "bank transfer", "sepa", "giro"), PaymentMethod.ACH),
+    (("wire", "swift"), PaymentMethod.WIRE),
+    (("card", "visa", "master", "amex", "american express"), PaymentMethod.CARD),
+)
+
+
+@dataclass
+class Lookups:
+    """The company's small reference tables, read once a pull."""
+
+    local_currency: str
+    terms: dict[str, int | None] = field(default_factory=dict)  # paymentTermsId -> days
+    methods: dict[str, PaymentMethod | None] = field(default_factory=dict)
+    rates: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # per currency
+
+    def add_rates(self, entities: Iterable[Entity]) -> None:
+        """The latest rate of each currency quoted against LCY (`relationalCurrencyCode` empty):
+        `exchangeRateAmount` units of the currency are `relationalExchangeRateAmount` LCY."""
+        latest: dict[str, str] = {}
+        for entity in entities:
+            code = (text(entity, "currencyCode") or "").upper()
+            amount = money(entity, "exchangeRateAmount")
+            relational = money(entity, "relationalExchangeRateAmount")
+            starting = day(entity, "startingDate") or ""
+            if not code or text(entity, "relationalCurrencyCode") or not amount or not relational:
+                continue
+            if starting >= latest.get(code, ""):
+                latest[code] = starting
+                self.rates[code] = (amount, relational)
+
+    def currency(self, entity: Entity) -> str:
+        return (text(entity, "currencyCode") or self.local_currency).upper()
+
+    def from_local(self, amount: Decimal, currency: str) -> Decimal | None:
+        """An LCY amount in `currency`, to the cent; None without a rate to convert by."""
+        if currency == self.local_currency:
+            return amount
+        rate = self.rates.get(currency)
+        if rate is None:
+            return None
+        units, local = rate
+        return (amount * units / local).quantize(CENT)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def customer(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry:
+    """`creditLimit` is kept in LCY by Business Central: converted to the customer's currency
+    by the latest exchange rate; 0 means no limit."""
+    currency = lookups.currency(entity)
+    limit = money(entity, "creditLimit")
+    if limit is not None and limit > 0:
+        converted = lookups.from_local(limit, currency)
+        if converted is None:
+            log.warning(
+                "erp.credit_limit_dropped",
+                source="business_central",
+                customer=text(entity, "id"),
+                reason=f"no exchange rate from {lookups.local_currency} to {currency}",
+            )
+        limit = converted
+    else:
+        limit = None
+    data: dict[str, Any] = {
+        "id": text(entity, "id"),
+        "name": text(entity, "displayName"),
+        "currency": currency,
+        "credit_limit": limit,
+        "payment_method": lookups.methods.get(guid(entity, "paymentMethodId") or ""),
+    }
+    days = lookups.terms.get(guid(entity, "paymentTermsId") or "")
+    if days is not None:
+        data["payment_terms_days"] = days
+    return validated(Customer, data, "customer", location("customers", entity))
+
+
+_INVOICE_STATUS = {
+    "Open": InvoiceStatus.OPEN,
+    "Paid": InvoiceStatus.PAID,
+    "Canceled": InvoiceStatus.VOID,  # cancelled by a corrective credit memo
+    "Corrective": InvoiceStatus.VOID,  # itself cancels a credit memo
+}
+_NOT_POSTED = {"", "Draft", "In Review"}
+
+
+def invoice(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry | Skip:
+    """Owed by the bill-to customer: the one Business Central posts the receivable to."""
+    status_text = text(entity, "status") or ""
+    if status_text in _NOT_POSTED:
+        return Skip.NOT_POSTED
+    status = _INVOICE_STATUS.get(status_text)
+    where = location("salesInvoices", entity)
+    if status is None:
+        why = f"status {status_text!r} is not a sales invoice status arsync knows"
+        return quarantined("invoice", text(entity, "id"), where, "unknown_status", why)
+    open_balance = money(entity, "remainingAmount")
+    if status is InvoiceStatus.VOID:
+        open_balance = Decimal(0)
+    data = {
+        "id": text(entity, "id"),
+        "number": text(entity, "number"),
+        "customer_id": bill_to(entity),
+        "issue_date": day(entity, "invoiceDate"),
+        "due_date": day(entity, "dueDate"),
+        "currency": lookups.currency(entity),
+        "total": money(entity, "totalAmountIncludingTax"),
+        "open_balance": open_balance,
+        "status": status,
+        "last_modified": stamp(entity),
+    }
+    return validated(Invoice, data, "invoice", where)
+
+
+def credit_memo(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry | Skip:
+    """A posted memo: `Paid` means fully applied, and with an `invoiceId` it went to that
+    invoice; an `Open` memo's applied part is not in the API, so it is all unapplied credit."""
+    status = text(entity, "status") or ""
+    if status in _NOT_POSTED:
+        return Skip.NOT_POSTED
+    if status in {"Canceled", "Corrective"}:
+        return Skip.CANCELLED_PAIR
+    target = guid(entity, "invoiceId")
+    if status == "Paid" and target is None:
+        return Skip.APPLIED_ELSEWHERE
+    where = location("salesCreditMemos", entity)
+    if status not in {"Open", "Paid"}:
+        why = f"status {status!r} is not a sales credit memo status arsync knows"
+        return quarantined("credit_memo", text(entity, "id"), where, "unknown_status", why)
+    amount = money(entity, "totalAmountIncludingTax")
+    date = day(entity, "creditMemoDate") or day(entity, "postingDate")
+    applications = []
+    if status == "Paid":
+        applications.append({"invoice_id": target, "amount": amount, "applied_date": date})
+    data = {
+        "id": text(entity, "id"),
+        "customer_id": bill_to(entity),
+        "currency": lookups.currency(entity),
+        "amount": amount,
+        "date": date,
+        "applications": tuple(applications),
+    }
+    result = validated(CreditMemo, data, "credit_memo", where)
+    if isinstance(result, Pulled) and applications:
+        return Pulled(result.record, where, (where,))
+    return result
+
+
+def payments(
+    lines: Iterable[Entity], currency_of: Callable[[str | None, str | None], str | None]
+) -> list[Pulled | QuarantineEntry]:
+    """Payment journal lines grouped into payments by journal and document number.
+
+    Each line with `appliesToInvoiceId` applies its amount to that invoice; a line without is
+    cash not applied yet. Amounts are the size of the lines' amounts (customer payments are
+    entered as credits, i.e. negative). The journal line has no currency in the API: the
+    payment's is the currency of an invoice it applies to, else its customer's.
+    """
+    groups: dict[tuple[str, str], list[Entity]] = {}
+    for line in lines:
+        key = (text(line, "journalId") or "", text(line, "documentNumber") or "")
+        groups.setdefault(key, []).append(line)
+    return [_payment(group, currency_of) for group in groups.values()]
+
+
+def _payment(
+    group: list[Entity], currency_of: Callable[[str | None, str | None], str | None]
+) -> Pulled | QuarantineEntry:
+    first = group[0]
+    where = location("customerPayments", first)
+    doc_id = text(first, "documentNumber")
+    customers = {guid(line, "customerId") for line in group}
+    if len(customers) > 1:
+        why = f"document {doc_id} has lines for {len(customers)} different customers"
+        return quarantined("payment", doc_id, where, "mixed_customers", why)
+    applied: dict[str, tuple[Decimal, str | None, str]] = {}
+    total = Decimal(0)
+    for line in group:
+        amount = abs(money(line, "amount") or Decimal(0))
+        total += amount
+        target = guid(line, "appliesToInvoiceId")
+        if target is None or not amount:
+            continue
+        before = applied.get(target)
+        so_far = before[0] if before else Decimal(0)
+        applied[target] = (
+            so_far + amount,
+            day(line, "postingDate"),
+            before[2] if before else location("customerPayments", line),
+        )
+    (customer_id,) = customers
+    data = {
+        "id": doc_id,
+        "customer_id": customer_id,
+        "currency": currency_of(next(iter(sorted(applied)), None), customer_id),
+        "amount": total,
+        "received_date": _earliest(day(line, "postingDate") for line in group),
+        "applications": tuple(
+            {"invoice_id": target, "amount": amount, "applied_date": applied_date}
+            for target, (amount, applied_date, _) in sorted(applied.items())
+        ),
+    }
+    result = validated(Payment, data, "payment", where)
+    if isinstance(result, Pulled):
+        parts = tuple(part for _, (_, _, part) in sorted(applied.items()))
+        return Pulled(result.record, where, parts)
+    return result
+
+
+def _earliest(dates: Iterable[str | None]) -> str | None:
+    """The first posting date of a payment's lines; None if any line has none."""
+    known = list(dates)
+    return None if not known or None in known else min(d for d in known if d is not None)
+
+
+def bill_to(entity: Entity) -> str | None:
+    return guid(entity, "billToCustomerId") or guid(entity, "customerId")
+
+
+def location(collection: str, entity: Entity) -> str:
+    return f"business_central:{collection}/{text(entity, 'id')}"
+
+
+# --------------------------------------------------------------------------- validation
+
+FIELDS = {  # canonical field -> the API field it came from, for quarantine reasons
+    "name": "displayName",
+    "currency": "currencyCode",
+    "credit_limit": "creditLimit",
+    "number": "number",
+    "customer_id": "billToCustomerId",
+    "issue_date": "invoiceDate",
+    "due_date": "dueDate",
+    "total": "totalAmountIncludingTax",
+    "open_balance": "remainingAmount",
+    "date": "creditMemoDate",
+    "received_date": "postingDate",
+    "id": "id",
+}
+Model = type[Customer] | type[Invoice] | type[Payment] | type[CreditMemo]
+
+
+def validated(
+    model: Model, data: Mapping[str, Any], record_type: str, where: str
+) -> Pulled | QuarantineEntry:
+    try:
+        record = model.model_validate(data)
+    except ValidationError as error:
+        return quarantined(record_type, data.get("id"), where, "invalid_record", reason(error))
+    return Pulled(record, where)
+
+
+def quarantined(
+    record_type: str, record_id: object, where: str, rule: str, why: str
+) -> QuarantineEntry:
+    return QuarantineEntry(
+        record_type=record_type,
+        record_id=None if record_id is None else str(record_id),
+        location=where,
+        rule=rule,
+        reason=why,
+    )
+
+
+def reason(error: ValidationError) -> str:
+    """Pydantic's errors in Business Central's words: API field names."""
+    reasons = []
+    for detail in error.errors(include_url=False):
+        loc = detail["loc"] or error_loc(detail)
+        name = FIELDS.get(str(loc[0]), str(loc[0])) if loc else ""
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "missing" or detail["input"] is None:
+            reasons.append(f"{name} is empty")
+        elif detail["loc"]:
+            reasons.append(f"{name}: {message} (got {detail['input']!r})")
+        else:
+            reasons.append(f"{name}: {message}" if name else message)
+    return "; ".join(reasons)

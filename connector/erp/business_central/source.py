@@ -1,0 +1,195 @@
+"""Business Central as an ERP source: API v2.0 under one company.
+
+A pull reads the company's reference tables (local currency, payment terms, payment methods,
+exchange rates), then `customers`, `salesInvoices` and `salesCreditMemos` filtered by
+`lastModifiedDateTime gt <cursor>`, then the lines of every customer payment journal.
+
+Payments come from `customerPaymentJournals({id})/customerPayments`, the only payment resource
+of API v2.0: lines of the payment journals, i.e. payments entered and not posted yet. Posting
+moves a payment into the customer ledger, which API v2.0 does not expose; by then the invoices'
+`remainingAmount` carries it. Journal lines are read whole on every pull (a payment is made of
+several lines, and a journal holds only what awaits posting) and a payment is yielded when one
+of its lines changed after the cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+import structlog
+
+from arsync.quarantine import QuarantineEntry
+from connector.erp.base import Cursors, Pulled, PulledItem, Source
+from connector.erp.business_central import mapping
+from connector.erp.business_central.mapping import Entity, Lookups, Skip
+from connector.erp.business_central.odata import OData, modified_after, parse_cursor
+from connector.erp.http import ApiError
+from connector.errors import FatalError
+
+log = structlog.get_logger(__name__)
+STREAMS = ("customers", "salesInvoices", "salesCreditMemos", "customerPayments")
+
+
+class BusinessCentralSource(Source):
+    """Pulls one company; incremental by `lastModifiedDateTime` per stream."""
+
+    name: ClassVar[str] = "business_central"
+    incremental: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        odata: OData,
+        local_currency: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._odata = odata
+        self._local_currency = local_currency
+        self._clock = clock
+        self._cursors: dict[str, str] = {}
+        self._pulled_at: dt.datetime | None = None
+        self._customer_currency: dict[str, str] = {}
+        self._invoice_currency: dict[str, str] = {}
+
+    def data_as_of(self) -> dt.datetime | None:
+        """The moment the last pull began: the API answers with the ledger as it is then."""
+        return self._pulled_at
+
+    def cursors(self) -> dict[str, str]:
+        """Per stream the latest `lastModifiedDateTime` seen, as Business Central wrote it (ISO
+        8601, UTC); a stream with no change keeps the cursor it was pulled with."""
+        return dict(self._cursors)
+
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        since = dict(since or {})
+        self._pulled_at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        self._cursors = {stream: since[stream] for stream in STREAMS if stream in since}
+        lookups = self._lookups()
+        yield from self._stream("customers", since, lambda e: mapping.customer(e, lookups))
+        yield from self._stream("salesInvoices", since, lambda e: mapping.invoice(e, lookups))
+        yield from self._stream(
+            "salesCreditMemos", since, lambda e: mapping.credit_memo(e, lookups)
+        )
+        yield from self._payments(since.get("customerPayments"), lookups)
+
+    # ----------------------------------------------------------------------- streams
+
+    def _stream(
+        self,
+        stream: str,
+        since: Cursors,
+        to_record: Callable[[Entity], Pulled | QuarantineEntry | Skip],
+    ) -> Iterator[PulledItem]:
+        cursor = since.get(stream)
+        params = None if cursor is None else {"$filter": modified_after(cursor)}
+        for entity in self._odata.collection(stream, stream, params):
+            self._advance(stream, entity)
+            item = to_record(entity)
+            if isinstance(item, Skip):
+                _log_skip(stream, entity, item)
+                continue
+            if isinstance(item, Pulled):
+                self._remember(stream, item)
+            yield item
+
+    def _payments(self, cursor: str | None, lookups: Lookups) -> Iterator[PulledItem]:
+        after = None if cursor is None else parse_cursor(cursor)
+        lines: list[Entity] = []
+        for journal in self._odata.collection("customerPaymentJournals", "customerPaymentJournals"):
+            journal_id = mapping.text(journal, "id")
+            path = f"customerPaymentJournals({journal_id})/customerPayments"
+            lines.extend(self._odata.collection("customerPayments", path))
+        changed: set[tuple[str | None, str | None]] = set()
+        for line in lines:
+            self._advance("customerPayments", line)
+            moment = mapping.stamp(line)
+            if after is None or (moment is not None and moment > after):
+                changed.add((mapping.text(line, "journalId"), mapping.text(line, "documentNumber")))
+        wanted = [
+            line
+            for line in lines
+            if (mapping.text(line, "journalId"), mapping.text(line, "documentNumber")) in changed
+        ]
+        yield from mapping.payments(wanted, lambda i, c: self._payment_currency(i, c, lookups))
+
+    # ----------------------------------------------------------------------- lookups
+
+    def _lookups(self) -> Lookups:
+        lookups = Lookups(self._local_currency or self._read_local_currency())
+        for term in self._odata.collection("paymentTerms", "paymentTerms"):
+            days = mapping.terms_days(mapping.text(term, "dueDateCalculation"))
+            lookups.terms[mapping.text(term, "id") or ""] = days
+        for method in self._odata.collection("paymentMethods", "paymentMethods"):
+            name = mapping.text(method, "displayName") or mapping.text(method, "code")
+            lookups.methods[mapping.text(method, "id") or ""] = mapping.payment_method(name)
+        lookups.add_rates(self._odata.collection("currencyExchangeRates", "currencyExchangeRates"))
+        return lookups
+
+    def _read_local_currency(self) -> str:
+        """`localCurrencyCode` of the company's general ledger setup."""
+        setups = list(self._odata.collection("generalLedgerSetup", "generalLedgerSetup"))
+        code = mapping.text(setups[0], "localCurrencyCode") if setups else None
+        if code is None:
+            raise FatalError(
+                "Business Central's generalLedgerSetup names no local currency: "
+                "set `local_currency` in the source settings"
+            )
+        return code.upper()
+
+    def _payment_currency(
+        self, invoice_id: str | None, customer_id: str | None, lookups: Lookups
+    ) -> str | None:
+        """An applied invoice's currency, else the customer's (read on demand when this pull
+        did not bring them: an incremental pull may not)."""
+        if invoice_id is not None:
+            return self._currency_of(self._invoice_currency, "salesInvoices", invoice_id, lookups)
+        if customer_id is None:
+            return None
+        return self._currency_of(self._customer_currency, "customers", customer_id, lookups)
+
+    def _currency_of(
+        self, known: dict[str, str], collection: str, entity_id: str, lookups: Lookups
+    ) -> str | None:
+        if entity_id not in known:
+            try:
+                found = self._odata.entity(f"{collection}({entity_id})")
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+                log.warning(
+                    "erp.reference_missing",
+                    source="business_central",
+                    record=f"{collection}/{entity_id}",
+                )
+                return None
+            known[entity_id] = lookups.currency(found)
+        return known[entity_id]
+
+    def _remember(self, stream: str, item: Pulled) -> None:
+        record = item.record
+        if stream == "customers":
+            self._customer_currency[record.id] = record.currency
+        elif stream == "salesInvoices":
+            self._invoice_currency[record.id] = record.currency
+
+    def _advance(self, stream: str, entity: Entity) -> None:
+        """Move the stream's cursor to this entity's `lastModifiedDateTime` if it is later."""
+        seen = mapping.stamp(entity)
+        if seen is None:
+            return
+        current = self._cursors.get(stream)
+        known = None if current is None else parse_cursor(current)
+        if known is None or seen > known:
+            self._cursors[stream] = mapping.text(entity, "lastModifiedDateTime") or ""
+
+
+def _log_skip(stream: str, entity: Entity, why: Skip) -> None:
+    log.info(
+        "erp.record_skipped",
+        source="business_central",
+        record=f"{stream}/{mapping.text(entity, 'id')}",
+        status=mapping.text(entity, "status"),
+        reason=why.value,
+    )

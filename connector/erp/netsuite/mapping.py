@@ -1,0 +1,370 @@
+"""SuiteQL rows to canonical records: the queries, the column meanings, the status codes.
+
+Column names come from NetSuite's analytics data source (the Records Catalog): `transaction`
+(`type`, `tranid`, `entity`, `trandate`, `duedate`, `currency`, `foreigntotal`,
+`foreignamountunpaid`, `status`, `voided`, `paymentmethod`, `memo`, `lastmodifieddate`),
+`customer`, `currency.symbol` (the ISO code) and `term.daysuntilnetdue`. Dates are rendered by
+the query itself (`TO_CHAR`), so the user's date-format preference never reaches the parser.
+SuiteQL leaves NULL columns out of a row, so every column is optional here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any
+
+from pydantic import ValidationError
+
+from arsync.located import error_loc
+from arsync.quarantine import QuarantineEntry
+from arsync.records import (
+    CreditMemo,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+)
+from connector.erp.base import Pulled
+from connector.erp.netsuite.suiteql import Query, Row, modified_after
+
+INVOICE, PAYMENT, CREDIT_MEMO = "CustInvc", "CustPymt", "CustCred"
+
+
+class Skip(Enum):
+    """A transaction that is not receivables (pending approval, voided payment): left out."""
+
+    NOT_RECEIVABLE = "not receivable"
+
+
+def customers_query(since: str | None) -> Query:
+    select = (
+        "SELECT c.id, c.entityid, c.companyname, c.firstname, c.lastname, "
+        "cur.symbol AS currency, c.creditlimit, pt.daysuntilnetdue, c.parent, "
+        "TO_CHAR(c.lastmodifieddate, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS lastmodified "
+        "FROM customer c "
+        "LEFT JOIN currency cur ON cur.id = c.currency "
+        "LEFT JOIN term pt ON pt.id = c.terms"
+    )
+    where = () if since is None else (modified_after("c.lastmodifieddate", since),)
+    return Query(select, key="c.id", key_field="id", where=where)
+
+
+def transactions_query(since: str | None) -> Query:
+    select = (
+        "SELECT t.id, t.type, t.tranid, t.entity, "
+        "TO_CHAR(t.trandate, 'YYYY-MM-DD') AS trandate, "
+        "TO_CHAR(t.duedate, 'YYYY-MM-DD') AS duedate, "
+        "cur.symbol AS currency, t.foreigntotal, t.foreignamountunpaid, t.status, t.voided, "
+        "BUILTIN.DF(t.paymentmethod) AS paymentmethod, t.memo, "
+        "TO_CHAR(t.lastmodifieddate, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS lastmodified "
+        "FROM transaction t "
+        "LEFT JOIN currency cur ON cur.id = t.currency"
+    )
+    where = [f"t.type IN ('{INVOICE}', '{PAYMENT}', '{CREDIT_MEMO}')"]
+    if since is not None:
+        where.append(modified_after("t.lastmodifieddate", since))
+    return Query(select, key="t.id", key_field="id", where=tuple(where))
+
+
+def applications_query(since: str | None) -> Query:
+    """Payment and credit memo applications: `NextTransactionLineLink` rows of link type
+    `Payment` between an invoice and a payment or credit memo, in either orientation.
+
+    With a cursor, only the links of documents changed since then: all of each such document's
+    links, since a document is yielded whole.
+    """
+    documents = f"('{PAYMENT}', '{CREDIT_MEMO}')"
+    where = [
+        "l.linktype = 'Payment'",
+        f"((l.previoustype = '{INVOICE}' AND l.nexttype IN {documents}) "
+        f"OR (l.nexttype = '{INVOICE}' AND l.previoustype IN {documents}))",
+    ]
+    if since is not None:
+        recent = modified_after("d.lastmodifieddate", since)
+        # S608: the text holds constants and a timestamp re-rendered by modified_after only.
+        changed = f"SELECT d.id FROM transaction d WHERE d.type IN {documents} AND {recent}"  # noqa: S608
+        where.append(f"(l.nextdoc IN ({changed}) OR l.previousdoc IN ({changed}))")
+    select = (
+        "SELECT l.previousdoc, l.previoustype, l.nextdoc, l.nexttype, l.foreignamount "
+        "FROM NextTransactionLineLink l"
+    )
+    return Query(
+        select,
+        key="l.nextdoc",
+        key_field="nextdoc",
+        where=tuple(where),
+        tiebreak=("l.previousdoc", "l.nextline", "l.previousline"),
+    )
+
+
+# --------------------------------------------------------------------------- values
+
+
+def text(row: Row, column: str) -> str | None:
+    value = row.get(column)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def currency(row: Row) -> str | None:
+    """`currency.symbol`, the ISO 4217 code, upper-case."""
+    value = text(row, "currency")
+    return None if value is None else value.upper()
+
+
+def money(row: Row, column: str) -> Decimal | None:
+    """A JSON number or numeric string as an exact Decimal (the answer is parsed with
+    `parse_float=Decimal`, so no binary float ever stands in between)."""
+    value = row.get(column)
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def magnitude(row: Row, column: str) -> Decimal | None:
+    """Payments and credit memos carry signed totals (credit side): their size is the amount."""
+    value = money(row, column)
+    return None if value is None else abs(value)
+
+
+def day(row: Row, column: str) -> str | None:
+    return text(row, column)
+
+
+def stamp(row: Row) -> dt.datetime | None:
+    """`lastmodified` as rendered by the query (account time zone, no offset)."""
+    value = text(row, "lastmodified")
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def status_letter(row: Row) -> str:
+    """`status` is `CustInvc:B` or just `B` depending on how it is selected: the letter."""
+    return (text(row, "status") or "").rsplit(":", 1)[-1].upper()
+
+
+def payment_method(name: str | None) -> PaymentMethod | None:
+    """NetSuite payment methods are named by each account: map the usual names."""
+    if name is None:
+        return None
+    words = name.lower()
+    for keys, method in _METHOD_WORDS:
+        if any(key in words for key in keys):
+            return method
+    return PaymentMethod.OTHER
+
+
+_METHOD_WORDS: tuple[tuple[tuple[str, ...], PaymentMethod], ...] = (
+    (("check", "cheque"), PaymentMethod.CHECK),
+    (("ach", "eft", "direct debit", "bank transfer", "sepa"), PaymentMethod.ACH),
+    (("wire", "swift"), PaymentMethod.WIRE),
+    (("card", "visa", "master", "amex", "american express", "discover"), PaymentMethod.CARD),
+)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def customer(row: Row) -> Pulled | QuarantineEntry:
+    name = text(row, "companyname") or " ".join(
+        part for part in (text(row, "firstname"), text(row, "lastname")) if part
+    )
+    data: dict[str, Any] = {
+        "id": text(row, "id"),
+        "name": name or text(row, "entityid"),
+        "currency": currency(row),
+        "credit_limit": money(row, "creditlimit"),
+        "parent_id": text(row, "parent"),
+    }
+    terms = money(row, "daysuntilnetdue")
+    if terms is not None:
+        data["payment_terms_days"] = int(terms)
+    return validated(Customer, data, "customer", f"netsuite:customer/{data['id']}")
+
+
+def invoice(row: Row) -> Pulled | QuarantineEntry | Skip:
+    location = f"netsuite:{INVOICE}/{text(row, 'id')}"
+    status = _invoice_status(row)
+    if isinstance(status, Skip):
+        return status
+    if status is None:
+        return quarantined(
+            "invoice",
+            text(row, "id"),
+            location,
+            "unknown_status",
+            f"status {text(row, 'status')!r} is not an invoice status arsync knows",
+        )
+    open_balance = money(row, "foreignamountunpaid")
+    if status is InvoiceStatus.VOID or (open_balance is None and status is InvoiceStatus.PAID):
+        open_balance = Decimal(0)  # a voided invoice is owed nothing, whatever it still shows
+    data = {
+        "id": text(row, "id"),
+        "number": text(row, "tranid"),
+        "customer_id": text(row, "entity"),
+        "issue_date": day(row, "trandate"),
+        "due_date": day(row, "duedate"),
+        "currency": currency(row),
+        "total": money(row, "foreigntotal"),
+        "open_balance": open_balance,
+        "status": status,
+        "last_modified": stamp(row),
+    }
+    return validated(Invoice, data, "invoice", location)
+
+
+def _invoice_status(row: Row) -> InvoiceStatus | Skip | None:
+    """A Open, B Paid In Full, V Voided; D Pending Approval and E Rejected are not posted."""
+    if text(row, "voided") == "T":
+        return InvoiceStatus.VOID
+    letter = status_letter(row)
+    known = {"A": InvoiceStatus.OPEN, "B": InvoiceStatus.PAID, "V": InvoiceStatus.VOID}
+    if letter in known:
+        return known[letter]
+    return Skip.NOT_RECEIVABLE if letter in {"D", "E"} else None
+
+
+def document_skipped(row: Row) -> bool:
+    """Voided payments and credit memos, and payments not yet approved, hold no money."""
+    letter = status_letter(row)
+    if text(row, "voided") == "T" or letter == "V":
+        return True
+    return text(row, "type") == PAYMENT and letter == "A"
+
+
+def document(row: Row, applications: Mapping[str, Decimal]) -> Pulled | QuarantineEntry:
+    """A payment or credit memo, with what it applied to each invoice (dated its own date:
+    the link rows carry no application date)."""
+    kind = text(row, "type")
+    doc_id = text(row, "id")
+    location = f"netsuite:{kind}/{doc_id}"
+    parts = tuple(
+        {"invoice_id": invoice_id, "amount": amount, "applied_date": day(row, "trandate")}
+        for invoice_id, amount in sorted(applications.items())
+    )
+    part_locations = tuple(
+        f"netsuite:NextTransactionLineLink/{doc_id}->{invoice_id}"
+        for invoice_id in sorted(applications)
+    )
+    data: dict[str, Any] = {
+        "id": doc_id,
+        "customer_id": text(row, "entity"),
+        "currency": currency(row),
+        "amount": magnitude(row, "foreigntotal"),
+        "applications": parts,
+    }
+    if kind == PAYMENT:
+        data["received_date"] = day(row, "trandate")
+        data["method"] = payment_method(text(row, "paymentmethod"))
+        result = validated(Payment, data, "payment", location)
+    else:
+        data["date"] = day(row, "trandate")
+        data["reason"] = text(row, "memo")
+        result = validated(CreditMemo, data, "credit_memo", location)
+    if isinstance(result, Pulled):
+        return Pulled(result.record, result.location, part_locations)
+    return result
+
+
+def link_amounts(links: Iterable[Row]) -> dict[str, dict[str, Decimal]]:
+    """Per payment or credit memo, the amount applied to each invoice.
+
+    Line links of one application are summed. Should an account hold the same application in
+    both orientations, the invoice-to-document one is kept, so nothing is counted twice.
+    """
+    forward: dict[str, dict[str, Decimal]] = {}
+    backward: dict[str, dict[str, Decimal]] = {}
+    for link in links:
+        amount = magnitude(link, "foreignamount")
+        if not amount:
+            continue
+        if text(link, "previoustype") == INVOICE:
+            doc, target, into = text(link, "nextdoc"), text(link, "previousdoc"), forward
+        else:
+            doc, target, into = text(link, "previousdoc"), text(link, "nextdoc"), backward
+        if doc is None or target is None:
+            continue
+        per_invoice = into.setdefault(doc, {})
+        per_invoice[target] = per_invoice.get(target, Decimal(0)) + amount
+    for doc, per_invoice in backward.items():
+        merged = forward.setdefault(doc, {})
+        for target, amount in per_invoice.items():
+            merged.setdefault(target, amount)
+    return forward
+
+
+# --------------------------------------------------------------------------- validation
+
+COLUMNS = {  # canonical field -> the NetSuite column it came from, for quarantine reasons
+    "id": "id",
+    "name": "companyname",
+    "currency": "currency.symbol",
+    "credit_limit": "creditlimit",
+    "payment_terms_days": "term.daysuntilnetdue",
+    "parent_id": "parent",
+    "number": "tranid",
+    "customer_id": "entity",
+    "issue_date": "trandate",
+    "due_date": "duedate",
+    "total": "foreigntotal",
+    "open_balance": "foreignamountunpaid",
+    "amount": "foreigntotal",
+    "received_date": "trandate",
+    "date": "trandate",
+    "applications": "NextTransactionLineLink",
+}
+
+
+Model = type[Customer] | type[Invoice] | type[Payment] | type[CreditMemo]
+
+
+def validated(
+    model: Model, data: dict[str, Any], record_type: str, location: str
+) -> Pulled | QuarantineEntry:
+    try:
+        record = model.model_validate(data)
+    except ValidationError as error:
+        return quarantined(record_type, data.get("id"), location, "invalid_record", reason(error))
+    return Pulled(record, location)
+
+
+def quarantined(
+    record_type: str, record_id: object, location: str, rule: str, why: str
+) -> QuarantineEntry:
+    return QuarantineEntry(
+        record_type=record_type,
+        record_id=None if record_id is None else str(record_id),
+        location=location,
+        rule=rule,
+        reason=why,
+    )
+
+
+def reason(error: ValidationError) -> str:
+    """Pydantic's errors in NetSuite's words: column names, not canonical field names."""
+    reasons = []
+    for detail in error.errors(include_url=False):
+        loc = detail["loc"] or error_loc(detail)
+        field = str(loc[0]) if loc else ""
+        column = COLUMNS.get(field, field)
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "missing" or detail["input"] is None:
+            reasons.append(f"{column} is empty")
+        elif detail["loc"]:
+            reasons.append(f"{column}: {message} (got {detail['input']!r})")
+        else:
+            reasons.append(f"{column}: {message}" if column else message)
+    return "; ".join(reasons)

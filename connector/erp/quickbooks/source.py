@@ -1,0 +1,422 @@
+"""QuickBooks Online source: the query endpoint, paged, filtered by last change.
+
+`GET {base}/v3/company/{realm}/query?query=SELECT * FROM Invoice WHERE ... STARTPOSITION n
+MAXRESULTS m&minorversion=75`, one query per entity, through the shared `HttpClient` (OAuth 2.0
+refresh-token grant, retries, Retry-After, 500 requests a minute per company).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import ClassVar
+from urllib.parse import quote
+
+import requests
+import structlog
+from pydantic import ValidationError
+
+from arsync.quarantine import QuarantineEntry
+from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
+from connector.erp.base import Cursors, Pulled, PulledItem, Source
+from connector.erp.http import HttpClient
+from connector.erp.oauth import OAuthToken
+from connector.erp.quickbooks import mapping
+from connector.erp.quickbooks.mapping import Json, Lookups, UnmappableError
+from connector.erp.quickbooks.settings import QuickBooksSettings
+from connector.erp.tokenstore import RefreshTokenStore, resolve
+from connector.errors import FatalError
+
+log = structlog.get_logger(__name__)
+ERP = "QuickBooks Online"
+REQUESTS_PER_MINUTE = 500  # Intuit's throttle per company (realm)
+STREAMS = ("Customer", "Invoice", "Payment", "CreditMemo")
+RECORD_TYPES = {
+    "Customer": "customer",
+    "Invoice": "invoice",
+    "Payment": "payment",
+    "CreditMemo": "credit_memo",
+}
+IDS_PER_QUERY = 50  # `Id IN (...)` lists, kept well under URL limits
+ALL = "Active IN (true, false)"  # name lists answer active entries only unless asked
+
+
+class QuickBooksSource(Source):
+    """Customers, invoices, payments and credit memos of one QuickBooks Online company."""
+
+    name: ClassVar[str] = "quickbooks"
+    incremental: ClassVar[bool] = True
+
+    def __init__(self, settings: QuickBooksSettings, client: HttpClient) -> None:
+        self._settings = settings
+        self._client = client
+        self._url = f"{settings.base_url.rstrip('/')}/v3/company/{settings.realm_id}/query"
+        self._cursors: dict[str, str] = {}
+        self._as_of: dt.datetime | None = None
+        self._home_currency: str | None = None
+        self._lookups = Lookups({}, {}, self._company_currency)
+        self._touched_memos: set[str] = set()
+        self._read_payments: set[str] = set()
+
+    # ------------------------------------------------------------------ Source
+
+    def data_as_of(self) -> dt.datetime | None:
+        """The server time of the pull's first answer: nothing read is older than that."""
+        return self._as_of
+
+    def cursors(self) -> dict[str, str]:
+        return dict(self._cursors)
+
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """Every stream changed at or after its cursor (all of it without one).
+
+        A credit memo's applications live on payments, so a credit memo is always yielded
+        with all of them: when one is yielded incrementally, every payment is read again to
+        find them (and only the changed payments are yielded).
+        """
+        since = dict(since or {})
+        self._cursors = {stream: since[stream] for stream in STREAMS if stream in since}
+        self._as_of = None
+        self._lookups = self._read_lookups()
+        yield from self._simple("Customer", since, mapping.customer, extra=ALL)
+        yield from self._simple("Invoice", since, mapping.invoice)
+        credits: dict[str, list[Application]] = defaultdict(list)
+        yield from self._payments(since, credits)
+        yield from self._credit_memos(since, credits)
+
+    # ------------------------------------------------------------------ streams
+
+    def _simple(
+        self,
+        entity_name: str,
+        since: Mapping[str, str],
+        convert: Callable[[Json, Lookups], Customer | Invoice],
+        extra: str | None = None,
+    ) -> Iterator[PulledItem]:
+        for entity in self._changed(entity_name, since, extra):
+            try:
+                record = convert(entity, self._lookups)
+            except (UnmappableError, ValidationError) as error:
+                yield self._rejection(entity_name, entity, _reason(error))
+                continue
+            yield Pulled(record, _location(entity_name, entity))
+
+    def _payments(
+        self, since: Mapping[str, str], credits: dict[str, list[Application]]
+    ) -> Iterator[PulledItem]:
+        """Changed payments as records; the credit memo applications they carry go to
+        `credits` (from every payment when the pull is incremental and needs them)."""
+        touched: set[str] = set()
+        self._read_payments = set()
+        for entity in self._changed("Payment", since):
+            self._read_payments.add(str(entity.get("Id")))
+            split = self._split(entity)
+            if isinstance(split, QuarantineEntry):
+                yield split
+                continue
+            yield from self._ignored_links(entity, split)
+            for memo_id, application in split.credits:
+                credits[memo_id].append(application)
+                touched.add(memo_id)
+            if split.payment is not None:
+                yield Pulled(split.payment, _location("Payment", entity))
+        self._touched_memos = touched
+
+    def _credit_memos(
+        self, since: Mapping[str, str], credits: dict[str, list[Application]]
+    ) -> Iterator[PulledItem]:
+        changed = list(self._changed("CreditMemo", since))
+        if "Payment" in since:
+            # Only changed payments were read: find each yielded memo's applications on all.
+            changed_ids = {str(e.get("Id")) for e in changed}
+            changed += self._by_ids("CreditMemo", sorted(self._touched_memos - changed_ids))
+            if changed:
+                credits.clear()
+                yield from self._all_credit_applications(credits)
+        for entity in changed:
+            yield from self._credit_memo(entity, credits.get(str(entity.get("Id")), []))
+
+    def _credit_memo(self, entity: Json, applications: list[Application]) -> Iterator[PulledItem]:
+        try:
+            memo = mapping.credit_memo(entity, applications, self._lookups)
+        except (UnmappableError, ValidationError) as error:
+            yield self._rejection("CreditMemo", entity, _reason(error))
+            return
+        location = _location("CreditMemo", entity)
+        if memo is None:
+            log.debug("erp.record_skipped", erp=self.name, record=location, reason="zero credit")
+            return
+        _warn_credit_used_elsewhere(entity, memo, location)
+        yield Pulled(memo, location)
+
+    def _all_credit_applications(
+        self, credits: dict[str, list[Application]]
+    ) -> Iterator[QuarantineEntry]:
+        for entity in self._query_all("Payment", where=None):
+            split = self._split(entity)
+            if isinstance(split, QuarantineEntry):
+                if str(entity.get("Id")) not in self._read_payments:  # else reported above
+                    yield split
+                continue
+            for memo_id, application in split.credits:
+                credits[memo_id].append(application)
+
+    # ------------------------------------------------------------------ mapping
+
+    def _split(self, entity: Json) -> mapping.SplitPayment | QuarantineEntry:
+        try:
+            return mapping.split_payment(entity, self._lookups)
+        except (UnmappableError, ValidationError) as error:
+            reason = _reason(error)
+            ignored = _ignored_text(entity)
+            if ignored:
+                reason += f" (lines linked to {ignored} are not read)"
+            return self._rejection("Payment", entity, reason)
+
+    def _ignored_links(self, entity: Json, split: mapping.SplitPayment) -> Iterator[PulledItem]:
+        for kind, txn_id, amount in split.ignored_links:
+            yield QuarantineEntry(
+                record_type="payment_application",
+                record_id=f"{entity.get('Id')}->{kind}/{txn_id}",
+                location=_location("Payment", entity),
+                rule="unsupported_link",
+                reason=f"a Line of {amount} is linked to {kind} {txn_id}; only Invoice and "
+                "CreditMemo links become applications",
+            )
+
+    def _rejection(self, entity_name: str, entity: Json, reason: str) -> QuarantineEntry:
+        return QuarantineEntry(
+            record_type=RECORD_TYPES[entity_name],
+            record_id=None if entity.get("Id") is None else str(entity["Id"]),
+            location=_location(entity_name, entity),
+            rule="invalid_record",
+            reason=reason,
+        )
+
+    # ------------------------------------------------------------------ lookups
+
+    def _read_lookups(self) -> Lookups:
+        terms: dict[str, int | None] = {}
+        for term in self._query_all("Term", where=ALL):
+            due = term.get("DueDays") if term.get("Type", "STANDARD") == "STANDARD" else None
+            terms[str(term.get("Id"))] = None if due is None else int(due)
+        methods: dict[str, PaymentMethod] = {}
+        for method in self._query_all("PaymentMethod", where=ALL):
+            methods[str(method.get("Id"))] = mapping.payment_method(
+                method, self._settings.payment_methods
+            )
+        return Lookups(terms, methods, self._company_currency)
+
+    def _company_currency(self) -> str:
+        """`Preferences.CurrencyPrefs.HomeCurrency`, read once, when a record has no
+        CurrencyRef (companies without multicurrency)."""
+        if self._home_currency is None:
+            url = self._url.removesuffix("/query") + "/preferences"
+            body = self._get(f"{url}?minorversion={self._settings.minor_version}")
+            preferences = body.get("Preferences") or {}
+            home = (preferences.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}
+            if not home.get("value"):
+                raise FatalError(
+                    "QuickBooks Online did not say the company's home currency "
+                    "(Preferences.CurrencyPrefs.HomeCurrency)"
+                )
+            self._home_currency = str(home["value"])
+        return self._home_currency
+
+    # ------------------------------------------------------------------ querying
+
+    def _changed(
+        self, entity_name: str, since: Mapping[str, str], extra: str | None = None
+    ) -> Iterator[Json]:
+        """Entities changed at or after the stream's cursor; the cursor follows the newest.
+
+        `>=`, not `>`: QuickBooks keeps seconds, so a change in the same second as the
+        cursor but committed after the last pull must not be missed; re-reading a record
+        is harmless.
+        """
+        conditions = [extra] if extra else []
+        if entity_name in since:
+            # Whole seconds, as QuickBooks keeps them (flooring keeps `>=` safe).
+            moment = _cursor_time(entity_name, since[entity_name]).replace(microsecond=0)
+            conditions.append(f"MetaData.LastUpdatedTime >= '{moment.isoformat()}'")
+        where = " AND ".join(conditions) or None
+        for entity in self._query_all(entity_name, where):
+            self._advance(entity_name, entity)
+            yield entity
+
+    def _by_ids(self, entity_name: str, ids: Sequence[str]) -> list[Json]:
+        found: list[Json] = []
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start : start + IDS_PER_QUERY]
+            listed = ", ".join("'" + i.replace("'", "") + "'" for i in chunk)
+            found.extend(self._query_all(entity_name, where=f"Id IN ({listed})"))
+        return found
+
+    def _query_all(self, entity_name: str, where: str | None) -> Iterator[Json]:
+        """Every entity the query matches, page by page (STARTPOSITION counts from 1)."""
+        size = self._settings.page_size
+        start = 1
+        while True:
+            # QuickBooks' own query language, not SQL: entity names are constants here, and
+            # the only values put in (times, ids) are re-formatted or stripped of quotes.
+            statement = f"SELECT * FROM {entity_name}"  # noqa: S608
+            if where:
+                statement += f" WHERE {where}"
+            statement += f" STARTPOSITION {start} MAXRESULTS {size}"
+            answer = self._query(statement)
+            entities = answer.get(entity_name) or []
+            log.info(
+                "erp.page_fetched",
+                erp=self.name,
+                stream=entity_name,
+                start=start,
+                records=len(entities),
+            )
+            yield from entities
+            if len(entities) < size:
+                return
+            start += size
+
+    def _query(self, statement: str) -> Json:
+        # Spaces as %20, not '+': the statement is text, not a form.
+        body = self._get(
+            f"{self._url}?query={quote(statement, safe='')}"
+            f"&minorversion={self._settings.minor_version}"
+        )
+        answer = body.get("QueryResponse")
+        return answer if isinstance(answer, dict) else {}
+
+    def _get(self, url: str) -> Json:
+        response = self._client.request("GET", url, headers={"Accept": "application/json"})
+        body = _json(response)
+        if not isinstance(body, dict):
+            raise FatalError("QuickBooks Online answered with something that is not an object")
+        if "Fault" in body:
+            raise FatalError(f"QuickBooks Online refused a request: {_fault(body['Fault'])}")
+        if self._as_of is None and body.get("time"):
+            self._as_of = mapping.stamp(body["time"])
+        return body
+
+    def _advance(self, stream: str, entity: Json) -> None:
+        try:
+            moment = mapping.last_updated(entity)
+        except UnmappableError:  # the record itself is quarantined for it
+            return
+        if moment is None:
+            return
+        current = self._cursors.get(stream)
+        if current is None or moment > _cursor_time(stream, current):
+            self._cursors[stream] = moment.isoformat()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _json(response: requests.Response) -> object:
+    """The body with every number that has a fraction as an exact Decimal."""
+    try:
+        return json.loads(response.text, parse_float=Decimal)
+    except ValueError:
+        raise FatalError("QuickBooks Online answered with a body that is not JSON") from None
+
+
+def _location(entity_name: str, entity: Json) -> str:
+    return f"quickbooks:{entity_name}/{entity.get('Id')}"
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return mapping.validation_reason(error)
+    return str(error)
+
+
+def _ignored_text(entity: Json) -> str:
+    kinds = [
+        f"{link.get('TxnType')} {link.get('TxnId')}"
+        for line in entity.get("Line") or []
+        for link in line.get("LinkedTxn") or []
+        if link.get("TxnType") not in ("Invoice", "CreditMemo")
+    ]
+    return ", ".join(kinds)
+
+
+def _fault(fault: object) -> str:
+    errors = fault.get("Error") if isinstance(fault, dict) else None
+    if not errors:
+        return "no detail"
+    first = errors[0]
+    return f"{first.get('code')} {first.get('Message')}: {first.get('Detail')}"
+
+
+def _cursor_time(stream: str, cursor: str) -> dt.datetime:
+    """The stored cursor as a time; re-formatting it keeps anything else out of the query."""
+    try:
+        moment = dt.datetime.fromisoformat(cursor)
+    except ValueError:
+        raise FatalError(
+            f"the {stream} cursor {cursor!r} is not an ISO 8601 time; clear it for a full pull"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _warn_credit_used_elsewhere(entity: Json, memo: CreditMemo, location: str) -> None:
+    """A credit memo whose RemainingCredit is below what its applications leave was also
+    refunded or used in a way arsync does not read: its unapplied credit is overstated."""
+    remaining = entity.get("RemainingCredit")
+    if remaining is None:
+        return
+    if mapping.money(remaining, "RemainingCredit") < memo.unapplied:
+        log.warning(
+            "erp.credit_used_elsewhere",
+            erp="quickbooks",
+            record=location,
+            remaining_credit=str(remaining),
+            unapplied=str(memo.unapplied),
+        )
+
+
+# --------------------------------------------------------------------------- building
+
+
+def make_client(
+    settings: QuickBooksSettings,
+    environ: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_rotate: Callable[[str], None] | None = None,
+) -> HttpClient:
+    """The HTTP client with Intuit's OAuth 2.0 refresh-token grant and rate limit."""
+    environ = os.environ if environ is None else environ
+    session = session or requests.Session()
+    store = RefreshTokenStore(settings.refresh_token, settings.refresh_token_file, ERP)
+    token = OAuthToken(
+        token_url=settings.token_url,
+        client_id=resolve(settings.client_id, ERP, environ),
+        client_secret=resolve(settings.client_secret, ERP, environ),
+        grant="refresh_token",
+        refresh_token=store.load(environ),
+        on_rotate=store.on_rotate(on_rotate),
+        session=session,
+    )
+    return HttpClient(
+        settings.http,
+        token.authorize,
+        default_per_minute=REQUESTS_PER_MINUTE,
+        session=session,
+        sleep=sleep,
+    )
+
+
+def build(
+    settings: QuickBooksSettings,
+    environ: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+    on_rotate: Callable[[str], None] | None = None,
+) -> Source:
+    """The configured source; secrets are read from `environ` (the process's by default)."""
+    return QuickBooksSource(settings, make_client(settings, environ, session, on_rotate=on_rotate))

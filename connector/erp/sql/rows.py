@@ -1,0 +1,167 @@
+"""One database row into the values of one canonical record, with reasons a finance admin can
+act on when it cannot be read.
+
+Drivers mostly return typed values (Decimal, date, datetime, bool) and those pass straight
+through; values stored as text (SQLite has no DATE or NUMERIC storage, some ERPs keep dates in
+CHAR columns) are read as the file source reads CSV cells, by its `CellParser`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from arsync.located import error_loc
+from arsync.records import Record
+from connector.erp.files.mapping import ColumnSpec
+from connector.erp.files.values import CellError, CellParser, field_type
+from connector.erp.sql.settings import Column, ValueFormats
+from connector.errors import SourceConfigError
+
+_UPPER_CASE = frozenset({"currency"})
+"""Fields whose codes the records take upper-case only (`usd` in a warehouse means USD)."""
+
+
+@dataclass(frozen=True, order=True)
+class Stamp:
+    """A modified-at value: ordered by instant, kept in the form the database gave it, so the
+    next pull compares like with like (see `SqlSource._since_value`)."""
+
+    instant: dt.datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class ReadRow:
+    """A row's field values, the problems that stop it becoming a record, and its change time."""
+
+    values: dict[str, object]
+    problems: list[str]
+    changed_at: Stamp | None
+
+
+class RowReader:
+    """Reads the rows of one record type: each mapped column into its field's type."""
+
+    def __init__(
+        self,
+        model: type[Record],
+        columns: Mapping[str, Column],
+        formats: ValueFormats,
+        modified_at: str | None,
+    ) -> None:
+        self._columns = dict(columns)
+        self._formats = formats
+        self._parser = CellParser(formats.cell_formats())
+        self._targets = {name: field_type(model.model_fields[name].annotation) for name in columns}
+        self._modified_at = modified_at
+
+    @property
+    def column_names(self) -> list[str]:
+        """Every column this record type reads, once each, in mapping order."""
+        names = [spec.column for spec in self._columns.values()]
+        if self._modified_at is not None:
+            names.append(self._modified_at)
+        return list(dict.fromkeys(names))
+
+    def read(self, row: Mapping[Any, Any]) -> ReadRow:
+        values: dict[str, object] = {}
+        problems: list[str] = []
+        for name, spec in self._columns.items():
+            try:
+                value = self._value(row[spec.column], self._targets[name], spec)
+            except CellError as error:
+                problems.append(f"column {spec.column!r}: {error}")
+                continue
+            if isinstance(value, str) and name in _UPPER_CASE:
+                value = value.upper()
+            if value is not None:
+                values[name] = value
+        changed_at = None
+        if self._modified_at is not None:
+            try:
+                changed_at = stamp(row[self._modified_at], self._modified_at)
+            except CellError as error:
+                problems.append(f"column {self._modified_at!r}: {error}")
+        return ReadRow(values, problems, changed_at)
+
+    def reason(self, error: ValidationError) -> str:
+        """Pydantic's errors in the words of the database: column names, not field names."""
+        reasons = []
+        for detail in error.errors(include_url=False):
+            loc = detail["loc"] or error_loc(detail)
+            field = str(loc[0]) if loc else ""
+            message = detail["msg"].removeprefix("Value error, ")
+            spec = self._columns.get(field)
+            if spec is None:
+                reasons.append(f"{field}: {message}" if field else message)
+            elif detail["type"] == "missing":
+                reasons.append(f"column {spec.column!r} is NULL")
+            elif detail["loc"]:
+                reasons.append(f"column {spec.column!r}: {message} (got {detail['input']!r})")
+            else:
+                reasons.append(f"column {spec.column!r}: {message}")
+        return "; ".join(reasons)
+
+    def _value(self, raw: object, target: type, spec: Column) -> object:
+        if raw is not None and spec.values:
+            key = raw.strip() if isinstance(raw, str) else str(raw)
+            raw = spec.values.get(key, raw)
+        if isinstance(raw, str) and target in (dt.date, dt.datetime):
+            raw = raw.strip()
+            if raw and self._iso(target):
+                return _iso_date(raw) if target is dt.date else _iso_datetime(raw)
+        if target is dt.datetime and type(raw) is dt.date:
+            return dt.datetime.combine(raw, dt.time(), dt.UTC)
+        return self._parser.parse(raw, target, ColumnSpec(column=spec.column))
+
+    def _iso(self, target: type) -> bool:
+        """Text dates are ISO 8601 unless the formats name another spelling."""
+        if target is dt.date:
+            return self._formats.date is None
+        return self._formats.datetime is None
+
+
+def stamp(raw: object, column: str) -> Stamp | None:
+    """A modified-at value as a Stamp; CellError when it is not a timestamp."""
+    if raw is None:
+        return None
+    if isinstance(raw, dt.datetime):
+        return Stamp(_aware(raw), raw.isoformat())
+    if isinstance(raw, dt.date):
+        raise SourceConfigError(
+            f"column {column!r} holds dates, not timestamps: a pull filtered by date would miss "
+            "the later changes of the same day; name a timestamp column as modified_at"
+        )
+    if isinstance(raw, str) and raw.strip():
+        return Stamp(_aware(_iso_datetime(raw.strip())), raw.strip())
+    raise CellError(f"{raw!r} is not a timestamp")
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """A zone-less timestamp is taken as UTC, the warehouse convention."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(text).date()
+    except ValueError:
+        raise CellError(f"{text!r} is not an ISO 8601 date (2026-06-30)") from None
+
+
+def _iso_datetime(text: str) -> dt.datetime:
+    try:
+        return _aware(dt.datetime.fromisoformat(text))
+    except ValueError:
+        raise CellError(
+            f"{text!r} is not an ISO 8601 timestamp (2026-06-30 17:45:00+00:00)"
+        ) from None

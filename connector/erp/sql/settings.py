@@ -1,0 +1,256 @@
+"""Schema of the `sql` source: a database URL and, per record type, a table or a SELECT query
+with a column mapping (canonical field -> column name).
+
+The allowed field names per record type come from the canonical record models (as for the
+file source), so a new record field is mappable at once and a misspelt one is an error on its
+own line of the YAML. Table and column names must be plain identifiers: arsync quotes them
+itself and checks them against the database before it reads a row.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from arsync.records import Record
+from connector.erp.files.mapping import RECORD_MODELS, REQUIRED_FILES, Formats
+
+KIND = "sql"
+DOCUMENTS = {"payments": "payment_applications", "credit_memos": "credit_memo_applications"}
+"""Documents and the record type holding their applications to invoices."""
+
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]{0,127}"
+_COLUMN = re.compile(rf"^{_IDENTIFIER}$")
+_TABLE = re.compile(rf"^(?:{_IDENTIFIER}\.)?{_IDENTIFIER}$")
+_ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
+_LEADING_COMMENTS = re.compile(r"^\s*(?:--[^\n]*(?:\n|$)\s*|/\*.*?\*/\s*)*", re.DOTALL)
+_SELECT = re.compile(r"^(?:select|with)\b", re.IGNORECASE)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _column_name(value: str) -> str:
+    if not _COLUMN.match(value):
+        raise ValueError(
+            f"{value!r} is not a plain column name (letters, digits, _ and $, not starting with "
+            "a digit); write the name as the database stores it, without quotes"
+        )
+    return value
+
+
+def _table_name(value: str) -> str:
+    if not _TABLE.match(value):
+        raise ValueError(
+            f"{value!r} is not a plain table name: `table` or `schema.table`, each part letters, "
+            "digits, _ and $, without quotes; anything more elaborate belongs in `query`"
+        )
+    return value
+
+
+def _select_query(value: str) -> str:
+    """One SELECT, with no bind parameters: arsync wraps it and adds its own filter."""
+    query = value.strip().rstrip(";").rstrip()
+    if not _SELECT.match(_LEADING_COMMENTS.sub("", query, count=1)):
+        raise ValueError("a query must be one SELECT statement (WITH ... SELECT is fine)")
+    if ";" in query:
+        raise ValueError("a query must be one statement: no ';' inside it")
+    names = sorted(text(query).compile().params)
+    if names:
+        listed = ", ".join(f":{name}" for name in names)
+        raise ValueError(
+            f"a query must not hold bind parameters ({listed}); write \\: for a literal colon"
+        )
+    return query
+
+
+def _database_url(value: str) -> str:
+    """A whole-URL environment reference, or a URL whose password is one (or absent)."""
+    if _ENV_REFERENCE.match(value):
+        return value
+    try:
+        password = make_url(value).password
+    except (ArgumentError, ValueError):
+        # Say what is wrong, never echo the text: it may hold a password.
+        raise ValueError(
+            "not a database URL such as postgresql://reader:${WAREHOUSE_PASSWORD}@host/db, "
+            "sqlite:///path/to/file.db or a reference to one: ${WAREHOUSE_URL}"
+        ) from None
+    if password is not None and not _ENV_REFERENCE.match(str(password)):
+        raise ValueError(
+            "secrets come from the environment: write the password as a reference such as "
+            "${WAREHOUSE_PASSWORD} (or the whole URL as ${WAREHOUSE_URL}) and set that "
+            "variable where arsync runs"
+        )
+    return value
+
+
+ColumnName = Annotated[str, AfterValidator(_column_name)]
+TableName = Annotated[str, AfterValidator(_table_name)]
+SelectQuery = Annotated[str, AfterValidator(_select_query)]
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+
+
+class Column(_Strict):
+    """A column whose values the database spells its own way (`values` maps them)."""
+
+    column: ColumnName
+    values: dict[str, str] = Field(default_factory=dict)
+
+
+def _short_form(value: object) -> object:
+    """`due_date: DUE_DT` is short for `due_date: {column: DUE_DT}`."""
+    return {"column": _column_name(value)} if isinstance(value, str) else value
+
+
+RequiredColumn = Annotated[Column, BeforeValidator(_short_form)]
+OptionalColumn = Annotated[Column | None, BeforeValidator(_short_form)]
+
+
+class ValueFormats(_Strict):
+    """How values stored as text are spelt. Typed columns (DATE, TIMESTAMP, NUMERIC, BOOLEAN)
+    come back typed from the driver and need none of this."""
+
+    date: str | None = Field(default=None, description="strptime format; empty: ISO 8601")
+    datetime: str | None = Field(default=None, description="strptime format; empty: ISO 8601")
+    decimal_separator: str = "."
+    thousands_separator: str = ""
+    true_values: tuple[str, ...] = ("yes", "y", "true", "t", "1")
+    false_values: tuple[str, ...] = ("no", "n", "false", "f", "0", "")
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> ValueFormats:
+        if self.decimal_separator == self.thousands_separator:
+            raise ValueError("decimal_separator and thousands_separator must differ")
+        return self
+
+    def cell_formats(self) -> Formats:
+        """The file source's formats, so its cell parser reads text values the same way."""
+        return Formats(
+            date=self.date or "%Y-%m-%d",
+            datetime=self.datetime or "%Y-%m-%dT%H:%M:%S%z",
+            decimal_separator=self.decimal_separator,
+            thousands_separator=self.thousands_separator,
+            true_values=self.true_values,
+            false_values=self.false_values,
+        )
+
+
+class RecordSource(_Strict):
+    """Where one record type is read: a table (or view), or a SELECT query."""
+
+    table: TableName | None = Field(default=None, description="table or view, maybe schema.table")
+    query: SelectQuery | None = Field(default=None, description="one SELECT; no bind parameters")
+    name: ColumnName | None = Field(
+        default=None,
+        description="what the rows are called in quarantine locations and logs "
+        "(default: the table, or the record type for a query)",
+    )
+    modified_at: ColumnName | None = Field(
+        default=None,
+        description="timestamp column of the last change: later pulls read only rows newer "
+        "than the latest one seen",
+    )
+    columns: BaseModel
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> RecordSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give either `table` or `query` (exactly one of them)")
+        return self
+
+    def column_specs(self) -> dict[str, Column]:
+        """Canonical field -> its column, for the fields this mapping fills."""
+        specs: dict[str, Column] = {}
+        for name in type(self.columns).model_fields:
+            spec = getattr(self.columns, name)
+            if spec is not None:
+                specs[name] = spec
+        return specs
+
+    def label(self, kind: str) -> str:
+        """The name that `sql:<name>/<id>` locations and log events use."""
+        return self.name or self.table or kind
+
+
+def _columns_model(kind: str, record: type[Record]) -> type[BaseModel]:
+    """A model whose keys are the record's fields: required ones must be mapped."""
+    fields: dict[str, Any] = {}
+    for name, info in record.model_fields.items():
+        if name == "applications":
+            continue  # joined from the application record type
+        fields[name] = (RequiredColumn, ...) if info.is_required() else (OptionalColumn, None)
+    return create_model(f"sql_{kind}_columns", __base__=_Strict, **fields)
+
+
+def _records_model() -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for kind, record in RECORD_MODELS.items():
+        model = create_model(
+            f"sql_{kind}", __base__=RecordSource, columns=(_columns_model(kind, record), ...)
+        )
+        fields[kind] = (model, ...) if kind in REQUIRED_FILES else (model | None, None)
+    return create_model("sql_records", __base__=_Strict, **fields)
+
+
+RecordsModel = _records_model()
+
+
+class Settings(_Strict):
+    """The `sql` source: a warehouse or an ERP's reporting database, read through a mapping."""
+
+    kind: Literal["sql"]
+    url: DatabaseUrl = Field(
+        description="SQLAlchemy URL; the password (or the whole URL) as an environment reference"
+    )
+    batch_size: int = Field(
+        default=1000, ge=1, le=50_000, description="rows fetched from the server at a time"
+    )
+    connect_attempts: int = Field(
+        default=3, ge=1, le=10, description="tries to connect before the run fails"
+    )
+    formats: ValueFormats = ValueFormats()
+    data_as_of_query: SelectQuery | None = Field(
+        default=None, description="SELECT of one timestamp: when the data was last loaded"
+    )
+    records: RecordsModel  # type: ignore[valid-type]  # built from the record models at import
+
+    @model_validator(mode="after")
+    def _applications_need_documents(self) -> Settings:
+        for documents, applications in DOCUMENTS.items():
+            if self.source(applications) is not None and self.source(documents) is None:
+                raise ValueError(f"records.{applications} needs a records.{documents} entry")
+        return self
+
+    def source(self, kind: str) -> RecordSource | None:
+        spec: RecordSource | None = getattr(self.records, kind)
+        return spec
+
+    def resolved(self, base: Path) -> Settings:
+        """A relative SQLite path taken from `base`, like every path in the settings."""
+        if _ENV_REFERENCE.match(self.url):
+            return self
+        url = make_url(self.url)
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return self
+        if database.startswith("file:") or Path(database).is_absolute():
+            return self
+        absolute = url.set(database=os.path.normpath(base / database))
+        return self.model_copy(update={"url": absolute.render_as_string(hide_password=False)})

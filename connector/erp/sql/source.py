@@ -1,0 +1,568 @@
+"""Any SQL database (a warehouse, an ERP's reporting replica) read through a column mapping.
+
+Each record type is a table or a SELECT query. Rows stream from the server in batches
+(`stream_results` + `yield_per`: a server-side cursor on PostgreSQL), so two million invoices
+never sit in memory at once. Payments and credit memos are joined with their applications a
+batch at a time (`WHERE document_id IN (...)`), never the whole application table at once.
+
+Everything is read in one read-only transaction (REPEATABLE READ on PostgreSQL), so the
+customers, invoices and payments of one pull agree with each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, RowMapping
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
+from sqlalchemy.sql import ColumnElement, FromClause, Select
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from arsync.quarantine import QuarantineEntry
+from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
+from connector.erp.base import Cursors, Pulled, PulledItem, Source
+from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow
+from connector.erp.sql.database import describe
+from connector.erp.sql.rows import ReadRow, RowReader, Stamp
+from connector.erp.sql.settings import DOCUMENTS, RecordSource, Settings
+from connector.errors import FatalError, SourceConfigError
+
+log = structlog.get_logger(__name__)
+
+_RECORD_TYPE = {
+    "customers": "customer",
+    "invoices": "invoice",
+    "payments": "payment",
+    "credit_memos": "credit_memo",
+    "payment_applications": "payment_application",
+    "credit_memo_applications": "credit_memo_application",
+}
+_DOCUMENT_MODELS: dict[str, type[Payment] | type[CreditMemo]] = {
+    "payments": Payment,
+    "credit_memos": CreditMemo,
+}
+_IN_LIST_SIZE = 1000  # ids per `IN (...)`: under every database's bound-parameter limit
+_SHARED_CONNECTION_DIALECTS = frozenset({"postgresql", "sqlite"})
+"""Dialects whose drivers run another query while a streamed result is still open."""
+
+Parts = dict[str, list[tuple[Application, str]]]  # document id -> its applications, locations
+
+
+@dataclass(frozen=True)
+class _Relation:
+    """One record type's rows as SQLAlchemy sees them: a table or the user's query, aliased."""
+
+    kind: str
+    label: str
+    spec: RecordSource
+    reader: RowReader
+    source: FromClause
+
+    def column(self, field: str) -> ColumnElement[Any]:
+        """The column a canonical field is mapped to."""
+        return self.source.c[self.spec.column_specs()[field].column]
+
+    @property
+    def modified_at(self) -> ColumnElement[Any] | None:
+        name = self.spec.modified_at
+        return self.source.c[name] if name is not None else None
+
+    def select(self) -> Select[Any]:
+        return sa.select(*(self.source.c[name] for name in self.reader.column_names))
+
+    def location(self, key: str) -> str:
+        return f"sql:{self.label}/{key}"
+
+
+class SqlSource(Source):
+    """Reads the ledger from a database; each row that breaks a record rule is quarantined."""
+
+    name: ClassVar[str] = "sql"
+    incremental: ClassVar[bool] = True  # per record type that names a `modified_at` column
+
+    def __init__(
+        self, settings: Settings, engine: Engine, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._sleep = sleep
+        self._cursors: dict[str, str] = {}
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the source reads through (tests listen to its events)."""
+        return self._engine
+
+    def cursors(self) -> dict[str, str]:
+        """Per record type with a `modified_at` column, the latest change seen (ISO 8601)."""
+        return dict(self._cursors)
+
+    def data_as_of(self) -> dt.datetime | None:
+        """The result of `data_as_of_query` (say, when the warehouse load last finished)."""
+        query = self._settings.data_as_of_query
+        if query is None:
+            return None
+        with self._transaction() as connection:
+            try:
+                value = connection.execute(sa.text(query)).scalar()
+            except DBAPIError as error:
+                raise _database_error(error, "data_as_of_query") from error
+        return _as_of(value)
+
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """Every record; with `since`, of each record type with a `modified_at` column only
+        the rows changed after its cursor (payments and credit memos also when one of their
+        applications changed)."""
+        since = dict(since or {})
+        seen = {stream: _cursor_stamp(stream, text) for stream, text in since.items()}
+        with self._transaction() as connection:
+            relations = {kind: self._relation(connection, kind) for kind in self._kinds()}
+            for kind in ("customers", "invoices"):
+                yield from self._plain(connection, relations[kind], since, seen)
+            for documents, applications in DOCUMENTS.items():
+                if documents in relations:
+                    pair = (relations[documents], relations.get(applications))
+                    yield from self._documents(connection, *pair, since, seen)
+        self._cursors = {
+            kind: stamp.text
+            for kind, stamp in seen.items()
+            if kind in relations and relations[kind].modified_at is not None
+        }
+
+    # -- connections ---------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """One read-only transaction; on PostgreSQL one snapshot for the whole pull."""
+        connection = self._connect()
+        try:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            with connection.begin():
+                yield connection
+        except DBAPIError as error:
+            raise _database_error(error, "the pull") from error
+        finally:
+            connection.close()
+
+    def _connect(self) -> Connection:
+        """A connection, retried with backoff while the server is unreachable."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self._settings.connect_attempts),
+            wait=wait_exponential_jitter(initial=1, max=30),
+            retry=retry_if_exception_type(OperationalError),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._engine.connect)
+        except OperationalError as error:
+            raise FatalError(
+                f"cannot connect to {describe(self._engine.url)}: {_first_line(error)}"
+            ) from None
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning(
+            "erp.sql.connect_retried",
+            database=describe(self._engine.url),
+            attempt=state.attempt_number,
+            error=type(error).__name__,
+        )
+
+    @contextmanager
+    def _lookup_connection(self, connection: Connection) -> Iterator[Connection]:
+        """Where application lookups run while the document rows still stream."""
+        if connection.dialect.name in _SHARED_CONNECTION_DIALECTS:
+            yield connection
+            return
+        side = self._connect()
+        try:
+            yield side
+        finally:
+            side.close()
+
+    # -- relations -----------------------------------------------------------------------
+
+    def _kinds(self) -> list[str]:
+        return [kind for kind in RECORD_MODELS if self._settings.source(kind) is not None]
+
+    def _relation(self, connection: Connection, kind: str) -> _Relation:
+        """The record type's table or query, its columns checked against the database."""
+        spec = self._settings.source(kind)
+        assert spec is not None  # noqa: S101 - _kinds() lists only configured record types
+        reader = RowReader(
+            RECORD_MODELS[kind], spec.column_specs(), self._settings.formats, spec.modified_at
+        )
+        label = spec.label(kind)
+        columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
+        if spec.table is not None:
+            schema, _, table = spec.table.rpartition(".")
+            source: FromClause = sa.table(table, *columns, schema=schema or None)
+        else:
+            source = sa.text(spec.query or "").columns(*columns).subquery(label)
+        relation = _Relation(kind, label, spec, reader, source)
+        self._check_columns(connection, relation)
+        return relation
+
+    def _check_columns(self, connection: Connection, relation: _Relation) -> None:
+        found = self._columns_found(connection, relation)
+        missing = [name for name in relation.reader.column_names if name not in found]
+        if missing:
+            raise SourceConfigError(
+                f"sql:{relation.label}: no column {', '.join(repr(m) for m in missing)} "
+                f"(records.{relation.kind} maps it); columns found: {', '.join(found)}"
+            )
+
+    def _columns_found(self, connection: Connection, relation: _Relation) -> list[str]:
+        spec = relation.spec
+        if spec.table is not None:
+            schema, _, table = spec.table.rpartition(".")
+            try:
+                columns = sa.inspect(connection).get_columns(table, schema=schema or None)
+            except (NoSuchTableError, DBAPIError) as error:
+                # SQLite reports an unknown schema as a database error, not as no such table.
+                detail = f": {_first_line(error)}" if isinstance(error, DBAPIError) else ""
+                raise SourceConfigError(
+                    f"no table or view {spec.table!r} in {describe(self._engine.url)} "
+                    f"(records.{relation.kind}.table){detail}"
+                ) from None
+            return [str(column["name"]) for column in columns]
+        probe = sa.text(spec.query or "").columns().subquery(relation.label)
+        try:
+            empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
+            result: sa.CursorResult[Any] = connection.execute(empty)
+        except DBAPIError as error:
+            raise SourceConfigError(
+                f"records.{relation.kind}.query: the database refused it: {_first_line(error)}"
+            ) from error
+        return list(result.keys())
+
+    # -- customers and invoices ----------------------------------------------------------
+
+    def _plain(
+        self,
+        connection: Connection,
+        relation: _Relation,
+        since: Mapping[str, str],
+        seen: dict[str, Stamp],
+    ) -> Iterator[PulledItem]:
+        statement = relation.select()
+        cutoff = self._since_value(connection, relation, since)
+        if cutoff is not None and relation.modified_at is not None:
+            statement = statement.where(relation.modified_at > sa.bindparam("since", cutoff))
+        counts = _Counts()
+        for batch in self._batches(connection, statement, relation):
+            for row in batch:
+                read = relation.reader.read(row)
+                _advance(seen, relation.kind, read.changed_at)
+                item = self._record(relation, read, counts.next_row())
+                counts.add(item)
+                yield item
+        counts.log(relation, incremental=cutoff is not None)
+
+    def _record(self, relation: _Relation, read: ReadRow, row_number: int) -> PulledItem:
+        key = _key(read.values.get("id"), row_number)
+        if read.problems:
+            return _rejection(relation, key, "; ".join(read.problems))
+        try:
+            record = RECORD_MODELS[relation.kind].model_validate(read.values)
+        except ValidationError as error:
+            return _rejection(relation, key, relation.reader.reason(error))
+        assert isinstance(record, Customer | Invoice)  # noqa: S101 - the kind says so
+        return Pulled(record, relation.location(key))
+
+    # -- payments and credit memos, with their applications ------------------------------
+
+    def _documents(
+        self,
+        connection: Connection,
+        documents: _Relation,
+        applications: _Relation | None,
+        since: Mapping[str, str],
+        seen: dict[str, Stamp],
+    ) -> Iterator[PulledItem]:
+        statement, incremental = self._document_statement(
+            connection, documents, applications, since
+        )
+        counts = _Counts()
+        with self._lookup_connection(connection) as lookup:
+            for batch in self._batches(connection, statement, documents):
+                reads = [documents.reader.read(row) for row in batch]
+                parts: Parts = {}
+                if applications is not None:
+                    id_column = documents.spec.column_specs()["id"].column
+                    ids = [
+                        row[id_column]
+                        for row, read in zip(batch, reads, strict=True)
+                        if not read.problems and "id" in read.values
+                    ]
+                    parts, rejected = self._applications(lookup, applications, ids, seen)
+                    yield from rejected
+                for read in reads:
+                    _advance(seen, documents.kind, read.changed_at)
+                    item = self._document(documents, read, parts, counts.next_row())
+                    counts.add(item)
+                    yield item
+        counts.log(documents, incremental=incremental)
+        if applications is not None:
+            yield from self._orphans(connection, documents, applications, since, seen)
+
+    def _document_statement(
+        self,
+        connection: Connection,
+        documents: _Relation,
+        applications: _Relation | None,
+        since: Mapping[str, str],
+    ) -> tuple[Select[Any], bool]:
+        """The documents to read: all, or those changed, or with an application changed.
+
+        The filter applies only when every changed row can be seen: a record type whose
+        applications have a `modified_at` but no cursor yet is read whole."""
+        statement = documents.select()
+        cutoff = self._since_value(connection, documents, since)
+        if cutoff is None or documents.modified_at is None:
+            return statement, False
+        changed = documents.modified_at > sa.bindparam("since", cutoff)
+        if applications is None or applications.modified_at is None:
+            return statement.where(changed), True
+        parts_cutoff = self._since_value(connection, applications, since)
+        if parts_cutoff is None:
+            return statement, False
+        touched = sa.select(applications.column("document_id")).where(
+            applications.modified_at > sa.bindparam("parts_since", parts_cutoff)
+        )
+        return statement.where(sa.or_(changed, documents.column("id").in_(touched))), True
+
+    def _applications(
+        self,
+        connection: Connection,
+        relation: _Relation,
+        ids: Sequence[object],
+        seen: dict[str, Stamp],
+    ) -> tuple[Parts, list[QuarantineEntry]]:
+        """The applications of one batch of documents, by document id."""
+        parts: Parts = defaultdict(list)
+        rejected: list[QuarantineEntry] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _IN_LIST_SIZE):
+            chunk = unique[start : start + _IN_LIST_SIZE]
+            statement = relation.select().where(relation.column("document_id").in_(chunk))
+            for row in connection.execute(statement).mappings():
+                read = relation.reader.read(row)
+                _advance(seen, relation.kind, read.changed_at)
+                item = _application(relation, read)
+                if isinstance(item, QuarantineEntry):
+                    rejected.append(item)
+                else:
+                    document_id, application, location = item
+                    parts[document_id].append((application, location))
+        return parts, rejected
+
+    def _document(
+        self, relation: _Relation, read: ReadRow, parts: Parts, row_number: int
+    ) -> PulledItem:
+        key = _key(read.values.get("id"), row_number)
+        if read.problems:
+            return _rejection(relation, key, "; ".join(read.problems))
+        own = parts.get(key, [])
+        model = _DOCUMENT_MODELS[relation.kind]
+        try:
+            record = model.model_validate(
+                {**read.values, "applications": tuple(part for part, _ in own)}
+            )
+        except ValidationError as error:
+            return _rejection(relation, key, relation.reader.reason(error))
+        return Pulled(record, relation.location(key), tuple(location for _, location in own))
+
+    def _orphans(
+        self,
+        connection: Connection,
+        documents: _Relation,
+        applications: _Relation,
+        since: Mapping[str, str],
+        seen: dict[str, Stamp],
+    ) -> Iterator[QuarantineEntry]:
+        """Applications whose document is not among the documents (or was filtered out)."""
+        has_document = sa.exists().where(
+            documents.column("id") == applications.column("document_id")
+        )
+        statement = applications.select().where(~has_document)
+        cutoff = self._since_value(connection, applications, since)
+        if cutoff is not None and applications.modified_at is not None:
+            statement = statement.where(applications.modified_at > sa.bindparam("since", cutoff))
+        document_type = _RECORD_TYPE[documents.kind].replace("_", " ")
+        for batch in self._batches(connection, statement, applications):
+            for row in batch:
+                read = applications.reader.read(row)
+                _advance(seen, applications.kind, read.changed_at)
+                item = _application(applications, read)
+                if isinstance(item, QuarantineEntry):
+                    yield item
+                    continue
+                document_id, application, location = item
+                yield QuarantineEntry(
+                    record_type=_RECORD_TYPE[applications.kind],
+                    record_id=f"{document_id}->{application.invoice_id}",
+                    location=location,
+                    rule="unknown_document",
+                    reason=f"{document_type} {document_id!r} is not in sql:{documents.label} "
+                    "(or that query leaves it out)",
+                )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _batches(
+        self, connection: Connection, statement: Select[Any], relation: _Relation
+    ) -> Iterator[Sequence[RowMapping]]:
+        """The statement's rows, `batch_size` at a time, from a server-side cursor."""
+        size = self._settings.batch_size
+        streamed = statement.execution_options(stream_results=True, yield_per=size)
+        result = connection.execute(streamed).mappings()
+        for batch in result.partitions(size):
+            log.debug(
+                "erp.batch_fetched",
+                source=self.name,
+                stream=relation.kind,
+                relation=relation.label,
+                rows=len(batch),
+            )
+            yield batch
+
+    def _since_value(
+        self, connection: Connection, relation: _Relation, since: Mapping[str, str]
+    ) -> object | None:
+        """The cursor to compare `modified_at` with, in the form the database stores it.
+
+        SQLite keeps timestamps as text, so the cursor goes back as the very text read from
+        it; other databases get a datetime (zone-aware exactly when the column was)."""
+        text = since.get(relation.kind)
+        if text is None or relation.modified_at is None:
+            return None
+        instant = _parse_cursor(relation.kind, text)
+        return text if connection.dialect.name == "sqlite" else instant
+
+
+@dataclass
+class _Counts:
+    rows: int = 0
+    quarantined: int = 0
+
+    def next_row(self) -> int:
+        self.rows += 1
+        return self.rows
+
+    def add(self, item: PulledItem) -> None:
+        if isinstance(item, QuarantineEntry):
+            self.quarantined += 1
+
+    def log(self, relation: _Relation, *, incremental: bool) -> None:
+        log.info(
+            "erp.sql.stream_pulled",
+            stream=relation.kind,
+            relation=relation.label,
+            rows=self.rows,
+            quarantined=self.quarantined,
+            incremental=incremental,
+        )
+
+
+def _application(
+    relation: _Relation, read: ReadRow
+) -> tuple[str, Application, str] | QuarantineEntry:
+    """An application row as (document id, application, location), or why it is not one."""
+    document = read.values.get("document_id")
+    invoice = read.values.get("invoice_id")
+    key = f"{document if document is not None else '?'}->{invoice if invoice is not None else '?'}"
+    if read.problems:
+        return _rejection(relation, key, "; ".join(read.problems))
+    try:
+        row = ApplicationRow.model_validate(read.values)
+    except ValidationError as error:
+        return _rejection(relation, key, relation.reader.reason(error))
+    application = Application.model_validate(row.model_dump(exclude={"document_id"}))
+    return row.document_id, application, relation.location(key)
+
+
+def _rejection(relation: _Relation, key: str, reason: str) -> QuarantineEntry:
+    return QuarantineEntry(
+        record_type=_RECORD_TYPE[relation.kind],
+        record_id=None if key.startswith("#") else key,
+        location=relation.location(key),
+        rule="invalid_record",
+        reason=reason,
+    )
+
+
+def _key(record_id: object, row_number: int) -> str:
+    """The record's id as its location names it; a row without one by its position."""
+    text = str(record_id).strip() if record_id is not None else ""
+    return text or f"#{row_number}"
+
+
+def _advance(seen: dict[str, Stamp], stream: str, stamp: Stamp | None) -> None:
+    current = seen.get(stream)
+    if stamp is not None and (current is None or stamp.instant > current.instant):
+        seen[stream] = stamp
+
+
+def _parse_cursor(stream: str, text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise FatalError(
+            f"the saved cursor of stream {stream!r} is not an ISO 8601 timestamp: {text!r}"
+        ) from None
+
+
+def _cursor_stamp(stream: str, text: str) -> Stamp:
+    instant = _parse_cursor(stream, text)
+    return Stamp(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), text)
+
+
+def _as_of(value: object) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), dt.UTC)
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp")
+
+
+def _first_line(error: DBAPIError) -> str:
+    """The driver's own message, without SQLAlchemy's statement and parameter dump."""
+    message = str(error.orig).strip() if error.orig is not None else str(error)
+    return message.splitlines()[0] if message else type(error).__name__
+
+
+def _database_error(error: DBAPIError, what: str) -> FatalError:
+    """A connection lost mid-pull stops the run; any other refusal is a settings problem."""
+    if isinstance(error, OperationalError):
+        return FatalError(f"the SQL source lost its database during {what}: {_first_line(error)}")
+    return SourceConfigError(f"the database refused {what} of the SQL source: {_first_line(error)}")

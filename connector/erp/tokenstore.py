@@ -1,0 +1,100 @@
+"""Secrets of the OAuth sources: environment references, and rotating refresh tokens kept
+between runs.
+
+QuickBooks Online and Xero hand out a new refresh token when the old one is used, and the old
+one soon stops working. A run that does not keep the new one leaves the next run locked out,
+so the token is written to a file the operator names (`refresh_token_file`) the moment it
+arrives, before the run goes on; the next run reads that file first and falls back to the
+environment variable only when the file does not exist yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from connector.crm.salesforce.settings import resolve_secret
+from connector.errors import FatalError
+
+log = structlog.get_logger(__name__)
+_REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+
+
+def resolve(reference: str, erp: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of `${NAME}`; the error names the variable and the ERP, never a value."""
+    try:
+        return resolve_secret(reference, environ)
+    except FatalError:
+        match = _REFERENCE.match(reference)
+        name = match.group(1) if match else "(not an ${NAME} reference)"
+        raise FatalError(
+            f"environment variable {name} is not set (needed to log in to {erp})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class RefreshTokenStore:
+    """Where a rotating refresh token lives: a file arsync keeps up to date, else the env."""
+
+    reference: str
+    file: Path | None
+    erp: str
+
+    def load(self, environ: Mapping[str, str] | None = None) -> str:
+        """The newest refresh token: the file's when it holds one, else the variable's."""
+        if self.file is not None:
+            try:
+                token = self.file.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                token = ""
+            except OSError as error:
+                raise FatalError(
+                    f"{self.file}: cannot read the {self.erp} refresh token ({error.strerror})"
+                ) from None
+            if token:
+                return token
+        return resolve(self.reference, self.erp, environ)
+
+    def on_rotate(self, then: Callable[[str], None] | None = None) -> Callable[[str], None]:
+        """The callback for `OAuthToken.on_rotate`: keep the new token, then call `then`."""
+
+        def rotated(token: str) -> None:
+            self.save(token)
+            if then is not None:
+                then(token)
+
+        return rotated
+
+    def save(self, token: str) -> None:
+        """Write the token atomically, readable by the owner only; without a file, warn."""
+        if self.file is None:
+            log.warning(
+                "erp.refresh_token_rotated",
+                erp=self.erp,
+                persisted=False,
+                action=f"set refresh_token_file, or store the new token in "
+                f"{self.reference} yourself before the next run",
+            )
+            return
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=self.file.parent, prefix=".refresh-token-")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(token)
+            Path(temporary).chmod(0o600)
+            Path(temporary).replace(self.file)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                Path(temporary).unlink()
+            raise FatalError(
+                f"{self.file}: cannot keep the new {self.erp} refresh token ({error.strerror}); "
+                "the old one no longer works: authorise arsync again"
+            ) from None
+        log.info("erp.refresh_token_rotated", erp=self.erp, persisted=True, file=str(self.file))

@@ -1,0 +1,344 @@
+"""Xero source: the Accounting API's list endpoints, paged, filtered by `If-Modified-Since`.
+
+`GET https://api.xero.com/api.xro/2.0/{Contacts|Invoices|Payments|Prepayments|Overpayments|
+CreditNotes}?page=N` (100 a page, a `pagination` object says how many pages) with the
+`Xero-tenant-id` header, through the shared `HttpClient` (OAuth 2.0 refresh-token grant,
+retries, Retry-After, 60 calls a minute).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import requests
+import structlog
+from pydantic import ValidationError
+
+from arsync.quarantine import QuarantineEntry
+from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
+from connector.erp.base import Cursors, Pulled, PulledItem, Source
+from connector.erp.http import HttpClient
+from connector.erp.oauth import OAuthToken
+from connector.erp.tokenstore import RefreshTokenStore, resolve
+from connector.erp.xero import mapping
+from connector.erp.xero.mapping import Context, Json, NotReceivableError, UnmappableError
+from connector.erp.xero.settings import XeroSettings
+from connector.errors import FatalError
+
+log = structlog.get_logger(__name__)
+ERP = "Xero"
+CALLS_PER_MINUTE = 60  # Xero's limit per organisation and app (and 5,000 a day)
+PAGE_SIZE = 100  # what Xero returns per page unless told otherwise
+DAY_LIMIT_WARNING = 500  # warn when fewer calls than this are left for the day
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One list endpoint: how to ask for it and how its objects become records."""
+
+    name: str  # the endpoint, and the key of its list in the answer
+    id_field: str
+    record_type: str
+    where: str | None
+    convert: Callable[[Json, Context], CanonicalRecord]
+
+
+STREAMS = (
+    Stream("Contacts", "ContactID", "customer", None, mapping.customer),
+    Stream("Invoices", "InvoiceID", "invoice", 'Type=="ACCREC"', mapping.invoice),
+    Stream("Payments", "PaymentID", "payment", 'PaymentType=="ACCRECPAYMENT"', mapping.payment),
+    Stream(
+        "Prepayments",
+        "PrepaymentID",
+        "payment",
+        'Type=="RECEIVE-PREPAYMENT"',
+        lambda entity, context: mapping.prepayment(entity, context, "Prepayment"),
+    ),
+    Stream(
+        "Overpayments",
+        "OverpaymentID",
+        "payment",
+        'Type=="RECEIVE-OVERPAYMENT"',
+        lambda entity, context: mapping.prepayment(entity, context, "Overpayment"),
+    ),
+    Stream(
+        "CreditNotes", "CreditNoteID", "credit_memo", 'Type=="ACCRECCREDIT"', mapping.credit_note
+    ),
+)
+
+
+class XeroSource(Source):
+    """Receivables of one Xero organisation (tenant)."""
+
+    name: ClassVar[str] = "xero"
+    incremental: ClassVar[bool] = True
+
+    def __init__(self, settings: XeroSettings, client: HttpClient) -> None:
+        self._settings = settings
+        self._client = client
+        self._base = settings.base_url.rstrip("/")
+        self._cursors: dict[str, str] = {}
+        self._as_of: dt.datetime | None = None
+        self._organisation: Json | None = None
+        self._context = Context(self._base_currency, self._default_terms_days)
+        self._held: dict[str, Customer] = {}
+
+    # ------------------------------------------------------------------ Source
+
+    def data_as_of(self) -> dt.datetime | None:
+        """Xero's time (`DateTimeUTC`) on the pull's first answer."""
+        return self._as_of
+
+    def cursors(self) -> dict[str, str]:
+        return dict(self._cursors)
+
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """Every stream modified since its cursor (all of it without one).
+
+        Contacts that are only suppliers are held back, unless a document of this pull names
+        them: a contact Xero marks neither as customer is not a receivables account.
+        """
+        since = dict(since or {})
+        self._cursors = {s.name: since[s.name] for s in STREAMS if s.name in since}
+        self._as_of = None
+        self._held = {}
+        for stream in STREAMS:
+            for entity in self._pages(stream, since.get(stream.name)):
+                item = self._item(stream, entity)
+                if item is None:
+                    continue
+                record = item.record if isinstance(item, Pulled) else None
+                if isinstance(record, Customer) and _supplier_only(entity):
+                    self._held[record.id] = record
+                    continue
+                if isinstance(record, Invoice | Payment | CreditMemo):
+                    yield from self._release(record.customer_id)
+                yield item
+
+    # ------------------------------------------------------------------ mapping
+
+    def _item(self, stream: Stream, entity: Json) -> PulledItem | None:
+        location = f"xero:{stream.name}/{entity.get(stream.id_field)}"
+        try:
+            record = stream.convert(entity, self._context)
+        except NotReceivableError as skipped:
+            log.debug("erp.record_skipped", erp=self.name, record=location, reason=str(skipped))
+            return None
+        except (UnmappableError, ValidationError) as error:
+            reason = (
+                mapping.validation_reason(error)
+                if isinstance(error, ValidationError)
+                else str(error)
+            )
+            record_id = entity.get(stream.id_field)
+            return QuarantineEntry(
+                record_type=stream.record_type,
+                record_id=None if record_id is None else str(record_id),
+                location=location,
+                rule="invalid_record",
+                reason=reason,
+            )
+        if isinstance(record, Payment | CreditMemo):
+            _warn_credit_used_elsewhere(entity, record, location)
+        return Pulled(record, location)
+
+    def _release(self, customer_id: str) -> Iterator[PulledItem]:
+        held = self._held.pop(customer_id, None)
+        if held is not None:
+            yield Pulled(held, f"xero:Contacts/{customer_id}")
+
+    # ------------------------------------------------------------------ organisation
+
+    def _base_currency(self) -> str:
+        currency = self._org().get("BaseCurrency")
+        if not currency:
+            raise FatalError("Xero did not say the organisation's BaseCurrency")
+        return str(currency)
+
+    def _default_terms_days(self) -> int | None:
+        sales = (self._org().get("PaymentTerms") or {}).get("Sales")
+        return mapping.terms_days(sales) if sales else None
+
+    def _org(self) -> Json:
+        """`GET /Organisation`, read once, when a record leans on the organisation's
+        defaults (a contact without DefaultCurrency or its own sales terms)."""
+        if self._organisation is None:
+            body = self._get("Organisation", params={}, modified_since=None)[1]
+            found = body.get("Organisations") or [{}]
+            self._organisation = found[0]
+        return self._organisation
+
+    # ------------------------------------------------------------------ paging
+
+    def _pages(self, stream: Stream, cursor: str | None) -> Iterator[Json]:
+        """Every object of the stream, page by page; the cursor follows the newest."""
+        modified_since = None if cursor is None else _if_modified_since(stream.name, cursor)
+        page = 1
+        while True:
+            params: dict[str, str | int] = {"page": page}
+            if stream.where:
+                params["where"] = stream.where
+            response, body = self._get(stream.name, params, modified_since)
+            items = body.get(stream.name) or []
+            log.info(
+                "erp.page_fetched",
+                erp=self.name,
+                stream=stream.name,
+                page=page,
+                records=len(items),
+                minute_calls_left=response.headers.get("X-MinLimit-Remaining"),
+                day_calls_left=response.headers.get("X-DayLimit-Remaining"),
+            )
+            _warn_if_day_limit_low(response)
+            for entity in items:
+                self._advance(stream.name, entity)
+                yield entity
+            if _last_page(body, page, len(items)):
+                return
+            page += 1
+
+    def _get(
+        self, endpoint: str, params: Mapping[str, str | int], modified_since: str | None
+    ) -> tuple[requests.Response, Json]:
+        headers = {"Xero-tenant-id": self._settings.tenant_id, "Accept": "application/json"}
+        if modified_since is not None:
+            headers["If-Modified-Since"] = modified_since
+        response = self._client.request(
+            "GET", f"{self._base}/{endpoint}", params=dict(params), headers=headers
+        )
+        if response.status_code == 304:  # nothing modified since
+            return response, {}
+        try:
+            body: Any = json.loads(response.text, parse_float=Decimal)  # money stays exact
+        except ValueError:
+            raise FatalError(f"Xero answered GET {endpoint} with a body that is not JSON") from None
+        if not isinstance(body, dict):
+            raise FatalError(f"Xero answered GET {endpoint} with something that is not an object")
+        if self._as_of is None and body.get("DateTimeUTC"):
+            stamp = mapping.moment(body["DateTimeUTC"])
+            self._as_of = None if stamp is None else stamp.astimezone(dt.UTC)
+        return response, body
+
+    def _advance(self, stream: str, entity: Json) -> None:
+        try:
+            moment = mapping.updated(entity)
+        except UnmappableError:
+            return
+        if moment is None:
+            return
+        current = self._cursors.get(stream)
+        if current is None or moment > _cursor_time(stream, current):
+            self._cursors[stream] = moment.isoformat()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _supplier_only(contact: Json) -> bool:
+    return bool(contact.get("IsSupplier")) and contact.get("IsCustomer") is False
+
+
+def _last_page(body: Json, page: int, count: int) -> bool:
+    """The `pagination` object when Xero sends one; else a short page ends the list."""
+    pagination = body.get("pagination")
+    if isinstance(pagination, dict) and pagination.get("pageCount") is not None:
+        return page >= int(pagination["pageCount"])
+    return count < PAGE_SIZE
+
+
+def _cursor_time(stream: str, cursor: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(cursor)
+    except ValueError:
+        raise FatalError(
+            f"the {stream} cursor {cursor!r} is not an ISO 8601 time; clear it for a full pull"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _if_modified_since(stream: str, cursor: str) -> str:
+    """The header as Xero documents it: a UTC time, yyyy-mm-ddThh:mm:ss (seconds floored,
+    so nothing changed in the cursor's second is missed)."""
+    return _cursor_time(stream, cursor).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _warn_if_day_limit_low(response: requests.Response) -> None:
+    left = response.headers.get("X-DayLimit-Remaining")
+    if left is not None and left.isdigit() and int(left) < DAY_LIMIT_WARNING:
+        log.warning("erp.day_limit_low", erp="xero", day_calls_left=int(left))
+
+
+def _warn_credit_used_elsewhere(entity: Json, record: Payment | CreditMemo, location: str) -> None:
+    """Credit refunded in cash (`Payments[]` on a credit note, prepayment or overpayment)
+    is neither applied nor still available: arsync's unapplied amount overstates it."""
+    remaining = entity.get("RemainingCredit")
+    if remaining is None:
+        return
+    if mapping.money(remaining, "RemainingCredit") < record.unapplied:
+        log.warning(
+            "erp.credit_used_elsewhere",
+            erp="xero",
+            record=location,
+            remaining_credit=str(remaining),
+            unapplied=str(record.unapplied),
+        )
+
+
+def _stop_at_daily_limit(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """A 429 for the daily limit will not clear within a run: stop at once instead of
+    retrying (the per-minute 429s are retried by HttpClient, honouring Retry-After)."""
+    if response.status_code == 429 and response.headers.get("X-Rate-Limit-Problem") == "day":
+        raise FatalError(
+            "Xero's daily call limit for this organisation is used up; it resets after "
+            f"{response.headers.get('Retry-After', 'an unknown number of')} seconds"
+        )
+
+
+# --------------------------------------------------------------------------- building
+
+
+def make_client(
+    settings: XeroSettings,
+    environ: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_rotate: Callable[[str], None] | None = None,
+) -> HttpClient:
+    """The HTTP client with Xero's OAuth 2.0 refresh-token grant and call limits."""
+    environ = os.environ if environ is None else environ
+    session = session or requests.Session()
+    session.hooks["response"].append(_stop_at_daily_limit)
+    store = RefreshTokenStore(settings.refresh_token, settings.refresh_token_file, ERP)
+    token = OAuthToken(
+        token_url=settings.token_url,
+        client_id=resolve(settings.client_id, ERP, environ),
+        client_secret=resolve(settings.client_secret, ERP, environ),
+        grant="refresh_token",
+        refresh_token=store.load(environ),
+        on_rotate=store.on_rotate(on_rotate),
+        session=session,
+    )
+    return HttpClient(
+        settings.http,
+        token.authorize,
+        default_per_minute=CALLS_PER_MINUTE,
+        session=session,
+        sleep=sleep,
+    )
+
+
+def build(
+    settings: XeroSettings,
+    environ: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+    on_rotate: Callable[[str], None] | None = None,
+) -> Source:
+    """The configured source; secrets are read from `environ` (the process's by default)."""
+    return XeroSource(settings, make_client(settings, environ, session, on_rotate=on_rotate))

@@ -1,0 +1,48 @@
+"""The NetSuite source under contract: the ledger served as SuiteQL rows by a fake account."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import responses
+from fakes.netsuite import ROOT, render
+
+from arsync.records import CanonicalRecord
+from connector.erp import netsuite
+from connector.erp.base import Source
+from contract.harness import ConnectorCase
+
+ENVIRON = {
+    "NS_CONSUMER_KEY": "ck",
+    "NS_CONSUMER_SECRET": "cs",
+    "NS_TOKEN_ID": "tk",
+    "NS_TOKEN_SECRET": "ts",
+}
+SETTINGS = netsuite.Settings(
+    kind="netsuite",
+    account_id="1234567_SB1",
+    consumer_key="${NS_CONSUMER_KEY}",
+    consumer_secret="${NS_CONSUMER_SECRET}",
+    token_id="${NS_TOKEN_ID}",
+    token_secret="${NS_TOKEN_SECRET}",
+)
+
+
+def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.RequestsMock) -> Source:
+    fake = render(records, dt.datetime.fromisoformat("2026-06-30T12:00:00"))
+    fake.register(mock)
+    assert SETTINGS.api_root == ROOT
+    return netsuite.build(SETTINGS, environ=ENVIRON)
+
+
+CASE = ConnectorCase(
+    name="netsuite",
+    serve=serve,
+    # NetSuite has a place for neither a dispute flag on invoices nor an industry, delivery
+    # preference, usual payment method or CRM id on customers in the columns arsync reads.
+    cannot_carry={
+        "customer": frozenset({"industry", "invoice_delivery", "payment_method", "crm_account_id"}),
+        "invoice": frozenset({"disputed", "dispute_reason"}),
+    },
+)

@@ -1,0 +1,295 @@
+"""A stand-in for one Business Central company's API v2.0 and its Entra ID token endpoint.
+
+Collections answer `{"@odata.context", "value", "@odata.nextLink"}` pages of `page_size`
+entities, honour `$filter=lastModifiedDateTime gt <stamp>`, and single entities answer
+`GET <collection>(<id>)`; unknown ids get Business Central's 404 error body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+
+from arsync.records import (
+    CanonicalRecord,
+    CreditMemo,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+)
+
+TENANT = "contoso.onmicrosoft.com"
+COMPANY = "5d1c6e30-a4e6-ef11-9344-6045bde9c8a1"
+ROOT = f"https://api.businesscentral.dynamics.com/v2.0/{TENANT}/Production/api/v2.0"
+COMPANY_ROOT = f"{ROOT}/companies({COMPANY})"
+TOKEN_URL = f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+_PATH = re.compile(r"^/(?P<collection>\w+)(\((?P<key>[^)]+)\))?(/(?P<child>\w+))?$")
+_SINCE = re.compile(r"^lastModifiedDateTime gt (\S+)$")
+
+
+def _number(value: Decimal) -> str:
+    """A decimal marked to be rendered as a bare JSON number with exactly its digits: Business
+    Central sends decimals as numbers, and a float would not carry them exactly."""
+    return f"__number__{format(value, 'f')}"
+
+
+def _dumps(body: Any) -> str:
+    return re.sub(r'"__number__(-?[0-9.]+)"', r"\1", json.dumps(body))
+
+
+@dataclass
+class FakeBusinessCentral:
+    """Entities per collection; journal lines per payment journal id."""
+
+    collections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    journal_lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    page_size: int = 20_000
+    tokens_issued: int = 0
+    gets: list[str] = field(default_factory=list)
+
+    def register(self, mock: responses.RequestsMock) -> None:
+        mock.add_callback(responses.POST, TOKEN_URL, callback=self._token)
+        mock.add_callback(
+            responses.GET, re.compile(re.escape(COMPANY_ROOT) + r"/.*"), callback=self._get
+        )
+
+    def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.tokens_issued += 1
+        body = {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": f"token-{self.tokens_issued}",
+        }
+        return 200, {}, json.dumps(body)
+
+    def _get(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.gets.append(request.url)
+        url = urlsplit(request.url)
+        match = _PATH.match(url.path.removeprefix(urlsplit(COMPANY_ROOT).path))
+        if match is None:
+            return _not_found(request.url)
+        collection, key, child = match.group("collection", "key", "child")
+        if child is not None:
+            rows = self.journal_lines.get(key or "", [])
+            collection = child
+        elif key is not None:
+            found = [e for e in self.collections.get(collection, []) if e["id"] == key]
+            return (200, {}, _dumps(found[0])) if found else _not_found(request.url)
+        else:
+            rows = self.collections.get(collection, [])
+        query = parse_qs(url.query)
+        since = _SINCE.match(query.get("$filter", [""])[0])
+        if since:
+            moment = _parse(since.group(1))
+            rows = [r for r in rows if _parse(r["lastModifiedDateTime"]) > moment]
+        skip = int(query.get("$skiptoken", ["0"])[0])
+        page = rows[skip : skip + self.page_size]
+        body: dict[str, Any] = {
+            "@odata.context": f"{ROOT}/$metadata#companies({COMPANY})/{collection}",
+            "value": page,
+        }
+        if skip + self.page_size < len(rows):
+            base = request.url.split("?")[0]
+            body["@odata.nextLink"] = f"{base}?$skiptoken={skip + self.page_size}"
+            if since:
+                body["@odata.nextLink"] += "&$filter=" + query["$filter"][0].replace(" ", "%20")
+        return 200, {}, _dumps(body)
+
+
+def _parse(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _not_found(url: str) -> tuple[int, dict[str, str], str]:
+    body = {
+        "error": {
+            "code": "BadRequest_NotFound",
+            "message": "The resource you are looking for is not found.  CorrelationId:  "
+            "4a0dd9f2-7e1c-4a5b-9a0c-2d1b9d6b8f11.",
+        }
+    }
+    return 404, {}, json.dumps(body)
+
+
+# --------------------------------------------------------------------------- canonical -> API
+
+LOCAL = "USD"
+RATES = {"EUR": (Decimal(100), Decimal(108))}  # 100 EUR are 108 USD
+STAMP = "2026-06-30T12:00:00.000Z"
+
+
+def render(records: list[CanonicalRecord]) -> FakeBusinessCentral:
+    """The company holding exactly these canonical records (LCY USD)."""
+    fake = FakeBusinessCentral()
+    c = fake.collections
+    c["generalLedgerSetup"] = [{"id": "gl-setup", "localCurrencyCode": LOCAL}]
+    c["paymentMethods"] = []
+    c["currencyExchangeRates"] = [
+        {
+            "id": f"rate-{code}",
+            "currencyCode": code,
+            "startingDate": "2026-01-01",
+            "exchangeRateAmount": _number(units),
+            "relationalCurrencyCode": "",
+            "relationalExchangeRateAmount": _number(local),
+            "lastModifiedDateTime": STAMP,
+        }
+        for code, (units, local) in RATES.items()
+    ]
+    terms: dict[int, dict[str, Any]] = {}
+    fake.collections["customerPaymentJournals"] = [
+        {
+            "id": "journal-1",
+            "code": "CASH",
+            "displayName": "Cash receipts",
+            "lastModifiedDateTime": STAMP,
+            "balancingAccountId": EMPTY_GUID,
+            "balancingAccountNumber": "",
+        }
+    ]
+    for record in records:
+        if isinstance(record, Customer):
+            term = terms.setdefault(record.payment_terms_days, payment_term(record))
+            c.setdefault("customers", []).append(customer(record, term["id"]))
+        elif isinstance(record, Invoice):
+            c.setdefault("salesInvoices", []).append(invoice(record))
+        elif isinstance(record, CreditMemo):
+            c.setdefault("salesCreditMemos", []).append(credit_memo(record))
+        elif isinstance(record, Payment):
+            fake.journal_lines.setdefault("journal-1", []).extend(payment_lines(record))
+    c["paymentTerms"] = list(terms.values())
+    return fake
+
+
+def _lcy(code: str) -> str:
+    return "" if code == LOCAL else code
+
+
+def payment_term(record: Customer) -> dict[str, Any]:
+    days = record.payment_terms_days
+    return {
+        "id": f"term-{days}",
+        "code": f"{days} DAYS",
+        "displayName": f"Net {days} days",
+        "dueDateCalculation": f"{days}D",
+        "discountDateCalculation": "",
+        "discountPercent": 0,
+        "calculateDiscountOnCreditMemos": False,
+        "lastModifiedDateTime": STAMP,
+    }
+
+
+def customer(record: Customer, term_id: str) -> dict[str, Any]:
+    """Business Central keeps the credit limit in LCY: the fake converts it there."""
+    limit = Decimal(0)
+    if record.credit_limit is not None:
+        limit = record.credit_limit
+        if record.currency != LOCAL:
+            units, local = RATES[record.currency]
+            limit = record.credit_limit * local / units
+    return {
+        "id": record.id,
+        "number": record.id,
+        "displayName": record.name,
+        "type": "Company",
+        "email": "",
+        "balanceDue": 0,
+        "creditLimit": _number(limit),
+        "currencyId": EMPTY_GUID,
+        "currencyCode": _lcy(record.currency),
+        "paymentTermsId": term_id,
+        "shipmentMethodId": EMPTY_GUID,
+        "paymentMethodId": EMPTY_GUID,
+        "blocked": " ",
+        "lastModifiedDateTime": STAMP,
+    }
+
+
+def invoice(record: Invoice) -> dict[str, Any]:
+    status = {
+        InvoiceStatus.OPEN: "Open",
+        InvoiceStatus.PAID: "Paid",
+        InvoiceStatus.VOID: "Canceled",
+    }
+    entity = {
+        "id": record.id,
+        "number": record.number or "",
+        "externalDocumentNumber": "",
+        "invoiceDate": record.issue_date.isoformat(),
+        "postingDate": record.issue_date.isoformat(),
+        "dueDate": record.due_date.isoformat(),
+        "customerId": record.customer_id,
+        "customerNumber": record.customer_id,
+        "billToCustomerId": record.customer_id,
+        "billToCustomerNumber": record.customer_id,
+        "currencyId": EMPTY_GUID,
+        "currencyCode": _lcy(record.currency),
+        "pricesIncludeTax": False,
+        "remainingAmount": _number(record.open_balance),
+        "totalAmountExcludingTax": _number(record.total),
+        "totalTaxAmount": 0,
+        "totalAmountIncludingTax": _number(record.total),
+        "status": status[record.status],
+    }
+    if record.last_modified is not None:
+        entity["lastModifiedDateTime"] = record.last_modified.isoformat().replace("+00:00", "Z")
+    return entity
+
+
+def credit_memo(record: CreditMemo) -> dict[str, Any]:
+    """Open while any credit is left; the invoice it applies to, if any."""
+    target = record.applications[0].invoice_id if record.applications else EMPTY_GUID
+    return {
+        "id": record.id,
+        "number": record.id,
+        "creditMemoDate": record.date.isoformat(),
+        "postingDate": record.date.isoformat(),
+        "dueDate": record.date.isoformat(),
+        "customerId": record.customer_id,
+        "billToCustomerId": record.customer_id,
+        "currencyCode": _lcy(record.currency),
+        "totalAmountExcludingTax": _number(record.amount),
+        "totalTaxAmount": 0,
+        "totalAmountIncludingTax": _number(record.amount),
+        "status": "Open" if record.unapplied else "Paid",
+        "invoiceId": target,
+        "invoiceNumber": "",
+        "lastModifiedDateTime": STAMP,
+    }
+
+
+def payment_lines(record: Payment) -> list[dict[str, Any]]:
+    """One journal line per application, one more for what is not applied: all credits."""
+    parts = [(a.invoice_id, a.amount) for a in record.applications]
+    if record.unapplied:
+        parts.append((None, record.unapplied))
+    return [
+        {
+            "id": f"{record.id}-line-{number}",
+            "journalId": "journal-1",
+            "journalDisplayName": "CASH",
+            "lineNumber": number * 10000,
+            "customerId": record.customer_id,
+            "customerNumber": record.customer_id,
+            "postingDate": record.received_date.isoformat(),
+            "documentNumber": record.id,
+            "externalDocumentNumber": "",
+            "amount": _number(-amount),
+            "appliesToInvoiceId": invoice_id or EMPTY_GUID,
+            "appliesToInvoiceNumber": "",
+            "description": "",
+            "comment": "",
+            "lastModifiedDateTime": STAMP,
+        }
+        for number, (invoice_id, amount) in enumerate(parts, start=1)
+    ]

@@ -1,0 +1,663 @@
+"""The SQL source: its settings, secrets, streaming, incremental pulls and quarantine, against a
+real SQLite file and a real PostgreSQL (`warehouse_url` in tests/conftest.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from contract.case_sql import (
+    EXAMPLE,
+    LOADED_AT,
+    URL_VARIABLE,
+    engine_for,
+    example_settings,
+    source_for,
+    warehouse_tables,
+    write_warehouse,
+)
+from contract.harness import comparable, pull_all
+from contract.ledger import contract_ledger
+from sqlalchemy import event
+from structlog.testing import capture_logs
+
+from arsync.quarantine import QuarantineEntry
+from arsync.records import Invoice, InvoiceStatus, Payment
+from arsync.yamlfile import ConfigError, load_model
+from connector.erp import sql
+from connector.erp.base import Pulled
+from connector.erp.sql.database import create_source_engine, describe, resolve_url
+from connector.erp.sql.rows import RowReader
+from connector.erp.sql.settings import Column, ValueFormats
+from connector.errors import FatalError, SourceConfigError
+
+D = Decimal
+LATER = LOADED_AT + dt.timedelta(hours=5)
+
+
+@dataclass(frozen=True)
+class Executed:
+    """One statement the source sent, as the driver received it."""
+
+    statement: str
+    parameters: list[Any]
+    server_side: bool
+    yield_per: int | None
+
+
+def record_statements(engine: sa.Engine) -> list[Executed]:
+    executed: list[Executed] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _capture(
+        _connection: sa.Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        _executemany: bool,
+    ) -> None:
+        values = list(parameters.values()) if isinstance(parameters, dict) else list(parameters)
+        executed.append(
+            Executed(
+                " ".join(statement.split()),
+                values,
+                type(cursor).__name__ == "ServerCursor",
+                context.execution_options.get("yield_per"),
+            )
+        )
+
+    return executed
+
+
+@pytest.fixture
+def open_source() -> Iterator[Callable[..., sql.SqlSource]]:
+    """Sources on a URL; their connections are closed before the database is dropped."""
+    sources: list[sql.SqlSource] = []
+
+    def make(url: str, settings: sql.Settings | None = None) -> sql.SqlSource:
+        source = source_for(url, settings)
+        sources.append(source)
+        return source
+
+    yield make
+    for source in sources:
+        source.engine.dispose()
+
+
+@pytest.fixture
+def warehouse(warehouse_url: str) -> str:
+    """The contract ledger in the example's warehouse schema, in SQLite and in PostgreSQL."""
+    write_warehouse(warehouse_url, contract_ledger())
+    return warehouse_url
+
+
+def _items(source: sql.SqlSource, **kwargs: Any) -> tuple[list[Pulled], list[QuarantineEntry]]:
+    pulled: list[Pulled] = []
+    rejected: list[QuarantineEntry] = []
+    for item in source.pull(**kwargs):
+        (rejected if isinstance(item, QuarantineEntry) else pulled).append(item)  # type: ignore[arg-type]
+    return pulled, rejected
+
+
+def _settings_from(tmp_path: Path, *replacements: tuple[str, str]) -> sql.Settings:
+    """The example mapping with some text replaced, loaded as the CLI would load it."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "mapping.yaml"
+    path.write_text(text, encoding="utf-8")
+    settings = load_model(sql.Settings, path)
+    return settings.model_copy(update={"url": f"${{{URL_VARIABLE}}}"})
+
+
+def _insert(url: str, table: str, rows: list[dict[str, Any]]) -> None:
+    engine = engine_for(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(warehouse_tables().tables[table].insert(), rows)
+    finally:
+        engine.dispose()
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+def test_the_example_mapping_loads_with_a_table_or_a_query_per_record_type() -> None:
+    settings = load_model(sql.Settings, EXAMPLE)
+
+    assert settings.kind == "sql"
+    assert settings.source("invoices").table == "fact_ar_invoice"  # type: ignore[union-attr]
+    payments = settings.source("payments")
+    assert payments is not None
+    assert payments.table is None
+    assert payments.query is not None
+    assert payments.query.startswith("SELECT r.receipt_id")
+    assert payments.label("payments") == "cash_receipts"
+    status = settings.source("invoices").column_specs()["status"]  # type: ignore[union-attr]
+    assert status == Column(
+        column="invoice_status", values={"OPEN": "open", "PAID": "paid", "VOID": "void"}
+    )
+
+
+def test_settings_problems_name_the_line_of_the_offending_key(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    bad = (
+        text.replace(
+            "url: postgresql://arsync_reader:${WAREHOUSE_PASSWORD}@",
+            "url: postgresql://arsync_reader:hunter2@",
+        )
+        .replace("      due_date: due_date\n", "      due_dte: due_date\n")
+        .replace("      name: customer_name\n", '      name: "customer name; DROP TABLE x"\n')
+        .replace(
+            "    table: fact_credit_memo\n",
+            "    table: fact_credit_memo\n    query: SELECT * FROM fact_credit_memo\n",
+        )
+        .replace(
+            "       WHERE r.receipt_status <> 'REVERSED'\n",
+            "       WHERE r.receipt_status <> :status\n",
+        )
+        .replace(
+            "data_as_of_query: SELECT MAX(finished_at)",
+            "data_as_of_query: DELETE FROM etl_batch_log; SELECT MAX(finished_at)",
+        )
+    )
+    path = tmp_path / "sql.yaml"
+    path.write_text(bad, encoding="utf-8")
+    lines = bad.splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(n for n, line in enumerate(lines, start=1) if fragment in line)
+
+    with pytest.raises(ConfigError) as raised:
+        load_model(sql.Settings, path)
+
+    problems = {p.key_path: p for p in raised.value.problems}
+    assert "hunter2" not in str(raised.value)
+    assert problems["url"].line == line_of("url: postgresql://")
+    assert "${WAREHOUSE_PASSWORD}" in problems["url"].message
+    assert problems["records.invoices.columns.due_dte"].line == line_of("due_dte:")
+    assert "did you mean 'due_date'?" in problems["records.invoices.columns.due_dte"].message
+    assert problems["records.customers.columns.name"].line == line_of("customer name; DROP")
+    assert "not a plain column name" in problems["records.customers.columns.name"].message
+    assert problems["records.credit_memos"].line == line_of("    table: fact_credit_memo")
+    assert "either `table` or `query`" in problems["records.credit_memos"].message
+    assert problems["records.payments.query"].line == line_of("query: |")
+    assert "bind parameters (:status)" in problems["records.payments.query"].message
+    assert problems["data_as_of_query"].line == line_of("data_as_of_query:")
+    assert "one SELECT statement" in problems["data_as_of_query"].message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "${WAREHOUSE_URL}",
+        "postgresql://reader:${WAREHOUSE_PASSWORD}@warehouse:5432/finance",
+        "mssql+pyodbc://reader@dsn_finance",
+        "sqlite:///warehouse.db",
+    ],
+)
+def test_urls_without_a_written_password_are_accepted(url: str) -> None:
+    data = load_model(sql.Settings, EXAMPLE).model_dump()
+    data["url"] = url
+
+    assert sql.Settings.model_validate(data).url == url
+
+
+def test_a_relative_sqlite_path_is_taken_from_the_settings_folder(tmp_path: Path) -> None:
+    data = load_model(sql.Settings, EXAMPLE).model_dump()
+    data["url"] = "sqlite:///../data/warehouse.db"
+
+    resolved = sql.Settings.model_validate(data).resolved(tmp_path / "config")
+
+    assert resolved.url == f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}"
+
+
+# -- secrets and connections ------------------------------------------------------------
+
+
+def test_a_password_reference_is_read_from_the_environment_and_never_shown() -> None:
+    url = resolve_url(
+        "postgresql://reader:${WAREHOUSE_PASSWORD}@db:5432/finance",
+        {"WAREHOUSE_PASSWORD": "s3cr3t-pw"},
+    )
+
+    assert url.password == "s3cr3t-pw"
+    assert url.drivername == "postgresql+psycopg"
+    assert describe(url) == "postgresql+psycopg://reader:***@db:5432/finance"
+
+
+def test_a_whole_url_reference_is_read_from_the_environment() -> None:
+    url = resolve_url("${WAREHOUSE_URL}", {"WAREHOUSE_URL": "postgresql://reader:pw@db/finance"})
+
+    assert (url.host, url.database, url.password) == ("db", "finance", "pw")
+
+
+def test_an_unset_variable_is_fatal_and_names_it_not_its_purpose_elsewhere() -> None:
+    with pytest.raises(FatalError, match="WAREHOUSE_PASSWORD is not set") as raised:
+        resolve_url("postgresql://reader:${WAREHOUSE_PASSWORD}@db/finance", {})
+
+    assert "Salesforce" not in str(raised.value)
+    assert "reader:***@db" in str(raised.value)
+
+
+def test_a_variable_that_holds_no_url_is_reported_without_echoing_it() -> None:
+    with pytest.raises(SourceConfigError) as raised:
+        resolve_url("${WAREHOUSE_URL}", {"WAREHOUSE_URL": "hunter2 is my password"})
+
+    assert "WAREHOUSE_URL does not hold a database URL" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_an_unreachable_server_is_retried_then_fatal_and_the_password_never_logged() -> None:
+    url = resolve_url("postgresql://reader:${PW}@127.0.0.1:9/finance", {"PW": "s3cr3t-pw"})
+    settings = example_settings().model_copy(update={"connect_attempts": 3})
+    slept: list[float] = []
+    source = sql.SqlSource(settings, create_source_engine(url), sleep=slept.append)
+
+    with capture_logs() as logs, pytest.raises(FatalError) as raised:
+        list(source.pull())
+
+    assert len(slept) == 2
+    assert [e["event"] for e in logs] == ["erp.sql.connect_retried"] * 2
+    assert str(raised.value).startswith("cannot connect to postgresql+psycopg://reader:***@")
+    assert "s3cr3t-pw" not in str(raised.value) + repr(logs)
+
+
+def test_a_missing_sqlite_file_is_an_error_not_a_new_empty_database(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.db"
+
+    with pytest.raises(SourceConfigError, match="no SQLite database file"):
+        source_for(f"sqlite:///{path}")
+
+    assert not path.exists()
+
+
+def test_the_sqlite_connection_refuses_writes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    source = source_for(url)
+
+    with source.engine.connect() as connection, pytest.raises(sa.exc.OperationalError):
+        connection.exec_driver_sql("DELETE FROM dim_customer")
+    source.engine.dispose()
+
+
+# -- pulling ----------------------------------------------------------------------------
+
+
+def test_the_whole_ledger_comes_back_from_either_database(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    source = open_source(warehouse)
+
+    records, rejected = pull_all(source)
+
+    assert rejected == []
+    assert comparable(records, {}) == comparable(contract_ledger(), {})
+    assert source.data_as_of() == LOADED_AT
+
+
+def test_locations_name_the_table_or_query_and_the_key(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    pulled, _ = _items(open_source(warehouse))
+
+    by_id = {item.record.id: item for item in pulled}
+    assert by_id["C1"].location == "sql:dim_customer/C1"
+    assert by_id["I2"].location == "sql:fact_ar_invoice/I2"
+    assert by_id["P2"].location == "sql:cash_receipts/P2"
+    assert by_id["P2"].part_locations == ("sql:fact_receipt_application/P2->I2",)
+    assert by_id["CM1"].part_locations == ("sql:fact_credit_memo_application/CM1->I6",)
+
+
+def test_rows_stream_in_batches_and_applications_are_looked_up_per_batch(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    source = open_source(warehouse, example_settings().model_copy(update={"batch_size": 2}))
+    executed = record_statements(source.engine)
+    transactions: list[dict[str, Any]] = []
+    event.listen(source.engine, "begin", lambda c: transactions.append(c.get_execution_options()))
+
+    with capture_logs() as logs:
+        records, rejected = pull_all(source)
+
+    assert rejected == []
+    assert len(records) == 15
+    reads = [e for e in executed if e.yield_per is not None]
+    assert {e.yield_per for e in reads} == {2}
+    assert any("FROM fact_ar_invoice" in e.statement for e in reads)
+    assert any("FROM (SELECT r.receipt_id" in e.statement for e in reads)
+    lookups = [e for e in executed if "fact_receipt_application.receipt_id IN" in e.statement]
+    assert [sorted(e.parameters) for e in lookups] == [["P1", "P2"], ["P3"]]
+    batches = [
+        e["rows"] for e in logs if e["event"] == "erp.batch_fetched" and e["stream"] == "invoices"
+    ]
+    assert batches == [2, 2, 2, 1]
+    assert len(transactions) == 1  # one transaction, one snapshot, for the whole pull
+    if source.engine.dialect.name == "postgresql":
+        assert all(e.server_side for e in reads)
+        assert transactions[0]["postgresql_readonly"] is True
+        assert transactions[0]["isolation_level"] == "REPEATABLE READ"
+
+
+def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
+    warehouse_url: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    fed = [
+        r.model_copy(update={"last_modified": LOADED_AT}) if isinstance(r, Invoice) else r
+        for r in contract_ledger()
+    ]
+    write_warehouse(warehouse_url, fed, changed_at=LOADED_AT)
+    first = open_source(warehouse_url)
+    pull_all(first)
+    cursors = first.cursors()
+    assert set(cursors) == {
+        "customers",
+        "invoices",
+        "payments",
+        "payment_applications",
+        "credit_memos",
+        "credit_memo_applications",
+    }
+    assert all(_instant(text) == LOADED_AT for text in cursors.values())
+    # I3 is part-paid by P2's unapplied 100.00: the invoice row and one new application change.
+    tables = warehouse_tables().tables
+    engine = engine_for(warehouse_url)
+    with engine.begin() as connection:
+        connection.execute(
+            tables["fact_ar_invoice"]
+            .update()
+            .where(tables["fact_ar_invoice"].c.invoice_id == "I3")
+            .values(open_amount=D("350.50"), updated_at=LATER)
+        )
+        connection.execute(
+            tables["fact_receipt_application"].insert(),
+            [
+                {
+                    "receipt_id": "P2",
+                    "invoice_id": "I3",
+                    "applied_amount": D("100.00"),
+                    "applied_date": dt.date(2026, 7, 1),
+                    "updated_at": LATER,
+                }
+            ],
+        )
+    engine.dispose()
+    second = open_source(warehouse_url)
+    executed = record_statements(second.engine)
+
+    pulled, rejected = _items(second, since=cursors)
+
+    assert rejected == []
+    assert sorted(item.record.id for item in pulled) == ["I3", "P2"]
+    invoice, payment = sorted((item.record for item in pulled), key=lambda r: r.id)
+    assert isinstance(invoice, Invoice)
+    assert invoice.open_balance == D("350.50")
+    assert invoice.last_modified == LATER
+    assert isinstance(payment, Payment)
+    assert sorted((a.invoice_id, a.amount) for a in payment.applications) == [
+        ("I2", D("500.00")),
+        ("I3", D("100.00")),
+    ]
+    _assert_filtered(
+        executed, "FROM fact_ar_invoice", "fact_ar_invoice.updated_at >", cursors["invoices"]
+    )
+    _assert_filtered(
+        executed, "FROM dim_customer", "dim_customer.updated_at >", cursors["customers"]
+    )
+    payments = _assert_filtered(
+        executed, "FROM (SELECT r.receipt_id", "cash_receipts.updated_at >", cursors["payments"]
+    )
+    assert "fact_receipt_application.updated_at >" in payments.statement
+    new = second.cursors()
+    assert _instant(new["invoices"]) == LATER
+    assert _instant(new["payment_applications"]) == LATER
+    assert new["customers"] == cursors["customers"]
+    assert new["payments"] == cursors["payments"]
+
+    third = open_source(warehouse_url)
+    assert _items(third, since=new) == ([], [])
+    assert third.cursors() == new
+
+
+def _instant(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _assert_filtered(
+    executed: list[Executed], source: str, condition: str, cursor: str
+) -> Executed:
+    """The statement reading `source` has the modified-at condition, the cursor bound."""
+    statement = next(e for e in executed if source in e.statement and e.yield_per is not None)
+    assert condition in statement.statement
+    bound = [_instant(v) if isinstance(v, str) else v for v in statement.parameters]
+    assert _instant(cursor) in bound
+    return statement
+
+
+def test_rows_that_break_record_rules_are_quarantined_and_the_rest_pulled(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    invoice = {
+        "customer_id": "C1",
+        "invoice_number": None,
+        "invoice_date": dt.date(2026, 6, 1),
+        "due_date": dt.date(2026, 7, 1),
+        "currency_code": "USD",
+        "total_amount": D("10.00"),
+        "open_amount": D("10.00"),
+        "invoice_status": "OPEN",
+        "is_disputed": False,
+        "dispute_reason": None,
+        "updated_at": LOADED_AT,
+    }
+    _insert(
+        warehouse,
+        "fact_ar_invoice",
+        [
+            {**invoice, "invoice_id": "I8", "due_date": None},
+            {**invoice, "invoice_id": "I9", "currency_code": "E1R"},
+            {**invoice, "invoice_id": "I10", "invoice_status": "DRAFT"},
+            {**invoice, "invoice_id": "I11", "due_date": dt.date(2026, 5, 1)},
+        ],
+    )
+    receipt = {
+        "customer_id": "C2",
+        "receipt_date": dt.date(2026, 6, 2),
+        "currency_code": "USD",
+        "receipt_amount": D("40.00"),
+        "payment_method": "CHK",
+        "updated_at": LOADED_AT,
+    }
+    _insert(
+        warehouse,
+        "fact_cash_receipt",
+        [
+            {**receipt, "receipt_id": "R9", "receipt_status": "REVERSED"},
+            {**receipt, "receipt_id": "R10", "receipt_status": "POSTED"},
+        ],
+    )
+    application = {"applied_date": dt.date(2026, 6, 2), "updated_at": LOADED_AT}
+    _insert(
+        warehouse,
+        "fact_receipt_application",
+        [
+            {**application, "receipt_id": "R9", "invoice_id": "I4", "applied_amount": D("40.00")},
+            {**application, "receipt_id": "P404", "invoice_id": "I4", "applied_amount": D("1.00")},
+            {**application, "receipt_id": "R10", "invoice_id": "I4", "applied_amount": D("50.00")},
+        ],
+    )
+
+    pulled, rejected = _items(open_source(warehouse))
+
+    reasons = {e.location: (e.rule, e.reason) for e in rejected}
+    assert reasons == {
+        "sql:fact_ar_invoice/I8": ("invalid_record", "column 'due_date' is NULL"),
+        "sql:fact_ar_invoice/I9": (
+            "invalid_record",
+            "column 'currency_code': String should match pattern '^[A-Z]{3}$' (got 'E1R')",
+        ),
+        "sql:fact_ar_invoice/I10": (
+            "invalid_record",
+            "column 'invoice_status': Input should be 'open', 'paid' or 'void' (got 'DRAFT')",
+        ),
+        "sql:fact_ar_invoice/I11": (
+            "invalid_record",
+            "column 'due_date': due date 2026-05-01 is before issue date 2026-06-01",
+        ),
+        "sql:cash_receipts/R10": (
+            "invalid_record",
+            "column 'receipt_amount': applications total 50.00 exceeds the amount 40.00",
+        ),
+        "sql:fact_receipt_application/R9->I4": (
+            "unknown_document",
+            "payment 'R9' is not in sql:cash_receipts (or that query leaves it out)",
+        ),
+        "sql:fact_receipt_application/P404->I4": (
+            "unknown_document",
+            "payment 'P404' is not in sql:cash_receipts (or that query leaves it out)",
+        ),
+    }
+    assert {e.record_type for e in rejected} == {"invoice", "payment", "payment_application"}
+    assert len(pulled) == len(contract_ledger())
+
+
+def test_text_values_that_do_not_parse_quarantine_their_row(
+    tmp_path: Path, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO fact_ar_invoice (invoice_id, customer_id, invoice_date, due_date, "
+            "currency_code, total_amount, open_amount, invoice_status, is_disputed) "
+            "VALUES ('I12', 'C1', 'soon', '2026-07-01', 'USD', 'lots', '0', 'OPEN', 0)"
+        )
+    engine.dispose()
+
+    _, rejected = _items(open_source(url))
+
+    assert [(e.location, e.reason) for e in rejected] == [
+        (
+            "sql:fact_ar_invoice/I12",
+            "column 'invoice_date': 'soon' is not an ISO 8601 date (2026-06-30); "
+            "column 'total_amount': 'lots' is not a number",
+        )
+    ]
+
+
+def test_a_mapped_column_missing_from_the_table_is_a_settings_error(
+    tmp_path: Path, warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    settings = _settings_from(tmp_path, ("      industry: industry\n", "      industry: sector\n"))
+
+    with pytest.raises(SourceConfigError) as raised:
+        list(open_source(warehouse, settings).pull())
+
+    message = str(raised.value)
+    assert message.startswith("sql:dim_customer: no column 'sector' (records.customers maps it)")
+    assert "columns found: customer_id, customer_name" in message
+
+
+def test_a_missing_table_is_a_settings_error(
+    tmp_path: Path, warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    settings = _settings_from(tmp_path, ("table: fact_ar_invoice", "table: ar.fact_ar_invoice_v2"))
+
+    with pytest.raises(SourceConfigError, match=r"no table or view 'ar.fact_ar_invoice_v2'"):
+        list(open_source(warehouse, settings).pull())
+
+
+def test_a_query_the_database_refuses_is_a_settings_error(
+    tmp_path: Path, warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    settings = _settings_from(tmp_path, ("FROM fact_cash_receipt r", "FROM fact_cash_receipts r"))
+
+    with pytest.raises(
+        SourceConfigError,
+        match=r"^records.payments.query: the database refused it: .*fact_cash_receipts",
+    ):
+        list(open_source(warehouse, settings).pull())
+
+
+def test_a_saved_cursor_that_is_not_a_timestamp_is_fatal(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    with pytest.raises(FatalError, match="cursor of stream 'invoices' is not an ISO 8601"):
+        list(open_source(warehouse).pull(since={"invoices": "yesterday"}))
+
+
+def test_without_a_data_as_of_query_the_source_does_not_know(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    settings = example_settings().model_copy(update={"data_as_of_query": None})
+
+    assert open_source(warehouse, settings).data_as_of() is None
+
+
+# -- values -----------------------------------------------------------------------------
+
+
+def test_text_and_coded_values_are_read_with_the_formats_and_value_maps() -> None:
+    formats = ValueFormats(
+        date="%d.%m.%Y", decimal_separator=",", thousands_separator=".", true_values=("J",)
+    )
+    columns = {
+        "id": Column(column="BELNR"),
+        "customer_id": Column(column="KUNNR"),
+        "issue_date": Column(column="BLDAT"),
+        "due_date": Column(column="FAEDT"),
+        "currency": Column(column="WAERS"),
+        "total": Column(column="WRBTR"),
+        "open_balance": Column(column="OFFEN"),
+        "status": Column(column="STATUS", values={"1": "open", "2": "paid"}),
+        "disputed": Column(column="STRITTIG"),
+        "last_modified": Column(column="AEDAT"),
+    }
+    reader = RowReader(Invoice, columns, formats, modified_at="AEDAT")
+
+    read = reader.read(
+        {
+            "BELNR": 90001234,
+            "KUNNR": " 4711 ",
+            "BLDAT": "01.06.2026",
+            "FAEDT": dt.date(2026, 7, 1),
+            "WAERS": "eur",
+            "WRBTR": "1.234,50",
+            "OFFEN": 1234.5,
+            "STATUS": 1,
+            "STRITTIG": "J",
+            "AEDAT": dt.datetime(2026, 6, 30, 12, 0),  # noqa: DTZ001 - a zone-less column
+        }
+    )
+
+    assert read.problems == []
+    record = Invoice.model_validate(read.values)
+    assert (record.id, record.customer_id, record.currency) == ("90001234", "4711", "EUR")
+    assert (record.issue_date, record.total, record.open_balance) == (
+        dt.date(2026, 6, 1),
+        D("1234.50"),
+        D("1234.5"),
+    )
+    assert record.status is InvoiceStatus.OPEN
+    assert record.disputed is True
+    assert record.last_modified == dt.datetime(2026, 6, 30, 12, 0, tzinfo=dt.UTC)
+    assert read.changed_at is not None
+    assert read.changed_at.text == "2026-06-30T12:00:00"
+
+
+def test_a_date_column_as_modified_at_is_refused() -> None:
+    reader = RowReader(Invoice, {}, ValueFormats(), modified_at="AEDAT")
+
+    with pytest.raises(SourceConfigError, match="holds dates, not timestamps"):
+        reader.read({"AEDAT": dt.date(2026, 6, 30)})

@@ -1,0 +1,558 @@
+"""Xero source: paging, mapping (statuses, prepayments, overpayments, credit note allocations),
+quarantine, errors, rate limits, token rotation and incremental pulls."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from fakes.jsonmoney import dumps, number
+from fakes.xero import (
+    API,
+    ENDPOINTS,
+    TENANT,
+    TOKEN_URL,
+    FakeXero,
+    allocation,
+    contact,
+    credit_note,
+    invoice,
+    ms_date,
+    payment,
+    prepayment,
+    render,
+)
+from pydantic import ValidationError
+from responses import matchers
+from structlog.testing import capture_logs
+
+from arsync.quarantine import QuarantineEntry
+from arsync.records import (
+    Application,
+    CanonicalRecord,
+    CreditMemo,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+)
+from connector.erp import xero
+from connector.erp.base import Pulled, PulledItem
+from connector.erp.http import ApiError, HttpSettings
+from connector.erp.xero.mapping import moment
+from connector.errors import FatalError
+
+D = Decimal
+ENVIRON = {"XERO_CLIENT_ID": "ci", "XERO_CLIENT_SECRET": "cs", "XERO_REFRESH_TOKEN": "rt-1"}
+FAST = HttpSettings(requests_per_minute=600_000, initial_wait_seconds=0)
+C1 = "bd2270c3-8706-4c11-9cfb-000b551c3f51"
+
+
+def settings(**changes: Any) -> xero.Settings:
+    values: dict[str, Any] = {
+        "kind": "xero",
+        "tenant_id": TENANT,
+        "client_id": "${XERO_CLIENT_ID}",
+        "client_secret": "${XERO_CLIENT_SECRET}",
+        "refresh_token": "${XERO_REFRESH_TOKEN}",
+        "http": FAST,
+    }
+    return xero.Settings.model_validate({**values, **changes})
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as requests_mock:
+        yield requests_mock
+
+
+def source(sleeps: list[float] | None = None, **changes: Any) -> xero.XeroSource:
+    sleep = sleeps.append if sleeps is not None else (lambda _: None)
+    client = xero.make_client(settings(**changes), ENVIRON, sleep=sleep)
+    return xero.XeroSource(settings(**changes), client)
+
+
+def pulled(items: list[PulledItem]) -> dict[str, CanonicalRecord]:
+    return {item.record.id: item.record for item in items if isinstance(item, Pulled)}
+
+
+def rejected(items: list[PulledItem]) -> list[QuarantineEntry]:
+    return [item for item in items if isinstance(item, QuarantineEntry)]
+
+
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def the(records: dict[str, CanonicalRecord], key: str, kind: type[Any]) -> Any:
+    record = records[key]
+    assert isinstance(record, kind)
+    return record
+
+
+def org(*records: CanonicalRecord) -> FakeXero:
+    return render([Customer(id=C1, name="Ridgeway University", currency="USD"), *records])
+
+
+def _invoice(key: str, **changes: Any) -> Invoice:
+    values: dict[str, Any] = {
+        "id": key,
+        "number": f"INV-{key}",
+        "customer_id": C1,
+        "issue_date": day("2026-05-02"),
+        "due_date": day("2026-06-01"),
+        "currency": "USD",
+        "total": D("345.00"),
+        "open_balance": D("345.00"),
+    }
+    return Invoice.model_validate({**values, **changes})
+
+
+# --------------------------------------------------------------------------- paging
+
+
+def token(mock: responses.RequestsMock) -> None:
+    body = {
+        "access_token": "at-1",
+        "expires_in": 1800,
+        "token_type": "Bearer",
+        "refresh_token": "rt-2",
+        "scope": "offline_access accounting.transactions.read accounting.contacts.read",
+    }
+    mock.post(TOKEN_URL, json=body)
+
+
+def page(
+    mock: responses.RequestsMock,
+    endpoint: str,
+    items: list[Any],
+    number_of: tuple[int, int] = (1, 1),
+    where: str | None = None,
+) -> None:
+    """One documented list answer, with its `pagination` object."""
+    at, count = number_of
+    body = {
+        "Id": "f5a6ab36-4a2a-4d9c-8d5f-7c5f0d2fb0c1",
+        "Status": "OK",
+        "ProviderName": "arsync tests",
+        "DateTimeUTC": "/Date(1782860400000)/",
+        "pagination": {"page": at, "pageSize": 100, "pageCount": count, "itemCount": len(items)},
+        endpoint: items,
+    }
+    query = {"page": str(at)} | ({"where": where} if where else {})
+    mock.get(
+        f"{API}/{endpoint}",
+        body=dumps(body),
+        content_type="application/json",
+        headers={"X-MinLimit-Remaining": "58", "X-DayLimit-Remaining": "4321"},
+        match=[
+            matchers.query_param_matcher(query),
+            matchers.header_matcher({"Xero-tenant-id": TENANT, "Accept": "application/json"}),
+        ],
+    )
+
+
+def test_pages_through_the_pagination_object_and_logs_the_limits_left(
+    mock: responses.RequestsMock,
+) -> None:
+    token(mock)
+    page(mock, "Contacts", [contact(Customer(id=C1, name="Ridgeway University", currency="USD"))])
+    accrec = 'Type=="ACCREC"'
+    first = [invoice(_invoice(str(n)), {C1: "Ridgeway University"}) for n in range(100)]
+    page(mock, "Invoices", first, (1, 2), accrec)
+    page(mock, "Invoices", [invoice(_invoice("100"), {})], (2, 2), accrec)
+    page(mock, "Payments", [], where='PaymentType=="ACCRECPAYMENT"')
+    page(mock, "Prepayments", [], where='Type=="RECEIVE-PREPAYMENT"')
+    page(mock, "Overpayments", [], where='Type=="RECEIVE-OVERPAYMENT"')
+    page(mock, "CreditNotes", [], where='Type=="ACCRECCREDIT"')
+
+    with capture_logs() as logs:
+        items = list(source().pull())
+
+    records = pulled(items)
+    assert len(records) == 102
+    assert the(records, "100", Invoice) == _invoice(
+        "100", last_modified=dt.datetime(2026, 6, 30, 9, 0, tzinfo=dt.UTC)
+    )
+    fetched = [e for e in logs if e["event"] == "erp.page_fetched"]
+    assert [(e["stream"], e["page"]) for e in fetched] == [
+        ("Contacts", 1),
+        ("Invoices", 1),
+        ("Invoices", 2),
+        ("Payments", 1),
+        ("Prepayments", 1),
+        ("Overpayments", 1),
+        ("CreditNotes", 1),
+    ]
+    assert (fetched[0]["minute_calls_left"], fetched[0]["day_calls_left"]) == ("58", "4321")
+    api_calls = [c for c in mock.calls if c.request.url.startswith(API)]
+    assert all(c.request.headers["Authorization"] == "Bearer at-1" for c in api_calls)
+    assert all("If-Modified-Since" not in c.request.headers for c in api_calls)
+
+
+def test_reads_xero_dates() -> None:
+    assert moment("/Date(1551744000000+0000)/") == dt.datetime(2019, 3, 5, tzinfo=dt.UTC)
+    assert moment("/Date(1552431874205)/") == dt.datetime(
+        2019, 3, 12, 23, 4, 34, 205000, tzinfo=dt.UTC
+    )
+    local = moment("/Date(1551744000000+1300)/")
+    assert local is not None
+    assert local.date() == day("2019-03-05")
+    assert local.utcoffset() == dt.timedelta(hours=13)
+    assert moment("2019-03-05T00:00:00") == dt.datetime(2019, 3, 5, tzinfo=dt.UTC)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def test_maps_statuses_and_leaves_drafts_out(mock: responses.RequestsMock) -> None:
+    fake = org(
+        _invoice("open"),
+        _invoice("paid", open_balance=D("0"), status=InvoiceStatus.PAID),
+        _invoice("void", status=InvoiceStatus.VOID),
+    )
+    names = {C1: "Ridgeway University"}
+    for status in ("DRAFT", "SUBMITTED", "DELETED"):
+        fake.add("Invoices", {**invoice(_invoice(status.lower()), names), "Status": status})
+    fake.register(mock)
+
+    with capture_logs() as logs:
+        records = pulled(list(source().pull()))
+
+    assert set(records) == {C1, "open", "paid", "void", "deleted"}
+    assert the(records, "open", Invoice).status is InvoiceStatus.OPEN
+    assert the(records, "paid", Invoice).status is InvoiceStatus.PAID
+    for key in ("void", "deleted"):
+        voided = the(records, key, Invoice)
+        assert (voided.status, voided.open_balance, voided.total) == (
+            InvoiceStatus.VOID,
+            D(0),
+            D("345.00"),
+        )
+    skipped = {e["record"]: e["reason"] for e in logs if e["event"] == "erp.record_skipped"}
+    assert skipped == {
+        "xero:Invoices/draft": "status DRAFT: not approved, so not yet a receivable",
+        "xero:Invoices/submitted": "status SUBMITTED: not approved, so not yet a receivable",
+    }
+    assert all(e["log_level"] == "debug" for e in logs if e["event"] == "erp.record_skipped")
+
+
+def test_money_received_and_credit_notes_become_payments_and_credit_memos_with_applications(
+    mock: responses.RequestsMock,
+) -> None:
+    applied = Application(invoice_id="I1", amount=D("100.00"), applied_date=day("2026-05-20"))
+    fake = org(
+        _invoice("I1"),
+        Payment(
+            id="pay-1",
+            customer_id=C1,
+            currency="USD",
+            amount=D("45.00"),
+            received_date=day("2026-05-10"),
+            applications=(
+                Application(invoice_id="I1", amount=D("45.00"), applied_date=day("2026-05-10")),
+            ),
+        ),
+        Payment(
+            id="pre-1",
+            customer_id=C1,
+            currency="USD",
+            amount=D("150.00"),
+            received_date=day("2026-05-01"),
+            applications=(applied,),
+        ),
+        CreditMemo(
+            id="cn-1",
+            customer_id=C1,
+            currency="USD",
+            amount=D("80.00"),
+            date=day("2026-05-15"),
+            applications=(applied.model_copy(update={"amount": D("50.00")}),),
+        ),
+    )
+    over = prepayment(
+        Payment(
+            id="over-1",
+            customer_id=C1,
+            currency="USD",
+            amount=D("20.00"),
+            received_date=day("2026-06-02"),
+        ),
+        {},
+    )
+    over = {k.replace("Prepayment", "Overpayment"): v for k, v in over.items()}
+    over.update(Type="RECEIVE-OVERPAYMENT", CurrencyCode="usd")
+    fake.add("Overpayments", over)
+    deleted = payment(
+        Payment(
+            id="pay-gone",
+            customer_id=C1,
+            currency="USD",
+            amount=D("5.00"),
+            received_date=day("2026-05-11"),
+            applications=(Application(invoice_id="I1", amount=D("5.00")),),
+        ),
+        {},
+    )
+    fake.add("Payments", {**deleted, "Status": "DELETED"})
+    fake.add("CreditNotes", {**credit_note(_memo("cn-void"), {}), "Status": "VOIDED"})
+    fake.register(mock)
+
+    items = list(source().pull())
+    records = pulled(items)
+
+    assert rejected(items) == []
+    assert set(records) == {C1, "I1", "pay-1", "pre-1", "over-1", "cn-1"}
+    assert the(records, "pay-1", Payment).applications == (
+        Application(invoice_id="I1", amount=D("45.00"), applied_date=day("2026-05-10")),
+    )
+    prepaid = the(records, "pre-1", Payment)
+    assert (prepaid.amount, prepaid.applications, prepaid.unapplied) == (
+        D("150.00"),
+        (applied,),
+        D("50.00"),
+    )
+    overpaid = the(records, "over-1", Payment)
+    assert (overpaid.currency, overpaid.unapplied) == ("USD", D("20.00"))
+    credit = the(records, "cn-1", CreditMemo)
+    assert (credit.amount, credit.unapplied) == (D("80.00"), D("30.00"))
+    assert [i.location for i in items if isinstance(i, Pulled)][-1] == "xero:CreditNotes/cn-1"
+
+
+def _memo(key: str) -> CreditMemo:
+    return CreditMemo(
+        id=key, customer_id=C1, currency="USD", amount=D("10.00"), date=day("2026-05-15")
+    )
+
+
+def test_contacts_fall_back_on_the_organisation_and_suppliers_stay_out(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = org(_invoice("I1"))
+    plain = contact(Customer(id="plain", name="No Defaults Ltd", currency="USD"))
+    del plain["DefaultCurrency"], plain["PaymentTerms"]
+    monthly = contact(Customer(id="monthly", name="End Of Month Co", currency="USD"))
+    monthly["PaymentTerms"] = {"Sales": {"Day": 20, "Type": "OFFOLLOWINGMONTH"}}
+    supplier = {
+        **contact(Customer(id="supplier", name="Paper Supplies", currency="USD")),
+        "IsSupplier": True,
+        "IsCustomer": False,
+    }
+    both = {**supplier, "ContactID": "both", "Name": "Supplier We Invoiced"}
+    fake.add("Contacts", plain, monthly, supplier, both)
+    fake.add("Invoices", invoice(_invoice("I2", customer_id="both"), {}))
+    fake.organisation = {
+        "Name": "Demo Company (NZ)",
+        "BaseCurrency": "NZD",
+        "PaymentTerms": {"Sales": {"Day": 20, "Type": "DAYSAFTERBILLDATE"}},
+    }
+    fake.register(mock)
+
+    items = list(source().pull())
+    records = pulled(items)
+
+    assert the(records, "plain", Customer) == Customer(
+        id="plain", name="No Defaults Ltd", currency="NZD", payment_terms_days=20
+    )
+    assert the(records, "monthly", Customer).payment_terms_days == 30  # not a number of days
+    assert "supplier" not in records
+    order = [i.record.id for i in items if isinstance(i, Pulled)]
+    assert order.index("both") == order.index("I2") - 1  # released by the invoice naming it
+    assert sum(c.request.url == f"{API}/Organisation" for c in mock.calls) == 1
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def test_quarantines_what_it_cannot_map_naming_the_object(mock: responses.RequestsMock) -> None:
+    fake = org()
+    names = {C1: "Ridgeway University"}
+    fake.add("Invoices", {**invoice(_invoice("no-due"), names), "DueDate": None})
+    del fake.objects["Invoices"][-1]["DueDateString"]
+    fake.add("Invoices", {**invoice(_invoice("bad-money"), names), "Total": "lots"})
+    fake.add("Invoices", {**invoice(_invoice("euro"), names), "CurrencyCode": "EURO"})
+    orphan = payment(
+        Payment(
+            id="pay-orphan",
+            customer_id=C1,
+            currency="USD",
+            amount=D("5.00"),
+            received_date=day("2026-05-11"),
+            applications=(Application(invoice_id="I1", amount=D("5.00")),),
+        ),
+        names,
+    )
+    orphan["Invoice"] = {"Type": "ACCREC", "Contact": {"ContactID": C1}}
+    fake.add("Payments", orphan)
+    over_allocated = credit_note(_memo("cn-over"), names)
+    over_allocated["Allocations"] = [
+        allocation(Application(invoice_id="I9", amount=D("25.00")), day("2026-05-15"))
+    ]
+    fake.add("CreditNotes", over_allocated)
+    fake.register(mock)
+
+    items = list(source().pull())
+
+    reasons = {e.location: e.reason for e in rejected(items)}
+    assert reasons["xero:Invoices/no-due"].startswith("DueDate is empty")
+    assert reasons["xero:Invoices/bad-money"] == "Total is not a number (got 'lots')"
+    assert "CurrencyCode" in reasons["xero:Invoices/euro"]
+    assert reasons["xero:Payments/pay-orphan"].startswith("Invoice.InvoiceID is empty")
+    assert "exceeds the amount" in reasons["xero:CreditNotes/cn-over"]
+    entry = next(e for e in rejected(items) if e.location == "xero:Invoices/no-due")
+    assert (entry.record_type, entry.record_id, entry.rule) == (
+        "invoice",
+        "no-due",
+        "invalid_record",
+    )
+    assert set(pulled(items)) == {C1}
+
+
+# --------------------------------------------------------------------------- errors and limits
+
+
+def test_a_refused_request_stops_the_run_with_xeros_words(mock: responses.RequestsMock) -> None:
+    token(mock)
+    refused = {
+        "ErrorNumber": 10,
+        "Type": "ValidationException",
+        "Message": "A validation exception occurred",
+        "Elements": [{"ValidationErrors": [{"Message": "Invalid where clause"}]}],
+    }
+    mock.get(f"{API}/Contacts", status=400, json=refused)
+
+    with pytest.raises(ApiError, match=r"HTTP 400 .*ValidationException") as raised:
+        list(source().pull())
+
+    assert isinstance(raised.value, FatalError)
+
+
+def test_a_tenant_not_connected_is_refused_at_once(mock: responses.RequestsMock) -> None:
+    token(mock)
+    forbidden = {
+        "Type": None,
+        "Title": "Forbidden",
+        "Status": 403,
+        "Detail": "AuthenticationUnsuccessful",
+        "Instance": "5b4f4a3c-0a35-4a0e-b1e5-e5e0f7a0b2a1",
+    }
+    mock.get(f"{API}/Contacts", status=403, json=forbidden)
+
+    with pytest.raises(ApiError, match="AuthenticationUnsuccessful"):
+        list(source().pull())
+    assert len([c for c in mock.calls if c.request.url.startswith(API)]) == 1
+
+
+def test_a_429_for_the_minute_limit_is_retried_after_the_time_it_asks(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = org()
+    mock.get(
+        f"{API}/Contacts",
+        status=429,
+        headers={"Retry-After": "12", "X-Rate-Limit-Problem": "minute"},
+    )
+    fake.register(mock)
+    sleeps: list[float] = []
+
+    records = pulled(list(source(sleeps).pull()))
+
+    assert list(records) == [C1]
+    assert 12.0 in sleeps
+
+
+def test_a_429_for_the_daily_limit_stops_without_retrying(mock: responses.RequestsMock) -> None:
+    token(mock)
+    mock.get(
+        f"{API}/Contacts",
+        status=429,
+        headers={"Retry-After": "43200", "X-Rate-Limit-Problem": "day"},
+    )
+    sleeps: list[float] = []
+
+    with pytest.raises(FatalError, match=r"daily call limit .* after 43200 seconds"):
+        list(source(sleeps).pull())
+
+    assert len([c for c in mock.calls if c.request.url.startswith(API)]) == 1
+    assert 43200.0 not in sleeps
+
+
+def test_a_401_refreshes_the_rotating_token_and_keeps_each_new_one(
+    mock: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake = org()
+    expired = {
+        "Type": None,
+        "Title": "Unauthorized",
+        "Status": 401,
+        "Detail": "TokenExpired: token expired at 06/30/2026 09:00:00",
+    }
+    mock.get(f"{API}/Contacts", status=401, json=expired)
+    fake.register(mock)
+    kept = tmp_path / "xero-refresh-token"
+
+    client = xero.make_client(settings(refresh_token_file=kept), ENVIRON, sleep=lambda _: None)
+    records = pulled(list(xero.XeroSource(settings(), client).pull()))
+
+    assert list(records) == [C1]
+    tokens = [c for c in mock.calls if c.request.url == TOKEN_URL]
+    assert [parse_qs(str(c.request.body))["refresh_token"] for c in tokens] == [["rt-1"], ["rt-2"]]
+    assert kept.read_text(encoding="utf-8") == "rt-3"
+
+
+def test_secrets_are_environment_references_and_a_missing_one_is_named() -> None:
+    with pytest.raises(ValidationError, match="secrets come from the environment"):
+        settings(refresh_token="eyJhbGciOi")
+    with pytest.raises(FatalError, match=r"XERO_CLIENT_ID is not set \(needed to log in to Xero\)"):
+        xero.build(settings(), environ={})
+
+
+# --------------------------------------------------------------------------- incremental
+
+
+def test_a_second_pull_sends_if_modified_since_and_yields_only_what_changed(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = org(_invoice("I1"), _invoice("I2"))
+    fake.objects["Invoices"][0]["UpdatedDateUTC"] = ms_date(dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    fake.register(mock)
+    xero_source = source()
+
+    first = list(xero_source.pull())
+    cursors = xero_source.cursors()
+
+    assert set(pulled(first)) == {C1, "I1", "I2"}
+    assert cursors == {
+        "Contacts": "2026-06-30T09:00:00+00:00",
+        "Invoices": "2026-06-30T09:00:00+00:00",
+    }
+    assert xero_source.data_as_of() == dt.datetime(2026, 6, 30, 23, 0, tzinfo=dt.UTC)
+
+    later = dt.datetime(2026, 7, 1, 8, 30, 15, 250000, tzinfo=dt.UTC)
+    fake.objects["Invoices"][1].update(
+        AmountDue=number(D("0.00")), Status="PAID", UpdatedDateUTC=ms_date(later)
+    )
+    fake.add("Invoices", {**invoice(_invoice("I3"), {}), "UpdatedDateUTC": ms_date(later)})
+    fake.requests.clear()
+
+    second = list(xero_source.pull(cursors))
+
+    records = pulled(second)
+    # The contact sits on its cursor's second and is read again; I1 is older and is not.
+    assert set(records) == {C1, "I2", "I3"}
+    assert the(records, "I2", Invoice).status is InvoiceStatus.PAID
+    sent = {urlsplit(r.url).path.rsplit("/", 1)[-1]: r.headers for r in fake.requests}
+    assert sent["Invoices"]["If-Modified-Since"] == "2026-06-30T09:00:00"
+    assert sent["Contacts"]["If-Modified-Since"] == "2026-06-30T09:00:00"
+    assert "If-Modified-Since" not in sent["Payments"]  # no cursor yet: read whole
+    assert xero_source.cursors() == {
+        "Contacts": "2026-06-30T09:00:00+00:00",
+        "Invoices": "2026-07-01T08:30:15.250000+00:00",
+    }
+    assert set(ENDPOINTS) == set(sent)
