@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/arsync.yaml
 PACKAGES := arsync connector scoring jobs
 
-.PHONY: run report test lint typecheck unit sample bench clean
+.PHONY: run report test lint typecheck unit postgres sample bench clean
 
 run: $(VENV)/.runtime  ## set up, then run the main job (dry run) on the bundled sample data
 	$(BIN)/arsync run --dry-run --config $(CONFIG)
@@ -26,11 +26,16 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev
 	$(BIN)/pytest
 
+postgres:  ## install (apt) and start a local PostgreSQL for the state-store tests, as root; prints its URL
+	@bash .ci/postgres
+# For the PostgreSQL cases of the tests: export ARSYNC_TEST_POSTGRES_URL="$$(make -s postgres)"
+
 sample: $(VENV)/.runtime  ## regenerate the bundled sample export
 	$(BIN)/arsync sample-data --customers 60 --seed 7 --out examples/sample
 
 bench: $(VENV)/.dev  ## measure speed and memory (never part of `make test`)
 	$(BIN)/python bench/bench_sample_data.py
+	$(BIN)/python bench/bench_state_store.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -8,13 +8,16 @@ anywhere (a Docker volume, /etc/arsync) without rewriting it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from arsync.mapping import CrmMapping
 from arsync.records import CurrencyCode
@@ -46,6 +49,52 @@ class OutputSettings(StrictModel):
     dir: Path = Path("../out")
 
 
+class StateSettings(StrictModel):
+    """Where runs, watermarks, outcomes and the score history are kept (`jobs/state`)."""
+
+    url: str = Field(
+        default="sqlite:///../state/arsync.db",
+        description="sqlite:///path (relative to this file) or postgresql://user@host/db; "
+        "a password only as an environment reference: postgresql://user:${VAR}@host/db",
+    )
+    lock_lease_hours: float = Field(
+        default=6,
+        gt=0,
+        description="a sync lock older than this is stale and may be taken over (SQLite)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_yaml(cls, url: str) -> str:
+        try:
+            password = make_url(url).password
+        except (ArgumentError, ValueError):
+            # Say what is wrong, never echo the text: it may hold a password.
+            raise ValueError(
+                "not a database URL; expected sqlite:///path or postgresql://user@host/db"
+            ) from None
+        if password is not None and not _ENV_REFERENCE.match(str(password)):
+            raise ValueError(
+                "secrets come from the environment: write the password as a reference such as "
+                "${ARSYNC_DB_PASSWORD} and set that variable where arsync runs"
+            )
+        return url
+
+    def resolved(self, base: Path) -> StateSettings:
+        """A relative SQLite path taken from `base`, like every path in the settings."""
+        url = make_url(self.url)
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return self
+        if database.startswith("file:") or Path(database).is_absolute():
+            return self
+        absolute = url.set(database=os.path.normpath(base / database))
+        return self.model_copy(update={"url": absolute.render_as_string(hide_password=False)})
+
+
+_ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
+
+
 class AppSettings(StrictModel):
     source: SourceSettings
     salesforce: SalesforceSettings | None = Field(
@@ -59,6 +108,7 @@ class AppSettings(StrictModel):
         description="units of the reporting currency for one unit of each other currency",
     )
     output: OutputSettings = OutputSettings()
+    state: StateSettings = StateSettings()
 
     @model_validator(mode="after")
     def _reporting_currency_has_no_rate(self) -> AppSettings:
@@ -88,6 +138,7 @@ class AppSettings(StrictModel):
                 "crm_mapping": under(self.crm_mapping),
                 "scoring": under(self.scoring),
                 "output": OutputSettings(dir=under(self.output.dir)),
+                "state": self.state.resolved(base),
             }
         )
 

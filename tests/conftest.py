@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -15,3 +18,71 @@ def _fresh_logging() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+POSTGRES_URL_VARIABLE = "ARSYNC_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty state database: a SQLite file, or a fresh schema of the PostgreSQL server named by
+    ARSYNC_TEST_POSTGRES_URL (`bash .ci/postgres` starts one and prints it), dropped afterwards.
+
+    Without that variable the PostgreSQL cases are skipped, except in CI, where they fail: CI
+    must never pass without having tested the database the workers use in production.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state' / 'arsync.db'}"
+        return
+    base = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not base:
+        reason = (
+            f"{POSTGRES_URL_VARIABLE} is not set: the PostgreSQL state-store tests need a server "
+            f'(export {POSTGRES_URL_VARIABLE}="$(bash .ci/postgres)" starts one, as root)'
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield from _postgres_schema(base)
+
+
+def _postgres_schema(base: str) -> Iterator[str]:
+    """A schema of its own for one test, reached by putting it first on the search path."""
+    from sqlalchemy import text  # noqa: PLC0415 - only the PostgreSQL cases need it
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    from jobs.state.db import make_engine  # noqa: PLC0415
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for the SQL ERP source to read: a SQLite file (not created yet), or a
+    fresh schema of the PostgreSQL server named by ARSYNC_TEST_POSTGRES_URL, dropped afterwards.
+
+    Skipped without that variable, failed in CI, like `state_url`: the SQL source is used on
+    PostgreSQL warehouses, so CI must test it there."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'warehouse.db'}"
+        return
+    base = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not base:
+        reason = (
+            f"{POSTGRES_URL_VARIABLE} is not set: the SQL source's PostgreSQL tests need a server "
+            f'(export {POSTGRES_URL_VARIABLE}="$(bash .ci/postgres)" starts one, as root)'
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield from _postgres_schema(base)

@@ -1,0 +1,679 @@
+"""The state store: what each run did, so that a rerun after any failure is safe and finishes
+the work.
+
+A run is recorded twice: `begin_run` when it starts (status `running`), `finish_run` when it ends,
+in ONE transaction with everything it produced: its counts, its quarantine, the outcome of each
+Account, the day's score snapshots and, only if the run completed, the new watermarks. So either
+the next run sees all of a run or none of it: a crash half-way leaves the watermarks where they
+were, and the next run pulls the same changes again.
+
+Callers get plain values (`RunRecord`, `QuarantineEntry`, dicts, a DataFrame), never ORM objects,
+so no session leaks out of this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from types import MappingProxyType
+from typing import Any, Final
+
+import pandas as pd
+import psycopg
+import structlog
+from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from arsync.quarantine import Action, QuarantineEntry
+from jobs.state.bulk import BulkWriteError, bulk_insert, bulk_upsert
+from jobs.state.db import SQLITE_IMMEDIATE, advisory_key, describe, make_engine
+from jobs.state.errors import LockHeldError, RunStateError, StateError
+from jobs.state.migrate import upgrade
+from jobs.state.models import (
+    COMPLETED_STATUSES,
+    FINISHED_STATUSES,
+    Outcome,
+    QuarantineRow,
+    Run,
+    RunLock,
+    ScoreSnapshot,
+    Watermark,
+)
+
+log = structlog.get_logger(__name__)
+
+OUTCOME_COLUMNS: Final = (
+    "customer_id",
+    "account_id",
+    "status",
+    "fields",
+    "error_code",
+    "message",
+)
+SNAPSHOT_COLUMNS: Final = (
+    "snapshot_date",
+    "customer_id",
+    "run_id",
+    "health_score",
+    "risk_tier",
+    "open_balance",
+    "overdue_balance",
+    "segment",
+)
+_NO_WATERMARKS: Mapping[tuple[str, str], str] = MappingProxyType({})
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the store holds it: a plain value, safe to keep after the session is gone."""
+
+    run_id: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    dry_run: bool
+    as_of: dt.date
+    data_as_of: dt.datetime | None
+    config_fingerprint: str
+    counts: dict[str, int]
+    error: str | None
+    host: str
+    pid: int
+
+    @property
+    def completed(self) -> bool:
+        """The run did all its work (perhaps with quarantined records): its watermarks count."""
+        return self.status in COMPLETED_STATUSES
+
+
+class StateStore:
+    """The runs, watermarks, quarantine, outcomes, score history and sync lock of one database.
+
+    Open it with `StateStore.open(url)`: SQLite for one machine (the default), PostgreSQL when
+    several machines or a scheduler in a container share the state.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """Use `open()`, which also upgrades the schema; this takes an engine already set up."""
+        self._engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._schema: str | None = None
+
+    @classmethod
+    def open(cls, url: str, *, environ: Mapping[str, str] | None = None) -> StateStore:
+        """Connect, create the folder of a SQLite file, and upgrade the schema to the latest.
+
+        `postgresql://` URLs use psycopg 3; a `${NAME}` password is read from the environment.
+        """
+        engine = make_engine(url, environ)
+        try:
+            upgrade(engine)
+        except OperationalError as error:
+            engine.dispose()
+            # `error.orig` is the driver's own message, which never repeats the password.
+            raise StateError(
+                f"cannot open the state store {describe(engine)}: {str(error.orig).strip()}"
+            ) from None
+        except BaseException:
+            engine.dispose()
+            raise
+        log.debug("state.opened", url=describe(engine))
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password hidden."""
+        return describe(self._engine)
+
+    def close(self) -> None:
+        """Close every pooled connection (a held lock keeps its own until its block ends)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"StateStore({self.url!r})"
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def begin_run(
+        self,
+        run_id: str,
+        *,
+        dry_run: bool,
+        as_of: dt.date,
+        config_fingerprint: str,
+        started_at: dt.datetime,
+        data_as_of: dt.datetime | None = None,
+    ) -> None:
+        """Record the run as `running`, committed at once, so a crash leaves a trace.
+
+        First, any other `running` run whose lock is no longer held is marked `abandoned`: its
+        process died (or was killed) without finishing, and nothing will ever finish it. So a
+        run that records its state should hold `lock()` from before `begin_run` to after
+        `finish_run`: a run without the lock counts as abandoned when the next one begins.
+        """
+        _require_aware(started_at=started_at, data_as_of=data_as_of)
+        try:
+            with self._write() as session:
+                abandoned = self._abandon_stale_runs(session, run_id, started_at)
+                session.add(
+                    Run(
+                        run_id=run_id,
+                        started_at=started_at,
+                        finished_at=None,
+                        status="running",
+                        dry_run=dry_run,
+                        as_of=as_of,
+                        data_as_of=data_as_of,
+                        config_fingerprint=config_fingerprint,
+                        counts={},
+                        error=None,
+                        host=socket.gethostname(),
+                        pid=os.getpid(),
+                    )
+                )
+        except IntegrityError:
+            raise RunStateError(f"run {run_id} is already recorded: run ids are unique") from None
+        if abandoned:
+            log.warning("state.runs_abandoned", run_ids=abandoned, found_by=run_id)
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        finished_at: dt.datetime,
+        counts: Mapping[str, int],
+        error: str | None = None,
+        data_as_of: dt.datetime | None = None,
+        watermarks: Mapping[tuple[str, str], str] = _NO_WATERMARKS,
+        quarantine: Iterable[QuarantineEntry] = (),
+        outcomes: Iterable[Mapping[str, Any]] = (),
+        snapshots: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        """Record the end of a run and all it produced, in one transaction: all or nothing.
+
+        `status` is `succeeded`, `partial` (finished, with quarantined or failed records) or
+        `failed`. The watermarks (`{(source, stream): cursor}`) move only for a completed run
+        (`succeeded` or `partial`) that is not a dry run: a failed run must be redone from the
+        old cursor, and a dry run wrote nothing, so the next real run still owes those changes.
+        Snapshots are upserted by (snapshot_date, customer_id): a rerun on the same day replaces
+        that day's scores. `outcomes` and `snapshots` take the rows of the run's DataFrames
+        (`df.to_dict("records")`); NaN and numpy numbers are accepted.
+        """
+        if status not in FINISHED_STATUSES:
+            raise ValueError(f"a run finishes as one of {FINISHED_STATUSES}, not {status!r}")
+        _require_aware(finished_at=finished_at, data_as_of=data_as_of)
+        started = time.perf_counter()
+        moved = False
+        quarantine_rows = [_quarantine_row(run_id, entry) for entry in quarantine]
+        outcome_rows = [_outcome_row(run_id, outcome) for outcome in outcomes]
+        snapshot_rows = list(
+            {
+                (row["snapshot_date"], row["customer_id"]): row
+                for row in (_snapshot_row(run_id, snapshot) for snapshot in snapshots)
+            }.values()
+        )
+        try:
+            with self._write() as session:
+                run = session.get(Run, run_id, with_for_update=True)
+                if run is None:
+                    raise RunStateError(f"run {run_id} was never begun (begin_run)")
+                if run.status != "running":
+                    raise RunStateError(
+                        f"run {run_id} is {run.status}, not running: it cannot be finished "
+                        "(an abandoned run's work is redone by the next run)"
+                    )
+                run.status = status
+                run.finished_at = finished_at
+                run.counts = {str(name): int(count) for name, count in counts.items()}
+                run.error = error
+                if data_as_of is not None:
+                    run.data_as_of = data_as_of
+                session.flush()
+                bulk_insert(session, QuarantineRow, quarantine_rows)
+                bulk_insert(session, Outcome, outcome_rows)
+                bulk_upsert(session, ScoreSnapshot, snapshot_rows, ("snapshot_date", "customer_id"))
+                moved = status in COMPLETED_STATUSES and not run.dry_run
+                if moved and watermarks:
+                    rows = [
+                        {
+                            "source": source,
+                            "stream": stream,
+                            "cursor": cursor,
+                            "run_id": run_id,
+                            "updated_at": finished_at,
+                        }
+                        for (source, stream), cursor in watermarks.items()
+                    ]
+                    _upsert(session, Watermark, rows, ("source", "stream"))
+        except (SQLAlchemyError, BulkWriteError) as failure:
+            reason = str(getattr(failure, "orig", None) or failure).strip()
+            raise StateError(
+                f"could not record the end of run {run_id} in {self.url}; "
+                f"nothing of it was saved: {reason}"
+            ) from failure
+        log.info(
+            "state.run_recorded",
+            status=status,
+            quarantined=len(quarantine_rows),
+            outcomes=len(outcome_rows),
+            snapshots=len(snapshot_rows),
+            watermarks=len(watermarks) if moved else 0,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or with this id prefix when exactly one run has it."""
+        if not run_id:
+            return None
+        with self._read() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                found = session.scalars(
+                    select(Run)
+                    .where(Run.run_id.startswith(run_id, autoescape=True))
+                    .order_by(Run.run_id)
+                    .limit(5)
+                ).all()
+                if len(found) > 1:
+                    ids = ", ".join(r.run_id for r in found)
+                    raise RunStateError(f"run id {run_id!r} is ambiguous: it starts {ids}")
+                run = found[0] if found else None
+            return None if run is None else _record(run)
+
+    def recent_runs(self, limit: int = 20) -> list[RunRecord]:
+        """The latest runs first."""
+        with self._read() as session:
+            runs = session.scalars(
+                select(Run).order_by(Run.started_at.desc(), Run.run_id.desc()).limit(limit)
+            )
+            return [_record(run) for run in runs]
+
+    def last_success(self) -> RunRecord | None:
+        """The latest completed (`succeeded` or `partial`) run that was not a dry run: the last
+        time the CRM got the figures, and the run whose watermarks the next run starts from."""
+        with self._read() as session:
+            run = session.scalars(
+                select(Run)
+                .where(Run.status.in_(COMPLETED_STATUSES), Run.dry_run.is_(False))
+                .order_by(Run.started_at.desc(), Run.run_id.desc())
+                .limit(1)
+            ).first()
+            return None if run is None else _record(run)
+
+    # --- what runs produced ---------------------------------------------------------------
+
+    def watermark(self, source: str, stream: str) -> str | None:
+        """Where the next pull of this stream starts (None: from the beginning)."""
+        with self._read() as session:
+            row = session.get(Watermark, (source, stream))
+            return None if row is None else row.cursor
+
+    def quarantine_of(self, run_id: str) -> list[QuarantineEntry]:
+        """The records the run left out, in the order they were found."""
+        with self._read() as session:
+            rows = session.scalars(
+                select(QuarantineRow)
+                .where(QuarantineRow.run_id == run_id)
+                .order_by(QuarantineRow.id)
+            )
+            return [
+                QuarantineEntry(
+                    r.record_type, r.record_id, r.location, r.rule, r.reason, Action(r.action)
+                )
+                for r in rows
+            ]
+
+    def outcomes_of(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        """The run's Account outcomes (optionally of one status), in the order they were given."""
+        query = select(*(Outcome.__table__.c[name] for name in OUTCOME_COLUMNS)).where(
+            Outcome.run_id == run_id
+        )
+        if status is not None:
+            query = query.where(Outcome.status == status)
+        with self._read() as session:
+            rows = session.execute(query.order_by(Outcome.id)).mappings()
+            return [dict(row) for row in rows]
+
+    def snapshots(self, since: dt.date) -> pd.DataFrame:
+        """Score history from `since` on: one row per day and customer, oldest first.
+
+        `snapshot_date` is datetime64, the balances float (the reporting currency, to the cent),
+        `segment` None for snapshots taken before the store kept it.
+        """
+        columns = [ScoreSnapshot.__table__.c[name] for name in SNAPSHOT_COLUMNS]
+        query = (
+            select(*columns)
+            .where(ScoreSnapshot.snapshot_date >= since)
+            .order_by(ScoreSnapshot.snapshot_date, ScoreSnapshot.customer_id)
+        )
+        with self._read() as session:
+            rows = [tuple(row) for row in session.execute(query)]
+        frame = pd.DataFrame.from_records(rows, columns=list(SNAPSHOT_COLUMNS))
+        frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"])
+        return frame.astype(
+            {"health_score": "int64", "open_balance": "float64", "overdue_balance": "float64"}
+        )
+
+    # --- the sync lock --------------------------------------------------------------------
+
+    def lock(
+        self, run_id: str, *, name: str = "sync", lease_hours: float = 6.0
+    ) -> AbstractContextManager[None]:
+        """Make sure only one sync runs at a time: hold this for the whole run.
+
+        Raises `LockHeldError`, naming the holder, when another run has it. On PostgreSQL the
+        lock is a session advisory lock on a connection of its own, held for the block: if the
+        process dies, the server releases it. On SQLite the `run_lock` row is the lock: a row
+        whose lease has not expired and whose process still runs (checked when it is on this
+        host) refuses; a stale one is taken over. Either way the row says who holds it.
+        """
+        if self._engine.dialect.name == "postgresql":
+            return self._postgres_lock(run_id, name, lease_hours)
+        return self._row_lock(run_id, name, lease_hours)
+
+    @contextmanager
+    def _row_lock(self, run_id: str, name: str, lease_hours: float) -> Iterator[None]:
+        now = _now()
+        with self._write() as session:  # BEGIN IMMEDIATE: one process at a time gets here
+            row = session.get(RunLock, name)
+            if row is not None and self._row_is_live(row, now):
+                raise _held(row)
+            if row is not None:
+                log.warning(
+                    "state.lock_taken_over",
+                    lock=name,
+                    stale_run_id=row.run_id,
+                    stale_host=row.host,
+                    stale_pid=row.pid,
+                    expired=row.expires_at <= now,
+                )
+                session.delete(row)
+                session.flush()
+            session.add(_lock_row(name, run_id, now, lease_hours))
+        try:
+            yield
+        finally:
+            self._release_row(name, run_id)
+
+    @contextmanager
+    def _postgres_lock(self, run_id: str, name: str, lease_hours: float) -> Iterator[None]:
+        key = self._advisory_key(name)
+        # A driver connection of its own, outside the pool, so that closing it surely ends the
+        # session (and with it the lock), in autocommit so that no transaction stays open for
+        # the hours of a run.
+        holder = _driver_connection(self._engine)
+        try:
+            taken = holder.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if not (taken and taken[0]):
+                with self._read() as session:
+                    row = session.get(RunLock, name)
+                raise LockHeldError(name) if row is None else _held(row)
+            with self._write() as session:
+                _upsert(
+                    session,
+                    RunLock,
+                    [_lock_values(name, run_id, _now(), lease_hours)],
+                    ("name",),
+                )
+            try:
+                yield
+            finally:
+                self._release_row(name, run_id)
+        finally:
+            holder.close()
+
+    def _release_row(self, name: str, run_id: str) -> None:
+        """Delete our row (never a row someone took over from us after our lease ran out)."""
+        try:
+            with self._write() as session:
+                session.execute(
+                    delete(RunLock).where(RunLock.name == name, RunLock.run_id == run_id)
+                )
+        except SQLAlchemyError as error:  # the lock itself is released all the same
+            reason = str(getattr(error, "orig", None) or error).strip()
+            log.warning("state.lock_row_not_released", lock=name, error=reason)
+
+    def _row_is_live(self, row: RunLock, now: dt.datetime) -> bool:
+        """SQLite: a lock row counts while its lease runs and its process is alive (a process
+        on another host cannot be checked: its lease decides)."""
+        if row.expires_at <= now:
+            return False
+        return row.host != socket.gethostname() or _process_alive(row.pid)
+
+    def _lock_is_held(self, session: Session, row: RunLock, now: dt.datetime) -> bool:
+        """Whether the holder recorded in `row` still holds the lock."""
+        if self._engine.dialect.name != "postgresql":
+            return self._row_is_live(row, now)
+        unsigned = self._advisory_key(row.name) & 0xFFFF_FFFF_FFFF_FFFF
+        held = session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1)"
+            ),
+            {"high": unsigned >> 32, "low": unsigned & 0xFFFF_FFFF},
+        )
+        return bool(held.scalar_one())
+
+    def _abandon_stale_runs(self, session: Session, run_id: str, now: dt.datetime) -> list[str]:
+        running = session.scalars(
+            select(Run).where(Run.status == "running", Run.run_id != run_id)
+        ).all()
+        if not running:
+            return []
+        locks = session.scalars(
+            select(RunLock).where(RunLock.run_id.in_([run.run_id for run in running]))
+        ).all()
+        live = {row.run_id for row in locks if self._lock_is_held(session, row, _now())}
+        abandoned = [run for run in running if run.run_id not in live]
+        for run in abandoned:
+            run.status = "abandoned"
+            run.error = (
+                f"abandoned: still marked running when run {run_id} began at {now.isoformat()}, "
+                "and no live process held its lock: it stopped before it finished"
+            )
+        return [run.run_id for run in abandoned]
+
+    def _advisory_key(self, name: str) -> int:
+        """A stable signed 64-bit key for the lock name, scoped to the schema of the store:
+        advisory locks are per database, and two schemas are two independent stores."""
+        if self._schema is None:
+            with self._engine.connect() as connection:
+                self._schema = str(connection.execute(select(func.current_schema())).scalar_one())
+        return advisory_key(f"arsync.state.lock:{self._schema}:{name}")
+
+    # --- sessions -------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A write transaction, committed at the end of the block or rolled back whole. On
+        SQLite it takes the write lock at BEGIN, so it never fails half-way for a concurrent
+        writer (it waits for it instead)."""
+        with self._sessions() as session, session.begin():
+            session.connection(execution_options={SQLITE_IMMEDIATE: True})
+            yield session
+
+
+def _driver_connection(engine: Engine) -> psycopg.Connection[Any]:
+    """A psycopg connection to the engine's database, in autocommit, that no pool knows of."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    try:
+        connection = psycopg.connect(*args, **kwargs, autocommit=True)
+    except psycopg.Error as error:
+        raise StateError(f"cannot connect to {describe(engine)} for the lock: {error}") from None
+    return connection
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _require_aware(**moments: dt.datetime | None) -> None:
+    """A naive datetime would be read as UTC on one machine and local time on another."""
+    for name, moment in moments.items():
+        if moment is not None and moment.utcoffset() is None:
+            raise ValueError(f"{name} must carry a time zone (UTC), got {moment.isoformat()}")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (signal 0 only checks it exists)."""
+    if pid <= 0 or os.name == "nt":  # Windows' os.kill would end the process: trust the lease
+        return pid > 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def _held(row: RunLock) -> LockHeldError:
+    return LockHeldError(
+        row.name,
+        run_id=row.run_id,
+        host=row.host,
+        pid=row.pid,
+        since=row.acquired_at,
+        expires_at=row.expires_at,
+    )
+
+
+def _lock_values(name: str, run_id: str, now: dt.datetime, lease_hours: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "run_id": run_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "acquired_at": now,
+        "expires_at": now + dt.timedelta(hours=lease_hours),
+    }
+
+
+def _lock_row(name: str, run_id: str, now: dt.datetime, lease_hours: float) -> RunLock:
+    return RunLock(**_lock_values(name, run_id, now, lease_hours))
+
+
+def _upsert(
+    session: Session,
+    model: type[ScoreSnapshot] | type[Watermark] | type[RunLock],
+    rows: Sequence[Mapping[str, Any]],
+    keys: tuple[str, ...],
+) -> None:
+    """Insert the few rows, replacing those with the same key (through the models' types, which
+    refuse a naive datetime)."""
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = upsert(model)
+    names = [column.name for column in model.__table__.columns if column.name not in keys]
+    changes = {name: statement.excluded[name] for name in names}
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), rows)
+
+
+def _record(run: Run) -> RunRecord:
+    return RunRecord(
+        run_id=run.run_id,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        dry_run=run.dry_run,
+        as_of=run.as_of,
+        data_as_of=run.data_as_of,
+        config_fingerprint=run.config_fingerprint,
+        counts=dict(run.counts),
+        error=run.error,
+        host=run.host,
+        pid=run.pid,
+    )
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN, NaT or pd.NA: how a DataFrame says 'no value' (the common types first: this
+    runs for every cell of 50,000 rows)."""
+    if value is None:
+        return True
+    if isinstance(value, str | int):
+        return False
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or an array: a value
+        return False
+
+
+def _text(value: Any) -> str | None:
+    return None if _missing(value) else str(value)
+
+
+def _quarantine_row(run_id: str, entry: QuarantineEntry) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "record_type": entry.record_type,
+        "record_id": entry.record_id,
+        "location": entry.location,
+        "rule": entry.rule,
+        "reason": entry.reason,
+        "action": Action(entry.action).value,
+    }
+
+
+def _outcome_row(run_id: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
+    fields = outcome.get("fields")
+    if isinstance(fields, list | tuple | set | frozenset):
+        fields = ",".join(str(name) for name in fields)
+    row = {name: _text(outcome.get(name)) for name in OUTCOME_COLUMNS}
+    row["fields"] = _text(fields) if fields is not None else ""
+    row["run_id"] = run_id
+    return row
+
+
+def _snapshot_row(run_id: str, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    day = snapshot.get("snapshot_date")
+    if isinstance(day, dt.datetime):  # pd.Timestamp too
+        day = day.date()
+    score: Any = snapshot.get("health_score")
+    return {
+        "snapshot_date": day,
+        "customer_id": _text(snapshot.get("customer_id")),
+        "run_id": run_id,
+        "health_score": None if _missing(score) else int(score),
+        "risk_tier": _text(snapshot.get("risk_tier")),
+        "open_balance": _money(snapshot.get("open_balance")),
+        "overdue_balance": _money(snapshot.get("overdue_balance")),
+        "segment": _text(snapshot.get("segment")),
+    }
+
+
+def _money(value: Any) -> Decimal | None:
+    """To the cent, rounded half away from zero like the rest of arsync's money."""
+    if _missing(value):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"a balance must be a finite number, not {value}")
+    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    return number.quantize(_CENT, rounding=ROUND_HALF_UP)
