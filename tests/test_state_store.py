@@ -542,7 +542,7 @@ def test_a_database_of_the_first_schema_upgrades_to_the_latest(state_url: str) -
 
     engine = make_engine(state_url)
     try:
-        assert current(engine) == head() == "0002"
+        assert current(engine) == head() == "0003"
     finally:
         engine.dispose()
 
@@ -621,3 +621,59 @@ def test_state_settings_take_a_relative_sqlite_path_from_the_config_folder() -> 
 def test_state_settings_refuse_a_password_written_in_the_yaml() -> None:
     with pytest.raises(ValueError, match="secrets come from the environment"):
         StateSettings(url="postgresql://arsync:s3cret@db/arsync")
+
+
+def test_a_completed_run_keeps_an_incremental_sources_records_and_a_full_pull_replaces_them(
+    state_url: str,
+) -> None:
+    with StateStore.open(state_url) as store:
+        first = _record("run-a", "customer", "C1") + _record("run-a", "customer", "C2")
+        _finish(store, "run-a", "succeeded", records=first, replace_records_of="quickbooks")
+        _finish(store, "run-b", "succeeded", records=_record("run-b", "customer", "C2", "new"))
+        _finish(store, "run-c", "failed", records=_record("run-c", "customer", "C3"))
+
+        kept = store.source_records("quickbooks")
+
+        assert [(kind, payload["id"], payload["name"]) for kind, payload, _ in kept] == [
+            ("customer", "C1", "C1"),
+            ("customer", "C2", "new"),
+        ]
+        _finish(
+            store,
+            "run-d",
+            "succeeded",
+            records=_record("run-d", "customer", "C9"),
+            replace_records_of="quickbooks",
+        )
+        assert [payload["id"] for _, payload, _ in store.source_records("quickbooks")] == ["C9"]
+
+
+def _record(
+    run_id: str, kind: str, record_id: str, name: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "source": "quickbooks",
+            "record_type": kind,
+            "record_id": record_id,
+            "payload": {"id": record_id, "name": name or record_id},
+            "location": f"quickbooks:Customer/{record_id}",
+        }
+    ]
+
+
+def _finish(store: StateStore, run_id: str, status: str, **kept: Any) -> None:
+    store.begin_run(
+        run_id,
+        dry_run=False,
+        as_of=dt.date(2026, 6, 30),
+        config_fingerprint="f" * 64,
+        started_at=dt.datetime(2026, 6, 30, tzinfo=dt.UTC),
+    )
+    store.finish_run(
+        run_id,
+        status=status,
+        finished_at=dt.datetime(2026, 6, 30, 1, tzinfo=dt.UTC),
+        counts={},
+        **kept,
+    )

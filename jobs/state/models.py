@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
@@ -116,6 +116,19 @@ class Watermark(Base):
     cursor: Mapped[str] = mapped_column(Text)
     run_id: Mapped[str] = mapped_column(RUN_ID, ForeignKey("runs.run_id"))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SourceRecord(Base):
+    """A record an incremental source pulled: with the changes of a run it makes the ledger."""
+
+    __tablename__ = "source_records"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    location: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str] = mapped_column(RUN_ID, ForeignKey("runs.run_id"))
 
 
 class QuarantineRow(Base):

@@ -28,6 +28,7 @@ from typing import Any, Final
 import pandas as pd
 import psycopg
 import structlog
+from psycopg.types.json import Json
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -46,6 +47,7 @@ from jobs.state.models import (
     Run,
     RunLock,
     ScoreSnapshot,
+    SourceRecord,
     Watermark,
 )
 
@@ -205,6 +207,8 @@ class StateStore:
         quarantine: Iterable[QuarantineEntry] = (),
         outcomes: Iterable[Mapping[str, Any]] = (),
         snapshots: Iterable[Mapping[str, Any]] = (),
+        records: Iterable[Mapping[str, Any]] = (),
+        replace_records_of: str | None = None,
     ) -> None:
         """Record the end of a run and all it produced, in one transaction: all or nothing.
 
@@ -215,6 +219,10 @@ class StateStore:
         Snapshots are upserted by (snapshot_date, customer_id): a rerun on the same day replaces
         that day's scores. `outcomes` and `snapshots` take the rows of the run's DataFrames
         (`df.to_dict("records")`); NaN and numpy numbers are accepted.
+
+        `records` (source, record_type, record_id, payload, location) are what an incremental
+        source pulled; they are kept, like the watermarks, only for a completed real run, and
+        `replace_records_of` names a source whose kept records a full pull replaces.
         """
         if status not in FINISHED_STATUSES:
             raise ValueError(f"a run finishes as one of {FINISHED_STATUSES}, not {status!r}")
@@ -250,6 +258,8 @@ class StateStore:
                 bulk_insert(session, Outcome, outcome_rows)
                 bulk_upsert(session, ScoreSnapshot, snapshot_rows, ("snapshot_date", "customer_id"))
                 moved = status in COMPLETED_STATUSES and not run.dry_run
+                if moved:
+                    self._keep_records(session, run_id, records, replace_records_of)
                 if moved and watermarks:
                     rows = [
                         {
@@ -277,6 +287,47 @@ class StateStore:
             watermarks=len(watermarks) if moved else 0,
             seconds=round(time.perf_counter() - started, 3),
         )
+
+    @staticmethod
+    def _keep_records(
+        session: Session,
+        run_id: str,
+        records: Iterable[Mapping[str, Any]],
+        replace_records_of: str | None,
+    ) -> None:
+        if replace_records_of is not None:
+            session.execute(delete(SourceRecord).where(SourceRecord.source == replace_records_of))
+        # COPY (PostgreSQL) needs the JSON payload wrapped; SQLAlchemy (SQLite) takes the dict.
+        wrap = Json if session.get_bind().dialect.name == "postgresql" else _unchanged
+        rows = list(
+            {
+                (r["source"], r["record_type"], r["record_id"]): {
+                    **r,
+                    "payload": wrap(r["payload"]),
+                    "run_id": run_id,
+                }
+                for r in records
+            }.values()
+        )
+        bulk_upsert(session, SourceRecord, rows, ("source", "record_type", "record_id"))
+
+    def watermarks(self, source: str) -> dict[str, str]:
+        """Every stream's cursor of one source: where its next incremental pull starts."""
+        with self._read() as session:
+            rows = session.execute(
+                select(Watermark.stream, Watermark.cursor).where(Watermark.source == source)
+            )
+            return {str(stream): str(cursor) for stream, cursor in rows.tuples()}
+
+    def source_records(self, source: str) -> list[tuple[str, dict[str, Any], str]]:
+        """The records kept for a source: (record_type, payload, location)."""
+        with self._read() as session:
+            rows = session.execute(
+                select(SourceRecord.record_type, SourceRecord.payload, SourceRecord.location)
+                .where(SourceRecord.source == source)
+                .order_by(SourceRecord.record_type, SourceRecord.record_id)
+            )
+            return [(kind, dict(payload), location) for kind, payload, location in rows]
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run with this id, or with this id prefix when exactly one run has it."""
@@ -524,6 +575,10 @@ def _driver_connection(engine: Engine) -> psycopg.Connection[Any]:
     except psycopg.Error as error:
         raise StateError(f"cannot connect to {describe(engine)} for the lock: {error}") from None
     return connection
+
+
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 def _now() -> dt.datetime:
