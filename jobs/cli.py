@@ -19,12 +19,13 @@ from connector.errors import FatalError, SourceConfigError
 from jobs.crm import check_connection
 from jobs.health import RunSummary
 from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
-from jobs.pipeline import ExitCode, SyncResult, run_sync
+from jobs.pipeline import ExitCode, SyncResult, pull_ledger, run_sync
 from jobs.progress import Bars, Silent
 from jobs.report import DEFAULT_COMPARE_DAYS, ReportResult, run_report
 from jobs.settings import RunSettings, load_run_settings
+from jobs.sources import build_source
+from jobs.state import StateStore
 from jobs.worker import run_worker
-from jobs.worker_settings import MetricsSettings, ScheduleSettings
 
 app = typer.Typer(
     help="Accounts-receivable health from the ERP onto Salesforce Accounts.",
@@ -60,6 +61,9 @@ AsOfOption = Annotated[
     typer.Option(formats=["%Y-%m-%d"], help="Score as of this date (default: the data's)."),
 ]
 ShowOption = Annotated[int, typer.Option(help="Accounts to show in the plan table.")]
+FullOption = Annotated[
+    bool, typer.Option("--full", help="Pull everything, not only what changed since last time.")
+]
 
 
 @app.command()
@@ -70,25 +74,31 @@ def run(
     ] = False,
     as_of: AsOfOption = None,
     show: ShowOption = 10,
+    full: FullOption = False,
 ) -> None:
     """Pull the ERP ledger, score every customer, and write the changed values to Salesforce."""
-    _sync(config, dry_run=dry_run, as_of=as_of, show=show)
+    _sync(config, dry_run=dry_run, as_of=as_of, show=show, full=full)
 
 
 @app.command()
 def plan(
-    config: ConfigOption = DEFAULT_CONFIG, as_of: AsOfOption = None, show: ShowOption = 10
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_of: AsOfOption = None,
+    show: ShowOption = 10,
+    full: FullOption = False,
 ) -> None:
     """Show what a run would change in Salesforce, writing nothing (same as run --dry-run)."""
-    _sync(config, dry_run=True, as_of=as_of, show=show)
+    _sync(config, dry_run=True, as_of=as_of, show=show, full=full)
 
 
-def _sync(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int) -> None:
-    result = _sync_run(config, dry_run=dry_run, as_of=as_of, show=show)
+def _sync(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int, full: bool) -> None:
+    result = _sync_run(config, dry_run=dry_run, as_of=as_of, show=show, full=full)
     raise typer.Exit(result.exit_code)
 
 
-def _sync_run(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int) -> SyncResult:
+def _sync_run(
+    config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int, full: bool = False
+) -> SyncResult:
     """One run as `arsync run` does it, its summary printed; a settings, data or fatal problem
     is printed and raised as typer.Exit with its exit code."""
     run_id = new_run_id()
@@ -96,11 +106,16 @@ def _sync_run(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: i
     settings = _load(config)
     day = as_of.date() if as_of else None
     try:
-        if err.is_terminal:
-            with Bars(err) as bars:
-                result = run_sync(settings, run_id, day, bars, dry_run=dry_run)
-        else:
-            result = run_sync(settings, run_id, day, Silent(), dry_run=dry_run)
+        with StateStore.open(settings.app.state.url) as state:
+            if err.is_terminal:
+                with Bars(err) as bars:
+                    result = run_sync(
+                        settings, run_id, day, bars, dry_run=dry_run, state=state, full=full
+                    )
+            else:
+                result = run_sync(
+                    settings, run_id, day, Silent(), dry_run=dry_run, state=state, full=full
+                )
     except ConfigError as error:
         _print_problems(error)
         raise typer.Exit(ExitCode.CONFIG_ERROR) from None
@@ -134,9 +149,7 @@ def worker(
             "to (or use --dry-run)."
         )
         raise typer.Exit(ExitCode.CONFIG_ERROR)
-    # Until AppSettings has these sections, the defaults.
-    schedule: ScheduleSettings = getattr(settings.app, "schedule", ScheduleSettings())
-    metrics: MetricsSettings = getattr(settings.app, "metrics", MetricsSettings())
+    schedule, metrics = settings.app.schedule, settings.app.metrics
 
     def run_once() -> RunSummary:
         """`arsync run` once, the settings read afresh; its exit code and counts."""
@@ -191,6 +204,138 @@ def salesforce_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
         f"[green]ok[/green] {check.fields_checked} {check.sobject} fields exist, are writable "
         "and fit the mapped values"
     )
+
+
+runs_app = typer.Typer(help="The history of runs, from the state store.")
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs_list(
+    context: typer.Context,
+    config: ConfigOption = DEFAULT_CONFIG,
+    limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20,
+) -> None:
+    """Recent runs with their status and counts."""
+    if context.invoked_subcommand is not None:
+        return
+    settings = _load(config)
+    with StateStore.open(settings.app.state.url) as state:
+        runs = state.recent_runs(limit)
+    table = Table(title=f"Last {len(runs)} runs")
+    for column in (
+        "Run",
+        "Started (UTC)",
+        "Status",
+        "Dry",
+        "As of",
+        "Records",
+        "Changed",
+        "Written",
+        "Failed",
+        "Quarantined",
+        "API calls",
+    ):
+        table.add_column(column)
+    for record in runs:
+        counts = record.counts
+        table.add_row(
+            record.run_id,
+            record.started_at.strftime("%Y-%m-%d %H:%M"),
+            record.status,
+            "yes" if record.dry_run else "",
+            str(record.as_of),
+            str(counts.get("invoices", "")),
+            str(counts.get("accounts_changed", "")),
+            str(counts.get("accounts_written", "")),
+            str(counts.get("accounts_failed", "")),
+            str(counts.get("quarantined", "")),
+            str(counts.get("api_calls", "")),
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="A run id, or its first characters.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """One run: its counts, the records it quarantined, and the Accounts that failed."""
+    settings = _load(config)
+    with StateStore.open(settings.app.state.url) as state:
+        record = state.get_run(run_id)
+        if record is None:
+            err.print(f"[red]No run {run_id!r} in the state store.[/red]")
+            raise typer.Exit(ExitCode.CONFIG_ERROR)
+        quarantine = state.quarantine_of(record.run_id)
+        failed = [o for o in state.outcomes_of(record.run_id) if o["status"] != "written"]
+    out.print(
+        f"[bold]Run {record.run_id}[/bold]: {record.status}, started "
+        f"{record.started_at.isoformat()}, as of {record.as_of}"
+        + (" (dry run)" if record.dry_run else "")
+    )
+    if record.error:
+        out.print(f"[red]Error:[/red] {record.error}", markup=True, highlight=False)
+    out.print(", ".join(f"{name} {count:,}" for name, count in sorted(record.counts.items())))
+    table = Table(title=f"Quarantine: {len(quarantine)} records")
+    for column in ("Record", "Where", "Rule", "Reason"):
+        table.add_column(column, overflow="fold")
+    for entry in quarantine[:50]:
+        table.add_row(
+            f"{entry.record_type} {entry.record_id or '?'}",
+            entry.location,
+            entry.rule,
+            entry.reason,
+        )
+    out.print(table)
+    accounts = Table(title=f"Accounts not written: {len(failed)}")
+    for column in ("Customer", "Account", "Status", "Code", "Reason"):
+        accounts.add_column(column, overflow="fold")
+    for outcome in failed[:50]:
+        accounts.add_row(
+            str(outcome["customer_id"]),
+            _text(outcome.get("account_id")),
+            str(outcome["status"]),
+            _text(outcome.get("error_code")),
+            _text(outcome.get("message")),
+        )
+    out.print(accounts)
+
+
+source_app = typer.Typer(help="The ERP source.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
+
+
+@source_app.command("check")
+def source_check(
+    name: Annotated[
+        str | None, typer.Argument(help="The source's kind, e.g. quickbooks (default: any).")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Connect to the configured source, pull everything once, and say what it could read."""
+    settings = _load(config)
+    kind = settings.app.source.kind
+    if name is not None and name != kind:
+        err.print(f"[red]{config} configures the source {kind!r}, not {name!r}.[/red]")
+        raise typer.Exit(ExitCode.CONFIG_ERROR)
+    try:
+        builder = pull_ledger(build_source(settings), settings.app.currencies, Silent())
+        ledger = builder.build()
+    except SourceConfigError as error:
+        err.print(f"[red]The data does not fit the settings:[/red] {error}")
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    except FatalError as error:
+        err.print(f"[red]Source check failed:[/red] {error}")
+        raise typer.Exit(ExitCode.FATAL) from None
+    counts = ", ".join(f"{n:,} {name.replace('_', ' ')}" for name, n in ledger.counts().items())
+    out.print(f"[green]ok[/green] {kind}: read {counts}")
+    rejected = len(builder.quarantine)
+    if rejected:
+        out.print(
+            f"[yellow]{rejected} records would be quarantined[/yellow] (arsync run lists them)"
+        )
+    raise typer.Exit(ExitCode.PARTIAL if rejected else ExitCode.OK)
 
 
 @app.command()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import structlog
@@ -14,13 +16,15 @@ import structlog
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.mapping import desired_values
 from arsync.quarantine import Quarantine, QuarantineEntry
+from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.crm.salesforce.client import SalesforceClient
-from connector.erp.base import Source
-from connector.erp.files.source import FileSource
+from connector.erp.base import Cursors, Pulled, Source
 from jobs.crm import Connect, CrmResult, offline, sync_crm
 from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
+from jobs.sources import build_source
+from jobs.state import StateStore
 from scoring import score_accounts
 
 log = structlog.get_logger(__name__)
@@ -44,6 +48,7 @@ class SyncResult:
     crm: CrmResult
     dry_run: bool
     outputs: dict[str, Path] = field(default_factory=dict)
+    loaded: LoadedLedger | None = None
 
     @property
     def plan(self) -> pd.DataFrame:
@@ -56,19 +61,53 @@ class SyncResult:
         return ExitCode.PARTIAL if partial else ExitCode.OK
 
 
-def build_source(settings: RunSettings) -> Source:
-    return FileSource(settings.app.source.path, settings.source_mapping)
-
-
 def pull_ledger(source: Source, currencies: frozenset[str], progress: Reporter) -> LedgerBuilder:
     """Every record the source yields, into a builder; bad ones straight to the quarantine."""
+    return pull_into(source, currencies, progress).builder
+
+
+@dataclass
+class Pull:
+    """What one pull produced: the builder, and what an incremental source leaves to keep."""
+
+    builder: LedgerBuilder
+    pulled: list[Pulled] = field(default_factory=list)
+    incremental: bool = False  # only changes were pulled, on top of the kept records
+
+
+_RECORD_MODELS: dict[str, type[CanonicalRecord]] = {
+    "customer": Customer,
+    "invoice": Invoice,
+    "payment": Payment,
+    "credit_memo": CreditMemo,
+}
+RECORD_TYPES = {model: name for name, model in _RECORD_MODELS.items()}
+
+
+def pull_into(
+    source: Source,
+    currencies: frozenset[str],
+    progress: Reporter,
+    since: Cursors | None = None,
+    kept: list[tuple[str, dict[str, Any], str]] | None = None,
+) -> Pull:
+    """Pull into a builder. With `since`, the source yields only changes: they replace the kept
+    records of the same type and id, and the builder gets the whole ledger all the same."""
     builder = LedgerBuilder(currencies=currencies)
-    for item in progress.track(source.pull(), f"Reading {source.name}"):
+    merged: dict[tuple[str, str], Pulled] = {}
+    for kind, payload, location in kept or []:
+        record = _RECORD_MODELS[kind].model_validate(payload)
+        merged[(kind, record.id)] = Pulled(record, location)
+    pulled: list[Pulled] = []
+    for item in progress.track(source.pull(since), f"Reading {source.name}"):
         if isinstance(item, QuarantineEntry):
             builder.reject(item)
-        else:
-            builder.add(item.record, item.location, item.part_locations)
-    return builder
+            continue
+        pulled.append(item)
+        merged[(RECORD_TYPES[type(item.record)], item.record.id)] = item
+    for item in merged.values():
+        builder.add(item.record, item.location, item.part_locations)
+    return Pull(builder, pulled if source.incremental else [], since is not None)
 
 
 @dataclass(frozen=True)
@@ -79,6 +118,10 @@ class LoadedLedger:
     quarantine: Quarantine
     data_as_of: dt.datetime | None
     as_of: dt.date
+    source_name: str = "files"
+    cursors: dict[str, str] = field(default_factory=dict)  # capped at the run's start
+    pulled: list[Pulled] = field(default_factory=list)  # an incremental source's, to keep
+    incremental: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
@@ -92,26 +135,39 @@ def load_ledger(
     today: dt.date | None = None,
     *,
     started_event: str = "sync.started",
+    state: StateStore | None = None,
+    full: bool = False,
+    started_at: dt.datetime | None = None,
 ) -> LoadedLedger:
     """Pull and validate the ledger; log `started_event`, each quarantined record, the counts.
 
     The as-of date is, in order: the one asked for, the date the ERP data is current to, today.
+    With a state store and an incremental source, only what changed since the source's
+    watermarks is pulled (unless `full`), on top of the records kept from earlier runs.
     """
     progress = progress or Silent()
+    started_at = started_at or dt.datetime.now(dt.UTC)
     source = build_source(settings)
     data_as_of = source.data_as_of()
-    as_of = as_of or (data_as_of.date() if data_as_of else today or dt.datetime.now(dt.UTC).date())
+    as_of = as_of or (data_as_of.date() if data_as_of else today or started_at.date())
+    since: dict[str, str] | None = None
+    kept: list[tuple[str, dict[str, Any], str]] = []
+    if state is not None and source.incremental and not full:
+        since = state.watermarks(source.name) or None
+        kept = state.source_records(source.name) if since else []
     log.info(
         started_event,
         source=source.name,
         as_of=as_of.isoformat(),
         data_as_of=data_as_of.isoformat() if data_as_of else None,
+        incremental=since is not None,
+        kept_records=len(kept),
     )
 
-    builder = pull_ledger(source, settings.app.currencies, progress)
+    pull = pull_into(source, settings.app.currencies, progress, since, kept)
     with progress.step("Validating the ledger"):
-        ledger = builder.build()
-    quarantine = builder.quarantine
+        ledger = pull.builder.build()
+    quarantine = pull.builder.quarantine
     for entry in quarantine:
         log.warning(
             "ledger.record_quarantined",
@@ -122,8 +178,29 @@ def load_ledger(
             reason=entry.reason,
             action=entry.action.value,
         )
-    log.info("ledger.built", **ledger.counts(), quarantined=len(quarantine))
-    return LoadedLedger(ledger, quarantine, data_as_of, as_of)
+    log.info(
+        "ledger.built",
+        **ledger.counts(),
+        quarantined=len(quarantine),
+        pulled=len(pull.pulled) if source.incremental else None,
+    )
+    cursors = {
+        stream: cap_cursor(cursor, started_at) for stream, cursor in source.cursors().items()
+    }
+    return LoadedLedger(
+        ledger, quarantine, data_as_of, as_of, source.name, cursors, pull.pulled, pull.incremental
+    )
+
+
+def cap_cursor(cursor: str, started_at: dt.datetime) -> str:
+    """A cursor no later than the run's start: a change stamped in the future (a clock ahead
+    of ours) must not make the next run skip what happens until then."""
+    try:
+        moment = dt.datetime.fromisoformat(cursor)
+    except ValueError:
+        return cursor
+    limit = started_at if moment.tzinfo else started_at.astimezone(dt.UTC).replace(tzinfo=None)
+    return limit.isoformat() if moment > limit else cursor
 
 
 def run_sync(
@@ -135,11 +212,15 @@ def run_sync(
     *,
     dry_run: bool = True,
     connect: Connect = SalesforceClient.connect,
+    state: StateStore | None = None,
+    full: bool = False,
 ) -> SyncResult:
     """Pull, validate, score, map, plan and (unless a dry run) push; write the outputs.
 
     The as-of date is, in order: the one asked for, the date the ERP data is current to, today.
     Without a `salesforce:` section a dry run plans offline: every mapped value, nothing read.
+    With a state store, the run holds the sync lock from start to end, is recorded as running
+    at once, and its end (counts, quarantine, outcomes, scores, watermarks) in one transaction.
     """
     if not dry_run and settings.app.salesforce is None:
         raise ConfigError(
@@ -152,9 +233,139 @@ def run_sync(
                 )
             ]
         )
+    started_at = dt.datetime.now(dt.UTC)
+    if state is None:
+        return _sync_steps(
+            settings,
+            run_id,
+            as_of,
+            progress,
+            today,
+            dry_run=dry_run,
+            connect=connect,
+            state=None,
+            full=full,
+            started_at=started_at,
+        )
+    with state.lock(run_id, lease_hours=settings.app.state.lock_lease_hours):
+        state.begin_run(
+            run_id,
+            dry_run=dry_run,
+            as_of=as_of or today or started_at.date(),
+            config_fingerprint=config_fingerprint(settings),
+            started_at=started_at,
+        )
+        try:
+            result = _sync_steps(
+                settings,
+                run_id,
+                as_of,
+                progress,
+                today,
+                dry_run=dry_run,
+                connect=connect,
+                state=state,
+                full=full,
+                started_at=started_at,
+            )
+        except BaseException as error:
+            state.finish_run(
+                run_id,
+                status="failed",
+                finished_at=dt.datetime.now(dt.UTC),
+                counts={},
+                error=f"{type(error).__name__}: {error}"[:2000],
+            )
+            raise
+        record_run(state, result)
+    return result
+
+
+def record_run(state: StateStore, result: SyncResult) -> None:
+    """The end of a completed run: what it did, and where the next one starts."""
+    loaded = result.loaded
+    assert loaded is not None  # noqa: S101 - set by _sync_steps
+    kept = [
+        {
+            "source": loaded.source_name,
+            "record_type": RECORD_TYPES[type(item.record)],
+            "record_id": item.record.id,
+            "payload": item.record.model_dump(mode="json"),
+            "location": item.location,
+        }
+        for item in loaded.pulled
+    ]
+    scores = result.scores
+    snapshots = scores.assign(snapshot_date=result.as_of)[
+        [
+            "snapshot_date",
+            "customer_id",
+            "health_score",
+            "risk_tier",
+            "open_balance",
+            "overdue_balance",
+            "segment",
+        ]
+    ]
+    state.finish_run(
+        result.run_id,
+        status="succeeded" if result.exit_code is ExitCode.OK else "partial",
+        finished_at=dt.datetime.now(dt.UTC),
+        counts=run_counts(result),
+        as_of=result.as_of,
+        data_as_of=result.data_as_of,
+        watermarks={(loaded.source_name, s): c for s, c in loaded.cursors.items()},
+        quarantine=list(result.quarantine),
+        outcomes=_rows(result.crm.outcomes),
+        snapshots=_rows(snapshots),
+        records=kept,
+        replace_records_of=None if loaded.incremental or not kept else loaded.source_name,
+    )
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def run_counts(result: SyncResult) -> dict[str, int]:
+    statuses = result.crm.outcomes["status"].value_counts().to_dict()
+    return {
+        **result.ledger.counts(),
+        "quarantined": len(result.quarantine),
+        "field_changes": len(result.crm.changes),
+        "accounts_changed": int(result.crm.changes["customer_id"].nunique()),
+        **{f"accounts_{name}": int(count) for name, count in statuses.items()},
+        "api_calls": sum(result.crm.api_calls.values()),
+    }
+
+
+def config_fingerprint(settings: RunSettings) -> str:
+    """Which settings a run used: a digest of every settings file, in order."""
+    digest = hashlib.sha256()
+    for path in [settings.config_path, *settings.files()]:
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _sync_steps(
+    settings: RunSettings,
+    run_id: str,
+    as_of: dt.date | None,
+    progress: Reporter | None,
+    today: dt.date | None,
+    *,
+    dry_run: bool,
+    connect: Connect,
+    state: StateStore | None,
+    full: bool,
+    started_at: dt.datetime,
+) -> SyncResult:
     progress = progress or Silent()
     started = time.perf_counter()
-    loaded = load_ledger(settings, as_of, progress, today)
+    loaded = load_ledger(
+        settings, as_of, progress, today, state=state, full=full, started_at=started_at
+    )
     ledger, quarantine, as_of = loaded.ledger, loaded.quarantine, loaded.as_of
 
     with progress.step("Scoring accounts"):
@@ -176,7 +387,16 @@ def run_sync(
 
     outputs = write_outputs(settings.app.output.dir, scores, crm, quarantine)
     result = SyncResult(
-        run_id, as_of, loaded.data_as_of, ledger, quarantine, scores, crm, dry_run, outputs
+        run_id,
+        as_of,
+        loaded.data_as_of,
+        ledger,
+        quarantine,
+        scores,
+        crm,
+        dry_run,
+        outputs,
+        loaded,
     )
     statuses = crm.outcomes["status"].value_counts().to_dict()
     log.info(

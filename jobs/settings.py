@@ -23,7 +23,9 @@ from arsync.mapping import CrmMapping
 from arsync.records import CurrencyCode
 from arsync.yamlfile import ConfigError, ConfigProblem, load_model
 from connector.crm.salesforce.settings import SalesforceSettings
+from connector.erp import business_central, netsuite, quickbooks, sql, xero
 from connector.erp.files.mapping import FileMapping
+from jobs.worker_settings import MetricsSettings, ScheduleSettings
 from scoring import CurrencyTable, ScoringSettings, output_columns
 from scoring.columns import rule_columns
 
@@ -42,7 +44,15 @@ class FileSourceSettings(StrictModel):
     mapping: Path = Field(description="column mapping YAML, e.g. mappings/erp/generic_csv.yaml")
 
 
-SourceSettings = Annotated[FileSourceSettings, Field(discriminator="kind")]
+SourceSettings = Annotated[
+    FileSourceSettings
+    | sql.Settings
+    | quickbooks.Settings
+    | xero.Settings
+    | netsuite.Settings
+    | business_central.Settings,
+    Field(discriminator="kind"),
+]
 
 
 class OutputSettings(StrictModel):
@@ -97,6 +107,8 @@ _ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
 
 class AppSettings(StrictModel):
     source: SourceSettings
+    schedule: ScheduleSettings = ScheduleSettings()
+    metrics: MetricsSettings = MetricsSettings()
     salesforce: SalesforceSettings | None = Field(
         default=None, description="the CRM connection; without it a dry run plans offline"
     )
@@ -129,18 +141,30 @@ class AppSettings(StrictModel):
         def under(path: Path) -> Path:
             return Path(os.path.normpath(base / path))
 
-        source = self.source.model_copy(
-            update={"path": under(self.source.path), "mapping": under(self.source.mapping)}
-        )
         return self.model_copy(
             update={
-                "source": source,
+                "source": _resolved_source(self.source, base, under),
                 "crm_mapping": under(self.crm_mapping),
                 "scoring": under(self.scoring),
                 "output": OutputSettings(dir=under(self.output.dir)),
                 "state": self.state.resolved(base),
             }
         )
+
+
+def _resolved_source(
+    source: SourceSettings, base: Path, under: Callable[[Path], Path]
+) -> SourceSettings:
+    """Each kind's own relative paths (folders, mapping files, SQLite files, token files)."""
+    if isinstance(source, FileSourceSettings):
+        return source.model_copy(
+            update={"path": under(source.path), "mapping": under(source.mapping)}
+        )
+    if isinstance(source, sql.Settings):
+        return source.resolved(base)
+    if isinstance(source, quickbooks.Settings | xero.Settings) and source.refresh_token_file:
+        return source.model_copy(update={"refresh_token_file": under(source.refresh_token_file)})
+    return source
 
 
 T = TypeVar("T")
@@ -152,7 +176,7 @@ class RunSettings:
 
     app: AppSettings
     scoring: ScoringSettings
-    source_mapping: FileMapping
+    source_mapping: FileMapping | None  # the column mapping of a `files` source
     crm_mapping: CrmMapping
     config_path: Path
 
@@ -161,7 +185,9 @@ class RunSettings:
         return CurrencyTable(self.app.reporting_currency, dict(self.app.fx_rates))
 
     def files(self) -> list[Path]:
-        return [self.app.scoring, self.app.source.mapping, self.app.crm_mapping]
+        source = self.app.source
+        mapping = [source.mapping] if isinstance(source, FileSourceSettings) else []
+        return [self.app.scoring, *mapping, self.app.crm_mapping]
 
 
 def _load_scoring(path: Path) -> ScoringSettings:
@@ -183,11 +209,16 @@ def load_run_settings(config_path: Path) -> RunSettings:
             return None
 
     scoring = attempt(lambda: _load_scoring(app.scoring))
-    source_mapping = attempt(lambda: load_model(FileMapping, app.source.mapping))
+    source = app.source
+    source_mapping = (
+        attempt(lambda: load_model(FileMapping, source.mapping))
+        if isinstance(source, FileSourceSettings)
+        else None
+    )
     columns = list(output_columns(scoring or ScoringSettings()))
     crm_mapping = attempt(
         lambda: load_model(CrmMapping, app.crm_mapping, context={"columns": columns})
     )
-    if problems or scoring is None or source_mapping is None or crm_mapping is None:
+    if problems or scoring is None or crm_mapping is None:
         raise ConfigError(problems)
     return RunSettings(app, scoring, source_mapping, crm_mapping, config_path)

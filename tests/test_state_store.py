@@ -292,7 +292,7 @@ def test_a_second_lock_is_refused_and_names_the_holder(state_url: str) -> None:
 
 
 CONTENDER = """
-import sys, time
+import sys
 import structlog
 structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 from jobs.state import LockHeldError, StateStore
@@ -302,7 +302,7 @@ sys.stdin.readline()  # all go at once
 try:
     with store.lock(sys.argv[2]):
         print("got", flush=True)
-        time.sleep(1)
+        sys.stdin.readline()  # hold the lock until every racer has answered
 except LockHeldError as error:
     print("refused", error.run_id, flush=True)
 """
@@ -327,7 +327,13 @@ def test_of_processes_starting_together_exactly_one_gets_the_lock(state_url: str
         assert racer.stdin is not None
         racer.stdin.write("go\n")
         racer.stdin.flush()
-    answers = sorted(racer.communicate(timeout=60)[0].strip() for racer in racers)
+    answers = []
+    for racer in racers:
+        assert racer.stdout is not None
+        answers.append(racer.stdout.readline().strip())
+    for racer in racers:
+        racer.communicate("release\n", timeout=60)
+    answers.sort()
 
     assert answers[0] == "got"
     assert all(answer.startswith("refused racer-") for answer in answers[1:]), answers

@@ -202,6 +202,7 @@ class StateStore:
         finished_at: dt.datetime,
         counts: Mapping[str, int],
         error: str | None = None,
+        as_of: dt.date | None = None,
         data_as_of: dt.datetime | None = None,
         watermarks: Mapping[tuple[str, str], str] = _NO_WATERMARKS,
         quarantine: Iterable[QuarantineEntry] = (),
@@ -253,6 +254,8 @@ class StateStore:
                 run.error = error
                 if data_as_of is not None:
                     run.data_as_of = data_as_of
+                if as_of is not None:
+                    run.as_of = as_of  # settled while the run pulled (the data's own date)
                 session.flush()
                 bulk_insert(session, QuarantineRow, quarantine_rows)
                 bulk_insert(session, Outcome, outcome_rows)
