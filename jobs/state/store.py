@@ -320,7 +320,7 @@ class StateStore:
             rows = session.execute(
                 select(Watermark.stream, Watermark.cursor).where(Watermark.source == source)
             )
-            return {str(stream): str(cursor) for stream, cursor in rows.tuples()}
+            return {str(stream): str(cursor) for stream, cursor in rows}
 
     def source_records(self, source: str) -> list[tuple[str, dict[str, Any], str]]:
         """The records kept for a source: (record_type, payload, location)."""
