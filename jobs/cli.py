@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +22,7 @@ from jobs.crm import check_connection
 from jobs.health import RunSummary
 from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
 from jobs.pipeline import ExitCode, SyncResult, pull_ledger, run_sync
-from jobs.progress import Bars, Silent
+from jobs.progress import Bars, Reporter, Silent
 from jobs.report import DEFAULT_COMPARE_DAYS, ReportResult, run_report
 from jobs.settings import RunSettings, load_run_settings
 from jobs.sources import build_source
@@ -105,28 +107,12 @@ def _sync_run(
     bind_run(run_id)
     settings = _load(config)
     day = as_of.date() if as_of else None
-    try:
-        with StateStore.open(settings.app.state.url) as state:
-            if err.is_terminal:
-                with Bars(err) as bars:
-                    result = run_sync(
-                        settings, run_id, day, bars, dry_run=dry_run, state=state, full=full
-                    )
-            else:
-                result = run_sync(
-                    settings, run_id, day, Silent(), dry_run=dry_run, state=state, full=full
-                )
-    except ConfigError as error:
-        _print_problems(error)
-        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
-    except SourceConfigError as error:
-        log.error("sync.failed", error=str(error), kind="source_config")
-        err.print(f"[red]The data does not fit the settings:[/red] {error}")
-        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
-    except FatalError as error:
-        log.error("sync.failed", error=str(error), kind="fatal")
-        err.print(f"[red]The run stopped:[/red] {error}")
-        raise typer.Exit(ExitCode.FATAL) from None
+    with (
+        _exit_codes("sync.failed", "The run stopped"),
+        StateStore.open(settings.app.state.url) as state,
+        _progress() as progress,
+    ):
+        result = run_sync(settings, run_id, day, progress, dry_run=dry_run, state=state, full=full)
     _print_summary(result, show)
     return result
 
@@ -186,14 +172,8 @@ app.add_typer(salesforce_app, name="salesforce")
 def salesforce_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Log in, read the org's API use, and check the mapping against describe(); write nothing."""
     settings = _load(config)
-    try:
+    with _exit_codes("salesforce.check_failed", "Salesforce check failed"):
         check = check_connection(settings)
-    except ConfigError as error:
-        _print_problems(error)
-        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
-    except FatalError as error:
-        err.print(f"[red]Salesforce check failed:[/red] {error}")
-        raise typer.Exit(ExitCode.FATAL) from None
     usage = (
         f"{check.api_used:,} of {check.api_limit:,} daily API calls used"
         if check.api_used is not None and check.api_limit is not None
@@ -319,15 +299,9 @@ def source_check(
     if name is not None and name != kind:
         err.print(f"[red]{config} configures the source {kind!r}, not {name!r}.[/red]")
         raise typer.Exit(ExitCode.CONFIG_ERROR)
-    try:
+    with _exit_codes("source.check_failed", "Source check failed"):
         builder = pull_ledger(build_source(settings), settings.app.currencies, Silent())
         ledger = builder.build()
-    except SourceConfigError as error:
-        err.print(f"[red]The data does not fit the settings:[/red] {error}")
-        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
-    except FatalError as error:
-        err.print(f"[red]Source check failed:[/red] {error}")
-        raise typer.Exit(ExitCode.FATAL) from None
     counts = ", ".join(f"{n:,} {name.replace('_', ' ')}" for name, n in ledger.counts().items())
     out.print(f"[green]ok[/green] {kind}: read {counts}")
     rejected = len(builder.quarantine)
@@ -366,6 +340,35 @@ def sample_data(
     paths = write_export(ledger, out_dir, exported_at)
     counts = ", ".join(f"{n:,} {name}" for name, n in ledger.counts().items())
     out.print(f"Wrote {counts} to {out_dir} ({len(paths)} files).")
+
+
+@contextmanager
+def _exit_codes(failed_event: str, stopped: str) -> Iterator[None]:
+    """The one place where a problem becomes a message and an exit code: settings (2), data
+    that does not fit the settings (2), anything fatal (3)."""
+    try:
+        yield
+    except ConfigError as error:
+        _print_problems(error)
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    except SourceConfigError as error:
+        log.error(failed_event, error=str(error), kind="source_config")
+        err.print(f"[red]The data does not fit the settings:[/red] {error}")
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    except FatalError as error:
+        log.error(failed_event, error=str(error), kind="fatal")
+        err.print(f"[red]{stopped}:[/red] {error}")
+        raise typer.Exit(ExitCode.FATAL) from None
+
+
+@contextmanager
+def _progress() -> Iterator[Reporter]:
+    """Bars for a person at a terminal, nothing for logs and pipes."""
+    if err.is_terminal:
+        with Bars(err) as bars:
+            yield bars
+    else:
+        yield Silent()
 
 
 def _load(config: Path) -> RunSettings:
@@ -491,24 +494,10 @@ def report(
     bind_run(run_id)
     settings = _load(config)
     day = as_of.date() if as_of else None
-    try:
-        if err.is_terminal:
-            with Bars(err) as bars:
-                result = run_report(
-                    settings, out_dir=out_dir, as_of=day, compare_days=compare_days, progress=bars
-                )
-        else:
-            result = run_report(
-                settings, out_dir=out_dir, as_of=day, compare_days=compare_days, progress=Silent()
-            )
-    except SourceConfigError as error:
-        log.error("report.failed", error=str(error), kind="source_config")
-        err.print(f"[red]The data does not fit the settings:[/red] {error}")
-        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
-    except FatalError as error:
-        log.error("report.failed", error=str(error), kind="fatal")
-        err.print(f"[red]The report stopped:[/red] {error}")
-        raise typer.Exit(ExitCode.FATAL) from None
+    with _exit_codes("report.failed", "The report stopped"), _progress() as progress:
+        result = run_report(
+            settings, out_dir=out_dir, as_of=day, compare_days=compare_days, progress=progress
+        )
     _print_report_summary(result)
     raise typer.Exit(result.loaded.exit_code)
 
