@@ -146,3 +146,21 @@ def _write(path: Path, rows: list[dict[str, str]]) -> None:
         writer = csv.DictWriter(handle, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def test_source_check_reads_the_configured_source_and_counts_it(project: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["source", "check", "files", "--config", str(project / "config/arsync.yaml")]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "ok files: read 60 customers, 2,455 invoices" in result.output
+
+
+def test_source_check_of_another_kind_than_configured_is_a_settings_error(project: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["source", "check", "xero", "--config", str(project / "config/arsync.yaml")]
+    )
+
+    assert result.exit_code == 2
+    assert "configures the source 'files', not 'xero'" in result.output

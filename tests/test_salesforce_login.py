@@ -1,0 +1,79 @@
+"""SalesforceClient.connect in each auth mode, against the fake org: secrets from the environment
+only, and a refused login is fatal with Salesforce's reason and no secret in it."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fakes.salesforce import FakeSalesforce
+
+from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.settings import (
+    JwtAuth,
+    PasswordAuth,
+    SalesforceSettings,
+    TokenAuth,
+)
+from connector.errors import FatalError
+
+
+def keys() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def test_jwt_login_reads_the_key_and_consumer_key_from_the_environment() -> None:
+    private, public = keys()
+    org = FakeSalesforce(jwt_public_key=public)
+    org.seed_accounts(3)
+    settings = SalesforceSettings(
+        auth=JwtAuth(
+            mode="jwt",
+            username=org.username,
+            consumer_key="${SF_CONSUMER_KEY}",
+            private_key="${SF_PRIVATE_KEY}",
+        )
+    )
+    environ = {"SF_CONSUMER_KEY": org.consumer_key, "SF_PRIVATE_KEY": private}
+
+    with org.running():
+        client = SalesforceClient.connect(settings, environ=environ)
+        records = list(client.query("SELECT Id FROM Account"))
+
+    assert len(records) == 3
+    assert client.sf.headers["Sforce-Call-Options"] == "client=arsync"
+
+
+def test_a_refused_password_login_is_fatal_and_names_no_secret() -> None:
+    org = FakeSalesforce()
+    settings = SalesforceSettings(
+        auth=PasswordAuth(
+            mode="password",
+            username=org.username,
+            password="${SF_PASSWORD}",
+            security_token="${SF_TOKEN}",
+        )
+    )
+    environ = {"SF_PASSWORD": "wrong-horse", "SF_TOKEN": "WRONGTOKEN"}
+
+    with org.running(), pytest.raises(FatalError, match="refused the login") as refused:
+        SalesforceClient.connect(settings, environ=environ)
+
+    assert "wrong-horse" not in str(refused.value)
+    assert "WRONGTOKEN" not in str(refused.value)
+
+
+def test_a_literal_secret_in_the_settings_is_refused() -> None:
+    with pytest.raises(ValueError, match="secrets come from the environment"):
+        TokenAuth(mode="token", instance_url="https://acme.my.salesforce.com", access_token="00D!x")
