@@ -336,7 +336,9 @@ def test_of_processes_starting_together_exactly_one_gets_the_lock(state_url: str
     answers.sort()
 
     assert answers[0] == "got"
-    assert all(answer.startswith("refused racer-") for answer in answers[1:]), answers
+    # A loser that asks in the instant between the winner's lock and its lock row cannot name
+    # the winner yet ("refused None"); it is refused all the same.
+    assert all(answer.startswith("refused ") for answer in answers[1:]), answers
 
 
 def test_the_lock_is_released_when_the_run_fails(store: StateStore) -> None:

@@ -40,7 +40,8 @@ class LockHeldError(StateError):
         self.since = since
         self.expires_at = expires_at
         if run_id is None or since is None:
-            holder = "a session that left no record of itself"
+            # The holder took the lock a moment ago and has not written who it is yet.
+            holder = "another run that is starting now (it has not recorded itself yet)"
         else:
             holder = f"run {run_id} on host {host} (pid {pid}) since {since.isoformat()}"
             if expires_at is not None:
