@@ -200,7 +200,10 @@ def runs_list(
     if context.invoked_subcommand is not None:
         return
     settings = _load(config)
-    with StateStore.open(settings.app.state.url) as state:
+    with (
+        _exit_codes("runs.failed", "Reading the run history failed"),
+        StateStore.open(settings.app.state.url) as state,
+    ):
         runs = state.recent_runs(limit)
     table = Table(title=f"Last {len(runs)} runs")
     for column in (
@@ -242,7 +245,10 @@ def runs_show(
 ) -> None:
     """One run: its counts, the records it quarantined, and the Accounts that failed."""
     settings = _load(config)
-    with StateStore.open(settings.app.state.url) as state:
+    with (
+        _exit_codes("runs.failed", "Reading the run history failed"),
+        StateStore.open(settings.app.state.url) as state,
+    ):
         record = state.get_run(run_id)
         if record is None:
             err.print(f"[red]No run {run_id!r} in the state store.[/red]")

@@ -73,6 +73,7 @@ class Pull:
     builder: LedgerBuilder
     pulled: list[Pulled] = field(default_factory=list)
     incremental: bool = False  # only changes were pulled, on top of the kept records
+    forgotten: list[tuple[str, str]] = field(default_factory=list)  # kept, now quarantined
 
 
 _RECORD_MODELS: dict[str, type[CanonicalRecord]] = {
@@ -99,15 +100,20 @@ def pull_into(
         record = _RECORD_MODELS[kind].model_validate(payload)
         merged[(kind, record.id)] = Pulled(record, location)
     pulled: list[Pulled] = []
+    forgotten: list[tuple[str, str]] = []
     for item in progress.track(source.pull(since), f"Reading {source.name}"):
         if isinstance(item, QuarantineEntry):
             builder.reject(item)
+            # A changed record that is now bad must not be scored in its old, kept form.
+            stale = merged.pop((item.record_type, item.record_id or ""), None)
+            if stale is not None:
+                forgotten.append((item.record_type, item.record_id or ""))
             continue
         pulled.append(item)
         merged[(RECORD_TYPES[type(item.record)], item.record.id)] = item
     for item in merged.values():
         builder.add(item.record, item.location, item.part_locations)
-    return Pull(builder, pulled if source.incremental else [], since is not None)
+    return Pull(builder, pulled if source.incremental else [], since is not None, forgotten)
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ class LoadedLedger:
     cursors: dict[str, str] = field(default_factory=dict)  # capped at the run's start
     pulled: list[Pulled] = field(default_factory=list)  # an incremental source's, to keep
     incremental: bool = False
+    forgotten: list[tuple[str, str]] = field(default_factory=list)  # (type, id) to drop
 
     @property
     def exit_code(self) -> ExitCode:
@@ -149,7 +156,6 @@ def load_ledger(
     started_at = started_at or dt.datetime.now(dt.UTC)
     source = build_source(settings)
     data_as_of = source.data_as_of()
-    as_of = as_of or (data_as_of.date() if data_as_of else today or started_at.date())
     since: dict[str, str] | None = None
     kept: list[tuple[str, dict[str, Any], str]] = []
     if state is not None and source.incremental and not full:
@@ -158,13 +164,16 @@ def load_ledger(
     log.info(
         started_event,
         source=source.name,
-        as_of=as_of.isoformat(),
+        as_of=as_of.isoformat() if as_of else None,
         data_as_of=data_as_of.isoformat() if data_as_of else None,
         incremental=since is not None,
         kept_records=len(kept),
     )
 
     pull = pull_into(source, settings.app.currencies, progress, since, kept)
+    # An API source learns how current its data is while it pulls (the server's time).
+    data_as_of = data_as_of or source.data_as_of()
+    as_of = as_of or (data_as_of.date() if data_as_of else today or started_at.date())
     with progress.step("Validating the ledger"):
         ledger = pull.builder.build()
     quarantine = pull.builder.quarantine
@@ -180,6 +189,8 @@ def load_ledger(
         )
     log.info(
         "ledger.built",
+        as_of=as_of.isoformat(),
+        data_as_of=data_as_of.isoformat() if data_as_of else None,
         **ledger.counts(),
         quarantined=len(quarantine),
         pulled=len(pull.pulled) if source.incremental else None,
@@ -188,7 +199,15 @@ def load_ledger(
         stream: cap_cursor(cursor, started_at) for stream, cursor in source.cursors().items()
     }
     return LoadedLedger(
-        ledger, quarantine, data_as_of, as_of, source.name, cursors, pull.pulled, pull.incremental
+        ledger,
+        quarantine,
+        data_as_of,
+        as_of,
+        source.name,
+        cursors,
+        pull.pulled,
+        pull.incremental,
+        pull.forgotten,
     )
 
 
@@ -200,7 +219,10 @@ def cap_cursor(cursor: str, started_at: dt.datetime) -> str:
     except ValueError:
         return cursor
     limit = started_at if moment.tzinfo else started_at.astimezone(dt.UTC).replace(tzinfo=None)
-    return limit.isoformat() if moment > limit else cursor
+    if moment <= limit:
+        return cursor
+    # Written as the source wrote it: text cursors compare as text (SQLite stores a space).
+    return limit.isoformat(sep=" " if " " in cursor else "T")
 
 
 def run_sync(
@@ -317,8 +339,9 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         watermarks={(loaded.source_name, s): c for s, c in loaded.cursors.items()},
         quarantine=list(result.quarantine),
         outcomes=_rows(result.crm.outcomes),
-        snapshots=_rows(snapshots),
+        snapshots=[] if result.dry_run else _rows(snapshots),  # history is of real runs
         records=kept,
+        forget_records=[(loaded.source_name, kind, key) for kind, key in loaded.forgotten],
         replace_records_of=None if loaded.incremental or not kept else loaded.source_name,
     )
 

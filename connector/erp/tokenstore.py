@@ -20,8 +20,8 @@ from pathlib import Path
 
 import structlog
 
-from connector.crm.salesforce.settings import resolve_secret
 from connector.errors import FatalError
+from connector.secrets import resolve_secret
 
 log = structlog.get_logger(__name__)
 _REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")

@@ -210,6 +210,7 @@ class StateStore:
         snapshots: Iterable[Mapping[str, Any]] = (),
         records: Iterable[Mapping[str, Any]] = (),
         replace_records_of: str | None = None,
+        forget_records: Iterable[tuple[str, str, str]] = (),
     ) -> None:
         """Record the end of a run and all it produced, in one transaction: all or nothing.
 
@@ -223,7 +224,8 @@ class StateStore:
 
         `records` (source, record_type, record_id, payload, location) are what an incremental
         source pulled; they are kept, like the watermarks, only for a completed real run, and
-        `replace_records_of` names a source whose kept records a full pull replaces.
+        `replace_records_of` names a source whose kept records a full pull replaces, and
+        `forget_records` (source, type, id) those that changed into something quarantined.
         """
         if status not in FINISHED_STATUSES:
             raise ValueError(f"a run finishes as one of {FINISHED_STATUSES}, not {status!r}")
@@ -262,7 +264,7 @@ class StateStore:
                 bulk_upsert(session, ScoreSnapshot, snapshot_rows, ("snapshot_date", "customer_id"))
                 moved = status in COMPLETED_STATUSES and not run.dry_run
                 if moved:
-                    self._keep_records(session, run_id, records, replace_records_of)
+                    self._keep_records(session, run_id, records, replace_records_of, forget_records)
                 if moved and watermarks:
                     rows = [
                         {
@@ -297,7 +299,16 @@ class StateStore:
         run_id: str,
         records: Iterable[Mapping[str, Any]],
         replace_records_of: str | None,
+        forget_records: Iterable[tuple[str, str, str]] = (),
     ) -> None:
+        for source, record_type, record_id in forget_records:
+            session.execute(
+                delete(SourceRecord).where(
+                    SourceRecord.source == source,
+                    SourceRecord.record_type == record_type,
+                    SourceRecord.record_id == record_id,
+                )
+            )
         if replace_records_of is not None:
             session.execute(delete(SourceRecord).where(SourceRecord.source == replace_records_of))
         # COPY (PostgreSQL) needs the JSON payload wrapped; SQLAlchemy (SQLite) takes the dict.

@@ -37,13 +37,14 @@ from connector.crm.salesforce.settings import (
     PasswordAuth,
     SalesforceSettings,
     TokenAuth,
-    resolve_secret,
 )
 from connector.errors import FatalError, RetriableError
+from connector.secrets import resolve_secret
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
+_PURPOSE = "to log in to Salesforce"
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -137,15 +138,17 @@ class SalesforceClient:
             if isinstance(auth, TokenAuth):
                 sf = Salesforce(
                     instance_url=auth.instance_url,
-                    session_id=resolve_secret(auth.access_token, environ),
+                    session_id=resolve_secret(auth.access_token, environ, _PURPOSE),
                     **common,
                 )
             elif isinstance(auth, PasswordAuth):
                 sf = Salesforce(
                     username=auth.username,
-                    password=resolve_secret(auth.password, environ),
+                    password=resolve_secret(auth.password, environ, _PURPOSE),
                     security_token=(
-                        resolve_secret(auth.security_token, environ) if auth.security_token else ""
+                        resolve_secret(auth.security_token, environ, _PURPOSE)
+                        if auth.security_token
+                        else ""
                     ),
                     domain=settings.domain,
                     **common,
@@ -177,8 +180,10 @@ class SalesforceClient:
             raise FatalError("JWT login needs private_key (an env reference) or private_key_file")
         return Salesforce(
             username=auth.username,
-            consumer_key=resolve_secret(auth.consumer_key, environ),
-            privatekey=resolve_secret(auth.private_key, environ) if auth.private_key else None,
+            consumer_key=resolve_secret(auth.consumer_key, environ, _PURPOSE),
+            privatekey=resolve_secret(auth.private_key, environ, _PURPOSE)
+            if auth.private_key
+            else None,
             privatekey_file=str(auth.private_key_file) if auth.private_key_file else None,
             domain=settings.domain,
             **common,

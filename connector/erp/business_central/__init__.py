@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 
 import requests
 
-from connector.crm.salesforce.settings import resolve_secret
 from connector.erp.base import Source
 from connector.erp.business_central.odata import OData
 from connector.erp.business_central.settings import BusinessCentralSettings
@@ -16,6 +15,7 @@ from connector.erp.business_central.source import BusinessCentralSource
 from connector.erp.http import HttpClient
 from connector.erp.oauth import OAuthToken
 from connector.errors import FatalError
+from connector.secrets import resolve_secret
 
 Settings = BusinessCentralSettings
 # 6,000 requests per 5 minutes per user or app (a sliding window) is 1,200 a minute: stay under.

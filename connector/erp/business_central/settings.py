@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.crm.salesforce.settings import SecretRef
 from connector.erp.http import HttpSettings
+from connector.secrets import SecretRef
 
 _GUID = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 _URL = r"^https?://[^\s/]+(:\d+)?/?$"

@@ -8,13 +8,13 @@ from collections.abc import Callable, Mapping
 import requests
 from requests_oauthlib import OAuth1
 
-from connector.crm.salesforce.settings import resolve_secret
 from connector.erp.base import Source
 from connector.erp.http import HttpClient
 from connector.erp.netsuite.settings import NetSuiteSettings
 from connector.erp.netsuite.source import NetSuiteSource
 from connector.erp.netsuite.suiteql import SuiteQL
 from connector.errors import FatalError
+from connector.secrets import resolve_secret
 
 Settings = NetSuiteSettings
 

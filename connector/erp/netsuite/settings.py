@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.crm.salesforce.settings import SecretRef
 from connector.erp.http import HttpSettings
+from connector.secrets import SecretRef
 
 SUITEQL_MAX_ROWS = 100_000  # NetSuite returns at most this many rows for one SuiteQL query
 

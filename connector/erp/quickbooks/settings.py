@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from arsync.records import PaymentMethod
-from connector.crm.salesforce.settings import SecretRef
 from connector.erp.http import HttpSettings
+from connector.secrets import SecretRef
 
 PRODUCTION_URL = "https://quickbooks.api.intuit.com"
 SANDBOX_URL = "https://sandbox-quickbooks.api.intuit.com"

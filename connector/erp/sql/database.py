@@ -17,8 +17,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from connector.crm.salesforce.settings import resolve_secret
 from connector.errors import FatalError, SourceConfigError
+from connector.secrets import resolve_secret
 
 _REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 _POSTGRES_NAMES = ("postgresql", "postgres")

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.crm.salesforce.settings import SecretRef
 from connector.erp.http import HttpSettings
+from connector.secrets import SecretRef
 
 API_URL = "https://api.xero.com/api.xro/2.0"
 TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 - a public endpoint, not a secret
