@@ -26,7 +26,7 @@ from jobs.progress import Bars, Reporter, Silent
 from jobs.report import DEFAULT_COMPARE_DAYS, ReportResult, run_report
 from jobs.settings import RunSettings, load_run_settings
 from jobs.sources import build_source
-from jobs.state import StateStore
+from jobs.state import LockHeldError, StateStore
 from jobs.worker import run_worker
 
 app = typer.Typer(
@@ -361,6 +361,10 @@ def _exit_codes(failed_event: str, stopped: str) -> Iterator[None]:
         log.error(failed_event, error=str(error), kind="source_config")
         err.print(f"[red]The data does not fit the settings:[/red] {error}")
         raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    except LockHeldError as error:
+        log.warning(failed_event, error=str(error), kind="locked")
+        err.print(f"[yellow]Not started:[/yellow] {error}")
+        raise typer.Exit(ExitCode.LOCKED) from None
     except FatalError as error:
         log.error(failed_event, error=str(error), kind="fatal")
         err.print(f"[red]{stopped}:[/red] {error}")

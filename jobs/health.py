@@ -37,6 +37,9 @@ RUN_STATUSES = ("ok", "partial", "failed")
 FATAL_EXIT_CODE = 3  # what a run that raised counts as: it could not finish
 
 
+LOCKED_EXIT_CODE = 4  # jobs.pipeline.ExitCode.LOCKED (health imports nothing of the pipeline)
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What one run produced, as far as operators care; independent of the pipeline's types."""
@@ -51,9 +54,12 @@ class RunSummary:
     @property
     def status(self) -> str:
         """ok (exit 0); partial (exit 1: finished, some records quarantined or Accounts
-        failed); failed (anything else: settings wrong, the run stopped, or it raised)."""
+        failed); skipped (exit 4: another sync held the lock, so this one did nothing);
+        failed (anything else: settings wrong, the run stopped, or it raised)."""
         if self.exit_code == 0:
             return "ok"
+        if self.exit_code == LOCKED_EXIT_CODE:
+            return "skipped"
         return "partial" if self.exit_code == 1 else "failed"
 
     @property
@@ -131,6 +137,9 @@ class RunMetrics:
             now = self._clock()
             self._running = False
             self._in_progress.set(0)
+            if summary.status == "skipped":  # another sync ran: health is that run's
+                self._runs.labels(status=summary.status).inc()
+                return
             self._last, self._last_finished = summary, now
             self._runs.labels(status=summary.status).inc()
             self._exit_code.set(summary.exit_code)

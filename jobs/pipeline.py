@@ -35,6 +35,7 @@ class ExitCode(IntEnum):
     PARTIAL = 1  # the run finished, but records were quarantined or failed
     CONFIG_ERROR = 2
     FATAL = 3  # the run could not finish: a source unreachable, a file missing
+    LOCKED = 4  # another sync holds the lock: this run did nothing, and should not count
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -590,3 +591,15 @@ def test_worker_command_once_now_runs_the_sync_then_stops_on_sigterm(project: Pa
     assert finished[0]["accounts_changed"] == 60
     assert events(logs, "worker.stopped")
     assert "Plan (dry run, offline" in result.output
+
+
+def test_a_run_that_found_the_lock_taken_is_skipped_not_failed() -> None:
+    metrics = RunMetrics(max_age=dt.timedelta(hours=26))
+    metrics.record(RunSummary(exit_code=0, seconds=1.0))
+
+    metrics.record(RunSummary(exit_code=4, seconds=0.1))
+
+    status, body = metrics.health()
+    assert status == HTTPStatus.OK
+    assert body["last_run_status"] == "ok"
+    assert RunSummary(exit_code=4, seconds=0).status == "skipped"
