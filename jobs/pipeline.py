@@ -291,6 +291,7 @@ def run_sync(
                 full=full,
                 started_at=started_at,
             )
+            record_run(state, result)  # all or nothing: if it raises, nothing of it was saved
         except BaseException as error:
             state.finish_run(
                 run_id,
@@ -300,7 +301,6 @@ def run_sync(
                 error=f"{type(error).__name__}: {error}"[:2000],
             )
             raise
-        record_run(state, result)
     return result
 
 

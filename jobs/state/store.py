@@ -489,7 +489,9 @@ class StateStore:
             if not (taken and taken[0]):
                 with self._read() as session:
                     row = session.get(RunLock, name)
-                raise LockHeldError(name) if row is None else _held(row)
+                # A row a killed run left (lease over, or its pid gone) names no holder.
+                live = row is not None and self._row_is_live(row, _now())
+                raise _held(row) if live and row is not None else LockHeldError(name)
             with self._write() as session:
                 _upsert(
                     session,

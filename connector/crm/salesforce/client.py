@@ -258,24 +258,50 @@ class SalesforceClient:
             before_sleep=_log_retry(kind),
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                self.budget.check()
-                self.budget.calls[kind] = self.budget.calls.get(kind, 0) + 1
-                try:
-                    result = call()
-                except SalesforceExpiredSession:
-                    raise SessionExpiredError(
-                        "the Salesforce session expired and this auth mode cannot log in again"
-                    ) from None
-                self._observe_usage()
-                return result
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.budget.check()
+                    self.budget.calls[kind] = self.budget.calls.get(kind, 0) + 1
+                    try:
+                        result = call()
+                    except SalesforceExpiredSession:
+                        raise SessionExpiredError(
+                            "the Salesforce session expired and this auth mode cannot log in again"
+                        ) from None
+                    self._observe_usage()
+                    return result
+        except (requests.RequestException, SalesforceError) as error:
+            raise _fatal(kind, error, retry.max_attempts) from None
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _observe_usage(self) -> None:
         usage = self.sf.api_usage.get("api-usage")
         if usage is not None:
             self.budget.observe(int(usage.used), int(usage.total))
+
+
+def _fatal(kind: str, error: Exception, attempts: int) -> FatalError:
+    """What no retry fixed: Salesforce unreachable or refusing the call, said plainly."""
+    if is_transient(error):
+        return FatalError(
+            f"Salesforce did not answer the {kind} call after {attempts} attempts "
+            f"({type(error).__name__}{_status(error)})"
+        )
+    codes = (
+        ", ".join(str(e.get("errorCode")) for e in _errors(error))
+        if isinstance(error, SalesforceError)
+        else ""
+    )
+    return FatalError(
+        f"Salesforce refused the {kind} call ({type(error).__name__}{_status(error)}"
+        f"{': ' + codes if codes else ''})"
+    )
+
+
+def _status(error: Exception) -> str:
+    status = getattr(error, "status", None)
+    return f", HTTP {status}" if status else ""
 
 
 def _log_retry(kind: str) -> Callable[[RetryCallState], None]:
