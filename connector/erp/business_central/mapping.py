@@ -19,10 +19,11 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
 from connector.erp.base import Pulled
+from connector.erp.validation import Model, quarantined, validation_reason
+from connector.erp.validation import validated as validate_record
 
 log = structlog.get_logger(__name__)
 Entity = dict[str, Any]
@@ -344,42 +345,14 @@ FIELDS = {  # canonical field -> the API field it came from, for quarantine reas
     "received_date": "postingDate",
     "id": "id",
 }
-Model = type[Customer] | type[Invoice] | type[Payment] | type[CreditMemo]
 
 
 def validated(
     model: Model, data: Mapping[str, Any], record_type: str, where: str
 ) -> Pulled | QuarantineEntry:
-    try:
-        record = model.model_validate(data)
-    except ValidationError as error:
-        return quarantined(record_type, data.get("id"), where, "invalid_record", reason(error))
-    return Pulled(record, where)
-
-
-def quarantined(
-    record_type: str, record_id: object, where: str, rule: str, why: str
-) -> QuarantineEntry:
-    return QuarantineEntry(
-        record_type=record_type,
-        record_id=None if record_id is None else str(record_id),
-        location=where,
-        rule=rule,
-        reason=why,
-    )
+    return validate_record(model, data, record_type, where, FIELDS)
 
 
 def reason(error: ValidationError) -> str:
-    """Pydantic's errors in Business Central's words: API field names."""
-    reasons = []
-    for detail in error.errors(include_url=False):
-        loc = detail["loc"] or error_loc(detail)
-        name = FIELDS.get(str(loc[0]), str(loc[0])) if loc else ""
-        message = detail["msg"].removeprefix("Value error, ")
-        if detail["type"] == "missing" or detail["input"] is None:
-            reasons.append(f"{name} is empty")
-        elif detail["loc"]:
-            reasons.append(f"{name}: {message} (got {detail['input']!r})")
-        else:
-            reasons.append(f"{name}: {message}" if name else message)
-    return "; ".join(reasons)
+    """Pydantic's errors in this ERP's words: its own field names."""
+    return validation_reason(error, FIELDS)

@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     CreditMemo,
@@ -30,6 +29,8 @@ from arsync.records import (
 )
 from connector.erp.base import Pulled
 from connector.erp.netsuite.suiteql import Query, Row, modified_after
+from connector.erp.validation import Model, quarantined, validation_reason
+from connector.erp.validation import validated as validate_record
 
 INVOICE, PAYMENT, CREDIT_MEMO = "CustInvc", "CustPymt", "CustCred"
 
@@ -328,43 +329,12 @@ COLUMNS = {  # canonical field -> the NetSuite column it came from, for quaranti
 }
 
 
-Model = type[Customer] | type[Invoice] | type[Payment] | type[CreditMemo]
-
-
 def validated(
-    model: Model, data: dict[str, Any], record_type: str, location: str
+    model: Model, data: Mapping[str, Any], record_type: str, location: str
 ) -> Pulled | QuarantineEntry:
-    try:
-        record = model.model_validate(data)
-    except ValidationError as error:
-        return quarantined(record_type, data.get("id"), location, "invalid_record", reason(error))
-    return Pulled(record, location)
-
-
-def quarantined(
-    record_type: str, record_id: object, location: str, rule: str, why: str
-) -> QuarantineEntry:
-    return QuarantineEntry(
-        record_type=record_type,
-        record_id=None if record_id is None else str(record_id),
-        location=location,
-        rule=rule,
-        reason=why,
-    )
+    return validate_record(model, data, record_type, location, COLUMNS)
 
 
 def reason(error: ValidationError) -> str:
-    """Pydantic's errors in NetSuite's words: column names, not canonical field names."""
-    reasons = []
-    for detail in error.errors(include_url=False):
-        loc = detail["loc"] or error_loc(detail)
-        field = str(loc[0]) if loc else ""
-        column = COLUMNS.get(field, field)
-        message = detail["msg"].removeprefix("Value error, ")
-        if detail["type"] == "missing" or detail["input"] is None:
-            reasons.append(f"{column} is empty")
-        elif detail["loc"]:
-            reasons.append(f"{column}: {message} (got {detail['input']!r})")
-        else:
-            reasons.append(f"{column}: {message}" if column else message)
-    return "; ".join(reasons)
+    """Pydantic's errors in this ERP's words: its own field names."""
+    return validation_reason(error, COLUMNS)
