@@ -41,6 +41,10 @@ class MatchSettings(_Strict):
         default=True,
         description="match by the Salesforce Account id when the ERP customer carries one",
     )
+    hold_field: SalesforceName | None = Field(
+        default="AR_Sync_Hold__c",
+        description="checkbox on the Account: checked, arsync writes nothing to it (null: none)",
+    )
 
 
 class FieldMapping(_Strict):
@@ -85,6 +89,8 @@ class CrmMapping(_Strict):
         clash = sorted(protected & set(fields))
         if clash:
             raise ValueError(f"{', '.join(clash)} is the match key and cannot be written")
+        if match is not None and match.hold_field in fields:
+            raise ValueError(f"{match.hold_field} is the hold checkbox: people set it, not arsync")
         return fields
 
 

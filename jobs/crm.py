@@ -82,7 +82,9 @@ def sync_crm(
     triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
     _raise_problems(settings, check_values(fields, triples))
 
-    plan = make_plan(client, mapping.object, _desired(desired), _types(fields))
+    plan = make_plan(
+        client, mapping.object, _desired(desired), _types(fields), mapping.match.hold_field
+    )
     outcomes: list[Outcome] = []
     if not dry_run and plan.updates:
         client.budget.check(_calls_needed(plan, salesforce))
@@ -218,6 +220,6 @@ def _outcomes(plan: Plan, outcomes: list[Outcome]) -> pd.DataFrame:
             "error_code": None,
             "message": u.reason,
         }
-        for u in plan.unmatched
+        for u in plan.not_written
     ]
     return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)

@@ -85,3 +85,8 @@ def test_missing_values_stay_none_so_the_field_is_cleared_not_set_to_nan() -> No
     plan = desired_values(frame, mapping(AR_Reason__c={"from": "reason"}))
 
     assert plan["value"].tolist() == ["LATE_PAYER: 40 days", None]
+
+
+def test_the_hold_checkbox_can_never_be_written() -> None:
+    with pytest.raises(ValidationError, match="AR_Sync_Hold__c is the hold checkbox"):
+        mapping(AR_Sync_Hold__c={"from": "is_new"})

@@ -19,7 +19,8 @@ def test_every_mapped_field_is_shipped_and_fits_its_column() -> None:
     kinds = {name: c.kind.value for name, c in output_columns(ScoringSettings()).items()}
 
     assert check_mapping(fields, mapping, kinds) == []
-    assert set(mapping.fields) | {mapping.match.external_id_field} == set(fields)
+    match = mapping.match
+    assert set(mapping.fields) | {match.external_id_field, match.hold_field} == set(fields)
 
 
 def test_the_permission_set_grants_exactly_the_shipped_fields() -> None:

@@ -329,3 +329,17 @@ def test_a_mapped_field_missing_in_the_org_stops_before_any_write(
 
 def _all_columns(mapping: CrmMapping) -> list[str]:
     return sorted({spec.source for spec in mapping.fields.values()} - set(scores(1).columns))
+
+
+def test_an_account_on_hold_gets_no_write_at_all(fake: FakeSalesforce) -> None:
+    ids = fake.seed_accounts(3)
+    held = ids[1]
+    fake.accounts[held]["AR_Sync_Hold__c"] = True
+
+    result = sync(fake, scores(3))
+
+    statuses = dict(zip(result.outcomes["customer_id"], result.outcomes["status"], strict=True))
+    assert statuses == {"C00001": "written", "C00002": "held", "C00003": "written"}
+    assert fake.account(held).get("AR_Open_Balance__c") is None
+    assert all(r["id"] != held for c in fake.calls_of("composite") for r in c.json()["records"])
+    assert result.changes["customer_id"].tolist().count("C00002") == 0

@@ -78,6 +78,20 @@ def check_mapping(
                 f"{mapping.object}.{match_field} is not an external id or lookup field",
             )
         )
+    hold = mapping.match.hold_field
+    if hold is not None:
+        hold_info = fields.get(hold)
+        if hold_info is None:
+            problems.append(
+                (
+                    ("match", "hold_field"),
+                    f"{_missing(hold, mapping, fields)}; or set hold_field: null",
+                )
+            )
+        elif hold_info.type != "boolean":
+            problems.append(
+                (("match", "hold_field"), f"{hold} is a {hold_info.type} field, not a checkbox")
+            )
     for name, spec in mapping.fields.items():
         loc: tuple[str | int, ...] = ("fields", name)
         info = fields.get(name)

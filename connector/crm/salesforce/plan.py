@@ -42,20 +42,20 @@ class AccountUpdate:
 
 
 @dataclass(frozen=True)
-class Unmatched:
-    """A customer that is not written: no Account found, or more than one."""
+class NotWritten:
+    """A customer whose Account is not written: none found, more than one, or on hold."""
 
     customer_id: str
     match_field: str
     match_value: str
     reason: str
-    kind: str = "unmatched"  # or "ambiguous"
+    kind: str = "unmatched"  # or "ambiguous", or "held"
 
 
 @dataclass
 class Plan:
     updates: list[AccountUpdate] = field(default_factory=list)
-    unmatched: list[Unmatched] = field(default_factory=list)
+    not_written: list[NotWritten] = field(default_factory=list)
     unchanged: int = 0
 
     @property
@@ -68,8 +68,13 @@ def make_plan(
     sobject: str,
     desired: Sequence[Desired],
     field_types: Mapping[str, str],
+    hold_field: str | None = None,
 ) -> Plan:
-    """Match every customer to one Account, read its mapped fields, and diff."""
+    """Match every customer to one Account, read its mapped fields, and diff.
+
+    An Account whose `hold_field` checkbox is checked is left alone entirely: a person asked
+    arsync not to touch it.
+    """
     plan = Plan()
     by_key: dict[tuple[str, str], list[Desired]] = defaultdict(list)
     for item in desired:
@@ -77,8 +82,8 @@ def make_plan(
     for (match_field, match_value), items in by_key.items():
         if len(items) > 1:
             others = ", ".join(i.customer_id for i in items)
-            plan.unmatched.extend(
-                Unmatched(
+            plan.not_written.extend(
+                NotWritten(
                     i.customer_id,
                     match_field,
                     match_value,
@@ -88,7 +93,9 @@ def make_plan(
                 for i in items
             )
     unique = [items[0] for items in by_key.values() if len(items) == 1]
-    fields = sorted({name for item in unique for name in item.values})
+    fields = sorted(
+        {name for item in unique for name in item.values} | set([hold_field] if hold_field else [])
+    )
     for match_field in sorted({item.match_field for item in unique}):
         group = [item for item in unique if item.match_field == match_field]
         found = read_accounts(
@@ -102,8 +109,8 @@ def make_plan(
         for item in group:
             accounts = found.get(_key(item.match_value, match_field), [])
             if not accounts:
-                plan.unmatched.append(
-                    Unmatched(
+                plan.not_written.append(
+                    NotWritten(
                         item.customer_id,
                         match_field,
                         item.match_value,
@@ -112,13 +119,23 @@ def make_plan(
                 )
             elif len(accounts) > 1:
                 ids = ", ".join(a[ID_FIELD] for a in accounts)
-                plan.unmatched.append(
-                    Unmatched(
+                plan.not_written.append(
+                    NotWritten(
                         item.customer_id,
                         match_field,
                         item.match_value,
                         f"{len(accounts)} {sobject} records match ({ids}); none is written",
                         "ambiguous",
+                    )
+                )
+            elif hold_field and accounts[0].get(hold_field) is True:
+                plan.not_written.append(
+                    NotWritten(
+                        item.customer_id,
+                        match_field,
+                        item.match_value,
+                        f"{hold_field} is checked on {accounts[0][ID_FIELD]}: nothing is written",
+                        "held",
                     )
                 )
             else:
@@ -132,7 +149,7 @@ def make_plan(
         updates=len(plan.updates),
         fields=plan.field_changes,
         unchanged=plan.unchanged,
-        unmatched=len(plan.unmatched),
+        unmatched=len(plan.not_written),
     )
     return plan
 
