@@ -1,8 +1,8 @@
 """The scoring entry point: a validated ledger and an as-of date in, one row per customer out.
 
 The steps build on each other in this order: balances and aging, payment behaviour, KPIs,
-flags, health score and tier, collections stage, segment, next action, priority. Each step is
-a pure function of the frame the previous ones built.
+flags, health score and tier, collections stage, segment, next action, priority, and the
+parent/child roll-up. Each step is a pure function of the frame the previous ones built.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from scoring.currency import CurrencyTable
 from scoring.flags import customer_flags
 from scoring.health import health
 from scoring.kpis import customer_kpis
+from scoring.rollup import rollup
 from scoring.settings import ScoringSettings
 from scoring.worklist import collection_stage, next_action, priority, segment
 
@@ -59,6 +60,7 @@ def score_accounts(
     features = features.join(priority(features, settings))
     features["reporting_currency"] = currencies.reporting
     features["as_of_date"] = as_of
+    features = rollup(features, settings)
 
     result = features.reset_index()
     return result[list(output_columns(settings))].sort_values("customer_id", ignore_index=True)

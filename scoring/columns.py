@@ -138,6 +138,25 @@ _WORKLIST = {
     "priority_rank": Column(Kind.INTEGER, "1 = work first; empty when nothing is at risk"),
 }
 _AFTER_SEGMENT = frozenset(_WORKLIST) - {"segment"}
+_ROLLUP_MONEY = {
+    "open_balance": "open balance of the customer and all its descendants",
+    "overdue_balance": "overdue balance of the customer and all its descendants",
+    "unapplied_credit": "unapplied credit of the customer and all its descendants",
+}
+_ROLLUP_AFTER_AGING = {
+    "rollup_max_days_overdue": Column(
+        Kind.INTEGER, "days past due of the oldest overdue invoice in the hierarchy below"
+    ),
+    **_columns(
+        Kind.TEXT,
+        rollup_risk_tier="the worst risk tier of the customer and all its descendants",
+    ),
+    "rollup_customer_count": Column(Kind.INTEGER, "the customer plus all its descendants"),
+    **_columns(
+        Kind.TEXT,
+        rollup_worst_customer_id="the customer (itself or a descendant) with the worst tier",
+    ),
+}
 
 
 def output_columns(settings: ScoringSettings) -> dict[str, Column]:
@@ -145,6 +164,16 @@ def output_columns(settings: ScoringSettings) -> dict[str, Column]:
     buckets = {
         f"aging_{b.key}": Column(Kind.MONEY, f"open balance aged {b.label}")
         for b in settings.aging_buckets
+    }
+    rollup = {
+        **{f"rollup_{name}": Column(Kind.MONEY, text) for name, text in _ROLLUP_MONEY.items()},
+        **{
+            f"rollup_aging_{b.key}": Column(
+                Kind.MONEY, f"open balance aged {b.label}, with all descendants"
+            )
+            for b in settings.aging_buckets
+        },
+        **_ROLLUP_AFTER_AGING,
     }
     return {
         **_IDENTITY,
@@ -156,6 +185,7 @@ def output_columns(settings: ScoringSettings) -> dict[str, Column]:
         **_FLAGS,
         **_HEALTH,
         **_WORKLIST,
+        **rollup,
     }
 
 
@@ -163,7 +193,7 @@ def rule_columns(settings: ScoringSettings) -> dict[str, object]:
     """Validation context for the rules: the columns segment and playbook rules may test
     (those computed before them), and each column's kind."""
     registry = output_columns(settings)
-    columns = list(registry)
+    columns = [c for c in registry if not c.startswith("rollup_")]  # computed last
     return {
         "segment_columns": [c for c in columns if c not in _WORKLIST],
         "playbook_columns": [c for c in columns if c not in _AFTER_SEGMENT],
