@@ -13,6 +13,7 @@ import csv
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -418,6 +419,8 @@ def test_of_two_runs_started_together_one_syncs_and_the_other_is_refused(
         return scoring(*args, **kwargs)
 
     monkeypatch.setattr(jobs.pipeline, "score_accounts", slow_scoring)
+    with project.store():  # the schema first: opening a new SQLite file at once is the next test's
+        pass
     start = threading.Barrier(2)
     finished: dict[str, float] = {}
     results: dict[str, Any] = {}
@@ -467,6 +470,27 @@ def test_of_two_runs_started_together_one_syncs_and_the_other_is_refused(
             socket.gethostname(),
             os.getpid(),
         )
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_a_run_opening_a_new_sqlite_store_another_process_is_creating_waits_for_it(
+    project: Project, org: FakeSalesforce
+) -> None:
+    path = Path(make_url(project.state_url).database or "")
+    path.parent.mkdir(parents=True)
+    creator = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    creator.execute("BEGIN IMMEDIATE")  # as the other run's migrations do
+    creator.execute("CREATE TABLE other_process_was_here (x)")
+    done = threading.Timer(0.5, lambda: creator.execute("COMMIT"))
+    done.start()
+    try:
+        code, output, _ = cli(project, "run")
+    finally:
+        done.join()
+        creator.close()
+
+    assert "database is locked" not in output
+    assert code == 0, output
 
 
 def _refused_while_a_holder_starts(

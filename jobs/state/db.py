@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def make_engine(url: str | URL, environ: Mapping[str, str] | None = None) -> Eng
         cursor.execute("PRAGMA foreign_keys = ON")
         if not memory:
             # Readers (`arsync runs`) never block the nightly writer, nor it them.
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -106,6 +107,24 @@ def make_engine(url: str | URL, environ: Mapping[str, str] | None = None) -> Eng
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor, patience_seconds: float = 30.0) -> None:
+    """`PRAGMA journal_mode = WAL`, waiting while another process creates the same new file.
+
+    SQLite's busy timeout does not cover this switch: on a new file that another run is
+    writing it fails at once with "database is locked". Once the file is in WAL mode the pragma
+    takes no lock, so this waits only for the very first runs.
+    """
+    deadline = time.monotonic() + patience_seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def advisory_key(name: str) -> int:
