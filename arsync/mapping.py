@@ -10,7 +10,7 @@ import datetime as dt
 import difflib
 import math
 from collections.abc import Collection
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import (
@@ -59,6 +59,11 @@ class FieldMapping(_Strict):
     )
     max_length: Annotated[int, Field(gt=0)] | None = Field(
         default=None, description="cut longer text to this many characters"
+    )
+    mode: Literal["owned", "suggested"] = Field(
+        default="owned",
+        description="owned: always written; suggested: written only while the field still "
+        "holds what arsync last wrote (a person's edit stands, and is reported)",
     )
 
     @field_validator("source")

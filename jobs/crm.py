@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import structlog
@@ -17,8 +18,8 @@ from connector.crm.salesforce.describe import (
     check_values,
     field_infos,
 )
-from connector.crm.salesforce.plan import Desired, Plan, make_plan
-from connector.crm.salesforce.push import Outcome, push
+from connector.crm.salesforce.plan import Desired, Ownership, Plan, make_plan
+from connector.crm.salesforce.push import Outcome, Status, push
 from connector.crm.salesforce.settings import SalesforceSettings
 from jobs.settings import RunSettings
 from scoring.columns import output_columns
@@ -43,6 +44,7 @@ OUTCOME_COLUMNS = [
     "error_code",
     "message",
 ]
+CONFLICT_COLUMNS = ["customer_id", "account_id", "field", "current", "last_written", "proposed"]
 Connect = Callable[[SalesforceSettings], SalesforceClient]
 
 
@@ -52,6 +54,8 @@ class CrmResult:
     outcomes: pd.DataFrame  # one row per Account written, failed, unmatched or ambiguous
     online: bool
     api_calls: dict[str, int] = field(default_factory=dict)
+    conflicts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CONFLICT_COLUMNS))
+    written: list[tuple[str, str, Any]] = field(default_factory=list)  # (account, field, value)
 
     @property
     def failed(self) -> int:
@@ -74,8 +78,13 @@ def sync_crm(
     *,
     dry_run: bool,
     connect: Connect = SalesforceClient.connect,
+    last_written: Mapping[tuple[str, str], Any] | None = None,
 ) -> CrmResult:
-    """Check the mapping against describe(), plan against current values, push unless dry."""
+    """Check the mapping against describe(), plan against current values, push unless dry.
+
+    `last_written` ((account, field) -> value) is what arsync wrote before: a suggested field
+    is left alone once a person has changed it.
+    """
     salesforce = _require_salesforce(settings)
     client, fields = _connect_and_check(settings, salesforce, connect)
     mapping = settings.crm_mapping
@@ -83,17 +92,41 @@ def sync_crm(
     _raise_problems(settings, check_values(fields, triples))
 
     plan = make_plan(
-        client, mapping.object, _desired(desired), _types(fields), mapping.match.hold_field
+        client,
+        mapping.object,
+        _desired(desired),
+        _types(fields),
+        hold_field=mapping.match.hold_field,
+        ownership=Ownership(
+            suggested=frozenset(n for n, f in mapping.fields.items() if f.mode == "suggested"),
+            last_written=last_written or {},
+        ),
     )
     outcomes: list[Outcome] = []
     if not dry_run and plan.updates:
         client.budget.check(_calls_needed(plan, salesforce))
         outcomes = push(client, mapping.object, plan.updates)
+    by_account = {u.account_id: u for u in plan.updates}
+    written = [
+        (o.account_id, name, value)
+        for o in outcomes
+        if o.status is Status.WRITTEN
+        for name, value in by_account[o.account_id].changes.items()
+    ]
+    conflicts = pd.DataFrame(
+        [
+            (c.customer_id, c.account_id, c.field, c.current, c.last_written, c.proposed)
+            for c in plan.conflicts
+        ],
+        columns=CONFLICT_COLUMNS,
+    )
     return CrmResult(
         _changes(plan, desired),
         _outcomes(plan, outcomes),
         online=True,
         api_calls=dict(client.budget.calls),
+        conflicts=conflicts,
+        written=written,
     )
 
 

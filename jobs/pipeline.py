@@ -343,6 +343,7 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         snapshots=[] if result.dry_run else _rows(snapshots),  # history is of real runs
         records=kept,
         forget_records=[(loaded.source_name, kind, key) for kind, key in loaded.forgotten],
+        written=result.crm.written,
         replace_records_of=None if loaded.incremental or not kept else loaded.source_name,
     )
 
@@ -358,6 +359,7 @@ def run_counts(result: SyncResult) -> dict[str, int]:
         "quarantined": len(result.quarantine),
         "field_changes": len(result.crm.changes),
         "accounts_changed": int(result.crm.changes["customer_id"].nunique()),
+        "field_conflicts": len(result.crm.conflicts),
         **{f"accounts_{name}": int(count) for name, count in statuses.items()},
         "api_calls": sum(result.crm.api_calls.values()),
     }
@@ -401,7 +403,10 @@ def _sync_steps(
         crm = offline(desired)
     else:
         with progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce"):
-            crm = sync_crm(settings, desired, dry_run=dry_run, connect=connect)
+            last_written = state.written_values() if state is not None else None
+            crm = sync_crm(
+                settings, desired, dry_run=dry_run, connect=connect, last_written=last_written
+            )
     log.info(
         "plan.built",
         rows=len(crm.changes),
@@ -441,10 +446,11 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Plan, outcomes, scores and quarantine as CSV, replacing those of the previous run."""
     folder.mkdir(parents=True, exist_ok=True)
-    names = ("plan", "outcomes", "scores", "quarantine")
+    names = ("plan", "outcomes", "conflicts", "scores", "quarantine")
     paths = {name: folder / f"{name}.csv" for name in names}
     crm.changes.to_csv(paths["plan"], index=False)
     crm.outcomes.to_csv(paths["outcomes"], index=False)
+    crm.conflicts.to_csv(paths["conflicts"], index=False)
     scores.to_csv(paths["scores"], index=False)
     quarantine.write_csv(paths["quarantine"])
     return paths

@@ -343,3 +343,50 @@ def test_an_account_on_hold_gets_no_write_at_all(fake: FakeSalesforce) -> None:
     assert fake.account(held).get("AR_Open_Balance__c") is None
     assert all(r["id"] != held for c in fake.calls_of("composite") for r in c.json()["records"])
     assert result.changes["customer_id"].tolist().count("C00002") == 0
+
+
+SUGGESTING = CrmMapping.model_validate(
+    {
+        "fields": {
+            "AR_Open_Balance__c": {"from": "open_balance"},
+            "AR_Risk_Tier__c": {
+                "from": "risk_tier",
+                "values": {"low": "Low", "medium": "Medium", "high": "High"},
+                "mode": "suggested",
+            },
+        }
+    }
+)
+
+
+def test_a_suggested_field_a_person_changed_is_left_and_reported(fake: FakeSalesforce) -> None:
+    ids = fake.seed_accounts(2)
+    settings = dataclasses.replace(settings_for(fake), crm_mapping=SUGGESTING)
+
+    def sync_suggesting(frame: pd.DataFrame, last: dict[tuple[str, str], Any]) -> CrmResult:
+        return sync_crm(
+            settings,
+            desired_values(frame, SUGGESTING),
+            dry_run=False,
+            connect=connector(fake),
+            last_written=last,
+        )
+
+    first = sync_suggesting(scores(2), {})
+    last = {(account, name): value for account, name, value in first.written}
+    fake.accounts[ids[0]]["AR_Risk_Tier__c"] = "High"  # a person knows better
+    changed = scores(
+        2, C00001={"risk_tier": "medium", "open_balance": 5.0}, C00002={"risk_tier": "medium"}
+    )
+
+    second = sync_suggesting(changed, last)
+
+    assert fake.account(ids[0])["AR_Risk_Tier__c"] == "High"  # the person's value stands
+    assert fake.account(ids[0])["AR_Open_Balance__c"] == 5.0  # owned fields still move
+    assert fake.account(ids[1])["AR_Risk_Tier__c"] == "Medium"  # untouched by people: updated
+    assert second.conflicts.values.tolist() == [
+        ["C00001", ids[0], "AR_Risk_Tier__c", "High", "Low", "Medium"]
+    ]
+    assert ("C00001", "AR_Risk_Tier__c") not in set(
+        zip(second.changes["customer_id"], second.changes["field"], strict=True)
+    )

@@ -550,7 +550,7 @@ def test_a_database_of_the_first_schema_upgrades_to_the_latest(state_url: str) -
 
     engine = make_engine(state_url)
     try:
-        assert current(engine) == head() == "0003"
+        assert current(engine) == head() == "0004"
     finally:
         engine.dispose()
 
@@ -685,3 +685,15 @@ def _finish(store: StateStore, run_id: str, status: str, **kept: Any) -> None:
         counts={},
         **kept,
     )
+
+
+def test_written_values_are_kept_only_for_a_completed_real_run(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
+        _finish(store, "run-w1", "succeeded", written=[("001A", "AR_Risk_Tier__c", "Low")])
+        _finish(store, "run-w2", "failed", written=[("001A", "AR_Risk_Tier__c", "High")])
+        _finish(store, "run-w3", "partial", written=[("001B", "AR_Open_Balance__c", 12.5)])
+
+        assert store.written_values() == {
+            ("001A", "AR_Risk_Tier__c"): "Low",
+            ("001B", "AR_Open_Balance__c"): 12.5,
+        }

@@ -131,6 +131,17 @@ class SourceRecord(Base):
     run_id: Mapped[str] = mapped_column(RUN_ID, ForeignKey("runs.run_id"))
 
 
+class WrittenValue(Base):
+    """What arsync last wrote to one Account field: a different value there is a person's."""
+
+    __tablename__ = "written_values"
+
+    account_id: Mapped[str] = mapped_column(String(18), primary_key=True)
+    field: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    run_id: Mapped[str] = mapped_column(RUN_ID, ForeignKey("runs.run_id"))
+
+
 class QuarantineRow(Base):
     """A record a run left out, with its location, the rule it broke and why."""
 

@@ -49,6 +49,7 @@ from jobs.state.models import (
     ScoreSnapshot,
     SourceRecord,
     Watermark,
+    WrittenValue,
 )
 
 log = structlog.get_logger(__name__)
@@ -211,6 +212,7 @@ class StateStore:
         records: Iterable[Mapping[str, Any]] = (),
         replace_records_of: str | None = None,
         forget_records: Iterable[tuple[str, str, str]] = (),
+        written: Iterable[tuple[str, str, Any]] = (),
     ) -> None:
         """Record the end of a run and all it produced, in one transaction: all or nothing.
 
@@ -264,6 +266,7 @@ class StateStore:
                 bulk_upsert(session, ScoreSnapshot, snapshot_rows, ("snapshot_date", "customer_id"))
                 moved = status in COMPLETED_STATUSES and not run.dry_run
                 if moved:
+                    self._keep_written(session, run_id, written)
                     self._keep_records(session, run_id, records, replace_records_of, forget_records)
                 if moved and watermarks:
                     rows = [
@@ -324,6 +327,32 @@ class StateStore:
             }.values()
         )
         bulk_upsert(session, SourceRecord, rows, ("source", "record_type", "record_id"))
+
+    @staticmethod
+    def _keep_written(
+        session: Session, run_id: str, written: Iterable[tuple[str, str, Any]]
+    ) -> None:
+        wrap = Json if session.get_bind().dialect.name == "postgresql" else _unchanged
+        rows = list(
+            {
+                (account_id, name): {
+                    "account_id": account_id,
+                    "field": name,
+                    "value": wrap(value),
+                    "run_id": run_id,
+                }
+                for account_id, name, value in written
+            }.values()
+        )
+        bulk_upsert(session, WrittenValue, rows, ("account_id", "field"))
+
+    def written_values(self) -> dict[tuple[str, str], Any]:
+        """(account id, field) -> the value arsync last wrote there."""
+        with self._read() as session:
+            rows = session.execute(
+                select(WrittenValue.account_id, WrittenValue.field, WrittenValue.value)
+            )
+            return {(str(account), str(name)): value for account, name, value in rows}
 
     def watermarks(self, source: str) -> dict[str, str]:
         """Every stream's cursor of one source: where its next incremental pull starts."""

@@ -52,10 +52,31 @@ class NotWritten:
     kind: str = "unmatched"  # or "ambiguous", or "held"
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """A suggested field a person changed since arsync last wrote it: left as the person set it."""
+
+    customer_id: str
+    account_id: str
+    field: str
+    current: Any
+    last_written: Any
+    proposed: Any
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Which fields are only suggested, and what arsync last wrote to them, per Account."""
+
+    suggested: frozenset[str] = frozenset()
+    last_written: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+
+
 @dataclass
 class Plan:
     updates: list[AccountUpdate] = field(default_factory=list)
     not_written: list[NotWritten] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
     unchanged: int = 0
 
     @property
@@ -68,7 +89,9 @@ def make_plan(
     sobject: str,
     desired: Sequence[Desired],
     field_types: Mapping[str, str],
+    *,
     hold_field: str | None = None,
+    ownership: Ownership | None = None,
 ) -> Plan:
     """Match every customer to one Account, read its mapped fields, and diff.
 
@@ -139,15 +162,24 @@ def make_plan(
                     )
                 )
             else:
-                update = diff(item, accounts[0], field_types)
+                update, conflicts = diff(item, accounts[0], field_types, ownership)
+                plan.conflicts.extend(conflicts)
                 if update.changes:
                     plan.updates.append(update)
                 else:
                     plan.unchanged += 1
+    for conflict in plan.conflicts:
+        log.warning(
+            "salesforce.field_conflict",
+            customer_id=conflict.customer_id,
+            account_id=conflict.account_id,
+            field=conflict.field,
+        )
     log.info(
         "salesforce.plan_built",
         updates=len(plan.updates),
         fields=plan.field_changes,
+        conflicts=len(plan.conflicts),
         unchanged=plan.unchanged,
         unmatched=len(plan.not_written),
     )
@@ -181,16 +213,32 @@ def _key(value: Any, key_field: str) -> str:
 
 
 def diff(
-    item: Desired, account: Mapping[str, Any], field_types: Mapping[str, str]
-) -> AccountUpdate:
-    changes, previous = {}, {}
+    item: Desired,
+    account: Mapping[str, Any],
+    field_types: Mapping[str, str],
+    ownership: Ownership | None = None,
+) -> tuple[AccountUpdate, list[Conflict]]:
+    """The fields to change; a suggested field a person has changed is a conflict instead.
+
+    A suggested field is written only while Salesforce still holds what arsync last wrote
+    there (or nothing): any other value was set by a person, and a person's value stands.
+    """
+    ownership = ownership or Ownership()
+    account_id = str(account[ID_FIELD])
+    changes, previous, conflicts = {}, {}, []
     for name, new in item.values.items():
         kind = field_types.get(name, "string")
         current = account.get(name)
-        if normalise(new, kind) != normalise(current, kind):
-            changes[name] = new
-            previous[name] = current
-    return AccountUpdate(item.customer_id, str(account[ID_FIELD]), changes, previous)
+        if normalise(new, kind) == normalise(current, kind):
+            continue
+        if name in ownership.suggested and normalise(current, kind) is not None:
+            last = ownership.last_written.get((account_id, name))
+            if normalise(last, kind) != normalise(current, kind):
+                conflicts.append(Conflict(item.customer_id, account_id, name, current, last, new))
+                continue
+        changes[name] = new
+        previous[name] = current
+    return AccountUpdate(item.customer_id, account_id, changes, previous), conflicts
 
 
 def normalise(value: Any, kind: str) -> Any:
