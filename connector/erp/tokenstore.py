@@ -17,9 +17,13 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import requests
 import structlog
 
+from connector.erp.http import HttpClient, HttpSettings
+from connector.erp.oauth import OAuthToken
 from connector.errors import FatalError
 from connector.secrets import resolve_secret
 
@@ -98,3 +102,47 @@ class RefreshTokenStore:
                 "the old one no longer works: authorise arsync again"
             ) from None
         log.info("erp.refresh_token_rotated", erp=self.erp, persisted=True, file=str(self.file))
+
+
+class RefreshTokenSettings(Protocol):
+    """What a refresh-token source's settings provide (QuickBooks Online, Xero)."""
+
+    @property
+    def token_url(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+    @property
+    def refresh_token(self) -> str: ...
+    @property
+    def refresh_token_file(self) -> Path | None: ...
+    @property
+    def http(self) -> HttpSettings: ...
+
+
+def refresh_token_client(
+    settings: RefreshTokenSettings,
+    erp: str,
+    per_minute: float,
+    *,
+    environ: Mapping[str, str] | None,
+    session: requests.Session,
+    sleep: Callable[[float], None],
+    on_rotate: Callable[[str], None] | None,
+) -> HttpClient:
+    """The HTTP client of a source that logs in with a rotating OAuth 2.0 refresh token."""
+    environ = os.environ if environ is None else environ
+    store = RefreshTokenStore(settings.refresh_token, settings.refresh_token_file, erp)
+    token = OAuthToken(
+        token_url=settings.token_url,
+        client_id=resolve(settings.client_id, erp, environ),
+        client_secret=resolve(settings.client_secret, erp, environ),
+        grant="refresh_token",
+        refresh_token=store.load(environ),
+        on_rotate=store.on_rotate(on_rotate),
+        session=session,
+    )
+    return HttpClient(
+        settings.http, token.authorize, default_per_minute=per_minute, session=session, sleep=sleep
+    )

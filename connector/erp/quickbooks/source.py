@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,11 +24,10 @@ from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
 from connector.erp.base import Cursors, Pulled, PulledItem, Source
 from connector.erp.http import HttpClient
-from connector.erp.oauth import OAuthToken
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import Json, Lookups, UnmappableError
 from connector.erp.quickbooks.settings import QuickBooksSettings
-from connector.erp.tokenstore import RefreshTokenStore, resolve
+from connector.erp.tokenstore import refresh_token_client
 from connector.errors import FatalError
 
 log = structlog.get_logger(__name__)
@@ -391,24 +389,15 @@ def make_client(
     on_rotate: Callable[[str], None] | None = None,
 ) -> HttpClient:
     """The HTTP client with Intuit's OAuth 2.0 refresh-token grant and rate limit."""
-    environ = os.environ if environ is None else environ
     session = session or requests.Session()
-    store = RefreshTokenStore(settings.refresh_token, settings.refresh_token_file, ERP)
-    token = OAuthToken(
-        token_url=settings.token_url,
-        client_id=resolve(settings.client_id, ERP, environ),
-        client_secret=resolve(settings.client_secret, ERP, environ),
-        grant="refresh_token",
-        refresh_token=store.load(environ),
-        on_rotate=store.on_rotate(on_rotate),
-        session=session,
-    )
-    return HttpClient(
-        settings.http,
-        token.authorize,
-        default_per_minute=REQUESTS_PER_MINUTE,
+    return refresh_token_client(
+        settings,
+        ERP,
+        REQUESTS_PER_MINUTE,
+        environ=environ,
         session=session,
         sleep=sleep,
+        on_rotate=on_rotate,
     )
 
 

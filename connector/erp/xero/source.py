@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,8 +24,7 @@ from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import Cursors, Pulled, PulledItem, Source
 from connector.erp.http import HttpClient
-from connector.erp.oauth import OAuthToken
-from connector.erp.tokenstore import RefreshTokenStore, resolve
+from connector.erp.tokenstore import refresh_token_client
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import Context, Json, NotReceivableError, UnmappableError
 from connector.erp.xero.settings import XeroSettings
@@ -312,25 +310,16 @@ def make_client(
     on_rotate: Callable[[str], None] | None = None,
 ) -> HttpClient:
     """The HTTP client with Xero's OAuth 2.0 refresh-token grant and call limits."""
-    environ = os.environ if environ is None else environ
     session = session or requests.Session()
     session.hooks["response"].append(_stop_at_daily_limit)
-    store = RefreshTokenStore(settings.refresh_token, settings.refresh_token_file, ERP)
-    token = OAuthToken(
-        token_url=settings.token_url,
-        client_id=resolve(settings.client_id, ERP, environ),
-        client_secret=resolve(settings.client_secret, ERP, environ),
-        grant="refresh_token",
-        refresh_token=store.load(environ),
-        on_rotate=store.on_rotate(on_rotate),
-        session=session,
-    )
-    return HttpClient(
-        settings.http,
-        token.authorize,
-        default_per_minute=CALLS_PER_MINUTE,
+    return refresh_token_client(
+        settings,
+        ERP,
+        CALLS_PER_MINUTE,
+        environ=environ,
         session=session,
         sleep=sleep,
+        on_rotate=on_rotate,
     )
 
 
