@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -257,19 +258,21 @@ def run_sync(
             ]
         )
     started_at = dt.datetime.now(dt.UTC)
+    steps = functools.partial(
+        _sync_steps,
+        settings,
+        run_id,
+        as_of,
+        progress,
+        today,
+        dry_run=dry_run,
+        connect=connect,
+        state=state,
+        full=full,
+        started_at=started_at,
+    )
     if state is None:
-        return _sync_steps(
-            settings,
-            run_id,
-            as_of,
-            progress,
-            today,
-            dry_run=dry_run,
-            connect=connect,
-            state=None,
-            full=full,
-            started_at=started_at,
-        )
+        return steps()
     with state.lock(run_id, lease_hours=settings.app.state.lock_lease_hours):
         state.begin_run(
             run_id,
@@ -279,18 +282,7 @@ def run_sync(
             started_at=started_at,
         )
         try:
-            result = _sync_steps(
-                settings,
-                run_id,
-                as_of,
-                progress,
-                today,
-                dry_run=dry_run,
-                connect=connect,
-                state=state,
-                full=full,
-                started_at=started_at,
-            )
+            result = steps()
             record_run(state, result)  # all or nothing: if it raises, nothing of it was saved
         except BaseException as error:
             state.finish_run(

@@ -14,7 +14,6 @@ from connector.erp.business_central.settings import BusinessCentralSettings
 from connector.erp.business_central.source import BusinessCentralSource
 from connector.erp.http import HttpClient
 from connector.erp.oauth import OAuthToken
-from connector.errors import FatalError
 from connector.secrets import resolve_secret
 
 Settings = BusinessCentralSettings
@@ -54,13 +53,7 @@ def build(
 
 
 def _secret(reference: str, environ: Mapping[str, str] | None) -> str:
-    try:
-        return resolve_secret(reference, environ)
-    except FatalError:
-        name = reference.removeprefix("${").removesuffix("}")
-        raise FatalError(
-            f"environment variable {name} is not set (needed to log in to Business Central)"
-        ) from None
+    return resolve_secret(reference, environ, "to log in to Business Central")
 
 
 __all__ = ["Settings", "build"]

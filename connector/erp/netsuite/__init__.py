@@ -13,7 +13,6 @@ from connector.erp.http import HttpClient
 from connector.erp.netsuite.settings import NetSuiteSettings
 from connector.erp.netsuite.source import NetSuiteSource
 from connector.erp.netsuite.suiteql import SuiteQL
-from connector.errors import FatalError
 from connector.secrets import resolve_secret
 
 Settings = NetSuiteSettings
@@ -60,13 +59,7 @@ def _signed_per_request(headers: dict[str, str], refresh: bool) -> None:
 
 
 def _secret(reference: str, environ: Mapping[str, str] | None) -> str:
-    try:
-        return resolve_secret(reference, environ)
-    except FatalError:
-        name = reference.removeprefix("${").removesuffix("}")
-        raise FatalError(
-            f"environment variable {name} is not set (needed to sign NetSuite requests)"
-        ) from None
+    return resolve_secret(reference, environ, "to sign NetSuite requests")
 
 
 __all__ = ["Settings", "build"]
