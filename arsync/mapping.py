@@ -65,6 +65,11 @@ class FieldMapping(_Strict):
         description="owned: always written; suggested: written only while the field still "
         "holds what arsync last wrote (a person's edit stands, and is reported)",
     )
+    advance_only: bool = Field(
+        default=False,
+        description="written only when later than what the field holds, never emptied: for "
+        "a stamp that a rerun on older or missing data must not move back",
+    )
 
     @field_validator("source")
     @classmethod
@@ -143,11 +148,22 @@ def _match_keys(scored: pd.DataFrame, match: MatchSettings) -> tuple[list[str], 
     return fields, values
 
 
+def salesforce_datetime(moment: dt.datetime) -> str:
+    """An instant as Salesforce writes one: UTC, milliseconds, `Z`."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
 def shape_value(value: Any, spec: FieldMapping) -> Any:
     """A computed value as the CRM field should receive it; None means empty."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    missing = value is None or value is pd.NA or value is pd.NaT
+    if missing or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return salesforce_datetime(value)
     if isinstance(value, pd.Timestamp):
+        value = value.date()
+    if isinstance(value, dt.datetime):
         value = value.date()
     if isinstance(value, dt.date):
         return value.isoformat()

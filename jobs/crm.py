@@ -100,6 +100,7 @@ def sync_crm(
         ownership=Ownership(
             suggested=frozenset(n for n, f in mapping.fields.items() if f.mode == "suggested"),
             last_written=last_written or {},
+            advance_only=frozenset(n for n, f in mapping.fields.items() if f.advance_only),
         ),
     )
     outcomes: list[Outcome] = []

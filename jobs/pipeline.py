@@ -387,7 +387,9 @@ def _sync_steps(
     ledger, quarantine, as_of = loaded.ledger, loaded.quarantine, loaded.as_of
 
     with progress.step("Scoring accounts"):
-        scores = score_accounts(ledger, as_of, settings.scoring, settings.currencies)
+        scores = score_accounts(
+            ledger, as_of, settings.scoring, settings.currencies, data_as_of=loaded.data_as_of
+        )
     log.info("scoring.finished", customers=len(scores))
 
     desired = desired_values(scores, settings.crm_mapping)

@@ -27,12 +27,18 @@ _MINOR_TOTALS = ("open", "overdue", "disputed", "aged")
 
 
 def score_accounts(
-    ledger: Ledger, as_of: dt.date, settings: ScoringSettings, currencies: CurrencyTable
+    ledger: Ledger,
+    as_of: dt.date,
+    settings: ScoringSettings,
+    currencies: CurrencyTable,
+    *,
+    data_as_of: dt.datetime | None = None,
 ) -> pd.DataFrame:
     """Every customer of the ledger, with its balances, behaviour and health as of `as_of`.
 
     Customers with nothing open still get a row (zeros, "Current"), so a paid-up account is
-    written back as paid up instead of keeping yesterday's figures.
+    written back as paid up instead of keeping yesterday's figures. `data_as_of` is when the
+    ERP data was current (the source says): it is only carried, as the `data_as_of` column.
     """
     features = _attributes(ledger, currencies)
     items = open_invoices(ledger, as_of)
@@ -60,10 +66,18 @@ def score_accounts(
     features = features.join(priority(features, settings))
     features["reporting_currency"] = currencies.reporting
     features["as_of_date"] = as_of
+    features["data_as_of"] = _utc(data_as_of)
     features = rollup(features, settings)
 
     result = features.reset_index()
     return result[list(output_columns(settings))].sort_values("customer_id", ignore_index=True)
+
+
+def _utc(moment: dt.datetime | None) -> pd.Timestamp | None:
+    if moment is None:
+        return None
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _attributes(ledger: Ledger, currencies: CurrencyTable) -> pd.DataFrame:

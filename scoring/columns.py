@@ -20,6 +20,7 @@ class Kind(StrEnum):
     INTEGER = "integer"
     TEXT = "text"
     DATE = "date"
+    DATETIME = "datetime"  # an instant, in UTC
     BOOLEAN = "boolean"
 
 
@@ -46,6 +47,9 @@ _IDENTITY = {
         payment_method="the customer's usual payment method",
     ),
     "as_of_date": Column(Kind.DATE, "the date the figures are computed for"),
+    "data_as_of": Column(
+        Kind.DATETIME, "when the ERP data was current (the export's or the server's time)"
+    ),
     "payment_terms_days": Column(Kind.INTEGER, "payment terms in days"),
 }
 _BALANCES = _columns(

@@ -16,6 +16,7 @@ _DESCRIBE_TYPES = {
     "Currency": "currency",
     "Number": "double",
     "Date": "date",
+    "DateTime": "datetime",
     "Picklist": "picklist",
     "Checkbox": "boolean",
 }

@@ -49,8 +49,11 @@ def test_dry_run_on_the_sample_plans_every_customer_and_exits_0(project: Path) -
     assert "Plan (dry run, offline" in output
     assert "Quarantine: empty" in output
     manifest = json.loads((project / "examples/sample/export_manifest.json").read_text())
-    as_of = manifest["exported_at"][:10]
-    assert {row["value"] for row in plan if row["field"] == "AR_As_Of__c"} == {as_of}
+    assert manifest["exported_at"] == "2026-11-20T23:00:00+00:00"
+    # The stamp is when the ERP data was current, in Salesforce's datetime form, not today.
+    assert {row["value"] for row in plan if row["field"] == "AR_As_Of__c"} == {
+        "2026-11-20T23:00:00.000Z"
+    }
 
 
 def test_plan_balances_match_the_export(project: Path) -> None:
@@ -126,14 +129,16 @@ def test_every_event_of_a_run_carries_the_run_id(project: Path) -> None:
     ]
 
 
-def test_as_of_option_overrides_the_data_date(project: Path) -> None:
+def test_as_of_option_moves_the_scoring_date_but_not_the_data_stamp(project: Path) -> None:
     code, _ = run(
         "run", "--dry-run", "--as-of", "2030-01-01", "--config", str(project / "config/arsync.yaml")
     )
 
     assert code == 0
+    scores = _rows(project / "out/scores.csv")
+    assert {r["as_of_date"] for r in scores} == {"2030-01-01"}
     plan = _rows(project / "out/plan.csv")
-    assert {r["value"] for r in plan if r["field"] == "AR_As_Of__c"} == {"2030-01-01"}
+    assert {r["value"] for r in plan if r["field"] == "AR_As_Of__c"} == {"2026-11-20T23:00:00.000Z"}
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

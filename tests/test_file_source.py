@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -689,10 +690,21 @@ def test_data_as_of_reads_exported_at_from_the_manifest(
     assert as_of.utcoffset() is not None
 
 
-def test_data_as_of_is_none_without_a_manifest_in_the_mapping(tmp_path: Path) -> None:
+def test_without_a_manifest_data_as_of_is_when_the_newest_file_was_written(
+    tmp_path: Path,
+) -> None:
+    """Reading the same export twice must not look like fresher data."""
     mapping = edited_mapping(tmp_path, lambda data: data.pop("manifest"))
+    source = FileSource(tmp_path, mapping)
+    assert source.data_as_of() is None  # no export file yet
 
-    assert FileSource(tmp_path, mapping).data_as_of() is None
+    for name, written in (("customers.csv", 1_700_000_000), ("invoices.csv", 1_700_000_600)):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+        os.utime(tmp_path / name, (written, written))
+    (tmp_path / "unrelated.csv").write_text("x\n", encoding="utf-8")  # not in the mapping
+
+    assert source.data_as_of() == dt.datetime.fromtimestamp(1_700_000_600, UTC)
+    assert source.data_as_of() == source.data_as_of()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from arsync.mapping import CrmMapping, desired_values
+from arsync.mapping import CrmMapping, desired_values, shape_value
 
 
 def scored() -> pd.DataFrame:
@@ -90,3 +90,22 @@ def test_missing_values_stay_none_so_the_field_is_cleared_not_set_to_nan() -> No
 def test_the_hold_checkbox_can_never_be_written() -> None:
     with pytest.raises(ValidationError, match="AR_Sync_Hold__c is the hold checkbox"):
         mapping(AR_Sync_Hold__c={"from": "is_new"})
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (pd.Timestamp("2026-11-20T23:00:00.123456Z"), "2026-11-20T23:00:00.123Z"),
+        (
+            dt.datetime(2026, 11, 21, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            "2026-11-20T23:30:00.000Z",
+        ),
+        (pd.NaT, None),
+    ],
+)
+def test_instants_are_written_in_utc_as_salesforce_spells_them(
+    moment: object, expected: str | None
+) -> None:
+    spec = CrmMapping.model_validate({"fields": {"AR_As_Of__c": {"from": "data_as_of"}}})
+
+    assert shape_value(moment, spec.fields["AR_As_Of__c"]) == expected

@@ -200,7 +200,7 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
     assert len(values) == 59
     for account in values.values():
         assert 0 <= account["AR_Health_Score__c"] <= 100
-        assert str(account["AR_As_Of__c"]) == "2026-11-20"
+        assert str(account["AR_As_Of__c"]).startswith("2026-11-20T23:00:00")
         assert account["AR_Risk_Tier__c"] in {"Low", "Medium", "High", "Critical"}
     assert fake.count("composite") == 6
     return org_state(fake)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,11 @@ MAPPING = CrmMapping.model_validate(
                 "from": "risk_tier",
                 "values": {"low": "Low", "medium": "Medium", "high": "High"},
             },
-            "AR_As_Of__c": {"from": "as_of_date"},
+            "AR_As_Of__c": {"from": "data_as_of", "advance_only": True},
         }
     }
 )
+DATA_AS_OF = pd.Timestamp("2026-11-20T23:00:00Z")
 ENV = {"SF_ACCESS_TOKEN": "", "SF_PASSWORD": "correct-horse-battery", "SF_TOKEN": "SECTOKEN123"}
 
 
@@ -81,7 +81,7 @@ def scores(count: int, open_balance: float = 100.0, **changes: dict[str, Any]) -
             "crm_account_id": [None] * count,
             "open_balance": [open_balance] * count,
             "risk_tier": ["low"] * count,
-            "as_of_date": [dt.date(2026, 11, 20)] * count,
+            "data_as_of": [DATA_AS_OF] * count,
         }
     )
     for customer_id, values in changes.items():
@@ -113,11 +113,31 @@ def test_first_run_writes_every_account_and_a_rerun_writes_nothing(fake: FakeSal
     assert (first.outcomes["status"] == "written").sum() == 10
     assert fake.account(ids[0])["AR_Open_Balance__c"] == 100.0
     assert fake.account(ids[0])["AR_Risk_Tier__c"] == "Low"
-    assert str(fake.account(ids[0])["AR_As_Of__c"]) == "2026-11-20"
+    assert str(fake.account(ids[0])["AR_As_Of__c"]).startswith("2026-11-20T23:00:00.000")
     assert written_before == 1
     assert writes(fake) == 1  # nothing new: no write call at all
     assert second.changes.empty
     assert second.outcomes.empty
+
+
+def test_the_as_of_stamp_only_moves_forward(fake: FakeSalesforce) -> None:
+    """Older data (a restored export) or none at all never moves the stamp back or clears it;
+    fresher data moves it, in the same write as the figures."""
+    ids = fake.seed_accounts(3)
+    sync(fake, scores(3))
+    stamp = fake.account(ids[0])["AR_As_Of__c"]
+
+    older = sync(fake, scores(3, 90.0).assign(data_as_of=DATA_AS_OF - pd.Timedelta(days=2)))
+    unknown = sync(fake, scores(3, 80.0).assign(data_as_of=None))
+    after_stale = [fake.account(i)["AR_As_Of__c"] for i in ids]
+    fresher = sync(fake, scores(3, 70.0).assign(data_as_of=DATA_AS_OF + pd.Timedelta(hours=1)))
+
+    assert after_stale == [stamp] * 3
+    assert set(older.changes["field"]) == {"AR_Open_Balance__c"}
+    assert set(unknown.changes["field"]) == {"AR_Open_Balance__c"}
+    assert set(fresher.changes["field"]) == {"AR_Open_Balance__c", "AR_As_Of__c"}
+    assert str(fake.account(ids[0])["AR_As_Of__c"]).startswith("2026-11-21T00:00:00.000")
+    assert fake.account(ids[0])["AR_Open_Balance__c"] == 70.0
 
 
 def test_dry_run_reads_but_never_writes(fake: FakeSalesforce) -> None:

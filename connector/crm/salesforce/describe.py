@@ -22,6 +22,7 @@ COMPATIBLE: dict[str, frozenset[str]] = {
     "integer": frozenset({"int", "double", "currency", "percent", "string", "textarea"}),
     "text": frozenset({"string", "textarea", "picklist", "multipicklist", "email", "url", "phone"}),
     "date": frozenset({"date", "string"}),
+    "datetime": frozenset({"datetime", "string"}),
     "boolean": frozenset({"boolean"}),
 }
 _TEXT_TYPES = frozenset({"string", "textarea", "email", "url", "phone", "picklist"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -66,10 +66,12 @@ class Conflict:
 
 @dataclass(frozen=True)
 class Ownership:
-    """Which fields are only suggested, and what arsync last wrote to them, per Account."""
+    """Which fields are only suggested, and what arsync last wrote to them, per Account; and
+    which fields only ever move forward (a stamp)."""
 
     suggested: frozenset[str] = frozenset()
     last_written: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    advance_only: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -231,6 +233,8 @@ def diff(
         current = account.get(name)
         if normalise(new, kind) == normalise(current, kind):
             continue
+        if name in ownership.advance_only and not _advances(new, current, kind):
+            continue
         if name in ownership.suggested and normalise(current, kind) is not None:
             last = ownership.last_written.get((account_id, name))
             if normalise(last, kind) != normalise(current, kind):
@@ -239,6 +243,19 @@ def diff(
         changes[name] = new
         previous[name] = current
     return AccountUpdate(item.customer_id, account_id, changes, previous), conflicts
+
+
+def _advances(new: Any, current: Any, kind: str) -> bool:
+    """A value that is later than the current one (anything beats an empty field)."""
+    later, now = normalise(new, kind), normalise(current, kind)
+    if later is None:
+        return False
+    if now is None:
+        return True
+    try:
+        return bool(later > now)
+    except TypeError:
+        return False
 
 
 def normalise(value: Any, kind: str) -> Any:
@@ -250,8 +267,31 @@ def normalise(value: Any, kind: str) -> Any:
             return Decimal(str(value)).normalize()
         except InvalidOperation:
             return str(value)
-    if kind == "boolean":
-        return value if isinstance(value, bool) else str(value).lower() == "true"
-    if kind == "date":
-        return value.isoformat() if isinstance(value, dt.date) else str(value)[:10]
-    return str(value)
+    return _NORMALISERS.get(kind, str)(value)
+
+
+def _boolean(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+def _date(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)[:10]
+
+
+def _instant(value: Any) -> Any:
+    """A datetime as a UTC instant, whichever of Salesforce's spellings it comes in."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+_NORMALISERS: dict[str, Callable[[Any], Any]] = {
+    "boolean": _boolean,
+    "date": _date,
+    "datetime": _instant,
+}

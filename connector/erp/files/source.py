@@ -52,9 +52,10 @@ class FileSource(Source):
         self._parser = CellParser(mapping.formats)
 
     def data_as_of(self) -> dt.datetime | None:
-        """`exported_at` from the export's manifest, if the mapping names one."""
+        """`exported_at` from the export's manifest; without one, when the newest export file
+        was last written: rereading the same files must not look like fresher data."""
         if self._mapping.manifest is None:
-            return None
+            return self._newest_file_time()
         path = self._folder / self._mapping.manifest
         try:
             exported_at = json.loads(path.read_text(encoding="utf-8"))["exported_at"]
@@ -64,6 +65,15 @@ class FileSource(Source):
                 f"{path}: cannot read `exported_at` from the manifest ({error})"
             ) from None
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+    def _newest_file_time(self) -> dt.datetime | None:
+        times = []
+        for kind in _RECORD_TYPE:
+            spec = self._mapping.file(kind)
+            path = self._folder / spec.path if spec is not None else None
+            if path is not None and path.is_file():
+                times.append(path.stat().st_mtime)
+        return dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
 
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every row of every file: an export is a full snapshot, so `since` does not apply."""
