@@ -19,6 +19,12 @@ from scoring.currency import CurrencyTable
 from scoring.flags import customer_flags
 from scoring.health import health
 from scoring.kpis import customer_kpis
+from scoring.promises import (
+    crm_inputs,
+    hold_for_promises,
+    judge_promises,
+    penalise_broken_promises,
+)
 from scoring.rollup import rollup
 from scoring.settings import ScoringSettings
 from scoring.worklist import collection_stage, next_action, priority, segment
@@ -33,12 +39,15 @@ def score_accounts(
     currencies: CurrencyTable,
     *,
     data_as_of: dt.datetime | None = None,
+    crm: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every customer of the ledger, with its balances, behaviour and health as of `as_of`.
 
     Customers with nothing open still get a row (zeros, "Current"), so a paid-up account is
     written back as paid up instead of keeping yesterday's figures. `data_as_of` is when the
     ERP data was current (the source says): it is only carried, as the `data_as_of` column.
+    `crm` holds what people recorded in the CRM per customer (promises to pay, disputes;
+    see `scoring.promises.crm_inputs`).
     """
     features = _attributes(ledger, currencies)
     items = open_invoices(ledger, as_of)
@@ -60,9 +69,16 @@ def score_accounts(
     )
     features = features.join(flags)
     features = features.join(health(features, settings.health))
+    features = features.join(crm_inputs(features.index, crm))
+    features = features.join(
+        judge_promises(features, _payments(ledger, currencies), as_of, settings.promises)
+    )
+    penalised = penalise_broken_promises(features, settings.health, settings.promises)
+    features[penalised.columns] = penalised
     features["collection_stage"] = collection_stage(features, settings)
     features["segment"] = segment(features, settings)
-    features = features.join(next_action(features, as_of, settings))
+    actions = next_action(features, as_of, settings)
+    features = features.join(hold_for_promises(features, actions, settings.promises))
     features = features.join(priority(features, settings))
     features["reporting_currency"] = currencies.reporting
     features["as_of_date"] = as_of
@@ -78,6 +94,19 @@ def _utc(moment: dt.datetime | None) -> pd.Timestamp | None:
         return None
     stamp = pd.Timestamp(moment)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _payments(ledger: Ledger, currencies: CurrencyTable) -> pd.DataFrame:
+    """Payments with their amount in the reporting currency (major units)."""
+    payments = ledger.payments
+    minor = currencies.to_reporting(payments["amount_minor"], payments["currency"])
+    return pd.DataFrame(
+        {
+            "customer_id": payments["customer_id"].to_numpy(),
+            "received_date": payments["received_date"].to_numpy(),
+            "amount": currencies.to_major(minor).to_numpy(),
+        }
+    )
 
 
 def _attributes(ledger: Ledger, currencies: CurrencyTable) -> pd.DataFrame:

@@ -130,6 +130,14 @@ _HEALTH = {
     ),
     "collection_stage": Column(Kind.TEXT, "stage of the oldest open invoice; none if nothing"),
 }
+_CRM = {
+    "promise_amount": Column(Kind.MONEY, "the amount promised to pay, as the CRM records it"),
+    "promise_date": Column(Kind.DATE, "the date the customer promised to pay by"),
+    "promise_made_on": Column(Kind.DATE, "when the promise was given, if the CRM records it"),
+    "crm_dispute_open": Column(Kind.BOOLEAN, "a dispute is open in the CRM"),
+    "promise_status": Column(Kind.TEXT, "none, pending, kept or broken"),
+    "promise_paid": Column(Kind.MONEY, "payments received towards the promise"),
+}
 _WORKLIST = {
     "segment": Column(Kind.TEXT, "the first segment rule that matches"),
     **_columns(
@@ -188,6 +196,7 @@ def output_columns(settings: ScoringSettings) -> dict[str, Column]:
         **_KPIS,
         **_FLAGS,
         **_HEALTH,
+        **_CRM,
         **_WORKLIST,
         **rollup,
     }

@@ -239,6 +239,7 @@ class Action(StrEnum):
     CREDIT_HOLD = "credit_hold"
     PAYMENT_PLAN = "offer_payment_plan"
     RESOLVE_DISPUTE = "resolve_dispute"
+    AWAIT_PROMISE = "await_promise"
 
 
 class PlaybookRule(_Rule):
@@ -276,6 +277,33 @@ class PrioritySettings(_Strict):
     )
 
 
+class PromiseSettings(_Strict):
+    """How a promise to pay recorded in the CRM is judged (docs/scoring.md, "Promises")."""
+
+    grace_days: int = Field(
+        default=3, ge=0, description="days after the promised date for the cash to post"
+    )
+    lookback_days: int = Field(
+        default=30,
+        ge=0,
+        description="without the date the promise was given, payments from this many days "
+        "before the promised date count towards it",
+    )
+    kept_share: float = Field(
+        default=0.95, gt=0, le=1, description="share of the promised amount that keeps it"
+    )
+    broken_points: float = Field(
+        default=15, ge=0, le=100, description="points a broken promise takes off the score"
+    )
+    broken_tier_steps: int = Field(
+        default=1, ge=0, le=3, description="risk tiers a broken promise adds, at least"
+    )
+    hold_action: bool = Field(
+        default=True,
+        description="a pending promise holds the next action until its date (plus grace)",
+    )
+
+
 DEFAULT_STAGES = (
     Stage(name="pre_due", max_days_overdue=0),
     Stage(name="dunning_1", max_days_overdue=15),
@@ -293,6 +321,7 @@ def _segment(name: str, **when: Condition) -> SegmentRule:
 DEFAULT_SEGMENTS = (
     _segment("new", is_new=True),
     _segment("disputing", disputed_balance={"gt": 0}),
+    _segment("disputing", crm_dispute_open=True),
     _segment("high_exposure", credit_utilisation={"gte": 1}),
     _segment("high_exposure", open_balance={"gte": 250_000}),
     _segment("deteriorating", flag_deteriorating=True),
@@ -311,6 +340,7 @@ def _play(action: Action, days: int = 0, start: str = "as_of", **when: Condition
 DEFAULT_PLAYBOOK = (
     _play(Action.NONE, collection_stage="none"),
     _play(Action.RESOLVE_DISPUTE, disputed_balance={"gt": 0}),
+    _play(Action.RESOLVE_DISPUTE, crm_dispute_open=True),
     _play(Action.CREDIT_HOLD, collection_stage="final", risk_tier=["high", "critical"]),
     _play(Action.ESCALATE_TO_OWNER, collection_stage="final"),
     _play(Action.PAYMENT_PLAN, collection_stage="escalation", segment="chronic_late"),
@@ -336,6 +366,7 @@ class ScoringSettings(_Strict):
     reminder_lead_days: ReminderLead = ReminderLead()
     playbook: tuple[PlaybookRule, ...] = DEFAULT_PLAYBOOK
     priority: PrioritySettings = PrioritySettings()
+    promises: PromiseSettings = PromiseSettings()
 
     def _check_rule_values(self) -> None:
         """A misspelt segment, stage or tier in a rule would silently never match."""

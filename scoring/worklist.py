@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from scoring.promises import pending_promise_share
 from scoring.rules import first_match
 from scoring.settings import Action, ScoringSettings
 
@@ -22,6 +23,7 @@ ACTION_LABELS = {
     Action.CREDIT_HOLD: "Put the account on credit hold",
     Action.PAYMENT_PLAN: "Offer a payment plan",
     Action.RESOLVE_DISPUTE: "Resolve the open dispute first",
+    Action.AWAIT_PROMISE: "Wait for the promised payment, then check that it arrived",
 }
 
 
@@ -79,14 +81,16 @@ def next_action(features: pd.DataFrame, as_of: dt.date, settings: ScoringSetting
 
 
 def priority(features: pd.DataFrame, settings: ScoringSettings) -> pd.DataFrame:
-    """Money at risk (overdue money weighted by lateness and risk) and the worklist rank."""
+    """Money at risk (overdue money weighted by lateness and risk, less what a pending
+    promise to pay covers) and the worklist rank."""
     weights = settings.priority.bucket_weights
     weighted = sum(
         (features[f"aging_{key}"] * weight for key, weight in weights.items()),
         start=pd.Series(0.0, index=features.index),
     )
     multiplier = features["risk_tier"].map(settings.priority.tier_multipliers).fillna(1.0)
-    at_risk = (weighted * multiplier).round(2)
+    promised = pending_promise_share(features) if "promise_status" in features else 0.0
+    at_risk = (weighted * multiplier * (1 - promised)).round(2)
     # Ties go to the customer id, so the rank never depends on row order.
     order = pd.DataFrame({"risk": at_risk.to_numpy(), "customer": features.index.to_numpy()})
     order = order[order["risk"] > 0].sort_values(["risk", "customer"], ascending=[False, True])

@@ -114,6 +114,7 @@ _STEADY: dict[str, Any] = {
     "open_balance": 1000.0,
     "flag_deteriorating": False,
     "avg_days_beyond_terms_12m": 0.0,
+    "crm_dispute_open": False,
 }
 
 
@@ -134,6 +135,7 @@ _STEADY: dict[str, Any] = {
         ({"avg_days_beyond_terms_12m": 3.01}, "slow_but_steady"),
         ({"avg_days_beyond_terms_12m": 3.0}, "prompt"),
         ({"avg_days_beyond_terms_12m": float("nan")}, "prompt"),  # no comparison holds
+        ({"crm_dispute_open": True, "avg_days_beyond_terms_12m": 40.0}, "disputing"),
     ],
 )
 def test_segment_is_the_first_shipped_rule_that_holds(
@@ -193,6 +195,7 @@ _PLAIN: dict[str, Any] = {
     "is_check_payer": False,
     "next_due_date": pd.Timestamp("2026-07-20"),
     "disputed_balance": 0.0,
+    "crm_dispute_open": False,
 }
 
 
@@ -217,6 +220,11 @@ _PLAIN: dict[str, Any] = {
                 "disputed_balance": 500.0,
                 "risk_tier": "critical",
             },
+            "resolve_dispute",
+            "2026-06-30",
+        ),
+        (
+            {"collection_stage": "dunning_1", "crm_dispute_open": True},
             "resolve_dispute",
             "2026-06-30",
         ),
