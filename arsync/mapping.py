@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 SalesforceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
@@ -84,9 +85,57 @@ class FieldMapping(_Strict):
         )
 
 
+class PromiseSource(_Strict):
+    """Where people record a promise to pay: fields on the Account, or a related object whose
+    latest record (by promised date) is the promise that counts."""
+
+    object: SalesforceName | None = Field(
+        default=None, description="a related object holding promises; empty: the Account itself"
+    )
+    account_field: SalesforceName | None = Field(
+        default=None, description="the related object's lookup to the Account"
+    )
+    amount_field: SalesforceName = Field(description="the promised amount (reporting currency)")
+    date_field: SalesforceName = Field(description="the date the customer promised to pay by")
+    made_on_field: SalesforceName | None = Field(
+        default=None, description="when the promise was given; payments from then count"
+    )
+
+    @model_validator(mode="after")
+    def _related_object_needs_its_lookup(self) -> PromiseSource:
+        if (self.object is None) != (self.account_field is None):
+            raise ValueError("object and account_field go together: a related object needs both")
+        return self
+
+    def fields(self) -> list[str]:
+        return [self.amount_field, self.date_field, *filter(None, [self.made_on_field])]
+
+
+class DisputeSource(_Strict):
+    """An Account field where people mark a dispute: a picklist, a text or a checkbox."""
+
+    field: SalesforceName
+    open_values: tuple[str, ...] = Field(
+        default=("Open",), description="values that mean open (a checkbox: checked is open)"
+    )
+
+
+class CrmInputs(_Strict):
+    """What arsync reads from the CRM before scoring; people own these fields."""
+
+    promise: PromiseSource | None = None
+    dispute: DisputeSource | None = None
+
+    def account_fields(self) -> list[str]:
+        """The inputs read from the Account itself."""
+        promise = self.promise.fields() if self.promise and self.promise.object is None else []
+        return [*promise, *([self.dispute.field] if self.dispute else [])]
+
+
 class CrmMapping(_Strict):
     object: SalesforceName = "Account"
     match: MatchSettings = MatchSettings()
+    from_crm: CrmInputs = CrmInputs()
     fields: dict[SalesforceName, FieldMapping] = Field(min_length=1)
 
     @field_validator("fields")
@@ -101,6 +150,10 @@ class CrmMapping(_Strict):
             raise ValueError(f"{', '.join(clash)} is the match key and cannot be written")
         if match is not None and match.hold_field in fields:
             raise ValueError(f"{match.hold_field} is the hold checkbox: people set it, not arsync")
+        inputs: CrmInputs | None = info.data.get("from_crm")
+        read = sorted(set(inputs.account_fields() if inputs else []) & set(fields))
+        if read:
+            raise ValueError(f"{', '.join(read)} is read from_crm: people set it, not arsync")
         return fields
 
 
@@ -132,6 +185,18 @@ def desired_values(scored: pd.DataFrame, mapping: CrmMapping) -> pd.DataFrame:
         return pd.DataFrame(columns=PLAN_COLUMNS)
     plan = pd.concat(frames, ignore_index=True)
     return plan.sort_values(["customer_id", "field"], kind="stable", ignore_index=True)
+
+
+def match_keys(customers: pd.DataFrame, match: MatchSettings) -> pd.DataFrame:
+    """`customer_id`, `match_field`, `match_value`: how each customer finds its Account."""
+    fields, values = _match_keys(customers, match)
+    return pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].astype(str).to_numpy(),
+            "match_field": fields,
+            "match_value": values,
+        }
+    )
 
 
 def _match_keys(scored: pd.DataFrame, match: MatchSettings) -> tuple[list[str], list[str]]:

@@ -221,7 +221,10 @@ def synthetic_scores(count: int, seed: int) -> pd.DataFrame:
             "avg_days_beyond_terms_12m": [round(rng.uniform(-5, 60), 3) for _ in ids],
             "dso": [round(rng.uniform(10, 120), 3) for _ in ids],
             **aging,
-            "as_of_date": [AS_OF] * count,
+            "promise_status": rng.choices(
+                ["none", "pending", "kept", "broken"], [90, 5, 3, 2], k=count
+            ),
+            "data_as_of": [pd.Timestamp(AS_OF, tz="UTC")] * count,
         }
     )
 

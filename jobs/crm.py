@@ -14,11 +14,21 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import (
     FieldInfo,
     Problem,
+    check_inputs,
     check_mapping,
     check_values,
     field_infos,
 )
-from connector.crm.salesforce.plan import Desired, Ownership, Plan, make_plan
+from connector.crm.salesforce.inputs import INPUT_COLUMNS, read_inputs
+from connector.crm.salesforce.plan import (
+    Desired,
+    MatchKey,
+    Ownership,
+    Plan,
+    Snapshot,
+    plan_changes,
+    read_snapshot,
+)
 from connector.crm.salesforce.push import Outcome, Status, push
 from connector.crm.salesforce.settings import SalesforceSettings
 from jobs.settings import RunSettings
@@ -72,6 +82,56 @@ def offline(desired: pd.DataFrame) -> CrmResult:
     return CrmResult(changes, pd.DataFrame(columns=OUTCOME_COLUMNS), online=False)
 
 
+@dataclass(frozen=True)
+class CrmConnection:
+    """A logged-in client, and the describe() of the mapped object, checked against the mapping."""
+
+    client: SalesforceClient
+    fields: dict[str, FieldInfo]
+
+
+@dataclass(frozen=True)
+class CrmRead:
+    """What Salesforce holds, read once before scoring: each customer's Account, and what
+    people recorded there that scoring weighs (promises, disputes; INPUT_COLUMNS)."""
+
+    snapshot: Snapshot
+    inputs: pd.DataFrame
+
+
+def open_crm(settings: RunSettings, connect: Connect = SalesforceClient.connect) -> CrmConnection:
+    """Log in, learn the org's API use, and check the mapping and its inputs against describe()."""
+    salesforce = _require_salesforce(settings)
+    client, fields = _connect_and_check(settings, salesforce, connect)
+    inputs = settings.crm_mapping.from_crm
+    related = inputs.promise.object if inputs.promise else None
+    related_fields = field_infos(client.describe(related)) if related else None
+    _raise_problems(settings, check_inputs(fields, inputs, related_fields))
+    return CrmConnection(client, fields)
+
+
+def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFrame) -> CrmRead:
+    """Find every customer's Account and read what the plan and scoring need from it.
+
+    `keys` has `customer_id`, `match_field` and `match_value` (`arsync.mapping.match_keys`).
+    """
+    mapping = settings.crm_mapping
+    columns = (keys[c].astype(str).tolist() for c in ("customer_id", "match_field", "match_value"))
+    fields = [
+        *mapping.fields,
+        *filter(None, [mapping.match.hold_field]),
+        *mapping.from_crm.account_fields(),
+    ]
+    snapshot = read_snapshot(
+        connection.client,
+        mapping.object,
+        [MatchKey(*key) for key in zip(*columns, strict=True)],
+        fields,
+    )
+    rows = read_inputs(connection.client, snapshot, mapping.from_crm)
+    return CrmRead(snapshot, pd.DataFrame(rows, columns=INPUT_COLUMNS))
+
+
 def sync_crm(
     settings: RunSettings,
     desired: pd.DataFrame,
@@ -79,21 +139,26 @@ def sync_crm(
     dry_run: bool,
     connect: Connect = SalesforceClient.connect,
     last_written: Mapping[tuple[str, str], Any] | None = None,
+    connection: CrmConnection | None = None,
+    read: CrmRead | None = None,
 ) -> CrmResult:
     """Check the mapping against describe(), plan against current values, push unless dry.
 
     `last_written` ((account, field) -> value) is what arsync wrote before: a suggested field
-    is left alone once a person has changed it.
+    is left alone once a person has changed it. A run passes the `connection` and the `read`
+    it made before scoring; without them, both are made here.
     """
     salesforce = _require_salesforce(settings)
-    client, fields = _connect_and_check(settings, salesforce, connect)
+    connection = connection or open_crm(settings, connect)
+    client, fields = connection.client, connection.fields
     mapping = settings.crm_mapping
     triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
     _raise_problems(settings, check_values(fields, triples))
+    if read is None:
+        read = read_crm(settings, connection, desired.drop_duplicates("customer_id"))
 
-    plan = make_plan(
-        client,
-        mapping.object,
+    plan = plan_changes(
+        read.snapshot,
         _desired(desired),
         _types(fields),
         hold_field=mapping.match.hold_field,
@@ -144,14 +209,14 @@ def check_connection(
     settings: RunSettings, connect: Connect = SalesforceClient.connect
 ) -> ConnectionCheck:
     """Log in, read the API use, and check the mapping against describe(); write nothing."""
-    client, _ = _connect_and_check(settings, _require_salesforce(settings), connect)
+    client = open_crm(settings, connect).client
     mapping = settings.crm_mapping
     return ConnectionCheck(
         instance=str(client.sf.sf_instance),
         api_used=client.budget.used,
         api_limit=client.budget.limit,
         sobject=mapping.object,
-        fields_checked=len(mapping.fields) + 1,
+        fields_checked=len(mapping.fields) + 1 + len(mapping.from_crm.account_fields()),
     )
 
 

@@ -15,13 +15,13 @@ import pandas as pd
 import structlog
 
 from arsync.ledger import Ledger, LedgerBuilder
-from arsync.mapping import desired_values
+from arsync.mapping import desired_values, match_keys
 from arsync.quarantine import Quarantine, QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.crm.salesforce.client import SalesforceClient
 from connector.erp.base import Cursors, Pulled, Source
-from jobs.crm import Connect, CrmResult, offline, sync_crm
+from jobs.crm import Connect, CrmResult, offline, open_crm, read_crm, sync_crm
 from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
 from jobs.sources import build_source
@@ -386,20 +386,37 @@ def _sync_steps(
     )
     ledger, quarantine, as_of = loaded.ledger, loaded.quarantine, loaded.as_of
 
+    connection, crm_read = None, None
+    if settings.app.salesforce is not None:
+        with progress.step("Reading Salesforce"):
+            connection = open_crm(settings, connect)
+            keys = match_keys(ledger.customers, settings.crm_mapping.match)
+            crm_read = read_crm(settings, connection, keys)
+
     with progress.step("Scoring accounts"):
         scores = score_accounts(
-            ledger, as_of, settings.scoring, settings.currencies, data_as_of=loaded.data_as_of
+            ledger,
+            as_of,
+            settings.scoring,
+            settings.currencies,
+            data_as_of=loaded.data_as_of,
+            crm=crm_read.inputs if crm_read is not None else None,
         )
     log.info("scoring.finished", customers=len(scores))
 
     desired = desired_values(scores, settings.crm_mapping)
-    if settings.app.salesforce is None:
+    if connection is None:
         crm = offline(desired)
     else:
         with progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce"):
             last_written = state.written_values() if state is not None else None
             crm = sync_crm(
-                settings, desired, dry_run=dry_run, connect=connect, last_written=last_written
+                settings,
+                desired,
+                dry_run=dry_run,
+                last_written=last_written,
+                connection=connection,
+                read=crm_read,
             )
     log.info(
         "plan.built",

@@ -101,19 +101,20 @@ def penalise_broken_promises(
     result["health_score"] = score
     result["risk_tier"] = np.asarray(TIERS)[tier.astype("int64")]
 
+    rows = features[broken]
     text = [
         f"{BROKEN_PROMISE}: promised {amount:,.2f} by {day:%Y-%m-%d}; {paid:,.2f} received"
         if not np.isnan(amount)
         else f"{BROKEN_PROMISE}: promised to pay by {day:%Y-%m-%d}; still overdue"
         for amount, day, paid in zip(
-            features["promise_amount"].fillna(np.nan),
-            pd.to_datetime(features["promise_date"]),
-            features["promise_paid"],
+            rows["promise_amount"],
+            pd.to_datetime(rows["promise_date"]),
+            rows["promise_paid"],
             strict=True,
         )
     ]
     reasons = features[["reason_1", "reason_2"]].to_numpy(dtype=object)
-    result.loc[broken, "reason_1"] = np.asarray(text, dtype=object)[broken]
+    result.loc[broken, "reason_1"] = np.asarray(text, dtype=object)
     result.loc[broken, "reason_2"] = reasons[broken, 0]
     result.loc[broken, "reason_3"] = reasons[broken, 1]
     codes = features["reason_codes"].fillna("")

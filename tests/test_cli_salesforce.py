@@ -112,7 +112,7 @@ def test_salesforce_check_reports_the_login_and_the_mapping(
 
     assert code == 0, output
     assert "logged in to acme.my.salesforce.com" in output
-    assert "26 Account fields exist" in output
+    assert "31 Account fields exist" in output  # 26 written, the match key, 4 read from_crm
 
 
 def test_a_missing_secret_names_the_variable_and_never_a_value(

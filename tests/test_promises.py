@@ -188,3 +188,19 @@ def test_a_broken_promise_never_improves_the_score_or_the_tier(
     assert row["promise_status"] == "broken"
     assert row["health_score"] == max(plain["health_score"] - 15, 0)
     assert TIERS.index(row["risk_tier"]) >= min(TIERS.index(plain["risk_tier"]) + 1, 3)
+
+
+def test_promises_of_several_customers_are_judged_each_on_its_own() -> None:
+    """One broken promise among customers without any must not trip over their empty dates."""
+    records = (*LATE, customer("C2"), overdue("I2", "300", 40), customer("C3"))
+    rows = score(
+        *records,
+        crm={
+            "C1": {"promise_amount": 100.0, "promise_date": dt.date(2026, 6, 1)},
+            "C3": {"crm_dispute_open": True},
+        },
+    )
+
+    assert rows["promise_status"].to_dict() == {"C1": "broken", "C2": "none", "C3": "none"}
+    assert rows.loc["C1", "reason_1"].startswith("BROKEN_PROMISE")
+    assert not str(rows.loc["C2", "reason_1"]).startswith("BROKEN_PROMISE")

@@ -17,14 +17,16 @@ import requests
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fakes.salesforce import FakeSalesforce as Fake
 from fakes.salesforce import (
+    KINDS,
     Fault,
     FieldSpec,
     PicklistValue,
+    SObjectType,
     canonical_id,
     id18,
 )
+from fakes.salesforce import FakeSalesforce as Fake
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -870,3 +872,666 @@ def test_the_direct_session_serves_the_same_fake_without_responses(fake: Fake) -
     assert [c.kind for c in fake.calls] == ["sobject_update", "sobject_update", "query"]
     assert client.api_usage["api-usage"].used == fake.api_calls_used == 3
     assert fake.serving_seconds > 0
+
+
+# -- more objects: Task, AR_Invoice__c, User --------------------------------------------------
+
+TASK_SOQL = (
+    "SELECT Id, WhatId, OwnerId, Subject, ActivityDate, Status, Priority, Description FROM Task "
+    "WHERE AR_Sync_Task__c = true AND IsClosed = false AND WhatId IN {ids}"
+)
+
+
+def of_type(
+    sobject: str, records: list[dict[str, Any]], all_or_none: bool = False
+) -> dict[str, Any]:
+    return {
+        "allOrNone": all_or_none,
+        "records": [{"attributes": {"type": sobject}, **r} for r in records],
+    }
+
+
+def test_task_and_invoice_describe_their_fields(fake: Fake, sf: Salesforce) -> None:
+    task = sf.Task.describe()
+    invoice = sf.AR_Invoice__c.describe()
+
+    assert (task["name"], task["keyPrefix"], task["custom"]) == ("Task", "00T", False)
+    assert (invoice["name"], invoice["keyPrefix"], invoice["custom"]) == (
+        "AR_Invoice__c",
+        "a0B",
+        True,
+    )
+    assert invoice["urls"]["describe"] == "/services/data/v59.0/sobjects/AR_Invoice__c/describe"
+    tasks = {f["name"]: f for f in task["fields"]}
+    assert set(tasks) == {
+        "Id",
+        "CreatedDate",
+        "LastModifiedDate",
+        "Subject",
+        "ActivityDate",
+        "Status",
+        "IsClosed",
+        "Priority",
+        "OwnerId",
+        "WhatId",
+        "Description",
+        "AR_Sync_Task__c",
+    }
+    status = tasks["Status"]
+    assert [v["value"] for v in status["picklistValues"]] == [
+        "Not Started",
+        "In Progress",
+        "Completed",
+        "Waiting on someone else",
+        "Deferred",
+    ]
+    assert (status["defaultValue"], status["defaultedOnCreate"], status["nillable"]) == (
+        "Not Started",
+        True,
+        False,
+    )
+    assert [v["value"] for v in tasks["Priority"]["picklistValues"] if v["defaultValue"]] == [
+        "Normal"
+    ]
+    closed = tasks["IsClosed"]
+    assert (closed["type"], closed["createable"], closed["updateable"]) == ("boolean", False, False)
+    assert (tasks["OwnerId"]["referenceTo"], tasks["OwnerId"]["relationshipName"]) == (
+        ["User"],
+        "Owner",
+    )
+    assert (tasks["WhatId"]["type"], tasks["WhatId"]["referenceTo"]) == ("reference", ["Account"])
+    assert (tasks["Description"]["type"], tasks["Description"]["length"]) == ("textarea", 32000)
+    assert (tasks["AR_Sync_Task__c"]["type"], tasks["AR_Sync_Task__c"]["custom"]) == (
+        "boolean",
+        True,
+    )
+    assert not tasks["CreatedDate"]["createable"]
+    assert not tasks["LastModifiedDate"]["updateable"]
+
+    invoices = {f["name"]: f for f in invoice["fields"]}
+    erp = invoices["ERP_Invoice_Id__c"]
+    assert (erp["length"], erp["externalId"], erp["idLookup"], erp["unique"]) == (
+        64,
+        True,
+        True,
+        True,
+    )
+    account = invoices["Account__c"]
+    assert (account["referenceTo"], account["relationshipName"]) == (["Account"], "Account__r")
+    assert (account["createable"], account["updateable"], account["nillable"]) == (True, True, True)
+    assert (invoices["Total_Amount__c"]["type"], invoices["Total_Amount__c"]["scale"]) == (
+        "currency",
+        2,
+    )
+    assert (invoices["Days_Overdue__c"]["type"], invoices["Days_Overdue__c"]["scale"]) == (
+        "double",
+        0,
+    )
+    assert [v["value"] for v in invoices["Status__c"]["picklistValues"]] == [
+        "Open",
+        "Paid",
+        "Void",
+        "Removed",
+    ]
+    assert (invoices["Currency__c"]["length"], invoices["Name"]["length"]) == (3, 80)
+    assert invoices["Disputed__c"]["defaultedOnCreate"]
+    assert [c.kind for c in fake.calls] == ["describe", "describe"]
+
+
+def test_an_unknown_object_is_not_found(fake: Fake, sf: Salesforce) -> None:
+    with pytest.raises(SalesforceResourceNotFound) as describe:
+        sf.Invoice__c.describe()
+    with pytest.raises(SalesforceResourceNotFound) as upsert:
+        sf.restful(
+            "composite/sobjects/Invoice__c/ERP_Invoice_Id__c",
+            method="PATCH",
+            json=of_type("Invoice__c", [{"ERP_Invoice_Id__c": "INV-1"}]),
+        )
+    with pytest.raises(SalesforceMalformedRequest) as query:
+        sf.query("SELECT Id FROM Invoice__c")
+
+    assert describe.value.status == 404
+    assert describe.value.content == [
+        {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
+    ]
+    assert upsert.value.content[0]["errorCode"] == "NOT_FOUND"
+    assert query.value.content[0]["errorCode"] == "INVALID_TYPE"
+    assert [c.kind for c in fake.calls] == ["unknown", "unknown", "query"]
+    assert sf.task.describe()["name"] == "Task"  # object names ignore case, as in the URL
+
+
+def test_tasks_created_in_a_collection_come_back_from_the_worklist_query(
+    fake: Fake, sf: Salesforce
+) -> None:
+    first, second, other = fake.seed_accounts(3)
+    records = [
+        {
+            "WhatId": first,
+            "Subject": "Call about INV-1",
+            "AR_Sync_Task__c": True,
+            "ActivityDate": "2024-06-03",
+            "Description": "3 invoices overdue",
+        },
+        {"WhatId": second[:15], "Subject": "Chase", "AR_Sync_Task__c": True, "Priority": "High"},
+        {"WhatId": first, "Subject": "Someone else's task"},
+        {"WhatId": other, "Subject": "Elsewhere", "AR_Sync_Task__c": True},
+        {
+            "WhatId": second,
+            "Subject": "Done already",
+            "AR_Sync_Task__c": True,
+            "Status": "Completed",
+        },
+    ]
+
+    answer = sf.restful("composite/sobjects", method="POST", json=of_type("Task", records))
+    found = sf.query(format_soql(TASK_SOQL, ids=[first, second]))
+
+    assert [set(a) for a in answer] == [{"id", "success", "errors"}] * 5
+    assert all(a["success"] and a["errors"] == [] for a in answer)
+    ids = [a["id"] for a in answer]
+    assert all(i.startswith("00T") and canonical_id(i) == i for i in ids)
+    assert len(fake.records("Task")) == 5
+    rows = {r["Id"]: r for r in found["records"]}
+    assert set(rows) == {ids[0], ids[1]}
+    assert rows[ids[0]] == {
+        "attributes": {"type": "Task", "url": f"/services/data/v59.0/sobjects/Task/{ids[0]}"},
+        "Id": ids[0],
+        "WhatId": first,
+        "OwnerId": fake.user_id,  # the integration user, as the org defaults it
+        "Subject": "Call about INV-1",
+        "ActivityDate": "2024-06-03",
+        "Status": "Not Started",
+        "Priority": "Normal",
+        "Description": "3 invoices overdue",
+    }
+    assert (rows[ids[1]]["WhatId"], rows[ids[1]]["Priority"]) == (second, "High")
+    stored = fake.record("Task", ids[2])
+    assert (stored["AR_Sync_Task__c"], stored["IsClosed"]) == (False, False)
+    assert fake.record("Task", ids[4])["IsClosed"] is True
+    assert stored["CreatedDate"] == stored["LastModifiedDate"]
+    assert fake.count("composite_create") == 1
+    assert fake.written_fields_of("Task") >= {"WhatId", "Subject", "AR_Sync_Task__c", "Status"}
+    assert fake.written_fields() == set()  # written_fields() is about Account
+    ordered = sf.query(
+        "SELECT Subject FROM Task WHERE AR_Sync_Task__c = true AND (Priority = 'High' "
+        "OR ActivityDate = 2024-06-03) ORDER BY Subject DESC"
+    )
+    assert [r["Subject"] for r in ordered["records"]] == ["Chase", "Call about INV-1"]
+    overdue = sf.query("SELECT Id FROM Task WHERE ActivityDate < TODAY AND Status != 'Completed'")
+    assert [r["Id"] for r in overdue["records"]] == [ids[0]]
+
+
+def test_completing_a_task_by_collections_update_closes_it(fake: Fake, sf: Salesforce) -> None:
+    (account,) = fake.seed_accounts(1)
+    task = fake.add_record("Task", WhatId=account, Subject="Call", AR_Sync_Task__c=True)
+    invoice = fake.add_record("AR_Invoice__c", ERP_Invoice_Id__c="INV-1", Account__c=account)
+    assert fake.record("Task", task)["IsClosed"] is False
+    assert fake.record("AR_Invoice__c", invoice)["Name"] == invoice  # unnamed: its Id
+
+    answer = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": "Task"}, "id": task, "Status": "Completed"},
+                {"attributes": {"type": "AR_Invoice__c"}, "id": invoice, "Status__c": "Paid"},
+                {"attributes": {"type": "Task"}, "id": task, "IsClosed": False},
+                {"attributes": {"type": "Task"}, "id": invoice, "Subject": "wrong object"},
+            ],
+        },
+    )
+
+    assert [a["success"] for a in answer] == [True, True, False, False]
+    assert answer[0] == {"id": task, "success": True, "errors": []}
+    assert answer[2]["errors"][0]["statusCode"] == "DUPLICATE_VALUE"  # the same Id twice
+    assert answer[3]["errors"][0]["statusCode"] == "MALFORMED_ID"
+    assert fake.record("Task", task)["IsClosed"] is True
+    assert fake.record("AR_Invoice__c", invoice)["Status__c"] == "Paid"
+    assert sf.query(format_soql(TASK_SOQL, ids=[account]))["totalSize"] == 0
+    closed = sf.query("SELECT Id, Status FROM Task WHERE IsClosed = true")
+    assert [(r["Id"], r["Status"]) for r in closed["records"]] == [(task, "Completed")]
+
+    refused = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json=of_type("Task", [{"id": task, "IsClosed": False, "Status": "Reopened"}]),
+    )
+    assert [e["statusCode"] for e in refused[0]["errors"]] == [
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+    ]
+    assert sf.Task.update(task, {"Status": "In Progress"}) == 204
+    assert fake.record("Task", task)["IsClosed"] is False
+
+
+def test_upsert_by_external_id_creates_then_updates_the_same_record(
+    fake: Fake, sf: Salesforce
+) -> None:
+    first, second = fake.seed_accounts(2)
+    path = "composite/sobjects/AR_Invoice__c/ERP_Invoice_Id__c"
+    invoice = {
+        "ERP_Invoice_Id__c": "INV-1",
+        "Name": "1001",
+        "Account__c": first,
+        "Issue_Date__c": "2024-05-01",
+        "Due_Date__c": "2024-05-31",
+        "Currency__c": "EUR",
+        "Total_Amount__c": 1200.505,
+        "Open_Amount__c": 1200.5,
+        "Days_Overdue__c": 12,
+        "Status__c": "Open",
+    }
+
+    created = sf.restful(path, method="PATCH", json=of_type("AR_Invoice__c", [invoice]))
+    updated = sf.restful(
+        path,
+        method="PATCH",
+        json=of_type(
+            "AR_Invoice__c",
+            [
+                {
+                    "ERP_Invoice_Id__c": "inv-1",
+                    "Open_Amount__c": 0,
+                    "Status__c": "Paid",
+                    "Account__c": second,
+                },
+                {"Open_Amount__c": 5},
+            ],
+        ),
+    )
+
+    (invoice_id,) = fake.records("AR_Invoice__c")
+    assert created == [{"id": invoice_id, "success": True, "errors": [], "created": True}]
+    assert updated[0] == {"id": invoice_id, "success": True, "errors": [], "created": False}
+    assert updated[1] == {  # no external id value: that record alone fails
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "MISSING_ARGUMENT",
+                "message": "ERP_Invoice_Id__c not specified",
+                "fields": ["ERP_Invoice_Id__c"],
+            }
+        ],
+        "created": False,
+    }
+    stored = fake.record("AR_Invoice__c", invoice_id)
+    assert (stored["Total_Amount__c"], stored["Open_Amount__c"], stored["Status__c"]) == (
+        1200.51,
+        0.0,
+        "Paid",
+    )
+    assert (stored["Account__c"], stored["Name"], stored["Disputed__c"]) == (second, "1001", False)
+    assert (fake.count("composite_upsert"), fake.api_calls_used) == (2, 2)
+    found = sf.query(
+        format_soql(
+            "SELECT Id, ERP_Invoice_Id__c, Account__c, Status__c, Open_Amount__c FROM "
+            "AR_Invoice__c WHERE ERP_Invoice_Id__c IN {keys}",
+            keys=["INV-1", "INV-2"],
+        )
+    )
+    assert [(r["Id"], r["Account__c"], r["Open_Amount__c"]) for r in found["records"]] == [
+        (invoice_id, second, 0.0)
+    ]
+    by_account = sf.query(
+        format_soql("SELECT Id FROM AR_Invoice__c WHERE Account__c IN {ids}", ids=[first])
+    )
+    assert by_account["totalSize"] == 0
+
+
+def test_upsert_refuses_repeated_keys_and_a_key_that_is_not_an_external_id(
+    fake: Fake, sf: Salesforce
+) -> None:
+    fake.add_record("AR_Invoice__c", ERP_Invoice_Id__c="INV-9")
+    path = "composite/sobjects/AR_Invoice__c/ERP_Invoice_Id__c"
+
+    answer = sf.restful(
+        path,
+        method="PATCH",
+        json=of_type(
+            "AR_Invoice__c",
+            [
+                {"ERP_Invoice_Id__c": "INV-1"},
+                {"ERP_Invoice_Id__c": "inv-1"},
+                {"ERP_Invoice_Id__c": "INV-9", "Status__c": "Void"},
+                {"ERP_Invoice_Id__c": "INV-2", "Status__c": "Nope"},
+            ],
+            all_or_none=True,
+        ),
+    )
+    with pytest.raises(SalesforceMalformedRequest) as not_external:
+        sf.restful(
+            "composite/sobjects/AR_Invoice__c/Currency__c",
+            method="PATCH",
+            json=of_type("AR_Invoice__c", [{"Currency__c": "EUR"}]),
+        )
+    with pytest.raises(SalesforceResourceNotFound) as no_field:
+        sf.restful(
+            "composite/sobjects/AR_Invoice__c/Nope__c",
+            method="PATCH",
+            json=of_type("AR_Invoice__c", [{"Currency__c": "EUR"}]),
+        )
+
+    codes = [a["errors"][0]["statusCode"] for a in answer]
+    assert codes == [
+        "DUPLICATE_EXTERNAL_ID",
+        "DUPLICATE_EXTERNAL_ID",
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+    ]
+    (existing,) = fake.records("AR_Invoice__c")
+    assert answer[2]["id"] == existing  # an update rolled back keeps its id
+    assert "id" not in answer[3]
+    assert all(a["created"] is False for a in answer)
+    assert "Status__c" not in fake.record("AR_Invoice__c", existing)
+    assert not_external.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert no_field.value.content[0]["errorCode"] == "NOT_FOUND"
+    created = sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json=of_type("AR_Invoice__c", [{"ERP_Invoice_Id__c": "inv-9"}]),
+    )
+    assert created[0]["errors"][0]["statusCode"] == "DUPLICATE_VALUE"  # unique, any case
+
+
+def test_a_bad_reference_fails_only_its_record(fake: Fake, sf: Salesforce) -> None:
+    account, gone = fake.seed_accounts(2)
+    fake.delete_account(gone)
+    colleague = fake.add_user()
+    missing_account = id18("001Hs0000ZZZZZZ")
+    missing_user = id18("005Hs0000ZZZZZZ")
+    records = [
+        {"WhatId": account, "Subject": "ok", "OwnerId": colleague},
+        {"WhatId": missing_account, "Subject": "no such account"},
+        {"WhatId": colleague, "Subject": "a user is not an account"},
+        {"WhatId": account, "Subject": "no such owner", "OwnerId": missing_user},
+        {"WhatId": gone, "Subject": "deleted account"},
+        {"WhatId": "001-nope", "Subject": "not an id"},
+    ]
+
+    answer = sf.restful("composite/sobjects", method="POST", json=of_type("Task", records))
+    invoice = sf.restful(
+        "composite/sobjects/AR_Invoice__c/ERP_Invoice_Id__c",
+        method="PATCH",
+        json=of_type("AR_Invoice__c", [{"ERP_Invoice_Id__c": "INV-1", "Account__c": missing_user}]),
+    )
+
+    assert answer[0]["success"]
+    assert fake.record("Task", answer[0]["id"])["OwnerId"] == colleague
+    assert {colleague, fake.user_id} <= fake.users
+    assert [(a["errors"][0]["statusCode"], a["errors"][0]["fields"]) for a in answer[1:]] == [
+        ("INVALID_CROSS_REFERENCE_KEY", ["WhatId"]),
+        ("FIELD_INTEGRITY_EXCEPTION", ["WhatId"]),
+        ("INVALID_CROSS_REFERENCE_KEY", ["OwnerId"]),
+        ("ENTITY_IS_DELETED", ["WhatId"]),
+        ("MALFORMED_ID", ["WhatId"]),
+    ]
+    assert answer[2]["errors"][0]["message"] == (
+        f"Related To ID: id value of incorrect type: {colleague}"
+    )
+    assert all("id" not in a for a in answer[1:])
+    assert len(fake.records("Task")) == 1
+    assert invoice[0]["errors"] == [
+        {
+            "statusCode": "FIELD_INTEGRITY_EXCEPTION",
+            "message": f"Account: id value of incorrect type: {missing_user}",
+            "fields": ["Account__c"],
+        }
+    ]
+    assert fake.records("AR_Invoice__c") == {}
+
+
+def test_a_create_refuses_an_id_and_all_or_none_creates_nothing(fake: Fake, sf: Salesforce) -> None:
+    (account,) = fake.seed_accounts(1)
+    records = [
+        {"attributes": {"type": "Task"}, "WhatId": account, "Subject": "fine"},
+        {"attributes": {"type": "AR_Invoice__c"}, "ERP_Invoice_Id__c": "INV-1"},
+        {"attributes": {"type": "Task"}, "Id": id18("00THs0000ZZZZZZ"), "Subject": "has an id"},
+        {"attributes": {"type": "Account"}, "ERP_Customer_Id__c": "C9"},
+    ]
+
+    answer = sf.restful(
+        "composite/sobjects", method="POST", json={"allOrNone": True, "records": records}
+    )
+    partial = sf.restful(
+        "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
+    )
+
+    assert answer[2]["errors"] == [
+        {
+            "statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+            "message": "cannot specify Id in an insert call",
+            "fields": ["Id"],
+        }
+    ]
+    assert answer[3]["errors"][0] == {
+        "statusCode": "REQUIRED_FIELD_MISSING",
+        "message": "Required fields are missing: [Name]",
+        "fields": ["Name"],
+    }
+    assert [a["errors"][0]["statusCode"] for a in answer[:2]] == [
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    ] * 2
+    assert all("id" not in a for a in answer)  # nothing was created
+    assert [a["success"] for a in partial] == [True, True, False, False]
+    assert partial[1]["id"].startswith("a0B")
+    assert (len(fake.records("Task")), len(fake.records("AR_Invoice__c"))) == (1, 1)
+    assert len(fake.accounts) == 1
+    with pytest.raises(SalesforceMalformedRequest) as too_many:
+        sf.restful(
+            "composite/sobjects",
+            method="POST",
+            json=of_type("Task", [{"Subject": str(i)} for i in range(201)]),
+        )
+    assert too_many.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+
+
+def test_single_record_create_and_update_serve_every_object(fake: Fake, sf: Salesforce) -> None:
+    (account,) = fake.seed_accounts(1)
+
+    created = sf.Task.create({"WhatId": account, "Subject": "Call", "AR_Sync_Task__c": True})
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.Task.create(
+            {"WhatId": account, "Priority": "Urgent", "OwnerId": id18("005Hs0000ZZZZZZ")}
+        )
+    assert sf.Task.update(created["id"], {"Description": "left a message"}) == 204
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.Task.update(account, {"Description": "an Account id"})
+
+    assert created == {"id": created["id"], "success": True, "errors": []}
+    assert [e["errorCode"] for e in refused.value.content] == [
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "INVALID_CROSS_REFERENCE_KEY",
+    ]
+    assert fake.record("Task", created["id"])["Description"] == "left a message"
+    assert [c.kind for c in fake.calls] == [
+        "sobject_create",
+        "sobject_create",
+        "sobject_update",
+        "sobject_update",
+    ]
+
+
+def test_the_new_kinds_take_faults_and_count_against_the_allocation(
+    fake: Fake, sf: Salesforce
+) -> None:
+    fake.fail_next("composite_create", Fault.server_unavailable())
+    fake.fail_next("composite_upsert", Fault.request_limit_exceeded())
+    body = of_type("AR_Invoice__c", [{"ERP_Invoice_Id__c": "INV-1"}])
+
+    with pytest.raises(SalesforceGeneralError) as unavailable:
+        sf.restful("composite/sobjects", method="POST", json=body)
+    with pytest.raises(SalesforceRefusedRequest):
+        sf.restful("composite/sobjects/AR_Invoice__c/ERP_Invoice_Id__c", method="PATCH", json=body)
+    sf.restful("composite/sobjects/AR_Invoice__c/ERP_Invoice_Id__c", method="PATCH", json=body)
+
+    assert unavailable.value.status == 503
+    assert [(c.kind, c.status) for c in fake.calls] == [
+        ("composite_create", 503),
+        ("composite_upsert", 403),
+        ("composite_upsert", 200),
+    ]
+    assert sf.api_usage["api-usage"].used == fake.api_calls_used == 3
+    assert len(fake.records("AR_Invoice__c")) == 1
+    assert {"sobject_create", "composite_create", "composite_upsert"} <= KINDS
+
+
+def test_a_bulk_upsert_job_creates_and_updates_by_external_id(fake: Fake, sf: Salesforce) -> None:
+    first, second = fake.seed_accounts(2)
+    existing = fake.add_record(
+        "AR_Invoice__c", ERP_Invoice_Id__c="INV-1", Account__c=first, Currency__c="EUR"
+    )
+
+    created = rest(
+        sf,
+        "POST",
+        "jobs/ingest",
+        json={
+            "object": "AR_Invoice__c",
+            "operation": "upsert",
+            "externalIdFieldName": "ERP_Invoice_Id__c",
+            "lineEnding": "LF",
+        },
+    ).json()
+    job = f"jobs/ingest/{created['id']}"
+    data = (
+        "ERP_Invoice_Id__c,Account__c,Open_Amount__c,Currency__c,Status__c\n"
+        f"inv-1,{second},10.5,,Open\n"
+        f"INV-2,{first},99,USD,#N/A\n"
+        f",{first},1,EUR,Open\n"
+        f"INV-3,{id18('001Hs0000ZZZZZZ')},1,EUR,Open\n"
+    )
+    rest(sf, "PUT", f"{job}/batches", data=data, headers={"Content-Type": "text/csv"})
+    rest(sf, "PATCH", job, json={"state": "UploadComplete"})
+    rest(sf, "GET", job)
+    info = rest(sf, "GET", job).json()
+    succeeded = csv_rows(rest(sf, "GET", f"{job}/successfulResults/").text)
+    failed = csv_rows(rest(sf, "GET", f"{job}/failedResults/").text)
+
+    assert (created["object"], created["operation"], created["externalIdFieldName"]) == (
+        "AR_Invoice__c",
+        "upsert",
+        "ERP_Invoice_Id__c",
+    )
+    assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (
+        "JobComplete",
+        4,
+        2,
+    )
+    outcome = {r["ERP_Invoice_Id__c"]: (r["sf__Id"], r["sf__Created"]) for r in succeeded}
+    new_id = outcome["INV-2"][0]
+    assert outcome == {"inv-1": (existing, "false"), "INV-2": (new_id, "true")}
+    assert list(succeeded[0])[:2] == ["sf__Id", "sf__Created"]
+    assert sorted(r["sf__Error"].split(":")[0] for r in failed) == [
+        "INVALID_CROSS_REFERENCE_KEY",
+        "MISSING_ARGUMENT",
+    ]
+    assert list(failed[0])[:2] == ["sf__Id", "sf__Error"]
+    assert {r["sf__Id"] for r in failed} == {""}
+    updated = fake.record("AR_Invoice__c", existing)
+    assert (updated["Account__c"], updated["Open_Amount__c"], updated["Currency__c"]) == (
+        second,
+        10.5,
+        "EUR",  # the empty cell left it alone
+    )
+    new = fake.record("AR_Invoice__c", new_id)
+    assert (new["Account__c"], new["Status__c"], new["Currency__c"]) == (first, None, "USD")
+    assert len(fake.records("AR_Invoice__c")) == 2
+    assert fake.written_fields_of("AR_Invoice__c") >= {"ERP_Invoice_Id__c", "Open_Amount__c"}
+
+
+def test_bulk_jobs_insert_and_upsert_through_simple_salesforce(fake: Fake, sf: Salesforce) -> None:
+    (account,) = fake.seed_accounts(1)
+
+    inserted = sf.bulk2.Task.insert(
+        records=[
+            {"WhatId": account, "Subject": "Call", "AR_Sync_Task__c": "true"},
+            {"WhatId": account, "Subject": "Bad", "Status": "Maybe"},
+        ],
+        wait=0,
+    )
+    upserted = sf.bulk2.AR_Invoice__c.upsert(
+        records=[{"ERP_Invoice_Id__c": "INV-1", "Account__c": account, "Status__c": "Open"}],
+        external_id_field="ERP_Invoice_Id__c",
+        wait=0,
+    )
+    again = sf.bulk2.AR_Invoice__c.upsert(
+        records=[{"ERP_Invoice_Id__c": "INV-1", "Status__c": "Paid"}],
+        external_id_field="ERP_Invoice_Id__c",
+        wait=0,
+    )
+    with pytest.raises(SalesforceMalformedRequest) as no_key:
+        rest(sf, "POST", "jobs/ingest", json={"object": "AR_Invoice__c", "operation": "upsert"})
+    with pytest.raises(SalesforceMalformedRequest) as not_a_key:
+        rest(
+            sf,
+            "POST",
+            "jobs/ingest",
+            json={
+                "object": "AR_Invoice__c",
+                "operation": "upsert",
+                "externalIdFieldName": "Currency__c",
+            },
+        )
+
+    assert (inserted[0]["numberRecordsProcessed"], inserted[0]["numberRecordsFailed"]) == (2, 1)
+    (task,) = fake.records("Task").values()
+    assert (task["Subject"], task["AR_Sync_Task__c"], task["Status"]) == (
+        "Call",
+        True,
+        "Not Started",
+    )
+    created = csv_rows(sf.bulk2.AR_Invoice__c.get_successful_records(upserted[0]["job_id"]))
+    updated = csv_rows(sf.bulk2.AR_Invoice__c.get_successful_records(again[0]["job_id"]))
+    assert [r["sf__Created"] for r in created + updated] == ["true", "false"]
+    assert created[0]["sf__Id"] == updated[0]["sf__Id"]
+    (invoice,) = fake.records("AR_Invoice__c").values()
+    assert (invoice["Account__c"], invoice["Status__c"]) == (account, "Paid")
+    assert no_key.value.content[0]["errorCode"] == "INVALIDJOB"
+    assert "External ID" in no_key.value.content[0]["message"]
+    assert not_a_key.value.content[0]["errorCode"] == "INVALIDJOB"
+
+
+def test_added_objects_fields_and_rules_apply_to_writes(fake: Fake, sf: Salesforce) -> None:
+    fake.add_object(
+        SObjectType("AR_Payment__c", "a0C", "AR Payment", "AR Payments"),
+        [
+            FieldSpec("Invoice__c", "reference", referenceTo=("AR_Invoice__c",)),
+            FieldSpec("Amount__c", "currency", precision=16, scale=2, nillable=False),
+        ],
+    )
+    fake.add_object_field("AR_Invoice__c", FieldSpec("Note__c", "string", length=5))
+    fake.validation_rules_for("AR_Invoice__c").append(
+        lambda record_id, values: (
+            ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Paid needs no open amount", ["Open_Amount__c"])
+            if values.get("Status__c") == "Paid" and values.get("Open_Amount__c")
+            else None
+        )
+    )
+    invoice = fake.add_record("AR_Invoice__c", ERP_Invoice_Id__c="INV-1", Open_Amount__c=5.0)
+
+    answer = sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={
+            "records": [
+                {"attributes": {"type": "AR_Payment__c"}, "Invoice__c": invoice, "Amount__c": 5},
+                {"attributes": {"type": "AR_Payment__c"}, "Invoice__c": invoice},
+            ]
+        },
+    )
+    refused = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json=of_type("AR_Invoice__c", [{"id": invoice, "Status__c": "Paid", "Note__c": "paid"}]),
+    )
+
+    assert answer[0]["id"].startswith("a0C")
+    assert answer[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert refused[0]["errors"][0]["message"] == "Paid needs no open amount"
+    assert sf.AR_Payment__c.describe()["keyPrefix"] == "a0C"
+    assert {f.name for f in fake.object_fields("AR_Payment__c").values()} >= {"Id", "CreatedDate"}
+    payments = sf.query(
+        format_soql("SELECT Id, Amount__c FROM AR_Payment__c WHERE Invoice__c = {i}", i=invoice)
+    )
+    assert [r["Amount__c"] for r in payments["records"]] == [5.0]

@@ -1,4 +1,4 @@
-"""A stateful fake of the Salesforce REST API (the Account object), served through `responses`.
+"""A stateful fake of the Salesforce REST API (several sObjects), served through `responses`.
 
 What it answers, with the request and response shapes of the Salesforce documentation and the
 URLs and payloads simple-salesforce 1.12.10 sends and parses:
@@ -6,10 +6,15 @@ URLs and payloads simple-salesforce 1.12.10 sends and parses:
 * logins: the OAuth 2.0 token endpoint (JWT bearer, username-password, client credentials) on
   login.salesforce.com, test.salesforce.com or the My Domain host, and the SOAP partner
   `login()` that simple-salesforce sends for username + password + security token;
-* REST, `/services/data/vXX.X/` on the instance: Account describe, SOQL query with query
-  locators (`nextRecordsUrl`), the single-record update (`PATCH sobjects/Account/{id}`),
-  sObject Collections update (`PATCH composite/sobjects`), Bulk API 2.0 ingest jobs (update,
-  CSV) and `limits/`.
+* REST, `/services/data/vXX.X/` on the instance, for every known sObject (Account, Task,
+  AR_Invoice__c and User by default; `add_object` adds more): sObject Describe
+  (`GET sobjects/{SObject}/describe`), SOQL query and queryAll on any of them with query
+  locators (`nextRecordsUrl`), the single-record create (`POST sobjects/{SObject}/`) and
+  update (`PATCH sobjects/{SObject}/{id}`), sObject Collections create
+  (`POST composite/sobjects`), update (`PATCH composite/sobjects`) and upsert by external id
+  (`PATCH composite/sobjects/{SObject}/{ExternalIdField}`), Bulk API 2.0 ingest jobs (insert,
+  update and upsert, CSV) and `limits/`. A path naming an unknown sObject answers 404
+  NOT_FOUND, as Salesforce does.
 
 Every REST call must carry a current token (`Authorization: Bearer ...`), counts against the
 daily allocation and is answered with `Sforce-Limit-Info: api-usage=USED/MAX`. Faults are
@@ -23,10 +28,19 @@ queued per endpoint kind (`fail_next`), rows can be locked (`lock_records`), ses
         sf = Salesforce(instance_url=fake.instance_url, session_id=fake.issue_token())
         sf.query("SELECT Id, Name FROM Account")
 
+Writes are checked as Salesforce checks them: field access (createable on create, updateable
+on update), type, length, restricted picklists, required fields, references (an id of the
+wrong object fails with FIELD_INTEGRITY_EXCEPTION, one that names no record with
+INVALID_CROSS_REFERENCE_KEY, a deleted one with ENTITY_IS_DELETED), unique fields
+(DUPLICATE_VALUE), row locks, then validation rules. Creates fill in what Salesforce fills in:
+Id, CreatedDate, LastModifiedDate, OwnerId (the integration user), picklist defaults, false
+checkboxes, a custom object's Name (its Id); Task.IsClosed follows Status.
+
 Deliberate fidelity, so that a client built against the fake is built for the real thing:
 failed Collections results carry no `id` (as in the documentation's example: match answers
 by position), Bulk result files come back in a shuffled order (the documentation does not
-promise input order: key outcomes on the Id column), string comparisons in SOQL ignore case.
+promise input order: key outcomes on the Id column), string comparisons in SOQL ignore case,
+and so does external id matching unless the field is case sensitive.
 """
 
 from __future__ import annotations
@@ -42,11 +56,11 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http import HTTPStatus
 from typing import Any, Final
@@ -68,8 +82,11 @@ KINDS: Final = frozenset(
         "login",
         "describe",
         "query",
+        "sobject_create",
         "sobject_update",
         "composite",
+        "composite_create",
+        "composite_upsert",
         "bulk_create",
         "bulk_upload",
         "bulk_close",
@@ -132,14 +149,16 @@ _DELIMITERS: Final = {
     "CARET": "^",
     "BACKQUOTE": "`",
 }
+_BULK_OPERATIONS: Final = frozenset({"insert", "update", "upsert"})
 _FINAL_JOB_STATES: Final = frozenset({"JobComplete", "Failed", "Aborted"})
 _BASE62: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _CHECKSUM: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _JWT_GRANT: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 Answer = tuple[int, dict[str, str], str]
-#: A validation rule: (account id, the record as it would be saved) -> None to accept, or
-#: (statusCode, message) / (statusCode, message, fields) to reject the record.
+#: A validation rule: (record id, the record as it would be saved) -> None to accept, or
+#: (statusCode, message) / (statusCode, message, fields) to reject the record. Rules in
+#: `validation_rules` see Accounts; `validation_rules_for(sobject)` holds any object's.
 ValidationRule = Callable[
     [str, Mapping[str, Any]], tuple[str, str] | tuple[str, str, Sequence[str]] | None
 ]
@@ -222,11 +241,14 @@ class PicklistValue:
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """Describe metadata of one Account field; attribute names are the describe keys.
+    """Describe metadata of one field of an sObject; attribute names are the describe keys.
 
     `type` is a describe type: id, reference, string, textarea, email, phone, url, picklist,
     multipicklist, combobox, encryptedstring, double, currency, percent, int, boolean, date,
-    datetime. `picklistValues` takes plain strings (active values) or `PicklistValue`s.
+    datetime. `picklistValues` takes plain strings (active values) or `PicklistValue`s; a
+    `PicklistValue(defaultValue=True)` is what a create without the field stores.
+    `createable` None means "as updateable" (most fields); `defaultedOnCreate` None means
+    "a checkbox, or a picklist with a default value".
     """
 
     name: str
@@ -244,10 +266,22 @@ class FieldSpec:
     unique: bool = False
     caseSensitive: bool = False  # noqa: N815 - the describe key
     referenceTo: tuple[str, ...] = ()  # noqa: N815 - the describe key
+    createable: bool | None = None
+    defaultedOnCreate: bool | None = None  # noqa: N815 - the describe key
 
     def __post_init__(self) -> None:
         if self.type not in _FIELD_TYPES:
             raise ValueError(f"unsupported field type {self.type!r} for {self.name}")
+
+    @property
+    def is_createable(self) -> bool:
+        """Whether a create may set the field (`createable`, or `updateable` when unset)."""
+        return self.updateable if self.createable is None else self.createable
+
+    @property
+    def default_value(self) -> str | None:
+        """The picklist value a create without the field stores, if any."""
+        return next((p.value for p in self.picklist() if p.defaultValue and p.active), None)
 
     @property
     def display_label(self) -> str:
@@ -268,10 +302,14 @@ class FieldSpec:
             "byteLength": length * 3 if text else 0,
             "calculated": False,
             "caseSensitive": self.caseSensitive,
-            "createable": self.updateable,
+            "createable": self.is_createable,
             "custom": self.name.endswith("__c"),
-            "defaultValue": None,
-            "defaultedOnCreate": self.type == "boolean",
+            "defaultValue": self.default_value,
+            "defaultedOnCreate": (
+                self.defaultedOnCreate
+                if self.defaultedOnCreate is not None
+                else self.type == "boolean" or self.default_value is not None
+            ),
             "dependentPicklist": False,
             "digits": (self.precision or 9) if self.type == "int" else 0,
             "externalId": self.externalId,
@@ -287,9 +325,7 @@ class FieldSpec:
             "picklistValues": [p.describe() for p in self.picklist()],
             "precision": self.precision or 0,
             "referenceTo": list(self.referenceTo),
-            "relationshipName": (
-                self.name.removesuffix("Id") if self.type == "reference" else None
-            ),
+            "relationshipName": self._relationship_name(),
             "restrictedPicklist": self.restrictedPicklist,
             "scale": self.scale or 0,
             "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
@@ -298,6 +334,14 @@ class FieldSpec:
             "unique": self.unique,
             "updateable": self.updateable,
         }
+
+    def _relationship_name(self) -> str | None:
+        """`Owner` for OwnerId, `Account__r` for Account__c: how SOQL would traverse it."""
+        if self.type != "reference":
+            return None
+        if self.name.endswith("__c"):
+            return self.name.removesuffix("__c") + "__r"
+        return self.name.removesuffix("Id")
 
 
 def default_fields() -> dict[str, FieldSpec]:
@@ -328,6 +372,217 @@ def default_fields() -> dict[str, FieldSpec]:
         ),
     ]
     return {spec.name: spec for spec in specs}
+
+
+TASK_STATUSES: Final = (
+    "Not Started",
+    "In Progress",
+    "Completed",
+    "Waiting on someone else",
+    "Deferred",
+)
+#: Task statuses whose `IsClosed` is true (the TaskStatus picklist's closed values).
+CLOSED_TASK_STATUSES: Final = frozenset({"Completed"})
+INVOICE_STATUSES: Final = ("Open", "Paid", "Void", "Removed")
+
+
+def _system_fields() -> list[FieldSpec]:
+    """Id, CreatedDate and LastModifiedDate: set by the org, never by a write."""
+    return [
+        FieldSpec(
+            "Id",
+            "id",
+            length=18,
+            updateable=False,
+            nillable=False,
+            idLookup=True,
+            label="Id",
+            defaultedOnCreate=True,
+        ),
+        FieldSpec(
+            "CreatedDate",
+            "datetime",
+            updateable=False,
+            nillable=False,
+            label="Created Date",
+            defaultedOnCreate=True,
+        ),
+        FieldSpec(
+            "LastModifiedDate",
+            "datetime",
+            updateable=False,
+            nillable=False,
+            label="Last Modified Date",
+            defaultedOnCreate=True,
+        ),
+    ]
+
+
+def _by_name(specs: Iterable[FieldSpec]) -> dict[str, FieldSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+def task_fields() -> dict[str, FieldSpec]:
+    """The Task fields a collections worklist writes and reads back."""
+    return _by_name(
+        [
+            *_system_fields(),
+            FieldSpec("Subject", "string", length=255, label="Subject"),
+            FieldSpec("ActivityDate", "date", label="Due Date Only"),
+            FieldSpec(
+                "Status",
+                "picklist",
+                picklistValues=tuple(
+                    PicklistValue(status, defaultValue=status == "Not Started")
+                    for status in TASK_STATUSES
+                ),
+                length=40,
+                nillable=False,
+                restrictedPicklist=True,
+                label="Status",
+            ),
+            FieldSpec(
+                "IsClosed",
+                "boolean",
+                updateable=False,
+                createable=False,
+                nillable=False,
+                label="Closed",
+                defaultedOnCreate=True,
+            ),
+            FieldSpec(
+                "Priority",
+                "picklist",
+                picklistValues=(
+                    PicklistValue("High"),
+                    PicklistValue("Normal", defaultValue=True),
+                    PicklistValue("Low"),
+                ),
+                length=40,
+                nillable=False,
+                restrictedPicklist=True,
+                label="Priority",
+            ),
+            FieldSpec(
+                "OwnerId",
+                "reference",
+                length=18,
+                nillable=False,
+                referenceTo=("User",),
+                label="Assigned To ID",
+                defaultedOnCreate=True,
+            ),
+            FieldSpec(
+                "WhatId", "reference", length=18, referenceTo=("Account",), label="Related To ID"
+            ),
+            FieldSpec("Description", "textarea", length=32_000, label="Description"),
+            FieldSpec("AR_Sync_Task__c", "boolean", label="AR Sync Task"),
+        ]
+    )
+
+
+def invoice_fields() -> dict[str, FieldSpec]:
+    """AR_Invoice__c: one open or closed ERP invoice, keyed by its ERP id."""
+    return _by_name(
+        [
+            *_system_fields(),
+            FieldSpec(
+                "Name",
+                "string",
+                length=80,
+                nillable=False,
+                idLookup=True,
+                label="Invoice Number",
+                defaultedOnCreate=True,
+            ),
+            FieldSpec(
+                "ERP_Invoice_Id__c",
+                "string",
+                length=64,
+                externalId=True,
+                idLookup=True,
+                unique=True,
+                label="ERP Invoice Id",
+            ),
+            FieldSpec(
+                "Account__c", "reference", length=18, referenceTo=("Account",), label="Account"
+            ),
+            FieldSpec("Issue_Date__c", "date", label="Issue Date"),
+            FieldSpec("Due_Date__c", "date", label="Due Date"),
+            FieldSpec("Currency__c", "string", length=3, label="Currency"),
+            FieldSpec("Total_Amount__c", "currency", precision=16, scale=2, label="Total Amount"),
+            FieldSpec("Open_Amount__c", "currency", precision=16, scale=2, label="Open Amount"),
+            FieldSpec("Days_Overdue__c", "double", precision=6, scale=0, label="Days Overdue"),
+            FieldSpec("Disputed__c", "boolean", label="Disputed"),
+            FieldSpec("Dispute_Reason__c", "string", length=255, label="Dispute Reason"),
+            FieldSpec(
+                "Status__c",
+                "picklist",
+                length=255,
+                restrictedPicklist=True,
+                picklistValues=INVOICE_STATUSES,
+                label="Status",
+            ),
+        ]
+    )
+
+
+def user_fields() -> dict[str, FieldSpec]:
+    """Just enough of User for OwnerId references to name someone."""
+    return _by_name(
+        [
+            *_system_fields(),
+            FieldSpec(
+                "Username",
+                "string",
+                length=80,
+                nillable=False,
+                idLookup=True,
+                unique=True,
+                label="Username",
+            ),
+            FieldSpec("Name", "string", length=121, label="Full Name"),
+            FieldSpec("IsActive", "boolean", label="Active"),
+        ]
+    )
+
+
+Computed = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class SObjectType:
+    """What the fake knows of one sObject besides its fields.
+
+    `key_prefix` starts every Id of the object (and tells a reference of the wrong object
+    apart); `computed` maps a read-only field to how the org derives it from the row.
+    """
+
+    name: str
+    key_prefix: str
+    label: str
+    label_plural: str
+    computed: Mapping[str, Computed] = field(default_factory=dict)
+
+    @property
+    def custom(self) -> bool:
+        return self.name.endswith("__c")
+
+
+def _task_is_closed(row: Mapping[str, Any]) -> bool:
+    return row.get("Status") in CLOSED_TASK_STATUSES
+
+
+def default_objects() -> list[tuple[SObjectType, dict[str, FieldSpec]]]:
+    """The objects besides Account a fresh fake serves, with their fields."""
+    return [
+        (
+            SObjectType("Task", "00T", "Task", "Tasks", {"IsClosed": _task_is_closed}),
+            task_fields(),
+        ),
+        (SObjectType("AR_Invoice__c", "a0B", "AR Invoice", "AR Invoices"), invoice_fields()),
+        (SObjectType("User", "005", "User", "Users"), user_fields()),
+    ]
 
 
 # -- faults and observations ----------------------------------------------------------------
@@ -434,6 +689,7 @@ class IngestJob:
     successful: list[list[str]] = field(default_factory=list)
     failed: list[list[str]] = field(default_factory=list)
     unprocessed: list[list[str]] = field(default_factory=list)
+    external_id_field: str | None = None
 
     def info(self, *, detail: bool) -> dict[str, Any]:
         """The job info JSON of Create Job / Close or Abort (detail False) and Get Job Info."""
@@ -452,6 +708,8 @@ class IngestJob:
             "lineEnding": self.line_ending,
             "columnDelimiter": self.column_delimiter,
         }
+        if self.external_id_field is not None:
+            body["externalIdFieldName"] = self.external_id_field
         if detail:
             body |= {
                 "jobType": "V2Ingest",
@@ -499,11 +757,11 @@ class _OAuthError(Exception):
 
 
 class _RecordFailureError(Exception):
-    """A record the write refuses: its Id when known, and its errors."""
+    """A record the write refuses: its Id when known (never for a create), and its errors."""
 
-    def __init__(self, account_id: str | None, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, record_id: str | None, errors: list[dict[str, Any]]) -> None:
         super().__init__(errors[0]["statusCode"])
-        self.account_id = account_id
+        self.record_id = record_id
         self.errors = errors
 
 
@@ -541,6 +799,25 @@ class _Request:
 
 
 Handler = Callable[[_Request], Answer]
+
+
+@dataclass
+class _WriteBatch:
+    """One request's (or Bulk job's) writes: the Ids it named, value indexes built once."""
+
+    seen: set[str] = field(default_factory=set)
+    indexes: dict[tuple[str, str], dict[Any, set[str]]] = field(default_factory=dict)
+
+
+@dataclass
+class _Outcome:
+    """What became of one Collections record before anything is stored."""
+
+    sobject: str | None
+    record_id: str | None
+    created: bool = False
+    stored: dict[str, Any] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _SalesforceRoute(responses.CallbackResponse):
@@ -772,6 +1049,28 @@ def _checked_value(spec: FieldSpec, value: Any) -> tuple[Any, list[dict[str, Any
         return None, [_record_error(problem.code, problem.message, [spec.name])]
 
 
+_JSON_WRITES: Final = frozenset(
+    {"sobject_create", "sobject_update", "composite", "composite_create", "composite_upsert"}
+)
+
+
+def _record_type(record: Mapping[str, Any]) -> str | None:
+    """`attributes.type` of a Collections record, if it names one."""
+    attributes = record.get("attributes")
+    sobject = attributes.get("type") if isinstance(attributes, dict) else None
+    return str(sobject) if sobject else None
+
+
+def _cell_key(spec: FieldSpec, cell: str) -> Any:
+    """A Bulk CSV cell as SOQL compares it, or None when it holds no value (or a bad one)."""
+    if cell in ("", BULK_NULL):
+        return None
+    try:
+        return _key(spec, _parse_value(spec, cell, from_csv=True))
+    except (_BadValueError, InvalidOperation):
+        return None
+
+
 def _line_ending_problem(line_ending: str, data: str) -> str | None:
     crlf, lf = data.count("\r\n"), data.count("\n")
     if (line_ending == "LF" and crlf) or (line_ending == "CRLF" and lf > crlf):
@@ -830,19 +1129,29 @@ class ParsedQuery:
     order: tuple[tuple[FieldSpec, bool, bool], ...]  # (field, descending, nulls last)
     limit: int | None
     literals: tuple[str, ...]
+    sobject: str = "Account"
+
+
+#: An sObject name as written in FROM -> (its name as the org spells it, lower-cased field
+#: name -> metadata), or None for an object the org does not have.
+ObjectResolver = Callable[[str], tuple[str, Mapping[str, FieldSpec]] | None]
+_RELATIVE_DAYS: Final = {"YESTERDAY": -1, "TODAY": 0, "TOMORROW": 1}
 
 
 class _SoqlParser:
-    """`SELECT f, ... FROM Account [WHERE ...] [ORDER BY ...] [LIMIT n]`.
+    """`SELECT f, ... FROM SObject [WHERE ...] [ORDER BY ...] [LIMIT n]`, one known object.
 
     WHERE takes `field op literal` (= != <> < > <= >=), `field [NOT] IN (literals)`,
     `field LIKE 'pattern'`, NOT, parentheses, and AND or OR (not mixed without parentheses,
-    as in SOQL). Literals: 'strings' with the SOQL escapes, numbers, true, false, null.
+    as in SOQL). Literals: 'strings' with the SOQL escapes, numbers, true, false, null,
+    dates (2024-05-31) and datetimes, and YESTERDAY, TODAY, TOMORROW on date fields (UTC).
     """
 
-    def __init__(self, soql: str, fields: Mapping[str, FieldSpec], sink: list[str]) -> None:
+    def __init__(self, soql: str, resolve: ObjectResolver, sink: list[str]) -> None:
         self.soql = soql
-        self.fields = fields
+        self.resolve = resolve
+        self.sobject = "Account"
+        self.fields: Mapping[str, FieldSpec] = {}
         self.sink = sink
         self.literals: list[str] = []
         self.tokens: list[_Token] = []
@@ -966,7 +1275,8 @@ class _SoqlParser:
             raise self._error(
                 "INVALID_FIELD",
                 token.pos,
-                f"No such column '{token.text}' on entity 'Account'. If you are attempting to "
+                f"No such column '{token.text}' on entity '{self.sobject}'. If you are "
+                "attempting to "
                 "use a custom field, be sure to append the '__c' after the custom field name. "
                 "Please reference your WSDL or the describe call for the appropriate names.",
             )
@@ -981,6 +1291,7 @@ class _SoqlParser:
                 f"SOQL statements cannot be longer than {MAX_SOQL_CHARS} characters",
             )
         self.tokens = self._lex()
+        self._resolve_object()
         self.index = 0
         self._expect_word("SELECT")
         selected: list[FieldSpec] = []
@@ -993,13 +1304,6 @@ class _SoqlParser:
         if sobject.kind != "ident":
             self.index -= 1
             raise self._unexpected()
-        if sobject.text.lower() != "account":
-            raise _ApiError(
-                400,
-                "INVALID_TYPE",
-                f"\n{self.soql}\n{' ' * sobject.pos}^\nERROR at Row:1:Column:{sobject.pos + 1}\n"
-                f"sObject type '{sobject.text}' is not supported. (this fake serves Account only)",
-            )
         where = None
         if self._is_word("WHERE"):
             self.index += 1
@@ -1023,8 +1327,34 @@ class _SoqlParser:
         if self.token.kind != "end":
             raise self._unexpected()
         return ParsedQuery(
-            self.soql, tuple(selected), where, tuple(order), limit, tuple(self.literals)
+            self.soql,
+            tuple(selected),
+            where,
+            tuple(order),
+            limit,
+            tuple(self.literals),
+            self.sobject,
         )
+
+    def _resolve_object(self) -> None:
+        """Find the FROM object first: the selected fields are its fields, as in SOQL."""
+        for position, token in enumerate(self.tokens[:-1]):
+            if token.kind != "ident" or token.text.upper() != "FROM":
+                continue
+            name = self.tokens[position + 1]
+            if name.kind != "ident":
+                return  # the grammar reports the unexpected token
+            resolved = self.resolve(name.text)
+            if resolved is None:
+                raise self._error(
+                    "INVALID_TYPE",
+                    name.pos,
+                    f"sObject type '{name.text}' is not supported. If you are attempting to use "
+                    "a custom object, be sure to append the '__c' after the entity name. Please "
+                    "reference your WSDL or the describe call for the appropriate names.",
+                )
+            self.sobject, self.fields = resolved
+            return
 
     def _select_item(self, selected: Sequence[FieldSpec]) -> FieldSpec:
         pos = self.token.pos
@@ -1139,6 +1469,13 @@ class _SoqlParser:
         )
 
     def _date_literal(self, spec: FieldSpec, token: _Token) -> str:
+        relative = _RELATIVE_DAYS.get(token.text.upper()) if token.kind == "ident" else None
+        if relative is not None:
+            if spec.type != "date":
+                raise self._malformed(
+                    token.pos, f"the fake supports {token.text} on date fields only"
+                )
+            return (datetime.now(UTC).date() + timedelta(days=relative)).isoformat()
         if token.kind != "date":
             raise self._wrong_type(spec, token, spec.type)
         if spec.type == "date":
@@ -1214,13 +1551,20 @@ def _comparison(spec: FieldSpec, op: str, value: Any) -> Predicate:
 
 
 class FakeSalesforce:
-    """A Salesforce org with one object, Account, reachable through `responses`.
+    """A Salesforce org reachable through `responses`: Account, Task, AR_Invoice__c, User.
 
-    State is public: `accounts` (18-character Id -> stored values, Id included), `fields`
-    (describe metadata), `validation_rules`, `jobs` (Bulk API 2.0 ingest jobs), `daily_used`.
-    Observation: `calls`, `count(kind)`, `calls_of(kind)`, `written_fields()`, `queries` (every
-    SOQL statement), `soql_literals` (every string literal as decoded), `api_calls_used`,
-    `serving_seconds` (wall time spent answering requests, the fake's own cost).
+    Account keeps its own names, as when it was the only object: `accounts` (18-character
+    Id -> stored values, Id included), `fields` (describe metadata), `validation_rules`,
+    `add_field`, `add_account`, `seed_accounts`, `delete_account`, `account`,
+    `written_fields()`. Every object, Account included, is reached through `records(sobject)`,
+    `object_fields(sobject)`, `add_record`, `add_object_field`, `delete_record`, `record`,
+    `validation_rules_for(sobject)` and `written_fields_of(sobject)`; `sobjects` names them
+    (`add_object` adds one). `user_id` is the integration user; `add_user()` makes more and
+    `users` lists them all, so that OwnerId references can name someone. Also public:
+    `deleted` (Ids of deleted records), `jobs` (Bulk API 2.0 ingest jobs), `daily_used`.
+    Observation: `calls`, `count(kind)`, `calls_of(kind)`, `queries` (every SOQL statement),
+    `soql_literals` (every string literal as decoded), `api_calls_used`, `serving_seconds`
+    (wall time spent answering requests, the fake's own cost).
     """
 
     def __init__(
@@ -1277,6 +1621,12 @@ class FakeSalesforce:
         self.deleted: set[str] = set()
         self.fields: dict[str, FieldSpec] = default_fields()
         self.validation_rules: list[ValidationRule] = []
+        self.sobjects: dict[str, SObjectType] = {
+            "Account": SObjectType("Account", "001", "Account", "Accounts")
+        }
+        self._object_fields: dict[str, dict[str, FieldSpec]] = {}
+        self._stores: dict[str, dict[str, dict[str, Any]]] = {}
+        self._object_rules: dict[str, list[ValidationRule]] = {}
         self.jobs: dict[str, IngestJob] = {}
         self.calls: list[Call] = []
         self.queries: list[str] = []
@@ -1287,23 +1637,41 @@ class FakeSalesforce:
         self._faults: dict[str, deque[Fault]] = {}
         self._locks: dict[str, int] = {}
         self._job_failures: deque[str] = deque()
-        self._written: set[str] = set()
+        self._written: dict[str, set[str]] = {}
         self._cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
         self._sequence = 0
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
+        sobject = r"(?P<sobject>[A-Za-z][A-Za-z0-9_]*)"
         self._routes: list[tuple[re.Pattern[str], dict[str, tuple[str, Handler]]]] = [
-            (re.compile(r"sobjects/Account/describe/?"), {"GET": ("describe", self._describe)}),
+            (
+                re.compile(rf"sobjects/{sobject}/describe/?"),
+                {"GET": ("describe", self._describe)},
+            ),
             (re.compile(r"(?:query|queryAll)/?"), {"GET": ("query", self._query)}),
             (
                 re.compile(r"(?:query|queryAll)/(?P<locator>[A-Za-z0-9]+)-(?P<offset>\d+)/?"),
                 {"GET": ("query", self._query_more)},
             ),
             (
-                re.compile(r"sobjects/Account/(?P<record>[^/]+)/?"),
+                re.compile(rf"sobjects/{sobject}/?"),
+                {"POST": ("sobject_create", self._sobject_create)},
+            ),
+            (
+                re.compile(rf"sobjects/{sobject}/(?P<record>[^/]+)/?"),
                 {"PATCH": ("sobject_update", self._sobject_update)},
             ),
-            (re.compile(r"composite/sobjects/?"), {"PATCH": ("composite", self._composite)}),
+            (
+                re.compile(r"composite/sobjects/?"),
+                {
+                    "PATCH": ("composite", self._composite),
+                    "POST": ("composite_create", self._composite_create),
+                },
+            ),
+            (
+                re.compile(rf"composite/sobjects/{sobject}/(?P<field>[A-Za-z][A-Za-z0-9_]*)/?"),
+                {"PATCH": ("composite_upsert", self._composite_upsert)},
+            ),
             (re.compile(r"jobs/ingest/?"), {"POST": ("bulk_create", self._bulk_create)}),
             (
                 re.compile(r"jobs/ingest/(?P<job>[A-Za-z0-9]+)/?"),
@@ -1327,6 +1695,15 @@ class FakeSalesforce:
             ),
             (re.compile(r"limits/?"), {"GET": ("limits", self._limits)}),
         ]
+        for sobject_type, fields in default_objects():
+            self.add_object(sobject_type, fields.values())
+        self.add_record(
+            "User",
+            Id=self.user_id,
+            Username=username,
+            Name="Integration User",
+            IsActive=True,
+        )
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -1380,10 +1757,120 @@ class FakeSalesforce:
 
     def add_field(self, spec: FieldSpec) -> None:
         """Add a field to Account (or replace the field of that name)."""
+        self.add_object_field("Account", spec)
+
+    def add_object_field(self, sobject: str, spec: FieldSpec) -> None:
+        """Add a field to any known object (or replace the field of that name)."""
         with self._lock:
-            for name in [n for n in self.fields if n.lower() == spec.name.lower()]:
-                del self.fields[name]
-            self.fields[spec.name] = spec
+            fields = self.object_fields(sobject)
+            for name in [n for n in fields if n.lower() == spec.name.lower()]:
+                del fields[name]
+            fields[spec.name] = spec
+
+    def add_object(self, sobject: SObjectType, fields: Iterable[FieldSpec] = ()) -> None:
+        """Serve another sObject (or replace one, records dropped; Account stays as it is).
+
+        Id, CreatedDate and LastModifiedDate are added unless `fields` has them.
+        """
+        with self._lock:
+            if sobject.name.lower() == "account":
+                raise ValueError("Account is built in: add_field() to it instead")
+            if any(
+                o.key_prefix == sobject.key_prefix
+                for o in self.sobjects.values()
+                if o.name != sobject.name
+            ):
+                raise ValueError(f"key prefix {sobject.key_prefix!r} is taken")
+            specs = _by_name(fields)
+            system = {spec.name: spec for spec in _system_fields() if spec.name not in specs}
+            replaced = self._find_sobject(sobject.name)
+            if replaced is not None:  # the same object, perhaps spelt in another case
+                for table in (self.sobjects, self._object_fields, self._stores):
+                    table.pop(replaced, None)
+            self.sobjects[sobject.name] = sobject
+            self._object_fields[sobject.name] = {**system, **specs}
+            self._stores[sobject.name] = {}
+
+    def sobject_name(self, sobject: str) -> str:
+        """The object's name as the org spells it (names ignore case); KeyError if unknown."""
+        found = self._find_sobject(sobject)
+        if found is None:
+            raise KeyError(f"unknown sObject {sobject!r}; one of {sorted(self.sobjects)}")
+        return found
+
+    def records(self, sobject: str) -> dict[str, dict[str, Any]]:
+        """The stored rows of an object: 18-character Id -> values (Id included), live."""
+        name = self.sobject_name(sobject)
+        return self.accounts if name == "Account" else self._stores[name]
+
+    def object_fields(self, sobject: str) -> dict[str, FieldSpec]:
+        """The describe metadata of an object's fields, by name, live (Account's is `fields`)."""
+        name = self.sobject_name(sobject)
+        return self.fields if name == "Account" else self._object_fields[name]
+
+    def validation_rules_for(self, sobject: str) -> list[ValidationRule]:
+        """The rules every write of this object passes (Account's is `validation_rules`)."""
+        name = self.sobject_name(sobject)
+        if name == "Account":
+            return self.validation_rules
+        return self._object_rules.setdefault(name, [])
+
+    def record(self, sobject: str, record_id: str) -> dict[str, Any]:
+        """The stored values of one record (15 or 18-character Id)."""
+        return self.records(sobject)[canonical_id(record_id) or record_id]
+
+    def add_record(self, sobject: str, **values: Any) -> str:
+        """Store a record as given (no validation) and return its 18-character Id.
+
+        For Account this is `add_account`. Otherwise field names must exist (any case); `Id`
+        may be given (15 or 18 characters, the object's key prefix). What a create fills in
+        is filled in: CreatedDate, LastModifiedDate, OwnerId (the integration user), picklist
+        defaults, false checkboxes, a custom object's Name (its Id), computed fields.
+        """
+        with self._lock:
+            name = self.sobject_name(sobject)
+            if name == "Account":
+                return self.add_account(**values)
+            fields = self._field_map(name)
+            record: dict[str, Any] = {}
+            for key, value in values.items():
+                spec = fields.get(key.lower())
+                if spec is None:
+                    raise KeyError(f"{name} has no field {key!r}; add_object_field() it first")
+                record[spec.name] = value
+            prefix = self.sobjects[name].key_prefix
+            raw_id = record.pop("Id", None)
+            if raw_id is None:
+                record_id = self._new_id(prefix)
+            else:
+                checked = canonical_id(str(raw_id))
+                if checked is None or not checked.startswith(prefix):
+                    raise ValueError(f"not a {name} id: {raw_id!r}")
+                record_id = checked
+            for key, value in self._create_defaults(name, record_id).items():
+                record.setdefault(key, value)
+            now = _sf_datetime(datetime.now(UTC))
+            for stamp in ("CreatedDate", "LastModifiedDate"):
+                if stamp in self.object_fields(name):
+                    record.setdefault(stamp, now)
+            row = {"Id": record_id, **record}
+            self._apply_computed(name, row)
+            self.records(name)[record_id] = row
+            self.deleted.discard(record_id)
+            return record_id
+
+    def add_user(self, **values: Any) -> str:
+        """Another active User (a valid OwnerId); its Id."""
+        number = len(self.records("User")) + 1
+        values.setdefault("Username", f"user{number}@acme.example")
+        values.setdefault("Name", f"User {number}")
+        values.setdefault("IsActive", True)
+        return self.add_record("User", **values)
+
+    @property
+    def users(self) -> set[str]:
+        """The Ids of every User, the integration user (`user_id`) included."""
+        return set(self.records("User"))
 
     def add_account(self, **values: Any) -> str:
         """Store an Account as given (no validation) and return its 18-character Id.
@@ -1425,9 +1912,13 @@ class FakeSalesforce:
 
     def delete_account(self, account_id: str) -> None:
         """Delete an Account: queries skip it, updates fail with ENTITY_IS_DELETED."""
+        self.delete_record("Account", account_id)
+
+    def delete_record(self, sobject: str, record_id: str) -> None:
+        """Delete a record: queries skip it, writes to it or references to it are refused."""
         with self._lock:
-            checked = canonical_id(account_id) or account_id
-            self.accounts.pop(checked, None)
+            checked = canonical_id(record_id) or record_id
+            self.records(sobject).pop(checked, None)
             self.deleted.add(checked)
 
     def account(self, account_id: str) -> dict[str, Any]:
@@ -1469,8 +1960,12 @@ class FakeSalesforce:
         return [call for call in self.calls if call.kind == kind]
 
     def written_fields(self) -> set[str]:
-        """Every field name (as sent) in any update body or Bulk CSV header, Id aside."""
-        return set(self._written)
+        """Every Account field name (as sent) in any write body or Bulk CSV header, Id aside."""
+        return self.written_fields_of("Account")
+
+    def written_fields_of(self, sobject: str) -> set[str]:
+        """Every field name (as sent) of this object in any write body or Bulk CSV header."""
+        return set(self._written.get(self._find_sobject(sobject) or sobject, set()))
 
     @property
     def api_calls_used(self) -> int:
@@ -1525,21 +2020,30 @@ class FakeSalesforce:
         match = re.fullmatch(r"/services/data/v(?P<version>\d+\.\d+)/(?P<rest>.*)", path)
         if request.host != self.instance_url.lower() or match is None:
             return "unknown", self._not_found
-        rest = match.group("rest")
-        for pattern, methods in self._routes:
-            found = pattern.fullmatch(rest)
-            if found is None:
-                continue
-            request.groups.update({"version": match.group("version"), **found.groupdict()})
-            if request.method not in methods:
-                allowed = ", ".join(methods)
-                return "unknown", self._method_not_allowed(request.method, allowed)
-            kind, handler = methods[request.method]
-            if kind == "bulk_close" and '"Aborted"' in (request.body or ""):
-                kind = "bulk_abort"
-            return kind, handler
         request.groups["version"] = match.group("version")
+        for pattern, methods in self._routes:
+            found = pattern.fullmatch(match.group("rest"))
+            if found is not None:
+                request.groups.update(found.groupdict())
+                return self._route_methods(request, methods)
         return "unknown", self._not_found
+
+    def _route_methods(
+        self, request: _Request, methods: Mapping[str, tuple[str, Handler]]
+    ) -> tuple[str, Handler]:
+        """The kind and handler of a matched path: a path naming an unknown sObject is none."""
+        if "sobject" in request.groups:
+            sobject = self._find_sobject(request.groups["sobject"])
+            if sobject is None:
+                return "unknown", self._not_found  # as Salesforce: no such resource
+            request.groups["sobject"] = sobject
+        if request.method not in methods:
+            allowed = ", ".join(methods)
+            return "unknown", self._method_not_allowed(request.method, allowed)
+        kind, handler = methods[request.method]
+        if kind == "bulk_close" and '"Aborted"' in (request.body or ""):
+            kind = "bulk_abort"
+        return kind, handler
 
     def _dispatch(self, kind: str, handler: Handler, request: _Request) -> Answer:
         self._note_written(kind, request)
@@ -1591,27 +2095,44 @@ class FakeSalesforce:
         )
 
     def _note_written(self, kind: str, request: _Request) -> None:
-        if kind in ("composite", "sobject_update"):
+        if kind in _JSON_WRITES:
             try:
                 body = json.loads(request.body or "")
             except json.JSONDecodeError:
                 return
             records: Any = [body]
-            if kind == "composite":
+            if kind.startswith("composite"):
                 records = body.get("records") if isinstance(body, dict) else None
             for record in records if isinstance(records, list) else []:
-                if isinstance(record, dict):
-                    self._written.update(
-                        k for k in record if k != "attributes" and k.lower() != "id"
-                    )
+                if not isinstance(record, dict):
+                    continue
+                sobject = request.groups.get("sobject") or _record_type(record)
+                if sobject is None:
+                    continue
+                name = self._find_sobject(sobject) or sobject
+                self._written.setdefault(name, set()).update(
+                    k for k in record if k != "attributes" and k.lower() != "id"
+                )
         elif kind == "bulk_upload" and request.body:
             job = self.jobs.get(request.groups.get("job", ""))
             delimiter = _DELIMITERS.get(job.column_delimiter if job else "COMMA", ",")
             header = next(csv.reader(io.StringIO(request.body), delimiter=delimiter), [])
-            self._written.update(h for h in header if h.lower() != "id")
+            written = self._written.setdefault(job.object if job else "Account", set())
+            written.update(h for h in header if h.lower() != "id")
 
-    def _field_map(self) -> dict[str, FieldSpec]:
-        return {name.lower(): spec for name, spec in self.fields.items()}
+    def _find_sobject(self, name: str) -> str | None:
+        """The object's name as the org spells it, or None: names ignore case."""
+        if name in self.sobjects:
+            return name
+        lowered = name.lower()
+        return next((known for known in self.sobjects if known.lower() == lowered), None)
+
+    def _field_map(self, sobject: str = "Account") -> dict[str, FieldSpec]:
+        return {name.lower(): spec for name, spec in self.object_fields(sobject).items()}
+
+    def _resolve(self, sobject: str) -> tuple[str, Mapping[str, FieldSpec]] | None:
+        name = self._find_sobject(sobject)
+        return None if name is None else (name, self._field_map(name))
 
     def _new_id(self, prefix: str) -> str:
         self._sequence += 1
@@ -1774,28 +2295,30 @@ class FakeSalesforce:
 
     # -- describe, limits -------------------------------------------------------------------
 
-    def describe_body(self) -> dict[str, Any]:
-        """The sObject Describe answer for Account."""
-        version = self.api_version
+    def describe_body(self, sobject: str = "Account") -> dict[str, Any]:
+        """The sObject Describe answer for one object (Account unless named)."""
+        name = self.sobject_name(sobject)
+        meta = self.sobjects[name]
+        base = f"/services/data/v{self.api_version}/sobjects/{name}"
         return {
-            "name": "Account",
-            "label": "Account",
-            "labelPlural": "Accounts",
-            "keyPrefix": "001",
-            "custom": False,
+            "name": name,
+            "label": meta.label,
+            "labelPlural": meta.label_plural,
+            "keyPrefix": meta.key_prefix,
+            "custom": meta.custom,
             "createable": True,
             "updateable": True,
             "queryable": True,
-            "fields": [spec.describe() for spec in self.fields.values()],
+            "fields": [spec.describe() for spec in self.object_fields(name).values()],
             "urls": {
-                "sobject": f"/services/data/v{version}/sobjects/Account",
-                "describe": f"/services/data/v{version}/sobjects/Account/describe",
-                "rowTemplate": f"/services/data/v{version}/sobjects/Account/{{ID}}",
+                "sobject": base,
+                "describe": f"{base}/describe",
+                "rowTemplate": f"{base}/{{ID}}",
             },
         }
 
     def _describe(self, request: _Request) -> Answer:
-        return _json_answer(200, self.describe_body())
+        return _json_answer(200, self.describe_body(request.groups["sobject"]))
 
     def _limits(self, request: _Request) -> Answer:
         def limit(maximum: int, used: int = 0) -> dict[str, int]:
@@ -1819,18 +2342,18 @@ class FakeSalesforce:
 
     def parse_soql(self, soql: str) -> ParsedQuery:
         """Parse as the query endpoint does (raises on what it would answer 400 to)."""
-        return _SoqlParser(soql, self._field_map(), []).parse()
+        return _SoqlParser(soql, self._resolve, []).parse()
 
     def _query(self, request: _Request) -> Answer:
         soql = (request.query.get("q") or [""])[0]
         if not soql.strip():
             raise _ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
         self.queries.append(soql)
-        parsed = _SoqlParser(soql, self._field_map(), self.soql_literals).parse()
+        parsed = _SoqlParser(soql, self._resolve, self.soql_literals).parse()
         rows = [
             record
-            for account_id, record in self.accounts.items()
-            if account_id not in self.deleted and (parsed.where is None or parsed.where(record))
+            for record_id, record in self.records(parsed.sobject).items()
+            if record_id not in self.deleted and (parsed.where is None or parsed.where(record))
         ]
         for spec, descending, nulls_last in reversed(parsed.order):
             present = [r for r in rows if r.get(spec.name) is not None]
@@ -1840,7 +2363,7 @@ class FakeSalesforce:
         if parsed.limit is not None:
             rows = rows[: parsed.limit]
         version = request.groups["version"]
-        records = [self._render(record, parsed.fields, version) for record in rows]
+        records = [self._render(record, parsed.fields, version, parsed.sobject) for record in rows]
         return _json_answer(200, self._page(records, 0, self._page_size(request), version))
 
     def _page_size(self, request: _Request) -> int:
@@ -1851,11 +2374,13 @@ class FakeSalesforce:
         return self.query_page_size
 
     @staticmethod
-    def _render(record: Row, fields: Sequence[FieldSpec], version: str) -> dict[str, Any]:
+    def _render(
+        record: Row, fields: Sequence[FieldSpec], version: str, sobject: str
+    ) -> dict[str, Any]:
         rendered: dict[str, Any] = {
             "attributes": {
-                "type": "Account",
-                "url": f"/services/data/v{version}/sobjects/Account/{record['Id']}",
+                "type": sobject,
+                "url": f"/services/data/v{version}/sobjects/{sobject}/{record['Id']}",
             }
         }
         for spec in fields:
@@ -1889,43 +2414,103 @@ class FakeSalesforce:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _account_for_update(self, raw_id: Any, seen: set[str]) -> str:
-        """The 18-character Id a record update names; raises `_RecordFailureError`."""
+    def _create_defaults(self, sobject: str, record_id: str) -> dict[str, Any]:
+        """What a create stores in the fields it leaves out, as the org fills them in."""
+        defaults: dict[str, Any] = {}
+        custom = self.sobjects[sobject].custom
+        for spec in self.object_fields(sobject).values():
+            if spec.name == "OwnerId" and spec.type == "reference":
+                defaults[spec.name] = self.user_id
+            elif spec.default_value is not None:
+                defaults[spec.name] = spec.default_value
+            elif spec.type == "boolean":
+                defaults[spec.name] = False
+            elif custom and spec.name == "Name":
+                defaults[spec.name] = record_id  # a custom object's unnamed record
+        return defaults
 
-        def refuse(
-            account_id: str | None, code: str, message: str, fields: Sequence[str] = ()
-        ) -> _RecordFailureError:
-            return _RecordFailureError(account_id, [_record_error(code, message, fields)])
+    def _apply_computed(self, sobject: str, row: dict[str, Any]) -> None:
+        for name, derive in self.sobjects[sobject].computed.items():
+            row[name] = derive(row)
 
-        if raw_id is None or raw_id == "":
-            raise refuse(None, "MISSING_ARGUMENT", "Id not specified in an update call")
-        account_id = canonical_id(str(raw_id))
-        if account_id is None or not account_id.startswith("001"):
-            message = f"Account ID: id value of incorrect type: {raw_id}"
-            raise refuse(None, "MALFORMED_ID", message, ["Id"])
-        if account_id in self.deleted:
-            raise refuse(account_id, "ENTITY_IS_DELETED", "entity is deleted")
-        if account_id not in self.accounts:
-            raise refuse(account_id, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-        if account_id in seen:
-            raise refuse(account_id, "DUPLICATE_VALUE", f"Duplicate id in list: {account_id}")
-        seen.add(account_id)
-        return account_id
+    def _index(self, batch: _WriteBatch, sobject: str, spec: FieldSpec) -> dict[Any, set[str]]:
+        """Comparable value -> Ids of one field, built once a request (unique checks, upserts)."""
+        key = (sobject, spec.name)
+        index = batch.indexes.get(key)
+        if index is None:
+            index = {}
+            for record_id, row in self.records(sobject).items():
+                value = _key(spec, row.get(spec.name))
+                if value is not None:
+                    index.setdefault(value, set()).add(record_id)
+            batch.indexes[key] = index
+        return index
 
-    def _update_one(
-        self, raw_id: Any, changes: Mapping[str, Any], seen: set[str]
-    ) -> tuple[str, dict[str, Any]]:
-        """(Id, values to store) of one valid record update; raises `_RecordFailureError`.
+    def _reindex(
+        self,
+        batch: _WriteBatch,
+        sobject: str,
+        record_id: str,
+        before: Mapping[str, Any],
+        stored: Mapping[str, Any],
+    ) -> None:
+        """Keep the request's indexes true once a record is accepted (stored, or to be)."""
+        fields = self.object_fields(sobject)
+        for (indexed, name), index in batch.indexes.items():
+            spec = fields.get(name)
+            if indexed != sobject or name not in stored or spec is None:
+                continue
+            old = _key(spec, before.get(name))
+            if old is not None:
+                index.get(old, set()).discard(record_id)
+            new = _key(spec, stored[name])
+            if new is not None:
+                index.setdefault(new, set()).add(record_id)
 
-        The checks in Salesforce's order: the Id, each field (updateable, type, length,
-        picklist, required), the row lock, then the validation rules.
-        """
-        account_id = self._account_for_update(raw_id, seen)
+    def _reference_errors(self, spec: FieldSpec, value: str) -> list[dict[str, Any]]:
+        """A reference to another object's record, a missing or a deleted one is refused."""
+        targets = [t for t in map(self._find_sobject, spec.referenceTo) if t is not None]
+        if not targets:
+            return []  # an object the fake does not serve: only the id's form is checked
+        label = spec.display_label
+        if not any(value.startswith(self.sobjects[t].key_prefix) for t in targets):
+            message = f"{label}: id value of incorrect type: {value}"
+            return [_record_error("FIELD_INTEGRITY_EXCEPTION", message, [spec.name])]
+        if value in self.deleted:
+            return [_record_error("ENTITY_IS_DELETED", "entity is deleted", [spec.name])]
+        if not any(value in self.records(t) for t in targets):
+            message = "invalid cross reference id"
+            return [_record_error("INVALID_CROSS_REFERENCE_KEY", message, [spec.name])]
+        return []
+
+    def _unique_errors(
+        self, sobject: str, record_id: str, stored: Mapping[str, Any], batch: _WriteBatch
+    ) -> list[dict[str, Any]]:
+        """A unique field may not take a value another record holds (as SOQL compares)."""
+        fields = self.object_fields(sobject)
+        for name, value in stored.items():
+            spec = fields[name]
+            if not spec.unique or value is None:
+                continue
+            others = self._index(batch, sobject, spec).get(_key(spec, value), set()) - {record_id}
+            if others:
+                message = (
+                    f"duplicate value found: {spec.name} duplicates value on record with id: "
+                    f"{min(others)}"
+                )
+                return [_record_error("DUPLICATE_VALUE", message, [])]
+        return []
+
+    def _field_values(
+        self, sobject: str, changes: Mapping[str, Any], *, creating: bool
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Each value as stored, and the errors of the fields that refuse theirs."""
+        fields = self.object_fields(sobject)
         errors: list[dict[str, Any]] = []
         stored: dict[str, Any] = {}
         for name, value in changes.items():
-            spec = self.fields[name]
-            if not spec.updateable:
+            spec = fields[name]
+            if not (spec.is_createable if creating else spec.updateable):
                 message = (
                     f"Unable to create/update fields: {spec.name}. Please check the security "
                     "settings of this field and verify that it is read/write for your profile "
@@ -1936,68 +2521,264 @@ class FakeSalesforce:
                 )
                 continue
             stored[name], problems = _checked_value(spec, value)
+            if not problems and spec.type == "reference" and stored[name] is not None:
+                problems = self._reference_errors(spec, stored[name])
             errors.extend(problems)
-        if not errors and self._locks.get(account_id, 0) > 0:
-            self._locks[account_id] -= 1
-            message = f"unable to obtain exclusive access to this record or 1 records: {account_id}"
+        return stored, errors
+
+    def _fill_on_create(
+        self, sobject: str, record_id: str, changes: Mapping[str, Any], stored: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Put the org's defaults into `stored`; the error of required fields still empty."""
+        for name, value in self._create_defaults(sobject, record_id).items():
+            if name not in changes:
+                stored[name] = value
+        missing = [
+            spec.name
+            for spec in self.object_fields(sobject).values()
+            if spec.is_createable
+            and not spec.nillable
+            and spec.name not in changes
+            and stored.get(spec.name) is None
+        ]
+        if not missing:
+            return []
+        message = f"Required fields are missing: [{', '.join(missing)}]"
+        return [_record_error("REQUIRED_FIELD_MISSING", message, missing)]
+
+    def _checked_changes(
+        self,
+        sobject: str,
+        record_id: str,
+        current: Mapping[str, Any] | None,
+        changes: Mapping[str, Any],
+        batch: _WriteBatch,
+    ) -> dict[str, Any]:
+        """The values to store of one valid create (`current` None) or update.
+
+        The checks in Salesforce's order: each field (createable or updateable, type, length,
+        picklist, required, reference), the required fields a create leaves out, unique
+        values, the row lock, then the validation rules. Raises `_RecordFailureError`.
+        """
+        creating = current is None
+        stored, errors = self._field_values(sobject, changes, creating=creating)
+        if creating:
+            errors.extend(self._fill_on_create(sobject, record_id, changes, stored))
+        if not errors:
+            errors.extend(self._unique_errors(sobject, record_id, stored, batch))
+        if not errors and not creating and self._locks.get(record_id, 0) > 0:
+            self._locks[record_id] -= 1
+            message = f"unable to obtain exclusive access to this record or 1 records: {record_id}"
             errors.append(_record_error("UNABLE_TO_LOCK_ROW", message))
         if not errors:
-            merged = {**self.accounts[account_id], **stored}
-            for rule in self.validation_rules:
-                verdict = rule(account_id, merged)
+            merged = {**(current if current is not None else {"Id": record_id}), **stored}
+            self._apply_computed(sobject, merged)
+            for rule in self.validation_rules_for(sobject):
+                verdict = rule(record_id, merged)
                 if verdict is not None:
                     code, message, *rest = verdict
                     errors.append(_record_error(code, message, rest[0] if rest else ()))
         if errors:
-            raise _RecordFailureError(account_id, errors)
-        return account_id, stored
+            raise _RecordFailureError(None if creating else record_id, errors)
+        self._reindex(batch, sobject, record_id, current or {}, stored)
+        return stored
 
-    def _store(self, account_id: str, values: Mapping[str, Any]) -> None:
-        self.accounts[account_id].update(values)
-        self.accounts[account_id]["LastModifiedDate"] = _sf_datetime(datetime.now(UTC))
+    def _record_for_update(self, sobject: str, raw_id: Any, batch: _WriteBatch) -> str:
+        """The 18-character Id a record update names; raises `_RecordFailureError`."""
+
+        def refuse(
+            record_id: str | None, code: str, message: str, fields: Sequence[str] = ()
+        ) -> _RecordFailureError:
+            return _RecordFailureError(record_id, [_record_error(code, message, fields)])
+
+        if raw_id is None or raw_id == "":
+            raise refuse(None, "MISSING_ARGUMENT", "Id not specified in an update call")
+        record_id = canonical_id(str(raw_id))
+        meta = self.sobjects[sobject]
+        if record_id is None or not record_id.startswith(meta.key_prefix):
+            message = f"{meta.label} ID: id value of incorrect type: {raw_id}"
+            raise refuse(None, "MALFORMED_ID", message, ["Id"])
+        if record_id in self.deleted:
+            raise refuse(record_id, "ENTITY_IS_DELETED", "entity is deleted")
+        if record_id not in self.records(sobject):
+            raise refuse(record_id, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        if record_id in batch.seen:
+            raise refuse(record_id, "DUPLICATE_VALUE", f"Duplicate id in list: {record_id}")
+        batch.seen.add(record_id)
+        return record_id
+
+    def _update_one(
+        self, sobject: str, raw_id: Any, changes: Mapping[str, Any], batch: _WriteBatch
+    ) -> tuple[str, dict[str, Any]]:
+        """(Id, values to store) of one valid record update; raises `_RecordFailureError`."""
+        record_id = self._record_for_update(sobject, raw_id, batch)
+        current = self.records(sobject)[record_id]
+        return record_id, self._checked_changes(sobject, record_id, current, changes, batch)
+
+    def _create_one(
+        self, sobject: str, changes: Mapping[str, Any], batch: _WriteBatch
+    ) -> tuple[str, dict[str, Any]]:
+        """(new Id, values to store) of one valid create; raises `_RecordFailureError`."""
+        record_id = self._new_id(self.sobjects[sobject].key_prefix)
+        return record_id, self._checked_changes(sobject, record_id, None, changes, batch)
+
+    def _upsert_one(
+        self,
+        sobject: str,
+        key: FieldSpec,
+        raw_id: Any,
+        changes: Mapping[str, Any],
+        *,
+        batch: _WriteBatch,
+        repeated: set[Any],
+    ) -> tuple[str, dict[str, Any], bool]:
+        """(Id, values to store, created) of one valid upsert matched on `key`.
+
+        On Id: no Id creates, an Id updates. On an external id: no value fails the record,
+        one match updates it, none creates, several fail (DUPLICATE_EXTERNAL_ID), and so does
+        a value the request repeats (`repeated`). Raises `_RecordFailureError`.
+        """
+
+        def refuse(code: str, message: str, fields: Sequence[str]) -> _RecordFailureError:
+            return _RecordFailureError(None, [_record_error(code, message, fields)])
+
+        if key.name == "Id" and raw_id in (None, ""):
+            record_id, stored = self._create_one(sobject, changes, batch)
+            return record_id, stored, True
+        if key.name == "Id":
+            record_id, stored = self._update_one(sobject, raw_id, changes, batch)
+            return record_id, stored, False
+        if raw_id not in (None, ""):
+            message = f"cannot specify Id in an upsert call on {key.name}"
+            raise refuse("INVALID_FIELD_FOR_INSERT_UPDATE", message, ["Id"])
+        value = changes.get(key.name)
+        if value is None or value == "":
+            raise refuse("MISSING_ARGUMENT", f"{key.name} not specified", [key.name])
+        wanted = _key(key, value)
+        if wanted in repeated:
+            message = f"Duplicate external id specified: {value}"
+            raise refuse("DUPLICATE_EXTERNAL_ID", message, [key.name])
+        matches = self._index(batch, sobject, key).get(wanted, set())
+        if len(matches) > 1:
+            message = (
+                f"{key.display_label}: more than one record found for external id field: "
+                f"[{', '.join(sorted(matches))}]"
+            )
+            raise refuse("DUPLICATE_EXTERNAL_ID", message, [key.name])
+        if matches:
+            record_id, stored = self._update_one(sobject, next(iter(matches)), changes, batch)
+            return record_id, stored, False
+        record_id, stored = self._create_one(sobject, changes, batch)
+        return record_id, stored, True
+
+    def _upsert_key(self, sobject: str, field_name: str, *, bulk: bool = False) -> FieldSpec:
+        """The field an upsert matches on: Id, an external id or an idLookup field."""
+        spec = self._field_map(sobject).get(field_name.lower())
+        if spec is not None and (spec.externalId or spec.idLookup):
+            return spec
+        if bulk:
+            message = (
+                f"InvalidJob : Field name provided, {field_name} does not match an External ID, "
+                f"Salesforce Id, or indexed field for {sobject}"
+            )
+            raise _ApiError(400, "INVALIDJOB", message)
+        if spec is None:
+            message = (
+                f"Provided external ID field does not exist or is not accessible: {field_name}"
+            )
+            raise _ApiError(404, "NOT_FOUND", message)
+        message = (
+            f"Field name provided, {spec.name} is not an External ID or indexed field for {sobject}"
+        )
+        raise _ApiError(400, "INVALID_FIELD", message)
+
+    def _store(
+        self, sobject: str, record_id: str, values: Mapping[str, Any], *, creating: bool = False
+    ) -> None:
+        now = _sf_datetime(datetime.now(UTC))
+        store = self.records(sobject)
+        if creating:
+            row = {"Id": record_id, **values}
+            if "CreatedDate" in self.object_fields(sobject):
+                row["CreatedDate"] = now
+            store[record_id] = row
+        else:
+            row = store[record_id]
+            row.update(values)
+        row["LastModifiedDate"] = now
+        self._apply_computed(sobject, row)
+
+    def _body_changes(self, sobject: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The typed field values of a single-record body; unknown fields fail the request."""
+        attributes = body.pop("attributes", None)
+        declared = attributes.get("type") if isinstance(attributes, dict) else sobject
+        if str(declared).lower() != sobject.lower():
+            raise _ApiError(400, "INVALID_TYPE", f"sObject type '{declared}' does not match")
+        fields = self._field_map(sobject)
+        changes: dict[str, Any] = {}
+        for key, raw in body.items():
+            spec = fields.get(key.lower())
+            if spec is None:
+                message = f"No such column '{key}' on sobject of type {sobject}"
+                raise _ApiError(400, "INVALID_FIELD", message)
+            changes[spec.name] = _json_value(spec, raw)
+        return changes
 
     def _sobject_update(self, request: _Request) -> Answer:
         """sObject Rows update: HTTP 204 and no body, or the record's errors as a REST error.
 
         The record is checked as one record of a Collections update (fields, lock, validation
         rules); its errors come back as `[{"message", "errorCode", "fields"}]` with HTTP 400,
-        or 404 when the Id names no Account (NOT_FOUND) or a deleted one (ENTITY_IS_DELETED).
-        An unknown field or a value of the wrong JSON type is a 400 as in Collections. The body
-        holds field values only: an `Id` in it is refused as a field that cannot be updated.
+        or 404 when the Id names no record of the object (NOT_FOUND) or a deleted one
+        (ENTITY_IS_DELETED). An unknown field or a value of the wrong JSON type is a 400 as in
+        Collections. The body holds field values only: an `Id` in it is refused as a field
+        that cannot be updated.
         """
+        sobject = request.groups["sobject"]
         body = request.json()
         if not isinstance(body, dict):
             raise _ApiError(400, "JSON_PARSER_ERROR", "the body must be a JSON object of fields")
-        raw_id = request.groups["record"]
-        account_id = canonical_id(raw_id)
-        if account_id is None or not account_id.startswith("001"):
+        record_id = canonical_id(request.groups["record"])
+        if record_id is None or not record_id.startswith(self.sobjects[sobject].key_prefix):
             raise _ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-        if account_id in self.deleted:
+        if record_id in self.deleted:
             raise _ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-        if account_id not in self.accounts:
+        if record_id not in self.records(sobject):
             raise _ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-        attributes = body.pop("attributes", None)
-        sobject = attributes.get("type") if isinstance(attributes, dict) else "Account"
-        if str(sobject).lower() != "account":
-            raise _ApiError(400, "INVALID_TYPE", f"sObject type '{sobject}' does not match")
-        fields = self._field_map()
-        changes: dict[str, Any] = {}
-        for key, raw in body.items():
-            spec = fields.get(key.lower())
-            if spec is None:
-                message = f"No such column '{key}' on sobject of type Account"
-                raise _ApiError(400, "INVALID_FIELD", message)
-            changes[spec.name] = _json_value(spec, raw)
+        changes = self._body_changes(sobject, body)
         try:
-            checked_id, stored = self._update_one(account_id, changes, set())
+            checked_id, stored = self._update_one(sobject, record_id, changes, _WriteBatch())
         except _RecordFailureError as failure:
             first = failure.errors[0]
             raise _ApiError(400, first["statusCode"], first["message"], first["fields"]) from None
-        self._store(checked_id, stored)
+        self._store(sobject, checked_id, stored)
         return 204, {}, ""
 
-    def _composite(self, request: _Request) -> Answer:
-        """sObject Collections update: HTTP 200 and one SaveResult per record, in order."""
+    def _sobject_create(self, request: _Request) -> Answer:
+        """sObject Rows create: HTTP 201 and `{"id", "success", "errors"}`, or HTTP 400 and the
+        record's errors as `[{"message", "errorCode", "fields"}]`."""
+        sobject = request.groups["sobject"]
+        body = request.json()
+        if not isinstance(body, dict):
+            raise _ApiError(400, "JSON_PARSER_ERROR", "the body must be a JSON object of fields")
+        changes = self._body_changes(sobject, body)
+        if changes.pop("Id", None) is not None:
+            message = "cannot specify Id in an insert call"
+            raise _ApiError(400, "INVALID_FIELD_FOR_INSERT_UPDATE", message, ["Id"])
+        try:
+            record_id, stored = self._create_one(sobject, changes, _WriteBatch())
+        except _RecordFailureError as failure:
+            errors = [
+                {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]}
+                for e in failure.errors
+            ]
+            return _json_answer(400, errors)
+        self._store(sobject, record_id, stored, creating=True)
+        return _json_answer(201, {"id": record_id, "success": True, "errors": []})
+
+    @staticmethod
+    def _collection_body(request: _Request) -> tuple[list[dict[str, Any]], bool]:
+        """The records of a Collections body (at most 200) and its allOrNone."""
         body = request.json()
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
@@ -2008,64 +2789,141 @@ class FakeSalesforce:
                 "EXCEEDED_ID_LIMIT",
                 "record limit reached. cannot submit more than 200 records into this call",
             )
-        all_or_none = body.get("allOrNone", False) is True
-        fields = self._field_map()
-        parsed: list[tuple[Any, dict[str, Any], list[dict[str, Any]]]] = []
-        for record in records:
-            parsed.append(self._collection_record(record, fields))
-        seen: set[str] = set()
-        outcomes: list[tuple[str | None, list[dict[str, Any]], dict[str, Any]]] = []
-        for raw_id, changes, early_errors in parsed:
-            try:
-                if early_errors:
-                    raise _RecordFailureError(None, early_errors)
-                account_id, stored = self._update_one(raw_id, changes, seen)
-                outcomes.append((account_id, [], stored))
-            except _RecordFailureError as failure:
-                outcomes.append((failure.account_id, failure.errors, {}))
-        any_failed = any(errors for _, errors, _ in outcomes)
+        return records, body.get("allOrNone", False) is True
+
+    def _collection_results(
+        self, outcomes: Sequence[_Outcome], all_or_none: bool, *, upsert: bool
+    ) -> list[dict[str, Any]]:
+        """Store what may be stored; one SaveResult (UpsertResult) per record, in order.
+
+        A failed record has no `id`; with allOrNone every other record fails with
+        ALL_OR_NONE_OPERATION_ROLLED_BACK (keeping the `id` of an existing record).
+        """
+        any_failed = any(outcome.errors for outcome in outcomes)
         results: list[dict[str, Any]] = []
-        for outcome_id, errors, stored in outcomes:
-            if errors:
-                results.append({"success": False, "errors": errors})
+        for outcome in outcomes:
+            if outcome.errors:
+                result: dict[str, Any] = {"success": False, "errors": outcome.errors}
             elif all_or_none and any_failed:
                 rolled_back = _record_error("ALL_OR_NONE_OPERATION_ROLLED_BACK", _ROLLED_BACK)
-                results.append({"id": outcome_id, "success": False, "errors": [rolled_back]})
+                result = {"success": False, "errors": [rolled_back]}
+                if not outcome.created:
+                    result = {"id": outcome.record_id, **result}
             else:
-                assert outcome_id is not None
-                self._store(outcome_id, stored)
-                results.append({"id": outcome_id, "success": True, "errors": []})
-        return _json_answer(200, results)
+                assert outcome.sobject is not None
+                assert outcome.record_id is not None
+                self._store(
+                    outcome.sobject, outcome.record_id, outcome.stored, creating=outcome.created
+                )
+                result = {"id": outcome.record_id, "success": True, "errors": []}
+            if upsert:
+                result["created"] = outcome.created and result["success"]
+            results.append(result)
+        return results
+
+    def _composite(self, request: _Request) -> Answer:
+        """sObject Collections update: HTTP 200 and one SaveResult per record, in order."""
+        records, all_or_none = self._collection_body(request)
+        parsed = [self._collection_record(record) for record in records]
+        batch = _WriteBatch()
+        outcomes: list[_Outcome] = []
+        for sobject, raw_id, changes, early_errors in parsed:
+            try:
+                if early_errors or sobject is None:
+                    raise _RecordFailureError(None, early_errors)
+                record_id, stored = self._update_one(sobject, raw_id, changes, batch)
+                outcomes.append(_Outcome(sobject, record_id, stored=stored))
+            except _RecordFailureError as failure:
+                outcomes.append(_Outcome(sobject, failure.record_id, errors=failure.errors))
+        return _json_answer(200, self._collection_results(outcomes, all_or_none, upsert=False))
+
+    def _composite_create(self, request: _Request) -> Answer:
+        """sObject Collections create: HTTP 200 and one SaveResult per record, in order.
+
+        Records may be of several objects; a record that carries an Id fails, as documented.
+        """
+        records, all_or_none = self._collection_body(request)
+        parsed = [self._collection_record(record) for record in records]
+        batch = _WriteBatch()
+        outcomes: list[_Outcome] = []
+        for sobject, raw_id, changes, early_errors in parsed:
+            try:
+                if early_errors or sobject is None:
+                    raise _RecordFailureError(None, early_errors)
+                if raw_id not in (None, ""):
+                    message = "cannot specify Id in an insert call"
+                    error = _record_error("INVALID_FIELD_FOR_INSERT_UPDATE", message, ["Id"])
+                    raise _RecordFailureError(None, [error])
+                record_id, stored = self._create_one(sobject, changes, batch)
+                outcomes.append(_Outcome(sobject, record_id, created=True, stored=stored))
+            except _RecordFailureError as failure:
+                outcomes.append(_Outcome(sobject, None, errors=failure.errors))
+        return _json_answer(200, self._collection_results(outcomes, all_or_none, upsert=False))
+
+    def _composite_upsert(self, request: _Request) -> Answer:
+        """sObject Collections upsert on an external id: HTTP 200 and one UpsertResult
+        (`{"id", "success", "errors", "created"}`) per record, in order."""
+        sobject = request.groups["sobject"]
+        key = self._upsert_key(sobject, request.groups["field"])
+        records, all_or_none = self._collection_body(request)
+        parsed = [self._collection_record(record, expected=sobject) for record in records]
+        repeated: set[Any] = set()
+        if key.name != "Id":  # repeated Ids fail as in an update: DUPLICATE_VALUE
+            counts = Counter(
+                _key(key, changes[key.name])
+                for found, _, changes, early in parsed
+                if not early and found and changes.get(key.name) not in (None, "")
+            )
+            repeated = {value for value, times in counts.items() if times > 1}
+        batch = _WriteBatch()
+        outcomes: list[_Outcome] = []
+        for found, raw_id, changes, early_errors in parsed:
+            try:
+                if early_errors or found is None:
+                    raise _RecordFailureError(None, early_errors)
+                record_id, stored, created = self._upsert_one(
+                    found, key, raw_id, changes, batch=batch, repeated=repeated
+                )
+                outcomes.append(_Outcome(found, record_id, created=created, stored=stored))
+            except _RecordFailureError as failure:
+                outcomes.append(_Outcome(found, failure.record_id, errors=failure.errors))
+        return _json_answer(200, self._collection_results(outcomes, all_or_none, upsert=True))
 
     def _collection_record(
-        self, record: Mapping[str, Any], fields: Mapping[str, FieldSpec]
-    ) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
-        """(raw id, typed changes by field name, errors found before the update itself)."""
-        raw_id: Any = None
+        self, record: Mapping[str, Any], expected: str | None = None
+    ) -> tuple[str | None, Any, dict[str, Any], list[dict[str, Any]]]:
+        """(object, raw id, typed changes by field name, errors found before the write).
+
+        `expected` is the object an upsert URL names: records of another type fail.
+        """
+        raw_id: Any = next((v for k, v in record.items() if k.lower() == "id"), None)
+        declared = _record_type(record)
+        sobject = None if declared is None else self._find_sobject(declared)
+        if declared is None:
+            problem = "Must send a concrete entity type."
+        elif sobject is None:
+            problem = f"sObject type '{declared}' is not supported."
+        elif expected is not None and sobject != expected:
+            problem = f"sObject type '{declared}' does not match the request's {expected}."
+        else:
+            problem = None
+        if problem is not None or sobject is None:
+            return None, raw_id, {}, [_record_error("INVALID_TYPE", problem or "")]
+        fields = self._field_map(sobject)
         changes: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
-        attributes = record.get("attributes")
-        sobject = attributes.get("type") if isinstance(attributes, dict) else None
-        if not sobject:
-            errors.append(_record_error("INVALID_TYPE", "Must send a concrete entity type."))
-        elif str(sobject).lower() != "account":
-            message = f"sObject type '{sobject}' is not supported (this fake serves Account only)."
-            errors.append(_record_error("INVALID_TYPE", message))
         for key, raw in record.items():
-            if key == "attributes":
-                continue
-            if key.lower() == "id":
-                raw_id = raw
+            if key == "attributes" or key.lower() == "id":
                 continue
             spec = fields.get(key.lower())
             if spec is None:
-                message = f"No such column '{key}' on sobject of type Account"
+                message = f"No such column '{key}' on sobject of type {sobject}"
                 if self.unknown_field_fails_request:
                     raise _ApiError(400, "INVALID_FIELD", message)
                 errors.append(_record_error("INVALID_FIELD", message, [key]))
                 continue
             changes[spec.name] = _json_value(spec, raw)
-        return raw_id, changes, errors
+        return sobject, raw_id, changes, errors
 
     # -- Bulk API 2.0 ingest ----------------------------------------------------------------
 
@@ -2076,6 +2934,7 @@ class FakeSalesforce:
         return job
 
     def _bulk_create(self, request: _Request) -> Answer:
+        """Create Job: insert, update or upsert (with `externalIdFieldName`) of any object."""
         body = request.json()
         if not isinstance(body, dict):
             raise _ApiError(400, "JSON_PARSER_ERROR", "the job must be a JSON object")
@@ -2085,28 +2944,41 @@ class FakeSalesforce:
         delimiter = body.get("columnDelimiter", "COMMA")
         if not sobject or not operation:
             raise _ApiError(400, "INVALIDJOB", "object and operation are required")
-        if str(sobject).lower() != "account":
+        name = self._find_sobject(str(sobject))
+        if name is None:
             raise _ApiError(
-                400, "INVALIDENTITY", f"Entity '{sobject}' is not supported (fake: Account only)"
+                400, "INVALIDENTITY", f"InvalidEntity : Entity '{sobject}' is not supported"
             )
-        if operation != "update":
+        if operation not in _BULK_OPERATIONS:
             raise _ApiError(
                 400,
                 "FEATURENOTENABLED",
-                f"the fake supports the update operation only: {operation}",
+                f"the fake supports the insert, update and upsert operations only: {operation}",
             )
+        external_id = body.get("externalIdFieldName")
+        if operation == "upsert" and not external_id:
+            raise _ApiError(
+                400,
+                "INVALIDJOB",
+                f"InvalidJob : External ID was blank for {name}. An External ID must be "
+                "specified for upsert.",
+            )
+        key = None
+        if operation == "upsert":
+            key = self._upsert_key(name, str(external_id), bulk=True).name
         if body.get("contentType", "CSV") != "CSV" or line_ending not in ("LF", "CRLF"):
             raise _ApiError(400, "INVALIDJOB", "contentType must be CSV, lineEnding LF or CRLF")
         if delimiter not in _DELIMITERS:
             raise _ApiError(400, "INVALIDJOB", f"invalid columnDelimiter: {delimiter}")
         job = IngestJob(
             id=self._new_id("750"),
-            object="Account",
+            object=name,
             operation=operation,
             line_ending=line_ending,
             column_delimiter=delimiter,
             api_version=request.groups["version"],
             created=_sf_datetime(datetime.now(UTC)),
+            external_id_field=key,
         )
         self.jobs[job.id] = job
         return _json_answer(200, job.info(detail=False))
@@ -2224,33 +3096,53 @@ class FakeSalesforce:
             if problem:
                 self._fail_job(job, problem)
                 return
-        fields = self._field_map()
-        specs: list[FieldSpec | None] = []
+        fields = self._field_map(job.object)
+        specs: list[FieldSpec] = []
         for column in job.header:
             spec = fields.get(column.strip().lower())
             if spec is None:
                 self._fail_job(job, f"InvalidBatch : Field name not found : {column}")
                 return
-            specs.append(None if spec.name == "Id" else spec)
-        if "id" not in [c.strip().lower() for c in job.header]:
+            specs.append(spec)
+        names = [spec.name for spec in specs]
+        if job.operation == "update" and "Id" not in names:
             self._fail_job(job, "InvalidBatch : Field name not found : Id")
             return
-        id_column = [c.strip().lower() for c in job.header].index("id")
-        for row in self._data_rows(job):
-            self._process_row(job, row, id_column, specs)
+        id_column = names.index("Id") if "Id" in names else None
+        key = fields[job.external_id_field.lower()] if job.external_id_field else None
+        rows = list(self._data_rows(job))
+        repeated: set[Any] = set()
+        if key is not None and key.name != "Id" and key.name in names:
+            counts = Counter(
+                value
+                for row in rows
+                if (value := _cell_key(key, row[names.index(key.name)])) is not None
+            )
+            repeated = {value for value, times in counts.items() if times > 1}
+        batch = _WriteBatch()
+        for row in rows:
+            batch.seen.clear()  # an Id may come back in a later row of a job
+            self._process_row(
+                job, row, specs, id_column=id_column, batch=batch, key=key, repeated=repeated
+            )
         job.state, job.processed = "JobComplete", True
 
     def _process_row(
         self,
         job: IngestJob,
         row: list[str],
-        id_column: int,
-        specs: Sequence[FieldSpec | None],
+        specs: Sequence[FieldSpec],
+        *,
+        id_column: int | None,
+        batch: _WriteBatch,
+        key: FieldSpec | None,
+        repeated: set[Any],
     ) -> None:
+        """One CSV row: an empty cell leaves its field alone, `#N/A` sets it to null."""
         changes: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
         for column, (spec, cell) in enumerate(zip(specs, row, strict=False)):
-            if spec is None or cell == "":
+            if column == id_column or cell == "":
                 continue  # the Id, or an empty cell: the field stays as it is
             if cell == BULK_NULL:
                 changes[spec.name] = None
@@ -2264,15 +3156,29 @@ class FakeSalesforce:
                     f"a valid value for the type {soap}"
                 )
                 errors.append(_record_error("INVALID_FIELD", message, [spec.name]))
+        raw_id = row[id_column] if id_column is not None and id_column < len(row) else ""
+        created = job.operation == "insert"
         try:
             if errors:
-                raise _RecordFailureError(canonical_id(row[id_column]), errors)
-            account_id, stored = self._update_one(row[id_column], changes, set())
+                raise _RecordFailureError(canonical_id(raw_id), errors)
+            if job.operation == "update":
+                record_id, stored = self._update_one(job.object, raw_id, changes, batch)
+            elif job.operation == "insert":
+                if raw_id:
+                    message = "cannot specify Id in an insert call"
+                    error = _record_error("INVALID_FIELD_FOR_INSERT_UPDATE", message, ["Id"])
+                    raise _RecordFailureError(None, [error])
+                record_id, stored = self._create_one(job.object, changes, batch)
+            else:
+                assert key is not None
+                record_id, stored, created = self._upsert_one(
+                    job.object, key, raw_id, changes, batch=batch, repeated=repeated
+                )
         except _RecordFailureError as failure:
             first = failure.errors[0]
             text = f"{first['statusCode']}:{first['message']}:{','.join(first['fields'])} --"
-            known = failure.account_id if failure.account_id in self.accounts else None
+            known = failure.record_id if failure.record_id in self.records(job.object) else None
             job.failed.append([known or "", text, *row])
             return
-        self._store(account_id, stored)
-        job.successful.append([account_id, "false", *row])
+        self._store(job.object, record_id, stored, creating=created)
+        job.successful.append([record_id, "true" if created else "false", *row])

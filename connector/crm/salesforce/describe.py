@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from arsync.mapping import CrmMapping
+from arsync.mapping import CrmInputs, CrmMapping
 
 Problem = tuple[tuple[str | int, ...], str]  # (key path in the mapping file, message)
 
@@ -120,6 +120,54 @@ def check_mapping(
                         f"{', '.join(sorted(info.picklist))}",
                     )
                 )
+    return problems
+
+
+_NUMBER_TYPES = frozenset({"currency", "double", "int", "percent"})
+_DATE_TYPES = frozenset({"date", "datetime"})
+
+
+def check_inputs(
+    account_fields: Mapping[str, FieldInfo],
+    inputs: CrmInputs,
+    related_fields: Mapping[str, FieldInfo] | None = None,
+) -> list[Problem]:
+    """The `from_crm` fields that do not exist or cannot hold what arsync reads from them.
+
+    `related_fields` describes the promise's related object, when it has one.
+    """
+    checks: list[tuple[tuple[str | int, ...], str, str, frozenset[str], str]] = []
+    promise = inputs.promise
+    if promise is not None:
+        sobject = promise.object or "Account"
+        wanted = [
+            ("amount_field", promise.amount_field, _NUMBER_TYPES, "an amount"),
+            ("date_field", promise.date_field, _DATE_TYPES, "a date"),
+            ("made_on_field", promise.made_on_field, _DATE_TYPES, "a date"),
+            ("account_field", promise.account_field, frozenset({"reference"}), "a lookup"),
+        ]
+        checks += [
+            (("from_crm", "promise", key), sobject, name, kinds, what)
+            for key, name, kinds, what in wanted
+            if name
+        ]
+    if inputs.dispute is not None:
+        kinds = _TEXT_TYPES | {"boolean"}
+        loc: tuple[str | int, ...] = ("from_crm", "dispute", "field")
+        checks.append((loc, "Account", inputs.dispute.field, kinds, "a dispute status"))
+    problems: list[Problem] = []
+    for loc, sobject, name, kinds, what in checks:
+        fields = account_fields if sobject == "Account" else (related_fields or {})
+        info = fields.get(name)
+        if info is None:
+            hint = difflib.get_close_matches(name, list(fields), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            problems.append((loc, f"{sobject} has no field {name!r}{suggestion}"))
+        elif info.type not in kinds:
+            expected = ", ".join(sorted(kinds))
+            problems.append(
+                (loc, f"{sobject}.{name} is a {info.type} field; {what} needs one of: {expected}")
+            )
     return problems
 
 

@@ -86,6 +86,22 @@ class Plan:
         return sum(len(u.changes) for u in self.updates)
 
 
+@dataclass(frozen=True)
+class MatchKey:
+    customer_id: str
+    match_field: str
+    match_value: str
+
+
+@dataclass
+class Snapshot:
+    """What Salesforce holds for each customer, read once per run before anything is decided:
+    the one Account it matched (with the fields read), or why there is none."""
+
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # customer -> Account
+    not_written: dict[str, NotWritten] = field(default_factory=dict)  # customer -> why not
+
+
 def make_plan(
     client: SalesforceClient,
     sobject: str,
@@ -95,32 +111,39 @@ def make_plan(
     hold_field: str | None = None,
     ownership: Ownership | None = None,
 ) -> Plan:
-    """Match every customer to one Account, read its mapped fields, and diff.
+    """Match every customer to one Account, read its mapped fields, and diff."""
+    keys = [MatchKey(d.customer_id, d.match_field, d.match_value) for d in desired]
+    fields = {name for item in desired for name in item.values}
+    snapshot = read_snapshot(client, sobject, keys, [*fields, *filter(None, [hold_field])])
+    return plan_changes(snapshot, desired, field_types, hold_field=hold_field, ownership=ownership)
 
-    An Account whose `hold_field` checkbox is checked is left alone entirely: a person asked
-    arsync not to touch it.
+
+def read_snapshot(
+    client: SalesforceClient, sobject: str, keys: Sequence[MatchKey], fields: Iterable[str]
+) -> Snapshot:
+    """Find each customer's one Account and read `fields` of it, a few hundred keys a query.
+
+    Two customers pointing at one Account, or one key matching two Accounts, is ambiguous:
+    none of them is written, because writing one customer's figures over another's is worse
+    than writing nothing.
     """
-    plan = Plan()
-    by_key: dict[tuple[str, str], list[Desired]] = defaultdict(list)
-    for item in desired:
-        by_key[(item.match_field, item.match_value)].append(item)
+    snapshot = Snapshot()
+    by_key: dict[tuple[str, str], list[MatchKey]] = defaultdict(list)
+    for key in keys:
+        by_key[(key.match_field, key.match_value)].append(key)
     for (match_field, match_value), items in by_key.items():
         if len(items) > 1:
             others = ", ".join(i.customer_id for i in items)
-            plan.not_written.extend(
-                NotWritten(
-                    i.customer_id,
+            for item in items:
+                snapshot.not_written[item.customer_id] = NotWritten(
+                    item.customer_id,
                     match_field,
                     match_value,
                     f"{len(items)} ERP customers ({others}) point at the same Account",
                     "ambiguous",
                 )
-                for i in items
-            )
     unique = [items[0] for items in by_key.values() if len(items) == 1]
-    fields = sorted(
-        {name for item in unique for name in item.values} | set([hold_field] if hold_field else [])
-    )
+    selected = sorted(set(fields))
     for match_field in sorted({item.match_field for item in unique}):
         group = [item for item in unique if item.match_field == match_field]
         found = read_accounts(
@@ -128,48 +151,72 @@ def make_plan(
             sobject=sobject,
             key_field=match_field,
             keys=[i.match_value for i in group],
-            fields=fields,
+            fields=selected,
             ids_per_query=client.settings.ids_per_query,
         )
         for item in group:
             accounts = found.get(_key(item.match_value, match_field), [])
-            if not accounts:
-                plan.not_written.append(
-                    NotWritten(
-                        item.customer_id,
-                        match_field,
-                        item.match_value,
-                        f"no {sobject} has {match_field} = {item.match_value!r}",
-                    )
-                )
-            elif len(accounts) > 1:
+            if len(accounts) == 1:
+                snapshot.accounts[item.customer_id] = accounts[0]
+                continue
+            if accounts:
                 ids = ", ".join(a[ID_FIELD] for a in accounts)
-                plan.not_written.append(
-                    NotWritten(
-                        item.customer_id,
-                        match_field,
-                        item.match_value,
-                        f"{len(accounts)} {sobject} records match ({ids}); none is written",
-                        "ambiguous",
-                    )
-                )
-            elif hold_field and accounts[0].get(hold_field) is True:
-                plan.not_written.append(
-                    NotWritten(
-                        item.customer_id,
-                        match_field,
-                        item.match_value,
-                        f"{hold_field} is checked on {accounts[0][ID_FIELD]}: nothing is written",
-                        "held",
-                    )
-                )
+                reason = f"{len(accounts)} {sobject} records match ({ids}); none is written"
             else:
-                update, conflicts = diff(item, accounts[0], field_types, ownership)
-                plan.conflicts.extend(conflicts)
-                if update.changes:
-                    plan.updates.append(update)
-                else:
-                    plan.unchanged += 1
+                reason = f"no {sobject} has {match_field} = {item.match_value!r}"
+            snapshot.not_written[item.customer_id] = NotWritten(
+                item.customer_id,
+                match_field,
+                item.match_value,
+                reason,
+                "ambiguous" if accounts else "unmatched",
+            )
+    return snapshot
+
+
+def plan_changes(
+    snapshot: Snapshot,
+    desired: Sequence[Desired],
+    field_types: Mapping[str, str],
+    *,
+    hold_field: str | None = None,
+    ownership: Ownership | None = None,
+) -> Plan:
+    """Diff each customer's desired values against its Account as read.
+
+    An Account whose `hold_field` checkbox is checked is left alone entirely: a person asked
+    arsync not to touch it.
+    """
+    plan = Plan()
+    for item in desired:
+        account = snapshot.accounts.get(item.customer_id)
+        if account is None:
+            plan.not_written.append(
+                snapshot.not_written.get(item.customer_id)
+                or NotWritten(
+                    item.customer_id,
+                    item.match_field,
+                    item.match_value,
+                    "the customer was not read from Salesforce",
+                )
+            )
+        elif hold_field and account.get(hold_field) is True:
+            plan.not_written.append(
+                NotWritten(
+                    item.customer_id,
+                    item.match_field,
+                    item.match_value,
+                    f"{hold_field} is checked on {account[ID_FIELD]}: nothing is written",
+                    "held",
+                )
+            )
+        else:
+            update, conflicts = diff(item, account, field_types, ownership)
+            plan.conflicts.extend(conflicts)
+            if update.changes:
+                plan.updates.append(update)
+            else:
+                plan.unchanged += 1
     for conflict in plan.conflicts:
         log.warning(
             "salesforce.field_conflict",

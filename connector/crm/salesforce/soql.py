@@ -19,16 +19,33 @@ def check_name(name: str) -> str:
     return name
 
 
-def select_in(sobject: str, fields: Sequence[str], key_field: str, keys: Sequence[str]) -> str:
-    """`SELECT fields FROM sobject WHERE key_field IN (keys)`, each key an escaped literal."""
+def select_in(
+    sobject: str,
+    fields: Sequence[str],
+    key_field: str,
+    keys: Sequence[str],
+    *,
+    where: str = "",
+    order_by: str | None = None,
+) -> str:
+    """`SELECT fields FROM sobject WHERE key_field IN (keys)`, each key an escaped literal.
+
+    `where` is a further condition of our own making (no outside value may reach it);
+    `order_by` a field name, ascending.
+    """
     names = ", ".join(check_name(f) for f in dict.fromkeys(fields))
-    return format_soql(
+    soql = format_soql(
         "SELECT {:literal} FROM {:literal} WHERE {:literal} IN {}",
         names,
         check_name(sobject),
         check_name(key_field),
         list(keys),
     )
+    if where:
+        soql += f" AND {where}"
+    if order_by:
+        soql += f" ORDER BY {check_name(order_by)} ASC NULLS FIRST"
+    return soql
 
 
 def chunks(keys: Sequence[str], max_count: int) -> Iterator[list[str]]:

@@ -1,0 +1,144 @@
+"""Promises to pay and disputes that people record in Salesforce, through `arsync run`.
+
+The sample ledger against the fake org: a baseline run without anything recorded, then a run
+with a pending promise, a broken promise and an open dispute on three overdue customers.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_run_safety import cli, make_project, new_org
+
+from arsync.mapping import CrmMapping
+from arsync.yamlfile import load_model
+from jobs.settings import load_run_settings
+
+AS_OF = "2026-11-20"  # the sample's manifest date
+
+
+def _scores(project_folder: Path) -> dict[str, dict[str, str]]:
+    with (project_folder / "out/scores.csv").open(encoding="utf-8", newline="") as handle:
+        return {row["customer_id"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("inputs")
+    fake = new_org()
+    with fake.running():
+        project = make_project(folder, fake, f"sqlite:///{folder / 'state/arsync.db'}")
+        code, output, _ = cli(project, "run")
+        assert code == 0, output
+        before = _scores(folder)
+        chased = sorted(
+            customer
+            for customer, row in before.items()
+            if float(row["overdue_balance"]) > 0
+            and row["next_action"] not in {"none", "resolve_dispute"}
+            and row["risk_tier"] != "critical"
+        )
+        assert len(chased) >= 3
+        pending, broken, disputed = chased[:3]
+        accounts = {
+            row["customer_id"]: account_id
+            for account_id, values in fake.accounts.items()
+            for row in before.values()
+            if values.get("AR_Open_Balance__c") is not None
+            and values.get("Name") == row["customer_name"]
+        }
+        fake.accounts[accounts[pending]].update(
+            AR_Promise_Amount__c=float(before[pending]["overdue_balance"]),
+            AR_Promise_Date__c="2026-11-24",
+        )
+        fake.accounts[accounts[broken]].update(
+            AR_Promise_Amount__c=500.0,
+            AR_Promise_Date__c="2026-11-02",
+            AR_Promise_Made_On__c="2026-10-30",
+        )
+        fake.accounts[accounts[disputed]].update(AR_Dispute_Status__c="Open")
+        code, output, error = cli(project, "run")
+        assert code == 0, (output, repr(error))
+        return {
+            "before": before,
+            "after": _scores(folder),
+            "org": {c: fake.accounts[accounts[c]] for c in (pending, broken, disputed)},
+            "customers": (pending, broken, disputed),
+        }
+
+
+def test_a_pending_promise_recorded_in_salesforce_holds_the_next_action(
+    runs: dict[str, Any],
+) -> None:
+    pending = runs["customers"][0]
+    account = runs["org"][pending]
+
+    assert account["AR_Promise_Status__c"] == "Pending"
+    assert account["AR_Next_Action__c"] == "Payment promised by 2026-11-24: check that it arrived"
+    assert str(account["AR_Next_Action_Date__c"]) == "2026-11-28"
+    assert runs["after"][pending]["priority_rank"] == ""  # nothing at risk until then
+    assert runs["before"][pending]["priority_rank"] != ""
+
+
+def test_a_broken_promise_raises_the_risk_and_is_the_first_reason(runs: dict[str, Any]) -> None:
+    broken = runs["customers"][1]
+    account = runs["org"][broken]
+    before, after = runs["before"][broken], runs["after"][broken]
+    tiers = ["low", "medium", "high", "critical"]
+
+    assert account["AR_Promise_Status__c"] == "Broken"
+    assert account["AR_Health_Reason_1__c"].startswith(
+        "BROKEN_PROMISE: promised 500.00 by 2026-11-02"
+    )
+    assert int(after["health_score"]) == max(int(before["health_score"]) - 15, 0)
+    assert tiers.index(after["risk_tier"]) == tiers.index(before["risk_tier"]) + 1
+    assert account["AR_Risk_Tier__c"] == after["risk_tier"].capitalize()
+
+
+def test_a_dispute_opened_in_salesforce_turns_the_action_to_resolving_it(
+    runs: dict[str, Any],
+) -> None:
+    disputed = runs["customers"][2]
+
+    assert runs["org"][disputed]["AR_Next_Action__c"] == "Resolve the open dispute first"
+    assert runs["after"][disputed]["crm_dispute_open"] == "True"
+
+
+def test_customers_without_anything_recorded_keep_their_figures(runs: dict[str, Any]) -> None:
+    others = set(runs["before"]) - set(runs["customers"])
+
+    for customer in others:
+        assert runs["after"][customer]["health_score"] == runs["before"][customer]["health_score"]
+        assert runs["after"][customer]["promise_status"] == "none"
+
+
+def test_the_inputs_are_read_never_written() -> None:
+    mapping = load_model(CrmMapping, Path(__file__).parents[1] / "mappings/salesforce_account.yaml")
+
+    assert set(mapping.from_crm.account_fields()).isdisjoint(mapping.fields)
+    with pytest.raises(ValueError, match="read from_crm"):
+        CrmMapping.model_validate(
+            {
+                "from_crm": {"dispute": {"field": "AR_Dispute_Status__c"}},
+                "fields": {"AR_Dispute_Status__c": {"from": "segment"}},
+            }
+        )
+
+
+def test_an_input_field_missing_from_the_org_is_a_config_error_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    fake = new_org()
+    del fake.fields["AR_Promise_Date__c"]
+    with fake.running():
+        project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
+        code, output, _ = cli(project, "run", "--dry-run")
+
+    assert code == 2
+    assert "salesforce_account.yaml:" in output
+    assert "from_crm.promise.date_field" in output
+    assert "Account has no field 'AR_Promise_Date__c'" in output
+    assert load_run_settings(project.config).crm_mapping.from_crm.promise is not None
