@@ -38,6 +38,7 @@ from connector.crm.salesforce.settings import (
     SalesforceSettings,
     TokenAuth,
 )
+from connector.crm.salesforce.soql import check_name
 from connector.errors import FatalError, RetriableError
 from connector.secrets import resolve_secret
 
@@ -215,15 +216,42 @@ class SalesforceClient:
         self, sobject: str, records: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """sObject Collections update, allOrNone false: one answer per record, in order."""
-        body = {
-            "allOrNone": False,
-            "records": [{"attributes": {"type": sobject}, **record} for record in records],
-        }
+        body = self._collection_body(sobject, records)
         result = self._call(
             "composite",
             lambda: self.sf.restful("composite/sobjects", method="PATCH", json=body),
         )
         return list(result or [])
+
+    def create_collection(
+        self, sobject: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """sObject Collections create, allOrNone false: one answer per record, in order."""
+        body = self._collection_body(sobject, records)
+        result = self._call(
+            "composite_create",
+            lambda: self.sf.restful("composite/sobjects", method="POST", json=body),
+        )
+        return list(result or [])
+
+    def upsert_collection(
+        self, sobject: str, external_id_field: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """sObject Collections upsert on an external id: creates what it does not find, so a
+        rerun after a lost answer never makes a second record."""
+        path = f"composite/sobjects/{check_name(sobject)}/{check_name(external_id_field)}"
+        body = self._collection_body(sobject, records)
+        result = self._call(
+            "composite_upsert", lambda: self.sf.restful(path, method="PATCH", json=body)
+        )
+        return list(result or [])
+
+    @staticmethod
+    def _collection_body(sobject: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **record} for record in records],
+        }
 
     def limits(self) -> dict[str, Any]:
         answer = self._call("limits", lambda: self.sf.restful("limits/"))

@@ -1,7 +1,8 @@
 """Writing the planned changes in as few calls as the platform allows, one outcome per record.
 
-Up to `bulk_threshold` Accounts go as sObject Collections updates (200 a call, allOrNone
-false); more go as one Bulk API 2.0 ingest job. A record that fails for a passing reason
+Up to `bulk_threshold` records go as sObject Collections calls (200 a call, allOrNone
+false); more go as Bulk API 2.0 ingest jobs. Updates, inserts and upserts by external id go
+the same way, one outcome per record. A record that fails for a passing reason
 (a row lock) is sent again, a bounded number of times; a record the org refuses (a validation
 rule, a bad picklist value) is reported with Salesforce's code and never retried.
 """
@@ -11,15 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 from connector.crm.salesforce.client import SalesforceClient
-from connector.crm.salesforce.plan import AccountUpdate
+from connector.crm.salesforce.plan import ID_FIELD, AccountUpdate
 from connector.errors import FatalError
 
 log = structlog.get_logger(__name__)
@@ -44,123 +45,194 @@ class Outcome:
     message: str | None = None
 
 
+@dataclass(frozen=True)
+class Operation:
+    """One kind of write to one object.
+
+    `key_field` names what identifies a row in the answers: the record Id for an update, the
+    external id for an upsert, and for an insert a field unique within the write (Bulk API
+    result files echo the row's columns but keep no order).
+    """
+
+    sobject: str
+    kind: Literal["insert", "update", "upsert"]
+    key_field: str = ID_FIELD
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    """One record to write: `key` identifies it in the outcome; `record_id` for an update."""
+
+    key: str
+    values: Mapping[str, Any]
+    record_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    key: str
+    ok: bool
+    record_id: str | None = None
+    created: bool = False
+    error_code: str | None = None
+    message: str | None = None
+
+
 def push(
     client: SalesforceClient,
     sobject: str,
     updates: Sequence[AccountUpdate],
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Outcome]:
-    """Write every update; return one outcome per Account, in the order of `updates`."""
-    settings = client.settings
-    outcomes: dict[str, Outcome] = {}
-    pending = list(updates)
-    for round_number in range(1, settings.retry.max_attempts + 1):
-        if not pending:
-            break
-        if len(pending) > settings.bulk_threshold:
-            results = _bulk(client, sobject, pending, sleep)
-        else:
-            results = _collections(client, sobject, pending)
-        retry = []
-        for update in pending:
-            outcome = results[update.account_id]
-            outcomes[update.account_id] = outcome
-            if outcome.error_code in RETRY_RECORD_CODES:
-                retry.append(update)
-        if retry and round_number < settings.retry.max_attempts:
-            log.warning("salesforce.records_retried", records=len(retry), round=round_number)
-            sleep(settings.retry.initial_wait_seconds * round_number)
-        pending = retry
-    ordered = [outcomes[u.account_id] for u in updates]
-    failed = [o for o in ordered if o.status is Status.FAILED]
-    for outcome in failed:
-        log.warning(
-            "salesforce.record_failed",
-            customer_id=outcome.customer_id,
-            account_id=outcome.account_id,
-            error_code=outcome.error_code,
-            message=outcome.message,
+    """Write every Account update; one outcome per Account, in the order of `updates`."""
+    writes = [RecordWrite(u.account_id, u.changes, u.account_id) for u in updates]
+    results = write_records(client, Operation(sobject, "update"), writes, sleep)
+    ordered = [
+        Outcome(
+            u.customer_id,
+            u.account_id,
+            Status.WRITTEN if results[u.account_id].ok else Status.FAILED,
+            tuple(u.changes),
+            results[u.account_id].error_code,
+            results[u.account_id].message,
         )
+        for u in updates
+    ]
+    for outcome in ordered:
+        if outcome.status is Status.FAILED:
+            log.warning(
+                "salesforce.record_failed",
+                customer_id=outcome.customer_id,
+                account_id=outcome.account_id,
+                error_code=outcome.error_code,
+                message=outcome.message,
+            )
+    failed = sum(1 for o in ordered if o.status is Status.FAILED)
     log.info(
         "salesforce.push_finished",
-        written=len(ordered) - len(failed),
-        failed=len(failed),
+        written=len(ordered) - failed,
+        failed=failed,
         calls=client.budget.total_calls,
     )
     return ordered
 
 
+def write_records(
+    client: SalesforceClient,
+    operation: Operation,
+    writes: Sequence[RecordWrite],
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, RecordOutcome]:
+    """Write every record, by Collections or (above `bulk_threshold`) by Bulk API 2.0.
+
+    Records refused for a passing reason (a row lock) are sent again, a bounded number of
+    times; an insert is never resent once Salesforce may have created it (that is, only
+    when the answer says it was not). One outcome per key.
+    """
+    settings = client.settings
+    outcomes: dict[str, RecordOutcome] = {}
+    pending = list(writes)
+    for round_number in range(1, settings.retry.max_attempts + 1):
+        if not pending:
+            break
+        if len(pending) > settings.bulk_threshold:
+            results = _bulk(client, operation, pending, sleep)
+        else:
+            results = _collections(client, operation, pending)
+        outcomes.update(results)
+        retry = [w for w in pending if results[w.key].error_code in RETRY_RECORD_CODES]
+        if retry and round_number < settings.retry.max_attempts:
+            log.warning(
+                "salesforce.records_retried",
+                sobject=operation.sobject,
+                records=len(retry),
+                round=round_number,
+            )
+            sleep(settings.retry.initial_wait_seconds * round_number)
+        pending = retry
+    return outcomes
+
+
 def _collections(
-    client: SalesforceClient, sobject: str, updates: Sequence[AccountUpdate]
-) -> dict[str, Outcome]:
+    client: SalesforceClient, operation: Operation, writes: Sequence[RecordWrite]
+) -> dict[str, RecordOutcome]:
     size = client.settings.collection_size
-    results: dict[str, Outcome] = {}
-    for start in range(0, len(updates), size):
-        batch = updates[start : start + size]
-        records = [{"id": u.account_id, **u.changes} for u in batch]
-        answers = client.update_collection(sobject, records)
+    results: dict[str, RecordOutcome] = {}
+    for start in range(0, len(writes), size):
+        batch = writes[start : start + size]
+        if operation.kind == "update":
+            records = [{"id": w.record_id, **w.values} for w in batch]
+            answers = client.update_collection(operation.sobject, records)
+        elif operation.kind == "upsert":
+            records = [dict(w.values) for w in batch]
+            answers = client.upsert_collection(operation.sobject, operation.key_field, records)
+        else:
+            answers = client.create_collection(operation.sobject, [dict(w.values) for w in batch])
         if len(answers) != len(batch):
             raise FatalError(f"Salesforce answered {len(answers)} results for {len(batch)} records")
-        for update, answer in zip(batch, answers, strict=True):
-            results[update.account_id] = _collection_outcome(update, answer)
+        for write, answer in zip(batch, answers, strict=True):
+            results[write.key] = _collection_outcome(write, answer, operation)
     return results
 
 
-def _collection_outcome(update: AccountUpdate, answer: dict[str, Any]) -> Outcome:
-    fields = tuple(update.changes)
+def _collection_outcome(
+    write: RecordWrite, answer: dict[str, Any], operation: Operation
+) -> RecordOutcome:
     if answer.get("success"):
-        return Outcome(update.customer_id, update.account_id, Status.WRITTEN, fields)
+        created = bool(answer.get("created", operation.kind == "insert"))
+        return RecordOutcome(write.key, True, answer.get("id") or write.record_id, created)
     errors = answer.get("errors") or [{}]
-    first = errors[0]
-    return Outcome(
-        update.customer_id,
-        update.account_id,
-        Status.FAILED,
-        fields,
-        str(first.get("statusCode", "UNKNOWN")),
-        "; ".join(str(e.get("message", "")) for e in errors),
+    return RecordOutcome(
+        write.key,
+        False,
+        write.record_id,
+        error_code=str(errors[0].get("statusCode", "UNKNOWN")),
+        message="; ".join(str(e.get("message", "")) for e in errors),
     )
 
 
 def _bulk(
     client: SalesforceClient,
-    sobject: str,
-    updates: Sequence[AccountUpdate],
+    operation: Operation,
+    writes: Sequence[RecordWrite],
     sleep: Callable[[float], None],
-) -> dict[str, Outcome]:
-    results: dict[str, Outcome] = {}
-    for part in _csv_parts(updates):
-        results.update(_bulk_job(client, sobject, part, sleep))
+) -> dict[str, RecordOutcome]:
+    results: dict[str, RecordOutcome] = {}
+    for part in _csv_parts(writes):
+        results.update(_bulk_job(client, operation, part, sleep))
     return results
 
 
-def _csv_parts(updates: Sequence[AccountUpdate]) -> list[list[AccountUpdate]]:
+def _csv_parts(writes: Sequence[RecordWrite]) -> list[list[RecordWrite]]:
     """Groups whose CSV stays under the per-job size limit."""
-    parts: list[list[AccountUpdate]] = [[]]
+    parts: list[list[RecordWrite]] = [[]]
     size = 0
-    for update in updates:
-        row = sum(len(str(v)) + 3 for v in update.changes.values()) + 20
+    for write in writes:
+        row = sum(len(str(v)) + 3 for v in write.values.values()) + 20
         if parts[-1] and size + row > _MAX_CSV_BYTES:
             parts.append([])
             size = 0
-        parts[-1].append(update)
+        parts[-1].append(write)
         size += row
     return parts
 
 
 def bulk_csv(updates: Sequence[AccountUpdate]) -> str:
     """Id plus every changed field; an unchanged field's cell stays empty, None is #N/A."""
-    columns = sorted({name for u in updates for name in u.changes})
+    writes = [RecordWrite(u.account_id, u.changes, u.account_id) for u in updates]
+    return records_csv(writes, with_id=True)
+
+
+def records_csv(writes: Sequence[RecordWrite], *, with_id: bool) -> str:
+    """A Bulk API 2.0 CSV: a cell a record does not set stays empty (unchanged), None is #N/A."""
+    columns = sorted({name for w in writes for name in w.values})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["Id", *columns])
-    for update in updates:
-        row = [update.account_id]
+    writer.writerow([ID_FIELD, *columns] if with_id else columns)
+    for write in writes:
+        row = [write.record_id or ""] if with_id else []
         for name in columns:
-            if name not in update.changes:
-                row.append("")
-            else:
-                row.append(_bulk_cell(update.changes[name]))
+            row.append(_bulk_cell(write.values[name]) if name in write.values else "")
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -175,30 +247,33 @@ def _bulk_cell(value: Any) -> str:
 
 def _bulk_job(
     client: SalesforceClient,
-    sobject: str,
-    updates: Sequence[AccountUpdate],
+    operation: Operation,
+    writes: Sequence[RecordWrite],
     sleep: Callable[[float], None],
-) -> dict[str, Outcome]:
+) -> dict[str, RecordOutcome]:
     settings = client.settings
-    created = client.raw(
-        "bulk_create",
-        "POST",
-        "jobs/ingest",
-        json={
-            "object": sobject,
-            "operation": "update",
-            "contentType": "CSV",
-            "lineEnding": "LF",
-            "columnDelimiter": "COMMA",
-        },
-    ).json()
-    job_id = created["id"]
-    log.info("salesforce.bulk_job_created", job_id=job_id, records=len(updates))
+    body = {
+        "object": operation.sobject,
+        "operation": operation.kind,
+        "contentType": "CSV",
+        "lineEnding": "LF",
+        "columnDelimiter": "COMMA",
+    }
+    if operation.kind == "upsert":
+        body["externalIdFieldName"] = operation.key_field
+    job_id = client.raw("bulk_create", "POST", "jobs/ingest", json=body).json()["id"]
+    log.info(
+        "salesforce.bulk_job_created",
+        job_id=job_id,
+        sobject=operation.sobject,
+        operation=operation.kind,
+        records=len(writes),
+    )
     client.raw(
         "bulk_upload",
         "PUT",
         f"jobs/ingest/{job_id}/batches",
-        data=bulk_csv(updates).encode("utf-8"),
+        data=records_csv(writes, with_id=operation.kind == "update").encode("utf-8"),
         headers={"Content-Type": "text/csv"},
     )
     client.raw("bulk_close", "PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
@@ -217,47 +292,56 @@ def _bulk_job(
         processed=state.get("numberRecordsProcessed"),
         failed=state.get("numberRecordsFailed"),
     )
-    return _bulk_outcomes(client, job_id, updates, state.get("errorMessage"))
+    return _bulk_outcomes(client, job_id, operation, writes, state.get("errorMessage"))
 
 
 def _bulk_outcomes(
     client: SalesforceClient,
     job_id: str,
-    updates: Sequence[AccountUpdate],
+    operation: Operation,
+    writes: Sequence[RecordWrite],
     job_error: str | None,
-) -> dict[str, Outcome]:
-    """Results carry no row index: outcomes are keyed on the record Id."""
-    by_id = {u.account_id: u for u in updates}
-    results: dict[str, Outcome] = {}
+) -> dict[str, RecordOutcome]:
+    """Results carry no row index: outcomes are keyed on the key column the rows echo."""
+    by_key = {_bulk_key(w, operation): w for w in writes}
+    results: dict[str, RecordOutcome] = {}
+
+    def write_of(row: Mapping[str, str]) -> RecordWrite | None:
+        if operation.key_field == ID_FIELD:
+            return by_key.get(row.get("sf__Id") or row.get(ID_FIELD, ""))
+        return by_key.get(row.get(operation.key_field, ""))
+
     for row in _csv_rows(client, f"jobs/ingest/{job_id}/successfulResults/"):
-        update = by_id.get(row.get("sf__Id", ""))
-        if update is not None:
-            results[update.account_id] = Outcome(
-                update.customer_id, update.account_id, Status.WRITTEN, tuple(update.changes)
+        write = write_of(row)
+        if write is not None:
+            created = row.get("sf__Created", "").lower() == "true"
+            results[write.key] = RecordOutcome(
+                write.key, True, row.get("sf__Id") or write.record_id, created
             )
     for row in _csv_rows(client, f"jobs/ingest/{job_id}/failedResults/"):
-        update = by_id.get(row.get("sf__Id") or row.get("Id", ""))
-        if update is not None:
+        write = write_of(row)
+        if write is not None:
             code, _, message = (row.get("sf__Error") or "UNKNOWN").partition(":")
-            results[update.account_id] = Outcome(
-                update.customer_id,
-                update.account_id,
-                Status.FAILED,
-                tuple(update.changes),
-                code,
-                message.rstrip(" -:") or code,
+            results[write.key] = RecordOutcome(
+                write.key, False, write.record_id, False, code, message.rstrip(" -:") or code
             )
-    for update in updates:
-        if update.account_id not in results:
-            results[update.account_id] = Outcome(
-                update.customer_id,
-                update.account_id,
-                Status.FAILED,
-                tuple(update.changes),
+    for write in writes:
+        if write.key not in results:
+            results[write.key] = RecordOutcome(
+                write.key,
+                False,
+                write.record_id,
+                False,
                 "UNPROCESSED",
                 job_error or "the Bulk API job did not process this record",
             )
     return results
+
+
+def _bulk_key(write: RecordWrite, operation: Operation) -> str:
+    if operation.key_field == ID_FIELD:
+        return str(write.record_id)
+    return str(write.values.get(operation.key_field, ""))
 
 
 def _csv_rows(client: SalesforceClient, path: str) -> list[dict[str, str]]:
