@@ -6,32 +6,19 @@ The worker writes exactly the fields named here and nothing else.
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
-import math
 from collections.abc import Collection
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import pandas as pd
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-SalesforceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+from arsync.crm_objects import InvoiceSync, TaskSync
+from arsync.shaping import SalesforceName, Strict, ValueShape, known_column, shape_value
+
 ACCOUNT_ID_FIELD = "Id"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class MatchSettings(_Strict):
+class MatchSettings(Strict):
     """How an ERP customer finds its Account."""
 
     external_id_field: SalesforceName = Field(
@@ -48,19 +35,9 @@ class MatchSettings(_Strict):
     )
 
 
-class FieldMapping(_Strict):
+class FieldMapping(ValueShape):
     """One CRM field, fed by one computed column."""
 
-    source: str = Field(alias="from", description="a column computed by scoring")
-    round: Annotated[int, Field(ge=0, le=8)] | None = Field(
-        default=None, description="decimal places for numbers (money defaults to 2)"
-    )
-    values: dict[str, str] = Field(
-        default_factory=dict, description="computed value -> picklist value"
-    )
-    max_length: Annotated[int, Field(gt=0)] | None = Field(
-        default=None, description="cut longer text to this many characters"
-    )
     mode: Literal["owned", "suggested"] = Field(
         default="owned",
         description="owned: always written; suggested: written only while the field still "
@@ -76,16 +53,10 @@ class FieldMapping(_Strict):
     @classmethod
     def _known_column(cls, column: str, info: ValidationInfo) -> str:
         known: Collection[str] | None = (info.context or {}).get("columns")
-        if known is None or column in known:
-            return column
-        hint = difflib.get_close_matches(column, list(known), n=1)
-        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ValueError(
-            f"unknown column {column!r}{suggestion}; expected one of: {', '.join(known)}"
-        )
+        return column if known is None else known_column(column, known)
 
 
-class PromiseSource(_Strict):
+class PromiseSource(Strict):
     """Where people record a promise to pay: fields on the Account, or a related object whose
     latest record (by promised date) is the promise that counts."""
 
@@ -111,7 +82,7 @@ class PromiseSource(_Strict):
         return [self.amount_field, self.date_field, *filter(None, [self.made_on_field])]
 
 
-class DisputeSource(_Strict):
+class DisputeSource(Strict):
     """An Account field where people mark a dispute: a picklist, a text or a checkbox."""
 
     field: SalesforceName
@@ -120,7 +91,7 @@ class DisputeSource(_Strict):
     )
 
 
-class CrmInputs(_Strict):
+class CrmInputs(Strict):
     """What arsync reads from the CRM before scoring; people own these fields."""
 
     promise: PromiseSource | None = None
@@ -132,11 +103,13 @@ class CrmInputs(_Strict):
         return [*promise, *([self.dispute.field] if self.dispute else [])]
 
 
-class CrmMapping(_Strict):
+class CrmMapping(Strict):
     object: SalesforceName = "Account"
     match: MatchSettings = MatchSettings()
     from_crm: CrmInputs = CrmInputs()
     fields: dict[SalesforceName, FieldMapping] = Field(min_length=1)
+    invoices: InvoiceSync = InvoiceSync()
+    tasks: TaskSync = TaskSync()
 
     @field_validator("fields")
     @classmethod
@@ -211,30 +184,3 @@ def _match_keys(scored: pd.DataFrame, match: MatchSettings) -> tuple[list[str], 
             fields.append(match.external_id_field)
             values.append(str(customer_id))
     return fields, values
-
-
-def salesforce_datetime(moment: dt.datetime) -> str:
-    """An instant as Salesforce writes one: UTC, milliseconds, `Z`."""
-    utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def shape_value(value: Any, spec: FieldMapping) -> Any:
-    """A computed value as the CRM field should receive it; None means empty."""
-    missing = value is None or value is pd.NA or value is pd.NaT
-    if missing or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return salesforce_datetime(value)
-    if isinstance(value, pd.Timestamp):
-        value = value.date()
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return round(value, 2 if spec.round is None else spec.round)
-    if isinstance(value, bool | int):
-        return value
-    text = spec.values.get(str(value), str(value))
-    return text[: spec.max_length] if spec.max_length else text

@@ -450,6 +450,11 @@ def _print_outcomes(result: SyncResult) -> None:
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     calls = sum(result.crm.api_calls.values())
     out.print(f"Salesforce: {summary or 'nothing to write'}; {calls} API calls.")
+    records = result.crm.records
+    if len(records):
+        kinds = records["object"] + " " + records["action"] + " " + records["status"]
+        grouped = kinds.value_counts().sort_index().items()
+        out.print("Related records: " + ", ".join(f"{n} {kind}" for kind, n in grouped))
     problems = outcomes[outcomes["status"] != "written"]
     if problems.empty:
         return

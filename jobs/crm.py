@@ -66,10 +66,14 @@ class CrmResult:
     api_calls: dict[str, int] = field(default_factory=dict)
     conflicts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CONFLICT_COLUMNS))
     written: list[tuple[str, str, Any]] = field(default_factory=list)  # (account, field, value)
+    records: pd.DataFrame = field(default_factory=pd.DataFrame)  # invoices and Tasks changed
 
     @property
     def failed(self) -> int:
-        return int((self.outcomes["status"] == "failed").sum()) if len(self.outcomes) else 0
+        """Accounts, invoice records and Tasks that Salesforce refused."""
+        accounts = int((self.outcomes["status"] == "failed").sum()) if len(self.outcomes) else 0
+        records = int((self.records["status"] == "failed").sum()) if len(self.records) else 0
+        return accounts + records
 
     @property
     def ambiguous(self) -> int:
@@ -106,7 +110,7 @@ def open_crm(settings: RunSettings, connect: Connect = SalesforceClient.connect)
     inputs = settings.crm_mapping.from_crm
     related = inputs.promise.object if inputs.promise else None
     related_fields = field_infos(client.describe(related)) if related else None
-    _raise_problems(settings, check_inputs(fields, inputs, related_fields))
+    raise_problems(settings, check_inputs(fields, inputs, related_fields))
     return CrmConnection(client, fields)
 
 
@@ -121,6 +125,7 @@ def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFram
         *mapping.fields,
         *filter(None, [mapping.match.hold_field]),
         *mapping.from_crm.account_fields(),
+        *(["OwnerId"] if mapping.tasks.enabled else []),
     ]
     snapshot = read_snapshot(
         connection.client,
@@ -153,7 +158,7 @@ def sync_crm(
     client, fields = connection.client, connection.fields
     mapping = settings.crm_mapping
     triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
-    _raise_problems(settings, check_values(fields, triples))
+    raise_problems(settings, check_values(fields, triples))
     if read is None:
         read = read_crm(settings, connection, desired.drop_duplicates("customer_id"))
 
@@ -229,7 +234,7 @@ def _connect_and_check(
     mapping = settings.crm_mapping
     fields = field_infos(client.describe(mapping.object))
     kinds = {name: column.kind.value for name, column in output_columns(settings.scoring).items()}
-    _raise_problems(settings, check_mapping(fields, mapping, kinds))
+    raise_problems(settings, check_mapping(fields, mapping, kinds))
     return client, fields
 
 
@@ -241,7 +246,7 @@ def _require_salesforce(settings: RunSettings) -> SalesforceSettings:
     return settings.app.salesforce
 
 
-def _raise_problems(settings: RunSettings, problems: list[Problem]) -> None:
+def raise_problems(settings: RunSettings, problems: list[Problem]) -> None:
     if problems:
         document = read_yaml(settings.app.crm_mapping)
         raise ConfigError([document.problem(loc, message) for loc, message in problems])

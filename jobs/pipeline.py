@@ -23,6 +23,7 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.erp.base import Cursors, Pulled, Source
 from jobs.crm import Connect, CrmResult, offline, open_crm, read_crm, sync_crm
 from jobs.progress import Reporter, Silent
+from jobs.related import sync_related
 from jobs.settings import RunSettings
 from jobs.sources import build_source
 from jobs.state import StateStore
@@ -352,9 +353,18 @@ def run_counts(result: SyncResult) -> dict[str, int]:
         "field_changes": len(result.crm.changes),
         "accounts_changed": int(result.crm.changes["customer_id"].nunique()),
         "field_conflicts": len(result.crm.conflicts),
+        **_record_counts(result.crm.records),
         **{f"accounts_{name}": int(count) for name, count in statuses.items()},
         "api_calls": sum(result.crm.api_calls.values()),
     }
+
+
+def _record_counts(records: pd.DataFrame) -> dict[str, int]:
+    """Invoice and Task changes by object, action and status, e.g. `Task_create_written`."""
+    if records.empty:
+        return {}
+    keys = records["object"] + "_" + records["action"] + "_" + records["status"]
+    return {str(key): int(n) for key, n in keys.value_counts().items()}
 
 
 def config_fingerprint(settings: RunSettings) -> str:
@@ -418,6 +428,10 @@ def _sync_steps(
                 connection=connection,
                 read=crm_read,
             )
+            assert crm_read is not None  # noqa: S101 - read with the connection
+            crm.records = sync_related(
+                settings, connection, crm_read, scores, ledger, as_of=as_of, dry_run=dry_run
+            )
     log.info(
         "plan.built",
         rows=len(crm.changes),
@@ -457,11 +471,12 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Plan, outcomes, scores and quarantine as CSV, replacing those of the previous run."""
     folder.mkdir(parents=True, exist_ok=True)
-    names = ("plan", "outcomes", "conflicts", "scores", "quarantine")
+    names = ("plan", "outcomes", "conflicts", "records", "scores", "quarantine")
     paths = {name: folder / f"{name}.csv" for name in names}
     crm.changes.to_csv(paths["plan"], index=False)
     crm.outcomes.to_csv(paths["outcomes"], index=False)
     crm.conflicts.to_csv(paths["conflicts"], index=False)
+    crm.records.to_csv(paths["records"], index=False)
     scores.to_csv(paths["scores"], index=False)
     quarantine.write_csv(paths["quarantine"])
     return paths

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from arsync.crm_objects import InvoiceSync, TaskSync
 from arsync.mapping import CrmInputs, CrmMapping
 
 Problem = tuple[tuple[str | int, ...], str]  # (key path in the mapping file, message)
@@ -215,3 +216,66 @@ def _missing(name: str, mapping: CrmMapping, fields: Mapping[str, FieldInfo]) ->
         f"{mapping.object} has no field {name!r}{suggestion}; deploy the fields in salesforce/ "
         "or fix the mapping"
     )
+
+
+_INVOICE_KINDS: dict[str, frozenset[str]] = {
+    "invoice_id": COMPATIBLE["text"],
+    "number": COMPATIBLE["text"],
+    "customer_id": COMPATIBLE["text"],
+    "issue_date": COMPATIBLE["date"],
+    "due_date": COMPATIBLE["date"],
+    "currency": COMPATIBLE["text"],
+    "total": COMPATIBLE["money"],
+    "open_amount": COMPATIBLE["money"],
+    "days_overdue": COMPATIBLE["integer"],
+    "disputed": COMPATIBLE["boolean"],
+    "dispute_reason": COMPATIBLE["text"],
+    "status": COMPATIBLE["text"],
+}
+
+
+def check_invoice_object(fields: Mapping[str, FieldInfo], sync: InvoiceSync) -> list[Problem]:
+    """The invoice object's fields: each mapped one writable and fit for its column, the
+    external id an external id, the Account lookup a lookup."""
+    problems: list[Problem] = []
+    keys = (
+        ("external_id_field", sync.external_id_field, "an external id text field"),
+        ("account_field", sync.account_field, "a lookup to Account"),
+    )
+    for key, name, what in keys:
+        info = fields.get(name)
+        fits = info is not None and (
+            info.external_id if key == "external_id_field" else info.type == "reference"
+        )
+        if not fits:
+            found = f"a {info.type} field" if info else "not a field of the object"
+            problems.append((("invoices", key), f"{sync.object}.{name} is {found}; needs {what}"))
+    for name, spec in sync.fields.items():
+        loc: tuple[str | int, ...] = ("invoices", "fields", name)
+        info = fields.get(name)
+        if info is None:
+            hint = difflib.get_close_matches(name, list(fields), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            problems.append((loc, f"{sync.object} has no field {name!r}{suggestion}"))
+        elif not info.updateable:
+            problems.append((loc, f"{sync.object}.{name} is not writable for this user"))
+        elif info.type not in _INVOICE_KINDS[spec.source]:
+            expected = ", ".join(sorted(_INVOICE_KINDS[spec.source]))
+            problems.append(
+                (loc, f"{spec.source} cannot go in a {info.type} field; expected: {expected}")
+            )
+    return problems
+
+
+def check_task_object(fields: Mapping[str, FieldInfo], sync: TaskSync) -> list[Problem]:
+    """The Task marker checkbox must exist (deploy salesforce/ or set tasks.marker_field)."""
+    info = fields.get(sync.marker_field)
+    if info is None or info.type != "boolean":
+        found = f"a {info.type} field" if info else "not a Task field"
+        return [
+            (
+                ("tasks", "marker_field"),
+                f"{sync.marker_field} is {found}; needs a checkbox (deploy salesforce/)",
+            )
+        ]
+    return []

@@ -1,0 +1,172 @@
+"""The records kept beside the Accounts: open invoices and next-action Tasks (both optional).
+
+Runs after the Account write, on the Accounts in scope: matched to one customer and not on
+hold. A dry run plans them and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+import structlog
+
+from arsync.crm_objects import TaskSync
+from arsync.ledger import Ledger
+from connector.crm.salesforce.describe import (
+    check_invoice_object,
+    check_task_object,
+    field_infos,
+)
+from connector.crm.salesforce.invoices import invoice_operation, plan_invoices
+from connector.crm.salesforce.plan import ID_FIELD
+from connector.crm.salesforce.related import ChangeOutcome, RecordChange, write_changes
+from connector.crm.salesforce.tasks import WantedTask, plan_tasks, task_operation
+from jobs.crm import CrmConnection, CrmRead, raise_problems
+from jobs.settings import RunSettings
+from scoring.invoices import invoice_lines
+
+log = structlog.get_logger(__name__)
+RECORD_COLUMNS = [
+    "object",
+    "key",
+    "customer_id",
+    "action",
+    "record_id",
+    "fields",
+    "status",
+    "error_code",
+    "message",
+]
+
+
+def sync_related(
+    settings: RunSettings,
+    connection: CrmConnection,
+    read: CrmRead,
+    scores: pd.DataFrame,
+    ledger: Ledger,
+    *,
+    as_of: dt.date,
+    dry_run: bool,
+) -> pd.DataFrame:
+    """Plan (and unless dry, write) the invoice records and Tasks; one row per change."""
+    mapping = settings.crm_mapping
+    if not (mapping.invoices.enabled or mapping.tasks.enabled):
+        return pd.DataFrame(columns=RECORD_COLUMNS)
+    client = connection.client
+    in_scope = accounts_in_scope(read, mapping.match.hold_field)
+    rows: list[dict[str, Any]] = []
+
+    invoices = mapping.invoices
+    if invoices.enabled:
+        fields = field_infos(client.describe(invoices.object))
+        raise_problems(settings, check_invoice_object(fields, invoices))
+        lines = invoice_lines(ledger, as_of)
+        changes = plan_invoices(
+            client,
+            invoices,
+            lines,
+            in_scope,
+            known_invoices=set(ledger.invoices["invoice_id"].astype(str)),
+            field_types={name: info.type for name, info in fields.items()},
+        )
+        operation = invoice_operation(invoices)
+        rows += _rows(changes, dry_run, lambda: write_changes(client, changes, lambda _: operation))
+
+    tasks = mapping.tasks
+    if tasks.enabled:
+        raise_problems(settings, check_task_object(field_infos(client.describe("Task")), tasks))
+        wanted = wanted_tasks(scores, in_scope, read, tasks)
+        customers = {account_id: customer for customer, account_id in in_scope.items()}
+        task_changes = plan_tasks(client, tasks, wanted, customers)
+        rows += _rows(
+            task_changes, dry_run, lambda: write_changes(client, task_changes, task_operation)
+        )
+    return pd.DataFrame(rows, columns=RECORD_COLUMNS)
+
+
+def accounts_in_scope(read: CrmRead, hold_field: str | None) -> dict[str, str]:
+    """Customer -> Account Id, for the customers matched to one Account that is not on hold."""
+    return {
+        customer: str(account[ID_FIELD])
+        for customer, account in read.snapshot.accounts.items()
+        if not (hold_field and account.get(hold_field) is True)
+    }
+
+
+def wanted_tasks(
+    scores: pd.DataFrame, in_scope: Mapping[str, str], read: CrmRead, sync: TaskSync
+) -> dict[str, WantedTask | None]:
+    """Account Id -> the Task it should have open (None: no action needed, close any)."""
+    wanted: dict[str, WantedTask | None] = {}
+    rows = {str(row["customer_id"]): row for row in scores.to_dict("records")}
+    for customer, account_id in in_scope.items():
+        row = rows.get(customer)
+        if row is None:
+            continue
+        if row["next_action"] == "none":
+            wanted[account_id] = None
+            continue
+        owner = sync.owner
+        if owner == "account_owner":
+            owner = str(read.snapshot.accounts[customer].get("OwnerId") or "")
+        due = row["next_action_date"]
+        wanted[account_id] = WantedTask(
+            customer_id=customer,
+            subject=f"{sync.subject_prefix}{row['next_action_label']}"[:255],
+            due=due.isoformat() if due is not None and not pd.isna(due) else None,
+            priority=sync.priorities.get(str(row["risk_tier"]), "Normal"),
+            description=_description(row),
+            owner_id=owner,
+        )
+    return wanted
+
+
+def _description(row: Mapping[Any, Any]) -> str:
+    currency = row["reporting_currency"]
+    reasons = [str(r) for r in (row["reason_1"], row["reason_2"], row["reason_3"]) if _text(r)]
+    lines = [
+        f"Open balance {row['open_balance']:,.2f} {currency}, "
+        f"overdue {row['overdue_balance']:,.2f} {currency}.",
+        *reasons,
+        "Kept by arsync: it updates this Task and closes it when the action is no longer needed.",
+    ]
+    return "\n".join(lines)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _rows(
+    changes: list[RecordChange], dry_run: bool, write: Callable[[], list[ChangeOutcome]]
+) -> list[dict[str, Any]]:
+    outcomes: list[ChangeOutcome] = [] if dry_run or not changes else write()
+    by_change = {id(o.change): o for o in outcomes}
+    rows = []
+    for change in changes:
+        outcome = by_change.get(id(change))
+        rows.append(
+            {
+                "object": change.sobject,
+                "key": change.key,
+                "customer_id": change.customer_id,
+                "action": change.action,
+                "record_id": outcome.record_id if outcome else change.record_id,
+                "fields": ",".join(sorted(change.values)),
+                "status": "planned" if outcome is None else "written" if outcome.ok else "failed",
+                "error_code": outcome.error_code if outcome else None,
+                "message": outcome.message if outcome else None,
+            }
+        )
+    log.info(
+        "salesforce.records_finished",
+        sobject=changes[0].sobject if changes else None,
+        planned=len(changes),
+        written=sum(1 for o in outcomes if o.ok),
+        failed=sum(1 for o in outcomes if not o.ok),
+    )
+    return rows

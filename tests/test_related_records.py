@@ -1,0 +1,301 @@
+"""Open invoices and next-action Tasks in Salesforce, through `arsync run` on the fake org.
+
+The sample ledger with `invoices` and `tasks` turned on: a first run creates them, a rerun
+creates nothing, paying an invoice in the ERP updates its record and closes its Task, and a
+run that lost its state still finds what the earlier run created.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.salesforce import FakeSalesforce
+from test_run_safety import Project, cli, make_project, new_org
+
+AS_OF = "2026-11-20"
+
+
+@dataclass
+class Org:
+    fake: FakeSalesforce
+    project: Project
+
+    def run(self, *args: str) -> str:
+        code, output, error = cli(self.project, "run", *args)
+        assert code == 0, (output, repr(error))
+        return output
+
+    def invoices(self) -> dict[str, dict[str, Any]]:
+        return {r["ERP_Invoice_Id__c"]: r for r in self.fake.records("AR_Invoice__c").values()}
+
+    def open_tasks(self) -> list[dict[str, Any]]:
+        return [
+            t
+            for t in self.fake.records("Task").values()
+            if t.get("AR_Sync_Task__c") and not t.get("IsClosed")
+        ]
+
+    def scores(self) -> dict[str, dict[str, str]]:
+        return {row["customer_id"]: row for row in _read(self.project.folder / "out/scores.csv")}
+
+    def account_of(self, customer_id: str) -> str:
+        out = self.project.folder / "out"
+        rows = [*_read(out / "outcomes.csv"), *_read(out / "plan.csv")]
+        known = {r["customer_id"]: r["account_id"] for r in rows if r["account_id"]}
+        if customer_id in known:
+            return known[customer_id]
+        return next(
+            account_id
+            for account_id, values in self.fake.accounts.items()
+            if values.get("ERP_Customer_Id__c") == customer_id
+        )
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Any:
+    fake = new_org()
+    with fake.running():
+        project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state/arsync.db'}")
+        mapping = tmp_path / "mappings/salesforce_account.yaml"
+        mapping.write_text(
+            mapping.read_text() + "\ninvoices: {enabled: true}\ntasks: {enabled: true}\n"
+        )
+        yield Org(fake, project)
+
+
+def _open_invoices(project: Project) -> dict[str, dict[str, str]]:
+    rows = _read(project.folder / "examples/sample/invoices.csv")
+    return {
+        r["Invoice ID"]: r
+        for r in rows
+        if r["Status"] == "Open" and Decimal(r["Balance Due"]) > 0 and r["Invoice Date"] <= AS_OF
+    }
+
+
+def test_a_first_run_creates_every_open_invoice_and_one_task_per_action(org: Org) -> None:
+    output = org.run()
+
+    erp_open = _open_invoices(org.project)
+    invoices = org.invoices()
+    scores = org.scores()
+    matched = {c for c in scores if c != "C00005"}  # C00005 has no Account in the org
+    expected = {i for i, r in erp_open.items() if r["Customer No."] in matched}
+    assert set(invoices) == expected
+    for invoice_id in sorted(expected)[:25]:
+        record, erp = invoices[invoice_id], erp_open[invoice_id]
+        assert record["Account__c"] == org.account_of(erp["Customer No."])
+        assert record["Status__c"] == "Open"
+        assert record["Name"] == erp["Invoice No."]
+        assert Decimal(str(record["Open_Amount__c"])) == Decimal(erp["Balance Due"])
+        assert str(record["Due_Date__c"]) == erp["Due Date"]
+
+    tasks = org.open_tasks()
+    acting = {c for c in matched if scores[c]["next_action"] != "none"}
+    assert len(tasks) == len(acting)
+    by_account = {t["WhatId"]: t for t in tasks}
+    for customer in sorted(acting):
+        task = by_account[org.account_of(customer)]
+        assert task["Subject"] == f"AR: {scores[customer]['next_action_label']}"
+        assert str(task["ActivityDate"]) == scores[customer]["next_action_date"]
+        assert task["OwnerId"] == org.fake.accounts[task["WhatId"]]["OwnerId"]
+        assert task["Status"] == "Not Started"
+    assert "Related records:" in output
+
+
+def test_a_rerun_with_nothing_new_creates_and_updates_nothing(org: Org) -> None:
+    org.run()
+    before = (dict(org.invoices()), len(org.fake.records("Task")))
+    creates = org.fake.count("composite_create") + org.fake.count("composite_upsert")
+
+    org.run()
+
+    assert org.fake.count("composite_create") + org.fake.count("composite_upsert") == creates
+    assert (org.invoices(), len(org.fake.records("Task"))) == before
+    assert _read(org.project.folder / "out/records.csv") == []
+
+
+def test_lost_state_still_creates_nothing_twice(org: Org, tmp_path: Path) -> None:
+    """Salesforce, not the state store, says what exists: a fresh state finds it all."""
+    org.run()
+    tasks, invoices = len(org.fake.records("Task")), len(org.invoices())
+    (tmp_path / "state/arsync.db").unlink()
+
+    org.run()
+
+    assert len(org.fake.records("Task")) == tasks
+    assert len(org.invoices()) == invoices
+
+
+def test_paying_an_invoice_in_the_erp_updates_its_record_and_closes_its_task(org: Org) -> None:
+    org.run()
+    scores = org.scores()
+    erp_open = _open_invoices(org.project)
+    single = sorted(
+        c
+        for c, row in scores.items()
+        if c != "C00005" and row["open_invoice_count"] == "1" and row["next_action"] != "none"
+    )
+    customer = single[0]
+    invoice_id = next(i for i, r in erp_open.items() if r["Customer No."] == customer)
+    account_id = org.account_of(customer)
+    task = next(t for t in org.open_tasks() if t["WhatId"] == account_id)
+    _pay(org.project, invoice_id, erp_open[invoice_id])
+
+    org.run()
+
+    record = org.invoices()[invoice_id]
+    assert record["Status__c"] == "Paid"
+    assert Decimal(str(record["Open_Amount__c"])) == 0
+    assert record["Days_Overdue__c"] == 0
+    assert org.fake.record("Task", task["Id"])["Status"] == "Completed"
+    assert all(t["WhatId"] != account_id for t in org.open_tasks())
+    assert org.fake.accounts[account_id]["AR_Open_Balance__c"] == 0
+    records = _read(org.project.folder / "out/records.csv")
+    assert {(r["object"], r["key"], r["action"], r["status"]) for r in records} >= {
+        ("AR_Invoice__c", invoice_id, "update", "written"),
+        ("Task", account_id, "close", "written"),
+    }
+
+
+def test_an_invoice_gone_from_the_erp_is_marked_removed_not_left_open(org: Org) -> None:
+    org.run()
+    invoice_id = sorted(org.invoices())[0]
+    path = org.project.folder / "examples/sample/invoices.csv"
+    _write(path, [r for r in _read(path) if r["Invoice ID"] != invoice_id])
+    applications = org.project.folder / "examples/sample/payment_applications.csv"
+    _write(applications, [r for r in _read(applications) if r["Invoice ID"] != invoice_id])
+
+    org.run()
+
+    assert org.invoices()[invoice_id]["Status__c"] == "Removed"
+    assert Decimal(str(org.invoices()[invoice_id]["Open_Amount__c"])) == 0
+
+
+def test_extra_open_tasks_of_an_account_are_closed_the_oldest_kept(org: Org) -> None:
+    org.run()
+    kept = org.open_tasks()[0]
+    extra = org.fake.add_record(
+        "Task",
+        WhatId=kept["WhatId"],
+        Subject="AR: copy",
+        Status="Not Started",
+        AR_Sync_Task__c=True,
+    )
+
+    org.run()
+
+    assert org.fake.record("Task", extra)["Status"] == "Completed"
+    assert org.fake.record("Task", kept["Id"])["Status"] == "Not Started"
+
+
+def test_a_persons_own_tasks_are_never_touched(org: Org) -> None:
+    org.run()
+    account_id = org.open_tasks()[0]["WhatId"]
+    own = org.fake.add_record("Task", WhatId=account_id, Subject="Lunch", Status="Not Started")
+
+    org.run()
+
+    assert org.fake.record("Task", own)["Status"] == "Not Started"
+    assert org.fake.record("Task", own)["Subject"] == "Lunch"
+
+
+def test_a_held_account_gets_no_invoice_record_and_no_task(org: Org) -> None:
+    org.run("--dry-run")
+    scores = org.scores()
+    customer = next(
+        c for c in sorted(scores) if c != "C00005" and scores[c]["next_action"] != "none"
+    )
+    account_id = org.account_of(customer)
+    org.fake.accounts[account_id]["AR_Sync_Hold__c"] = True
+
+    org.run()
+
+    new_scores = org.scores()
+    assert new_scores[customer]["open_invoice_count"] != "0"
+    assert all(r["Account__c"] != account_id for r in org.invoices().values())
+    assert all(t["WhatId"] != account_id for t in org.fake.records("Task").values())
+
+
+def test_a_dry_run_plans_the_records_and_writes_none(org: Org) -> None:
+    output = org.run("--dry-run")
+
+    assert org.fake.records("AR_Invoice__c") == {}
+    assert org.fake.records("Task") == {}
+    planned = _read(org.project.folder / "out/records.csv")
+    assert planned
+    assert {r["status"] for r in planned} == {"planned"}
+    assert {r["object"] for r in planned} == {"AR_Invoice__c", "Task"}
+    assert "Related records:" in output
+
+
+def _pay(project: Project, invoice_id: str, erp: dict[str, str]) -> None:
+    """The ERP export after the customer paid the invoice in full, on the as-of date."""
+    folder = project.folder / "examples/sample"
+    invoices = _read(folder / "invoices.csv")
+    for row in invoices:
+        if row["Invoice ID"] == invoice_id:
+            row["Balance Due"], row["Status"] = "0.00", "Paid"
+    _write(folder / "invoices.csv", invoices)
+    payments = _read(folder / "payments.csv")
+    payments.append(
+        {
+            "Payment ID": "PMT-TEST-1",
+            "Customer No.": erp["Customer No."],
+            "Date Received": AS_OF,
+            "Currency": erp["Currency"],
+            "Amount": erp["Balance Due"],
+            "Method": "ACH",
+        }
+    )
+    _write(folder / "payments.csv", payments)
+    applications = _read(folder / "payment_applications.csv")
+    applications.append(
+        {
+            "Payment ID": "PMT-TEST-1",
+            "Invoice ID": invoice_id,
+            "Amount Applied": erp["Balance Due"],
+            "Date Applied": AS_OF,
+        }
+    )
+    _write(folder / "payment_applications.csv", applications)
+
+
+def test_large_change_sets_go_by_bulk_api_and_rerun_clean(org: Org) -> None:
+    config = org.project.config
+    config.write_text(config.read_text() + "  bulk_threshold: 5\n")
+
+    org.run()
+    first = (len(org.invoices()), len(org.open_tasks()))
+    jobs = org.fake.count("bulk_create")
+    org.run()
+
+    bodies = [call.json() for call in org.fake.calls_of("bulk_create")]
+    assert {(b["object"], b["operation"]) for b in bodies} >= {
+        ("AR_Invoice__c", "upsert"),
+        ("Task", "insert"),
+    }
+    assert next(b for b in bodies if b["object"] == "AR_Invoice__c")["externalIdFieldName"] == (
+        "ERP_Invoice_Id__c"
+    )
+    assert first[0] > 5
+    assert first[1] > 5
+    assert (len(org.invoices()), len(org.open_tasks())) == first
+    assert org.fake.count("bulk_create") == jobs  # the rerun had nothing to write
+    assert {r["status"] for r in _read(org.project.folder / "out/records.csv")} <= {"written"}
