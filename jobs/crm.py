@@ -15,7 +15,9 @@ from connector.crm.salesforce.describe import (
     FieldInfo,
     Problem,
     check_inputs,
+    check_invoice_object,
     check_mapping,
+    check_task_object,
     check_values,
     field_infos,
 )
@@ -92,6 +94,7 @@ class CrmConnection:
 
     client: SalesforceClient
     fields: dict[str, FieldInfo]
+    invoice_fields: dict[str, FieldInfo] = field(default_factory=dict)  # when invoices are on
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,13 @@ def open_crm(settings: RunSettings, connect: Connect = SalesforceClient.connect)
     related = inputs.promise.object if inputs.promise else None
     related_fields = field_infos(client.describe(related)) if related else None
     raise_problems(settings, check_inputs(fields, inputs, related_fields))
-    return CrmConnection(client, fields)
+    invoices, tasks = settings.crm_mapping.invoices, settings.crm_mapping.tasks
+    invoice_fields = field_infos(client.describe(invoices.object)) if invoices.enabled else {}
+    problems = check_invoice_object(invoice_fields, invoices) if invoices.enabled else []
+    if tasks.enabled:
+        problems += check_task_object(field_infos(client.describe("Task")), tasks)
+    raise_problems(settings, problems)
+    return CrmConnection(client, fields, invoice_fields)
 
 
 def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFrame) -> CrmRead:

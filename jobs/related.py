@@ -1,7 +1,8 @@
 """The records kept beside the Accounts: open invoices and next-action Tasks (both optional).
 
 Runs after the Account write, on the Accounts in scope: matched to one customer and not on
-hold. A dry run plans them and writes nothing.
+hold. The objects were checked against describe() when the connection opened, before any
+write. A dry run plans them and writes nothing.
 """
 
 from __future__ import annotations
@@ -15,16 +16,11 @@ import structlog
 
 from arsync.crm_objects import TaskSync
 from arsync.ledger import Ledger
-from connector.crm.salesforce.describe import (
-    check_invoice_object,
-    check_task_object,
-    field_infos,
-)
 from connector.crm.salesforce.invoices import invoice_operation, plan_invoices
 from connector.crm.salesforce.plan import ID_FIELD
 from connector.crm.salesforce.related import ChangeOutcome, RecordChange, write_changes
 from connector.crm.salesforce.tasks import WantedTask, plan_tasks, task_operation
-from jobs.crm import CrmConnection, CrmRead, raise_problems
+from jobs.crm import CrmConnection, CrmRead
 from jobs.settings import RunSettings
 from scoring.invoices import invoice_lines
 
@@ -62,8 +58,7 @@ def sync_related(
 
     invoices = mapping.invoices
     if invoices.enabled:
-        fields = field_infos(client.describe(invoices.object))
-        raise_problems(settings, check_invoice_object(fields, invoices))
+        fields = connection.invoice_fields
         lines = invoice_lines(ledger, as_of)
         changes = plan_invoices(
             client,
@@ -78,7 +73,6 @@ def sync_related(
 
     tasks = mapping.tasks
     if tasks.enabled:
-        raise_problems(settings, check_task_object(field_infos(client.describe("Task")), tasks))
         wanted = wanted_tasks(scores, in_scope, read, tasks)
         customers = {account_id: customer for customer, account_id in in_scope.items()}
         task_changes = plan_tasks(client, tasks, wanted, customers)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.salesforce import FieldSpec, SObjectType
 from test_run_safety import cli, make_project, new_org
 
 from arsync.mapping import CrmMapping
@@ -142,3 +143,64 @@ def test_an_input_field_missing_from_the_org_is_a_config_error_naming_the_line(
     assert "from_crm.promise.date_field" in output
     assert "Account has no field 'AR_Promise_Date__c'" in output
     assert load_run_settings(project.config).crm_mapping.from_crm.promise is not None
+
+
+def test_promises_from_a_related_object_take_the_latest_per_account(tmp_path: Path) -> None:
+    """Promises kept as records of their own: the latest by promised date counts."""
+    fake = new_org()
+    fake.add_object(
+        SObjectType("Promise_To_Pay__c", "a0P", "Promise to Pay", "Promises to Pay"),
+        [
+            FieldSpec("Account__c", "reference", length=18, referenceTo=("Account",)),
+            FieldSpec("Amount__c", "currency", precision=16, scale=2),
+            FieldSpec("Promised_Date__c", "date"),
+        ],
+    )
+    with fake.running():
+        project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
+        mapping = tmp_path / "mappings/salesforce_account.yaml"
+        text = mapping.read_text().replace(
+            """  promise:                                # fields on the Account; for a related object add
+    amount_field: AR_Promise_Amount__c    #   object: Promise_To_Pay__c and account_field: Account__c
+    date_field: AR_Promise_Date__c        #   (its latest record by date_field counts)
+    made_on_field: AR_Promise_Made_On__c  # optional: payments from this date count towards it
+""",
+            """  promise:
+    object: Promise_To_Pay__c
+    account_field: Account__c
+    amount_field: Amount__c
+    date_field: Promised_Date__c
+""",
+        )
+        assert "Promise_To_Pay__c" in text
+        mapping.write_text(text)
+        code, output, error = cli(project, "run", "--dry-run")
+        assert code == 0, (output, repr(error))
+        before = _scores(tmp_path)
+        customer = next(
+            c
+            for c, row in sorted(before.items())
+            if float(row["overdue_balance"]) > 0 and row["next_action"] != "none"
+        )
+        account = next(
+            a
+            for a, v in fake.accounts.items()
+            if v.get("Name") == before[customer]["customer_name"]
+        )
+        fake.add_record(
+            "Promise_To_Pay__c", Account__c=account, Amount__c=100, Promised_Date__c="2026-10-01"
+        )
+        fake.add_record(
+            "Promise_To_Pay__c",
+            Account__c=account,
+            Amount__c=float(before[customer]["overdue_balance"]),
+            Promised_Date__c="2026-11-23",
+        )
+        code, output, error = cli(project, "run", "--dry-run")
+        assert code == 0, (output, repr(error))
+
+    after = _scores(tmp_path)[customer]
+    assert after["promise_status"] == "pending"  # the later promise, not the broken old one
+    assert after["promise_date"] == "2026-11-23"
+    assert after["next_action"] == "await_promise"
+    assert any("FROM Promise_To_Pay__c WHERE Account__c IN" in q for q in fake.queries)

@@ -299,3 +299,40 @@ def test_large_change_sets_go_by_bulk_api_and_rerun_clean(org: Org) -> None:
     assert (len(org.invoices()), len(org.open_tasks())) == first
     assert org.fake.count("bulk_create") == jobs  # the rerun had nothing to write
     assert {r["status"] for r in _read(org.project.folder / "out/records.csv")} <= {"written"}
+
+
+def test_an_invoice_field_missing_from_the_org_is_a_config_error_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    fake = new_org()
+    with fake.running():
+        project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
+        mapping = tmp_path / "mappings/salesforce_account.yaml"
+        mapping.write_text(
+            mapping.read_text()
+            + "invoices:\n  enabled: true\n  fields:\n    Open_Amount__c: {from: open_amount}\n"
+            + "    Balance__c: {from: open_amount}\n"
+        )
+        code, output, _ = cli(project, "run")
+
+    assert code == 2
+    assert "salesforce_account.yaml:" in output
+    assert "invoices.fields.Balance__c: AR_Invoice__c has no field 'Balance__c'" in output
+    assert fake.records("AR_Invoice__c") == {}
+    assert fake.count("composite") == 0  # found before any write, not half-way
+
+
+def test_an_unknown_invoice_column_is_refused_when_the_mapping_loads(tmp_path: Path) -> None:
+    fake = new_org()
+    project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
+    mapping = tmp_path / "mappings/salesforce_account.yaml"
+    mapping.write_text(
+        mapping.read_text() + "invoices:\n  fields:\n    Name: {from: invoice_numbr}\n"
+    )
+
+    code, output, _ = cli(project, "validate")
+
+    assert code == 2
+    assert "invoices.fields.Name.from: unknown column 'invoice_numbr'" in output
+    assert "(did you mean 'invoice_id'?)" in output
+    assert "expected one of: invoice_id, number," in output
