@@ -70,6 +70,7 @@ FullOption = Annotated[
 
 @app.command()
 def run(
+    *,
     config: ConfigOption = DEFAULT_CONFIG,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Plan the changes and write nothing to the CRM.")
@@ -77,9 +78,24 @@ def run(
     as_of: AsOfOption = None,
     show: ShowOption = 10,
     full: FullOption = False,
+    allow_older_data: Annotated[
+        bool,
+        typer.Option(
+            "--allow-older-data",
+            help="Write even when the ERP data is older than what the last run wrote "
+            "(a deliberately restored export).",
+        ),
+    ] = False,
 ) -> None:
     """Pull the ERP ledger, score every customer, and write the changed values to Salesforce."""
-    _sync(config, dry_run=dry_run, as_of=as_of, show=show, full=full)
+    _sync(
+        config,
+        dry_run=dry_run,
+        as_of=as_of,
+        show=show,
+        full=full,
+        allow_older_data=allow_older_data,
+    )
 
 
 @app.command()
@@ -93,13 +109,34 @@ def plan(
     _sync(config, dry_run=True, as_of=as_of, show=show, full=full)
 
 
-def _sync(config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int, full: bool) -> None:
-    result = _sync_run(config, dry_run=dry_run, as_of=as_of, show=show, full=full)
+def _sync(
+    config: Path,
+    *,
+    dry_run: bool,
+    as_of: dt.datetime | None,
+    show: int,
+    full: bool,
+    allow_older_data: bool = False,
+) -> None:
+    result = _sync_run(
+        config,
+        dry_run=dry_run,
+        as_of=as_of,
+        show=show,
+        full=full,
+        allow_older_data=allow_older_data,
+    )
     raise typer.Exit(result.exit_code)
 
 
 def _sync_run(
-    config: Path, *, dry_run: bool, as_of: dt.datetime | None, show: int, full: bool = False
+    config: Path,
+    *,
+    dry_run: bool,
+    as_of: dt.datetime | None,
+    show: int,
+    full: bool = False,
+    allow_older_data: bool = False,
 ) -> SyncResult:
     """One run as `arsync run` does it, its summary printed; a settings, data or fatal problem
     is printed and raised as typer.Exit with its exit code."""
@@ -112,7 +149,16 @@ def _sync_run(
         StateStore.open(settings.app.state.url) as state,
         _progress() as progress,
     ):
-        result = run_sync(settings, run_id, day, progress, dry_run=dry_run, state=state, full=full)
+        result = run_sync(
+            settings,
+            run_id,
+            day,
+            progress,
+            dry_run=dry_run,
+            state=state,
+            full=full,
+            allow_older_data=allow_older_data,
+        )
     _print_summary(result, show)
     return result
 

@@ -21,6 +21,7 @@ from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payme
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.crm.salesforce.client import SalesforceClient
 from connector.erp.base import Cursors, Pulled, Source
+from connector.errors import FatalError
 from jobs.crm import Connect, CrmResult, offline, open_crm, read_crm, sync_crm
 from jobs.progress import Reporter, Silent
 from jobs.related import sync_related
@@ -214,6 +215,25 @@ def load_ledger(
     )
 
 
+class OlderDataError(FatalError):
+    """The ERP data is older than the data the CRM already shows: writing it would turn
+    fresher figures back into staler ones under a stamp that says otherwise."""
+
+
+def refuse_older_data(state: StateStore, data_as_of: dt.datetime | None) -> None:
+    """Stop before any write when this run's data is older than the last written run's."""
+    last = state.last_success()
+    if last is None or last.data_as_of is None or data_as_of is None:
+        return
+    if data_as_of < last.data_as_of:
+        raise OlderDataError(
+            f"the ERP data is as of {data_as_of.isoformat()}, older than the data of run "
+            f"{last.run_id} ({last.data_as_of.isoformat()}), which Salesforce already shows; "
+            "nothing was written. If this export is meant (a restore), rerun with "
+            "--allow-older-data"
+        )
+
+
 def cap_cursor(cursor: str, started_at: dt.datetime) -> str:
     """A cursor no later than the run's start: a change stamped in the future (a clock ahead
     of ours) must not make the next run skip what happens until then."""
@@ -239,6 +259,7 @@ def run_sync(
     connect: Connect = SalesforceClient.connect,
     state: StateStore | None = None,
     full: bool = False,
+    allow_older_data: bool = False,
 ) -> SyncResult:
     """Pull, validate, score, map, plan and (unless a dry run) push; write the outputs.
 
@@ -271,6 +292,7 @@ def run_sync(
         state=state,
         full=full,
         started_at=started_at,
+        allow_older_data=allow_older_data,
     )
     if state is None:
         return steps()
@@ -388,12 +410,15 @@ def _sync_steps(
     state: StateStore | None,
     full: bool,
     started_at: dt.datetime,
+    allow_older_data: bool = False,
 ) -> SyncResult:
     progress = progress or Silent()
     started = time.perf_counter()
     loaded = load_ledger(
         settings, as_of, progress, today, state=state, full=full, started_at=started_at
     )
+    if state is not None and not dry_run and not allow_older_data:
+        refuse_older_data(state, loaded.data_as_of)
     ledger, quarantine, as_of = loaded.ledger, loaded.quarantine, loaded.as_of
 
     connection, crm_read = None, None
@@ -430,7 +455,16 @@ def _sync_steps(
             )
             assert crm_read is not None  # noqa: S101 - read with the connection
             crm.records = sync_related(
-                settings, connection, crm_read, scores, ledger, as_of=as_of, dry_run=dry_run
+                settings,
+                connection,
+                crm_read,
+                scores,
+                ledger,
+                as_of=as_of,
+                dry_run=dry_run,
+                quarantined_invoices=frozenset(
+                    e.record_id for e in quarantine if e.record_type == "invoice" and e.record_id
+                ),
             )
     log.info(
         "plan.built",

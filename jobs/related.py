@@ -47,8 +47,12 @@ def sync_related(
     *,
     as_of: dt.date,
     dry_run: bool,
+    quarantined_invoices: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
-    """Plan (and unless dry, write) the invoice records and Tasks; one row per change."""
+    """Plan (and unless dry, write) the invoice records and Tasks; one row per change.
+
+    A quarantined invoice is still the ERP's: its record is left as it is, not marked removed.
+    """
     mapping = settings.crm_mapping
     if not (mapping.invoices.enabled or mapping.tasks.enabled):
         return pd.DataFrame(columns=RECORD_COLUMNS)
@@ -65,7 +69,7 @@ def sync_related(
             invoices,
             lines,
             in_scope,
-            known_invoices=set(ledger.invoices["invoice_id"].astype(str)),
+            known_invoices=set(ledger.invoices["invoice_id"].astype(str)) | quarantined_invoices,
             field_types={name: info.type for name, info in fields.items()},
         )
         operation = invoice_operation(invoices)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fakes.salesforce import FieldSpec, SObjectType
 from test_run_safety import cli, make_project, new_org
 
@@ -159,21 +160,14 @@ def test_promises_from_a_related_object_take_the_latest_per_account(tmp_path: Pa
     with fake.running():
         project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
         mapping = tmp_path / "mappings/salesforce_account.yaml"
-        text = mapping.read_text().replace(
-            """  promise:                                # fields on the Account; for a related object add
-    amount_field: AR_Promise_Amount__c    #   object: Promise_To_Pay__c and account_field: Account__c
-    date_field: AR_Promise_Date__c        #   (its latest record by date_field counts)
-    made_on_field: AR_Promise_Made_On__c  # optional: payments from this date count towards it
-""",
-            """  promise:
-    object: Promise_To_Pay__c
-    account_field: Account__c
-    amount_field: Amount__c
-    date_field: Promised_Date__c
-""",
-        )
-        assert "Promise_To_Pay__c" in text
-        mapping.write_text(text)
+        document = yaml.safe_load(mapping.read_text())
+        document["from_crm"]["promise"] = {
+            "object": "Promise_To_Pay__c",
+            "account_field": "Account__c",
+            "amount_field": "Amount__c",
+            "date_field": "Promised_Date__c",
+        }
+        mapping.write_text(yaml.safe_dump(document))
         code, output, error = cli(project, "run", "--dry-run")
         assert code == 0, (output, repr(error))
         before = _scores(tmp_path)

@@ -336,3 +336,23 @@ def test_an_unknown_invoice_column_is_refused_when_the_mapping_loads(tmp_path: P
     assert "invoices.fields.Name.from: unknown column 'invoice_numbr'" in output
     assert "(did you mean 'invoice_id'?)" in output
     assert "expected one of: invoice_id, number," in output
+
+
+def test_a_quarantined_invoice_keeps_its_record_instead_of_being_marked_removed(
+    org: Org,
+) -> None:
+    """Bad data in the ERP is not a deleted invoice: the record stays until it validates."""
+    org.run()
+    invoice_id = sorted(org.invoices())[0]
+    path = org.project.folder / "examples/sample/invoices.csv"
+    rows = _read(path)
+    for row in rows:
+        if row["Invoice ID"] == invoice_id:
+            row["Due Date"] = "soon"
+    _write(path, rows)
+
+    code, output, _ = cli(org.project, "run")
+
+    assert code == 1  # finished, with a record quarantined
+    assert invoice_id in (org.project.folder / "out/quarantine.csv").read_text(), output
+    assert org.invoices()[invoice_id]["Status__c"] == "Open"
