@@ -36,6 +36,7 @@ sample: $(VENV)/.runtime  ## regenerate the bundled sample export
 bench: $(VENV)/.dev  ## measure speed and memory (never part of `make test`)
 	$(BIN)/python bench/bench_sample_data.py
 	$(BIN)/python bench/bench_state_store.py
+	$(BIN)/python bench/bench_related.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -50,7 +50,6 @@ DEFAULT_INVOICE_FIELDS = {
     "Currency__c": _field("currency"),
     "Total_Amount__c": _field("total"),
     "Open_Amount__c": _field("open_amount"),
-    "Days_Overdue__c": _field("days_overdue"),
     "Disputed__c": _field("disputed"),
     "Dispute_Reason__c": _field("dispute_reason", max_length=255),
     "Status__c": _field(

@@ -3,7 +3,7 @@
 Run as `python bench/bench_salesforce.py [--accounts 50000]`. Everything runs in this one
 process against `tests/fakes/salesforce.py` (the stateful fake of the Salesforce REST API,
 in-process), with the Account fields shipped in `salesforce/` and
-the shipped mapping (`mappings/salesforce_account.yaml`, 25 fields). The desired values come
+the shipped mapping (`mappings/salesforce_account.yaml`). The desired values come
 from a synthetic scores frame (built like `scores()` in tests/test_salesforce_sync.py, every
 mapped column filled), not from the scoring pipeline.
 
@@ -16,7 +16,7 @@ c. arsync run where 1% of the customers changed (open balance and current aging)
 d. the first run again on a fresh org with bulk disabled (`bulk_threshold` above the count:
    sObject Collections, 200 records a call);
 e. a naive writer on a fresh org: one `sf.Account.update(id, values)` per Account, no read, no
-   diff, all 25 fields every time, for a first run and a rerun with nothing new. It is given
+   diff, every mapped field every time, for a first run and a rerun with nothing new. It is given
    the Account Ids for free (as if the ERP held them): a real script would also need a lookup.
 
 The seconds are those of an in-process fake: they contain no network latency, no Salesforce
@@ -58,6 +58,7 @@ import requests  # noqa: E402
 import responses  # noqa: E402
 import structlog  # noqa: E402
 from fakes.salesforce import FakeSalesforce, FieldSpec, PicklistValue  # noqa: E402
+from markdown_table import markdown_table  # noqa: E402
 from sfdx import describe_fields  # noqa: E402
 from simple_salesforce.api import Salesforce, SFType  # noqa: E402
 
@@ -124,7 +125,7 @@ def main() -> None:
         per_account = naive_values(desired, other.ids)
         rows.append(other.measure("e. naive first run", naive(per_account)))
         rows.append(other.measure("e. naive rerun, nothing new", naive(per_account)))
-    print_table(rows, args.accounts, args.transport)
+    print_table(rows, args.accounts, args.transport, len(shipped.crm_mapping.fields))
 
 
 # -- the org and the desired values --------------------------------------------------------------
@@ -305,7 +306,7 @@ def naive(per_account: list[tuple[str, dict[str, Any]]]) -> Run:
 # -- the report ------------------------------------------------------------------------------
 
 
-def print_table(rows: list[Row], accounts: int, transport: str) -> None:
+def print_table(rows: list[Row], accounts: int, transport: str, fields: int) -> None:
     columns: list[tuple[str, int, Callable[[Row], str]]] = [
         ("run", 30, lambda r: r.run),
         ("seconds", 7, lambda r: f"{r.seconds:.1f}"),
@@ -323,21 +324,14 @@ def print_table(rows: list[Row], accounts: int, transport: str) -> None:
         ("peak RSS MiB", 12, lambda r: f"{r.peak_rss_mib:,.0f}"),
     ]
     print()
-    print("| " + " | ".join(name.ljust(width) for name, width, _ in columns) + " |")
-    print("|" + "|".join("-" * (width + 2) for _, width, _ in columns) + "|")
-    for row in rows:
-        text = [
-            cell(row).rjust(width) if index else cell(row).ljust(width)
-            for index, (_, width, cell) in enumerate(columns)
-        ]
-        print("| " + " | ".join(text) + " |")
+    print(markdown_table(rows, columns))
     print()
     for row in rows:
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(row.calls.items()))
         print(f"{row.run}: {kinds}{'; ' + row.note if row.note else ''}")
     print(
         f"""
-{accounts:,} Accounts; shipped mapping (25 fields); transport: {transport}.
+{accounts:,} Accounts; shipped mapping ({fields} fields); transport: {transport}.
 API calls are counted by the fake, per kind; arsync's own count (client.budget.calls) agrees
 unless a note above says otherwise. "bulk job": the create, upload, close, status polls and
 result reads of a Bulk API 2.0 job. "% of 100k/day": share of a 100,000-call daily allocation

@@ -147,7 +147,7 @@ def _describe(path: Path) -> dict[str, Any]:
         "length": int(text("length") or _FIXED_LENGTHS.get(kind, 0)),
         "precision": int(text("precision") or 0),
         "scale": int(text("scale") or 0),
-        "updateable": True,
+        "updateable": text("formula") is None,  # a formula is computed, never written
         # A checkbox is never null; a required field (a master-detail always) cannot be.
         "nillable": not (flag("required") or kind in {"Checkbox", "MasterDetail"}),
         "externalId": flag("externalId"),

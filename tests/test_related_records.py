@@ -163,7 +163,7 @@ def test_paying_an_invoice_in_the_erp_updates_its_record_and_closes_its_task(org
     record = org.invoices()[invoice_id]
     assert record["Status__c"] == "Paid"
     assert Decimal(str(record["Open_Amount__c"])) == 0
-    assert record["Days_Overdue__c"] == 0
+    assert "Days_Overdue__c" not in record  # a formula in the shipped object: never written
     assert org.fake.record("Task", task["Id"])["Status"] == "Completed"
     assert all(t["WhatId"] != account_id for t in org.open_tasks())
     assert org.fake.accounts[account_id]["AR_Open_Balance__c"] == 0
@@ -356,3 +356,32 @@ def test_a_quarantined_invoice_keeps_its_record_instead_of_being_marked_removed(
     assert code == 1  # finished, with a record quarantined
     assert invoice_id in (org.project.folder / "out/quarantine.csv").read_text(), output
     assert org.invoices()[invoice_id]["Status__c"] == "Open"
+
+
+def test_an_action_not_done_keeps_its_due_date_so_the_task_shows_overdue(org: Org) -> None:
+    """Scoring dates an action no earlier than its as-of day; the Task must not roll forward
+    every night, or a collector never sees it overdue (and every Task is rewritten daily)."""
+    org.run("--as-of", "2026-11-20")
+    first = {t["Id"]: (t["Subject"], str(t["ActivityDate"])) for t in org.open_tasks()}
+
+    org.run("--as-of", "2026-11-23")
+
+    later = {t["Id"]: (t["Subject"], str(t["ActivityDate"])) for t in org.open_tasks()}
+    same_action = [i for i in first if i in later and later[i][0] == first[i][0]]
+    assert len(same_action) > len(first) // 2
+    assert all(later[i][1] == first[i][1] for i in same_action)
+    assert any(later[i][1] < "2026-11-23" for i in same_action)  # overdue, as it should be
+    updates = [
+        r
+        for r in _read(org.project.folder / "out/records.csv")
+        if r["object"] == "Task" and r["action"] == "update"
+    ]
+    assert all("ActivityDate" not in r["fields"] for r in updates if r["record_id"] in same_action)
+
+
+def test_only_invoice_records_still_open_in_salesforce_are_read(org: Org) -> None:
+    org.run()
+
+    reads = [q for q in org.fake.queries if "FROM AR_Invoice__c" in q]
+    assert reads
+    assert all("AND Status__c = 'Open'" in q for q in reads)

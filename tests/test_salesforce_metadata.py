@@ -18,9 +18,10 @@ from sfdx import (
     shipped_objects,
 )
 
+from arsync.crm_objects import InvoiceSync
 from arsync.mapping import CrmMapping
 from arsync.yamlfile import load_model
-from connector.crm.salesforce.describe import FieldInfo, check_mapping
+from connector.crm.salesforce.describe import FieldInfo, check_invoice_object, check_mapping
 from scoring import ScoringSettings
 from scoring.columns import output_columns
 
@@ -42,7 +43,6 @@ INVOICE_FIELDS: dict[str, dict[str, Any]] = {
     "Currency__c": {"type": "string", "length": 3},
     "Total_Amount__c": {"type": "currency", "precision": 16, "scale": 2},
     "Open_Amount__c": {"type": "currency", "precision": 16, "scale": 2},
-    "Days_Overdue__c": {"type": "double", "precision": 6, "scale": 0},
     "Disputed__c": {"type": "boolean"},
     "Dispute_Reason__c": {"type": "string", "length": 255},
     "Status__c": {"type": "picklist"},
@@ -100,8 +100,12 @@ def test_the_promise_status_field_holds_the_values_arsync_writes() -> None:
 
 def test_every_invoice_field_the_writer_uses_is_shipped_with_a_fitting_type() -> None:
     fields = _by_name(object_fields("AR_Invoice__c"))
+    infos = {name: FieldInfo.from_describe(f) for name, f in fields.items()}
 
-    assert {name for name in fields if name.endswith("__c")} == set(INVOICE_FIELDS)
+    assert check_invoice_object(infos, InvoiceSync(enabled=True)) == []  # the default mapping
+    assert {name for name in fields if name.endswith("__c")} == set(INVOICE_FIELDS) | {
+        "Days_Overdue__c"
+    }
     for name, expected in INVOICE_FIELDS.items():
         assert {key: fields[name][key] for key in expected} == expected, name
         assert fields[name]["updateable"], name
@@ -110,6 +114,9 @@ def test_every_invoice_field_the_writer_uses_is_shipped_with_a_fitting_type() ->
     status = fields["Status__c"]
     assert status["restrictedPicklist"]
     assert [v["value"] for v in status["picklistValues"]] == ["Open", "Paid", "Void", "Removed"]
+    days = fields["Days_Overdue__c"]  # computed by the org each day: never rewritten nightly
+    assert (days["type"], days["updateable"]) == ("double", False)
+    assert "TODAY() - Due_Date__c" in field_metadata("AR_Invoice__c", "Days_Overdue__c")["formula"]
     assert field_metadata("AR_Invoice__c", "Disputed__c")["defaultValue"] == "false"
     number = fields["Name"]
     assert (number["type"], number["label"], number["updateable"]) == (
@@ -191,6 +198,7 @@ def test_the_permission_set_lets_arsync_edit_only_what_it_writes() -> None:
     permissions = {p["field"]: p for p in permission_set()["fieldPermissions"]}
     mapping = _load_mapping()
     read_only = {f"Account.{name}" for name in ACCOUNT_INPUTS | {mapping.match.hold_field}}
+    read_only.add("AR_Invoice__c.Days_Overdue__c")  # a formula
 
     assert all(p["readable"] for p in permissions.values())
     assert {name for name, p in permissions.items() if not p["editable"]} == read_only

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import structlog
+from simple_salesforce.format import format_soql
 
 from arsync.crm_objects import InvoiceSync
 from arsync.shaping import shape_value
@@ -20,7 +21,7 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.plan import ID_FIELD, normalise
 from connector.crm.salesforce.push import Operation
 from connector.crm.salesforce.related import RecordChange
-from connector.crm.salesforce.soql import chunks, select_in
+from connector.crm.salesforce.soql import check_name, chunks, select_in
 
 log = structlog.get_logger(__name__)
 REMOVED = {"status": "removed", "open_amount": 0, "days_overdue": 0, "disputed": False}
@@ -76,15 +77,30 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def read_invoices(
     client: SalesforceClient, sync: InvoiceSync, account_ids: Iterable[str]
 ) -> dict[str, dict[str, Any]]:
-    """The invoice records of these Accounts, by ERP invoice id."""
+    """The invoice records of these Accounts still open in Salesforce, by ERP invoice id.
+
+    Only open ones: paid, void and removed records pile up over the years and need nothing
+    (an invoice that reopens is upserted on its id like a new one, and finds its record).
+    Without a mapped status field every record is read.
+    """
     fields = [ID_FIELD, sync.external_id_field, sync.account_field, *sync.fields]
+    where = _still_open(sync)
     found: dict[str, dict[str, Any]] = {}
     for chunk in chunks(sorted(set(account_ids)), client.settings.ids_per_query):
-        for record in client.query(select_in(sync.object, fields, sync.account_field, chunk)):
+        soql = select_in(sync.object, fields, sync.account_field, chunk, where=where)
+        for record in client.query(soql):
             key = record.get(sync.external_id_field)
             if key is not None:
                 found[str(key)] = record
     return found
+
+
+def _still_open(sync: InvoiceSync) -> str:
+    """`Status__c = 'Open'` as the mapping spells it, the value an escaped literal."""
+    for name, spec in sync.fields.items():
+        if spec.source == "status":
+            return format_soql("{:literal} = {}", check_name(name), spec.values.get("open", "open"))
+    return ""
 
 
 def _change(

@@ -132,12 +132,19 @@ def _new_task(sync: TaskSync, account_id: str, task: WantedTask) -> dict[str, An
 
 
 def _task_changes(current: Mapping[str, Any], task: WantedTask) -> dict[str, Any]:
-    wanted = {
+    """The fields to bring in step. The same action keeps the date it first fell due: scoring
+    never dates an action before its as-of day, so an action not yet done would otherwise
+    roll forward every night and never show as overdue in a collector's Task list."""
+    wanted: dict[str, Any] = {
         "Subject": task.subject,
         "ActivityDate": task.due,
         "Priority": task.priority,
         "Description": task.description,
     }
+    same_action = normalise(task.subject, "string") == normalise(current.get("Subject"), "string")
+    was_due = normalise(current.get("ActivityDate"), "date")
+    if same_action and was_due is not None and task.due is not None and was_due <= task.due:
+        del wanted["ActivityDate"]
     return {
         name: value
         for name, value in wanted.items()
