@@ -48,6 +48,11 @@ class FieldMapping(ValueShape):
         description="written only when later than what the field holds, never emptied: for "
         "a stamp that a rerun on older or missing data must not move back",
     )
+    keep_earlier_while_unchanged: SalesforceName | None = Field(
+        default=None,
+        description="a date kept at its earlier value while this other mapped field keeps "
+        "its value: an action not done stays due on the day it fell due",
+    )
 
     @field_validator("source")
     @classmethod
@@ -123,6 +128,15 @@ class CrmMapping(Strict):
             raise ValueError(f"{', '.join(clash)} is the match key and cannot be written")
         if match is not None and match.hold_field in fields:
             raise ValueError(f"{match.hold_field} is the hold checkbox: people set it, not arsync")
+        unknown = sorted(
+            f"{name} names {spec.keep_earlier_while_unchanged}"
+            for name, spec in fields.items()
+            if spec.keep_earlier_while_unchanged not in (None, *fields)
+        )
+        if unknown:
+            raise ValueError(
+                f"keep_earlier_while_unchanged must name a mapped field: {', '.join(unknown)}"
+            )
         inputs: CrmInputs | None = info.data.get("from_crm")
         read = sorted(set(inputs.account_fields() if inputs else []) & set(fields))
         if read:

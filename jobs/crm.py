@@ -180,6 +180,11 @@ def sync_crm(
             suggested=frozenset(n for n, f in mapping.fields.items() if f.mode == "suggested"),
             last_written=last_written or {},
             advance_only=frozenset(n for n, f in mapping.fields.items() if f.advance_only),
+            keep_earlier={
+                n: f.keep_earlier_while_unchanged
+                for n, f in mapping.fields.items()
+                if f.keep_earlier_while_unchanged
+            },
         ),
     )
     outcomes: list[Outcome] = []

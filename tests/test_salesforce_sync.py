@@ -410,3 +410,52 @@ def test_a_suggested_field_a_person_changed_is_left_and_reported(fake: FakeSales
     assert ("C00001", "AR_Risk_Tier__c") not in set(
         zip(second.changes["customer_id"], second.changes["field"], strict=True)
     )
+
+
+ACTION_MAPPING = CrmMapping.model_validate(
+    {
+        "fields": {
+            "AR_Next_Action__c": {"from": "next_action_label"},
+            "AR_Next_Action_Date__c": {
+                "from": "next_action_date",
+                "keep_earlier_while_unchanged": "AR_Next_Action__c",
+            },
+        }
+    }
+)
+
+
+def test_an_action_not_done_keeps_the_date_it_fell_due(fake: FakeSalesforce) -> None:
+    """Scoring never dates an action before its as-of day; on the Account the date must not
+    roll forward each night while the action stays the same, or it never shows overdue."""
+    ids = fake.seed_accounts(2)
+    settings = dataclasses.replace(settings_for(fake), crm_mapping=ACTION_MAPPING)
+
+    def nightly(label: str, date: str) -> CrmResult:
+        frame = scores(2).assign(next_action_label=label, next_action_date=pd.Timestamp(date))
+        desired = desired_values(frame, ACTION_MAPPING)
+        return sync_crm(settings, desired, dry_run=False, connect=connector(fake))
+
+    nightly("Send a first overdue reminder", "2026-11-20")
+    same = nightly("Send a first overdue reminder", "2026-11-21")
+    earlier = nightly("Send a first overdue reminder", "2026-11-18")
+    changed = nightly("Call the customer's accounts-payable contact", "2026-11-25")
+
+    assert same.changes.empty  # still due 11-20: overdue on 11-21, and no write
+    assert set(earlier.changes["value"]) == {"2026-11-18"}  # an earlier date always lands
+    assert set(changed.changes["field"]) == {"AR_Next_Action__c", "AR_Next_Action_Date__c"}
+    assert str(fake.account(ids[0])["AR_Next_Action_Date__c"]) == "2026-11-25"
+
+
+def test_keep_earlier_must_name_a_mapped_field() -> None:
+    with pytest.raises(ValueError, match="must name a mapped field: AR_Date__c names AR_Gone__c"):
+        CrmMapping.model_validate(
+            {
+                "fields": {
+                    "AR_Date__c": {
+                        "from": "next_action_date",
+                        "keep_earlier_while_unchanged": "AR_Gone__c",
+                    }
+                }
+            }
+        )

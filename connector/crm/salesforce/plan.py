@@ -72,6 +72,7 @@ class Ownership:
     suggested: frozenset[str] = frozenset()
     last_written: Mapping[tuple[str, str], Any] = field(default_factory=dict)
     advance_only: frozenset[str] = frozenset()
+    keep_earlier: Mapping[str, str] = field(default_factory=dict)  # date field -> its guard
 
 
 @dataclass
@@ -282,6 +283,9 @@ def diff(
             continue
         if name in ownership.advance_only and not _advances(new, current, kind):
             continue
+        guard = ownership.keep_earlier.get(name)
+        if guard and _keeps_earlier(item, account, name, guard, field_types):
+            continue
         if name in ownership.suggested and normalise(current, kind) is not None:
             last = ownership.last_written.get((account_id, name))
             if normalise(last, kind) != normalise(current, kind):
@@ -290,6 +294,24 @@ def diff(
         changes[name] = new
         previous[name] = current
     return AccountUpdate(item.customer_id, account_id, changes, previous), conflicts
+
+
+def _keeps_earlier(
+    item: Desired,
+    account: Mapping[str, Any],
+    name: str,
+    guard: str,
+    field_types: Mapping[str, str],
+) -> bool:
+    """The date stays where it is: the guard field (the action) is unchanged and the date
+    already there is no later than the new one."""
+    guard_kind = field_types.get(guard, "string")
+    unchanged = normalise(item.values.get(guard), guard_kind) == normalise(
+        account.get(guard), guard_kind
+    )
+    kind = field_types.get(name, "date")
+    held, new = normalise(account.get(name), kind), normalise(item.values.get(name), kind)
+    return unchanged and held is not None and new is not None and held <= new
 
 
 def _advances(new: Any, current: Any, kind: str) -> bool:
