@@ -88,7 +88,7 @@ def run(
     ] = False,
 ) -> None:
     """Pull the ERP ledger, score every customer, and write the changed values to Salesforce."""
-    _sync(
+    result = _sync_run(
         config,
         dry_run=dry_run,
         as_of=as_of,
@@ -96,6 +96,7 @@ def run(
         full=full,
         allow_older_data=allow_older_data,
     )
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -106,26 +107,7 @@ def plan(
     full: FullOption = False,
 ) -> None:
     """Show what a run would change in Salesforce, writing nothing (same as run --dry-run)."""
-    _sync(config, dry_run=True, as_of=as_of, show=show, full=full)
-
-
-def _sync(
-    config: Path,
-    *,
-    dry_run: bool,
-    as_of: dt.datetime | None,
-    show: int,
-    full: bool,
-    allow_older_data: bool = False,
-) -> None:
-    result = _sync_run(
-        config,
-        dry_run=dry_run,
-        as_of=as_of,
-        show=show,
-        full=full,
-        allow_older_data=allow_older_data,
-    )
+    result = _sync_run(config, dry_run=True, as_of=as_of, show=show, full=full)
     raise typer.Exit(result.exit_code)
 
 
