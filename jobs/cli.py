@@ -212,6 +212,8 @@ def salesforce_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
         f"[green]ok[/green] {check.fields_checked} {check.sobject} fields exist, are writable "
         "and fit the mapped values"
     )
+    for what in check.also_checked:
+        out.print(f"[green]ok[/green] {what}: checked against describe()")
 
 
 runs_app = typer.Typer(help="The history of runs, from the state store.")

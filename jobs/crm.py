@@ -222,6 +222,7 @@ class ConnectionCheck:
     api_limit: int | None
     sobject: str
     fields_checked: int
+    also_checked: tuple[str, ...] = ()  # the invoice object and Tasks, when turned on
 
 
 def check_connection(
@@ -236,6 +237,14 @@ def check_connection(
         api_limit=client.budget.limit,
         sobject=mapping.object,
         fields_checked=len(mapping.fields) + 1 + len(mapping.from_crm.account_fields()),
+        also_checked=(
+            *(
+                [f"{len(mapping.invoices.fields) + 2} {mapping.invoices.object} fields"]
+                if mapping.invoices.enabled
+                else []
+            ),
+            *([f"the Task checkbox {mapping.tasks.marker_field}"] if mapping.tasks.enabled else []),
+        ),
     )
 
 

@@ -113,6 +113,25 @@ def test_salesforce_check_reports_the_login_and_the_mapping(
     assert code == 0, output
     assert "logged in to acme.my.salesforce.com" in output
     assert "31 Account fields exist" in output  # 26 written, the match key, 4 read from_crm
+    assert "AR_Invoice__c" not in output  # off by default
+
+
+def test_salesforce_check_covers_the_invoice_object_and_the_task_checkbox(
+    project: Path, org: FakeSalesforce
+) -> None:
+    mapping = project / "mappings/salesforce_account.yaml"
+    mapping.write_text(
+        mapping.read_text()
+        .replace("invoices:\n  enabled: false", "invoices:\n  enabled: true")
+        .replace("tasks:\n  enabled: false", "tasks:\n  enabled: true")
+    )
+
+    code, output = run(project, org, "salesforce", "check")
+
+    assert code == 0, output
+    assert "ok 11 AR_Invoice__c fields: checked against describe()" in output
+    assert "ok the Task checkbox AR_Sync_Task__c: checked against describe()" in output
+    assert org.count("composite") + org.count("composite_create") == 0
 
 
 def test_a_missing_secret_names_the_variable_and_never_a_value(
