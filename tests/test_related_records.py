@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from fakes.salesforce import FakeSalesforce
+from simple_salesforce.api import Salesforce
 from test_run_safety import Project, cli, make_project, new_org
 
 AS_OF = "2026-11-20"
@@ -385,3 +387,37 @@ def test_only_invoice_records_still_open_in_salesforce_are_read(org: Org) -> Non
     reads = [q for q in org.fake.queries if "FROM AR_Invoice__c" in q]
     assert reads
     assert all("AND Status__c = 'Open'" in q for q in reads)
+
+
+def test_a_lost_answer_to_a_task_create_is_not_sent_again_and_the_rerun_finds_the_tasks(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Tasks were made but the connection dropped before the answer: resending would make
+    them twice. The run fails instead; the next run reads them and creates nothing."""
+    restful = Salesforce.restful
+    calls = []
+
+    def made_then_dropped(self: Salesforce, path: str, *args: Any, **kwargs: Any) -> Any:
+        answer = restful(self, path, *args, **kwargs)
+        if path == "composite/sobjects" and kwargs.get("method") == "POST":
+            calls.append(path)
+            if len(calls) == 1:
+                raise requests.ConnectionError("connection reset after the org answered")
+        return answer
+
+    monkeypatch.setattr(Salesforce, "restful", made_then_dropped)
+    code, output, _ = cli(org.project, "run")
+    assert code == 3, output
+    after_failure = len(org.fake.records("Task"))
+    assert len(calls) == 1  # not sent again
+    assert after_failure > 0  # ... although the org made them
+
+    org.run()
+
+    per_account: dict[str, int] = {}
+    for task in org.open_tasks():
+        per_account[task["WhatId"]] = per_account.get(task["WhatId"], 0) + 1
+    assert set(per_account.values()) == {1}
+    assert len(org.fake.records("Task")) == len(per_account)  # none made twice, none closed
+    acting = [c for c, row in org.scores().items() if row["next_action"] != "none"]
+    assert len(per_account) == len([c for c in acting if c != "C00005"])

@@ -107,6 +107,14 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+def _nothing_was_done(error: BaseException) -> bool:
+    """Refused before any work (a concurrency limit, a lock): safe to send again even when
+    sending twice would not be."""
+    if isinstance(error, SalesforceRefusedRequest | SalesforceMalformedRequest):
+        return is_transient(error)
+    return False
+
+
 def _errors(error: SalesforceError) -> list[dict[str, Any]]:
     content = error.content
     if isinstance(content, list):
@@ -231,6 +239,7 @@ class SalesforceClient:
         result = self._call(
             "composite_create",
             lambda: self.sf.restful("composite/sobjects", method="POST", json=body),
+            idempotent=False,
         )
         return list(result or [])
 
@@ -275,10 +284,16 @@ class SalesforceClient:
         self.budget.observe_header(response.headers.get("Sforce-Limit-Info"))
         return response
 
-    def _call(self, kind: str, call: Callable[[], T]) -> T:
+    def _call(self, kind: str, call: Callable[[], T], *, idempotent: bool = True) -> T:
+        """`call`, counted and budgeted; retried when transient, if sending it twice is safe.
+
+        A create is not: when the connection drops, Salesforce may have made the records,
+        and sending them again would make them twice. It fails instead, and the next run
+        finds what was made (arsync reads before it creates).
+        """
         retry = self.settings.retry
         retrying = Retrying(
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception(is_transient if idempotent else _nothing_was_done),
             stop=stop_after_attempt(retry.max_attempts),
             wait=wait_exponential_jitter(
                 multiplier=retry.initial_wait_seconds, max=retry.max_wait_seconds
