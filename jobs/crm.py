@@ -107,19 +107,24 @@ class CrmRead:
 
 
 def open_crm(settings: RunSettings, connect: Connect = SalesforceClient.connect) -> CrmConnection:
-    """Log in, learn the org's API use, and check the mapping and its inputs against describe()."""
-    salesforce = _require_salesforce(settings)
-    client, fields = _connect_and_check(settings, salesforce, connect)
-    inputs = settings.crm_mapping.from_crm
+    """Log in, learn the org's API use, and check against describe() everything the mapping
+    reads and writes; every problem is reported at once, before anything is written."""
+    client = connect(_require_salesforce(settings))
+    client.limits()
+    mapping = settings.crm_mapping
+    fields = field_infos(client.describe(mapping.object))
+    kinds = {name: column.kind.value for name, column in output_columns(settings.scoring).items()}
+    problems = check_mapping(fields, mapping, kinds)
+    inputs, invoices, tasks = mapping.from_crm, mapping.invoices, mapping.tasks
     related = inputs.promise.object if inputs.promise else None
     related_fields = field_infos(client.describe(related)) if related else None
-    raise_problems(settings, check_inputs(fields, inputs, related_fields))
-    invoices, tasks = settings.crm_mapping.invoices, settings.crm_mapping.tasks
+    problems += check_inputs(fields, inputs, related_fields)
     invoice_fields = field_infos(client.describe(invoices.object)) if invoices.enabled else {}
-    problems = check_invoice_object(invoice_fields, invoices) if invoices.enabled else []
+    if invoices.enabled:
+        problems += check_invoice_object(invoice_fields, invoices)
     if tasks.enabled:
         problems += check_task_object(field_infos(client.describe("Task")), tasks)
-    raise_problems(settings, problems)
+    _raise_problems(settings, problems)
     return CrmConnection(client, fields, invoice_fields)
 
 
@@ -167,7 +172,7 @@ def sync_crm(
     client, fields = connection.client, connection.fields
     mapping = settings.crm_mapping
     triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
-    raise_problems(settings, check_values(fields, triples))
+    _raise_problems(settings, check_values(fields, triples))
     if read is None:
         read = read_crm(settings, connection, desired.drop_duplicates("customer_id"))
 
@@ -248,19 +253,6 @@ def check_connection(
     )
 
 
-def _connect_and_check(
-    settings: RunSettings, salesforce: SalesforceSettings, connect: Connect
-) -> tuple[SalesforceClient, dict[str, FieldInfo]]:
-    """Log in, learn the org's API use, and check the mapping against describe()."""
-    client = connect(salesforce)
-    client.limits()
-    mapping = settings.crm_mapping
-    fields = field_infos(client.describe(mapping.object))
-    kinds = {name: column.kind.value for name, column in output_columns(settings.scoring).items()}
-    raise_problems(settings, check_mapping(fields, mapping, kinds))
-    return client, fields
-
-
 def _require_salesforce(settings: RunSettings) -> SalesforceSettings:
     if settings.app.salesforce is None:
         raise ConfigError(
@@ -269,7 +261,7 @@ def _require_salesforce(settings: RunSettings) -> SalesforceSettings:
     return settings.app.salesforce
 
 
-def raise_problems(settings: RunSettings, problems: list[Problem]) -> None:
+def _raise_problems(settings: RunSettings, problems: list[Problem]) -> None:
     if problems:
         document = read_yaml(settings.app.crm_mapping)
         raise ConfigError([document.problem(loc, message) for loc, message in problems])

@@ -103,22 +103,6 @@ class Snapshot:
     not_written: dict[str, NotWritten] = field(default_factory=dict)  # customer -> why not
 
 
-def make_plan(
-    client: SalesforceClient,
-    sobject: str,
-    desired: Sequence[Desired],
-    field_types: Mapping[str, str],
-    *,
-    hold_field: str | None = None,
-    ownership: Ownership | None = None,
-) -> Plan:
-    """Match every customer to one Account, read its mapped fields, and diff."""
-    keys = [MatchKey(d.customer_id, d.match_field, d.match_value) for d in desired]
-    fields = {name for item in desired for name in item.values}
-    snapshot = read_snapshot(client, sobject, keys, [*fields, *filter(None, [hold_field])])
-    return plan_changes(snapshot, desired, field_types, hold_field=hold_field, ownership=ownership)
-
-
 def read_snapshot(
     client: SalesforceClient, sobject: str, keys: Sequence[MatchKey], fields: Iterable[str]
 ) -> Snapshot:
@@ -284,7 +268,7 @@ def diff(
         if name in ownership.advance_only and not _advances(new, current, kind):
             continue
         guard = ownership.keep_earlier.get(name)
-        if guard and _keeps_earlier(item, account, name, guard, field_types):
+        if guard and keeps_earlier(item.values, account, name, guard, field_types):
             continue
         if name in ownership.suggested and normalise(current, kind) is not None:
             last = ownership.last_written.get((account_id, name))
@@ -296,21 +280,21 @@ def diff(
     return AccountUpdate(item.customer_id, account_id, changes, previous), conflicts
 
 
-def _keeps_earlier(
-    item: Desired,
-    account: Mapping[str, Any],
+def keeps_earlier(
+    wanted: Mapping[str, Any],
+    current: Mapping[str, Any],
     name: str,
     guard: str,
     field_types: Mapping[str, str],
 ) -> bool:
-    """The date stays where it is: the guard field (the action) is unchanged and the date
-    already there is no later than the new one."""
+    """The date `name` stays where it is: the `guard` field (the action) is unchanged and the
+    date already there is no later than the wanted one."""
     guard_kind = field_types.get(guard, "string")
-    unchanged = normalise(item.values.get(guard), guard_kind) == normalise(
-        account.get(guard), guard_kind
+    unchanged = normalise(wanted.get(guard), guard_kind) == normalise(
+        current.get(guard), guard_kind
     )
     kind = field_types.get(name, "date")
-    held, new = normalise(account.get(name), kind), normalise(item.values.get(name), kind)
+    held, new = normalise(current.get(name), kind), normalise(wanted.get(name), kind)
     return unchanged and held is not None and new is not None and held <= new
 
 

@@ -19,7 +19,7 @@ import structlog
 
 from arsync.crm_objects import TaskSync
 from connector.crm.salesforce.client import SalesforceClient
-from connector.crm.salesforce.plan import ID_FIELD, normalise
+from connector.crm.salesforce.plan import ID_FIELD, keeps_earlier, normalise
 from connector.crm.salesforce.push import Operation
 from connector.crm.salesforce.related import RecordChange
 from connector.crm.salesforce.soql import check_name, chunks, select_in
@@ -62,16 +62,17 @@ def plan_tasks(
     for account_id, task in wanted.items():
         existing = open_tasks.get(account_id[:15], [])
         customer_id = customers.get(account_id, "")
-        keep = existing[0] if existing and task is not None else None
-        if task is not None and keep is None:
-            changes.append(
-                RecordChange(
-                    TASK, account_id, customer_id, "create", _new_task(sync, account_id, task)
-                )
-            )
-        if keep is not None and task is not None:
+        if task is None:
+            to_close = existing
+        elif not existing:
+            new = _new_task(sync, account_id, task)
+            changes.append(RecordChange(TASK, account_id, customer_id, "create", new))
+            to_close = []
+        else:
+            keep, to_close = existing[0], existing[1:]
             update = _task_changes(keep, task)
             if update:
+                previous = {n: keep.get(n) for n in update}
                 changes.append(
                     RecordChange(
                         TASK,
@@ -80,21 +81,21 @@ def plan_tasks(
                         "update",
                         update,
                         str(keep[ID_FIELD]),
-                        {n: keep.get(n) for n in update},
+                        previous,
                     )
                 )
-        for record in existing[1:] if keep is not None else existing:
-            changes.append(
-                RecordChange(
-                    TASK,
-                    account_id,
-                    customer_id,
-                    "close",
-                    {"Status": sync.closed_status},
-                    str(record[ID_FIELD]),
-                    {"Status": record.get("Status")},
-                )
+        changes += [
+            RecordChange(
+                TASK,
+                account_id,
+                customer_id,
+                "close",
+                {"Status": sync.closed_status},
+                str(record[ID_FIELD]),
+                {"Status": record.get("Status")},
             )
+            for record in to_close
+        ]
     log.info(
         "salesforce.tasks_planned",
         created=sum(1 for c in changes if c.action == "create"),
@@ -141,9 +142,7 @@ def _task_changes(current: Mapping[str, Any], task: WantedTask) -> dict[str, Any
         "Priority": task.priority,
         "Description": task.description,
     }
-    same_action = normalise(task.subject, "string") == normalise(current.get("Subject"), "string")
-    was_due = normalise(current.get("ActivityDate"), "date")
-    if same_action and was_due is not None and task.due is not None and was_due <= task.due:
+    if keeps_earlier(wanted, current, "ActivityDate", "Subject", _TYPES):
         del wanted["ActivityDate"]
     return {
         name: value
