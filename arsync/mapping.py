@@ -96,6 +96,10 @@ class DisputeSource(Strict):
     )
 
 
+#: What the CRM inputs become, per customer, for scoring (`scoring.promises.crm_inputs`).
+CRM_INPUT_COLUMNS = ("promise_amount", "promise_date", "promise_made_on", "crm_dispute_open")
+
+
 class CrmInputs(Strict):
     """What arsync reads from the CRM before scoring; people own these fields."""
 

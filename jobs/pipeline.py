@@ -22,7 +22,16 @@ from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.crm.salesforce.client import SalesforceClient
 from connector.erp.base import Cursors, Pulled, Source
 from connector.errors import FatalError
-from jobs.crm import Connect, CrmResult, offline, open_crm, read_crm, sync_crm
+from jobs.crm import (
+    Connect,
+    CrmConnection,
+    CrmRead,
+    CrmResult,
+    offline,
+    open_crm,
+    read_crm,
+    sync_crm,
+)
 from jobs.progress import Reporter, Silent
 from jobs.related import sync_related
 from jobs.settings import RunSettings
@@ -421,12 +430,12 @@ def _sync_steps(
         refuse_older_data(state, loaded.data_as_of)
     ledger, quarantine, as_of = loaded.ledger, loaded.quarantine, loaded.as_of
 
-    connection, crm_read = None, None
+    online: tuple[CrmConnection, CrmRead] | None = None
     if settings.app.salesforce is not None:
         with progress.step("Reading Salesforce"):
             connection = open_crm(settings, connect)
             keys = match_keys(ledger.customers, settings.crm_mapping.match)
-            crm_read = read_crm(settings, connection, keys)
+            online = (connection, read_crm(settings, connection, keys))
 
     with progress.step("Scoring accounts"):
         scores = score_accounts(
@@ -435,14 +444,15 @@ def _sync_steps(
             settings.scoring,
             settings.currencies,
             data_as_of=loaded.data_as_of,
-            crm=crm_read.inputs if crm_read is not None else None,
+            crm=online[1].inputs if online is not None else None,
         )
     log.info("scoring.finished", customers=len(scores))
 
     desired = desired_values(scores, settings.crm_mapping)
-    if connection is None:
+    if online is None:
         crm = offline(desired)
     else:
+        connection, crm_read = online
         with progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce"):
             last_written = state.written_values() if state is not None else None
             crm = sync_crm(
@@ -453,7 +463,6 @@ def _sync_steps(
                 connection=connection,
                 read=crm_read,
             )
-            assert crm_read is not None  # noqa: S101 - read with the connection
             crm.records = sync_related(
                 settings,
                 connection,

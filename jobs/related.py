@@ -142,11 +142,11 @@ def _text(value: Any) -> bool:
 def _rows(
     changes: list[RecordChange], dry_run: bool, write: Callable[[], list[ChangeOutcome]]
 ) -> list[dict[str, Any]]:
+    """One row per change; `write` answers one outcome per change, in their order."""
     outcomes: list[ChangeOutcome] = [] if dry_run or not changes else write()
-    by_change = {id(o.change): o for o in outcomes}
+    answered: list[ChangeOutcome | None] = [*outcomes] or [None] * len(changes)
     rows = []
-    for change in changes:
-        outcome = by_change.get(id(change))
+    for change, outcome in zip(changes, answered, strict=True):
         rows.append(
             {
                 "object": change.sobject,

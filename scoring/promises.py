@@ -20,13 +20,12 @@ from scoring.settings import HealthSettings, PromiseSettings
 
 NO_PROMISE, PENDING, KEPT, BROKEN = "none", "pending", "kept", "broken"
 BROKEN_PROMISE = "BROKEN_PROMISE"
-CRM_INPUT_COLUMNS = ("promise_amount", "promise_date", "promise_made_on", "crm_dispute_open")
 
 
 def crm_inputs(customers: pd.Index, crm: pd.DataFrame | None) -> pd.DataFrame:
     """The CRM's promise and dispute per customer; none of either without a CRM or a row.
 
-    `crm` has `customer_id` and any of CRM_INPUT_COLUMNS; the promised amount is in the
+    `crm` has `customer_id` and any of `arsync.mapping.CRM_INPUT_COLUMNS`; the amount is in the
     reporting currency.
     """
     frame = pd.DataFrame(index=customers)

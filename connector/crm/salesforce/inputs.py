@@ -15,19 +15,13 @@ from typing import Any
 
 import structlog
 
-from arsync.mapping import CrmInputs, DisputeSource, PromiseSource
+from arsync.mapping import CRM_INPUT_COLUMNS, CrmInputs, DisputeSource, PromiseSource
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.plan import ID_FIELD, Snapshot
 from connector.crm.salesforce.soql import chunks, select_in
 
 log = structlog.get_logger(__name__)
-INPUT_COLUMNS = [
-    "customer_id",
-    "promise_amount",
-    "promise_date",
-    "promise_made_on",
-    "crm_dispute_open",
-]
+INPUT_COLUMNS = ["customer_id", *CRM_INPUT_COLUMNS]
 
 
 def read_inputs(
@@ -51,7 +45,7 @@ def read_inputs(
             row.update(_promise(promise, record or {}, str(account[ID_FIELD])))
         if dispute is not None:
             row["crm_dispute_open"] = _dispute_open(dispute, account.get(dispute.field))
-        if any(row.get(c) for c in INPUT_COLUMNS[1:]):
+        if any(row.get(c) for c in CRM_INPUT_COLUMNS):
             rows.append(row)
     log.info(
         "salesforce.inputs_read",

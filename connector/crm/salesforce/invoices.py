@@ -48,7 +48,7 @@ def plan_invoices(
     """
     existing = read_invoices(client, sync, accounts.values())
     in_scope = lines[lines["customer_id"].isin(list(accounts))]
-    wanted = in_scope[(in_scope["status"] == "open") | in_scope["invoice_id"].isin(existing)]
+    wanted = in_scope[(in_scope["status"] == "open") | in_scope["invoice_id"].isin(list(existing))]
     changes = [
         _change(sync, row, accounts[str(row["customer_id"])], existing, field_types)
         for row in _records(wanted)
