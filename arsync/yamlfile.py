@@ -124,7 +124,40 @@ def read_yaml(path: Path) -> YamlDocument:
         if start is not None and mark is not None and start.line != mark.line:
             detail += f" (that started on line {start.line + 1})"
         raise ConfigError([ConfigProblem(path, line, "", f"invalid YAML: {detail}")]) from None
+    duplicates = _duplicate_keys(path, root)
+    if duplicates:
+        raise ConfigError(duplicates)
     return YamlDocument(path, data, root)
+
+
+def _duplicate_keys(path: Path, root: yaml.Node | None) -> list[ConfigProblem]:
+    """A key written twice in one mapping: YAML keeps the last silently, so an admin who adds a
+    key near the top of a file would see no effect, and no error, while an older one wins."""
+    problems: list[ConfigProblem] = []
+    seen_nodes: set[int] = set()  # an anchor's node is reached again through each alias
+    pending: list[tuple[yaml.Node, list[int | str]]] = [(root, [])] if root is not None else []
+    while pending:
+        node, loc = pending.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((child, [*loc, n]) for n, child in enumerate(node.value))
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first_lines: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                line = key.start_mark.line + 1
+                first = first_lines.get((key.tag, key.value))
+                if first is None:
+                    first_lines[(key.tag, key.value)] = line
+                else:
+                    message = f"duplicate key {key.value!r}: already set on line {first}"
+                    key_path = format_key_path([*loc, key.value])
+                    problems.append(ConfigProblem(path, line, key_path, message))
+                pending.append((value, [*loc, key.value]))
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def load_model(model: type[ModelT], path: Path, context: dict[str, Any] | None = None) -> ModelT:

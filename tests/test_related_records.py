@@ -70,15 +70,27 @@ def _write(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+def _set_sections(mapping: Path, sections: str) -> None:
+    """Replace the shipped top-level sections that `sections` writes anew (a key written twice
+    is an error, not the last one winning), then append them."""
+    names = {line.split(":")[0] for line in sections.splitlines() if line[:1].isalpha()}
+    kept: list[str] = []
+    skipping = False
+    for line in mapping.read_text().splitlines(keepends=True):
+        if line[:1].isalpha():
+            skipping = line.split(":")[0] in names
+        if not skipping:
+            kept.append(line)
+    mapping.write_text("".join(kept) + sections)
+
+
 @pytest.fixture
 def org(tmp_path: Path) -> Any:
     fake = new_org()
     with fake.running():
         project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state/arsync.db'}")
         mapping = tmp_path / "mappings/salesforce_account.yaml"
-        mapping.write_text(
-            mapping.read_text() + "\ninvoices: {enabled: true}\ntasks: {enabled: true}\n"
-        )
+        _set_sections(mapping, "invoices: {enabled: true}\ntasks: {enabled: true}\n")
         yield Org(fake, project)
 
 
@@ -310,10 +322,10 @@ def test_an_invoice_field_missing_from_the_org_is_a_config_error_naming_the_line
     with fake.running():
         project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
         mapping = tmp_path / "mappings/salesforce_account.yaml"
-        mapping.write_text(
-            mapping.read_text()
-            + "invoices:\n  enabled: true\n  fields:\n    Open_Amount__c: {from: open_amount}\n"
-            + "    Balance__c: {from: open_amount}\n"
+        _set_sections(
+            mapping,
+            "invoices:\n  enabled: true\n  fields:\n    Open_Amount__c: {from: open_amount}\n"
+            "    Balance__c: {from: open_amount}\n",
         )
         code, output, _ = cli(project, "run")
 
@@ -328,9 +340,7 @@ def test_an_unknown_invoice_column_is_refused_when_the_mapping_loads(tmp_path: P
     fake = new_org()
     project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
     mapping = tmp_path / "mappings/salesforce_account.yaml"
-    mapping.write_text(
-        mapping.read_text() + "invoices:\n  fields:\n    Name: {from: invoice_numbr}\n"
-    )
+    _set_sections(mapping, "invoices:\n  fields:\n    Name: {from: invoice_numbr}\n")
 
     code, output, _ = cli(project, "validate")
 
