@@ -6,10 +6,19 @@ field is mappable at once and a misspelt one is an error on its own line of the 
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record, RecordId
 
@@ -29,8 +38,34 @@ class Formats(_Strict):
     thousands_separator: str = ""
     true_values: tuple[str, ...] = ("yes", "y", "true", "1")
     false_values: tuple[str, ...] = ("no", "n", "false", "0", "")
-    encoding: str = "utf-8"
+    encoding: str = Field(
+        default="utf-8",
+        description="text encoding of CSV files, a Python codec name: utf-8 (a byte-order mark "
+        "is allowed), cp1252, latin-1, utf-16...",
+    )
     delimiter: Annotated[str, StringConstraints(min_length=1, max_length=1)] = ","
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, name: str) -> str:
+        """Checked when the mapping loads: otherwise a typo surfaces only when a run opens the
+        first file, after the lock, the state store and the Salesforce login."""
+        try:
+            codecs.lookup(name)
+            "".encode(name)  # codecs such as rot13 or hex exist but cannot read a text file
+        except LookupError:
+            raise ValueError(
+                f"unknown text encoding {name!r}; write a Python codec name such as utf-8, "
+                "cp1252, latin-1 or utf-16"
+            ) from None
+        return name
+
+    def open_encoding(self) -> str:
+        """The codec to open a CSV file with: utf-8 also accepts the byte-order mark that
+        Excel's "CSV UTF-8" writes, which would otherwise cling to the first header. (The same
+        rule as the file source's reader, which should call this once it is rewritten.)"""
+        plain = self.encoding.lower().replace("_", "-")
+        return "utf-8-sig" if plain == "utf-8" else self.encoding
 
     @model_validator(mode="after")
     def _separators_differ(self) -> Formats:
