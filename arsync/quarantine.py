@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 
+from arsync.csv_safety import safe_value
+
 
 class Action(StrEnum):
     REJECTED = "rejected"  # left out of scoring
@@ -60,4 +62,7 @@ class Quarantine:
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, [f.name for f in fields(QuarantineEntry)])
             writer.writeheader()
-            writer.writerows(asdict(e) for e in self._entries)
+            # safe_value: reasons quote ERP text, which must not run as a formula.
+            writer.writerows(
+                {key: safe_value(value) for key, value in asdict(e).items()} for e in self._entries
+            )

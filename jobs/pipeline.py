@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import structlog
 
+from arsync.csv_safety import safe_frame
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.mapping import desired_values, match_keys
 from arsync.quarantine import Quarantine, QuarantineEntry
@@ -516,10 +517,11 @@ def write_outputs(
     folder.mkdir(parents=True, exist_ok=True)
     names = ("plan", "outcomes", "conflicts", "records", "scores", "quarantine")
     paths = {name: folder / f"{name}.csv" for name in names}
-    crm.changes.to_csv(paths["plan"], index=False)
-    crm.outcomes.to_csv(paths["outcomes"], index=False)
-    crm.conflicts.to_csv(paths["conflicts"], index=False)
-    crm.records.to_csv(paths["records"], index=False)
-    scores.to_csv(paths["scores"], index=False)
+    # safe_frame: names and other ERP text must not run as formulas in a spreadsheet.
+    safe_frame(crm.changes).to_csv(paths["plan"], index=False)
+    safe_frame(crm.outcomes).to_csv(paths["outcomes"], index=False)
+    safe_frame(crm.conflicts).to_csv(paths["conflicts"], index=False)
+    safe_frame(crm.records).to_csv(paths["records"], index=False)
+    safe_frame(scores).to_csv(paths["scores"], index=False)
     quarantine.write_csv(paths["quarantine"])
     return paths

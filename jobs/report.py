@@ -22,6 +22,7 @@ import structlog
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from arsync.csv_safety import safe_frame
 from arsync.ledger import Ledger
 from arsync.money import exponent
 from jobs.charts import Bar, column_chart, compact_number, row_chart
@@ -424,14 +425,15 @@ def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
         "worst_movers": out_dir / "worst_movers.csv",
         "report": out_dir / "report.html",
     }
-    report.worklist.to_csv(paths["worklist"], index=False)
+    # safe_frame: names and other ERP text must not run as formulas in a spreadsheet.
+    safe_frame(report.worklist).to_csv(paths["worklist"], index=False)
     kpis = report.portfolio.copy()
     kpis.insert(0, "reporting_currency", report.reporting_currency)
     kpis.insert(0, "as_of_date", report.as_of.isoformat())
     for row in report.aging.to_dict("records"):
         kpis[f"aging_{row['key']}"] = float(row["amount"])
-    kpis.to_csv(paths["portfolio_kpis"], index=False)
-    report.worst_movers.to_csv(paths["worst_movers"], index=False)
+    safe_frame(kpis).to_csv(paths["portfolio_kpis"], index=False)
+    safe_frame(report.worst_movers).to_csv(paths["worst_movers"], index=False)
     paths["report"].write_text(render_html(report), encoding="utf-8")
     return paths
 
