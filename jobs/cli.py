@@ -18,6 +18,7 @@ from rich.text import Text
 
 from arsync.yamlfile import ConfigError
 from connector.errors import FatalError, SourceConfigError
+from jobs.console_safety import escaped, plain
 from jobs.crm import check_connection
 from jobs.health import RunSummary
 from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
@@ -159,8 +160,8 @@ def worker(
     settings = _load(config)  # settings wrong: exit 2 now, not at the first scheduled run
     if not dry_run and settings.app.salesforce is None:
         err.print(
-            f"[red]{config}: no salesforce: section[/red]; the worker needs an org to write "
-            "to (or use --dry-run)."
+            f"[red]{escaped(config)}: no salesforce: section[/red]; the worker needs an org to "
+            "write to (or use --dry-run)."
         )
         raise typer.Exit(ExitCode.CONFIG_ERROR)
     schedule, metrics = settings.app.schedule, settings.app.metrics
@@ -207,13 +208,13 @@ def salesforce_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
         if check.api_used is not None and check.api_limit is not None
         else "daily API use unknown"
     )
-    out.print(f"[green]ok[/green] logged in to {check.instance}; {usage}")
+    out.print(f"[green]ok[/green] logged in to {escaped(check.instance)}; {usage}")
     out.print(
-        f"[green]ok[/green] {check.fields_checked} {check.sobject} fields exist, are writable "
-        "and fit the mapped values"
+        f"[green]ok[/green] {check.fields_checked} {escaped(check.sobject)} fields exist, are "
+        "writable and fit the mapped values"
     )
     for what in check.also_checked:
-        out.print(f"[green]ok[/green] {what}: checked against describe()")
+        out.print(f"[green]ok[/green] {escaped(what)}: checked against describe()")
 
 
 runs_app = typer.Typer(help="The history of runs, from the state store.")
@@ -252,18 +253,23 @@ def runs_list(
         table.add_column(column)
     for record in runs:
         counts = record.counts
-        table.add_row(
-            record.run_id,
+        table.add_row(  # plain: what the state store holds is data, never markup
+            plain(record.run_id),
             record.started_at.strftime("%Y-%m-%d %H:%M"),
-            record.status,
+            plain(record.status),
             "yes" if record.dry_run else "",
-            str(record.as_of),
-            str(counts.get("invoices", "")),
-            str(counts.get("accounts_changed", "")),
-            str(counts.get("accounts_written", "")),
-            str(counts.get("accounts_failed", "")),
-            str(counts.get("quarantined", "")),
-            str(counts.get("api_calls", "")),
+            plain(record.as_of),
+            *(
+                plain(counts.get(name, ""))
+                for name in (
+                    "invoices",
+                    "accounts_changed",
+                    "accounts_written",
+                    "accounts_failed",
+                    "quarantined",
+                    "api_calls",
+                )
+            ),
         )
     out.print(table)
 
@@ -281,27 +287,28 @@ def runs_show(
     ):
         record = state.get_run(run_id)
         if record is None:
-            err.print(f"[red]No run {run_id!r} in the state store.[/red]")
+            err.print(f"[red]No run {escaped(repr(run_id))} in the state store.[/red]")
             raise typer.Exit(ExitCode.CONFIG_ERROR)
         quarantine = state.quarantine_of(record.run_id)
         failed = [o for o in state.outcomes_of(record.run_id) if o["status"] != "written"]
     out.print(
-        f"[bold]Run {record.run_id}[/bold]: {record.status}, started "
-        f"{record.started_at.isoformat()}, as of {record.as_of}"
+        f"[bold]Run {escaped(record.run_id)}[/bold]: {escaped(record.status)}, started "
+        f"{record.started_at.isoformat()}, as of {escaped(record.as_of)}"
         + (" (dry run)" if record.dry_run else "")
     )
     if record.error:
-        out.print(f"[red]Error:[/red] {record.error}", markup=True, highlight=False)
-    out.print(", ".join(f"{name} {count:,}" for name, count in sorted(record.counts.items())))
+        out.print(f"[red]Error:[/red] {escaped(record.error)}", markup=True, highlight=False)
+    counts = ", ".join(f"{name} {count:,}" for name, count in sorted(record.counts.items()))
+    out.print(plain(counts))
     table = Table(title=f"Quarantine: {len(quarantine)} records")
     for column in ("Record", "Where", "Rule", "Reason"):
         table.add_column(column, overflow="fold")
     for entry in quarantine[:50]:
         table.add_row(
-            f"{entry.record_type} {entry.record_id or '?'}",
-            entry.location,
-            entry.rule,
-            entry.reason,
+            plain(f"{entry.record_type} {entry.record_id or '?'}"),
+            plain(entry.location),
+            plain(entry.rule),
+            plain(entry.reason),
         )
     out.print(table)
     accounts = Table(title=f"Accounts not written: {len(failed)}")
@@ -309,9 +316,9 @@ def runs_show(
         accounts.add_column(column, overflow="fold")
     for outcome in failed[:50]:
         accounts.add_row(
-            str(outcome["customer_id"]),
+            plain(outcome["customer_id"]),
             _text(outcome.get("account_id")),
-            str(outcome["status"]),
+            plain(outcome["status"]),
             _text(outcome.get("error_code")),
             _text(outcome.get("message")),
         )
@@ -333,13 +340,16 @@ def source_check(
     settings = _load(config)
     kind = settings.app.source.kind
     if name is not None and name != kind:
-        err.print(f"[red]{config} configures the source {kind!r}, not {name!r}.[/red]")
+        err.print(
+            f"[red]{escaped(config)} configures the source {escaped(repr(kind))}, "
+            f"not {escaped(repr(name))}.[/red]"
+        )
         raise typer.Exit(ExitCode.CONFIG_ERROR)
     with _exit_codes("source.check_failed", "Source check failed"):
         builder = pull_ledger(build_source(settings), settings.app.currencies, Silent())
         ledger = builder.build()
     counts = ", ".join(f"{n:,} {name.replace('_', ' ')}" for name, n in ledger.counts().items())
-    out.print(f"[green]ok[/green] {kind}: read {counts}")
+    out.print(f"[green]ok[/green] {escaped(kind)}: read {escaped(counts)}")
     rejected = len(builder.quarantine)
     if rejected:
         out.print(
@@ -375,7 +385,7 @@ def sample_data(
     exported_at = dt.datetime.combine(end_date.date(), dt.time(23, 0), tzinfo=dt.UTC)
     paths = write_export(ledger, out_dir, exported_at)
     counts = ", ".join(f"{n:,} {name}" for name, n in ledger.counts().items())
-    out.print(f"Wrote {counts} to {out_dir} ({len(paths)} files).")
+    out.print(f"Wrote {counts} to {escaped(out_dir)} ({len(paths)} files).")
 
 
 @contextmanager
@@ -439,7 +449,7 @@ def _print_summary(result: SyncResult, show: int) -> None:
     _print_plan(result, show)
     _print_quarantine(result)
     for name, path in result.outputs.items():
-        out.print(f"{name.capitalize()}: {path}")
+        out.print(f"{name.capitalize()}: {escaped(path)}")
 
 
 def _print_plan(result: SyncResult, show: int) -> None:
@@ -463,9 +473,10 @@ def _print_plan(result: SyncResult, show: int) -> None:
             rows["field"].tolist(), rows["current"].tolist(), rows["value"].tolist(), strict=True
         )
         for position, (field, current, value) in enumerate(cells):
-            name = f"{customer_id} {first['customer_name']}" if position == 0 else ""
+            # plain and _text: names and values from the ERP are data, never rich markup
+            name = plain(f"{customer_id} {first['customer_name']}" if position == 0 else "")
             values = [_text(current), _text(value)] if online else [_text(value)]
-            table.add_row(name, str(key) if position == 0 else "", str(field), *values)
+            table.add_row(name, plain(key if position == 0 else ""), plain(field), *values)
         table.add_section()
     out.print(table)
     if len(accounts) > show:
@@ -479,12 +490,12 @@ def _print_outcomes(result: SyncResult) -> None:
     counts = outcomes["status"].value_counts().to_dict()
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     calls = sum(result.crm.api_calls.values())
-    out.print(f"Salesforce: {summary or 'nothing to write'}; {calls} API calls.")
+    out.print(plain(f"Salesforce: {summary or 'nothing to write'}; {calls} API calls."))
     records = result.crm.records
     if len(records):
         kinds = records["object"] + " " + records["action"] + " " + records["status"]
         grouped = kinds.value_counts().sort_index().items()
-        out.print("Related records: " + ", ".join(f"{n} {kind}" for kind, n in grouped))
+        out.print(plain("Related records: " + ", ".join(f"{n} {kind}" for kind, n in grouped)))
     problems = outcomes[outcomes["status"] != "written"]
     if problems.empty:
         return
@@ -493,7 +504,7 @@ def _print_outcomes(result: SyncResult) -> None:
         table.add_column(column, overflow="fold")
     for row in problems.head(20).itertuples():
         table.add_row(
-            str(row.customer_id), str(row.status), _text(row.error_code), _text(row.message)
+            plain(row.customer_id), plain(row.status), _text(row.error_code), _text(row.message)
         )
     out.print(table)
 
@@ -508,15 +519,17 @@ def _print_quarantine(result: SyncResult) -> None:
         table.add_column(column, overflow="fold")
     for entry in entries[:20]:
         record = f"{entry.record_type} {entry.record_id or '?'}"
-        table.add_row(record, entry.location, entry.rule, entry.reason)
+        # plain: ids and reasons quote ERP text, which is data, never rich markup
+        table.add_row(plain(record), plain(entry.location), plain(entry.rule), plain(entry.reason))
     out.print(table)
     if len(entries) > 20:
         out.print(f"... and {len(entries) - 20} more in the quarantine file.")
 
 
-def _text(value: object) -> str:
+def _text(value: object) -> Text:
+    """A data cell as plain text, "(empty)" when missing."""
     missing = value is None or (isinstance(value, float) and math.isnan(value))
-    return "(empty)" if missing else str(value)
+    return Text("(empty)") if missing else plain(value)
 
 
 @app.command()
@@ -551,7 +564,7 @@ def _print_report_summary(result: ReportResult, top: int = 5) -> None:
     summary, places = result.report, result.report.money_places
     out.print(
         f"[bold]Report[/bold] as of {summary.as_of}, score changes since "
-        f"{summary.compared_with}, amounts in {summary.reporting_currency}"
+        f"{summary.compared_with}, amounts in {escaped(summary.reporting_currency)}"
     )
     worklist = summary.worklist
     table = Table(title=f"Worklist: {len(worklist)} customers with money at risk (top {top})")
@@ -559,13 +572,13 @@ def _print_report_summary(result: ReportResult, top: int = 5) -> None:
         numeric = column in {"Rank", "Money at risk", "Overdue"}
         table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in worklist.head(top).itertuples():
-        table.add_row(  # Text: names from the ERP are data, never rich markup
+        table.add_row(  # plain: names from the ERP are data, never rich markup
             str(row.priority_rank),
-            Text(f"{row.customer_id} {row.customer_name}"),
+            plain(f"{row.customer_id} {row.customer_name}"),
             f"{row.money_at_risk:,.{places}f}",
             f"{row.overdue_balance:,.{places}f}",
-            Text(str(row.risk_tier)),
-            Text(str(row.next_action_label)),
+            plain(row.risk_tier),
+            plain(row.next_action_label),
         )
     out.print(table)
     drops = len(summary.worst_movers)
@@ -582,8 +595,8 @@ def _print_report_summary(result: ReportResult, top: int = 5) -> None:
         )
     folder = result.outputs["report"].parent
     names = ", ".join(path.name for path in result.outputs.values())
-    out.print(f"Wrote to {folder}: {names}", markup=False, highlight=False)
-    out.print(f"Open the report: {result.outputs['report']}", markup=False, highlight=False)
+    out.print(plain(f"Wrote to {folder}: {names}"), highlight=False)
+    out.print(plain(f"Open the report: {result.outputs['report']}"), highlight=False)
 
 
 def main() -> None:

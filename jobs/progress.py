@@ -16,6 +16,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from jobs.console_safety import clean
+
 T = TypeVar("T")
 
 
@@ -41,7 +43,7 @@ class Bars:
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # may name a source or a file
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -57,7 +59,7 @@ class Bars:
         self._progress.stop()
 
     def track(self, items: Iterable[T], description: str) -> Iterator[T]:
-        task = self._progress.add_task(description, total=None)
+        task = self._progress.add_task(clean(description), total=None)
         for item in items:
             yield item
             self._progress.advance(task)
@@ -73,7 +75,7 @@ class _Step:
         self._description = description
 
     def __enter__(self) -> object:
-        self._task = self._progress.add_task(self._description, total=None)
+        self._task = self._progress.add_task(clean(self._description), total=None)
         return self
 
     def __exit__(self, *_: object) -> None:
