@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated
 
 from pydantic import AfterValidator
 
+from arsync.redact import register_secret
 from connector.errors import FatalError
 
 _REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
@@ -43,4 +44,17 @@ def resolve_secret(
     value = (os.environ if environ is None else environ).get(name)
     if not value:
         raise FatalError(f"environment variable {name} is not set (needed {purpose})")
+    register_secret(value)  # from now on masked in every log line, message and stored error
     return value
+
+
+_ANY_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+def register_referenced(texts: Iterable[str], environ: Mapping[str, str] | None = None) -> None:
+    """Register the value of every `${NAME}` the settings files mention, before any of them is
+    resolved: a secret in memory must be masked even in a crash before its login."""
+    values = os.environ if environ is None else environ
+    for text in texts:
+        for name in _ANY_REFERENCE.findall(text):
+            register_secret(values.get(name))

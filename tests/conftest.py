@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import structlog
 
+from jobs.logging import unroute_standard_logging
+
 
 @pytest.fixture(autouse=True)
 def _fresh_logging() -> Iterator[None]:
@@ -17,6 +19,7 @@ def _fresh_logging() -> Iterator[None]:
     so no later test logs into a closed stream."""
     yield
     structlog.reset_defaults()
+    unroute_standard_logging()
     structlog.contextvars.clear_contextvars()
 
 

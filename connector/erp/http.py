@@ -9,6 +9,7 @@ and a 401 triggers one token refresh before the request is tried again.
 from __future__ import annotations
 
 import email.utils
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from arsync.redact import redact
 from connector.errors import FatalError, RetriableError
 
 log = structlog.get_logger(__name__)
@@ -56,10 +58,13 @@ class RetryAfterError(RetriableError):
 
 
 class ApiError(FatalError):
-    """An answer that no retry will change (bad request, forbidden, not found)."""
+    """An answer that no retry will change (bad request, forbidden, not found).
+
+    The body is redacted before it is cut: an endpoint that echoes the request would otherwise
+    put the bearer token or the OAuth 1.0a token id into stderr and the run's stored error."""
 
     def __init__(self, status: int, url: str, detail: str) -> None:
-        super().__init__(f"HTTP {status} from {url}: {detail[:300]}")
+        super().__init__(f"HTTP {status} from {url}: {redact(detail)[:300]}")
         self.status = status
 
 
@@ -143,7 +148,8 @@ class HttpClient:
                     return self._send(method, url, kwargs)
         except (RetriableError, requests.ConnectionError, requests.Timeout) as error:
             raise FatalError(
-                f"the ERP API did not answer after {self.settings.max_attempts} attempts: {error}"
+                f"the ERP API did not answer after {self.settings.max_attempts} attempts: "
+                + redact(_without_queries(str(error)))
             ) from None
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
 
@@ -195,3 +201,12 @@ class HttpClient:
 def _safe(url: str) -> str:
     """The URL without its query string, which may carry tokens or customer data."""
     return url.split("?", 1)[0]
+
+
+_QUERY = re.compile(r"\?[^\s'\"()]*")
+
+
+def _without_queries(text: str) -> str:
+    """A message (urllib3's "Max retries exceeded with url: /path?...") with every query
+    string cut off, for the same reason as `_safe`."""
+    return _QUERY.sub("", text)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import requests
 import structlog
 
+from arsync.redact import register_secret
 from connector.errors import FatalError
 
 log = structlog.get_logger(__name__)
@@ -66,10 +67,12 @@ class OAuthToken:
             )
         body = response.json()
         self._access_token = str(body["access_token"])
+        register_secret(self._access_token)
         self._expires_at = self.clock() + float(body.get("expires_in", 3600)) - _EARLY_SECONDS
         rotated = body.get("refresh_token")
         if rotated and rotated != self.refresh_token:
             self.refresh_token = str(rotated)
+            register_secret(self.refresh_token)
             if self.on_rotate is not None:
                 self.on_rotate(self.refresh_token)
         log.info("erp.token_obtained", grant=self.grant, expires_in=body.get("expires_in"))
