@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import jwt
 import requests
 import structlog
 from simple_salesforce.api import Salesforce
@@ -32,6 +33,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from arsync.redact import register_secret
 from connector.crm.salesforce.settings import (
     JwtAuth,
     PasswordAuth,
@@ -170,6 +172,7 @@ class SalesforceClient:
             ) from None
         except requests.RequestException as error:
             raise FatalError(f"cannot reach Salesforce to log in: {type(error).__name__}") from None
+        register_secret(sf.session_id)
         log.info(
             "salesforce.connected",
             instance=sf.sf_instance,
@@ -187,16 +190,27 @@ class SalesforceClient:
     ) -> Salesforce:
         if auth.private_key is None and auth.private_key_file is None:
             raise FatalError("JWT login needs private_key (an env reference) or private_key_file")
-        return Salesforce(
-            username=auth.username,
-            consumer_key=resolve_secret(auth.consumer_key, environ, _PURPOSE),
-            privatekey=resolve_secret(auth.private_key, environ, _PURPOSE)
-            if auth.private_key
-            else None,
-            privatekey_file=str(auth.private_key_file) if auth.private_key_file else None,
-            domain=settings.domain,
-            **common,
-        )
+        where = auth.private_key or f"the file {auth.private_key_file}"
+        try:
+            return Salesforce(
+                username=auth.username,
+                consumer_key=resolve_secret(auth.consumer_key, environ, _PURPOSE),
+                privatekey=resolve_secret(auth.private_key, environ, _PURPOSE)
+                if auth.private_key
+                else None,
+                privatekey_file=str(auth.private_key_file) if auth.private_key_file else None,
+                domain=settings.domain,
+                **common,
+            )
+        except jwt.exceptions.PyJWTError as error:  # the key text is damaged or not a key
+            raise FatalError(
+                f"the JWT private key in {where} cannot be read as a PEM RSA private key "
+                f"({type(error).__name__})"
+            ) from None
+        except OSError as error:
+            raise FatalError(
+                f"cannot read the JWT private key {where}: {error.strerror or error}"
+            ) from None
 
     # -- the calls -------------------------------------------------------------------------
 
