@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from arsync.mapping import CrmMapping
 from arsync.records import CurrencyCode
-from arsync.yamlfile import ConfigError, ConfigProblem, load_model
+from arsync.yamlfile import ConfigError, ConfigProblem, load_model, read_yaml
 from connector.crm.salesforce.settings import SalesforceSettings
 from connector.erp import business_central, netsuite, quickbooks, sql, xero
 from connector.erp.files.mapping import FileMapping
@@ -199,26 +199,50 @@ def _load_scoring(path: Path) -> ScoringSettings:
 def load_run_settings(config_path: Path) -> RunSettings:
     """Validate arsync.yaml, then every file it names; raise one ConfigError with all problems."""
     app = load_model(AppSettings, config_path).resolved(config_path.parent)
-    problems: list[ConfigProblem] = []
+    problems = _missing_files(config_path, app)
 
-    def attempt(load: Callable[[], T]) -> T | None:
+    def attempt(path: Path, load: Callable[[], T]) -> T | None:
+        if not path.exists():
+            return None  # said once, at the arsync.yaml key naming it
         try:
             return load()
         except ConfigError as error:
             problems.extend(error.problems)
             return None
 
-    scoring = attempt(lambda: _load_scoring(app.scoring))
+    scoring = attempt(app.scoring, lambda: _load_scoring(app.scoring))
     source = app.source
     source_mapping = (
-        attempt(lambda: load_model(FileMapping, source.mapping))
+        attempt(source.mapping, lambda: load_model(FileMapping, source.mapping))
         if isinstance(source, FileSourceSettings)
         else None
     )
     columns = list(output_columns(scoring or ScoringSettings()))
     crm_mapping = attempt(
-        lambda: load_model(CrmMapping, app.crm_mapping, context={"columns": columns})
+        app.crm_mapping,
+        lambda: load_model(CrmMapping, app.crm_mapping, context={"columns": columns}),
     )
     if problems or scoring is None or crm_mapping is None:
         raise ConfigError(problems)
     return RunSettings(app, scoring, source_mapping, crm_mapping, config_path)
+
+
+def _missing_files(config_path: Path, app: AppSettings) -> list[ConfigProblem]:
+    """A settings file that is not there, at the arsync.yaml line naming it: the file's own
+    "cannot read" does not say which key to fix, and a default path has no line of its own."""
+    named: list[tuple[list[int | str], Path]] = [(["scoring"], app.scoring)]
+    if isinstance(app.source, FileSourceSettings):
+        named.append((["source", "mapping"], app.source.mapping))
+    named.append((["crm_mapping"], app.crm_mapping))
+    missing = [(loc, path) for loc, path in named if not path.exists()]
+    if not missing:
+        return []
+    document = read_yaml(config_path)
+    problems: list[ConfigProblem] = []
+    for loc, path in missing:
+        data = document.data
+        for part in loc:
+            data = data.get(part) if isinstance(data, dict) else None
+        default = "" if data is not None else f" (the default; set {loc[-1]}: to its path)"
+        problems.append(document.problem(loc, f"file not found: {path}{default}"))
+    return problems
