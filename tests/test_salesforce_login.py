@@ -3,6 +3,8 @@ only, and a refused login is fatal with Salesforce's reason and no secret in it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -77,3 +79,42 @@ def test_a_refused_password_login_is_fatal_and_names_no_secret() -> None:
 def test_a_literal_secret_in_the_settings_is_refused() -> None:
     with pytest.raises(ValueError, match="secrets come from the environment"):
         TokenAuth(mode="token", instance_url="https://acme.my.salesforce.com", access_token="00D!x")
+
+
+def test_a_damaged_jwt_key_is_fatal_names_the_variable_and_not_the_key() -> None:
+    private, _public = keys()
+    lines = private.splitlines()
+    damaged = "\n".join(lines[:4] + lines[9:])  # a PEM with lines lost in a copy and paste
+    settings = SalesforceSettings(
+        auth=JwtAuth(
+            mode="jwt",
+            username="integration@acme.example",
+            consumer_key="${SF_CONSUMER_KEY}",
+            private_key="${SF_PRIVATE_KEY}",
+        )
+    )
+    environ = {"SF_CONSUMER_KEY": "consumer-key-1234", "SF_PRIVATE_KEY": damaged}
+
+    with pytest.raises(FatalError) as raised:
+        SalesforceClient.connect(settings, environ=environ)
+
+    message = str(raised.value)
+    assert message == (
+        "the JWT private key in ${SF_PRIVATE_KEY} cannot be read as a PEM RSA private key "
+        "(InvalidKeyError)"
+    )
+
+
+def test_a_missing_jwt_key_file_is_fatal_and_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "sf.pem"
+    settings = SalesforceSettings(
+        auth=JwtAuth(
+            mode="jwt",
+            username="integration@acme.example",
+            consumer_key="${SF_CONSUMER_KEY}",
+            private_key_file=missing,
+        )
+    )
+
+    with pytest.raises(FatalError, match=f"cannot read the JWT private key the file {missing}"):
+        SalesforceClient.connect(settings, environ={"SF_CONSUMER_KEY": "consumer-key-1234"})
