@@ -10,10 +10,8 @@ environment variable only when the file does not exist yet.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Protocol
 import requests
 import structlog
 
+from arsync.privatefiles import write_private
 from connector.erp.http import HttpClient, HttpSettings
 from connector.erp.oauth import OAuthToken
 from connector.errors import FatalError
@@ -87,16 +86,9 @@ class RefreshTokenStore:
                 f"{self.reference} yourself before the next run",
             )
             return
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=self.file.parent, prefix=".refresh-token-")
         try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(token)
-            Path(temporary).chmod(0o600)
-            Path(temporary).replace(self.file)
+            write_private(self.file, lambda path: path.write_text(token, encoding="utf-8"))
         except OSError as error:
-            with contextlib.suppress(OSError):
-                Path(temporary).unlink()
             raise FatalError(
                 f"{self.file}: cannot keep the new {self.erp} refresh token ({error.strerror}); "
                 "the old one no longer works: authorise arsync again"
