@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from jobs.state import sqlitefile
 from jobs.state.errors import StateUrlError
 
 _REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
@@ -75,9 +76,10 @@ def is_sqlite(bind: Engine | Connection) -> bool:
 
 
 def make_engine(url: str | URL, environ: Mapping[str, str] | None = None) -> Engine:
-    """An engine for the URL. For a SQLite file its folder is created, foreign keys are enforced,
-    and SQLAlchemy (not the sqlite3 module) emits BEGIN, so that transactions are real: DDL in
-    migrations rolls back, and `SQLITE_IMMEDIATE` can take the write lock up front."""
+    """An engine for the URL. A SQLite file is created owner-only, or refused when empty
+    (`jobs.state.sqlitefile`); foreign keys are enforced, and SQLAlchemy (not the sqlite3
+    module) emits BEGIN, so that transactions are real: DDL in migrations rolls back, and
+    `SQLITE_IMMEDIATE` can take the write lock up front."""
     parsed = url if isinstance(url, URL) else parse_url(url, environ)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
@@ -88,7 +90,7 @@ def make_engine(url: str | URL, environ: Mapping[str, str] | None = None) -> Eng
     if memory:
         options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
     elif not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        sqlitefile.prepare(Path(database))  # the path as SQLite opens it: no ~ expansion
     engine = create_engine(parsed, **options)
 
     @event.listens_for(engine, "connect")

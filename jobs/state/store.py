@@ -31,7 +31,7 @@ import structlog
 from psycopg.types.json import Json
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from arsync.quarantine import Action, QuarantineEntry
@@ -51,6 +51,7 @@ from jobs.state.models import (
     Watermark,
     WrittenValue,
 )
+from jobs.state.sqlitefile import damaged
 
 log = structlog.get_logger(__name__)
 
@@ -114,15 +115,21 @@ class StateStore:
 
     @classmethod
     def open(cls, url: str, *, environ: Mapping[str, str] | None = None) -> StateStore:
-        """Connect, create the folder of a SQLite file, and upgrade the schema to the latest.
+        """Connect, create a new SQLite file (owner-only), and upgrade the schema to the latest.
 
         `postgresql://` URLs use psycopg 3; a `${NAME}` password is read from the environment.
+        An empty or damaged SQLite file is a `StateError` naming it and what to do.
         """
         engine = make_engine(url, environ)
         try:
             upgrade(engine)
-        except OperationalError as error:
+        except DatabaseError as error:  # OperationalError is one
             engine.dispose()
+            damage = damaged(error, engine)
+            if damage is not None:
+                raise damage from None
+            if not isinstance(error, OperationalError):
+                raise
             # `error.orig` is the driver's own message, which never repeats the password.
             raise StateError(
                 f"cannot open the state store {describe(engine)}: {str(error.orig).strip()}"
@@ -542,7 +549,7 @@ class StateStore:
                 session.execute(
                     delete(RunLock).where(RunLock.name == name, RunLock.run_id == run_id)
                 )
-        except SQLAlchemyError as error:  # the lock itself is released all the same
+        except (SQLAlchemyError, StateError) as error:  # the lock is released all the same
             reason = str(getattr(error, "orig", None) or error).strip()
             log.warning("state.lock_row_not_released", lock=name, error=reason)
 
@@ -599,7 +606,7 @@ class StateStore:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+        with self._damage_named(), self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
@@ -607,9 +614,21 @@ class StateStore:
         """A write transaction, committed at the end of the block or rolled back whole. On
         SQLite it takes the write lock at BEGIN, so it never fails half-way for a concurrent
         writer (it waits for it instead)."""
-        with self._sessions() as session, session.begin():
+        with self._damage_named(), self._sessions() as session, session.begin():
             session.connection(execution_options={SQLITE_IMMEDIATE: True})
             yield session
+
+    @contextmanager
+    def _damage_named(self) -> Iterator[None]:
+        """Damage deeper in a SQLite file than the open reads, found by a query: a StateError
+        naming the file and what to do (exit 3), not a traceback."""
+        try:
+            yield
+        except DatabaseError as error:
+            damage = damaged(error, self._engine)
+            if damage is None:
+                raise
+            raise damage from None
 
 
 def _driver_connection(engine: Engine) -> psycopg.Connection[Any]:
