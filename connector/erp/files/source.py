@@ -23,6 +23,7 @@ from connector.erp.files.mapping import (
     FileMapping,
     FileSpec,
 )
+from connector.erp.files.paths import inside_folder
 from connector.erp.files.values import CellError, CellParser, field_type
 from connector.errors import SourceConfigError
 
@@ -56,7 +57,7 @@ class FileSource(Source):
         was last written: rereading the same files must not look like fresher data."""
         if self._mapping.manifest is None:
             return self._newest_file_time()
-        path = self._folder / self._mapping.manifest
+        path = inside_folder(self._folder, self._mapping.manifest, "manifest")
         try:
             exported_at = json.loads(path.read_text(encoding="utf-8"))["exported_at"]
             stamp = dt.datetime.fromisoformat(exported_at)
@@ -70,7 +71,7 @@ class FileSource(Source):
         times = []
         for kind in _RECORD_TYPE:
             spec = self._mapping.file(kind)
-            path = self._folder / spec.path if spec is not None else None
+            path = self._file_path(kind, spec) if spec is not None else None
             if path is not None and path.is_file():
                 times.append(path.stat().st_mtime)
         return dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
@@ -157,7 +158,7 @@ class FileSource(Source):
         model = RECORD_MODELS[kind]
         columns = spec.column_specs()
         targets = {name: field_type(model.model_fields[name].annotation) for name in columns}
-        for location, cells in self._rows(spec, columns):
+        for location, cells in self._rows(kind, spec, columns):
             row: Row = {}
             problems = []
             for name, column in columns.items():
@@ -185,10 +186,14 @@ class FileSource(Source):
             reason=reason,
         )
 
+    def _file_path(self, kind: str, spec: FileSpec) -> Path:
+        """The file's path, refused when it leads outside the export folder."""
+        return inside_folder(self._folder, spec.path, f"files.{kind}.path")
+
     def _rows(
-        self, spec: FileSpec, columns: dict[str, ColumnSpec]
+        self, kind: str, spec: FileSpec, columns: dict[str, ColumnSpec]
     ) -> Iterator[tuple[str, dict[str, object]]]:
-        path = self._folder / spec.path
+        path = self._file_path(kind, spec)
         if not path.is_file():
             raise SourceConfigError(f"{path}: file not found (named in the column mapping)")
         if path.suffix.lower() in {".xlsx", ".xlsm"}:
