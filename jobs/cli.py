@@ -23,6 +23,7 @@ from jobs.crm import check_connection
 from jobs.health import RunSummary
 from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
 from jobs.pipeline import ExitCode, SyncResult, pull_ledger, run_sync
+from jobs.preflight import preflight
 from jobs.progress import Bars, Reporter, Silent
 from jobs.report import DEFAULT_COMPARE_DAYS, ReportResult, run_report
 from jobs.settings import RunSettings, load_run_settings
@@ -360,8 +361,13 @@ def source_check(
 
 @app.command()
 def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Check arsync.yaml and every file it names; exit 2 naming each problem."""
+    """Check arsync.yaml, every file it names, the environment variables it references and the
+    first rows of a file export; exit 2 naming each problem."""
     settings = _load(config)
+    problems = preflight(settings)
+    if problems:
+        _print_problems(ConfigError(problems))
+        raise typer.Exit(ExitCode.CONFIG_ERROR)
     for path in [config, *settings.files()]:
         out.print(f"[green]ok[/green] {path}")
 

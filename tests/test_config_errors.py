@@ -22,9 +22,10 @@ WIDE = {"COLUMNS": "1000"}
 
 
 def copy_settings(root: Path) -> Path:
-    """config/ and mappings/ side by side, as shipped, so the relative paths still work."""
-    shutil.copytree(REPO / "config", root / "config")
-    shutil.copytree(REPO / "mappings", root / "mappings")
+    """config/, mappings/ and the sample export side by side, as shipped, so the relative paths
+    still work (validate reads the first rows of the export)."""
+    for folder in ("config", "mappings", "examples"):
+        shutil.copytree(REPO / folder, root / folder)
     return root / "config" / "arsync.yaml"
 
 
