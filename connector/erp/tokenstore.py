@@ -21,6 +21,7 @@ import requests
 import structlog
 
 from arsync.privatefiles import write_private
+from arsync.redact import register_secret
 from connector.erp.http import HttpClient, HttpSettings
 from connector.erp.oauth import OAuthToken
 from connector.errors import FatalError
@@ -62,6 +63,7 @@ class RefreshTokenStore:
                     f"{self.file}: cannot read the {self.erp} refresh token ({error.strerror})"
                 ) from None
             if token:
+                register_secret(token)
                 return token
         return resolve(self.reference, self.erp, environ)
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from arsync.redact import register_secret
 from jobs.state import sqlitefile
 from jobs.state.errors import StateUrlError
 
@@ -60,6 +61,7 @@ def parse_url(url: str, environ: Mapping[str, str] | None = None) -> URL:
             raise StateUrlError(
                 f"environment variable {name} is not set (the password of {describe(parsed)})"
             )
+        register_secret(value)
         parsed = parsed.set(password=value)
     return parsed
 
