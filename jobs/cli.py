@@ -8,20 +8,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
+from arsync.redact import redact
 from arsync.yamlfile import ConfigError
 from connector.errors import FatalError, SourceConfigError
+from connector.secrets import register_referenced
 from jobs.console_safety import escaped, plain
+from jobs.crash import report_crash
 from jobs.crm import check_connection
 from jobs.health import RunSummary
-from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id
+from jobs.logging import LogFormat, LogLevel, bind_run, configure_logging, new_run_id
 from jobs.pipeline import ExitCode, SyncResult, pull_ledger, run_sync
 from jobs.preflight import preflight
 from jobs.progress import Bars, Reporter, Silent
@@ -31,7 +35,23 @@ from jobs.sources import build_source
 from jobs.state import LockHeldError, StateStore
 from jobs.worker import run_worker
 
+
+class _Commands(TyperGroup):
+    """Every command's last line of defence: an exception that no `_exit_codes` knew is a
+    crash, reported in one paragraph and exit 3, never a traceback with exit 1 ("partial")."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context, which it does not export
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # exits and usage errors
+            raise
+        except Exception as error:
+            err.print(escaped(report_crash(ctx.invoked_subcommand or "command", error)))
+            raise typer.Exit(ExitCode.FATAL) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Accounts-receivable health from the ERP onto Salesforce Accounts.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
@@ -55,7 +75,9 @@ def _setup(
     log_format: Annotated[
         LogFormat, typer.Option(help="console on a terminal, JSON elsewhere, unless set.")
     ] = LogFormat.AUTO,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[
+        LogLevel, typer.Option(case_sensitive=False, help="Which events to log.")
+    ] = LogLevel.INFO,
 ) -> None:
     configure_logging(log_format, log_level)
 
@@ -173,6 +195,9 @@ def worker(
             result = _sync_run(config, dry_run=dry_run, as_of=None, show=10)
         except typer.Exit as stopped:
             return RunSummary(exit_code=stopped.exit_code, seconds=0)
+        except Exception as error:  # the worker goes on; this run is a crash, exit 3
+            err.print(escaped(report_crash("worker run", error)))
+            return RunSummary(exit_code=ExitCode.FATAL, seconds=0)
         return _run_summary(result)
 
     code = run_worker(
@@ -405,15 +430,15 @@ def _exit_codes(failed_event: str, stopped: str) -> Iterator[None]:
         raise typer.Exit(ExitCode.CONFIG_ERROR) from None
     except SourceConfigError as error:
         log.error(failed_event, error=str(error), kind="source_config")
-        err.print(f"[red]The data does not fit the settings:[/red] {error}")
+        err.print(f"[red]The data does not fit the settings:[/red] {escaped(redact(str(error)))}")
         raise typer.Exit(ExitCode.CONFIG_ERROR) from None
     except LockHeldError as error:
         log.warning(failed_event, error=str(error), kind="locked")
-        err.print(f"[yellow]Not started:[/yellow] {error}")
+        err.print(f"[yellow]Not started:[/yellow] {escaped(error)}")
         raise typer.Exit(ExitCode.LOCKED) from None
     except FatalError as error:
         log.error(failed_event, error=str(error), kind="fatal")
-        err.print(f"[red]{stopped}:[/red] {error}")
+        err.print(f"[red]{escaped(stopped)}:[/red] {escaped(redact(str(error)))}")
         raise typer.Exit(ExitCode.FATAL) from None
 
 
@@ -430,10 +455,12 @@ def _progress() -> Iterator[Reporter]:
 def _load(config: Path) -> RunSettings:
     """The run's settings, or exit 2 with every problem listed by file, line and key."""
     try:
-        return load_run_settings(config)
+        settings = load_run_settings(config)
     except ConfigError as error:
         _print_problems(error)
         raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    register_referenced(path.read_text(encoding="utf-8") for path in [config, *settings.files()])
+    return settings
 
 
 def _print_problems(error: ConfigError) -> None:

@@ -19,6 +19,7 @@ from arsync.ledger import Ledger, LedgerBuilder
 from arsync.mapping import desired_values, match_keys
 from arsync.quarantine import Quarantine, QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
+from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.crm.salesforce.client import SalesforceClient
 from connector.erp.base import Cursors, Pulled, Source
@@ -323,7 +324,7 @@ def run_sync(
                 status="failed",
                 finished_at=dt.datetime.now(dt.UTC),
                 counts={},
-                error=f"{type(error).__name__}: {error}"[:2000],
+                error=redact(f"{type(error).__name__}: {error}")[:2000],
             )
             raise
     return result

@@ -1,0 +1,37 @@
+"""The README's exit codes for a held lock agree with the code, in the table and in the prose."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from jobs.pipeline import ExitCode
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+_CONCURRENT = re.compile(r"\block\b|another sync|a second `arsync|by hand while", re.IGNORECASE)
+_EXIT = re.compile(r"\bexits? (?:with )?`?(\d)`?")
+
+
+def _sentences() -> list[str]:
+    """README prose as sentences, each paragraph's lines joined (tables and code left out)."""
+    sentences: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", README):
+        if paragraph.lstrip().startswith(("|", "```")):
+            continue
+        flat = " ".join(line.strip() for line in paragraph.splitlines())
+        sentences += re.split(r"(?<=[.:])\s+(?=[A-Z(`*-])", flat)
+    return sentences
+
+
+def test_the_exit_code_table_gives_the_lock_the_code_the_cli_uses() -> None:
+    [row] = [line for line in README.splitlines() if line.startswith("| `") and "lock" in line]
+
+    assert row.startswith(f"| `{int(ExitCode.LOCKED)}` |")
+
+
+def test_every_sentence_about_the_lock_names_the_same_exit_code() -> None:
+    about_the_lock = [s for s in _sentences() if _CONCURRENT.search(s) and _EXIT.search(s)]
+
+    assert len(about_the_lock) >= 3, about_the_lock  # the lock section and the worker's two
+    for sentence in about_the_lock:
+        assert set(_EXIT.findall(sentence)) == {str(int(ExitCode.LOCKED))}, sentence
