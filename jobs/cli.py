@@ -394,7 +394,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
         _print_problems(ConfigError(problems))
         raise typer.Exit(ExitCode.CONFIG_ERROR)
     for path in [config, *settings.files()]:
-        out.print(f"[green]ok[/green] {path}")
+        out.print(f"[green]ok[/green] {escaped(path)}")
 
 
 @app.command("sample-data")
@@ -467,7 +467,7 @@ def _print_problems(error: ConfigError) -> None:
     log.error("config.invalid", problems=len(error.problems))
     err.print(f"[red]{len(error.problems)} problem(s) in the settings:[/red]")
     for problem in error.problems:
-        err.print(f"  {problem}", markup=False, highlight=False)
+        err.print(plain(f"  {problem}"), highlight=False)  # may quote a cell of the export
 
 
 def _print_summary(result: SyncResult, show: int) -> None:

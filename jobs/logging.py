@@ -20,6 +20,7 @@ from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from arsync.redact import redact_value
+from jobs.console_safety import clean
 
 
 class LogFormat(StrEnum):
@@ -44,6 +45,14 @@ def scrub_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -
     return {key: redact_value(value) for key, value in event_dict.items()}
 
 
+def printable(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Text values with their control characters replaced, for the console renderer: an ERP
+    name holding `\\x1b]0;...\\x07` must not retitle (or worse) the operator's terminal."""
+    return {
+        key: clean(value) if isinstance(value, str) else value for key, value in event_dict.items()
+    }
+
+
 def configure_logging(
     log_format: LogFormat = LogFormat.AUTO,
     level: LogLevel | str = LogLevel.INFO,
@@ -61,6 +70,8 @@ def configure_logging(
     out = stream if stream is not None else sys.stderr
     use_json = log_format is LogFormat.JSON or (log_format is LogFormat.AUTO and not out.isatty())
     chain = _processors(use_json)
+    if not use_json:  # JSON escapes control characters itself; a terminal would obey them
+        chain.append(printable)
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if use_json

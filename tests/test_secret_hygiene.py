@@ -440,3 +440,17 @@ def test_a_crashing_worker_run_leaks_no_secret_to_stdout_stderr_or_the_state_db(
         assert value.encode() not in everything, f"{name} leaked"
         for line in value.splitlines()[1:-1]:
             assert line.encode() not in everything, f"a line of {name} leaked"
+
+
+def test_console_logs_replace_control_characters_that_a_terminal_would_obey() -> None:
+    stream = io.StringIO()
+    configure_logging(LogFormat.CONSOLE, "info", stream)
+
+    structlog.get_logger("test").warning(
+        "ledger.record_quarantined", reason="name \x1b]0;owned\x07 here", nested={"k": "\x1b[2J"}
+    )
+
+    text = stream.getvalue()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "name \ufffd]0;owned\ufffd here" in text
