@@ -22,6 +22,19 @@ class Pulled:
 
 
 PulledItem = Pulled | QuarantineEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A row a columnar source could not read, the stream it was read from, and how many rows
+    it stands for (a CSV row that swallowed lines through an unbalanced quote stands for one
+    per line), for the row accounting."""
+
+    entry: QuarantineEntry
+    stream: str
+    rows: int = 1
+
+
 Cursors = Mapping[str, str]  # stream name -> where the next incremental pull starts
 
 

@@ -44,6 +44,12 @@ class Formats(_Strict):
         "is allowed), cp1252, latin-1, utf-16...",
     )
     delimiter: Annotated[str, StringConstraints(min_length=1, max_length=1)] = ","
+    max_lines_per_row: int = Field(
+        default=10,
+        ge=1,
+        description="a CSV row whose quoted cells take more lines than this is damaged (most "
+        "likely an unbalanced quote that swallowed the rows after it) and is quarantined",
+    )
 
     @field_validator("encoding")
     @classmethod

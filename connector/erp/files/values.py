@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import types
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -32,6 +33,13 @@ class CellParser:
         self._formats = formats
         self._true = {v.casefold() for v in formats.true_values}
         self._false = {v.casefold() for v in formats.false_values}
+        # A number in the mapping's convention: digits grouped by threes with the thousands
+        # separator, or not grouped at all. "5306,62" under a dot mapping is refused, never
+        # read as 530662.
+        point, group = re.escape(formats.decimal_separator), re.escape(formats.thousands_separator)
+        whole = rf"(?:\d{{1,3}}(?:{group}\d{{3}})+|\d+)" if group else r"\d+"
+        self._shape = re.compile(rf"^[+-]?(?:{whole}(?:{point}\d*)?|{point}\d+)(?:[eE][+-]?\d+)?$")
+        self._example = f"1{formats.thousands_separator}234{formats.decimal_separator}56"
         self._converters: dict[type, Callable[[object], object]] = {
             dt.datetime: self._datetime,
             dt.date: self._date,
@@ -90,6 +98,12 @@ class CellParser:
         if isinstance(raw, int | float | Decimal):
             return Decimal(str(raw))
         text = str(raw)
+        if not self._shape.match(text):
+            raise CellError(
+                f"{raw!r} is not a number written as {self._example} (decimal separator "
+                f"{self._formats.decimal_separator!r}, thousands separator "
+                f"{self._formats.thousands_separator or 'none'!r})"
+            )
         if self._formats.thousands_separator:
             text = text.replace(self._formats.thousands_separator, "")
         text = text.replace(self._formats.decimal_separator, ".")
