@@ -24,9 +24,14 @@ application, with the document they belong to (`document_type`, `document_id`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 import pandas as pd
+
+from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 
 MONEY_SCALE = 10_000  # money columns hold amount * MONEY_SCALE as integers: exact, vectorised
 LOCATION = "location"  # where the row came from: "invoices.csv:3", "Invoice 145"
@@ -88,6 +93,12 @@ FIELDS: dict[str, dict[str, str]] = {
     },
 }
 MONEY_FIELDS = frozenset({"credit_limit", "total", "open_balance", "amount"})
+RECORD_KINDS: dict[type[CanonicalRecord], str] = {
+    Customer: "customer",
+    Invoice: "invoice",
+    Payment: "payment",
+    CreditMemo: "credit_memo",
+}
 
 
 @dataclass(frozen=True, eq=False)  # DataFrames have no single truth value to compare by
@@ -104,10 +115,103 @@ class RecordFrame:
         return self.labels.get(name, name)
 
 
+def columns_of(kind: str) -> dict[str, str]:
+    """Every column of a frame of `kind` and its dtype: the fields, LOCATION and STREAM."""
+    return {**FIELDS[kind], LOCATION: "string", STREAM: "string"}
+
+
 def empty_frame(kind: str) -> pd.DataFrame:
     """A frame of `kind` with no rows and every column at its dtype."""
-    columns = {**FIELDS[kind], LOCATION: "string", STREAM: "string"}
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns_of(kind).items()})
+
+
+def conform(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every column of `kind` at its dtype, a missing one all missing; other
+    columns are kept. Cheap when the source already typed them."""
+    columns = columns_of(kind)
+    absent = {
+        name: pd.Series(
+            pd.NA if dtype in {"string", "Int64", "boolean"} else pd.NaT,
+            index=frame.index,
+            dtype=dtype,
+        )
+        for name, dtype in columns.items()
+        if name not in frame.columns
+    }
+    if absent:
+        frame = frame.assign(**absent)
+    retype = {name: dtype for name, dtype in columns.items() if str(frame[name].dtype) != dtype}
+    if retype:
+        frame = frame.astype(retype)
+    order = [*columns, *(name for name in frame.columns if name not in columns)]
+    return frame if list(frame.columns) == order else frame[order]
+
+
+def money_units(amount: Decimal | None) -> int | None:
+    """A Decimal amount in the frames' 1/10,000 units (exact for the 4 places money has)."""
+    return None if amount is None else int(amount.scaleb(4))
+
+
+def record_row(record: CanonicalRecord, location: str, stream: str) -> dict[str, Any]:
+    """One record as a row of its kind's frame (its applications are rows of their own)."""
+    row: dict[str, Any] = {}
+    for name, dtype in FIELDS[RECORD_KINDS[type(record)]].items():
+        value = getattr(record, name)
+        row[name] = money_units(value) if dtype == "Int64" and name in MONEY_FIELDS else value
+    row[LOCATION] = location
+    row[STREAM] = stream
+    return row
+
+
+def application_rows(
+    document: Payment | CreditMemo, location: str, part_locations: tuple[str, ...], stream: str
+) -> list[dict[str, Any]]:
+    """A payment's or credit memo's applications as application rows, each located at its
+    own row when the source knows it (`part_locations[i]`), else at its document."""
+    kind = RECORD_KINDS[type(document)]
+    return [
+        {
+            "document_type": kind,
+            "document_id": document.id,
+            "invoice_id": application.invoice_id,
+            "amount": money_units(application.amount),
+            "applied_date": application.applied_date,
+            LOCATION: part_locations[index] if index < len(part_locations) else location,
+            STREAM: stream,
+        }
+        for index, application in enumerate(document.applications)
+    ]
+
+
+def rows_to_frame(
+    kind: str, rows: list[dict[str, Any]], extra: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Row dicts as a typed frame of `kind` (plus `extra` columns and their dtypes)."""
+    columns = {**columns_of(kind), **(extra or {})}
+    return pd.DataFrame(
+        {
+            name: pd.Series([row.get(name) for row in rows], dtype=dtype)
+            for name, dtype in columns.items()
+        }
+    )
+
+
+def records_to_frames(
+    records: Iterable[tuple[CanonicalRecord, str]], stream: str | None = None
+) -> dict[str, RecordFrame]:
+    """Validated records (with their locations) as one RecordFrame per kind; each kind's
+    stream is `stream`, or the kind's name. For sources that build records one by one."""
+    rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+    for record, location in records:
+        kind = RECORD_KINDS[type(record)]
+        rows[kind].append(record_row(record, location, stream or kind))
+        if isinstance(record, Payment | CreditMemo):
+            rows["application"] += application_rows(
+                record, location, (), stream or f"{kind}_application"
+            )
+    return {
+        kind: RecordFrame(kind, rows_to_frame(kind, kind_rows)) for kind, kind_rows in rows.items()
+    }
 
 
 @dataclass

@@ -15,6 +15,7 @@ from arsync.csv_safety import safe_value
 class Action(StrEnum):
     REJECTED = "rejected"  # left out of scoring
     CORRECTED = "corrected"  # kept, with the named field cleared
+    REPORTED = "reported"  # kept in the ledger as it is, reported so the user knows
 
 
 @dataclass(frozen=True, slots=True)
