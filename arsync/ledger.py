@@ -1,21 +1,53 @@
 """The validated ledger: canonical records as typed DataFrames, money in integer minor units.
 
 `LedgerBuilder` is the one place where the rules that need the whole ledger are applied
-(duplicate ids, unknown customers or invoices, unknown currencies), whatever the source.
-Every record it leaves out lands in the quarantine with its location and reason.
+(duplicate ids, unknown customers, documents or invoices, unknown currencies, over-applied
+invoices, dates outside a sane window), whatever the source. It works on columns: sources hand
+it `RecordFrame`s (`add_frame`) or records one by one (`add`, gathered into frames when it
+builds), and every rule is a column operation, so millions of rows cost seconds, not a
+Python object each. Every row that reaches it ends in exactly one place, counted per stream
+(`accounting`): the ledger, the quarantine (with its location and reason), or folded into an
+identical copy (`merged`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from arsync.money import to_minor
+from arsync.frames import (
+    FIELDS,
+    KINDS,
+    LOCATION,
+    RECORD_KINDS,
+    STREAM,
+    RecordFrame,
+    StreamCount,
+    application_rows,
+    money_units,
+    record_row,
+    rows_to_frame,
+)
+from arsync.money import exponent
 from arsync.quarantine import Action, Quarantine, QuarantineEntry
-from arsync.records import Application, CanonicalRecord, CreditMemo, Customer, Invoice, Payment
+from arsync.record_rules import (
+    DOCUMENT_DATE,
+    DOCUMENT_TYPES,
+    DateWindow,
+    applied_units,
+    check_records,
+    dates_out_of_window,
+    entries_for,
+    format_date,
+    format_money,
+    over_applied_reason,
+)
+from arsync.records import CanonicalRecord, CreditMemo, Payment
 
 CUSTOMER_COLUMNS = {
     "customer_id": "string",
@@ -99,277 +131,629 @@ class Ledger:
         }
 
 
-_RECORD_TYPES: dict[type[CanonicalRecord], str] = {
-    Customer: "customer",
-    Invoice: "invoice",
-    Payment: "payment",
-    CreditMemo: "credit_memo",
+# Columns the builder keeps beside a kind's fields while it works.
+_POSITION = "_position"  # arrival order within the kind: the order of the output and reasons
+_BATCH = "_batch"  # which batch the row came in, for its labels
+_PARTS = "_parts"  # an added document's applications, so that copies compare with them
+_COPY = "_copy"  # an added document's application row: its document row's _position (else -1)
+_APPLIED = "_applied"  # a document's applications, summed (1/10,000 units)
+_DOCUMENT = "_document"  # an application's document: its row in the kept documents
+_INVOICE = "_invoice"  # an application's invoice: its row in the kept invoices
+_DOCUMENT_DATE = "_document_date"  # an application's document's date
+_INTERNAL: dict[str, dict[str, str]] = {
+    kind: {
+        _POSITION: "int64",
+        _BATCH: "int64",
+        **({_PARTS: "string"} if kind in DOCUMENT_TYPES else {}),
+        **({_COPY: "int64"} if kind == "application" else {}),
+    }
+    for kind in KINDS
 }
+_RANK = {kind: rank for rank, kind in enumerate(KINDS)}
+_WORDS = {kind: kind.replace("_", " ") for kind in KINDS}
 
 
-@dataclass
-class _Located:
-    record: CanonicalRecord
-    location: str
-    part_locations: tuple[str, ...] = ()
+def _flags(values: Any) -> np.ndarray:
+    """A boolean mask as a numpy array, missing as False."""
+    return np.asarray(pd.Series(values).fillna(False).to_numpy(dtype=bool), dtype=bool)
 
-    def part_location(self, index: int) -> str:
-        """Where one application came from: its own row if known, else its document's."""
-        parts = self.part_locations
-        return parts[index] if index < len(parts) else self.location
+
+def _units(values: pd.Series) -> np.ndarray:
+    return np.asarray(values.to_numpy(dtype="int64", na_value=0))
+
+
+def minor_units(units: pd.Series, currencies: pd.Series) -> pd.Series:
+    """1/10,000 units in each currency's minor units, rounded half up (away from zero) as
+    `arsync.money.to_minor` rounds a Decimal; a missing amount stays missing."""
+    codes, uniques = pd.factorize(currencies, use_na_sentinel=True)
+    exponents = np.array([exponent(str(u)) for u in uniques] + [2], dtype="int64")[codes]
+    values = _units(units)
+    divisor = 10 ** np.clip(4 - exponents, 0, None)
+    minor = np.sign(values) * ((np.abs(values) + divisor // 2) // divisor)
+    minor = minor * 10 ** np.clip(exponents - 4, 0, None)
+    result = pd.Series(minor, dtype="Int64")
+    return result.mask(units.isna().to_numpy())
+
+
+def _nanoseconds(values: pd.Series) -> pd.Series:
+    """Dates the window has checked, as the Ledger's datetime64[ns]."""
+    return values.astype("datetime64[ns]").reset_index(drop=True)
+
+
+class _Found:
+    """The build's findings, put in arrival order within each kind at the end."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, int, QuarantineEntry]] = []
+
+    def add(self, kind: str, positions: Iterable[int], entries: list[QuarantineEntry]) -> None:
+        rank = _RANK[kind]
+        self.entries += [(rank, int(p), e) for p, e in zip(positions, entries, strict=True)]
+
+    def rejected_ids(self, record_type: str) -> set[str]:
+        return {
+            e.record_id
+            for _, _, e in self.entries
+            if e.record_type == record_type and e.action is Action.REJECTED and e.record_id
+        }
+
+    def in_order(self) -> list[QuarantineEntry]:
+        return [e for _, _, e in sorted(self.entries, key=lambda item: item[:2])]
 
 
 @dataclass
 class LedgerBuilder:
-    """Collects records from a source, then applies the ledger-wide rules in `build`.
+    """Collects rows from a source, then applies the ledger-wide rules in `build`.
 
     `currencies` are the ones the run can convert (the reporting currency and those with an
-    FX rate); None accepts any, for tests and tools that never convert.
+    FX rate); None accepts any, for tests and tools that never convert. After `build`,
+    `merged` lists every identical copy folded into the first, as (kind, id, kept at, merged
+    from), and `accounting()` where each stream's rows went.
     """
 
     currencies: Collection[str] | None = None
     quarantine: Quarantine = field(default_factory=Quarantine)
-    _records: dict[str, list[_Located]] = field(
-        default_factory=lambda: {name: [] for name in _RECORD_TYPES.values()}
+    merged: list[tuple[str, str, str, str]] = field(default_factory=list)
+    _batches: dict[str, list[pd.DataFrame]] = field(
+        default_factory=lambda: {kind: [] for kind in KINDS}
     )
+    _rows: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {kind: [] for kind in KINDS}
+    )
+    _labels: list[dict[str, str]] = field(default_factory=lambda: [{}])
+    _next: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    _streams: dict[str, set[str]] = field(default_factory=lambda: {kind: set() for kind in KINDS})
+    _counts: dict[str, StreamCount] = field(default_factory=dict)
+    _built: bool = False
+    _found: _Found = field(default_factory=_Found)
+
+    # ------------------------------------------------------------------ collecting
+
+    def add_frame(self, batch: RecordFrame) -> None:
+        """Keep a batch: its bad rows go to the quarantine now, the rest waits for `build`.
+        A row without a stream is counted under its kind's name."""
+        kind, frame = batch.kind, batch.frame
+        start = self._take(kind, len(frame))
+        extra: dict[str, Any] = {
+            _POSITION: np.arange(start, start + len(frame), dtype="int64"),
+            _BATCH: np.int64(len(self._labels)),
+        }
+        if kind in DOCUMENT_TYPES:
+            extra[_PARTS] = pd.Series(pd.NA, index=frame.index, dtype="string")
+        if kind == "application":
+            extra[_COPY] = np.int64(-1)
+        streams = frame[STREAM] if STREAM in frame.columns else None
+        if streams is None or streams.isna().any():
+            given = pd.Series(pd.NA, index=frame.index) if streams is None else streams
+            extra[STREAM] = given.astype("string").fillna(kind)
+        self._labels.append(dict(batch.labels))
+        self._keep_checked(RecordFrame(kind, frame.assign(**extra), batch.labels))
 
     def add(
-        self, record: CanonicalRecord, location: str, part_locations: tuple[str, ...] = ()
+        self,
+        record: CanonicalRecord,
+        location: str,
+        part_locations: tuple[str, ...] = (),
+        stream: str | None = None,
+        application_stream: str | None = None,
     ) -> None:
-        """Keep a record; `part_locations` are where its applications came from, if apart."""
-        located = _Located(record, location, part_locations)
-        self._records[_RECORD_TYPES[type(record)]].append(located)
+        """Keep a record; `part_locations` are where its applications came from, if apart.
 
-    def reject(self, entry: QuarantineEntry) -> None:
-        self.quarantine.add(entry)
-
-    def build(self) -> Ledger:
-        customers = self._unique("customer")
-        customers = [c for c in customers if self._currency_known(c)]
-        customer_ids = {c.record.id for c in customers}
-        customer_rows = [self._customer_row(c, customer_ids) for c in customers]
-
-        invoices = [
-            i
-            for i in self._unique("invoice")
-            if self._currency_known(i) and self._customer_known(i, customer_ids)
-        ]
-        invoice_customer = {
-            i.record.id: (i.record.customer_id, i.record.currency)
-            for i in invoices
-            if isinstance(i.record, Invoice)
-        }
-        documents = [
-            d
-            for kind in ("payment", "credit_memo")
-            for d in self._unique(kind)
-            if self._currency_known(d) and self._customer_known(d, customer_ids)
-        ]
-        applications = [
-            row for d in documents for row in self._application_rows(d, invoice_customer)
-        ]
-        payments = [d.record for d in documents if isinstance(d.record, Payment)]
-        memos = [d.record for d in documents if isinstance(d.record, CreditMemo)]
-        return Ledger(
-            customers=typed_frame(customer_rows, CUSTOMER_COLUMNS),
-            invoices=typed_frame(
-                (_invoice_row(i.record) for i in invoices if isinstance(i.record, Invoice)),
-                INVOICE_COLUMNS,
-            ),
-            payments=typed_frame(map(_payment_row, payments), PAYMENT_COLUMNS),
-            credit_memos=typed_frame(map(_credit_memo_row, memos), CREDIT_MEMO_COLUMNS),
-            applications=typed_frame(applications, APPLICATION_COLUMNS),
-        )
-
-    def _entry(
-        self, located: _Located, rule: str, reason: str, action: Action = Action.REJECTED
-    ) -> None:
-        self.quarantine.add(
-            QuarantineEntry(
-                record_type=_RECORD_TYPES[type(located.record)],
-                record_id=located.record.id,
-                location=located.location,
-                rule=rule,
-                reason=reason,
-                action=action,
-            )
-        )
-
-    def _unique(self, kind: str) -> list[_Located]:
-        """Identical copies collapse to one; copies that disagree are all rejected."""
-        by_id: dict[str, list[_Located]] = {}
-        for located in self._records[kind]:
-            by_id.setdefault(located.record.id, []).append(located)
-        kept: list[_Located] = []
-        for copies in by_id.values():
-            first, rest = copies[0], copies[1:]
-            if all(c.record == first.record for c in rest):
-                kept.append(first)
-                for copy in rest:
-                    self._entry(
-                        copy,
-                        "duplicate_id",
-                        f"identical copy of the record at {first.location}; kept that one",
-                    )
-                continue
-            where = ", ".join(c.location for c in copies)
-            for copy in copies:
-                self._entry(
-                    copy,
-                    "conflicting_duplicate_id",
-                    f"id {copy.record.id!r} appears {len(copies)} times with different "
-                    f"values ({where}); none is scored",
-                )
-        return kept
-
-    def _currency_known(self, located: _Located) -> bool:
-        currency = getattr(located.record, "currency", None)
-        if self.currencies is None or currency in self.currencies:
-            return True
-        known = ", ".join(sorted(self.currencies))
-        self._entry(
-            located,
-            "unknown_currency",
-            f"currency {currency} has no FX rate in the settings (known: {known})",
-        )
-        return False
-
-    def _customer_known(self, located: _Located, customer_ids: set[str]) -> bool:
-        customer_id: str = getattr(located.record, "customer_id", "")
-        if customer_id in customer_ids:
-            return True
-        rejected = self.quarantine.rejected_ids("customer")
-        why = "was quarantined" if customer_id in rejected else "is not in the customer data"
-        self._entry(located, "unknown_customer", f"customer {customer_id!r} {why}")
-        return False
-
-    def _customer_row(self, located: _Located, customer_ids: set[str]) -> dict[str, Any]:
-        customer = located.record
-        assert isinstance(customer, Customer)  # noqa: S101 - _unique("customer") holds customers
-        parent = customer.parent_id
-        if parent is not None and parent not in customer_ids:
-            self._entry(
-                located,
-                "unknown_parent",
-                f"parent customer {parent!r} is not in the customer data; kept without a parent",
-                Action.CORRECTED,
-            )
-            parent = None
-        return {
-            "customer_id": customer.id,
-            "name": customer.name,
-            "currency": customer.currency,
-            "credit_limit_minor": (
-                None
-                if customer.credit_limit is None
-                else to_minor(customer.credit_limit, customer.currency)
-            ),
-            "payment_terms_days": customer.payment_terms_days,
-            "industry": customer.industry,
-            "invoice_delivery": customer.invoice_delivery,
-            "payment_method": customer.payment_method,
-            "parent_id": parent,
-            "crm_account_id": customer.crm_account_id,
-        }
-
-    def _application_rows(
-        self, located: _Located, invoice_customer: dict[str, tuple[str, str]]
-    ) -> list[dict[str, Any]]:
-        """Rows for the applications that point at a known invoice of the same customer.
-
-        A bad application is quarantined on its own; the document's unapplied amount is still
-        computed from everything it declares, so rejecting an application never turns applied
-        cash into unapplied cash.
+        The record is counted under `stream`, by default its kind ("invoice"); a document's
+        applications under `application_stream`, by default "payment_application" or
+        "credit_memo_application" (their record type in the quarantine).
         """
-        document = located.record
-        assert isinstance(document, Payment | CreditMemo)  # noqa: S101 - callers pass documents
-        kind = _RECORD_TYPES[type(document)]
-        document_date = document.received_date if isinstance(document, Payment) else document.date
-        rows = []
-        for index, application in enumerate(document.applications):
-            problem = _application_problem(document, application, invoice_customer)
-            if problem is not None:
-                self.quarantine.add(
-                    QuarantineEntry(
-                        record_type=f"{kind}_application",
-                        record_id=f"{document.id}->{application.invoice_id}",
-                        location=located.part_location(index),
-                        rule=problem[0],
-                        reason=problem[1],
-                    )
-                )
-                continue
-            rows.append(
-                {
-                    "document_type": kind,
-                    "document_id": document.id,
-                    "customer_id": document.customer_id,
-                    "invoice_id": application.invoice_id,
-                    "amount_minor": to_minor(application.amount, document.currency),
-                    "applied_date": application.applied_date or document_date,
-                }
+        kind = RECORD_KINDS[type(record)]
+        row = record_row(record, location, stream or kind)
+        row[_POSITION] = self._take(kind, 1)
+        row[_BATCH] = 0
+        self._rows[kind].append(row)
+        if isinstance(record, Payment | CreditMemo):
+            # Copies of a document are identical only with the same applications.
+            row[_PARTS] = repr(
+                [(a.invoice_id, money_units(a.amount), a.applied_date) for a in record.applications]
             )
-        return rows
+            parts = application_rows(
+                record, location, part_locations, application_stream or f"{kind}_application"
+            )
+            for part in parts:
+                part[_POSITION] = self._take("application", 1)
+                part[_BATCH] = 0
+                part[_COPY] = row[_POSITION]
+            self._rows["application"] += parts
 
+    def reject(self, entry: QuarantineEntry, stream: str | None = None) -> None:
+        """A row the source could not read: quarantined, and counted under `stream` (by
+        default the entry's record type)."""
+        self.quarantine.add(entry)
+        self._count(stream or entry.record_type).quarantined += 1
 
-def _application_problem(
-    document: Payment | CreditMemo,
-    application: Application,
-    invoice_customer: dict[str, tuple[str, str]],
-) -> tuple[str, str] | None:
-    target = invoice_customer.get(application.invoice_id)
-    if target is None:
-        return "unknown_invoice", (
-            f"applied to invoice {application.invoice_id!r}, which is not in the invoice data "
-            "or was quarantined"
+    def accounting(self) -> dict[str, StreamCount]:
+        """Per stream, where the rows that reached the builder went: complete after `build`;
+        `read` is left at 0 for the source to fill in."""
+        return {stream: replace(count) for stream, count in self._counts.items()}
+
+    def _take(self, kind: str, count: int) -> int:
+        start = self._next[kind]
+        self._next[kind] = start + count
+        return start
+
+    def _count(self, stream: str) -> StreamCount:
+        return self._counts.setdefault(stream, StreamCount())
+
+    def _tally(self, streams: pd.Series, bucket: str) -> None:
+        for stream, count in streams.value_counts(dropna=False).items():
+            counts = self._count(str(stream))
+            setattr(counts, bucket, getattr(counts, bucket) + int(count))
+
+    def _keep_checked(self, batch: RecordFrame) -> None:
+        valid, entries = check_records(batch)
+        self.quarantine.extend(entries)
+        if entries:
+            bad = ~np.isin(batch.frame[_POSITION].to_numpy(), valid[_POSITION].to_numpy())
+            self._tally(batch.frame[STREAM][bad], "quarantined")
+        self._streams[batch.kind].update(str(s) for s in pd.unique(batch.frame[STREAM]))
+        self._batches[batch.kind].append(valid)
+
+    def _collected(self, kind: str) -> pd.DataFrame:
+        """Every checked row of `kind`, in arrival order, with the builder's own columns."""
+        if self._rows[kind]:
+            frame = rows_to_frame(kind, self._rows[kind], _INTERNAL[kind])
+            self._rows[kind] = []
+            self._keep_checked(RecordFrame(kind, frame))
+        parts, self._batches[kind] = self._batches[kind], []
+        if not parts:
+            return rows_to_frame(kind, [], _INTERNAL[kind])
+        frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        frame = frame.astype(_INTERNAL[kind])
+        if not frame[_POSITION].is_monotonic_increasing:
+            frame = frame.sort_values(_POSITION, kind="stable")
+        return frame.reset_index(drop=True)
+
+    # ------------------------------------------------------------------ building
+
+    def build(self, as_of: dt.date | None = None, date_window: DateWindow | None = None) -> Ledger:
+        """Apply the ledger-wide rules and make the Ledger.
+
+        `as_of` sets the window's default end (a year later) and reports invoices issued
+        after it (kept, `Action.REPORTED`). Runs once: the quarantine then holds its findings.
+        """
+        if self._built:
+            raise RuntimeError("LedgerBuilder.build runs once; make a new builder to rebuild")
+        self._built = True
+        bounds = (date_window or DateWindow()).bounds(as_of)
+        self._found = _Found()
+        frames = {kind: self._collected(kind) for kind in KINDS}
+        for kind in KINDS[:-1]:
+            frames[kind] = self._in_window(kind, frames[kind], bounds)
+
+        customers = self._unique("customer", frames["customer"])[0]
+        customers = self._known_currency("customer", customers)
+        customers = self._parents(customers)
+        rejected = self.quarantine.rejected_ids("customer") | self._found.rejected_ids("customer")
+        invoices = self._unique("invoice", frames["invoice"])[0]
+        invoices = self._known_currency("invoice", invoices)
+        invoices = self._known_customer("invoice", invoices, customers, rejected)
+        if as_of is not None:
+            self._report_issued_later(invoices, as_of)
+
+        documents: dict[str, pd.DataFrame] = {}
+        applications: list[pd.DataFrame] = []
+        all_applications = frames["application"]
+        for kind in DOCUMENT_TYPES:
+            docs, merged, _ = self._unique(kind, frames[kind])
+            own = all_applications["document_type"] == kind
+            parts = all_applications[_flags(own)].reset_index(drop=True)
+            parts = self._own_copies(kind, parts, docs, merged)
+            docs = docs.assign(**{_APPLIED: applied_units(docs.assign(document_type=kind), parts)})
+            docs = self._not_over_applied(kind, docs)
+            docs = self._known_currency(kind, docs)
+            docs = self._known_customer(kind, docs, customers, rejected)
+            documents[kind] = docs
+            parts = self._in_window("application", parts, bounds)
+            applications.append(self._applied_to_invoices(kind, parts, docs, invoices))
+        kept = self._within_invoice_totals(pd.concat(applications, ignore_index=True), invoices)
+
+        self.quarantine.extend(self._found.in_order())
+        for frame in (customers, invoices, *documents.values(), kept):
+            self._tally(frame[STREAM], "ledger")
+        return Ledger(
+            customers=_customer_frame(customers),
+            invoices=_invoice_frame(invoices),
+            payments=_document_frame("payment", documents["payment"]),
+            credit_memos=_document_frame("credit_memo", documents["credit_memo"]),
+            applications=_application_frame(kept, documents),
         )
-    customer_id, currency = target
-    if customer_id != document.customer_id:
-        return "foreign_invoice", (
-            f"applied to invoice {application.invoice_id!r} of customer {customer_id!r}, "
-            f"not of {document.customer_id!r}"
+
+    def _drop(
+        self,
+        kind: str,
+        frame: pd.DataFrame,
+        bad: np.ndarray,
+        rule: str,
+        reasons: list[str],
+    ) -> pd.DataFrame:
+        """Quarantine the `bad` rows (one reason each, in order) and return the others."""
+        if not bad.any():
+            return frame
+        rows = frame[bad]
+        self._found.add(kind, rows[_POSITION], entries_for(kind, rows, rule, reasons))
+        self._tally(rows[STREAM], "quarantined")
+        return frame[~bad].reset_index(drop=True)
+
+    def _in_window(
+        self, kind: str, frame: pd.DataFrame, bounds: tuple[dt.date, dt.date]
+    ) -> pd.DataFrame:
+        """Every date inside the window: a bad year is a finding, never an overflow."""
+        batches = frame[_BATCH].to_numpy()
+
+        def label(row: int, name: str) -> str:
+            return self._labels[int(batches[row])].get(name, name)
+
+        out, reasons = dates_out_of_window(kind, frame, bounds, label)
+        texts = [reasons[int(row)] for row in np.flatnonzero(out)]
+        return self._drop(kind, frame, out, "date_out_of_range", texts)
+
+    def _unique(self, kind: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, set[int], set[int]]:
+        """Identical copies (locations aside) fold into the first, listed in `merged`; copies
+        that disagree are all quarantined. Returns the rows kept, and the positions of the
+        copies merged and of those quarantined."""
+        copies = _flags(frame["id"].duplicated(keep=False))
+        if not copies.any():
+            return frame, set(), set()
+        dup = frame[copies].reset_index(drop=True)
+        ids = dup["id"]
+        first = ~_flags(ids.duplicated(keep="first"))
+        firsts = dup[first].set_index("id")
+        aligned = firsts.reindex(ids).reset_index(drop=True)
+        compare = [name for name in FIELDS[kind] if name != "id"]
+        compare += [_PARTS] if kind in DOCUMENT_TYPES else []
+        same = np.ones(len(dup), dtype=bool)
+        for name in compare:
+            mine, theirs = dup[name], aligned[name]
+            same &= _flags(mine == theirs) | (_flags(mine.isna()) & _flags(theirs.isna()))
+        identical = _flags(pd.Series(same).groupby(ids.to_numpy(), sort=False).transform("all"))
+        merged, conflicting = identical & ~first, ~identical
+        if merged.any():
+            kept_at = firsts[LOCATION].reindex(ids[merged])
+            self.merged += [
+                (kind, str(record_id), str(kept), str(location))
+                for record_id, kept, location in zip(
+                    ids[merged], kept_at, dup[LOCATION][merged], strict=True
+                )
+            ]
+            self._tally(dup[STREAM][merged], "merged")
+        if conflicting.any():
+            bad = dup[conflicting]
+            groups = bad.groupby("id", sort=False)[LOCATION]
+            where = groups.agg(lambda locations: ", ".join(str(x) for x in locations))
+            sizes = groups.size()
+            reasons = [
+                f"id {record_id!r} appears {sizes[record_id]} times with different values "
+                f"({where[record_id]}); none is scored"
+                for record_id in bad["id"]
+            ]
+            entries = entries_for(kind, bad, "conflicting_duplicate_id", reasons)
+            self._found.add(kind, bad[_POSITION], entries)
+            self._tally(bad[STREAM], "quarantined")
+        gone = dup[_POSITION][merged | conflicting].to_numpy()
+        keep = ~np.isin(frame[_POSITION].to_numpy(), gone)
+        return (
+            frame[keep].reset_index(drop=True),
+            set(dup[_POSITION][merged].tolist()),
+            set(dup[_POSITION][conflicting].tolist()),
         )
-    if currency != document.currency:
-        return "currency_mismatch", (
-            f"{document.currency} applied to invoice {application.invoice_id!r} in {currency}"
+
+    def _known_currency(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.currencies is None:
+            return frame
+        bad = ~_flags(frame["currency"].isin(list(self.currencies)))
+        known = ", ".join(sorted(self.currencies))
+        reasons = [
+            f"currency {currency} has no FX rate in the settings (known: {known})"
+            for currency in frame["currency"][bad]
+        ]
+        return self._drop(kind, frame, bad, "unknown_currency", reasons)
+
+    def _known_customer(
+        self,
+        kind: str,
+        frame: pd.DataFrame,
+        customers: pd.DataFrame,
+        rejected: set[str],
+    ) -> pd.DataFrame:
+        bad = ~_flags(frame["customer_id"].isin(customers["id"]))
+        reasons = [
+            f"customer {customer_id!r} "
+            + ("was quarantined" if customer_id in rejected else "is not in the customer data")
+            for customer_id in frame["customer_id"][bad]
+        ]
+        return self._drop(kind, frame, bad, "unknown_customer", reasons)
+
+    def _parents(self, customers: pd.DataFrame) -> pd.DataFrame:
+        """An unknown parent is cleared and reported; the customer stays."""
+        parents = customers["parent_id"]
+        bad = _flags(parents.notna()) & ~_flags(parents.isin(customers["id"]))
+        if not bad.any():
+            return customers
+        rows = customers[bad]
+        reasons = [
+            f"parent customer {parent!r} is not in the customer data; kept without a parent"
+            for parent in rows["parent_id"]
+        ]
+        entries = entries_for("customer", rows, "unknown_parent", reasons, Action.CORRECTED)
+        self._found.add("customer", rows[_POSITION], entries)
+        return customers.assign(parent_id=parents.mask(bad))
+
+    def _report_issued_later(self, invoices: pd.DataFrame, as_of: dt.date) -> None:
+        """An invoice issued after the as-of date stays (aging skips it until then), but the
+        user is told: it usually means a wrong date or an export ahead of the as-of date."""
+        later = _flags(invoices["issue_date"] > pd.Timestamp(as_of))
+        if not later.any():
+            return
+        rows = invoices[later]
+        reasons = [
+            f"issued {format_date(issued)}, after the as-of date {as_of.isoformat()}: kept in "
+            "the ledger, not aged until it is issued"
+            for issued in rows["issue_date"].to_numpy()
+        ]
+        entries = entries_for("invoice", rows, "issued_after_as_of", reasons, Action.REPORTED)
+        self._found.add("invoice", rows[_POSITION], entries)
+
+    def _own_copies(
+        self,
+        kind: str,
+        applications: pd.DataFrame,
+        documents: pd.DataFrame,
+        merged: set[int],
+    ) -> pd.DataFrame:
+        """The applications `add` took from a document belong to that copy of it: those of a
+        merged copy are merged with it, those of a copy left out are quarantined with it."""
+        copy = applications[_COPY].to_numpy()
+        if not (copy >= 0).any():
+            return applications
+        is_merged = np.isin(copy, list(merged))
+        lost = (copy >= 0) & ~is_merged & ~np.isin(copy, documents[_POSITION].to_numpy())
+        if is_merged.any():
+            rows = applications[is_merged]
+            kept_at = documents.set_index("id")[LOCATION].reindex(rows["document_id"])
+            self.merged += [
+                ("application", f"{document}->{invoice}", str(kept), str(location))
+                for document, invoice, kept, location in zip(
+                    rows["document_id"], rows["invoice_id"], kept_at, rows[LOCATION], strict=True
+                )
+            ]
+            self._tally(rows[STREAM], "merged")
+        reasons = [
+            f"{_WORDS[kind]} {document!r} was quarantined, and these applications with it"
+            for document in applications["document_id"][lost]
+        ]
+        applications = self._drop("application", applications, lost, "unknown_document", reasons)
+        keep = ~np.isin(applications[_COPY].to_numpy(), list(merged))
+        return applications[keep].reset_index(drop=True)
+
+    def _not_over_applied(self, kind: str, documents: pd.DataFrame) -> pd.DataFrame:
+        """A document whose applications exceed it: the model's rule, needing both frames."""
+        applied, amount = documents[_APPLIED].to_numpy(), _units(documents["amount"])
+        over = applied > amount
+        reasons = [
+            over_applied_reason(
+                self._label(documents, int(row), "amount"), applied[row], amount[row]
+            )
+            for row in np.flatnonzero(over)
+        ]
+        return self._drop(kind, documents, over, "invalid_record", reasons)
+
+    def _label(self, frame: pd.DataFrame, row: int, name: str) -> str:
+        return self._labels[int(frame[_BATCH].to_numpy()[row])].get(name, name)
+
+    def _where(self, kind: str) -> str:
+        """Where the documents of `kind` came from, for a reason: their streams."""
+        data = f"the {_WORDS[kind]} data"
+        names = sorted(data if stream == kind else stream for stream in self._streams[kind])
+        return " or ".join(names) if names else data
+
+    def _applied_to_invoices(
+        self,
+        kind: str,
+        applications: pd.DataFrame,
+        documents: pd.DataFrame,
+        invoices: pd.DataFrame,
+    ) -> pd.DataFrame:
+        """Applications of a kept document to a kept invoice of the same customer and currency,
+        in the Ledger's order (by document, then as they came); the others quarantined."""
+        document = pd.Index(documents["id"]).get_indexer(applications["document_id"])
+        unknown = document < 0
+        rejected = self.quarantine.rejected_ids(kind) | self._found.rejected_ids(kind)
+        where = self._where(kind)
+        reasons = [
+            f"{_WORDS[kind]} {document_id!r} "
+            + ("was quarantined" if document_id in rejected else f"is not in {where}")
+            for document_id in applications["document_id"][unknown]
+        ]
+        applications = applications.assign(**{_DOCUMENT: document})
+        applications = self._drop("application", applications, unknown, "unknown_document", reasons)
+        invoice = pd.Index(invoices["id"]).get_indexer(applications["invoice_id"])
+        applications = applications.assign(**{_INVOICE: invoice})
+        missing = invoice < 0
+        reasons = [
+            f"applied to invoice {invoice_id!r}, which is not in the invoice data or was "
+            "quarantined"
+            for invoice_id in applications["invoice_id"][missing]
+        ]
+        applications = self._drop("application", applications, missing, "unknown_invoice", reasons)
+
+        document, invoice = applications[_DOCUMENT].to_numpy(), applications[_INVOICE].to_numpy()
+        owner = invoices["customer_id"].to_numpy(dtype=object)[invoice]
+        payer = documents["customer_id"].to_numpy(dtype=object)[document]
+        foreign = owner != payer
+        reasons = [
+            f"applied to invoice {invoice_id!r} of customer {theirs!r}, not of {ours!r}"
+            for invoice_id, theirs, ours in zip(
+                applications["invoice_id"][foreign], owner[foreign], payer[foreign], strict=True
+            )
+        ]
+        applications = self._drop("application", applications, foreign, "foreign_invoice", reasons)
+
+        document, invoice = applications[_DOCUMENT].to_numpy(), applications[_INVOICE].to_numpy()
+        billed = invoices["currency"].to_numpy(dtype=object)[invoice]
+        paid = documents["currency"].to_numpy(dtype=object)[document]
+        mismatch = billed != paid
+        reasons = [
+            f"{ours} applied to invoice {invoice_id!r} in {theirs}"
+            for invoice_id, theirs, ours in zip(
+                applications["invoice_id"][mismatch], billed[mismatch], paid[mismatch], strict=True
+            )
+        ]
+        applications = self._drop(
+            "application", applications, mismatch, "currency_mismatch", reasons
         )
-    return None
+        dated = documents[DOCUMENT_DATE[kind]].to_numpy()[applications[_DOCUMENT].to_numpy()]
+        applications = applications.assign(
+            applied_date=applications["applied_date"].fillna(pd.Series(dated)),
+            **{_DOCUMENT_DATE: dated},
+        )
+        order = np.lexsort((applications[_POSITION].to_numpy(), applications[_DOCUMENT].to_numpy()))
+        return applications.iloc[order].reset_index(drop=True)
+
+    def _within_invoice_totals(
+        self, applications: pd.DataFrame, invoices: pd.DataFrame
+    ) -> pd.DataFrame:
+        """Payments and credit memos applied to one invoice may not sum above its total. They
+        count in the order they were applied (applied date, then the document's date, then
+        arrival); those that take the sum above the total are quarantined, the earlier ones
+        stay, so the invoice is never paid more than once over."""
+        if applications.empty:
+            return applications
+        amount = _units(applications["amount"])
+        invoice = applications[_INVOICE].to_numpy()
+        order = np.lexsort(
+            (
+                applications[_POSITION].to_numpy(),
+                applications[_DOCUMENT_DATE].to_numpy(),
+                applications["applied_date"].to_numpy(),
+            )
+        )
+        running = np.empty_like(amount)
+        running[order] = pd.Series(amount[order]).groupby(invoice[order]).cumsum().to_numpy()
+        total = _units(invoices["total"])[invoice]
+        over = running > total
+        reasons = [
+            f"applies {format_money(amount[row])} to invoice {invoice_id!r}, which brings what "
+            f"is applied to it to {format_money(running[row])}, above its total "
+            f"{format_money(total[row])}"
+            for row, invoice_id in zip(
+                np.flatnonzero(over), applications["invoice_id"][over], strict=True
+            )
+        ]
+        return self._drop("application", applications, over, "over_applied_invoice", reasons)
 
 
-def _invoice_row(invoice: Invoice) -> dict[str, Any]:
-    return {
-        "invoice_id": invoice.id,
-        "number": invoice.number,
-        "customer_id": invoice.customer_id,
-        "issue_date": invoice.issue_date,
-        "due_date": invoice.due_date,
-        "currency": invoice.currency,
-        "total_minor": to_minor(invoice.total, invoice.currency),
-        "open_minor": to_minor(invoice.open_balance, invoice.currency),
-        "status": invoice.status.value,
-        "disputed": invoice.disputed,
-        "dispute_reason": invoice.dispute_reason,
+def _customer_frame(customers: pd.DataFrame) -> pd.DataFrame:
+    columns = {
+        "customer_id": customers["id"],
+        "name": customers["name"],
+        "currency": customers["currency"],
+        "credit_limit_minor": minor_units(customers["credit_limit"], customers["currency"]),
+        "payment_terms_days": customers["payment_terms_days"],
+        "industry": customers["industry"],
+        "invoice_delivery": customers["invoice_delivery"],
+        "payment_method": customers["payment_method"],
+        "parent_id": customers["parent_id"],
+        "crm_account_id": customers["crm_account_id"],
     }
+    return _typed(columns, CUSTOMER_COLUMNS)
 
 
-def _payment_row(payment: Payment) -> dict[str, Any]:
-    return {
-        "payment_id": payment.id,
-        "customer_id": payment.customer_id,
-        "received_date": payment.received_date,
-        "currency": payment.currency,
-        "amount_minor": to_minor(payment.amount, payment.currency),
-        "unapplied_minor": to_minor(payment.unapplied, payment.currency),
-        "method": payment.method,
+def _invoice_frame(invoices: pd.DataFrame) -> pd.DataFrame:
+    currency = invoices["currency"]
+    columns = {
+        "invoice_id": invoices["id"],
+        "number": invoices["number"],
+        "customer_id": invoices["customer_id"],
+        "issue_date": invoices["issue_date"],
+        "due_date": invoices["due_date"],
+        "currency": currency,
+        "total_minor": minor_units(invoices["total"], currency),
+        "open_minor": minor_units(invoices["open_balance"], currency),
+        "status": invoices["status"],
+        "disputed": invoices["disputed"],
+        "dispute_reason": invoices["dispute_reason"],
     }
+    return _typed(columns, INVOICE_COLUMNS)
 
 
-def _credit_memo_row(memo: CreditMemo) -> dict[str, Any]:
-    return {
-        "credit_memo_id": memo.id,
-        "customer_id": memo.customer_id,
-        "date": memo.date,
-        "currency": memo.currency,
-        "amount_minor": to_minor(memo.amount, memo.currency),
-        "unapplied_minor": to_minor(memo.unapplied, memo.currency),
+def _document_frame(kind: str, documents: pd.DataFrame) -> pd.DataFrame:
+    """Payments or credit memos; unapplied is the amount less everything the document
+    declares as applied, so rejecting an application never turns applied cash into
+    unapplied cash."""
+    currency = documents["currency"]
+    unapplied = pd.Series(_units(documents["amount"]) - documents[_APPLIED].to_numpy())
+    columns: dict[str, pd.Series] = {
+        f"{kind}_id": documents["id"],
+        "customer_id": documents["customer_id"],
+        DOCUMENT_DATE[kind]: documents[DOCUMENT_DATE[kind]],
+        "currency": currency,
+        "amount_minor": minor_units(documents["amount"], currency),
+        "unapplied_minor": minor_units(unapplied.astype("Int64"), currency),
     }
+    if kind == "payment":
+        columns["method"] = documents["method"]
+        return _typed(columns, PAYMENT_COLUMNS)
+    return _typed(columns, CREDIT_MEMO_COLUMNS)
+
+
+def _application_frame(
+    applications: pd.DataFrame, documents: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """In the Ledger's order: payments' applications, then credit memos', each by document."""
+    order = np.lexsort(
+        (
+            applications[_POSITION].to_numpy(),
+            applications[_DOCUMENT].to_numpy(),
+            (applications["document_type"] != "payment").to_numpy(dtype=bool),
+        )
+    )
+    applications = applications.iloc[order].reset_index(drop=True)
+    customer = np.empty(len(applications), dtype=object)
+    currency = np.empty(len(applications), dtype=object)
+    for kind, docs in documents.items():
+        mine = (applications["document_type"] == kind).to_numpy(dtype=bool)
+        rows = applications[_DOCUMENT].to_numpy()[mine]
+        customer[mine] = docs["customer_id"].to_numpy(dtype=object)[rows]
+        currency[mine] = docs["currency"].to_numpy(dtype=object)[rows]
+    columns = {
+        "document_type": applications["document_type"],
+        "document_id": applications["document_id"],
+        "customer_id": pd.Series(customer, dtype="string"),
+        "invoice_id": applications["invoice_id"],
+        "amount_minor": minor_units(applications["amount"], pd.Series(currency, dtype="string")),
+        "applied_date": applications["applied_date"],
+    }
+    return _typed(columns, APPLICATION_COLUMNS)
+
+
+def _typed(columns: dict[str, pd.Series], dtypes: dict[str, str]) -> pd.DataFrame:
+    """The Ledger frame: these columns (positionally aligned), at the Ledger's dtypes."""
+    frame = pd.DataFrame({name: values.reset_index(drop=True) for name, values in columns.items()})
+    return frame.astype(dtypes)

@@ -8,6 +8,7 @@ import pytest
 from factories import build, credit_memo, customer, invoice, payment
 from pydantic import ValidationError
 
+from arsync.ledger import LedgerBuilder
 from arsync.quarantine import Action
 from arsync.records import Application, Invoice, Payment
 
@@ -43,22 +44,37 @@ def test_records_of_unknown_customers_are_quarantined() -> None:
     assert "'C9' is not in the customer data" in next(iter(quarantine)).reason
 
 
-def test_identical_duplicates_collapse_and_conflicting_ones_are_all_rejected() -> None:
+def test_identical_duplicates_merge_and_conflicting_ones_are_all_rejected() -> None:
+    """An identical copy is folded into the first (counted, not quarantined: nothing is
+    wrong with the data); copies that disagree are all rejected, each naming every copy."""
     same = invoice("I1", "10", issued="2026-01-01", due="2026-01-31")
-    ledger, quarantine = build(
-        customer("C1"),
-        same,
-        same,
-        invoice("I2", "10", issued="2026-01-01", due="2026-01-31"),
-        invoice("I2", "20", issued="2026-01-01", due="2026-01-31"),
-    )
+    builder = LedgerBuilder()
+    for number, record in enumerate(
+        [
+            customer("C1"),
+            same,
+            same,
+            invoice("I2", "10", issued="2026-01-01", due="2026-01-31"),
+            invoice("I2", "20", issued="2026-01-01", due="2026-01-31"),
+        ],
+        start=1,
+    ):
+        builder.add(record, f"test:{number}")
+    ledger = builder.build()
 
     assert ledger.invoices["invoice_id"].tolist() == ["I1"]
-    assert [(e.record_id, e.rule) for e in quarantine] == [
-        ("I1", "duplicate_id"),
+    assert [(e.record_id, e.rule) for e in builder.quarantine] == [
         ("I2", "conflicting_duplicate_id"),
         ("I2", "conflicting_duplicate_id"),
     ]
+    assert all("(test:4, test:5)" in e.reason for e in builder.quarantine)
+    assert builder.merged == [("invoice", "I1", "test:2", "test:3")]
+    assert builder.accounting()["invoice"].as_dict() == {
+        "read": 0,
+        "ledger": 1,
+        "quarantined": 2,
+        "merged": 1,
+    }
 
 
 def test_unknown_currency_is_rejected_with_the_known_ones_named() -> None:
