@@ -105,6 +105,22 @@ class StateSettings(StrictModel):
 _ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
 
 
+class SafetySettings(StrictModel):
+    """The circuit breaker (`jobs/breaker.py`): limits past which a run stops before it writes
+    to Salesforce, because a broken export looks like this and a real change rarely does."""
+
+    max_quarantined_share: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=0.05,
+        description="stop when more than this share of one file's (or stream's) rows is "
+        "quarantined; null: no check",
+    )
+    max_open_balance_change: Annotated[float, Field(ge=0)] | None = Field(
+        default=0.30,
+        description="stop when the portfolio's open balance moves by more than this share "
+        "against the last completed run that wrote; null: no check",
+    )
+
+
 class AppSettings(StrictModel):
     source: SourceSettings
     schedule: ScheduleSettings = ScheduleSettings()
@@ -121,6 +137,7 @@ class AppSettings(StrictModel):
     )
     output: OutputSettings = OutputSettings()
     state: StateSettings = StateSettings()
+    safety: SafetySettings = SafetySettings()
 
     @model_validator(mode="after")
     def _reporting_currency_has_no_rate(self) -> AppSettings:
