@@ -110,6 +110,14 @@ def run(
             "(a deliberately restored export).",
         ),
     ] = False,
+    accept_large_change: Annotated[
+        bool,
+        typer.Option(
+            "--accept-large-change",
+            help="Write even when the circuit breaker trips (safety: in arsync.yaml): many rows "
+            "of a file quarantined, or the open balance moved a lot since the last run.",
+        ),
+    ] = False,
 ) -> None:
     """Pull the ERP ledger, score every customer, and write the changed values to Salesforce."""
     result = _sync_run(
@@ -119,6 +127,7 @@ def run(
         show=show,
         full=full,
         allow_older_data=allow_older_data,
+        accept_large_change=accept_large_change,
     )
     raise typer.Exit(result.exit_code)
 
@@ -143,6 +152,7 @@ def _sync_run(
     show: int,
     full: bool = False,
     allow_older_data: bool = False,
+    accept_large_change: bool = False,
 ) -> SyncResult:
     """One run as `arsync run` does it, its summary printed; a settings, data or fatal problem
     is printed and raised as typer.Exit with its exit code."""
@@ -164,6 +174,7 @@ def _sync_run(
             state=state,
             full=full,
             allow_older_data=allow_older_data,
+            accept_large_change=accept_large_change,
         )
     _print_summary(result, show)
     return result
@@ -481,6 +492,7 @@ def _print_summary(result: SyncResult, show: int) -> None:
     out.print(f"Ledger: {counts}")
     _print_plan(result, show)
     _print_quarantine(result)
+    _print_trips(result)
     for name, path in result.outputs.items():
         out.print(f"{name.capitalize()}: {escaped(path)}")
 
@@ -557,6 +569,23 @@ def _print_quarantine(result: SyncResult) -> None:
     out.print(table)
     if len(entries) > 20:
         out.print(f"... and {len(entries) - 20} more in the quarantine file.")
+
+
+def _print_trips(result: SyncResult) -> None:
+    """The circuit breaker's trips: what a real run would have stopped on, or what it wrote
+    through because --accept-large-change said so."""
+    if not result.trips:
+        return
+    if result.dry_run:
+        head = (
+            "Circuit breaker: a real run would stop here, writing nothing (exit 3), unless run "
+            "with --accept-large-change:"
+        )
+    else:
+        head = "Circuit breaker tripped, and written through (--accept-large-change):"
+    out.print(f"[yellow]{head}[/yellow]")
+    for trip in result.trips:
+        out.print(plain(f"  {trip.message}"), highlight=False)  # stream names are ERP data
 
 
 def _text(value: object) -> Text:

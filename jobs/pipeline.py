@@ -15,6 +15,7 @@ import pandas as pd
 import structlog
 
 from arsync.csv_safety import safe_frame
+from arsync.frames import StreamCount
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.mapping import desired_values, match_keys
 from arsync.quarantine import Quarantine, QuarantineEntry
@@ -24,6 +25,15 @@ from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.crm.salesforce.client import SalesforceClient
 from connector.erp.base import Cursors, Pulled, Source
 from connector.errors import FatalError
+from jobs.breaker import (
+    PORTFOLIO_OPEN,
+    Trip,
+    accounting_from_quarantine,
+    check_breaker,
+    enforce,
+    portfolio_open_minor,
+    written_balance,
+)
 from jobs.crm import (
     Connect,
     CrmConnection,
@@ -64,6 +74,8 @@ class SyncResult:
     dry_run: bool
     outputs: dict[str, Path] = field(default_factory=dict)
     loaded: LoadedLedger | None = None
+    trips: tuple[Trip, ...] = ()  # the circuit breaker's, accepted or (a dry run) only warned
+    portfolio_open_minor: int = 0  # reporting currency: what the next run's breaker compares
 
     @property
     def plan(self) -> pd.DataFrame:
@@ -72,7 +84,9 @@ class SyncResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        partial = len(self.quarantine) or self.crm.failed or self.crm.ambiguous
+        partial = bool(len(self.quarantine) or self.crm.failed or self.crm.ambiguous)
+        # A dry run past a breaker limit: its real run would stop (exit 3); not "all good".
+        partial = partial or (self.dry_run and bool(self.trips))
         return ExitCode.PARTIAL if partial else ExitCode.OK
 
 
@@ -271,6 +285,7 @@ def run_sync(
     state: StateStore | None = None,
     full: bool = False,
     allow_older_data: bool = False,
+    accept_large_change: bool = False,
 ) -> SyncResult:
     """Pull, validate, score, map, plan and (unless a dry run) push; write the outputs.
 
@@ -304,6 +319,7 @@ def run_sync(
         full=full,
         started_at=started_at,
         allow_older_data=allow_older_data,
+        accept_large_change=accept_large_change,
     )
     if state is None:
         return steps()
@@ -389,6 +405,8 @@ def run_counts(result: SyncResult) -> dict[str, int]:
         **_record_counts(result.crm.records),
         **{f"accounts_{name}": int(count) for name, count in statuses.items()},
         "api_calls": sum(result.crm.api_calls.values()),
+        PORTFOLIO_OPEN: result.portfolio_open_minor,
+        "breaker_trips": len(result.trips),
     }
 
 
@@ -422,6 +440,7 @@ def _sync_steps(
     full: bool,
     started_at: dt.datetime,
     allow_older_data: bool = False,
+    accept_large_change: bool = False,
 ) -> SyncResult:
     progress = progress or Silent()
     started = time.perf_counter()
@@ -449,6 +468,20 @@ def _sync_steps(
             crm=online[1].inputs if online is not None else None,
         )
     log.info("scoring.finished", customers=len(scores))
+
+    # The circuit breaker, after the scores and before anything is written.
+    currency = settings.app.reporting_currency
+    open_now = portfolio_open_minor(scores, currency)
+    open_before, before_run = written_balance(state)
+    trips = check_breaker(
+        _accounting(loaded),
+        open_now,
+        open_before,
+        settings.app.safety,
+        currency=currency,
+        before_run=before_run,
+    )
+    enforce(trips, dry_run=dry_run, accepted=accept_large_change)
 
     desired = desired_values(scores, settings.crm_mapping)
     if online is None:
@@ -496,6 +529,8 @@ def _sync_steps(
         dry_run,
         outputs,
         loaded,
+        tuple(trips),
+        open_now,
     )
     statuses = crm.outcomes["status"].value_counts().to_dict()
     log.info(
@@ -509,6 +544,13 @@ def _sync_steps(
         **{f"{name}_file": str(path) for name, path in outputs.items()},
     )
     return result
+
+
+def _accounting(loaded: LoadedLedger) -> dict[str, StreamCount]:
+    """The rows of each stream; until the sources count them (`LoadedLedger.accounting`),
+    those of the streams with rejected rows, from the quarantine."""
+    counted: dict[str, StreamCount] | None = getattr(loaded, "accounting", None)
+    return counted or accounting_from_quarantine(loaded.ledger, loaded.quarantine)
 
 
 def write_outputs(
