@@ -1,5 +1,9 @@
 """Score 50,000 customers with about 2,000,000 invoices; report seconds and peak memory.
 
+This excludes the load: the ledger comes from the generator, already in memory, not from an
+export read through a source and the ledger builder. `bench/bench_load.py` times the path users
+run (`arsync run --dry-run` on a CSV export).
+
 Run as `python bench/bench_scoring.py`. The ledger is generated once and cached as a pickle
 (under /tmp by default), then scored in a fresh child process, so that the peak resident memory
 reported is the scoring run's own (ledger loaded + scoring), not the generator's.
@@ -47,6 +51,10 @@ def _score(cache: Path, repeat: int) -> None:
     loaded = _peak_rss_mib()
     counts = ", ".join(f"{n:,} {name}" for name, n in ledger.counts().items())
     print(f"ledger: {counts}; RSS after loading: {loaded:,.0f} MiB")
+    print(
+        "scoring only: the ledger is the generator's, in memory; this excludes the load from an "
+        "ERP export (bench/bench_load.py times that path)"
+    )
     settings = ScoringSettings()
     currencies = CurrencyTable("USD", {"EUR": Decimal("1.08")})
     for attempt in range(1, repeat + 1):
@@ -57,7 +65,7 @@ def _score(cache: Path, repeat: int) -> None:
     started = time.perf_counter()
     portfolio_kpis(ledger, AS_OF, settings, currencies)
     print(f"portfolio_kpis: {time.perf_counter() - started:.2f} s")
-    print(f"peak RSS (ledger + scoring): {_peak_rss_mib():,.0f} MiB")
+    print(f"peak RSS (ledger + scoring, no load): {_peak_rss_mib():,.0f} MiB")
 
 
 def _arguments() -> argparse.Namespace:

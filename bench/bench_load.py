@@ -1,0 +1,339 @@
+"""Time the path users run: `arsync run --dry-run` on a CSV export, beside a pandas anchor.
+
+Run as `python bench/bench_load.py [--customers 5000,50000] [--keep DIR]`. For each size it
+1. writes an export with the real CLI, `arsync sample-data --customers N` (about 40 invoices a
+   customer); its time is reported apart and counted nowhere else;
+2. times the real `arsync run --dry-run` on it, in a child process (offline: the shipped config
+   without a `salesforce:` section, pointed at the export, with its own state and out folders),
+   and reads the load stage (`sync.started` to `ledger.built`) from its JSON log;
+3. times the anchor, in another child: `pandas.read_csv` of the same six files, then a bare
+   vectorised aggregation (open balance per customer, aging buckets by days past due, average
+   days to pay over 12 months).
+
+Each child is waited for with `os.wait4`, so the peak RSS reported is that child's own. Both
+figures are wall time of the whole child process (interpreter start and imports included: a
+user waits for those too). The CLI is run from this checkout (`python -m jobs.cli` with this
+checkout first on the path), so a copy of an older tree benchmarks that tree's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = dt.date(2026, 11, 20)  # `arsync sample-data`'s default end date: the export's as-of
+FILES = (
+    "customers",
+    "invoices",
+    "payments",
+    "payment_applications",
+    "credit_memos",
+    "credit_memo_applications",
+)
+EUR_RATE = 1.08  # as in the shipped config/arsync.yaml
+BUCKETS = (0, 30, 60, 90, 120)  # the shipped aging buckets' upper bounds, in days past due
+# Issue 12's floor, printed beside the figures.
+_ARSYNC = (sys.executable, "-m", "jobs.cli")  # the `arsync` command, of this checkout
+TARGET_RUN_RATIO, TARGET_LOAD_RATIO, TARGET_PEAK_MIB = 3.0, 2.0, 2048
+
+
+@dataclass(frozen=True)
+class Child:
+    """One child process: its wall time, its own peak RSS, where its output went."""
+
+    seconds: float
+    peak_mib: float
+    stdout: Path
+    stderr: Path
+
+
+@dataclass(frozen=True)
+class Size:
+    """The figures of one export size."""
+
+    customers: int
+    invoices: int
+    generated_seconds: float | None  # None: an export kept from an earlier run was reused
+    run: Child
+    load_seconds: float | None
+    anchor: Child
+    read_csv_seconds: float
+    aggregate_seconds: float
+
+    @property
+    def run_ratio(self) -> float:
+        return self.run.seconds / self.anchor.seconds
+
+    @property
+    def load_ratio(self) -> float | None:
+        return None if self.load_seconds is None else self.load_seconds / self.read_csv_seconds
+
+
+def main() -> None:
+    args = _arguments()
+    if args.anchor is not None:
+        _anchor(args.anchor)
+        return
+    sizes = [int(n) for n in args.customers.split(",")]
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        results = [_measure_size(n, args.keep / f"customers-{n}", args.seed) for n in sizes]
+    else:
+        with tempfile.TemporaryDirectory(prefix="arsync-bench-load-") as scratch:
+            results = [_measure_size(n, Path(scratch) / f"customers-{n}", args.seed) for n in sizes]
+    _report(results)
+
+
+def _measure_size(customers: int, folder: Path, seed: int) -> Size:
+    export = folder / "export"
+    generated: float | None = None
+    if not (export / "export_manifest.json").exists():
+        started = time.perf_counter()
+        _cli(
+            [
+                "sample-data",
+                "--customers",
+                str(customers),
+                "--seed",
+                str(seed),
+                "--out",
+                str(export),
+            ]
+        )
+        generated = time.perf_counter() - started
+    config = _project(folder, export)
+    print(f"{customers:,} customers: arsync run --dry-run ...", file=sys.stderr, flush=True)
+    _warm(export)
+    run = _child(
+        [*_ARSYNC, "--log-format", "json", "run", "--dry-run", "--config", str(config)],
+        folder / "run",
+        ok=(0, 1),
+    )
+    events = _events(run.stderr)
+    built = events.get("ledger.built", {})
+    print(f"{customers:,} customers: the anchor ...", file=sys.stderr, flush=True)
+    _warm(export)  # the run's peak may have pushed the export out of the page cache
+    anchor = _child([sys.executable, __file__, "--anchor", str(export)], folder / "anchor")
+    anchor_times = json.loads(anchor.stdout.read_text().strip().splitlines()[-1])
+    return Size(
+        customers=customers,
+        invoices=int(built.get("invoices", 0)),
+        generated_seconds=generated,
+        run=run,
+        load_seconds=_between(events, "sync.started", "ledger.built"),
+        anchor=anchor,
+        read_csv_seconds=anchor_times["read_csv"],
+        aggregate_seconds=anchor_times["aggregate"],
+    )
+
+
+def _warm(export: Path) -> None:
+    """Read the export once, so neither child pays for the disk and both read from memory."""
+    for path in export.iterdir():
+        with path.open("rb") as handle:
+            while handle.read(1 << 24):
+                pass
+
+
+def _cli(arguments: list[str]) -> None:
+    """This checkout's CLI, quietly; a failure stops the benchmark with its output."""
+    command = [*_ARSYNC, *arguments]
+    subprocess.run(command, check=True, cwd=ROOT, env=_env(), capture_output=True)  # noqa: S603
+
+
+def _env() -> dict[str, str]:
+    """This checkout first on the path, ahead of an editable install of another tree."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def _project(folder: Path, export: Path) -> Path:
+    """The shipped settings, copied, pointed at the export, with their own out/ and state/."""
+    project = folder / "project"
+    shutil.rmtree(project, ignore_errors=True)
+    for name in ("config", "mappings"):
+        shutil.copytree(ROOT / name, project / name)
+    config = project / "config/arsync.yaml"
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["source"]["path"] = str(export)
+    settings["output"] = {"dir": str(folder / "out")}
+    settings["state"] = {"url": f"sqlite:///{folder / 'state/arsync.db'}"}
+    settings.pop("salesforce", None)  # offline: the plan is made without an org
+    config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    shutil.rmtree(folder / "state", ignore_errors=True)  # every measurement starts afresh
+    return config
+
+
+def _child(command: list[str], name: Path, ok: tuple[int, ...] = (0,)) -> Child:
+    """Run one child to its end; its wall time and its own peak RSS (from wait4)."""
+    stdout, stderr = name.with_suffix(".stdout"), name.with_suffix(".stderr")
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=out, stderr=err)  # noqa: S603
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    process.returncode = code = os.waitstatus_to_exitcode(status)
+    if code not in ok:
+        tail = stderr.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"{' '.join(command)} exited {code}:\n{tail}")
+    peak = usage.ru_maxrss / 2**20 if sys.platform == "darwin" else usage.ru_maxrss / 2**10
+    return Child(seconds, peak, stdout, stderr)
+
+
+def _events(log: Path) -> dict[str, dict[str, Any]]:
+    """The run's JSON log, by event name (the last of each)."""
+    events: dict[str, dict[str, Any]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            event = json.loads(line)
+            events[str(event.get("event"))] = event
+    return events
+
+
+def _between(events: dict[str, dict[str, Any]], first: str, last: str) -> float | None:
+    try:
+        start = dt.datetime.fromisoformat(events[first]["timestamp"])
+        end = dt.datetime.fromisoformat(events[last]["timestamp"])
+    except KeyError:
+        return None
+    return (end - start).total_seconds()
+
+
+def _anchor(export: Path) -> None:
+    """The child that reads the six files with pandas and aggregates them; prints its times."""
+    import numpy as np  # noqa: PLC0415 - only the child needs pandas
+    import pandas as pd  # noqa: PLC0415
+
+    started = time.perf_counter()
+    frames = {name: pd.read_csv(export / f"{name}.csv") for name in FILES}
+    read = time.perf_counter() - started
+
+    started = time.perf_counter()
+    as_of = pd.Timestamp(AS_OF)
+    invoices = frames["invoices"]
+    rate = np.where(invoices["Currency"] == "EUR", EUR_RATE, 1.0)
+    invoices["open_usd"] = invoices["Balance Due"] * rate
+    due = pd.to_datetime(invoices["Due Date"], format="%Y-%m-%d")
+    issued = pd.to_datetime(invoices["Invoice Date"], format="%Y-%m-%d")
+    open_rows = invoices[invoices["Balance Due"] > 0]
+    customer = open_rows["Customer No."]
+    open_balance = open_rows.groupby(customer)["open_usd"].sum()
+    days_past_due = (as_of - due[open_rows.index]).dt.days
+    bucket = np.searchsorted(np.asarray(BUCKETS), days_past_due.to_numpy(), side="left")
+    aging = open_rows["open_usd"].groupby([customer, bucket]).sum().unstack(fill_value=0.0)
+
+    # Days to pay: each payment application's date against its invoice's, one merge (a
+    # lookup by string id is the costly part, as in any pandas script), the last 365 days.
+    paid = frames["payment_applications"][["Invoice ID", "Date Applied"]].merge(
+        pd.DataFrame(
+            {
+                "Invoice ID": invoices["Invoice ID"],
+                "payer": invoices["Customer No."],
+                "issued": issued,
+            }
+        ),
+        on="Invoice ID",
+    )
+    applied = pd.to_datetime(paid["Date Applied"], format="%Y-%m-%d")
+    recent = applied >= as_of - pd.Timedelta(days=365)
+    days_to_pay = (applied - paid["issued"]).dt.days
+    behaviour = days_to_pay[recent].groupby(paid["payer"][recent]).mean()
+    summary = pd.concat(
+        [open_balance.rename("open"), aging, behaviour.rename("avg_days_to_pay_12m")], axis=1
+    )
+    aggregate = time.perf_counter() - started
+    print(json.dumps({"read_csv": read, "aggregate": aggregate, "customers": len(summary)}))
+
+
+def _report(results: list[Size]) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from markdown_table import markdown_table  # noqa: PLC0415 - beside this script
+
+    def mib(value: float) -> str:
+        return f"{value:,.0f}"
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.2f}"
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}x"
+
+    print("arsync run --dry-run from the CSV export, beside pandas.read_csv + a bare aggregation")
+    print("(load = sync.started to ledger.built in the run's log; generation not counted)\n")
+    print(
+        markdown_table(
+            results,
+            [
+                ("customers", 9, lambda r: f"{r.customers:,}"),
+                ("invoices", 9, lambda r: f"{r.invoices:,}"),
+                ("generate s", 10, lambda r: seconds(r.generated_seconds)),
+                ("run s", 7, lambda r: seconds(r.run.seconds)),
+                ("run MiB", 7, lambda r: mib(r.run.peak_mib)),
+                ("load s", 7, lambda r: seconds(r.load_seconds)),
+                ("anchor s", 8, lambda r: seconds(r.anchor.seconds)),
+                ("read_csv s", 10, lambda r: seconds(r.read_csv_seconds)),
+                ("aggregate s", 11, lambda r: seconds(r.aggregate_seconds)),
+                ("anchor MiB", 10, lambda r: mib(r.anchor.peak_mib)),
+                ("run/anchor", 10, lambda r: ratio(r.run_ratio)),
+                ("load/read_csv", 13, lambda r: ratio(r.load_ratio)),
+            ],
+        )
+    )
+    print(
+        f"\nfloor (issue 12, at the largest size): run/anchor <= {TARGET_RUN_RATIO:.0f}x, "
+        f"run peak < {TARGET_PEAK_MIB:,} MiB, load/read_csv <= {TARGET_LOAD_RATIO:.0f}x, "
+        "growth exponent about 1"
+    )
+    for small, large in itertools.pairwise(results):
+        factor = math.log(large.customers / small.customers)
+        print(f"growth exponent {small.customers:,} -> {large.customers:,} customers: ", end="")
+        parts = [
+            ("run", small.run.seconds, large.run.seconds),
+            ("load", small.load_seconds, large.load_seconds),
+            ("anchor", small.anchor.seconds, large.anchor.seconds),
+            ("run peak RSS", small.run.peak_mib, large.run.peak_mib),
+        ]
+        print(
+            ", ".join(
+                f"{name} {math.log(b / a) / factor:.2f}"
+                for name, a, b in parts
+                if a is not None and b is not None and a > 0
+            )
+        )
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--customers", default="5000,50000", help="comma-separated sizes (default 5000,50000)"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the exports, settings and logs here (an export already there is reused)",
+    )
+    parser.add_argument("--anchor", type=Path, default=None, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()
