@@ -13,6 +13,7 @@ identical copy (`merged`).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,7 +40,6 @@ from arsync.record_rules import (
     DOCUMENT_DATE,
     DOCUMENT_TYPES,
     DateWindow,
-    applied_units,
     check_records,
     dates_out_of_window,
     entries_for,
@@ -140,6 +140,12 @@ _APPLIED = "_applied"  # a document's applications, summed (1/10,000 units)
 _DOCUMENT = "_document"  # an application's document: its row in the kept documents
 _INVOICE = "_invoice"  # an application's invoice: its row in the kept invoices
 _DOCUMENT_DATE = "_document_date"  # an application's document's date
+_CURRENCY = "_currency"  # an application's document's currency
+_KEY = "_key"  # a row's id as an integer (see _with_keys)
+_PARENT_KEY = "_parent_key"
+_CUSTOMER_KEY = "_customer_key"
+_INVOICE_KEY = "_invoice_key"
+_DOC_KEY = "_document_key"
 _INTERNAL: dict[str, dict[str, str]] = {
     kind: {
         _POSITION: "int64",
@@ -166,18 +172,33 @@ def minor_units(units: pd.Series, currencies: pd.Series) -> pd.Series:
     """1/10,000 units in each currency's minor units, rounded half up (away from zero) as
     `arsync.money.to_minor` rounds a Decimal; a missing amount stays missing."""
     codes, uniques = pd.factorize(currencies, use_na_sentinel=True)
-    exponents = np.array([exponent(str(u)) for u in uniques] + [2], dtype="int64")[codes]
+    exponents = [exponent(str(u)) for u in uniques] + [2]  # a missing currency: 2 places
     values = _units(units)
-    divisor = 10 ** np.clip(4 - exponents, 0, None)
-    minor = np.sign(values) * ((np.abs(values) + divisor // 2) // divisor)
-    minor = minor * 10 ** np.clip(exponents - 4, 0, None)
-    result = pd.Series(minor, dtype="Int64")
-    return result.mask(units.isna().to_numpy())
+    if all(e == exponents[0] for e in exponents):  # one minor unit for all: no per-row table
+        minor = _rescale(values, exponents[0])
+    else:
+        minor = np.zeros_like(values)
+        for code, places in enumerate(exponents):
+            mine = codes == (code if code < len(uniques) else -1)
+            minor[mine] = _rescale(values[mine], places)
+    return pd.Series(minor, dtype="Int64").mask(units.isna().to_numpy())
 
 
-def _nanoseconds(values: pd.Series) -> pd.Series:
-    """Dates the window has checked, as the Ledger's datetime64[ns]."""
-    return values.astype("datetime64[ns]").reset_index(drop=True)
+def _rescale(values: np.ndarray, places: int) -> np.ndarray:
+    """1/10,000 units as units of 10**-places, rounded half away from zero."""
+    if places >= 4:
+        return np.asarray(values * 10 ** (places - 4))
+    divisor = 10 ** (4 - places)
+    return np.asarray(np.sign(values) * ((np.abs(values) + divisor // 2) // divisor))
+
+
+def _distinct(streams: pd.Series) -> set[str]:
+    """The streams in a column: usually one, found by comparing, not hashing, 2M cells."""
+    if streams.empty:
+        return set()
+    if _flags(streams == streams.iloc[0]).all():
+        return {str(streams.iloc[0])}
+    return {str(s) for s in pd.unique(streams)}
 
 
 class _Found:
@@ -302,9 +323,13 @@ class LedgerBuilder:
         return self._counts.setdefault(stream, StreamCount())
 
     def _tally(self, streams: pd.Series, bucket: str) -> None:
-        for stream, count in streams.value_counts(dropna=False).items():
-            counts = self._count(str(stream))
-            setattr(counts, bucket, getattr(counts, bucket) + int(count))
+        if len(_distinct(streams)) == 1:  # the usual batch: one file, no text to hash
+            tallies = {str(streams.iloc[0]): len(streams)}
+        else:
+            tallies = {str(s): int(n) for s, n in streams.value_counts(dropna=False).items()}
+        for stream, count in tallies.items():
+            counts = self._count(stream)
+            setattr(counts, bucket, getattr(counts, bucket) + count)
 
     def _keep_checked(self, batch: RecordFrame) -> None:
         valid, entries = check_records(batch)
@@ -312,7 +337,7 @@ class LedgerBuilder:
         if entries:
             bad = ~np.isin(batch.frame[_POSITION].to_numpy(), valid[_POSITION].to_numpy())
             self._tally(batch.frame[STREAM][bad], "quarantined")
-        self._streams[batch.kind].update(str(s) for s in pd.unique(batch.frame[STREAM]))
+        self._streams[batch.kind].update(_distinct(batch.frame[STREAM]))
         self._batches[batch.kind].append(valid)
 
     def _collected(self, kind: str) -> pd.DataFrame:
@@ -346,6 +371,7 @@ class LedgerBuilder:
         frames = {kind: self._collected(kind) for kind in KINDS}
         for kind in KINDS[:-1]:
             frames[kind] = self._in_window(kind, frames[kind], bounds)
+        frames = _with_keys(frames)
 
         customers = self._unique("customer", frames["customer"])[0]
         customers = self._known_currency("customer", customers)
@@ -359,13 +385,10 @@ class LedgerBuilder:
 
         documents: dict[str, pd.DataFrame] = {}
         applications: list[pd.DataFrame] = []
-        all_applications = frames["application"]
         for kind in DOCUMENT_TYPES:
             docs, merged, _ = self._unique(kind, frames[kind])
-            own = all_applications["document_type"] == kind
-            parts = all_applications[_flags(own)].reset_index(drop=True)
-            parts = self._own_copies(kind, parts, docs, merged)
-            docs = docs.assign(**{_APPLIED: applied_units(docs.assign(document_type=kind), parts)})
+            parts = self._own_copies(kind, frames[f"{kind}_application"], docs, merged)
+            docs = docs.assign(**{_APPLIED: _sums(_rows_of(docs, parts[_DOC_KEY]), parts, docs)})
             docs = self._not_over_applied(kind, docs)
             docs = self._known_currency(kind, docs)
             docs = self._known_customer(kind, docs, customers, rejected)
@@ -382,16 +405,11 @@ class LedgerBuilder:
             invoices=_invoice_frame(invoices),
             payments=_document_frame("payment", documents["payment"]),
             credit_memos=_document_frame("credit_memo", documents["credit_memo"]),
-            applications=_application_frame(kept, documents),
+            applications=_application_frame(kept),
         )
 
     def _drop(
-        self,
-        kind: str,
-        frame: pd.DataFrame,
-        bad: np.ndarray,
-        rule: str,
-        reasons: list[str],
+        self, kind: str, frame: pd.DataFrame, bad: np.ndarray, rule: str, reasons: list[str]
     ) -> pd.DataFrame:
         """Quarantine the `bad` rows (one reason each, in order) and return the others."""
         if not bad.any():
@@ -418,12 +436,13 @@ class LedgerBuilder:
         """Identical copies (locations aside) fold into the first, listed in `merged`; copies
         that disagree are all quarantined. Returns the rows kept, and the positions of the
         copies merged and of those quarantined."""
-        copies = _flags(frame["id"].duplicated(keep=False))
+        keys = frame[_KEY].to_numpy()
+        copies = np.bincount(keys, minlength=1)[keys] > 1 if len(keys) else keys > 0
         if not copies.any():
             return frame, set(), set()
         dup = frame[copies].reset_index(drop=True)
         ids = dup["id"]
-        first = ~_flags(ids.duplicated(keep="first"))
+        first = ~_flags(dup[_KEY].duplicated(keep="first"))
         firsts = dup[first].set_index("id")
         aligned = firsts.reindex(ids).reset_index(drop=True)
         compare = [name for name in FIELDS[kind] if name != "id"]
@@ -432,7 +451,7 @@ class LedgerBuilder:
         for name in compare:
             mine, theirs = dup[name], aligned[name]
             same &= _flags(mine == theirs) | (_flags(mine.isna()) & _flags(theirs.isna()))
-        identical = _flags(pd.Series(same).groupby(ids.to_numpy(), sort=False).transform("all"))
+        identical = _flags(pd.Series(same).groupby(dup[_KEY].to_numpy()).transform("all"))
         merged, conflicting = identical & ~first, ~identical
         if merged.any():
             kept_at = firsts[LOCATION].reindex(ids[merged])
@@ -476,13 +495,9 @@ class LedgerBuilder:
         return self._drop(kind, frame, bad, "unknown_currency", reasons)
 
     def _known_customer(
-        self,
-        kind: str,
-        frame: pd.DataFrame,
-        customers: pd.DataFrame,
-        rejected: set[str],
+        self, kind: str, frame: pd.DataFrame, customers: pd.DataFrame, rejected: set[str]
     ) -> pd.DataFrame:
-        bad = ~_flags(frame["customer_id"].isin(customers["id"]))
+        bad = _rows_of(customers, frame[_CUSTOMER_KEY]) < 0
         reasons = [
             f"customer {customer_id!r} "
             + ("was quarantined" if customer_id in rejected else "is not in the customer data")
@@ -492,8 +507,8 @@ class LedgerBuilder:
 
     def _parents(self, customers: pd.DataFrame) -> pd.DataFrame:
         """An unknown parent is cleared and reported; the customer stays."""
-        parents = customers["parent_id"]
-        bad = _flags(parents.notna()) & ~_flags(parents.isin(customers["id"]))
+        parents = customers[_PARENT_KEY]
+        bad = (parents.to_numpy() >= 0) & (_rows_of(customers, parents) < 0)
         if not bad.any():
             return customers
         rows = customers[bad]
@@ -503,7 +518,7 @@ class LedgerBuilder:
         ]
         entries = entries_for("customer", rows, "unknown_parent", reasons, Action.CORRECTED)
         self._found.add("customer", rows[_POSITION], entries)
-        return customers.assign(parent_id=parents.mask(bad))
+        return customers.assign(parent_id=customers["parent_id"].mask(bad))
 
     def _report_issued_later(self, invoices: pd.DataFrame, as_of: dt.date) -> None:
         """An invoice issued after the as-of date stays (aging skips it until then), but the
@@ -521,11 +536,7 @@ class LedgerBuilder:
         self._found.add("invoice", rows[_POSITION], entries)
 
     def _own_copies(
-        self,
-        kind: str,
-        applications: pd.DataFrame,
-        documents: pd.DataFrame,
-        merged: set[int],
+        self, kind: str, applications: pd.DataFrame, documents: pd.DataFrame, merged: set[int]
     ) -> pd.DataFrame:
         """The applications `add` took from a document belong to that copy of it: those of a
         merged copy are merged with it, those of a copy left out are quarantined with it."""
@@ -581,9 +592,9 @@ class LedgerBuilder:
         invoices: pd.DataFrame,
     ) -> pd.DataFrame:
         """Applications of a kept document to a kept invoice of the same customer and currency,
-        in the Ledger's order (by document, then as they came); the others quarantined."""
-        document = pd.Index(documents["id"]).get_indexer(applications["document_id"])
-        unknown = document < 0
+        in the Ledger's order (by document, then as they came); the others quarantined. Each
+        gets its document's customer, currency and date (its own date, if none)."""
+        unknown = _rows_of(documents, applications[_DOC_KEY]) < 0
         rejected = self.quarantine.rejected_ids(kind) | self._found.rejected_ids(kind)
         where = self._where(kind)
         reasons = [
@@ -591,11 +602,8 @@ class LedgerBuilder:
             + ("was quarantined" if document_id in rejected else f"is not in {where}")
             for document_id in applications["document_id"][unknown]
         ]
-        applications = applications.assign(**{_DOCUMENT: document})
         applications = self._drop("application", applications, unknown, "unknown_document", reasons)
-        invoice = pd.Index(invoices["id"]).get_indexer(applications["invoice_id"])
-        applications = applications.assign(**{_INVOICE: invoice})
-        missing = invoice < 0
+        missing = _rows_of(invoices, applications[_INVOICE_KEY]) < 0
         reasons = [
             f"applied to invoice {invoice_id!r}, which is not in the invoice data or was "
             "quarantined"
@@ -603,37 +611,54 @@ class LedgerBuilder:
         ]
         applications = self._drop("application", applications, missing, "unknown_invoice", reasons)
 
-        document, invoice = applications[_DOCUMENT].to_numpy(), applications[_INVOICE].to_numpy()
-        owner = invoices["customer_id"].to_numpy(dtype=object)[invoice]
-        payer = documents["customer_id"].to_numpy(dtype=object)[document]
-        foreign = owner != payer
-        reasons = [
-            f"applied to invoice {invoice_id!r} of customer {theirs!r}, not of {ours!r}"
-            for invoice_id, theirs, ours in zip(
-                applications["invoice_id"][foreign], owner[foreign], payer[foreign], strict=True
+        document = _rows_of(documents, applications[_DOC_KEY])
+        invoice = _rows_of(invoices, applications[_INVOICE_KEY])
+        owner = invoices[_CUSTOMER_KEY].to_numpy()[invoice]
+        foreign = owner != documents[_CUSTOMER_KEY].to_numpy()[document]
+        if foreign.any():
+            reasons = [
+                f"applied to invoice {invoice_id!r} of customer {theirs!r}, not of {ours!r}"
+                for invoice_id, theirs, ours in zip(
+                    applications["invoice_id"][foreign],
+                    _taken(invoices["customer_id"], invoice[foreign]),
+                    _taken(documents["customer_id"], document[foreign]),
+                    strict=True,
+                )
+            ]
+            applications = self._drop(
+                "application", applications, foreign, "foreign_invoice", reasons
             )
-        ]
-        applications = self._drop("application", applications, foreign, "foreign_invoice", reasons)
+            document, invoice = document[~foreign], invoice[~foreign]
 
-        document, invoice = applications[_DOCUMENT].to_numpy(), applications[_INVOICE].to_numpy()
-        billed = invoices["currency"].to_numpy(dtype=object)[invoice]
-        paid = documents["currency"].to_numpy(dtype=object)[document]
-        mismatch = billed != paid
-        reasons = [
-            f"{ours} applied to invoice {invoice_id!r} in {theirs}"
-            for invoice_id, theirs, ours in zip(
-                applications["invoice_id"][mismatch], billed[mismatch], paid[mismatch], strict=True
+        billed = _taken(invoices["currency"], invoice)
+        paid = _taken(documents["currency"], document)
+        mismatch = _flags(billed != paid)
+        if mismatch.any():
+            reasons = [
+                f"{ours} applied to invoice {invoice_id!r} in {theirs}"
+                for invoice_id, theirs, ours in zip(
+                    applications["invoice_id"][mismatch],
+                    billed[mismatch],
+                    paid[mismatch],
+                    strict=True,
+                )
+            ]
+            applications = self._drop(
+                "application", applications, mismatch, "currency_mismatch", reasons
             )
-        ]
-        applications = self._drop(
-            "application", applications, mismatch, "currency_mismatch", reasons
-        )
-        dated = documents[DOCUMENT_DATE[kind]].to_numpy()[applications[_DOCUMENT].to_numpy()]
+            document, invoice = document[~mismatch], invoice[~mismatch]
+            paid = paid[~mismatch].reset_index(drop=True)
+
+        date = _taken(documents[DOCUMENT_DATE[kind]], document)
         applications = applications.assign(
-            applied_date=applications["applied_date"].fillna(pd.Series(dated)),
-            **{_DOCUMENT_DATE: dated},
+            customer_id=_taken(documents["customer_id"], document),
+            applied_date=applications["applied_date"].fillna(date),
         )
-        order = np.lexsort((applications[_POSITION].to_numpy(), applications[_DOCUMENT].to_numpy()))
+        applications[_DOCUMENT], applications[_INVOICE] = document, invoice
+        applications[_CURRENCY], applications[_DOCUMENT_DATE] = paid, date
+        order = np.lexsort((applications[_POSITION].to_numpy(), document))
+        if (np.diff(order) == 1).all():
+            return applications
         return applications.iloc[order].reset_index(drop=True)
 
     def _within_invoice_totals(
@@ -642,31 +667,96 @@ class LedgerBuilder:
         """Payments and credit memos applied to one invoice may not sum above its total. They
         count in the order they were applied (applied date, then the document's date, then
         arrival); those that take the sum above the total are quarantined, the earlier ones
-        stay, so the invoice is never paid more than once over."""
-        if applications.empty:
-            return applications
+        stay, so an invoice is never paid more than once over."""
         amount = _units(applications["amount"])
         invoice = applications[_INVOICE].to_numpy()
-        order = np.lexsort(
-            (
-                applications[_POSITION].to_numpy(),
-                applications[_DOCUMENT_DATE].to_numpy(),
-                applications["applied_date"].to_numpy(),
+        total = _units(invoices["total"])
+        applied = np.zeros(len(invoices), dtype="int64")
+        np.add.at(applied, invoice, amount)
+        suspects = np.flatnonzero((applied > total)[invoice])
+        if not len(suspects):
+            return applications
+        order = suspects[
+            np.lexsort(
+                (
+                    applications[_POSITION].to_numpy()[suspects],
+                    applications[_DOCUMENT_DATE].to_numpy()[suspects],
+                    applications["applied_date"].to_numpy()[suspects],
+                )
             )
-        )
-        running = np.empty_like(amount)
-        running[order] = pd.Series(amount[order]).groupby(invoice[order]).cumsum().to_numpy()
-        total = _units(invoices["total"])[invoice]
-        over = running > total
+        ]
+        running = pd.Series(amount[order]).groupby(invoice[order]).cumsum().to_numpy()
+        over = np.zeros(len(applications), dtype=bool)
+        over[order] = running > total[invoice[order]]
+        sums = np.zeros(len(applications), dtype="int64")
+        sums[order] = running
         reasons = [
             f"applies {format_money(amount[row])} to invoice {invoice_id!r}, which brings what "
-            f"is applied to it to {format_money(running[row])}, above its total "
-            f"{format_money(total[row])}"
+            f"is applied to it to {format_money(sums[row])}, above its total "
+            f"{format_money(total[invoice[row]])}"
             for row, invoice_id in zip(
                 np.flatnonzero(over), applications["invoice_id"][over], strict=True
             )
         ]
         return self._drop("application", applications, over, "over_applied_invoice", reasons)
+
+
+def _with_keys(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Integer keys for the ids the rules match: one code per distinct id, shared by every
+    column that refers to it, so that duplicates, lookups and membership are integer array
+    operations. Text is hashed once per column, never per rule. The applications are split by
+    document kind ("payment_application"), each keyed against its own documents."""
+    keyed = dict(frames)
+    customers, parents, *owners = _encode(
+        frames["customer"]["id"],
+        frames["customer"]["parent_id"],
+        *(frames[kind]["customer_id"] for kind in ("invoice", *DOCUMENT_TYPES)),
+    )
+    keyed["customer"] = frames["customer"].assign(**{_KEY: customers, _PARENT_KEY: parents})
+    for kind, owner in zip(("invoice", *DOCUMENT_TYPES), owners, strict=True):
+        keyed[kind] = frames[kind].assign(**{_CUSTOMER_KEY: owner})
+    applications = frames["application"]
+    invoices, targets = _encode(frames["invoice"]["id"], applications["invoice_id"])
+    keyed["invoice"] = keyed["invoice"].assign(**{_KEY: invoices})
+    applications = applications.assign(**{_INVOICE_KEY: targets})
+    for kind in DOCUMENT_TYPES:
+        parts = applications[_flags(applications["document_type"] == kind)]
+        parts = parts.reset_index(drop=True)
+        documents, owners_keys = _encode(frames[kind]["id"], parts["document_id"])
+        keyed[kind] = keyed[kind].assign(**{_KEY: documents})
+        keyed[f"{kind}_application"] = parts.assign(**{_DOC_KEY: owners_keys})
+    return keyed
+
+
+def _encode(*columns: pd.Series) -> list[np.ndarray]:
+    """Each column as integer codes of one shared factorisation; missing is -1."""
+    joined = pd.concat([c.reset_index(drop=True) for c in columns], ignore_index=True)
+    codes, _ = pd.factorize(joined.astype("string"), use_na_sentinel=True)
+    bounds = np.cumsum([0, *(len(c) for c in columns)])
+    return [np.asarray(codes[a:b], dtype="int64") for a, b in itertools.pairwise(bounds)]
+
+
+def _rows_of(frame: pd.DataFrame, keys: pd.Series | np.ndarray) -> np.ndarray:
+    """For each key, the row of `frame` (unique keys) that holds it, or -1."""
+    own = frame[_KEY].to_numpy()
+    wanted = np.asarray(keys, dtype="int64")
+    size = int(max(own.max(initial=-1), wanted.max(initial=-1))) + 1
+    rows = np.full(size + 1, -1, dtype="int64")  # the last slot answers for a missing key
+    rows[own] = np.arange(len(own))
+    return rows[np.where(wanted >= 0, wanted, size)]
+
+
+def _taken(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """values.iloc[rows] with a fresh index (arrow-backed text stays arrow: no Python objects)."""
+    return values.take(rows).reset_index(drop=True)
+
+
+def _sums(rows: np.ndarray, applications: pd.DataFrame, documents: pd.DataFrame) -> np.ndarray:
+    """Per document, the amounts of the applications whose row `rows` names (-1: none)."""
+    sums = np.zeros(len(documents), dtype="int64")
+    known = rows >= 0
+    np.add.at(sums, rows[known], _units(applications["amount"])[known])
+    return sums
 
 
 def _customer_frame(customers: pd.DataFrame) -> pd.DataFrame:
@@ -723,31 +813,15 @@ def _document_frame(kind: str, documents: pd.DataFrame) -> pd.DataFrame:
     return _typed(columns, CREDIT_MEMO_COLUMNS)
 
 
-def _application_frame(
-    applications: pd.DataFrame, documents: dict[str, pd.DataFrame]
-) -> pd.DataFrame:
-    """In the Ledger's order: payments' applications, then credit memos', each by document."""
-    order = np.lexsort(
-        (
-            applications[_POSITION].to_numpy(),
-            applications[_DOCUMENT].to_numpy(),
-            (applications["document_type"] != "payment").to_numpy(dtype=bool),
-        )
-    )
-    applications = applications.iloc[order].reset_index(drop=True)
-    customer = np.empty(len(applications), dtype=object)
-    currency = np.empty(len(applications), dtype=object)
-    for kind, docs in documents.items():
-        mine = (applications["document_type"] == kind).to_numpy(dtype=bool)
-        rows = applications[_DOCUMENT].to_numpy()[mine]
-        customer[mine] = docs["customer_id"].to_numpy(dtype=object)[rows]
-        currency[mine] = docs["currency"].to_numpy(dtype=object)[rows]
+def _application_frame(applications: pd.DataFrame) -> pd.DataFrame:
+    """Payments' applications, then credit memos', each kind by document, then as they came;
+    in the document's currency and with its customer."""
     columns = {
         "document_type": applications["document_type"],
         "document_id": applications["document_id"],
-        "customer_id": pd.Series(customer, dtype="string"),
+        "customer_id": applications["customer_id"],
         "invoice_id": applications["invoice_id"],
-        "amount_minor": minor_units(applications["amount"], pd.Series(currency, dtype="string")),
+        "amount_minor": minor_units(applications["amount"], applications[_CURRENCY]),
         "applied_date": applications["applied_date"],
     }
     return _typed(columns, APPLICATION_COLUMNS)

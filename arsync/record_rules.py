@@ -108,7 +108,7 @@ def _strings(name: str, raw: pd.Series, *, required: bool, max_length: int | Non
     values = raw.str.strip(WHITESPACE)
     present = _present(raw)
     length = values.str.len().to_numpy(dtype="int64", na_value=0)
-    originals = raw.to_numpy(dtype=object)
+    originals = raw.array  # read for bad rows only
     problems = _missing(name, raw, required)
     short = present & (length < 1)
     problems.append(
@@ -153,11 +153,11 @@ def _currency(name: str, raw: pd.Series) -> _Column:
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     upper = [str(u).strip().upper() for u in uniques]
     good = np.array([_CURRENCY.fullmatch(u) is not None for u in upper] + [False])
-    normal = np.array([*upper, None], dtype=object)
-    values = pd.Series(normal[codes], index=raw.index, dtype="string")
+    normal = pd.array(upper, dtype="string").take(codes, allow_fill=True)
+    values = pd.Series(normal, index=raw.index, dtype="string")
     present = codes >= 0
     bad = present & ~good[codes]
-    originals = raw.to_numpy(dtype=object)
+    originals = raw.array  # read for bad rows only
     problems = _missing(name, raw, required=True)
     problems.append(
         _Problem(
@@ -229,7 +229,7 @@ def _enum(
     """One of the enum's values, exactly: the models do not strip or fold the case of enums."""
     present = _present(raw)
     bad = present & ~np.asarray(raw.isin(list(members)).to_numpy(), dtype=bool)
-    originals = raw.to_numpy(dtype=object)
+    originals = raw.array  # read for bad rows only
     choices = _choices(members)
     problems = _missing(name, raw, required)
     problems.append(
