@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
@@ -47,6 +47,15 @@ class Quarantine:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def sort(self, key: Callable[[QuarantineEntry], tuple[int, int]]) -> None:
+        """Put the entries in `key` order (stable: entries of one key keep theirs)."""
+        self._entries.sort(key=key)
+
+    def kept_aside(self) -> int:
+        """Entries for records left out or corrected, not those only reported (kept as they
+        are): these make a run partial."""
+        return sum(1 for e in self._entries if e.action is not Action.REPORTED)
 
     def rejected_ids(self, record_type: str) -> set[str]:
         return {

@@ -11,7 +11,6 @@ warns.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,9 +19,7 @@ import pandas as pd
 import structlog
 
 from arsync.frames import StreamCount
-from arsync.ledger import Ledger
 from arsync.money import exponent
-from arsync.quarantine import Action, Quarantine
 from connector.errors import FatalError
 from jobs.settings import SafetySettings
 from jobs.state import StateStore
@@ -32,16 +29,6 @@ log = structlog.get_logger(__name__)
 PORTFOLIO_OPEN = "portfolio_open_minor"  # the run count a later run compares its balance with
 QUARANTINED_SHARE = "quarantined_share"
 OPEN_BALANCE_CHANGE = "open_balance_change"
-
-_LINE = re.compile(r"^(?P<stream>.+):\d+$")  # "invoices.csv:3"
-# Ledger rows per quarantine record type: the fallback accounting's denominators.
-_APPLICATIONS = {"payment_application": "payment", "credit_memo_application": "credit_memo"}
-_FRAMES = {
-    "customer": "customers",
-    "invoice": "invoices",
-    "payment": "payments",
-    "credit_memo": "credit_memos",
-}
 
 
 @dataclass(frozen=True)
@@ -186,33 +173,3 @@ def portfolio_open_minor(scores: pd.DataFrame, currency: str) -> int:
         return 0
     major = scores["open_balance"].astype("float64").fillna(0.0)
     return int((major * 10 ** exponent(currency)).round().sum())
-
-
-def accounting_from_quarantine(ledger: Ledger, quarantine: Quarantine) -> dict[str, StreamCount]:
-    """Row counts for the streams that had rows rejected, until the sources count every
-    stream's rows themselves: the stream from each entry's location ("invoices.csv:3"), or its
-    record type where the location names no line; its rows in the ledger by record type."""
-    rejected: dict[str, set[str]] = {}
-    kinds: dict[str, str] = {}
-    for entry in quarantine:
-        if entry.action is not Action.REJECTED:
-            continue  # corrected: the row is in the ledger
-        match = _LINE.match(entry.location)
-        stream = match["stream"] if match else entry.record_type
-        rejected.setdefault(stream, set()).add(entry.location)
-        kinds.setdefault(stream, entry.record_type)
-    counts: dict[str, StreamCount] = {}
-    for stream, locations in rejected.items():
-        kept = _ledger_rows(ledger, kinds[stream])
-        counts[stream] = StreamCount(
-            read=kept + len(locations), ledger=kept, quarantined=len(locations)
-        )
-    return counts
-
-
-def _ledger_rows(ledger: Ledger, record_type: str) -> int:
-    if record_type in _APPLICATIONS:
-        documents = ledger.applications["document_type"]
-        return int((documents == _APPLICATIONS[record_type]).sum())
-    frame = _FRAMES.get(record_type)
-    return len(getattr(ledger, frame)) if frame else 0

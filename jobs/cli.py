@@ -337,6 +337,8 @@ def runs_show(
         out.print(f"[red]Error:[/red] {escaped(record.error)}", markup=True, highlight=False)
     counts = ", ".join(f"{name} {count:,}" for name, count in sorted(record.counts.items()))
     out.print(plain(counts))
+    if record.accounting:
+        out.print(_accounting_table(record.accounting))
     table = Table(title=f"Quarantine: {len(quarantine)} records")
     for column in ("Record", "Where", "Rule", "Reason"):
         table.add_column(column, overflow="fold")
@@ -490,11 +492,27 @@ def _print_summary(result: SyncResult, show: int) -> None:
         f"[bold]Run {result.run_id}[/bold]  as of {result.as_of}  (ERP data as of {data_as_of})"
     )
     out.print(f"Ledger: {counts}")
+    if result.loaded is not None and result.loaded.accounting:
+        accounting = {s: c.as_dict() for s, c in result.loaded.accounting.items()}
+        out.print(_accounting_table(accounting))
     _print_plan(result, show)
     _print_quarantine(result)
     _print_trips(result)
     for name, path in result.outputs.items():
         out.print(f"{name.capitalize()}: {escaped(path)}")
+
+
+def _accounting_table(accounting: dict[str, dict[str, int]]) -> Table:
+    """Every row read, and where it went: read = in the ledger + quarantined + merged."""
+    table = Table(title="Rows read, and where each went")
+    for column in ("File or stream", "Read", "In the ledger", "Quarantined", "Merged"):
+        table.add_column(column, justify="left" if column.startswith("File") else "right")
+    for stream, count in accounting.items():
+        table.add_row(
+            plain(stream),
+            *(f"{count.get(k, 0):,}" for k in ("read", "ledger", "quarantined", "merged")),
+        )
+    return table
 
 
 def _print_plan(result: SyncResult, show: int) -> None:

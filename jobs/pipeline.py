@@ -6,6 +6,8 @@ import datetime as dt
 import functools
 import hashlib
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -23,12 +25,11 @@ from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payme
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.crm.salesforce.client import SalesforceClient
-from connector.erp.base import Cursors, Pulled, Source
+from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
 from connector.errors import FatalError
 from jobs.breaker import (
     PORTFOLIO_OPEN,
     Trip,
-    accounting_from_quarantine,
     check_breaker,
     enforce,
     portfolio_open_minor,
@@ -84,7 +85,7 @@ class SyncResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        partial = bool(len(self.quarantine) or self.crm.failed or self.crm.ambiguous)
+        partial = bool(self.quarantine.kept_aside() or self.crm.failed or self.crm.ambiguous)
         # A dry run past a breaker limit: its real run would stop (exit 3); not "all good".
         partial = partial or (self.dry_run and bool(self.trips))
         return ExitCode.PARTIAL if partial else ExitCode.OK
@@ -103,6 +104,24 @@ class Pull:
     pulled: list[Pulled] = field(default_factory=list)
     incremental: bool = False  # only changes were pulled, on top of the kept records
     forgotten: list[tuple[str, str]] = field(default_factory=list)  # kept, now quarantined
+    read: dict[str, int] = field(default_factory=dict)  # rows read per stream, by the source
+    extra_quarantined: dict[str, int] = field(default_factory=dict)  # damaged rows' lines
+
+    def accounting(self) -> dict[str, StreamCount]:
+        """Every stream's rows, read by the source and placed by the builder (after build);
+        a stream whose buckets do not add up to what was read is `unaccounted`."""
+        placed = self.builder.accounting()
+        streams = dict.fromkeys([*self.read, *placed])
+        counts = {}
+        for stream in streams:
+            count = placed.get(stream, StreamCount())
+            counts[stream] = StreamCount(
+                read=self.read.get(stream, 0),
+                ledger=count.ledger,
+                quarantined=count.quarantined + self.extra_quarantined.get(stream, 0),
+                merged=count.merged,
+            )
+        return counts
 
 
 _RECORD_MODELS: dict[str, type[CanonicalRecord]] = {
@@ -121,28 +140,67 @@ def pull_into(
     since: Cursors | None = None,
     kept: list[tuple[str, dict[str, Any], str]] | None = None,
 ) -> Pull:
-    """Pull into a builder. With `since`, the source yields only changes: they replace the kept
-    records of the same type and id, and the builder gets the whole ledger all the same."""
+    """Pull into a builder. A columnar source hands over record frames; any other yields
+    records. With `since`, the source yields only changes: they replace the kept records of
+    the same type and id, and the builder gets the whole ledger all the same. Two copies of a
+    record within one pull both reach the builder, whose duplicate rule judges them."""
     builder = LedgerBuilder(currencies=currencies)
-    merged: dict[tuple[str, str], Pulled] = {}
+    if isinstance(source, FrameSource):
+        return _pull_frames(source, builder, progress)
+    read: Counter[str] = Counter()
+    kept_records: dict[tuple[str, str], Pulled] = {}
     for kind, payload, location in kept or []:
         record = _RECORD_MODELS[kind].model_validate(payload)
-        merged[(kind, record.id)] = Pulled(record, location)
+        kept_records[(kind, record.id)] = Pulled(record, location)
     pulled: list[Pulled] = []
     forgotten: list[tuple[str, str]] = []
     for item in progress.track(source.pull(since), f"Reading {source.name}"):
         if isinstance(item, QuarantineEntry):
-            builder.reject(item)
+            builder.reject(item, item.record_type)
+            read[item.record_type] += 1
             # A changed record that is now bad must not be scored in its old, kept form.
-            stale = merged.pop((item.record_type, item.record_id or ""), None)
+            stale = kept_records.pop((item.record_type, item.record_id or ""), None)
             if stale is not None:
                 forgotten.append((item.record_type, item.record_id or ""))
             continue
         pulled.append(item)
-        merged[(RECORD_TYPES[type(item.record)], item.record.id)] = item
-    for item in merged.values():
+        kept_records.pop((RECORD_TYPES[type(item.record)], item.record.id), None)
+    for item in [*kept_records.values(), *pulled]:
         builder.add(item.record, item.location, item.part_locations)
-    return Pull(builder, pulled if source.incremental else [], since is not None, forgotten)
+        _count_read(read, item)
+    return Pull(
+        builder, pulled if source.incremental else [], since is not None, forgotten, dict(read)
+    )
+
+
+def _pull_frames(source: FrameSource, builder: LedgerBuilder, progress: Reporter) -> Pull:
+    extra: Counter[str] = Counter()
+    for item in progress.track(source.pull_frames(), f"Reading {source.name}"):
+        if isinstance(item, Rejected):
+            builder.reject(item.entry, item.stream)
+            extra[item.stream] += item.rows - 1
+        else:
+            builder.add_frame(item)
+    return Pull(builder, read=source.rows_read(), extra_quarantined=dict(extra))
+
+
+def _file_order(streams: list[str]) -> Callable[[QuarantineEntry], tuple[int, int]]:
+    """Sort key of an entry located `file:line`: the file's place among `streams`, the line."""
+    place = {stream: index for index, stream in enumerate(streams)}
+
+    def key(entry: QuarantineEntry) -> tuple[int, int]:
+        stream, _, line = entry.location.rpartition(":")
+        return place.get(stream, len(place)), int(line) if line.isdigit() else 0
+
+    return key
+
+
+def _count_read(read: Counter[str], item: Pulled) -> None:
+    """A record read, and its applications: the streams `LedgerBuilder.add` files them under."""
+    kind = RECORD_TYPES[type(item.record)]
+    read[kind] += 1
+    if isinstance(item.record, Payment | CreditMemo):
+        read[f"{kind}_application"] += len(item.record.applications)
 
 
 @dataclass(frozen=True)
@@ -158,10 +216,32 @@ class LoadedLedger:
     pulled: list[Pulled] = field(default_factory=list)  # an incremental source's, to keep
     incremental: bool = False
     forgotten: list[tuple[str, str]] = field(default_factory=list)  # (type, id) to drop
+    accounting: dict[str, StreamCount] = field(default_factory=dict)  # rows, per stream
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.PARTIAL if len(self.quarantine) else ExitCode.OK
+        return ExitCode.PARTIAL if self.quarantine.kept_aside() else ExitCode.OK
+
+
+class UnaccountedRowsError(FatalError):
+    """Rows read that are neither in the ledger, nor quarantined, nor merged: a fault of
+    arsync's own, and a run that would write figures the ERP does not agree with."""
+
+
+def check_accounting(accounting: dict[str, StreamCount]) -> None:
+    """Every row read is in the ledger, the quarantine or merged into its twin; else stop."""
+    wrong = {stream: count for stream, count in accounting.items() if count.unaccounted}
+    if not wrong:
+        return
+    detail = "; ".join(
+        f"{stream}: {c.read:,} read, {c.ledger:,} in the ledger + {c.quarantined:,} quarantined "
+        f"+ {c.merged:,} merged"
+        for stream, c in wrong.items()
+    )
+    raise UnaccountedRowsError(
+        f"the rows read do not add up, so nothing is written: {detail}. This is a fault in "
+        "arsync; please report it with the export's row counts."
+    )
 
 
 def load_ledger(
@@ -204,8 +284,11 @@ def load_ledger(
     data_as_of = data_as_of or source.data_as_of()
     as_of = as_of or (data_as_of.date() if data_as_of else today or started_at.date())
     with progress.step("Validating the ledger"):
-        ledger = pull.builder.build()
+        ledger = pull.builder.build(as_of=as_of, date_window=settings.app.ledger.dates)
     quarantine = pull.builder.quarantine
+    if isinstance(source, FrameSource):  # in the order of the files and their lines
+        quarantine.sort(key=_file_order(list(pull.read)))
+    accounting = pull.accounting()
     for entry in quarantine:
         log.warning(
             "ledger.record_quarantined",
@@ -224,6 +307,13 @@ def load_ledger(
         quarantined=len(quarantine),
         pulled=len(pull.pulled) if source.incremental else None,
     )
+    log.info(
+        "ledger.accounted",
+        streams={stream: count.as_dict() for stream, count in accounting.items()},
+        read=sum(c.read for c in accounting.values()),
+        unaccounted=sum(c.unaccounted for c in accounting.values()),
+    )
+    check_accounting(accounting)
     cursors = {
         stream: cap_cursor(cursor, started_at) for stream, cursor in source.cursors().items()
     }
@@ -237,6 +327,7 @@ def load_ledger(
         pull.pulled,
         pull.incremental,
         pull.forgotten,
+        accounting,
     )
 
 
@@ -387,6 +478,7 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         forget_records=[(loaded.source_name, kind, key) for kind, key in loaded.forgotten],
         written=result.crm.written,
         replace_records_of=None if loaded.incremental or not kept else loaded.source_name,
+        accounting={stream: count.as_dict() for stream, count in loaded.accounting.items()},
     )
 
 
@@ -396,9 +488,12 @@ def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def run_counts(result: SyncResult) -> dict[str, int]:
     statuses = result.crm.outcomes["status"].value_counts().to_dict()
+    accounting = result.loaded.accounting.values() if result.loaded else ()
     return {
         **result.ledger.counts(),
         "quarantined": len(result.quarantine),
+        "rows_read": sum(count.read for count in accounting),
+        "rows_merged": sum(count.merged for count in accounting),
         "field_changes": len(result.crm.changes),
         "accounts_changed": int(result.crm.changes["customer_id"].nunique()),
         "field_conflicts": len(result.crm.conflicts),
@@ -474,7 +569,7 @@ def _sync_steps(
     open_now = portfolio_open_minor(scores, currency)
     open_before, before_run = written_balance(state)
     trips = check_breaker(
-        _accounting(loaded),
+        loaded.accounting,
         open_now,
         open_before,
         settings.app.safety,
@@ -544,13 +639,6 @@ def _sync_steps(
         **{f"{name}_file": str(path) for name, path in outputs.items()},
     )
     return result
-
-
-def _accounting(loaded: LoadedLedger) -> dict[str, StreamCount]:
-    """The rows of each stream; until the sources count them (`LoadedLedger.accounting`),
-    those of the streams with rejected rows, from the quarantine."""
-    counted: dict[str, StreamCount] | None = getattr(loaded, "accounting", None)
-    return counted or accounting_from_quarantine(loaded.ledger, loaded.quarantine)
 
 
 def write_outputs(

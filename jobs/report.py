@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,8 @@ class Report:
     tier_thresholds: tuple[int, int, int]  # the lowest score of low, medium, high
     data_as_of: dt.datetime | None = None
     quarantined: int = 0
+    # Per file or stream: rows read, in the ledger, quarantined, merged.
+    accounting: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def money_places(self) -> int:
@@ -117,6 +119,7 @@ def build_report(
     compare_days: int = DEFAULT_COMPARE_DAYS,
     data_as_of: dt.datetime | None = None,
     quarantined: int = 0,
+    accounting: dict[str, dict[str, int]] | None = None,
 ) -> Report:
     """Score the ledger as of `as_of` and as of `compare_days` earlier, and summarise.
 
@@ -153,6 +156,7 @@ def build_report(
         tier_thresholds=(tiers.low, tiers.medium, tiers.high),
         data_as_of=data_as_of,
         quarantined=quarantined,
+        accounting=accounting or {},
     )
 
 
@@ -469,6 +473,7 @@ def run_report(
             compare_days=compare_days,
             data_as_of=loaded.data_as_of,
             quarantined=len(loaded.quarantine),
+            accounting={s: c.as_dict() for s, c in loaded.accounting.items()},
         )
     log.info(
         "report.built",

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from arsync.mapping import CrmMapping
+from arsync.record_rules import DateWindow
 from arsync.records import CurrencyCode
 from arsync.yamlfile import ConfigError, ConfigProblem, load_model, read_yaml
 from connector.crm.salesforce.settings import SalesforceSettings
@@ -121,6 +122,16 @@ class SafetySettings(StrictModel):
     )
 
 
+class LedgerSettings(StrictModel):
+    """Rules of the ledger that a finance admin may tune."""
+
+    dates: DateWindow = Field(
+        default_factory=DateWindow,
+        description="dates outside this window are quarantined, never read: by default from "
+        "1990-01-01 to one year after the as-of date",
+    )
+
+
 class AppSettings(StrictModel):
     source: SourceSettings
     schedule: ScheduleSettings = ScheduleSettings()
@@ -138,6 +149,7 @@ class AppSettings(StrictModel):
     output: OutputSettings = OutputSettings()
     state: StateSettings = StateSettings()
     safety: SafetySettings = SafetySettings()
+    ledger: LedgerSettings = LedgerSettings()
 
     @model_validator(mode="after")
     def _reporting_currency_has_no_rate(self) -> AppSettings:

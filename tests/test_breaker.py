@@ -20,14 +20,11 @@ from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from arsync.frames import StreamCount
-from arsync.ledger import Ledger
-from arsync.quarantine import Action, Quarantine, QuarantineEntry
 from jobs.breaker import (
     OPEN_BALANCE_CHANGE,
     PORTFOLIO_OPEN,
     QUARANTINED_SHARE,
     LargeChangeError,
-    accounting_from_quarantine,
     check_breaker,
     enforce,
     portfolio_open_minor,
@@ -164,28 +161,6 @@ def test_the_portfolio_balance_is_summed_in_whole_minor_units() -> None:
     assert portfolio_open_minor(scores, "USD") == 123_487
     assert portfolio_open_minor(scores.iloc[:0], "USD") == 0
     assert portfolio_open_minor(pd.DataFrame({"open_balance": [1500.0]}), "JPY") == 1500
-
-
-def test_fallback_accounting_counts_rejected_rows_per_file_against_the_ledger() -> None:
-    ledger = dataclasses.replace(
-        Ledger.empty(), invoices=pd.DataFrame({"invoice_id": [f"I{n}" for n in range(97)]})
-    )
-    quarantine = Quarantine()
-    for line in (2, 3, 3):  # one row with two findings is one row
-        quarantine.add(QuarantineEntry("invoice", f"I-{line}", f"invoices.csv:{line}", "r", "x"))
-    quarantine.add(
-        QuarantineEntry(
-            "customer", "C1", "customers.csv:5", "unknown_parent", "kept", Action.CORRECTED
-        )
-    )
-    quarantine.add(QuarantineEntry("payment", "P1", "Payment 145", "r", "x"))  # an API record
-
-    accounting = accounting_from_quarantine(ledger, quarantine)
-
-    assert accounting == {
-        "invoices.csv": StreamCount(read=99, ledger=97, quarantined=2),
-        "payment": StreamCount(read=1, ledger=0, quarantined=1),
-    }
 
 
 def test_a_dry_run_warns_and_a_real_run_stops_unless_accepted() -> None:

@@ -551,7 +551,8 @@ def test_text_values_that_do_not_parse_quarantine_their_row(
         (
             "sql:fact_ar_invoice/I12",
             "column 'invoice_date': 'soon' is not an ISO 8601 date (2026-06-30); "
-            "column 'total_amount': 'lots' is not a number",
+            "column 'total_amount': 'lots' is not a number written as 1234.56 (decimal "
+            "separator '.', thousands separator 'none')",
         )
     ]
 

@@ -550,7 +550,7 @@ def test_a_database_of_the_first_schema_upgrades_to_the_latest(state_url: str) -
 
     engine = make_engine(state_url)
     try:
-        assert current(engine) == head() == "0004"
+        assert current(engine) == head() == "0005"
     finally:
         engine.dispose()
 

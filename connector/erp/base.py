@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord
 
@@ -61,3 +62,17 @@ class Source(ABC):
     @abstractmethod
     def data_as_of(self) -> dt.datetime | None:
         """When the ERP data was current, if the source knows; None if it does not."""
+
+
+class FrameSource(Source):
+    """A source that hands over whole columns: record frames per file or stream, and the rows
+    it could not read, so that no Python object is made per record on the way to the ledger.
+    It counts what it read, for the row accounting."""
+
+    @abstractmethod
+    def pull_frames(self) -> Iterator[RecordFrame | Rejected]:
+        """Every record of the ledger as frames, and each row it could not read."""
+
+    @abstractmethod
+    def rows_read(self) -> dict[str, int]:
+        """After `pull_frames`: the data rows of each stream (the frames' STREAM values)."""

@@ -101,6 +101,7 @@ class Run(Base):
     data_as_of: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     config_fingerprint: Mapped[str] = mapped_column(String(64))
     counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    accounting: Mapped[dict[str, dict[str, int]] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)

@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any, Final
@@ -93,6 +93,8 @@ class RunRecord:
     error: str | None
     host: str
     pid: int
+    # Per file or stream: rows read, in the ledger, quarantined, merged (empty before v0005).
+    accounting: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def completed(self) -> bool:
@@ -220,6 +222,7 @@ class StateStore:
         replace_records_of: str | None = None,
         forget_records: Iterable[tuple[str, str, str]] = (),
         written: Iterable[tuple[str, str, Any]] = (),
+        accounting: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
         """Record the end of a run and all it produced, in one transaction: all or nothing.
 
@@ -263,6 +266,11 @@ class StateStore:
                 run.finished_at = finished_at
                 run.counts = {str(name): int(count) for name, count in counts.items()}
                 run.error = error
+                if accounting is not None:
+                    run.accounting = {
+                        str(stream): {str(k): int(v) for k, v in count.items()}
+                        for stream, count in accounting.items()
+                    }
                 if data_as_of is not None:
                     run.data_as_of = data_as_of
                 if as_of is not None:
@@ -725,6 +733,7 @@ def _record(run: Run) -> RunRecord:
         error=run.error,
         host=run.host,
         pid=run.pid,
+        accounting={str(k): dict(v) for k, v in (run.accounting or {}).items()},
     )
 
 

@@ -17,7 +17,7 @@ from arsync.frames import LOCATION, MONEY_FIELDS, STREAM, RecordFrame
 from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record
-from connector.erp.base import Cursors, Pulled, PulledItem, Rejected, Source
+from connector.erp.base import Cursors, FrameSource, Pulled, PulledItem, Rejected
 from connector.erp.files.columns import typed_batch
 from connector.erp.files.mapping import (
     RECORD_MODELS,
@@ -41,7 +41,7 @@ _RECORD_TYPE = {
 }
 
 
-class FileSource(Source):
+class FileSource(FrameSource):
     """Reads one folder of exported files; each bad row becomes a quarantine entry."""
 
     name: ClassVar[str] = "files"
