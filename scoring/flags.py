@@ -84,16 +84,16 @@ def _unusual_invoice(
     grouped = history.groupby("customer_id")["total_reporting"]
     median = grouped.median()
     mad = (
-        (history["total_reporting"] - history["customer_id"].map(median))
+        (history["total_reporting"] - _lookup(history["customer_id"], median))
         .abs()
         .groupby(history["customer_id"])
         .median()
     )
     counts = grouped.size()
     items = open_items[["customer_id", "number", "invoice_id", "total_reporting"]].copy()
-    items["median"] = items["customer_id"].map(median)
-    items["scale"] = items["customer_id"].map(mad) * _MAD_TO_SIGMA
-    items["history"] = items["customer_id"].map(counts).fillna(0)
+    items["median"] = _lookup(items["customer_id"], median)
+    items["scale"] = _lookup(items["customer_id"], mad) * _MAD_TO_SIGMA
+    items["history"] = _lookup(items["customer_id"], counts).fillna(0)
     items["z"] = (items["total_reporting"] - items["median"]).abs() / items["scale"]
     items = items[
         (items["history"] >= settings.anomaly_min_invoices)
@@ -171,3 +171,9 @@ def _first_per_customer(items: pd.DataFrame, by: str) -> pd.DataFrame:
 
 def _name(number: object, invoice_id: object) -> str:
     return str(number) if isinstance(number, str) and number else str(invoice_id)
+
+
+def _lookup(ids: pd.Series, values: pd.Series) -> pd.Series:
+    """Each id's number, as floats: mapping an empty column of Arrow strings would otherwise
+    keep the strings' dtype, and arithmetic on it fail."""
+    return ids.map(values).astype("float64")
