@@ -128,6 +128,7 @@ class _Probe:
             if self.path.suffix.lower() in {".xlsx", ".xlsm"}:
                 return self._xlsx_sample(rows)
             encoding, delimiter = self.formats.open_encoding(), self.formats.delimiter
+            csv.field_size_limit(max(csv.field_size_limit(), self.path.stat().st_size + 1))
             with self.path.open(encoding=encoding, newline="") as handle:
                 return _head(csv.reader(handle, delimiter=delimiter), rows)
         except UnicodeDecodeError as error:

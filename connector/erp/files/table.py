@@ -235,6 +235,8 @@ def _end(data: bytes, starts: np.ndarray, index: int) -> int:
 
 def _cells(row: bytes, delimiter: str) -> list[str]:
     text = row.decode("utf-8").rstrip("\r\n")
+    # The csv module refuses cells over 128 KiB by default; a cell of any size is a cell.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     return next(csv.reader([text], delimiter=delimiter), [])
 
 
