@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arsync.frames import FIELDS, LOCATION, MONEY_SCALE, STREAM, RecordFrame
+from arsync.frames import FIELDS, LOCATION, STREAM, RecordFrame
 from arsync.quarantine import QuarantineEntry
 from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, Formats
 from connector.erp.files.table import TextTable
@@ -75,9 +75,12 @@ def typed_batch(
     )
     if kind == "application":
         frame["document_type"] = pd.Series([_DOCUMENT_TYPES[file_kind]] * rows, dtype="string")
-    frame[LOCATION] = pd.Series(table.name + ":" + pd.Series(table.lines).astype(str))
-    frame[LOCATION] = frame[LOCATION].astype("string")
-    frame[STREAM] = pd.Series([table.name] * rows, dtype="string")
+    lines = pc.cast(pa.array(table.lines, type=pa.int64()), pa.string())
+    locations = pc.binary_join_element_wise(pa.scalar(table.name), lines, ":")
+    frame[LOCATION] = pd.arrays.ArrowStringArray(pa.chunked_array([locations]))
+    frame[STREAM] = pd.arrays.ArrowStringArray(
+        pa.chunked_array([pa.repeat(pa.scalar(table.name), rows)])
+    )
     frame = frame[good].reset_index(drop=True)
     labels = {name: f"column {spec.column!r}" for name, spec in columns.items()}
     return RecordFrame(kind, frame, labels), entries
@@ -159,72 +162,94 @@ def _series(text: pa.ChunkedArray) -> pd.Series:
 
 
 def _strings(text: pa.ChunkedArray) -> pd.Series:
+    """Arrow strings kept as Arrow strings (no Python object per cell); empty is missing."""
     empty = pc.equal(text, "")
-    return pd.Series(pc.if_else(empty, None, text).to_pandas(), dtype="string[pyarrow]")
+    return pd.Series(pd.arrays.ArrowStringArray(pc.if_else(empty, None, text)))
+
+
+def _int64(values: pa.ChunkedArray) -> pd.Series:
+    """Arrow int64 as pandas Int64, exactly (never through float)."""
+    numbers = np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return pd.Series(pd.arrays.IntegerArray(numbers, _flags(pc.is_null(values))))
+
+
+def _flags(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _money(
     text: pa.ChunkedArray, spec: ColumnSpec, parser: CellParser, formats: Formats
 ) -> _Column:
-    """Plain and grouped numbers in the mapping's convention, as integers of 1/10,000."""
-    decimal = re.escape(formats.decimal_separator)
+    """Plain and grouped numbers in the mapping's convention, as integers of 1/10,000: shape
+    checked by one regular expression, then read by Arrow's exact decimal cast, whose 128-bit
+    integers at scale 4 are the 1/10,000s themselves. Any other spelling (an exponent, too many
+    digits, zeros past four places) goes the per-value way, and so gets the one-cell parser's
+    verdict and message."""
+    point = re.escape(formats.decimal_separator)
+    whole = r"\d{1,14}"
     if formats.thousands_separator:
         group = re.escape(formats.thousands_separator)
-        shape = rf"^[+-]?(?:\d{{1,3}}(?:{group}\d{{3}})+|\d+)(?:{decimal}\d*)?$"
-    else:
-        shape = rf"^[+-]?\d+(?:{decimal}\d*)?$"
+        whole = rf"(?:\d{{1,3}}(?:{group}\d{{3}}){{0,3}}|\d{{1,14}})"
+    shape = rf"^[+-]?{whole}(?:{point}\d{{0,4}})?$"
     fast = pc.fill_null(pc.match_substring_regex(text, shape), False)
-    plain = text
+    plain = pc.if_else(fast, text, "0")
     if formats.thousands_separator:
         plain = pc.replace_substring(plain, formats.thousands_separator, "")
     if formats.decimal_separator != ".":
         plain = pc.replace_substring(plain, formats.decimal_separator, ".")
-    parts = pc.extract_regex(plain, r"^(?P<sign>[+-]?)(?P<whole>\d+)(?:\.(?P<frac>\d*))?$")
-    whole = pc.utf8_ltrim(pc.struct_field(parts, "whole"), "0")
-    frac = pc.utf8_rtrim(pc.fill_null(pc.struct_field(parts, "frac"), ""), "0")
-    fits = pc.and_(
-        pc.less_equal(pc.utf8_length(whole), _MAX_WHOLE_DIGITS),
-        pc.less_equal(pc.utf8_length(frac), _MAX_PLACES),
-    )
-    fast = pc.and_(fast, pc.fill_null(fits, False))
-    whole_value = pc.cast(pc.if_else(pc.equal(whole, ""), "0", whole), pa.int64(), safe=False)
-    frac_value = pc.cast(pc.utf8_rpad(frac, _MAX_PLACES, "0"), pa.int64(), safe=False)
-    magnitude = pc.add(pc.multiply(whole_value, MONEY_SCALE), frac_value)
-    negative = pc.equal(pc.struct_field(parts, "sign"), "-")
-    value = pc.if_else(pc.fill_null(negative, False), pc.negate(magnitude), magnitude)
-    values = pd.Series(pc.if_else(fast, value, None).to_pandas(), dtype="Int64")
+    scaled = _scaled_units(pc.cast(plain, pa.decimal128(18, _MAX_PLACES)))
+    values = _int64(pc.if_else(fast, scaled, None))
     errors = np.full(len(text), None, dtype=object)
-    slow = ~np.asarray(fast.to_numpy(zero_copy_only=False), dtype=bool)
-    empty = np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
-    slow &= ~empty
+    slow = ~_flags(fast) & ~_flags(pc.equal(text, ""))
     if slow.any():
-        rest = _by_distinct_value(_series(text).iloc[np.flatnonzero(slow)], Decimal, spec, parser)
-        values.iloc[np.flatnonzero(slow)] = rest.values.to_numpy()
+        rows = np.flatnonzero(slow)
+        rest = _by_distinct_value(_series(text).iloc[rows], Decimal, spec, parser)
+        values.iloc[rows] = rest.values.to_numpy()
         errors[slow] = rest.errors
     return _Column(values, errors)
+
+
+def _scaled_units(decimals: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Decimal128 at scale 4 as int64 1/10,000s: its storage is that integer, and 18 digits
+    fit the lower 64 bits (two's complement, so negatives too)."""
+    chunks = []
+    for chunk in decimals.chunks:
+        words = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+        low = words[2 * chunk.offset : 2 * (chunk.offset + len(chunk)) : 2]
+        missing = ~np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        chunks.append(pa.array(low, type=pa.int64(), mask=missing))
+    return pa.chunked_array(chunks, type=pa.int64())
 
 
 def _timestamps(
     text: pa.ChunkedArray, spec: ColumnSpec, parser: CellParser, formats: Formats
 ) -> _Column:
-    """Date-times that print back exactly as written are read at once; the rest one by one."""
+    """Date-times read by Arrow's strptime, which takes a few things Python's does not: a
+    day past the month's end or second 60, moved on into the next month or minute. Only a
+    result that such moving could give (day 1 to 3, second 0) is printed back and compared;
+    every other result cannot have moved. The rest goes the per-value way."""
     parsed = pc.strptime(text, format=formats.datetime, unit="s", error_is_null=True)
     if parsed.type.tz is None:
         parsed = pc.assume_timezone(parsed, "UTC")
-    printed = pc.strftime(parsed, format=formats.datetime)
-    exact = pc.fill_null(pc.equal(printed, text), False)
+    ok = _flags(pc.is_valid(parsed))
+    suspect = ok & (
+        _flags(pc.less_equal(pc.day(parsed), 3)) | _flags(pc.equal(pc.second(parsed), 0))
+    )
+    if suspect.any():
+        rows = np.flatnonzero(suspect)
+        printed = pc.strftime(parsed.take(rows), format=formats.datetime)
+        ok[rows] = _flags(pc.equal(printed, text.take(rows)))
+    seconds = parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    stamps = np.where(ok, np.nan_to_num(seconds), 0).astype("datetime64[s]")
     values = pd.Series(
-        pc.if_else(exact, parsed, pa.scalar(None, parsed.type)).to_pandas(),
-        dtype="datetime64[s, UTC]",
+        pd.DatetimeIndex(np.where(ok, stamps, np.datetime64("NaT", "s"))).tz_localize("UTC")
     )
     errors = np.full(len(text), None, dtype=object)
-    empty = np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
-    slow = ~np.asarray(exact.to_numpy(zero_copy_only=False), dtype=bool) & ~empty
+    slow = ~ok & ~_flags(pc.equal(text, ""))
     if slow.any():
-        rest = _by_distinct_value(
-            _series(text).iloc[np.flatnonzero(slow)], dt.datetime, spec, parser
-        )
-        values.iloc[np.flatnonzero(slow)] = rest.values.to_numpy()
+        rows = np.flatnonzero(slow)
+        rest = _by_distinct_value(_series(text).iloc[rows], dt.datetime, spec, parser)
+        values.iloc[rows] = rest.values.to_numpy()  # type: ignore[call-overload]  # stubs lack ndarray values
         errors[slow] = rest.errors
     return _Column(values, errors)
 
@@ -249,14 +274,12 @@ def _by_distinct_value(
         empty_value, empty_error = convert(parser.parse(None, target, spec)), None
     except CellError as error:
         empty_value, empty_error = None, str(error)
-    table = np.empty(len(results) + 1, dtype=object)
-    table[:-1], table[-1] = results, empty_value
     errors = np.empty(len(messages) + 1, dtype=object)
     errors[:-1], errors[-1] = messages, empty_error
     taken = np.where(codes < 0, len(results), codes)
-    return _Column(
-        pd.Series(table[taken], dtype=_DTYPES.get(target, "string[pyarrow]")), errors[taken]
-    )
+    distinct = pd.Series([*results, empty_value], dtype=_DTYPES.get(target, "string[pyarrow]"))
+    # Typed distinct values, taken by code: no Python object per row on the way.
+    return _Column(distinct.take(taken).reset_index(drop=True), errors[taken])
 
 
 def _to_scaled(value: object) -> int | None:

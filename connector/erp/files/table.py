@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from arsync.quarantine import QuarantineEntry
@@ -80,7 +81,8 @@ def _utf8_bytes(path: Path, encoding: str) -> bytes:
     raw = path.read_bytes()
     codec = codecs.lookup(encoding).name
     if codec == "utf-8":
-        _check_utf8(path, raw)
+        if not raw.isascii():  # plain ASCII is UTF-8: no need to decode it to know
+            _check_utf8(path, raw)
         return raw
     try:
         text = raw.decode(codec)
@@ -204,14 +206,18 @@ def _record_starts(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     newline_counts: list[np.ndarray] = []
     quotes_before = 0
     newlines_before = 0
+    quoted = data.find(b'"') != -1  # without a quote every newline ends a record
     for offset in range(0, len(buffer), _CHUNK):
         chunk = buffer[offset : offset + _CHUNK]
-        quotes = np.flatnonzero(chunk == _QUOTE)
         newlines = np.flatnonzero(chunk == _NEWLINE)
-        outside = (quotes_before + np.searchsorted(quotes, newlines)) % 2 == 0
+        if quoted:
+            quotes = np.flatnonzero(chunk == _QUOTE)
+            outside = (quotes_before + np.searchsorted(quotes, newlines)) % 2 == 0
+            quotes_before += len(quotes)
+        else:
+            outside = np.ones(len(newlines), dtype=bool)
         boundaries.append(newlines[outside] + offset + 1)
         newline_counts.append(np.flatnonzero(outside) + newlines_before + 1)
-        quotes_before += len(quotes)
         newlines_before += len(newlines)
     starts = np.concatenate([np.zeros(1, dtype=np.int64), *boundaries])
     lines = np.concatenate([np.zeros(1, dtype=np.int64), *newline_counts]) + 1
@@ -268,12 +274,23 @@ def _damage_reason(span: int, max_lines: int, cells: int, expected: int, line: i
 
 
 def _blank_rows(columns: dict[str, pd.Series], rows: int) -> np.ndarray:
-    """Rows whose every cell is empty or white space (a spreadsheet's trailing lines)."""
-    blank = np.ones(rows, dtype=bool)
-    for column in columns.values():
-        text = column.astype("string[pyarrow]").str.strip()
-        blank &= (text.fillna("") == "").to_numpy(dtype=bool)
-    return blank
+    """Rows whose every cell is empty or white space (a spreadsheet's trailing lines). Only
+    rows short enough to be blank are looked at closely."""
+    if not columns:
+        return np.zeros(rows, dtype=bool)
+    arrays = [column.array.__arrow_array__() for column in columns.values()]
+    length = np.zeros(rows, dtype=np.int64)
+    for array in arrays:
+        length += np.asarray(pc.utf8_length(array).to_numpy(zero_copy_only=False), dtype=np.int64)
+    blank = length == 0
+    candidates = np.flatnonzero((length > 0) & (length <= 4 * len(arrays)))
+    if len(candidates):
+        maybe = np.ones(len(candidates), dtype=bool)
+        for array in arrays:
+            text = pc.utf8_trim_whitespace(array.take(candidates))
+            maybe &= np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
+        blank[candidates[maybe]] = True
+    return np.asarray(blank, dtype=bool)
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> TextTable:
