@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api import types
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = "^[=+\\-@\t\r]"
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
@@ -57,6 +61,28 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
             or types.is_timedelta64_dtype(dtype)
         ):
             continue
-        safe.isetitem(position, column.astype(object).map(safe_value).to_numpy(dtype=object))
+        cells = column.astype(object).to_numpy(dtype=object)
+        risky = _risky(cells)
+        if risky.any():
+            cells = cells.copy()
+            cells[risky] = [safe_cell(cell) for cell in cells[risky]]
+            safe.isetitem(position, cells)
     safe.columns = pd.Index([safe_value(name) for name in safe.columns])
     return safe
+
+
+def _risky(cells: np.ndarray) -> np.ndarray:
+    """Which cells are text that starts with a formula character, checked at C speed (only
+    those few then go through `safe_cell`). A column of text and missing values is read as
+    Arrow strings at once; a mixed one (numbers among the text) is sorted cell by cell."""
+    try:
+        text = pa.array(cells, type=pa.string(), from_pandas=True)
+        present = np.ones(len(cells), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        present = np.fromiter((type(cell) is str for cell in cells), dtype=bool, count=len(cells))
+        text = pa.array(cells[present], type=pa.string())
+    starts = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START), False)
+    hits = np.asarray(starts.to_numpy(zero_copy_only=False), dtype=bool)
+    risky = np.zeros(len(cells), dtype=bool)
+    risky[np.flatnonzero(present)[hits]] = True
+    return risky

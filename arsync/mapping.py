@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -165,10 +166,7 @@ def desired_values(scored: pd.DataFrame, mapping: CrmMapping) -> pd.DataFrame:
                     "match_value": match_value,
                     "field": field,
                     # object dtype: None must stay None ("clear the field"), never become NaN
-                    "value": pd.Series(
-                        [shape_value(v, spec) for v in scored[spec.source].tolist()],
-                        dtype=object,
-                    ),
+                    "value": _shaped(scored[spec.source], spec),
                 }
             )
         )
@@ -176,6 +174,18 @@ def desired_values(scored: pd.DataFrame, mapping: CrmMapping) -> pd.DataFrame:
         return pd.DataFrame(columns=PLAN_COLUMNS)
     plan = pd.concat(frames, ignore_index=True)
     return plan.sort_values(["customer_id", "field"], kind="stable", ignore_index=True)
+
+
+def _shaped(values: pd.Series, spec: FieldMapping) -> pd.Series:
+    """Each value as the field takes it. A column of one type is shaped once per distinct
+    value (tiers, dates and flags repeat across 50,000 Accounts); a mixed one value by value,
+    where 1, 1.0 and True must not be taken for one value."""
+    if values.dtype == object:
+        return pd.Series([shape_value(v, spec) for v in values.tolist()], dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    shaped = np.empty(len(uniques), dtype=object)
+    shaped[:] = [shape_value(v, spec) for v in pd.Series(uniques, dtype=values.dtype).tolist()]
+    return pd.Series(shaped[codes], dtype=object)
 
 
 def match_keys(customers: pd.DataFrame, match: MatchSettings) -> pd.DataFrame:
