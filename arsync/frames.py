@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+from pandas.api.types import pandas_dtype
 
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 
@@ -141,8 +142,10 @@ def conform(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     if absent:
         frame = frame.assign(**absent)
     retype = {name: dtype for name, dtype in columns.items() if str(frame[name].dtype) != dtype}
-    if retype:
-        frame = frame.astype(retype)
+    if retype:  # column by column: a DataFrame.astype with a dict costs a concat
+        frame = frame.assign(
+            **{name: frame[name].astype(pandas_dtype(dtype)) for name, dtype in retype.items()}
+        )
     order = [*columns, *(name for name in frame.columns if name not in columns)]
     return frame if list(frame.columns) == order else frame[order]
 
@@ -190,7 +193,7 @@ def rows_to_frame(
     columns = {**columns_of(kind), **(extra or {})}
     return pd.DataFrame(
         {
-            name: pd.Series([row.get(name) for row in rows], dtype=dtype)
+            name: pd.array([row.get(name) for row in rows], dtype=dtype)  # type: ignore[call-overload]
             for name, dtype in columns.items()
         }
     )

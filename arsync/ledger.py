@@ -13,6 +13,7 @@ identical copy (`merged`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import pandas_dtype
 
 from arsync.frames import (
     FIELDS,
@@ -161,7 +163,11 @@ _WORDS = {kind: kind.replace("_", " ") for kind in KINDS}
 
 def _flags(values: Any) -> np.ndarray:
     """A boolean mask as a numpy array, missing as False."""
-    return np.asarray(pd.Series(values).fillna(False).to_numpy(dtype=bool), dtype=bool)
+    if isinstance(values, pd.Series):
+        if values.dtype == bool:
+            return np.asarray(values.to_numpy())
+        return np.asarray(values.to_numpy(dtype=bool, na_value=False))
+    return np.asarray(values, dtype=bool)
 
 
 def _units(values: pd.Series) -> np.ndarray:
@@ -170,18 +176,23 @@ def _units(values: pd.Series) -> np.ndarray:
 
 def minor_units(units: pd.Series, currencies: pd.Series) -> pd.Series:
     """1/10,000 units in each currency's minor units, rounded half up (away from zero) as
-    `arsync.money.to_minor` rounds a Decimal; a missing amount stays missing."""
+    `arsync.money.to_minor` rounds a Decimal; a missing amount stays missing (Int64)."""
+    minor = pd.Series(_minor(_units(units), currencies), dtype="Int64")
+    return minor.mask(units.isna().to_numpy()) if units.hasnans else minor
+
+
+def _minor(values: np.ndarray, currencies: pd.Series) -> np.ndarray:
+    """`minor_units` of amounts that are all there, as int64."""
     codes, uniques = pd.factorize(currencies, use_na_sentinel=True)
-    exponents = [exponent(str(u)) for u in uniques] + [2]  # a missing currency: 2 places
-    values = _units(units)
-    if all(e == exponents[0] for e in exponents):  # one minor unit for all: no per-row table
-        minor = _rescale(values, exponents[0])
-    else:
-        minor = np.zeros_like(values)
-        for code, places in enumerate(exponents):
-            mine = codes == (code if code < len(uniques) else -1)
+    exponents = [exponent(str(u)) for u in uniques]
+    if len(set(exponents)) <= 1 and (codes >= 0).all():  # one minor unit for every row
+        return _rescale(values, exponents[0] if exponents else 2)
+    minor = _rescale(values, 2)  # a missing currency: 2 places
+    for code, places in enumerate(exponents):
+        if places != 2:
+            mine = codes == code
             minor[mine] = _rescale(values[mine], places)
-    return pd.Series(minor, dtype="Int64").mask(units.isna().to_numpy())
+    return minor
 
 
 def _rescale(values: np.ndarray, places: int) -> np.ndarray:
@@ -194,8 +205,8 @@ def _rescale(values: np.ndarray, places: int) -> np.ndarray:
 
 def _distinct(streams: pd.Series) -> set[str]:
     """The streams in a column: usually one, found by comparing, not hashing, 2M cells."""
-    if streams.empty:
-        return set()
+    if len(streams) <= 1_000:
+        return {str(stream) for stream in streams.tolist()}
     if _flags(streams == streams.iloc[0]).all():
         return {str(streams.iloc[0])}
     return {str(s) for s in pd.unique(streams)}
@@ -337,20 +348,24 @@ class LedgerBuilder:
         if entries:
             bad = ~np.isin(batch.frame[_POSITION].to_numpy(), valid[_POSITION].to_numpy())
             self._tally(batch.frame[STREAM][bad], "quarantined")
-        self._streams[batch.kind].update(_distinct(batch.frame[STREAM]))
-        self._batches[batch.kind].append(valid)
+        self._keep(batch.kind, valid)
+
+    def _keep(self, kind: str, frame: pd.DataFrame) -> None:
+        self._streams[kind].update(_distinct(frame[STREAM]))
+        self._batches[kind].append(frame)
 
     def _collected(self, kind: str) -> pd.DataFrame:
-        """Every checked row of `kind`, in arrival order, with the builder's own columns."""
+        """Every checked row of `kind`, in arrival order, with the builder's own columns.
+        Rows `add` took are pydantic records, valid and normalised already: they skip the
+        one-record rules (which would pass them, at a cost every small test pays)."""
         if self._rows[kind]:
-            frame = rows_to_frame(kind, self._rows[kind], _INTERNAL[kind])
+            self._keep(kind, rows_to_frame(kind, self._rows[kind], _INTERNAL[kind]))
             self._rows[kind] = []
-            self._keep_checked(RecordFrame(kind, frame))
         parts, self._batches[kind] = self._batches[kind], []
         if not parts:
-            return rows_to_frame(kind, [], _INTERNAL[kind])
+            return _empty(kind)
         frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-        frame = frame.astype(_INTERNAL[kind])
+        frame = _retyped(frame, _INTERNAL[kind])
         if not frame[_POSITION].is_monotonic_increasing:
             frame = frame.sort_values(_POSITION, kind="stable")
         return frame.reset_index(drop=True)
@@ -395,7 +410,11 @@ class LedgerBuilder:
             documents[kind] = docs
             parts = self._in_window("application", parts, bounds)
             applications.append(self._applied_to_invoices(kind, parts, docs, invoices))
-        kept = self._within_invoice_totals(pd.concat(applications, ignore_index=True), invoices)
+        nonempty = [part for part in applications if len(part)] or applications[:1]
+        kept = self._within_invoice_totals(
+            nonempty[0] if len(nonempty) == 1 else pd.concat(nonempty, ignore_index=True),
+            invoices,
+        )
 
         self.quarantine.extend(self._found.in_order())
         for frame in (customers, invoices, *documents.values(), kept):
@@ -706,33 +725,49 @@ def _with_keys(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     column that refers to it, so that duplicates, lookups and membership are integer array
     operations. Text is hashed once per column, never per rule. The applications are split by
     document kind ("payment_application"), each keyed against its own documents."""
-    keyed = dict(frames)
     customers, parents, *owners = _encode(
         frames["customer"]["id"],
         frames["customer"]["parent_id"],
         *(frames[kind]["customer_id"] for kind in ("invoice", *DOCUMENT_TYPES)),
     )
-    keyed["customer"] = frames["customer"].assign(**{_KEY: customers, _PARENT_KEY: parents})
-    for kind, owner in zip(("invoice", *DOCUMENT_TYPES), owners, strict=True):
-        keyed[kind] = frames[kind].assign(**{_CUSTOMER_KEY: owner})
     applications = frames["application"]
     invoices, targets = _encode(frames["invoice"]["id"], applications["invoice_id"])
-    keyed["invoice"] = keyed["invoice"].assign(**{_KEY: invoices})
+    keyed = {
+        "customer": frames["customer"].assign(**{_KEY: customers, _PARENT_KEY: parents}),
+        "invoice": frames["invoice"].assign(**{_KEY: invoices, _CUSTOMER_KEY: owners[0]}),
+    }
     applications = applications.assign(**{_INVOICE_KEY: targets})
-    for kind in DOCUMENT_TYPES:
-        parts = applications[_flags(applications["document_type"] == kind)]
-        parts = parts.reset_index(drop=True)
-        documents, owners_keys = _encode(frames[kind]["id"], parts["document_id"])
-        keyed[kind] = keyed[kind].assign(**{_KEY: documents})
-        keyed[f"{kind}_application"] = parts.assign(**{_DOC_KEY: owners_keys})
+    kinds = applications["document_type"]
+    for kind, owner in zip(DOCUMENT_TYPES, owners[1:], strict=True):
+        mine = _flags(kinds == kind)
+        if mine.all():
+            parts = applications
+        elif not mine.any():
+            parts = applications.iloc[:0]
+        else:
+            parts = applications[mine].reset_index(drop=True)
+        documents, targets = _encode(frames[kind]["id"], parts["document_id"])
+        keyed[kind] = frames[kind].assign(**{_KEY: documents, _CUSTOMER_KEY: owner})
+        keyed[f"{kind}_application"] = parts.assign(**{_DOC_KEY: targets})
     return keyed
 
 
 def _encode(*columns: pd.Series) -> list[np.ndarray]:
     """Each column as integer codes of one shared factorisation; missing is -1."""
-    joined = pd.concat([c.reset_index(drop=True) for c in columns], ignore_index=True)
-    codes, _ = pd.factorize(joined.astype("string"), use_na_sentinel=True)
     bounds = np.cumsum([0, *(len(c) for c in columns)])
+    if bounds[-1] <= 2_000:  # a small ledger: a dict is quicker than a concat and a hash table
+        seen: dict[str, int] = {}
+        codes = np.array(
+            [
+                -1 if value is pd.NA or value is None else seen.setdefault(value, len(seen))
+                for column in columns
+                for value in column.tolist()
+            ],
+            dtype="int64",
+        )
+    else:
+        joined = pd.concat([c.reset_index(drop=True) for c in columns], ignore_index=True)
+        codes = pd.factorize(joined.astype("string"), use_na_sentinel=True)[0]
     return [np.asarray(codes[a:b], dtype="int64") for a, b in itertools.pairwise(bounds)]
 
 
@@ -784,8 +819,8 @@ def _invoice_frame(invoices: pd.DataFrame) -> pd.DataFrame:
         "issue_date": invoices["issue_date"],
         "due_date": invoices["due_date"],
         "currency": currency,
-        "total_minor": minor_units(invoices["total"], currency),
-        "open_minor": minor_units(invoices["open_balance"], currency),
+        "total_minor": pd.Series(_minor(_units(invoices["total"]), currency)),
+        "open_minor": pd.Series(_minor(_units(invoices["open_balance"]), currency)),
         "status": invoices["status"],
         "disputed": invoices["disputed"],
         "dispute_reason": invoices["dispute_reason"],
@@ -798,14 +833,14 @@ def _document_frame(kind: str, documents: pd.DataFrame) -> pd.DataFrame:
     declares as applied, so rejecting an application never turns applied cash into
     unapplied cash."""
     currency = documents["currency"]
-    unapplied = pd.Series(_units(documents["amount"]) - documents[_APPLIED].to_numpy())
+    amount = _units(documents["amount"])
     columns: dict[str, pd.Series] = {
         f"{kind}_id": documents["id"],
         "customer_id": documents["customer_id"],
         DOCUMENT_DATE[kind]: documents[DOCUMENT_DATE[kind]],
         "currency": currency,
-        "amount_minor": minor_units(documents["amount"], currency),
-        "unapplied_minor": minor_units(unapplied.astype("Int64"), currency),
+        "amount_minor": pd.Series(_minor(amount, currency)),
+        "unapplied_minor": pd.Series(_minor(amount - documents[_APPLIED].to_numpy(), currency)),
     }
     if kind == "payment":
         columns["method"] = documents["method"]
@@ -821,7 +856,7 @@ def _application_frame(applications: pd.DataFrame) -> pd.DataFrame:
         "document_id": applications["document_id"],
         "customer_id": applications["customer_id"],
         "invoice_id": applications["invoice_id"],
-        "amount_minor": minor_units(applications["amount"], applications[_CURRENCY]),
+        "amount_minor": pd.Series(_minor(_units(applications["amount"]), applications[_CURRENCY])),
         "applied_date": applications["applied_date"],
     }
     return _typed(columns, APPLICATION_COLUMNS)
@@ -829,5 +864,37 @@ def _application_frame(applications: pd.DataFrame) -> pd.DataFrame:
 
 def _typed(columns: dict[str, pd.Series], dtypes: dict[str, str]) -> pd.DataFrame:
     """The Ledger frame: these columns (positionally aligned), at the Ledger's dtypes."""
-    frame = pd.DataFrame({name: values.reset_index(drop=True) for name, values in columns.items()})
-    return frame.astype(dtypes)
+    return pd.DataFrame(
+        {
+            name: (
+                values
+                if str(values.dtype) == dtypes[name]
+                else values.astype(pandas_dtype(dtypes[name]))
+            )
+            .reset_index(drop=True)
+            .array
+            for name, values in columns.items()
+        }
+    )
+
+
+def _retyped(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    """`frame` with these columns at these dtypes, converting only those that differ, one by
+    one (a DataFrame.astype with a dict costs a concat)."""
+    differ = {name: dtype for name, dtype in dtypes.items() if str(frame[name].dtype) != dtype}
+    if not differ:
+        return frame
+    return frame.assign(
+        **{name: frame[name].astype(pandas_dtype(dtype)) for name, dtype in differ.items()}
+    )
+
+
+@functools.cache
+def _empty_frame(kind: str) -> pd.DataFrame:
+    return rows_to_frame(kind, [], _INTERNAL[kind])
+
+
+def _empty(kind: str) -> pd.DataFrame:
+    """No rows of `kind`: made once (a frame with a dozen typed columns costs milliseconds,
+    and most small ledgers lack some kind); copy-on-write keeps the shared one intact."""
+    return _empty_frame(kind).copy(deep=False)
