@@ -199,22 +199,17 @@ def rows_to_frame(
     )
 
 
-def records_to_frames(
-    records: Iterable[tuple[CanonicalRecord, str]], stream: str | None = None
-) -> dict[str, RecordFrame]:
-    """Validated records (with their locations) as one RecordFrame per kind; each kind's
-    stream is `stream`, or the kind's name. For sources that build records one by one."""
+def records_to_frames(records: Iterable[tuple[CanonicalRecord, str]]) -> dict[str, RecordFrame]:
+    """Validated records (with their locations) as one RecordFrame per kind, for sources that
+    build records one by one. Streams are those `LedgerBuilder.add` uses: the kind's name, and
+    "payment_application" or "credit_memo_application" for a document's applications."""
     rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
     for record, location in records:
         kind = RECORD_KINDS[type(record)]
-        rows[kind].append(record_row(record, location, stream or kind))
+        rows[kind].append(record_row(record, location, kind))
         if isinstance(record, Payment | CreditMemo):
-            rows["application"] += application_rows(
-                record, location, (), stream or f"{kind}_application"
-            )
-    return {
-        kind: RecordFrame(kind, rows_to_frame(kind, kind_rows)) for kind, kind_rows in rows.items()
-    }
+            rows["application"] += application_rows(record, location, (), f"{kind}_application")
+    return {kind: RecordFrame(kind, rows_to_frame(kind, found)) for kind, found in rows.items()}
 
 
 @dataclass
