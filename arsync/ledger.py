@@ -454,7 +454,9 @@ class LedgerBuilder:
     def _unique(self, kind: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, set[int], set[int]]:
         """Identical copies (locations aside) fold into the first, listed in `merged`; copies
         that disagree are all quarantined. Returns the rows kept, and the positions of the
-        copies merged and of those quarantined."""
+        copies merged and of those quarantined. Applications have no id and are never folded:
+        one amount applied twice to an invoice can be two real applications, and the
+        over-applied rules catch the case where it cannot."""
         keys = frame[_KEY].to_numpy()
         copies = np.bincount(keys, minlength=1)[keys] > 1 if len(keys) else keys > 0
         if not copies.any():
@@ -597,6 +599,14 @@ class LedgerBuilder:
     def _label(self, frame: pd.DataFrame, row: int, name: str) -> str:
         return self._labels[int(frame[_BATCH].to_numpy()[row])].get(name, name)
 
+    def _rejected_at(self, kind: str) -> dict[str, str]:
+        """Each rejected record of `kind`: where (its first location), for reasons."""
+        at: dict[str, str] = {}
+        for entry in [*self.quarantine, *(e for _, _, e in self._found.entries)]:
+            if entry.record_type == kind and entry.action is Action.REJECTED and entry.record_id:
+                at.setdefault(entry.record_id, entry.location)
+        return at
+
     def _where(self, kind: str) -> str:
         """Where the documents of `kind` came from, for a reason: their streams."""
         data = f"the {_WORDS[kind]} data"
@@ -614,13 +624,19 @@ class LedgerBuilder:
         in the Ledger's order (by document, then as they came); the others quarantined. Each
         gets its document's customer, currency and date (its own date, if none)."""
         unknown = _rows_of(documents, applications[_DOC_KEY]) < 0
-        rejected = self.quarantine.rejected_ids(kind) | self._found.rejected_ids(kind)
-        where = self._where(kind)
-        reasons = [
-            f"{_WORDS[kind]} {document_id!r} "
-            + ("was quarantined" if document_id in rejected else f"is not in {where}")
-            for document_id in applications["document_id"][unknown]
-        ]
+        reasons = []
+        if unknown.any():
+            at = self._rejected_at(kind)
+            where = self._where(kind)
+            reasons = [
+                f"{_WORDS[kind]} {document_id!r} "
+                + (
+                    f"was quarantined ({at[document_id]})"
+                    if document_id in at
+                    else f"is not in {where}"
+                )
+                for document_id in applications["document_id"][unknown]
+            ]
         applications = self._drop("application", applications, unknown, "unknown_document", reasons)
         missing = _rows_of(invoices, applications[_INVOICE_KEY]) < 0
         reasons = [

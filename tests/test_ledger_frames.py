@@ -260,7 +260,10 @@ def test_applications_of_a_missing_or_quarantined_document_are_quarantined() -> 
     assert (over.record_id, over.rule) == ("P3", "invalid_record")
     assert over.reason == "column 'Amount': applications total 600.00 exceeds the amount 500.00"
     assert found["payment_applications.csv:3"].rule == "unknown_document"
-    assert found["payment_applications.csv:3"].reason == "payment 'P3' was quarantined"
+    assert (
+        found["payment_applications.csv:3"].reason
+        == "payment 'P3' was quarantined (payments.csv:3)"
+    )
     assert found["payment_applications.csv:4"].record_id == "P3->I1"
     missing = found["payment_applications.csv:5"]
     assert (missing.record_type, missing.record_id, missing.rule) == (
