@@ -312,9 +312,11 @@ RULES: dict[str, dict[str, _Rule]] = {
     },
 }
 # The date fields of each kind, for the date window.
+# The dates the window guards: those the ledger ages and scores by. An invoice's last_modified
+# stamp never reaches the Ledger, and a placeholder there (1970) must not cost a good invoice.
 DATE_FIELDS: dict[str, tuple[str, ...]] = {
     "customer": (),
-    "invoice": ("issue_date", "due_date", "last_modified"),
+    "invoice": ("issue_date", "due_date"),
     "payment": ("received_date",),
     "credit_memo": ("date",),
     "application": ("applied_date",),

@@ -166,25 +166,17 @@ class FileSource(FrameSource):
         labels: dict[str, str],
         documents: dict[str, list[tuple[Application, str]]],
     ) -> Iterator[PulledItem]:
-        file_kind = kind + "s"
-        if kind in ("payment", "credit_memo"):
+        own: list[tuple[Application, str]] = []
+        if kind in ("payment", "credit_memo"):  # a document, with its application rows
             own = documents.pop(f"{kind}_applications:{row.get('id')}", [])
             row["applications"] = tuple(application for application, _ in own)
-            validated = self._validated(file_kind, row, location, labels)
-            if isinstance(validated, QuarantineEntry):
-                yield validated
-            else:
-                record = validated[0]
-                assert isinstance(record, Payment | CreditMemo)  # noqa: S101 - kind says so
-                yield Pulled(record, location, tuple(loc for _, loc in own))
-            return
-        validated = self._validated(file_kind, row, location, labels)
+        validated = self._validated(kind + "s", row, location, labels)
         if isinstance(validated, QuarantineEntry):
             yield validated
-        else:
-            record = validated[0]
-            assert isinstance(record, Customer | Invoice)  # noqa: S101 - kind says so
-            yield Pulled(record, location)
+            return
+        record = validated[0]
+        assert isinstance(record, Customer | Invoice | Payment | CreditMemo)  # noqa: S101 - kind says so
+        yield Pulled(record, location, tuple(loc for _, loc in own))
 
     def _check_header(self, table: TextTable, columns: dict[str, ColumnSpec]) -> None:
         missing = sorted({c.column for c in columns.values()} - set(table.columns))

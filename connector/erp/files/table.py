@@ -167,10 +167,15 @@ def _read_csv(
             )
         )
     if table.num_rows != int(keep.sum()):
+        multi = np.flatnonzero(spans > 1)
+        where = (
+            f" (first suspect: the row on line {int(row_lines[multi[0]]):,})" if len(multi) else ""
+        )
         raise SourceConfigError(
-            f"{name}: the CSV reader found {table.num_rows:,} rows where the line structure "
-            f"has {int(keep.sum()):,}; the file's quoting is damaged in a way arsync cannot "
-            "place. Check the quotes in the file (every quoted cell closed)."
+            f"{name}: the CSV reader found {table.num_rows:,} rows where the file's lines "
+            f"make {len(row_starts):,}{where}: its quoting is damaged in a way no row can be "
+            "trusted to be read right, so nothing of the file is read. Check that every "
+            "quoted cell is closed, and export again."
         )
     columns = {h: table.column(h).to_pandas(types_mapper=pd.ArrowDtype) for h in header}
     kept_lines, kept_spans = row_lines[keep], spans[keep]
