@@ -181,6 +181,7 @@ def _pull_frames(source: FrameSource, builder: LedgerBuilder, progress: Reporter
             extra[item.stream] += item.rows - 1
         else:
             builder.add_frame(item)
+        del item  # a whole file's frame: not kept alive while the next file is read
     return Pull(builder, read=source.rows_read(), extra_quarantined=dict(extra))
 
 

@@ -103,9 +103,11 @@ class FileSource(FrameSource):
             rejected = [Rejected(entry, table.name, rows) for entry, rows in table.damaged]
             batch, bad = typed_batch(kind, table, spec.column_specs(), formats)
             rejected += [Rejected(entry, table.name) for entry in bad]
+            del table  # the text columns: the next file must not find them still in memory
             self._rejected += rejected
             yield from rejected
             yield batch
+            del batch  # the builder keeps its own checked copy; this one may go now
 
     def rows_read(self) -> dict[str, int]:
         """Data rows per file of the last `pull_frames` (blank rows are no rows)."""
