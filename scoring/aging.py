@@ -14,6 +14,7 @@ import pandas as pd
 
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
+from scoring.keys import positions
 from scoring.settings import ScoringSettings
 
 
@@ -68,8 +69,8 @@ def _lookup(amounts: pd.Series, keys: pd.Series) -> pd.Series:
     """`amounts` for each key (0 where absent), aligned with `keys`; cheap when none apply."""
     if amounts.empty:
         return pd.Series(0, index=keys.index, dtype="int64")
-    positions = amounts.index.get_indexer(pd.Index(keys))
-    values = np.where(positions >= 0, amounts.to_numpy(dtype="int64")[positions], 0)
+    found = positions(amounts.index, keys)
+    values = np.where(found >= 0, amounts.to_numpy(dtype="int64")[found], 0)
     return pd.Series(values, index=keys.index, dtype="int64")
 
 
@@ -85,12 +86,12 @@ def aging_by_customer(open_items: pd.DataFrame, settings: ScoringSettings) -> pd
     `open_items` must carry `minor`, the open amount in the reporting currency.
     """
     keys = [b.key for b in settings.aging_buckets]
-    positions = bucket_index(open_items["days_overdue"], settings)
+    buckets = bucket_index(open_items["days_overdue"], settings)
     frame = pd.DataFrame(
         {
             "customer_id": open_items["customer_id"].to_numpy(),
-            "bucket": pd.Categorical.from_codes(positions, categories=pd.Index(keys)),
-            "position": positions,
+            "bucket": pd.Categorical.from_codes(buckets, categories=pd.Index(keys)),
+            "position": buckets,
             "minor": open_items["minor"].to_numpy(),
             "days_overdue": open_items["days_overdue"].to_numpy(),
         }

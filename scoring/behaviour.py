@@ -21,6 +21,7 @@ import pandas as pd
 
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
+from scoring.keys import positions
 from scoring.settings import ScoringSettings
 
 # The result's columns, in order. Counts are int64, dates datetime64[ns], the rest float64.
@@ -68,8 +69,8 @@ def paid_invoices(
     # Earlier applications cannot move a paid date that falls after `paid_after`.
     floor = _NAT if paid_after is None else pd.Timestamp(paid_after).value
     relevant = np.flatnonzero(applied > floor)
-    position = pd.Index(invoices["invoice_id"].iloc[rows]).get_indexer(
-        pd.Index(applications["invoice_id"].iloc[relevant])
+    position = positions(
+        invoices["invoice_id"].iloc[rows], applications["invoice_id"].iloc[relevant]
     )
     applied = applied[relevant]
     amount = applications["amount_minor"].to_numpy()[relevant]
@@ -110,7 +111,7 @@ def payment_behaviour(
     short_start = today - windows.short_window_days
 
     paid = paid_invoices(ledger, as_of, paid_after=_date(long_start))
-    code = customers.get_indexer(pd.Index(paid["customer_id"]))
+    code = positions(customers, paid["customer_id"])
     paid_day = _days(paid["paid_date"].to_numpy())
     days_to_pay = paid["days_to_pay"].to_numpy()
     beyond = paid["days_beyond_terms"].to_numpy()
@@ -159,7 +160,7 @@ def _last_payment(ledger: Ledger, as_of: dt.date, customers: pd.Index) -> np.nda
     payments = ledger.payments
     received = _nanoseconds(payments["received_date"])
     rows = np.flatnonzero(received <= pd.Timestamp(as_of).value)
-    code = customers.get_indexer(pd.Index(payments["customer_id"].iloc[rows]))
+    code = positions(customers, payments["customer_id"].iloc[rows])
     latest = np.full(len(customers), _NAT, dtype=np.int64)
     known = code >= 0
     np.maximum.at(latest, code[known], received[rows][known])

@@ -21,6 +21,7 @@ import pandas as pd
 
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
+from scoring.keys import positions
 from scoring.settings import ScoringSettings
 
 # The columns of `customer_kpis`, in order: money in reporting major units, the rest in days
@@ -131,7 +132,7 @@ def receivables(
         (invoices["status"].to_numpy(dtype=object) != "void") & (issue <= today)
     )
     issue = issue[booked]
-    code = customers.get_indexer(pd.Index(invoices["customer_id"].iloc[booked]))
+    code = positions(customers, invoices["customer_id"].iloc[booked])
     currency_code, currency_names = pd.factorize(invoices["currency"].iloc[booked])
 
     def reporting(minor: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -245,7 +246,7 @@ def _applied_after(
     later = applied[rows] > today
     after_today = np.zeros(len(targets), dtype=np.int64)
     np.add.at(after_today, slot[later], amount[later])
-    found = pd.Index(targets).get_indexer(pd.Index(invoice_ids))
+    found = positions(targets, invoice_ids)
     return _gather(after_today, found), _gather(after_opening, found)
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from arsync.money import exponent
 from scoring.health import TIERS
+from scoring.keys import positions
 from scoring.settings import ScoringSettings
 
 _MONEY = ("open_balance", "overdue_balance", "unapplied_credit")
@@ -93,8 +94,7 @@ def rollup_roots(frame: pd.DataFrame) -> np.ndarray:
 def _parent_positions(frame: pd.DataFrame) -> np.ndarray:
     """Row position of each customer's parent; -1 without one (or an unknown one)."""
     parent = frame["parent_id"].astype(object)
-    positions = frame.index.get_indexer(pd.Index(parent.where(parent.notna(), None)))
-    return np.asarray(positions, dtype=np.int64)
+    return positions(frame.index, parent.where(parent.notna(), None))
 
 
 def _exponent(frame: pd.DataFrame) -> int:
