@@ -7,15 +7,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from fakes.salesforce import FakeSalesforce, FieldSpec, PicklistValue
-from sfdx import ROOT, describe_fields
+from fakes.salesforce import FakeSalesforce
+from sample_org import project_for, sample_org, sample_rows
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
@@ -34,7 +33,6 @@ from jobs.settings import SafetySettings
 from jobs.state import StateStore
 
 DEFAULTS = SafetySettings()  # 5% of a stream's rows, 30% of the open balance
-LEFT_OUT = "C00005"  # a customer with no Account in the org
 
 
 # --- the pure check ---------------------------------------------------------------------------
@@ -69,7 +67,7 @@ def test_a_share_just_over_the_limit_never_reads_as_the_limit() -> None:
     assert "(5.005%, more than the 5% of" in trip.message
 
 
-def test_each_stream_is_judged_on_its_own_rows() -> None:
+def test_each_stream_is_judged_on_its_ownsample_rows() -> None:
     # 60 bad rows are 0.6% of all rows, but 60% of the customers file.
     trips = check_breaker(
         counts(invoices_csv=(9900, 0), customers_csv=(100, 60)), 0, None, DEFAULTS
@@ -199,40 +197,13 @@ def test_a_trip_from_nothing_logs_no_infinity() -> None:
 
 @pytest.fixture
 def org() -> Iterator[FakeSalesforce]:
-    fake = FakeSalesforce()
-    for spec in describe_fields():
-        if spec["name"] not in fake.fields:
-            values = tuple(PicklistValue(v["value"]) for v in spec.pop("picklistValues"))
-            fake.add_field(FieldSpec(**{**spec, "picklistValues": values}))
-    for row in _rows(ROOT / "examples/sample/customers.csv"):
-        if row["Customer No."] == LEFT_OUT:
-            continue
-        if row["Salesforce Account ID"]:
-            fake.add_account(Id=row["Salesforce Account ID"], Name=row["Name"])
-        else:
-            fake.add_account(Name=row["Name"], ERP_Customer_Id__c=row["Customer No."])
-    with fake.running():
+    with sample_org() as fake:
         yield fake
 
 
 @pytest.fixture
 def project(tmp_path: Path, org: FakeSalesforce) -> Path:
-    for folder in ("config", "mappings", "examples"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
-    config = tmp_path / "config/arsync.yaml"
-    config.write_text(
-        config.read_text()
-        + f"""
-salesforce:
-  auth:
-    mode: token
-    instance_url: {org.instance_url}
-    access_token: ${{SF_ACCESS_TOKEN}}
-  retry: {{initial_wait_seconds: 0, max_wait_seconds: 0}}
-  bulk_poll_seconds: 0
-"""
-    )
-    return tmp_path
+    return project_for(tmp_path, org)
 
 
 @dataclasses.dataclass
@@ -274,7 +245,7 @@ def last_written(project: Path) -> dict[str, int]:
 def grow_open_invoices(project: Path, factor: float) -> None:
     """Every open invoice's amount and balance times `factor`: the portfolio moves with it."""
     path = project / "examples/sample/invoices.csv"
-    rows = _rows(path)
+    rows = sample_rows(path)
     for row in rows:
         if float(row["Balance Due"]) > 0:
             for column in ("Amount", "Balance Due"):
@@ -285,7 +256,7 @@ def grow_open_invoices(project: Path, factor: float) -> None:
 def break_amounts(project: Path, every: int) -> int:
     """Text in the amount of every `every`-th invoice row; how many rows were broken."""
     path = project / "examples/sample/invoices.csv"
-    rows = _rows(path)
+    rows = sample_rows(path)
     for row in rows[::every]:
         row["Amount"] = "twelve"
     _write(path, rows)
@@ -368,7 +339,7 @@ def test_a_dry_run_plans_warns_and_exits_1(project: Path, org: FakeSalesforce) -
     assert "Circuit breaker: a real run would stop here" in planned.output
     assert "(+40.0%)" in planned.output
     assert writes(org) == []
-    plan = _rows(project / "out/plan.csv")
+    plan = sample_rows(project / "out/plan.csv")
     assert {row["field"] for row in plan} >= {"AR_Open_Balance__c"}  # it still planned
     finished = planned.of("sync.finished")[0]
     assert (finished["status"], finished["dry_run"]) == ("partial", True)
@@ -411,11 +382,6 @@ def test_an_unknown_safety_key_is_a_settings_error(project: Path, org: FakeSales
 
     assert ran.code == 2
     assert "safety.max_quarantine_share" in ran.output
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> None:

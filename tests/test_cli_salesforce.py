@@ -2,57 +2,27 @@
 
 from __future__ import annotations
 
-import csv
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.salesforce import FakeSalesforce, FieldSpec, PicklistValue
-from sfdx import ROOT, describe_fields
+from fakes.salesforce import FakeSalesforce
+from sample_org import LEFT_OUT, project_for, sample_org, sample_rows
+from sfdx import ROOT
 from typer.testing import CliRunner
 
 from jobs.cli import app
 
-LEFT_OUT = "C00005"  # a customer with no Account in the org
-
 
 @pytest.fixture
 def org() -> Iterator[FakeSalesforce]:
-    fake = FakeSalesforce()
-    for spec in describe_fields():
-        if spec["name"] not in fake.fields:
-            values = tuple(PicklistValue(v["value"]) for v in spec.pop("picklistValues"))
-            fake.add_field(FieldSpec(**{**spec, "picklistValues": values}))
-    for row in _rows(ROOT / "examples/sample/customers.csv"):
-        if row["Customer No."] == LEFT_OUT:
-            continue
-        if row["Salesforce Account ID"]:
-            fake.add_account(Id=row["Salesforce Account ID"], Name=row["Name"])
-        else:
-            fake.add_account(Name=row["Name"], ERP_Customer_Id__c=row["Customer No."])
-    with fake.running():
+    with sample_org() as fake:
         yield fake
 
 
 @pytest.fixture
 def project(tmp_path: Path, org: FakeSalesforce) -> Path:
-    for folder in ("config", "mappings", "examples"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
-    config = tmp_path / "config/arsync.yaml"
-    config.write_text(
-        config.read_text()
-        + f"""
-salesforce:
-  auth:
-    mode: token
-    instance_url: {org.instance_url}
-    access_token: ${{SF_ACCESS_TOKEN}}
-  retry: {{initial_wait_seconds: 0, max_wait_seconds: 0}}
-  bulk_poll_seconds: 0
-"""
-    )
-    return tmp_path
+    return project_for(tmp_path, org)
 
 
 def run(project: Path, org: FakeSalesforce, *args: str) -> tuple[int, str]:
@@ -70,14 +40,16 @@ def test_run_writes_the_scores_onto_the_accounts_and_a_rerun_writes_nothing(
     code, output = run(project, org, "run")
 
     assert code == 0, output
-    outcomes = _rows(project / "out/outcomes.csv")
+    outcomes = sample_rows(project / "out/outcomes.csv")
     statuses = {row["customer_id"]: row["status"] for row in outcomes}
     assert statuses.pop(LEFT_OUT) == "unmatched"
     assert set(statuses.values()) == {"written"}
-    scores = {row["customer_id"]: row for row in _rows(project / "out/scores.csv")}
+    scores = {row["customer_id"]: row for row in sample_rows(project / "out/scores.csv")}
     for account in org.accounts.values():
         customer = next(
-            r for r in _rows(ROOT / "examples/sample/customers.csv") if r["Name"] == account["Name"]
+            r
+            for r in sample_rows(ROOT / "examples/sample/customers.csv")
+            if r["Name"] == account["Name"]
         )
         expected = scores[customer["Customer No."]]
         assert account["AR_Health_Score__c"] == int(expected["health_score"])
@@ -99,7 +71,7 @@ def test_plan_shows_current_and_new_values_and_writes_nothing(
 
     assert code == 0, output
     assert org.count("composite") + org.count("bulk_create") == 0
-    plan = _rows(project / "out/plan.csv")
+    plan = sample_rows(project / "out/plan.csv")
     assert {row["current"] for row in plan} == {""}
     assert "Current" in output
     assert "would change" in output
@@ -143,11 +115,6 @@ def test_a_missing_secret_names_the_variable_and_never_a_value(
 
     assert result.exit_code == 3
     assert "SF_ACCESS_TOKEN is not set" in result.output
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_the_access_token_appears_in_no_output_log_or_file(

@@ -1,0 +1,59 @@
+"""The fake Salesforce org of the bundled sample, and a project folder that writes to it:
+shared by the end-to-end tests that run `arsync run` against an org."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fakes.salesforce import FakeSalesforce, FieldSpec, PicklistValue
+from sfdx import ROOT, describe_fields
+
+LEFT_OUT = "C00005"  # a customer with no Account in the org
+
+
+def sample_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@contextmanager
+def sample_org() -> Iterator[FakeSalesforce]:
+    """The shipped fields, and an Account for every sample customer but LEFT_OUT."""
+    fake = FakeSalesforce()
+    for spec in describe_fields():
+        if spec["name"] not in fake.fields:
+            values = tuple(PicklistValue(v["value"]) for v in spec.pop("picklistValues"))
+            fake.add_field(FieldSpec(**{**spec, "picklistValues": values}))
+    for row in sample_rows(ROOT / "examples/sample/customers.csv"):
+        if row["Customer No."] == LEFT_OUT:
+            continue
+        if row["Salesforce Account ID"]:
+            fake.add_account(Id=row["Salesforce Account ID"], Name=row["Name"])
+        else:
+            fake.add_account(Name=row["Name"], ERP_Customer_Id__c=row["Customer No."])
+    with fake.running():
+        yield fake
+
+
+def project_for(tmp_path: Path, org: FakeSalesforce) -> Path:
+    """The shipped config, mappings and sample in `tmp_path`, writing to `org` by token."""
+    for folder in ("config", "mappings", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    config = tmp_path / "config/arsync.yaml"
+    config.write_text(
+        config.read_text()
+        + f"""
+salesforce:
+  auth:
+    mode: token
+    instance_url: {org.instance_url}
+    access_token: ${{SF_ACCESS_TOKEN}}
+  retry: {{initial_wait_seconds: 0, max_wait_seconds: 0}}
+  bulk_poll_seconds: 0
+"""
+    )
+    return tmp_path
