@@ -3,21 +3,16 @@ shared by the end-to-end tests that run `arsync run` against an org."""
 
 from __future__ import annotations
 
-import csv
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from csv_rows import read_rows
 from fakes.salesforce import FakeSalesforce, FieldSpec, PicklistValue
 from sfdx import ROOT, describe_fields
 
 LEFT_OUT = "C00005"  # a customer with no Account in the org
-
-
-def sample_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 @contextmanager
@@ -28,7 +23,7 @@ def sample_org() -> Iterator[FakeSalesforce]:
         if spec["name"] not in fake.fields:
             values = tuple(PicklistValue(v["value"]) for v in spec.pop("picklistValues"))
             fake.add_field(FieldSpec(**{**spec, "picklistValues": values}))
-    for row in sample_rows(ROOT / "examples/sample/customers.csv"):
+    for row in read_rows(ROOT / "examples/sample/customers.csv"):
         if row["Customer No."] == LEFT_OUT:
             continue
         if row["Salesforce Account ID"]:

@@ -4,7 +4,6 @@ the fake org on a copy of the bundled sample."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -13,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from csv_rows import read_rows, write_rows
 from fakes.salesforce import FakeSalesforce
-from sample_org import project_for, sample_org, sample_rows
+from sample_org import project_for, sample_org
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
@@ -67,7 +67,7 @@ def test_a_share_just_over_the_limit_never_reads_as_the_limit() -> None:
     assert "(5.005%, more than the 5% of" in trip.message
 
 
-def test_each_stream_is_judged_on_its_ownsample_rows() -> None:
+def test_each_stream_is_judged_on_its_ownread_rows() -> None:
     # 60 bad rows are 0.6% of all rows, but 60% of the customers file.
     trips = check_breaker(
         counts(invoices_csv=(9900, 0), customers_csv=(100, 60)), 0, None, DEFAULTS
@@ -245,21 +245,21 @@ def last_written(project: Path) -> dict[str, int]:
 def grow_open_invoices(project: Path, factor: float) -> None:
     """Every open invoice's amount and balance times `factor`: the portfolio moves with it."""
     path = project / "examples/sample/invoices.csv"
-    rows = sample_rows(path)
+    rows = read_rows(path)
     for row in rows:
         if float(row["Balance Due"]) > 0:
             for column in ("Amount", "Balance Due"):
                 row[column] = f"{float(row[column]) * factor:.2f}"
-    _write(path, rows)
+    write_rows(path, rows)
 
 
 def break_amounts(project: Path, every: int) -> int:
     """Text in the amount of every `every`-th invoice row; how many rows were broken."""
     path = project / "examples/sample/invoices.csv"
-    rows = sample_rows(path)
+    rows = read_rows(path)
     for row in rows[::every]:
         row["Amount"] = "twelve"
-    _write(path, rows)
+    write_rows(path, rows)
     return len(rows[::every])
 
 
@@ -339,7 +339,7 @@ def test_a_dry_run_plans_warns_and_exits_1(project: Path, org: FakeSalesforce) -
     assert "Circuit breaker: a real run would stop here" in planned.output
     assert "(+40.0%)" in planned.output
     assert writes(org) == []
-    plan = sample_rows(project / "out/plan.csv")
+    plan = read_rows(project / "out/plan.csv")
     assert {row["field"] for row in plan} >= {"AR_Open_Balance__c"}  # it still planned
     finished = planned.of("sync.finished")[0]
     assert (finished["status"], finished["dry_run"]) == ("partial", True)
@@ -382,10 +382,3 @@ def test_an_unknown_safety_key_is_a_settings_error(project: Path, org: FakeSales
 
     assert ran.code == 2
     assert "safety.max_quarantine_share" in ran.output
-
-
-def _write(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from csv_rows import read_rows, write_rows
 from typer.testing import CliRunner
 
 from jobs.cli import app
@@ -42,7 +43,9 @@ def test_dry_run_on_the_sample_plans_every_customer_and_exits_0(project: Path) -
     assert code == 0, output
     with (project / "out/plan.csv").open() as handle:
         plan = list(csv.DictReader(handle))
-    customers = {row["Customer No."] for row in _rows(project / "examples/sample/customers.csv")}
+    customers = {
+        row["Customer No."] for row in read_rows(project / "examples/sample/customers.csv")
+    }
     assert {row["customer_id"] for row in plan} == customers
     mapped = {"AR_Open_Balance__c", "AR_Overdue_Status__c", "AR_As_Of__c"}
     assert mapped <= {row["field"] for row in plan}
@@ -59,15 +62,15 @@ def test_dry_run_on_the_sample_plans_every_customer_and_exits_0(project: Path) -
 def test_plan_balances_match_the_export(project: Path) -> None:
     """Open balance per customer in USD equals the export's open invoices, converted by hand."""
     run("run", "--dry-run", "--config", str(project / "config/arsync.yaml"))
-    customers = {r["Customer No."]: r for r in _rows(project / "examples/sample/customers.csv")}
+    customers = {r["Customer No."]: r for r in read_rows(project / "examples/sample/customers.csv")}
     expected: dict[str, int] = dict.fromkeys(customers, 0)
-    for row in _rows(project / "examples/sample/invoices.csv"):
+    for row in read_rows(project / "examples/sample/invoices.csv"):
         if row["Status"] == "Void":
             continue
         cents = round(float(row["Balance Due"]) * 100)
         rate = 1.08 if row["Currency"] == "EUR" else 1.0
         expected[row["Customer No."]] += round(cents * rate)
-    plan = _rows(project / "out/plan.csv")
+    plan = read_rows(project / "out/plan.csv")
     actual = {
         row["customer_id"]: round(float(row["value"]) * 100)
         for row in plan
@@ -86,10 +89,10 @@ def test_run_without_dry_run_refuses_to_write(project: Path) -> None:
 
 def test_broken_rows_make_a_partial_run_with_exit_1(project: Path) -> None:
     invoices = project / "examples/sample/invoices.csv"
-    rows = _rows(invoices)
+    rows = read_rows(invoices)
     rows[0]["Due Date"] = ""
     rows[1]["Amount"] = "twelve"
-    _write(invoices, rows)
+    write_rows(invoices, rows)
 
     code, output, logs = run_logged(
         "run", "--dry-run", "--config", str(project / "config/arsync.yaml")
@@ -110,7 +113,7 @@ def test_broken_rows_make_a_partial_run_with_exit_1(project: Path) -> None:
     assert {e["rule"] for e in cascaded} == {"unknown_invoice"}
     assert {e["record_id"].split("->")[1] for e in cascaded} == broken
     assert all(e["location"].startswith("payment_applications.csv:") for e in cascaded)
-    report = _rows(project / "out/quarantine.csv")
+    report = read_rows(project / "out/quarantine.csv")
     assert [r["location"] for r in report][:2] == ["invoices.csv:2", "invoices.csv:3"]
     assert len(report) == len(quarantined)
     finished = next(e for e in logs if e["event"] == "sync.finished")
@@ -135,22 +138,10 @@ def test_as_of_option_moves_the_scoring_date_but_not_the_data_stamp(project: Pat
     )
 
     assert code == 0
-    scores = _rows(project / "out/scores.csv")
+    scores = read_rows(project / "out/scores.csv")
     assert {r["as_of_date"] for r in scores} == {"2030-01-01"}
-    plan = _rows(project / "out/plan.csv")
+    plan = read_rows(project / "out/plan.csv")
     assert {r["value"] for r in plan if r["field"] == "AR_As_Of__c"} == {"2026-11-20T23:00:00.000Z"}
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _write(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def test_source_check_reads_the_configured_source_and_counts_it(project: Path) -> None:

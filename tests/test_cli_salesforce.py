@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from csv_rows import read_rows
 from fakes.salesforce import FakeSalesforce
-from sample_org import LEFT_OUT, project_for, sample_org, sample_rows
+from sample_org import LEFT_OUT, project_for, sample_org
 from sfdx import ROOT
 from typer.testing import CliRunner
 
@@ -40,15 +41,15 @@ def test_run_writes_the_scores_onto_the_accounts_and_a_rerun_writes_nothing(
     code, output = run(project, org, "run")
 
     assert code == 0, output
-    outcomes = sample_rows(project / "out/outcomes.csv")
+    outcomes = read_rows(project / "out/outcomes.csv")
     statuses = {row["customer_id"]: row["status"] for row in outcomes}
     assert statuses.pop(LEFT_OUT) == "unmatched"
     assert set(statuses.values()) == {"written"}
-    scores = {row["customer_id"]: row for row in sample_rows(project / "out/scores.csv")}
+    scores = {row["customer_id"]: row for row in read_rows(project / "out/scores.csv")}
     for account in org.accounts.values():
         customer = next(
             r
-            for r in sample_rows(ROOT / "examples/sample/customers.csv")
+            for r in read_rows(ROOT / "examples/sample/customers.csv")
             if r["Name"] == account["Name"]
         )
         expected = scores[customer["Customer No."]]
@@ -71,7 +72,7 @@ def test_plan_shows_current_and_new_values_and_writes_nothing(
 
     assert code == 0, output
     assert org.count("composite") + org.count("bulk_create") == 0
-    plan = sample_rows(project / "out/plan.csv")
+    plan = read_rows(project / "out/plan.csv")
     assert {row["current"] for row in plan} == {""}
     assert "Current" in output
     assert "would change" in output

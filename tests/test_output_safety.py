@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from csv_rows import read_rows, write_rows
 from typer.testing import CliRunner
 
 from arsync.csv_safety import FORMULA_STARTS, safe_cell, safe_frame, safe_value
@@ -48,18 +49,6 @@ def invoke(*args: str) -> tuple[int, str, list[dict[str, Any]]]:
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     return result.exit_code, result.output, events
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _write(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 # --- the CSV helper ---------------------------------------------------------------------------
@@ -133,7 +122,7 @@ def test_quarantine_csv_neutralises_every_text_cell(tmp_path: Path) -> None:
 
     quarantine.write_csv(path)
 
-    rows = _rows(path)
+    rows = read_rows(path)
     assert [r["record_id"] for r in rows] == ["'=1+1", ""]
     assert [r["location"] for r in rows] == ["'-x.csv:2", "a.csv:3"]
     assert [r["reason"] for r in rows] == ["'@reason", "-12.5"]
@@ -145,16 +134,16 @@ def test_quarantine_csv_neutralises_every_text_cell(tmp_path: Path) -> None:
 
 def test_no_csv_cell_of_a_run_or_report_starts_a_formula(project: Path) -> None:
     sample = project / "examples/sample"
-    customers = _rows(sample / "customers.csv")
+    customers = read_rows(sample / "customers.csv")
     names = OTHER_NAMES + [HYPERLINK] * (len(customers) - len(OTHER_NAMES))
     for row, name in zip(customers, names, strict=True):
         row["Name"] = name
     customers[-1]["Industry"] = "-Logistics"
-    _write(sample / "customers.csv", customers)
-    invoices = _rows(sample / "invoices.csv")
+    write_rows(sample / "customers.csv", customers)
+    invoices = read_rows(sample / "invoices.csv")
     invoices[0]["Invoice ID"] = BAD_INVOICE_ID
     invoices[0]["Amount"] = "=1+1"  # not a number: quarantined, the ERP text in the reason
-    _write(sample / "invoices.csv", invoices)
+    write_rows(sample / "invoices.csv", invoices)
     config = str(project / "config/arsync.yaml")
 
     run_code, run_output, _ = invoke("run", "--dry-run", "--config", config)
@@ -181,21 +170,21 @@ def test_no_csv_cell_of_a_run_or_report_starts_a_formula(project: Path) -> None:
                 for cell in row:
                     if cell.startswith(FORMULA_STARTS):
                         assert PLAIN_NUMBER.fullmatch(cell), f"{path.name}:{line}: {cell!r}"
-    scores = _rows(out / "scores.csv")
+    scores = read_rows(out / "scores.csv")
     assert {"'" + name for name in [*ARRIVING_NAMES, HYPERLINK]} == {
         r["customer_name"] for r in scores
     }
     assert "'-Logistics" in {r["industry"] for r in scores}
-    worklist = _rows(out / "worklist.csv")
+    worklist = read_rows(out / "worklist.csv")
     assert worklist
     assert "'" + HYPERLINK in {r["customer_name"] for r in worklist}
     assert all(r["customer_name"].startswith("'") for r in worklist)
-    plan = _rows(out / "plan.csv")
+    plan = read_rows(out / "plan.csv")
     assert "'" + HYPERLINK in {r["customer_name"] for r in plan}
     negative = [r["value"] for r in plan if r["value"].startswith("-")]
     assert negative  # plain negative numbers, left as they are
     assert all(PLAIN_NUMBER.fullmatch(value) for value in negative)
-    quarantined = _rows(out / "quarantine.csv")
+    quarantined = read_rows(out / "quarantine.csv")
     assert quarantined[0]["record_id"] == "'" + BAD_INVOICE_ID
     assert "'=1+1'" in quarantined[0]["reason"]
 
@@ -229,14 +218,14 @@ def test_markup_and_escape_sequences_from_the_erp_reach_the_console_as_text(
     project: Path,
 ) -> None:
     sample = project / "examples/sample"
-    customers = _rows(sample / "customers.csv")
+    customers = read_rows(sample / "customers.csv")
     evil_name = f"Evil {MARKUP} Co {ESCAPE}"
     customers[0]["Name"] = evil_name
-    _write(sample / "customers.csv", customers)
-    invoices = _rows(sample / "invoices.csv")
+    write_rows(sample / "customers.csv", customers)
+    invoices = read_rows(sample / "invoices.csv")
     invoices[0]["Invoice ID"] = f"INV-{MARKUP}{ESCAPE}"
     invoices[0]["Amount"] = f"x{MARKUP}{ESCAPE}"  # not a number: quarantined with this reason
-    _write(sample / "invoices.csv", invoices)
+    write_rows(sample / "invoices.csv", invoices)
     config = str(project / "config/arsync.yaml")
 
     code, output, events = invoke("run", "--dry-run", "--config", config)
