@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import pandas_dtype
 
+from arsync.codes import positions, rows_by_code, shared_codes
 from arsync.frames import (
     FIELDS,
     KINDS,
@@ -118,10 +118,23 @@ class Ledger:
     payments: pd.DataFrame
     credit_memos: pd.DataFrame
     applications: pd.DataFrame
+    # Per application, its invoice's row in `invoices`: set by the builder, which has the ids
+    # as integers already; otherwise found once, on first use. Not an init field, so a
+    # `dataclasses.replace` with other frames never carries a stale one over.
+    _invoice_rows: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def empty(cls) -> Ledger:
         return LedgerBuilder().build()
+
+    def application_invoice_rows(self) -> np.ndarray:
+        """For each application, the row of its invoice in `invoices`, or -1: the lookup
+        scoring makes most, hashed once per ledger rather than once per use."""
+        rows = self._invoice_rows
+        if rows is None:
+            rows = positions(self.invoices["invoice_id"], self.applications["invoice_id"])
+            object.__setattr__(self, "_invoice_rows", rows)
+        return rows
 
     def counts(self) -> dict[str, int]:
         return {
@@ -419,13 +432,16 @@ class LedgerBuilder:
         self.quarantine.extend(self._found.in_order())
         for frame in (customers, invoices, *documents.values(), kept):
             self._tally(frame[STREAM], "ledger")
-        return Ledger(
+        ledger = Ledger(
             customers=_customer_frame(customers),
             invoices=_invoice_frame(invoices),
             payments=_document_frame("payment", documents["payment"]),
             credit_memos=_document_frame("credit_memo", documents["credit_memo"]),
             applications=_application_frame(kept),
         )
+        rows = _rows_of(invoices, kept[_INVOICE_KEY])
+        object.__setattr__(ledger, "_invoice_rows", rows)
+        return ledger
 
     def _drop(
         self, kind: str, frame: pd.DataFrame, bad: np.ndarray, rule: str, reasons: list[str]
@@ -770,31 +786,12 @@ def _with_keys(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 def _encode(*columns: pd.Series) -> list[np.ndarray]:
     """Each column as integer codes of one shared factorisation; missing is -1."""
-    bounds = np.cumsum([0, *(len(c) for c in columns)])
-    if bounds[-1] <= 2_000:  # a small ledger: a dict is quicker than a concat and a hash table
-        seen: dict[str, int] = {}
-        codes = np.array(
-            [
-                -1 if value is pd.NA or value is None else seen.setdefault(value, len(seen))
-                for column in columns
-                for value in column.tolist()
-            ],
-            dtype="int64",
-        )
-    else:
-        joined = pd.concat([c.reset_index(drop=True) for c in columns], ignore_index=True)
-        codes = pd.factorize(joined.astype("string"), use_na_sentinel=True)[0]
-    return [np.asarray(codes[a:b], dtype="int64") for a, b in itertools.pairwise(bounds)]
+    return shared_codes(*columns)
 
 
 def _rows_of(frame: pd.DataFrame, keys: pd.Series | np.ndarray) -> np.ndarray:
     """For each key, the row of `frame` (unique keys) that holds it, or -1."""
-    own = frame[_KEY].to_numpy()
-    wanted = np.asarray(keys, dtype="int64")
-    size = int(max(own.max(initial=-1), wanted.max(initial=-1))) + 1
-    rows = np.full(size + 1, -1, dtype="int64")  # the last slot answers for a missing key
-    rows[own] = np.arange(len(own))
-    return rows[np.where(wanted >= 0, wanted, size)]
+    return rows_by_code(frame[_KEY].to_numpy(), np.asarray(keys, dtype="int64"))
 
 
 def _taken(values: pd.Series, rows: np.ndarray) -> pd.Series:

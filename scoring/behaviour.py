@@ -69,9 +69,9 @@ def paid_invoices(
     # Earlier applications cannot move a paid date that falls after `paid_after`.
     floor = _NAT if paid_after is None else pd.Timestamp(paid_after).value
     relevant = np.flatnonzero(applied > floor)
-    position = positions(
-        invoices["invoice_id"].iloc[rows], applications["invoice_id"].iloc[relevant]
-    )
+    among = np.full(len(invoices) + 1, -1, dtype=np.int64)  # the last slot: no invoice
+    among[rows] = np.arange(len(rows), dtype=np.int64)
+    position = among[ledger.application_invoice_rows()[relevant]]
     applied = applied[relevant]
     amount = applications["amount_minor"].to_numpy()[relevant]
     known = position >= 0

@@ -148,9 +148,7 @@ def receivables(
         return summed
 
     open_minor = invoices["open_minor"].to_numpy()[booked]
-    later, later_than_opening = _applied_after(
-        ledger, invoices["invoice_id"].iloc[booked], today, opening_day
-    )
+    later, later_than_opening = _applied_after(ledger, booked, today, opening_day)
     open_now = open_minor + later
     rows = np.flatnonzero(open_now > 0)
     open_reporting = reporting(open_now[rows], rows)
@@ -231,30 +229,22 @@ def _kpi_frame(
 
 
 def _applied_after(
-    ledger: Ledger, invoice_ids: pd.Series, today: int, opening_day: int
+    ledger: Ledger, booked: np.ndarray, today: int, opening_day: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per invoice of `invoice_ids`, minor units applied after today, and after opening_day."""
+    """Per invoice of the rows `booked`, minor units applied after today, and after
+    opening_day (applications found by the ledger's invoice rows: no id is hashed here)."""
     applications = ledger.applications
     applied = _days(applications["applied_date"])
     rows = np.flatnonzero(applied > opening_day)
-    # Summed per invoice id on the applications' side first, then looked up once per invoice:
-    # a hash table of the recent applications' few invoice ids, not of every invoice.
-    slot, targets = pd.factorize(applications["invoice_id"].iloc[rows])
-    amount = applications["amount_minor"].to_numpy()[rows]
-    after_opening = np.zeros(len(targets), dtype=np.int64)
-    np.add.at(after_opening, slot, amount)
-    later = applied[rows] > today
-    after_today = np.zeros(len(targets), dtype=np.int64)
-    np.add.at(after_today, slot[later], amount[later])
-    found = positions(targets, invoice_ids)
-    return _gather(after_today, found), _gather(after_opening, found)
-
-
-def _gather(values: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """values[found], 0 where found is -1."""
-    padded = np.concatenate([values, np.zeros(1, dtype=values.dtype)])
-    gathered: np.ndarray = padded[found]
-    return gathered
+    invoice = ledger.application_invoice_rows()[rows]
+    known = invoice >= 0
+    invoice, amount = invoice[known], applications["amount_minor"].to_numpy()[rows][known]
+    later = applied[rows][known] > today
+    after_opening = np.zeros(len(ledger.invoices), dtype=np.int64)
+    np.add.at(after_opening, invoice, amount)
+    after_today = np.zeros(len(ledger.invoices), dtype=np.int64)
+    np.add.at(after_today, invoice[later], amount[later])
+    return after_today[booked], after_opening[booked]
 
 
 def _customer_index(ledger: Ledger) -> pd.Index:

@@ -1,0 +1,78 @@
+"""Integer codes for ids: one shared factorisation of several columns.
+
+The ledger's ids are Arrow strings. `pd.factorize` on an Arrow-backed column goes through
+pandas' own hash table, about twice as slow as Arrow's `dictionary_encode` (1.1 s against
+0.47 s for two million distinct invoice ids on this 2-core machine), and it is the lookup
+the ledger's rules and scoring's joins make most. Columns of Arrow strings are therefore
+encoded by Arrow; any other column (object text, numbers, a small test frame) by pandas, with
+the same codes: the first value seen gets 0, missing is -1.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MISSING = -1
+
+
+def shared_codes(*columns: Any) -> list[np.ndarray]:
+    """Each column as int64 codes of one factorisation over all of them, in order of first
+    appearance; a missing value is `MISSING`."""
+    series = [pd.Series(column, copy=False) for column in columns]
+    bounds = np.cumsum([0, *(len(s) for s in series)])
+    arrays = [_arrow_text(s) for s in series]
+    if bounds[-1] and all(a is not None for a in arrays):
+        chunks = [chunk for a in arrays if a is not None for chunk in a.chunks]
+        joined = pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()
+        indices = pc.dictionary_encode(joined).indices
+        codes = np.asarray(
+            pc.fill_null(indices, MISSING).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+    elif bounds[-1]:
+        joined_series = pd.concat([s.reset_index(drop=True) for s in series], ignore_index=True)
+        codes = np.asarray(pd.factorize(joined_series, use_na_sentinel=True)[0], dtype=np.int64)
+    else:
+        codes = np.zeros(0, dtype=np.int64)
+    return [codes[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _arrow_text(series: pd.Series) -> pa.ChunkedArray | None:
+    """The column's Arrow strings as large strings, or None when it is not Arrow text."""
+    array = series.array
+    if not hasattr(array, "__arrow_array__") or not isinstance(
+        series.dtype, (pd.StringDtype, pd.ArrowDtype)
+    ):
+        return None
+    arrow = array.__arrow_array__()
+    if isinstance(arrow, pa.Array):
+        arrow = pa.chunked_array([arrow])
+    if pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type):
+        return arrow.cast(pa.large_string()) if pa.types.is_string(arrow.type) else arrow
+    return None
+
+
+def positions(among: Any, keys: Any) -> np.ndarray:
+    """For each key, its position in `among` (whose values are unique), or -1 where it is
+    absent or missing: what `pd.Index(among).get_indexer(keys)` gives, without turning Arrow
+    strings into Python objects (which `get_indexer` does on every call)."""
+    among, keys = pd.Series(among, copy=False), pd.Series(keys, copy=False)
+    if len(among) == 0 or len(keys) == 0:
+        return np.full(len(keys), MISSING, dtype=np.int64)
+    head, tail = shared_codes(among, keys)
+    return rows_by_code(head, tail)
+
+
+def rows_by_code(own: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each code of `wanted`, the row of `own` (unique codes) that holds it, or -1; a
+    missing code (-1) finds nothing."""
+    size = int(max(own.max(initial=MISSING), wanted.max(initial=MISSING))) + 1
+    rows = np.full(size + 1, MISSING, dtype=np.int64)  # the last slot answers for a missing code
+    rows[np.where(own >= 0, own, size)] = np.arange(len(own), dtype=np.int64)
+    rows[size] = MISSING
+    return rows[np.where(wanted >= 0, wanted, size)]
