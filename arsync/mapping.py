@@ -153,27 +153,42 @@ PLAN_COLUMNS = ["customer_id", "customer_name", "match_field", "match_value", "f
 
 
 def desired_values(scored: pd.DataFrame, mapping: CrmMapping) -> pd.DataFrame:
-    """One row per customer and mapped field: the value the CRM should hold."""
+    """One row per customer and mapped field: the value the CRM should hold, ordered by
+    customer id, then field name."""
     match_field, match_value = _match_keys(scored, mapping.match)
-    frames = []
-    for field, spec in mapping.fields.items():
-        frames.append(
-            pd.DataFrame(
-                {
-                    "customer_id": scored["customer_id"].to_numpy(),
-                    "customer_name": scored["customer_name"].to_numpy(),
-                    "match_field": match_field,
-                    "match_value": match_value,
-                    "field": field,
-                    # object dtype: None must stay None ("clear the field"), never become NaN
-                    "value": _shaped(scored[spec.source], spec),
-                }
-            )
-        )
-    if not frames:
+    columns = {
+        "customer_id": scored["customer_id"].to_numpy(),
+        "customer_name": scored["customer_name"].to_numpy(),
+        "match_field": np.asarray(match_field, dtype=object),
+        "match_value": np.asarray(match_value, dtype=object),
+    }
+    # object dtype: None must stay None ("clear the field"), never become NaN
+    values = {field: _shaped(scored[spec.source], spec) for field, spec in mapping.fields.items()}
+    if not values:
         return pd.DataFrame(columns=PLAN_COLUMNS)
+    if len(scored) and scored["customer_id"].is_unique:
+        return _customer_major(columns, values)
+    frames = [
+        pd.DataFrame({**columns, "field": field, "value": value}) for field, value in values.items()
+    ]
     plan = pd.concat(frames, ignore_index=True)
     return plan.sort_values(["customer_id", "field"], kind="stable", ignore_index=True)
+
+
+def _customer_major(columns: dict[str, np.ndarray], values: dict[str, pd.Series]) -> pd.DataFrame:
+    """The plan laid out at once in its final order, customer by customer and each
+    customer's fields by name: what sorting one frame per field by (customer id, field) gives
+    when ids are unique, without building and sorting 26 frames of 50,000 rows."""
+    ids = pd.Series(columns["customer_id"])
+    order = ids.sort_values(kind="stable").index.to_numpy()
+    fields = sorted(values)
+    grid = np.empty((len(order), len(fields)), dtype=object)
+    for position, field in enumerate(fields):
+        grid[:, position] = values[field].to_numpy(dtype=object)[order]
+    repeated = {name: np.repeat(column[order], len(fields)) for name, column in columns.items()}
+    field_column = np.tile(np.asarray(fields, dtype=object), len(order))
+    value = pd.Series(grid.ravel(), dtype=object)
+    return pd.DataFrame({**repeated, "field": field_column, "value": value})
 
 
 def _shaped(values: pd.Series, spec: FieldMapping) -> pd.Series:
