@@ -76,3 +76,13 @@ def rows_by_code(own: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     rows[np.where(own >= 0, own, size)] = np.arange(len(own), dtype=np.int64)
     rows[size] = MISSING
     return rows[np.where(wanted >= 0, wanted, size)]
+
+
+def equals_text(column: pd.Series, text: str) -> np.ndarray:
+    """Which cells of a text column are `text` (a missing cell is not), as a numpy mask,
+    compared by Arrow where the column is Arrow strings, never cell by cell in Python."""
+    arrow = _arrow_text(column)
+    if arrow is None:
+        return np.asarray(column.to_numpy(dtype=object) == text, dtype=bool)
+    same = pc.fill_null(pc.equal(arrow, pa.scalar(text, pa.large_string())), False)
+    return np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)

@@ -432,14 +432,19 @@ class LedgerBuilder:
         self.quarantine.extend(self._found.in_order())
         for frame in (customers, invoices, *documents.values(), kept):
             self._tally(frame[STREAM], "ledger")
-        ledger = Ledger(
-            customers=_customer_frame(customers),
-            invoices=_invoice_frame(invoices),
-            payments=_document_frame("payment", documents["payment"]),
-            credit_memos=_document_frame("credit_memo", documents["credit_memo"]),
-            applications=_application_frame(kept),
-        )
         rows = _rows_of(invoices, kept[_INVOICE_KEY])
+        # Each working frame is let go as soon as its Ledger frame exists: the peak is then
+        # one kind's two copies, not the whole ledger's.
+        del frames, applications, nonempty, parts, docs
+        built = {"customers": _customer_frame(customers)}
+        del customers
+        built["invoices"] = _invoice_frame(invoices)
+        del invoices
+        built["payments"] = _document_frame("payment", documents.pop("payment"))
+        built["credit_memos"] = _document_frame("credit_memo", documents.pop("credit_memo"))
+        built["applications"] = _application_frame(kept)
+        del kept
+        ledger = Ledger(**built)
         object.__setattr__(ledger, "_invoice_rows", rows)
         return ledger
 
@@ -777,11 +782,20 @@ def _with_keys(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         elif not mine.any():
             parts = applications.iloc[:0]
         else:
-            parts = applications[mine].reset_index(drop=True)
+            parts = _rows_where(applications, mine)
         documents, targets = _encode(frames[kind]["id"], parts["document_id"])
         keyed[kind] = frames[kind].assign(**{_KEY: documents, _CUSTOMER_KEY: owner})
         keyed[f"{kind}_application"] = parts.assign(**{_DOC_KEY: targets})
     return keyed
+
+
+def _rows_where(frame: pd.DataFrame, mine: np.ndarray) -> pd.DataFrame:
+    """frame[mine] with a fresh index; a slice (no copy) when the rows are one run, as
+    each kind's applications are when they come from a file of their own."""
+    rows = np.flatnonzero(mine)
+    if rows[-1] - rows[0] + 1 == len(rows):
+        return frame.iloc[rows[0] : rows[-1] + 1].reset_index(drop=True)
+    return frame[mine].reset_index(drop=True)
 
 
 def _encode(*columns: pd.Series) -> list[np.ndarray]:

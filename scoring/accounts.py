@@ -102,7 +102,9 @@ def _payments(ledger: Ledger, currencies: CurrencyTable) -> pd.DataFrame:
     minor = currencies.to_reporting(payments["amount_minor"], payments["currency"])
     return pd.DataFrame(
         {
-            "customer_id": payments["customer_id"].to_numpy(),
+            # The same "str" column to_numpy() would be re-read as, without a Python object
+            # per row on the way (a ledger's customer ids are never missing).
+            "customer_id": payments["customer_id"].astype("str").array,
             "received_date": payments["received_date"].to_numpy(),
             "amount": currencies.to_major(minor).to_numpy(),
         }

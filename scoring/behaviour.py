@@ -19,6 +19,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from arsync.codes import equals_text
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
 from scoring.keys import positions
@@ -59,7 +60,7 @@ def paid_invoices(
     # nothing open today can have had nothing open on the as-of date.
     settled = (
         (invoices["open_minor"].to_numpy() == 0)
-        & (invoices["status"].to_numpy(dtype=object) != "void")
+        & ~equals_text(invoices["status"], "void")
         & (_nanoseconds(invoices["issue_date"]) <= cutoff.value)
     )
     rows = np.flatnonzero(settled)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scoring.keys import positions
 from scoring.settings import FlagSettings
 
 FLAGS = (
@@ -174,6 +175,9 @@ def _name(number: object, invoice_id: object) -> str:
 
 
 def _lookup(ids: pd.Series, values: pd.Series) -> pd.Series:
-    """Each id's number, as floats: mapping an empty column of Arrow strings would otherwise
-    keep the strings' dtype, and arithmetic on it fail."""
-    return ids.map(values).astype("float64")
+    """Each id's number of `values` (indexed by unique id), as floats, NaN where it has none:
+    `ids.map(values)`, found by codes rather than by hashing each Arrow string as a Python
+    object (and always float, also for an empty column of Arrow strings)."""
+    found = positions(values.index, ids)
+    numbers = np.append(values.to_numpy(dtype="float64", na_value=np.nan), np.nan)
+    return pd.Series(numbers[np.where(found >= 0, found, len(numbers) - 1)], index=ids.index)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from arsync.codes import equals_text
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
 from scoring.keys import positions
@@ -128,9 +129,7 @@ def receivables(
 
     invoices = ledger.invoices
     issue = _days(invoices["issue_date"])
-    booked = np.flatnonzero(
-        (invoices["status"].to_numpy(dtype=object) != "void") & (issue <= today)
-    )
+    booked = np.flatnonzero(~equals_text(invoices["status"], "void") & (issue <= today))
     issue = issue[booked]
     code = positions(customers, invoices["customer_id"].iloc[booked])
     currency_code, currency_names = pd.factorize(invoices["currency"].iloc[booked])
