@@ -28,13 +28,14 @@ import pyarrow.compute as pc
 from pandas.api import types
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_START = "^[=+\\-@\t\r]"
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+# The two rules as patterns: arsync.frame_csv applies them in Arrow (RE2) as well.
+FORMULA_START = "^[=+\\-@\t\r]"
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def safe_cell(value: str) -> str:
     """`value` with a leading apostrophe if a spreadsheet would read it as a formula."""
-    if value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+    if value.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
@@ -62,7 +63,7 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
         ):
             continue
         cells = column.astype(object).to_numpy(dtype=object)
-        risky = _risky(cells)
+        risky = risky_cells(cells)
         if risky.any():
             cells = cells.copy()
             cells[risky] = [safe_cell(cell) for cell in cells[risky]]
@@ -71,7 +72,7 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
-def _risky(cells: np.ndarray) -> np.ndarray:
+def risky_cells(cells: np.ndarray) -> np.ndarray:
     """Which cells are text that starts with a formula character, checked at C speed (only
     those few then go through `safe_cell`). A column of text and missing values is read as
     Arrow strings at once; a mixed one (numbers among the text) is sorted cell by cell."""
@@ -81,7 +82,7 @@ def _risky(cells: np.ndarray) -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         present = np.fromiter((type(cell) is str for cell in cells), dtype=bool, count=len(cells))
         text = pa.array(cells[present], type=pa.string())
-    starts = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START), False)
+    starts = pc.fill_null(pc.match_substring_regex(text, FORMULA_START), False)
     hits = np.asarray(starts.to_numpy(zero_copy_only=False), dtype=bool)
     risky = np.zeros(len(cells), dtype=bool)
     risky[np.flatnonzero(present)[hits]] = True

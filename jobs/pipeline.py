@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import structlog
 
-from arsync.csv_safety import safe_frame
+from arsync.frame_csv import write_safe_csv
 from arsync.frames import StreamCount
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.mapping import desired_values, match_keys
@@ -649,11 +649,12 @@ def write_outputs(
     folder.mkdir(parents=True, exist_ok=True)
     names = ("plan", "outcomes", "conflicts", "records", "scores", "quarantine")
     paths = {name: folder / f"{name}.csv" for name in names}
-    # safe_frame: names and other ERP text must not run as formulas in a spreadsheet.
-    safe_frame(crm.changes).to_csv(paths["plan"], index=False)
-    safe_frame(crm.outcomes).to_csv(paths["outcomes"], index=False)
-    safe_frame(crm.conflicts).to_csv(paths["conflicts"], index=False)
-    safe_frame(crm.records).to_csv(paths["records"], index=False)
-    safe_frame(scores).to_csv(paths["scores"], index=False)
+    # write_safe_csv: the bytes of safe_frame(...).to_csv(..., index=False), so names and other
+    # ERP text do not run as formulas in a spreadsheet, written column-wise (plan.csv: 1.3M rows).
+    write_safe_csv(crm.changes, paths["plan"])
+    write_safe_csv(crm.outcomes, paths["outcomes"])
+    write_safe_csv(crm.conflicts, paths["conflicts"])
+    write_safe_csv(crm.records, paths["records"])
+    write_safe_csv(scores, paths["scores"])
     quarantine.write_csv(paths["quarantine"])
     return paths
