@@ -44,9 +44,14 @@ _NO_VALUE = object()
 class _Column:
     """One parsed column: values (typed, missing where empty or bad) and a message per bad row."""
 
-    def __init__(self, values: pd.Series, errors: np.ndarray) -> None:
+    def __init__(self, values: pd.Series, errors: np.ndarray | None) -> None:
         self.values = values
-        self.errors = errors  # object array: None, or the message for that row
+        # object array: None, or the message for that row; None itself when no row is bad
+        # (the common case, which then costs no array of two million Nones to scan)
+        self.errors = errors
+
+    def error(self, row: int) -> str | None:
+        return None if self.errors is None else self.errors[row]
 
 
 def typed_batch(
@@ -64,7 +69,8 @@ def typed_batch(
         parsed[name] = _parse(table.columns[spec.column], target, spec, parser, formats)
     bad = np.zeros(rows, dtype=bool)
     for column in parsed.values():
-        bad |= pd.notna(column.errors)
+        if column.errors is not None:
+            bad |= pd.notna(column.errors)
     entries = _entries(file_kind, table, columns, parsed, np.flatnonzero(bad))
     good = ~bad
     frame = pd.DataFrame(
@@ -81,7 +87,8 @@ def typed_batch(
     frame[STREAM] = pd.arrays.ArrowStringArray(
         pa.chunked_array([pa.repeat(pa.scalar(table.name), rows)])
     )
-    frame = frame[good].reset_index(drop=True)
+    if not good.all():
+        frame = frame[good].reset_index(drop=True)
     labels = {name: f"column {spec.column!r}" for name, spec in columns.items()}
     return RecordFrame(kind, frame, labels), entries
 
@@ -99,9 +106,9 @@ def _entries(
     entries = []
     for row in rows:
         problems = [
-            f"column {columns[name].column!r}: {column.errors[row]}"
+            f"column {columns[name].column!r}: {column.error(row)}"
             for name, column in parsed.items()
-            if column.errors[row] is not None
+            if column.error(row) is not None
         ]
         entries.append(
             QuarantineEntry(
@@ -125,7 +132,7 @@ def _record_id(file_kind: str, parsed: dict[str, _Column], row: int) -> str | No
 
 
 def _text_at(column: _Column | None, row: int) -> str | None:
-    if column is None or column.errors[row] is not None:
+    if column is None or column.error(row) is not None:
         return None
     value = column.values.iloc[row]
     return None if pd.isna(value) else str(value)
@@ -141,7 +148,7 @@ def _parse(
     text = _stripped(raw)
     if text is not None and not spec.values:
         if target is str:
-            return _Column(_strings(text), np.full(len(text), None, dtype=object))
+            return _Column(_strings(text), None)
         if target is Decimal:
             return _money(text, spec, parser, formats)
         if target is dt.datetime:
@@ -199,14 +206,8 @@ def _money(
         plain = pc.replace_substring(plain, formats.decimal_separator, ".")
     scaled = _scaled_units(pc.cast(plain, pa.decimal128(18, _MAX_PLACES)))
     values = _int64(pc.if_else(fast, scaled, None))
-    errors = np.full(len(text), None, dtype=object)
     slow = ~_flags(fast) & ~_flags(pc.equal(text, ""))
-    if slow.any():
-        rows = np.flatnonzero(slow)
-        rest = _by_distinct_value(_series(text).iloc[rows], Decimal, spec, parser)
-        values.iloc[rows] = rest.values.to_numpy()
-        errors[slow] = rest.errors
-    return _Column(values, errors)
+    return _Column(values, _slow_way(values, slow, text, Decimal, spec=spec, parser=parser))
 
 
 def _scaled_units(decimals: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -244,14 +245,31 @@ def _timestamps(
     values = pd.Series(
         pd.DatetimeIndex(np.where(ok, stamps, np.datetime64("NaT", "s"))).tz_localize("UTC")
     )
-    errors = np.full(len(text), None, dtype=object)
     slow = ~ok & ~_flags(pc.equal(text, ""))
-    if slow.any():
-        rows = np.flatnonzero(slow)
-        rest = _by_distinct_value(_series(text).iloc[rows], dt.datetime, spec, parser)
-        values.iloc[rows] = rest.values.to_numpy()  # type: ignore[call-overload]  # stubs lack ndarray values
-        errors[slow] = rest.errors
-    return _Column(values, errors)
+    return _Column(values, _slow_way(values, slow, text, dt.datetime, spec=spec, parser=parser))
+
+
+def _slow_way(
+    values: pd.Series,
+    slow: np.ndarray,
+    text: pa.ChunkedArray,
+    target: type,
+    *,
+    spec: ColumnSpec,
+    parser: CellParser,
+) -> np.ndarray | None:
+    """The `slow` cells parsed the per-value way into `values` (in place); their messages
+    as a full column of errors, or None when every cell parsed."""
+    if not slow.any():
+        return None
+    rows = np.flatnonzero(slow)
+    rest = _by_distinct_value(_series(text).iloc[rows], target, spec, parser)
+    values.iloc[rows] = rest.values.to_numpy()
+    if rest.errors is None:
+        return None
+    errors = np.full(len(text), None, dtype=object)
+    errors[slow] = rest.errors
+    return errors
 
 
 def _by_distinct_value(
@@ -279,7 +297,8 @@ def _by_distinct_value(
     taken = np.where(codes < 0, len(results), codes)
     distinct = pd.Series([*results, empty_value], dtype=_DTYPES.get(target, "string[pyarrow]"))
     # Typed distinct values, taken by code: no Python object per row on the way.
-    return _Column(distinct.take(taken).reset_index(drop=True), errors[taken])
+    spread = errors[taken] if any(m is not None for m in errors) else None
+    return _Column(distinct.take(taken).reset_index(drop=True), spread)
 
 
 def _to_scaled(value: object) -> int | None:
