@@ -21,6 +21,7 @@ import csv
 import functools
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,8 @@ import pyarrow.compute as pc
 
 from arsync.csv_safety import FORMULA_START, PLAIN_NUMBER, risky_cells, safe_cell, safe_frame
 
-_TEXT = pa.large_string()  # 64-bit offsets: plan.csv's joined lines can pass 2 GiB
+_TEXT = pa.large_string()  # 64-bit offsets: a column's text may pass 2 GiB
+_SLICE_ROWS = 1 << 16  # rows joined and written at a time
 _LINE_END = os.linesep  # what to_csv ends lines with
 _CHUNK_CELLS = 100_000  # to_csv formats rows in chunks of 100_000 // columns
 _PLAIN_NUMBER_RE2 = f"\\A(?:{PLAIN_NUMBER.pattern})\\z"
@@ -60,21 +62,22 @@ def _quote_triggers() -> tuple[str, ...]:
 
 def write_safe_csv(frame: pd.DataFrame, path: Path) -> None:
     """`frame` at `path`, byte for byte as `safe_frame(frame).to_csv(path, index=False)`."""
-    body = _body(frame)
-    if body is None:
+    cells = _cells(frame)
+    if cells is None:
         safe_frame(frame).to_csv(path, index=False)
         return
     # The header needs no rows: pandas writes the made-safe names of an empty copy.
     header = safe_frame(frame.iloc[:0]).to_csv(index=False).encode("utf-8")
     with path.open("wb") as handle:
         handle.write(header)
-        handle.write(body)
+        for lines in _lines(cells):
+            handle.write(lines)
 
 
-def _body(frame: pd.DataFrame) -> memoryview | None:
-    """The encoded lines after the header, or None where pandas has to write the frame: no
-    rows, one column (a row of one empty cell is written `""`), or a line break in a column
-    pandas rendered."""
+def _cells(frame: pd.DataFrame) -> list[pa.Array] | None:
+    """Each column's finished cell text, or None where pandas has to write the frame: no rows,
+    one column (a row of one empty cell is written `""`), or a line break in a column pandas
+    rendered."""
     rows, width = frame.shape
     if rows == 0 or width < 2:
         return None
@@ -85,13 +88,20 @@ def _body(frame: pd.DataFrame) -> memoryview | None:
         if text is None:
             return None
         cells.append(text)
-    cells[-1] = pc.binary_join_element_wise(cells[-1], _scalar(_LINE_END), _scalar(""))
-    lines = pc.binary_join_element_wise(*cells, _scalar(","))
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
-    start, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
-    return memoryview(lines.buffers()[2])[start:end]
+    return cells
+
+
+def _lines(cells: list[pa.Array]) -> Iterator[memoryview]:
+    """The encoded lines of the cells, joined a slice of rows at a time: a slice's text is still
+    in the cache when written, and its memory is reused by the next (twice as fast as one join
+    of plan.csv's 110 MB)."""
+    for start in range(0, len(cells[0]), _SLICE_ROWS):
+        part = [column.slice(start, _SLICE_ROWS) for column in cells]
+        part[-1] = pc.binary_join_element_wise(part[-1], _scalar(_LINE_END), _scalar(""))
+        lines = pc.binary_join_element_wise(*part, _scalar(","))
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+        first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+        yield memoryview(lines.buffers()[2])[first:last]
 
 
 def _column_text(column: pd.Series, chunk: int) -> pa.Array | None:
