@@ -88,7 +88,8 @@ def _damaged_invoices(clean: Clean, damage: list[Damage]) -> tuple[str, set[str]
     quote_at: int | None = None
     for item in damage:
         row = data[(item.row - 1) % len(data)]
-        touched.add(row[col["Customer No."]])
+        if item.kind != "huge":  # a long note changes no figure (unless other damage hits it)
+            touched.add(row[col["Customer No."]])
         if item.kind == "duplicate":
             extra.append(list(row))
         elif item.kind == "conflict":
@@ -104,7 +105,6 @@ def _damaged_invoices(clean: Clean, damage: list[Damage]) -> tuple[str, set[str]
             row[col["Invoice Date"]] = "9999-01-01"
         elif item.kind == "huge":
             row[col["Dispute Reason"]] = "y" * 200_000
-            touched.discard(row[col["Customer No."]])  # a long note changes no figure
         elif item.kind == "quote":
             quote_at = data.index(row) if quote_at is None else min(quote_at, data.index(row))
     buffer = io.StringIO()
