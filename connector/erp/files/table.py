@@ -194,8 +194,7 @@ def _read_csv(
                 span,
             )
         )
-    row_bytes = np.diff(np.append(row_starts, len(data)))[keep]
-    blank = _blank_rows(columns, row_bytes)
+    blank = _blank_rows(columns, len(kept_lines))
     drop = blank.copy()
     drop[too_long] = True
     if drop.any():
@@ -279,22 +278,24 @@ def _damage_reason(span: int, max_lines: int, cells: int, expected: int, line: i
     return f"the row has {cells} cells where the header has {expected}; it is not read"
 
 
-def _blank_rows(columns: dict[str, pd.Series], row_bytes: np.ndarray) -> np.ndarray:
+def _blank_rows(columns: dict[str, pd.Series], rows: int) -> np.ndarray:
     """Rows whose every cell is empty or white space (a spreadsheet's trailing lines). Only
-    rows short enough in the file to be blank (a few spaces, quotes and a delimiter a cell) are
-    looked at cell by cell; a file of ordinary rows costs one comparison per row."""
-    rows = len(row_bytes)
-    blank = np.zeros(rows, dtype=bool)
+    rows short enough to be blank are looked at closely."""
     if not columns:
-        return blank
-    candidates = np.flatnonzero(row_bytes <= 7 * len(columns) + 2)  # 4 spaces, 2 quotes, 1 comma
+        return np.zeros(rows, dtype=bool)
+    arrays = [column.array.__arrow_array__() for column in columns.values()]
+    length = np.zeros(rows, dtype=np.int64)
+    for array in arrays:
+        length += np.asarray(pc.utf8_length(array).to_numpy(zero_copy_only=False), dtype=np.int64)
+    blank = length == 0
+    candidates = np.flatnonzero((length > 0) & (length <= 4 * len(arrays)))
     if len(candidates):
         maybe = np.ones(len(candidates), dtype=bool)
-        for column in columns.values():
-            text = pc.utf8_trim_whitespace(column.array.__arrow_array__().take(candidates))
+        for array in arrays:
+            text = pc.utf8_trim_whitespace(array.take(candidates))
             maybe &= np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
         blank[candidates[maybe]] = True
-    return blank
+    return np.asarray(blank, dtype=bool)
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> TextTable:
