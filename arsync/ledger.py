@@ -16,12 +16,13 @@ import datetime as dt
 import functools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import pandas_dtype
 
+from arsync import parallel
 from arsync.codes import positions, rows_by_code, shared_codes
 from arsync.frames import (
     FIELDS,
@@ -760,42 +761,54 @@ class LedgerBuilder:
 def _with_keys(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Integer keys for the ids the rules match: one code per distinct id, shared by every
     column that refers to it, so that duplicates, lookups and membership are integer array
-    operations. Text is hashed once per column, never per rule. The applications are split by
-    document kind ("payment_application"), each keyed against its own documents."""
-    customers, parents, *owners = _encode(
-        frames["customer"]["id"],
-        frames["customer"]["parent_id"],
-        *(frames[kind]["customer_id"] for kind in ("invoice", *DOCUMENT_TYPES)),
-    )
+    operations. Text is hashed once per column, never per rule, and the four groups of ids
+    (customers, invoices, each kind of document) on two threads. The applications are split
+    by document kind ("payment_application"), each keyed against its own documents."""
     applications = frames["application"]
-    invoices, targets = _encode(frames["invoice"]["id"], applications["invoice_id"])
+    kinds = applications["document_type"]
+    mine = {kind: _flags(kinds == kind) for kind in DOCUMENT_TYPES}
+    groups = [
+        (
+            frames["customer"]["id"],
+            frames["customer"]["parent_id"],
+            *(frames[kind]["customer_id"] for kind in ("invoice", *DOCUMENT_TYPES)),
+        ),
+        (frames["invoice"]["id"], applications["invoice_id"]),
+        *(
+            (frames[kind]["id"], _rows_where(applications["document_id"], mine[kind]))
+            for kind in DOCUMENT_TYPES
+        ),
+    ]
+    rows = sum(len(column) for group in groups for column in group)
+    (customers, parents, *owners), (invoices, targets), *documents = parallel.each(
+        lambda group: _encode(*group), groups, rows=rows
+    )
     keyed = {
         "customer": frames["customer"].assign(**{_KEY: customers, _PARENT_KEY: parents}),
         "invoice": frames["invoice"].assign(**{_KEY: invoices, _CUSTOMER_KEY: owners[0]}),
     }
     applications = applications.assign(**{_INVOICE_KEY: targets})
-    kinds = applications["document_type"]
-    for kind, owner in zip(DOCUMENT_TYPES, owners[1:], strict=True):
-        mine = _flags(kinds == kind)
-        if mine.all():
-            parts = applications
-        elif not mine.any():
-            parts = applications.iloc[:0]
-        else:
-            parts = _rows_where(applications, mine)
-        documents, targets = _encode(frames[kind]["id"], parts["document_id"])
-        keyed[kind] = frames[kind].assign(**{_KEY: documents, _CUSTOMER_KEY: owner})
-        keyed[f"{kind}_application"] = parts.assign(**{_DOC_KEY: targets})
+    for kind, owner, (own, theirs) in zip(DOCUMENT_TYPES, owners[1:], documents, strict=True):
+        keyed[kind] = frames[kind].assign(**{_KEY: own, _CUSTOMER_KEY: owner})
+        parts = _rows_where(applications, mine[kind])
+        keyed[f"{kind}_application"] = parts.assign(**{_DOC_KEY: theirs})
     return keyed
 
 
-def _rows_where(frame: pd.DataFrame, mine: np.ndarray) -> pd.DataFrame:
-    """frame[mine] with a fresh index; a slice (no copy) when the rows are one run, as
-    each kind's applications are when they come from a file of their own."""
-    rows = np.flatnonzero(mine)
-    if rows[-1] - rows[0] + 1 == len(rows):
-        return frame.iloc[rows[0] : rows[-1] + 1].reset_index(drop=True)
-    return frame[mine].reset_index(drop=True)
+_Rows = TypeVar("_Rows", pd.DataFrame, pd.Series)
+
+
+def _rows_where(rows: _Rows, mine: np.ndarray) -> _Rows:
+    """rows[mine] with a fresh index: all of them or a slice (no copy) when the rows are one
+    run, as each kind's applications are when they come from a file of their own."""
+    if mine.all():
+        return rows.reset_index(drop=True)
+    where = np.flatnonzero(mine)
+    if len(where) == 0:
+        return rows.iloc[:0]
+    if where[-1] - where[0] + 1 == len(where):
+        return rows.iloc[where[0] : where[-1] + 1].reset_index(drop=True)
+    return rows[mine].reset_index(drop=True)
 
 
 def _encode(*columns: pd.Series) -> list[np.ndarray]:

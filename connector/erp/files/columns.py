@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from arsync import parallel
 from arsync.frames import FIELDS, LOCATION, STREAM, RecordFrame
 from arsync.quarantine import QuarantineEntry
 from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, Formats
@@ -63,10 +64,13 @@ def typed_batch(
     parser = CellParser(formats)
     model = RECORD_MODELS[file_kind]
     rows = len(table.lines)
-    parsed: dict[str, _Column] = {}
-    for name, spec in columns.items():
+
+    def parse(item: tuple[str, ColumnSpec]) -> _Column:
+        name, spec = item
         target = field_type(model.model_fields[name].annotation)
-        parsed[name] = _parse(table.columns[spec.column], target, spec, parser, formats)
+        return _parse(table.columns[spec.column], target, spec, parser, formats)
+
+    parsed = dict(zip(columns, parallel.each(parse, columns.items(), rows=rows), strict=True))
     bad = np.zeros(rows, dtype=bool)
     for column in parsed.values():
         if column.errors is not None:
