@@ -21,6 +21,7 @@ from arsync.redact import redact
 from arsync.yamlfile import ConfigError
 from connector.errors import FatalError, SourceConfigError
 from connector.secrets import register_referenced
+from jobs.allocator import use_jemalloc
 from jobs.console_safety import escaped, plain
 from jobs.crash import report_crash
 from jobs.crm import check_connection
@@ -80,6 +81,7 @@ def _setup(
     ] = LogLevel.INFO,
 ) -> None:
     configure_logging(log_format, log_level)
+    use_jemalloc()
 
 
 AsOfOption = Annotated[
