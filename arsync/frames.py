@@ -37,6 +37,10 @@ from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payme
 MONEY_SCALE = 10_000  # money columns hold amount * MONEY_SCALE as integers: exact, vectorised
 LOCATION = "location"  # where the row came from: "invoices.csv:3", "Invoice 145"
 STREAM = "stream"  # what it was read from, the key of the row accounting: "invoices.csv"
+# A file row's first line. A file's frames carry it in place of LOCATION: the location
+# ("invoices.csv:3") is made from STREAM and LINE only for the rows a finding names, not as
+# two million strings nobody reads (see `locations`).
+LINE = "line"
 
 KINDS = ("customer", "invoice", "payment", "credit_memo", "application")
 
@@ -119,6 +123,25 @@ class RecordFrame:
 def columns_of(kind: str) -> dict[str, str]:
     """Every column of a frame of `kind` and its dtype: the fields, LOCATION and STREAM."""
     return {**FIELDS[kind], LOCATION: "string", STREAM: "string"}
+
+
+def locations(frame: pd.DataFrame) -> pd.Series:
+    """Each row's location, on the frame's index: its LOCATION where the source gave one,
+    else "STREAM:LINE" where it carries a line."""
+    given = (
+        frame[LOCATION].astype("string")
+        if LOCATION in frame.columns
+        else pd.Series(pd.NA, index=frame.index, dtype="string")
+    )
+    if LINE not in frame.columns:
+        return given
+    made = given.isna() & frame[LINE].notna()
+    if not made.any():
+        return given
+    lines = frame[LINE][made].astype("Int64").astype("string")
+    given = given.copy()
+    given[made] = frame[STREAM][made].astype("string") + ":" + lines
+    return given
 
 
 def empty_frame(kind: str) -> pd.DataFrame:

@@ -27,12 +27,12 @@ from arsync.codes import positions, rows_by_code, shared_codes
 from arsync.frames import (
     FIELDS,
     KINDS,
-    LOCATION,
     RECORD_KINDS,
     STREAM,
     RecordFrame,
     StreamCount,
     application_rows,
+    locations,
     money_units,
     record_row,
     rows_to_frame,
@@ -497,18 +497,18 @@ class LedgerBuilder:
         identical = _flags(pd.Series(same).groupby(dup[_KEY].to_numpy()).transform("all"))
         merged, conflicting = identical & ~first, ~identical
         if merged.any():
-            kept_at = firsts[LOCATION].reindex(ids[merged])
+            kept_at = locations(firsts).reindex(ids[merged])
             self.merged += [
                 (kind, str(record_id), str(kept), str(location))
                 for record_id, kept, location in zip(
-                    ids[merged], kept_at, dup[LOCATION][merged], strict=True
+                    ids[merged], kept_at, locations(dup)[merged], strict=True
                 )
             ]
             self._tally(dup[STREAM][merged], "merged")
         if conflicting.any():
             bad = dup[conflicting]
-            groups = bad.groupby("id", sort=False)[LOCATION]
-            where = groups.agg(lambda locations: ", ".join(str(x) for x in locations))
+            groups = locations(bad).groupby(bad["id"], sort=False)
+            where = groups.agg(lambda places: ", ".join(str(x) for x in places))
             sizes = groups.size()
             reasons = [
                 f"id {record_id!r} appears {sizes[record_id]} times with different values "
@@ -590,11 +590,11 @@ class LedgerBuilder:
         lost = (copy >= 0) & ~is_merged & ~np.isin(copy, documents[_POSITION].to_numpy())
         if is_merged.any():
             rows = applications[is_merged]
-            kept_at = documents.set_index("id")[LOCATION].reindex(rows["document_id"])
+            kept_at = locations(documents.set_index("id")).reindex(rows["document_id"])
             self.merged += [
                 ("application", f"{document}->{invoice}", str(kept), str(location))
                 for document, invoice, kept, location in zip(
-                    rows["document_id"], rows["invoice_id"], kept_at, rows[LOCATION], strict=True
+                    rows["document_id"], rows["invoice_id"], kept_at, locations(rows), strict=True
                 )
             ]
             self._tally(rows[STREAM], "merged")

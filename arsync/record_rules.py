@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from arsync.frames import LOCATION, MONEY_SCALE, RecordFrame, conform
+from arsync.frames import MONEY_SCALE, RecordFrame, conform, locations
 from arsync.quarantine import Action, QuarantineEntry
 from arsync.records import DeliveryMode, InvoiceStatus, PaymentMethod
 
@@ -427,7 +427,7 @@ def entries_for(
         if kind == "application"
         else [kind] * len(frame)
     )
-    locations = frame[LOCATION].fillna("").to_numpy(dtype=object)
+    places = locations(frame).fillna("").to_numpy(dtype=object)
     return [
         QuarantineEntry(
             record_type=record_type(kind, document_type),
@@ -438,7 +438,7 @@ def entries_for(
             action=action,
         )
         for record_id, document_type, location, reason in zip(
-            ids, types, locations, reasons, strict=True
+            ids, types, places, reasons, strict=True
         )
     ]
 

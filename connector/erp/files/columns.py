@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arsync import parallel
-from arsync.frames import FIELDS, LOCATION, STREAM, RecordFrame
+from arsync.frames import FIELDS, LINE, LOCATION, STREAM, RecordFrame
 from arsync.quarantine import QuarantineEntry
 from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, Formats
 from connector.erp.files.table import TextTable
@@ -85,9 +85,10 @@ def typed_batch(
     )
     if kind == "application":
         frame["document_type"] = pd.Series([_DOCUMENT_TYPES[file_kind]] * rows, dtype="string")
-    lines = pc.cast(pa.array(table.lines, type=pa.int64()), pa.string())
-    locations = pc.binary_join_element_wise(pa.scalar(table.name), lines, ":")
-    frame[LOCATION] = pd.arrays.ArrowStringArray(pa.chunked_array([locations]))
+    frame[LINE] = np.asarray(table.lines, dtype=np.int64)  # the location is STREAM:LINE
+    frame[LOCATION] = pd.arrays.ArrowStringArray(
+        pa.chunked_array([pa.nulls(rows, pa.large_string())])
+    )
     frame[STREAM] = pd.arrays.ArrowStringArray(
         pa.chunked_array([pa.repeat(pa.scalar(table.name), rows)])
     )

@@ -13,7 +13,7 @@ from typing import ClassVar
 import pandas as pd
 from pydantic import ValidationError
 
-from arsync.frames import LOCATION, MONEY_FIELDS, STREAM, RecordFrame
+from arsync.frames import LINE, LOCATION, MONEY_FIELDS, STREAM, RecordFrame, locations
 from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record
@@ -125,7 +125,8 @@ class FileSource(FrameSource):
             (_file_of(entry.location), _line_of(entry.location), entry) for entry in unread.values()
         ]
         for batch in batches:
-            for row in _frame_rows(batch.frame):
+            frame = batch.frame.assign(**{LOCATION: locations(batch.frame)})
+            for row in _frame_rows(frame.drop(columns=[LINE], errors="ignore")):
                 location = str(row.pop(LOCATION))
                 row.pop(STREAM)
                 at = (_file_of(location), _line_of(location))
