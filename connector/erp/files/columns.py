@@ -204,11 +204,18 @@ def _money(
         whole = rf"(?:\d{{1,3}}(?:{group}\d{{3}}){{0,3}}|\d{{1,14}})"
     shape = rf"^[+-]?{whole}(?:{point}\d{{0,4}})?$"
     fast = pc.fill_null(pc.match_substring_regex(text, shape), False)
-    plain = pc.if_else(fast, text, "0")
-    if formats.thousands_separator:
-        plain = pc.replace_substring(plain, formats.thousands_separator, "")
-    if formats.decimal_separator != ".":
-        plain = pc.replace_substring(plain, formats.decimal_separator, ".")
+    # Each step copies two million strings, so each is skipped where it would change none.
+    plain = text if pc.all(fast).as_py() else pc.if_else(fast, text, "0")
+    for separator, standard in (
+        (formats.thousands_separator, ""),
+        (formats.decimal_separator, "."),
+    ):
+        if (
+            separator
+            and separator != standard
+            and pc.any(pc.match_substring(plain, separator)).as_py()
+        ):
+            plain = pc.replace_substring(plain, separator, standard)
     scaled = _scaled_units(pc.cast(plain, pa.decimal128(18, _MAX_PLACES)))
     values = _int64(pc.if_else(fast, scaled, None))
     slow = ~_flags(fast) & ~_flags(pc.equal(text, ""))
