@@ -159,17 +159,19 @@ def _reasons(
     context = features.assign(aged_days=settings.aged_days_overdue)
     new = is_new.to_numpy(dtype=bool)
     codes = np.array([c.code for c in COMPONENTS], dtype=object)
-    texts = np.column_stack(
-        [
-            np.asarray([f"{c.code}: {t}" for t in c.reason(context)], dtype=object)
-            for c in COMPONENTS
-        ]
-    )
     rank = points.to_numpy(dtype="float64").copy()
     history = np.array([c.history for c in COMPONENTS])
     rank[np.outer(new, history)] = -1.0
     order = np.argsort(-rank, axis=1, kind="stable")
     kept = np.take_along_axis(rank, order, axis=1)[:, :3] >= 0.5
+    # A component's text is written only for the customers it is a reason of: most of the
+    # seven texts per customer would be formatted for nothing.
+    texts = np.full(rank.shape, None, dtype=object)
+    for position, component in enumerate(COMPONENTS):
+        rows = np.flatnonzero(((order[:, :3] == position) & kept).any(axis=1))
+        if len(rows):
+            reasons = component.reason(context.iloc[rows])
+            texts[rows, position] = [f"{component.code}: {text}" for text in reasons]
     top_texts = np.take_along_axis(texts, order, axis=1)[:, :3]
     top_texts[~kept] = None
     top_codes = codes[order[:, :3]]
