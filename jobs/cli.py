@@ -519,7 +519,7 @@ def _accounting_table(accounting: dict[str, dict[str, int]]) -> Table:
 
 def _print_plan(result: SyncResult, show: int) -> None:
     plan, online = result.plan, result.crm.online
-    accounts = list(dict.fromkeys(plan["customer_id"].tolist()))
+    accounts = list(plan["customer_id"].unique())  # in order of first appearance
     if not online:
         title = "Plan (dry run, offline: no Salesforce connection configured, nothing compared)"
     else:
@@ -530,8 +530,9 @@ def _print_plan(result: SyncResult, show: int) -> None:
     columns += ["Current", "New"] if online else ["Value"]
     for column in columns:
         table.add_column(column, overflow="fold")
+    shown = plan[plan["customer_id"].isin(accounts[:show])]  # one pass over the plan, not one each
     for customer_id in accounts[:show]:
-        rows = plan[plan["customer_id"] == customer_id]
+        rows = shown[shown["customer_id"] == customer_id]
         first = rows.iloc[0]
         key = first["account_id"] if online else f"{first['match_field']}={first['match_value']}"
         cells = zip(
