@@ -4,7 +4,7 @@ pandas' `to_csv` hands every cell to Python's csv module one row at a time: out/
 rows) and out/scores.csv (101 columns) took seconds each. Here each column becomes one Arrow
 array of finished cell text at once (the value as pandas renders it, the apostrophe that
 `safe_frame` would add, the quotes the csv module would add), the columns are joined into lines
-in Arrow, and the file is written in one go. The bytes are the same as pandas' own, which the
+in Arrow, and written 65,536 rows at a time. The bytes are the same as pandas' own, which the
 tests check on random frames of every dtype.
 
 Datetimes pandas formats chunk by chunk of rows (a date only if every value of the chunk is
