@@ -1,6 +1,7 @@
 """Time the path users run: `arsync run --dry-run` on a CSV export, beside a pandas anchor.
 
-Run as `python bench/bench_load.py [--customers 5000,50000] [--keep DIR]`. For each size it
+Run as `python bench/bench_load.py [--customers 5000,50000] [--keep DIR] [--repeat 3]`. For
+each size it
 1. writes an export with the real CLI, `arsync sample-data --customers N` (about 40 invoices a
    customer); its time is reported apart and counted nowhere else;
 2. times the real `arsync run --dry-run` on it, in a child process (offline: the shipped config
@@ -8,7 +9,10 @@ Run as `python bench/bench_load.py [--customers 5000,50000] [--keep DIR]`. For e
    and reads the load stage (`sync.started` to `ledger.built`) from its JSON log;
 3. times the anchor, in another child: `pandas.read_csv` of the same six files, then a bare
    vectorised aggregation (open balance per customer, aging buckets by days past due, average
-   days to pay over 12 months).
+   days to pay over 12 months);
+4. repeats 2 and 3 (`--repeat`, three trials by default, each run from a fresh state store)
+   and reports the medians and their spread: on this shared 2-core machine one run's time
+   varies by a fifth from the next.
 
 Each child is waited for with `os.wait4`, so the peak RSS reported is that child's own. Both
 figures are wall time of the whole child process (interpreter start and imports included: a
@@ -25,10 +29,12 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,17 +69,58 @@ class Child:
 
 
 @dataclass(frozen=True)
-class Size:
-    """The figures of one export size."""
+class Trial:
+    """One run and one anchor, measured one right after the other."""
 
-    customers: int
-    invoices: int
-    generated_seconds: float | None  # None: an export kept from an earlier run was reused
     run: Child
     load_seconds: float | None
     anchor: Child
     read_csv_seconds: float
     aggregate_seconds: float
+
+
+@dataclass(frozen=True)
+class Size:
+    """The figures of one export size: the median of its trials (this machine's timings
+    vary by a fifth from one run to the next), the run's peak the highest of them."""
+
+    customers: int
+    invoices: int
+    generated_seconds: float | None  # None: an export kept from an earlier run was reused
+    trials: list[Trial]
+
+    @property
+    def run(self) -> Child:
+        peak = max(t.run.peak_mib for t in self.trials)
+        middle = _median_trial(self.trials, lambda t: t.run.seconds).run
+        return Child(middle.seconds, peak, middle.stdout, middle.stderr)
+
+    @property
+    def load_seconds(self) -> float | None:
+        loads = [t.load_seconds for t in self.trials if t.load_seconds is not None]
+        return statistics.median(loads) if loads else None
+
+    @property
+    def anchor(self) -> Child:
+        return _median_trial(self.trials, lambda t: t.anchor.seconds).anchor
+
+    @property
+    def read_csv_seconds(self) -> float:
+        return statistics.median(t.read_csv_seconds for t in self.trials)
+
+    @property
+    def aggregate_seconds(self) -> float:
+        return statistics.median(t.aggregate_seconds for t in self.trials)
+
+    def spread(self) -> str:
+        runs = sorted(t.run.seconds for t in self.trials)
+        anchors = sorted(t.anchor.seconds for t in self.trials)
+        ratios = sorted(t.run.seconds / t.anchor.seconds for t in self.trials)
+        return (
+            f"{self.customers:,} customers, {len(self.trials)} trials: run {runs[0]:.2f}-"
+            f"{runs[-1]:.2f} s, anchor {anchors[0]:.2f}-{anchors[-1]:.2f} s, run/anchor per "
+            f"trial {ratios[0]:.2f}x-{ratios[-1]:.2f}x"
+        )
 
     @property
     def run_ratio(self) -> float:
@@ -92,14 +139,24 @@ def main() -> None:
     sizes = [int(n) for n in args.customers.split(",")]
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-        results = [_measure_size(n, args.keep / f"customers-{n}", args.seed) for n in sizes]
+        results = [
+            _measure_size(n, args.keep / f"customers-{n}", args.seed, args.repeat) for n in sizes
+        ]
     else:
         with tempfile.TemporaryDirectory(prefix="arsync-bench-load-") as scratch:
-            results = [_measure_size(n, Path(scratch) / f"customers-{n}", args.seed) for n in sizes]
+            results = [
+                _measure_size(n, Path(scratch) / f"customers-{n}", args.seed, args.repeat)
+                for n in sizes
+            ]
     _report(results)
 
 
-def _measure_size(customers: int, folder: Path, seed: int) -> Size:
+def _median_trial(trials: list[Trial], key: Callable[[Trial], float]) -> Trial:
+    """The trial in the middle by `key` (the lower middle of an even number)."""
+    return sorted(trials, key=key)[(len(trials) - 1) // 2]
+
+
+def _measure_size(customers: int, folder: Path, seed: int, repeat: int) -> Size:
     export = folder / "export"
     generated: float | None = None
     if not (export / "export_manifest.json").exists():
@@ -117,25 +174,30 @@ def _measure_size(customers: int, folder: Path, seed: int) -> Size:
         )
         generated = time.perf_counter() - started
     config = _project(folder, export)
-    print(f"{customers:,} customers: arsync run --dry-run ...", file=sys.stderr, flush=True)
+    trials = [_trial(customers, folder, export, config, n) for n in range(1, repeat + 1)]
+    built = _events(trials[0].run.stderr).get("ledger.built", {})
+    return Size(customers, int(built.get("invoices", 0)), generated, trials)
+
+
+def _trial(customers: int, folder: Path, export: Path, config: Path, number: int) -> Trial:
+    """One run from a fresh state store, then the anchor, each on a warm page cache."""
+    shutil.rmtree(folder / "state", ignore_errors=True)  # every run starts afresh
+    print(f"{customers:,} customers, trial {number}: arsync run --dry-run ...", file=sys.stderr)
     _warm(export)
     run = _child(
         [*_ARSYNC, "--log-format", "json", "run", "--dry-run", "--config", str(config)],
-        folder / "run",
+        folder / f"run-{number}",
         ok=(0, 1),
     )
-    events = _events(run.stderr)
-    built = events.get("ledger.built", {})
-    print(f"{customers:,} customers: the anchor ...", file=sys.stderr, flush=True)
+    print(f"{customers:,} customers, trial {number}: the anchor ...", file=sys.stderr, flush=True)
     _warm(export)  # the run's peak may have pushed the export out of the page cache
-    anchor = _child([sys.executable, __file__, "--anchor", str(export)], folder / "anchor")
+    anchor = _child(
+        [sys.executable, __file__, "--anchor", str(export)], folder / f"anchor-{number}"
+    )
     anchor_times = json.loads(anchor.stdout.read_text().strip().splitlines()[-1])
-    return Size(
-        customers=customers,
-        invoices=int(built.get("invoices", 0)),
-        generated_seconds=generated,
+    return Trial(
         run=run,
-        load_seconds=_between(events, "sync.started", "ledger.built"),
+        load_seconds=_between(_events(run.stderr), "sync.started", "ledger.built"),
         anchor=anchor,
         read_csv_seconds=anchor_times["read_csv"],
         aggregate_seconds=anchor_times["aggregate"],
@@ -175,7 +237,6 @@ def _project(folder: Path, export: Path) -> Path:
     settings["state"] = {"url": f"sqlite:///{folder / 'state/arsync.db'}"}
     settings.pop("salesforce", None)  # offline: the plan is made without an org
     config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
-    shutil.rmtree(folder / "state", ignore_errors=True)  # every measurement starts afresh
     return config
 
 
@@ -274,7 +335,10 @@ def _report(results: list[Size]) -> None:
         return "-" if value is None else f"{value:.2f}x"
 
     print("arsync run --dry-run from the CSV export, beside pandas.read_csv + a bare aggregation")
-    print("(load = sync.started to ledger.built in the run's log; generation not counted)\n")
+    print(
+        "(medians of the trials, run peak the highest; load = sync.started to ledger.built "
+        "in the run's log; generation not counted)\n"
+    )
     print(
         markdown_table(
             results,
@@ -299,6 +363,8 @@ def _report(results: list[Size]) -> None:
         f"run peak < {TARGET_PEAK_MIB:,} MiB, load/read_csv <= {TARGET_LOAD_RATIO:.0f}x, "
         "growth exponent about 1"
     )
+    for result in results:
+        print(result.spread())
     for small, large in itertools.pairwise(results):
         factor = math.log(large.customers / small.customers)
         print(f"growth exponent {small.customers:,} -> {large.customers:,} customers: ", end="")
@@ -325,6 +391,9 @@ def _arguments() -> argparse.Namespace:
         "--customers", default="5000,50000", help="comma-separated sizes (default 5000,50000)"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="trials per size, the median reported (default 3)"
+    )
     parser.add_argument(
         "--keep",
         type=Path,
