@@ -1,0 +1,117 @@
+"""arsync.codes, arsync.parallel, the Ledger's invoice rows and the allocator: the shortcuts
+the 50,000-customer run takes give what the plain pandas spelling gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ledger_strategies import consistent_ledgers
+
+from arsync import parallel
+from arsync.codes import equals_text, positions, shared_codes
+from arsync.frames import records_to_frames
+from arsync.ledger import LedgerBuilder
+from arsync.records import CanonicalRecord
+from jobs.allocator import use_jemalloc
+
+ids = st.one_of(st.text(alphabet="AC01-é ", min_size=0, max_size=4), st.none())
+dtypes = st.sampled_from([object, "string", "string[pyarrow]", "str"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(columns=st.lists(st.lists(ids, max_size=12), min_size=1, max_size=4), dtype=dtypes)
+def test_shared_codes_are_one_factorisation_in_order_of_first_appearance(
+    columns: list[list[str | None]], dtype: object
+) -> None:
+    series = [pd.Series(column, dtype=dtype) for column in columns]
+
+    coded = shared_codes(*series)
+
+    joined = [value for column in columns for value in column]
+    expected, _ = pd.factorize(pd.Series(joined, dtype=object), use_na_sentinel=True)
+    assert [c.tolist() for c in coded] == [
+        expected[a:b].tolist() for a, b in _bounds([len(c) for c in columns])
+    ]
+
+
+def test_codes_of_arrow_text_and_of_python_text_agree() -> None:
+    arrow = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["b", "a"], ["b", None]])))
+    python = pd.Series(["b", "a", "b", None], dtype=object)
+
+    assert [c.tolist() for c in shared_codes(arrow, python)] == [[0, 1, 0, -1], [0, 1, 0, -1]]
+
+
+@settings(max_examples=100, deadline=None)
+@given(cells=st.lists(ids, max_size=12), text=st.sampled_from(["void", "", "A", "é"]), dtype=dtypes)
+def test_equals_text_is_the_cell_by_cell_comparison(
+    cells: list[str | None], text: str, dtype: object
+) -> None:
+    column = pd.Series(cells, dtype=dtype)
+
+    assert equals_text(column, text).tolist() == [cell == text for cell in cells]
+
+
+def test_positions_find_rows_of_arrow_ids_among_python_ids() -> None:
+    among = pd.Index(["C2", "C1", "C3"], dtype=object)
+    keys = pd.Series(["C1", None, "C9", "C3"], dtype="string[pyarrow]")
+
+    assert positions(among, keys).tolist() == [1, -1, -1, 2]
+
+
+def test_parallel_work_comes_back_in_order_and_fails_as_one_after_the_other() -> None:
+    items = list(range(6))
+
+    assert parallel.each(lambda n: n * n, items, rows=parallel.WORTH_IT) == [0, 1, 4, 9, 16, 25]
+
+    def fail_on_three(n: int) -> int:
+        if n >= 3:
+            raise ValueError(f"item {n}")
+        return n
+
+    with pytest.raises(ValueError, match="item 3"):
+        parallel.each(fail_on_three, items, rows=parallel.WORTH_IT)
+
+
+@settings(max_examples=40, deadline=None)
+@given(records=consistent_ledgers())
+def test_the_builders_invoice_rows_are_those_found_by_id(records: list[CanonicalRecord]) -> None:
+    builder = LedgerBuilder(currencies={"USD", "EUR"})
+    located = [(record, f"r:{number}") for number, record in enumerate(records)]
+    for frame in records_to_frames(located).values():
+        builder.add_frame(frame)
+    ledger = builder.build()
+
+    given_rows = ledger.application_invoice_rows()
+    # A copy without the builder's rows finds them by id, as any other Ledger would.
+    found = dataclasses.replace(ledger).application_invoice_rows()
+
+    assert given_rows.tolist() == found.tolist()
+    invoice_ids = ledger.invoices["invoice_id"].to_numpy(dtype=object)
+    assert [invoice_ids[row] for row in given_rows] == ledger.applications["invoice_id"].tolist()
+
+
+def test_the_cli_allocator_is_jemalloc_where_pyarrow_has_it() -> None:
+    name = use_jemalloc()
+
+    assert name == pa.default_memory_pool().backend_name
+    if _has_jemalloc():
+        assert name == "jemalloc"
+
+
+def _has_jemalloc() -> bool:
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _bounds(lengths: list[int]) -> list[tuple[int, int]]:
+    return list(itertools.pairwise(np.cumsum([0, *lengths])))
