@@ -29,33 +29,21 @@ def shared_codes(*columns: Any) -> list[np.ndarray]:
     bounds = np.cumsum([0, *(len(s) for s in series)])
     arrays = [_arrow_text(s) for s in series]
     if bounds[-1] and all(a is not None for a in arrays):
-        codes = _encoded([chunk for a in arrays if a is not None for chunk in a.chunks])[0]
+        chunks = [chunk for a in arrays if a is not None for chunk in a.chunks]
+        joined = pa.chunked_array(chunks, type=pa.large_string())
+        if joined.nbytes < _SMALL_STRINGS:  # 32-bit offsets hash a third faster
+            joined = joined.cast(pa.string())
+        joined = joined.combine_chunks()
+        indices = pc.dictionary_encode(joined).indices
+        codes = np.asarray(
+            pc.fill_null(indices, MISSING).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
     elif bounds[-1]:
         joined_series = pd.concat([s.reset_index(drop=True) for s in series], ignore_index=True)
         codes = np.asarray(pd.factorize(joined_series, use_na_sentinel=True)[0], dtype=np.int64)
     else:
         codes = np.zeros(0, dtype=np.int64)
     return [codes[a:b] for a, b in itertools.pairwise(bounds)]
-
-
-def factorize(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
-    """`pd.factorize(column)`: codes (missing is `MISSING`) and the distinct values, as
-    Python values in order of first appearance; Arrow text is encoded by Arrow."""
-    arrow = _arrow_text(column)
-    if arrow is None or len(arrow) == 0:
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        return np.asarray(codes, dtype=np.int64), list(uniques)
-    return _encoded(list(arrow.chunks))
-
-
-def _encoded(chunks: list[pa.Array]) -> tuple[np.ndarray, list[Any]]:
-    """Arrow's dictionary encoding of text chunks, read as one array: codes and values."""
-    joined = pa.chunked_array(chunks, type=pa.large_string())
-    if joined.nbytes < _SMALL_STRINGS:  # 32-bit offsets hash a third faster
-        joined = joined.cast(pa.string())
-    encoded = pc.dictionary_encode(joined.combine_chunks())
-    codes = pc.fill_null(encoded.indices, MISSING).to_numpy(zero_copy_only=False)
-    return np.asarray(codes, dtype=np.int64), encoded.dictionary.to_pylist()
 
 
 def _arrow_text(series: pd.Series) -> pa.ChunkedArray | None:

@@ -15,15 +15,14 @@ from hypothesis import strategies as st
 from ledger_strategies import consistent_ledgers
 
 from arsync import parallel
-from arsync.codes import equals_text, factorize, positions, shared_codes
+from arsync.codes import equals_text, positions, shared_codes
 from arsync.frames import records_to_frames
 from arsync.ledger import LedgerBuilder
 from arsync.records import CanonicalRecord
 from jobs.allocator import use_jemalloc
 
 ids = st.one_of(st.text(alphabet="AC01-é ", min_size=0, max_size=4), st.none())
-DTYPES: list[object] = [object, "string", "string[pyarrow]", "str"]
-dtypes = st.sampled_from(DTYPES)
+dtypes = st.sampled_from([object, "string", "string[pyarrow]", "str"])
 
 
 @settings(max_examples=100, deadline=None)
@@ -40,20 +39,6 @@ def test_shared_codes_are_one_factorisation_in_order_of_first_appearance(
     assert [c.tolist() for c in coded] == [
         expected[a:b].tolist() for a, b in _bounds([len(c) for c in columns])
     ]
-
-
-@settings(max_examples=100, deadline=None)
-@given(cells=st.lists(ids, max_size=12), dtype=st.sampled_from([*DTYPES, "category"]))
-def test_factorize_is_pandas_factorize(cells: list[str | None], dtype: object) -> None:
-    column = pd.Series(cells, dtype=dtype)
-    arrow = pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array([cells], pa.string())))
-
-    for series in (column, arrow):
-        codes, uniques = factorize(series)
-
-        expected_codes, expected_uniques = pd.factorize(series, use_na_sentinel=True)
-        assert codes.tolist() == expected_codes.tolist()
-        assert uniques == list(expected_uniques)
 
 
 def test_codes_of_arrow_text_and_of_python_text_agree() -> None:

@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arsync import parallel
-from arsync.codes import factorize
 from arsync.frames import FIELDS, LINE, LOCATION, STREAM, RecordFrame
 from arsync.quarantine import QuarantineEntry
 from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, Formats
@@ -289,11 +288,11 @@ def _by_distinct_value(
     raw: pd.Series, target: type, spec: ColumnSpec, parser: CellParser
 ) -> _Column:
     """Each distinct cell parsed once by the one-cell parser, spread back by code."""
-    codes, uniques = factorize(raw)
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     convert = _CONVERT[target] if target in _CONVERT else _CONVERT[str]
     results: list[Any] = []
     messages: list[str | None] = []
-    for value in uniques:
+    for value in list(uniques):
         try:
             results.append(convert(parser.parse(value, target, spec)))
             messages.append(None)
