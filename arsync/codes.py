@@ -90,3 +90,13 @@ def equals_text(column: pd.Series, text: str) -> np.ndarray:
         return np.asarray(column.to_numpy(dtype=object) == text, dtype=bool)
     same = pc.fill_null(pc.equal(arrow, pa.scalar(text, pa.large_string())), False)
     return np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def as_str(column: pd.Series) -> Any:
+    """The column's values as the "str" column a DataFrame infers from `column.to_numpy()`,
+    without a Python object per cell on the way (zero-copy for Arrow text). For columns that
+    are never missing, such as a ledger's ids: a missing cell becomes NaN here. An empty
+    column stays the objects (from which a frame infers object, not "str")."""
+    if len(column) == 0:
+        return column.to_numpy()
+    return column.astype("str").array

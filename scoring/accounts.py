@@ -11,6 +11,7 @@ import datetime as dt
 
 import pandas as pd
 
+from arsync.codes import as_str
 from arsync.ledger import Ledger
 from scoring.aging import aging_by_customer, exposure_by_customer, open_invoices, unapplied_credit
 from scoring.behaviour import payment_behaviour
@@ -102,9 +103,7 @@ def _payments(ledger: Ledger, currencies: CurrencyTable) -> pd.DataFrame:
     minor = currencies.to_reporting(payments["amount_minor"], payments["currency"])
     return pd.DataFrame(
         {
-            # The same "str" column to_numpy() would be re-read as, without a Python object
-            # per row on the way (a ledger's customer ids are never missing).
-            "customer_id": payments["customer_id"].astype("str").array,
+            "customer_id": as_str(payments["customer_id"]),
             "received_date": payments["received_date"].to_numpy(),
             "amount": currencies.to_major(minor).to_numpy(),
         }
@@ -205,7 +204,7 @@ def _history(
     totals = currencies.to_reporting(issued["total_minor"], issued["currency"])
     return pd.DataFrame(
         {
-            "customer_id": issued["customer_id"].to_numpy(),
+            "customer_id": as_str(issued["customer_id"]),
             "total_reporting": currencies.to_major(totals).to_numpy(),
         }
     )

@@ -12,6 +12,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from arsync.codes import as_str
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
 from scoring.keys import positions
@@ -45,7 +46,7 @@ def unapplied_credit(ledger: Ledger, as_of: dt.date, currencies: CurrencyTable) 
         parts.append(
             pd.DataFrame(
                 {
-                    "customer_id": received["customer_id"].to_numpy(),
+                    "customer_id": as_str(received["customer_id"]),
                     "minor": currencies.to_reporting(amount, received["currency"]).to_numpy(),
                 }
             )
@@ -89,7 +90,7 @@ def aging_by_customer(open_items: pd.DataFrame, settings: ScoringSettings) -> pd
     buckets = bucket_index(open_items["days_overdue"], settings)
     frame = pd.DataFrame(
         {
-            "customer_id": open_items["customer_id"].to_numpy(),
+            "customer_id": as_str(open_items["customer_id"]),
             "bucket": pd.Categorical.from_codes(buckets, categories=pd.Index(keys)),
             "position": buckets,
             "minor": open_items["minor"].to_numpy(),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ledger_strategies import consistent_ledgers
 
 from arsync import parallel
-from arsync.codes import equals_text, positions, shared_codes
+from arsync.codes import as_str, equals_text, positions, shared_codes
 from arsync.frames import records_to_frames
 from arsync.ledger import LedgerBuilder
 from arsync.records import CanonicalRecord
@@ -56,6 +56,19 @@ def test_equals_text_is_the_cell_by_cell_comparison(
     column = pd.Series(cells, dtype=dtype)
 
     assert equals_text(column, text).tolist() == [cell == text for cell in cells]
+
+
+@settings(max_examples=50, deadline=None)
+@given(cells=st.lists(st.text(alphabet="AC01-é ", max_size=4), max_size=12), dtype=dtypes)
+def test_as_str_is_the_column_a_frame_infers_from_the_objects(
+    cells: list[str], dtype: object
+) -> None:
+    column = pd.Series(cells, dtype=dtype, index=range(5, 5 + len(cells)))
+
+    made = pd.DataFrame({"id": as_str(column)})
+
+    inferred = pd.DataFrame({"id": column.to_numpy()})
+    pd.testing.assert_frame_equal(made, inferred)
 
 
 def test_positions_find_rows_of_arrow_ids_among_python_ids() -> None:
