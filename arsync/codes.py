@@ -1,11 +1,13 @@
-"""Integer codes for ids: one shared factorisation of several columns.
+"""Ids and text columns worked on without a Python object per cell.
 
-The ledger's ids are Arrow strings. `pd.factorize` on an Arrow-backed column goes through
-pandas' own hash table, about twice as slow as Arrow's `dictionary_encode` (1.1 s against
-0.47 s for two million distinct invoice ids on this 2-core machine), and it is the lookup
-the ledger's rules and scoring's joins make most. Columns of Arrow strings are therefore
-encoded by Arrow; any other column (object text, numbers, a small test frame) by pandas, with
-the same codes: the first value seen gets 0, missing is -1.
+The ledger's ids are Arrow strings, and the lookups the ledger's rules and scoring's joins
+make most are by id. `shared_codes` factorises several columns at once with Arrow's
+`dictionary_encode` on 32-bit-offset strings (3.8 million real invoice ids and references:
+0.71-0.74 s, against 0.87-0.93 s for `pd.factorize`); `positions` finds rows by those
+codes; `equals_text` compares in Arrow; `as_str` hands pandas Arrow text where it would
+otherwise rebuild it from objects. Columns that are not Arrow text (object text, numbers, a
+small test frame) go through pandas, with the same codes: the first value seen gets 0,
+missing is -1.
 """
 
 from __future__ import annotations
