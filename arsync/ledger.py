@@ -781,7 +781,7 @@ def _with_keys(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     ]
     rows = sum(len(column) for group in groups for column in group)
     (customers, parents, *owners), (invoices, targets), *documents = parallel.each(
-        lambda group: _encode(*group), groups, rows=rows
+        lambda group: shared_codes(*group), groups, rows=rows
     )
     keyed = {
         "customer": frames["customer"].assign(**{_KEY: customers, _PARENT_KEY: parents}),
@@ -809,11 +809,6 @@ def _rows_where(rows: _Rows, mine: np.ndarray) -> _Rows:
     if where[-1] - where[0] + 1 == len(where):
         return rows.iloc[where[0] : where[-1] + 1].reset_index(drop=True)
     return rows[mine].reset_index(drop=True)
-
-
-def _encode(*columns: pd.Series) -> list[np.ndarray]:
-    """Each column as integer codes of one shared factorisation; missing is -1."""
-    return shared_codes(*columns)
 
 
 def _rows_of(frame: pd.DataFrame, keys: pd.Series | np.ndarray) -> np.ndarray:

@@ -12,10 +12,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from arsync.codes import as_str
+from arsync.codes import as_str, positions
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
-from scoring.keys import positions
 from scoring.settings import ScoringSettings
 
 

@@ -19,10 +19,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from arsync.codes import equals_text
+from arsync.codes import equals_text, positions
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
-from scoring.keys import positions
 from scoring.settings import ScoringSettings
 
 # The result's columns, in order. Counts are int64, dates datetime64[ns], the rest float64.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scoring.keys import positions
+from arsync.codes import positions
 from scoring.settings import FlagSettings
 
 FLAGS = (

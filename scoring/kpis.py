@@ -19,10 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from arsync.codes import equals_text
+from arsync.codes import equals_text, positions
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
-from scoring.keys import positions
 from scoring.settings import ScoringSettings
 
 # The columns of `customer_kpis`, in order: money in reporting major units, the rest in days

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from arsync.codes import positions
 from arsync.money import exponent
 from scoring.health import TIERS
-from scoring.keys import positions
 from scoring.settings import ScoringSettings
 
 _MONEY = ("open_balance", "overdue_balance", "unapplied_credit")

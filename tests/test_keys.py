@@ -1,4 +1,4 @@
-"""scoring.keys.positions gives what pd.Index.get_indexer gives, for every kind of id column."""
+"""arsync.codes.positions gives what pd.Index.get_indexer gives, for every kind of id column."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.keys import positions
+from arsync.codes import positions
 
 ids = st.text(alphabet="AC01-", min_size=1, max_size=4)
 
