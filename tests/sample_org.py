@@ -39,9 +39,14 @@ def project_for(tmp_path: Path, org: FakeSalesforce) -> Path:
     for folder in ("config", "mappings", "examples"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     config = tmp_path / "config/arsync.yaml"
-    config.write_text(
-        config.read_text()
-        + f"""
+    config.write_text(config.read_text() + salesforce_yaml(org))
+    return tmp_path
+
+
+def salesforce_yaml(org: FakeSalesforce, extra: str = "") -> str:
+    """A `salesforce:` section for arsync.yaml: `org` by token from $SF_ACCESS_TOKEN, no
+    waits between retries or bulk polls; `extra` lines (indented) go inside the section."""
+    return f"""
 salesforce:
   auth:
     mode: token
@@ -49,6 +54,4 @@ salesforce:
     access_token: ${{SF_ACCESS_TOKEN}}
   retry: {{initial_wait_seconds: 0, max_wait_seconds: 0}}
   bulk_poll_seconds: 0
-"""
-    )
-    return tmp_path
+{extra}"""

@@ -28,6 +28,7 @@ import pytest
 import structlog
 import yaml
 from fakes.salesforce import FakeSalesforce, Fault, FieldSpec, PicklistValue, canonical_id
+from sample_org import salesforce_yaml
 from sfdx import ROOT, describe_fields
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -123,18 +124,8 @@ def make_project(folder: Path, fake: FakeSalesforce, state_url: str) -> Project:
     config = folder / "config/arsync.yaml"
     config.write_text(
         config.read_text()
-        + f"""
-state:
-  url: "{yaml_url}"
-salesforce:
-  auth:
-    mode: token
-    instance_url: {fake.instance_url}
-    access_token: ${{SF_ACCESS_TOKEN}}
-  retry: {{initial_wait_seconds: 0, max_wait_seconds: 0}}
-  bulk_poll_seconds: 0
-  collection_size: {COLLECTION_SIZE}
-"""
+        + f'\nstate:\n  url: "{yaml_url}"\n'
+        + salesforce_yaml(fake, f"  collection_size: {COLLECTION_SIZE}\n")
     )
     return Project(folder, state_url, env)
 
