@@ -27,6 +27,7 @@ import pyarrow.csv as pa_csv
 from arsync.quarantine import QuarantineEntry
 from connector.errors import SourceConfigError
 
+_BLOCK = 1 << 22  # the CSV reader's block, in bytes, when no row is longer
 _CHUNK = 1 << 26  # bytes scanned at once for quotes and newlines: bounded memory on any file
 _QUOTE, _NEWLINE = ord('"'), ord("\n")
 
@@ -116,33 +117,33 @@ def _encoding_error(path: Path, encoding: str, byte: int, offset: int) -> Source
 def _read_csv(
     name: str, data: bytes, record_type: str, delimiter: str, max_lines: int
 ) -> TextTable:
-    starts, lines, spans = _record_starts(data)
-    if len(starts) == 0:
+    first = _first_line(data)
+    records = _record_starts(data) if first is None else None
+    if records is not None:
+        if len(records[0]) == 0:
+            raise SourceConfigError(f"{name} has no header row")
+        first = bytes(data[records[0][0] : _end(data, records[0], 0)])
+    if first is None or not first.strip():
         raise SourceConfigError(f"{name} has no header row")
-    header = _cells(bytes(data[starts[0] : _end(data, starts, 0)]), delimiter)
+    header = _cells(first, delimiter)
     header[0] = header[0].removeprefix("\ufeff")
     if len(set(header)) != len(header):
         twice = sorted({h for h in header if header.count(h) > 1})
         raise SourceConfigError(f"{name}: the header names {', '.join(map(repr, twice))} twice")
-    longest = int(np.diff(np.append(starts, len(data))).max())
-    invalid: list[tuple[int | None, str]] = []
-
-    def on_invalid(row: Any) -> str:
-        invalid.append((row.number, row.text))
-        return "skip"
-
-    table = pa_csv.read_csv(
-        pa.BufferReader(pa.py_buffer(data)),
-        read_options=pa_csv.ReadOptions(block_size=max(1 << 22, longest + 1)),
-        parse_options=pa_csv.ParseOptions(
-            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-        ),
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()),
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    try:
+        table, invalid = _arrow_table(data, header, delimiter, _block_size(records, len(data)))
+    except pa.ArrowInvalid as error:
+        if records is not None or "straddling" not in str(error):
+            raise
+        records = _record_starts(data)  # a row longer than a block: read again with its size
+        table, invalid = _arrow_table(data, header, delimiter, _block_size(records, len(data)))
+    if records is None and not invalid and _one_record_per_line(data, table.num_rows):
+        rows = table.num_rows
+        lines = np.arange(2, rows + 2, dtype=np.int64)
+        return _table(name, header, table, lines=lines, damaged=[], too_long=None)
+    if records is None:
+        records = _record_starts(data)
+    starts, lines, spans = records
     row_starts, row_lines, spans = starts[1:], lines[1:], spans[1:]
     damaged: list[tuple[QuarantineEntry, int]] = []
     keep = np.ones(len(row_starts), dtype=bool)
@@ -177,7 +178,6 @@ def _read_csv(
             "trusted to be read right, so nothing of the file is read. Check that every "
             "quoted cell is closed, and export again."
         )
-    columns = {h: table.column(h).to_pandas(types_mapper=pd.ArrowDtype) for h in header}
     kept_lines, kept_spans = row_lines[keep], spans[keep]
     too_long = np.flatnonzero(kept_spans > max_lines)
     for index in too_long:
@@ -194,12 +194,90 @@ def _read_csv(
                 span,
             )
         )
-    blank = _blank_rows(columns, len(kept_lines))
-    drop = blank.copy()
-    drop[too_long] = True
+    return _table(name, header, table, lines=kept_lines, damaged=damaged, too_long=too_long)
+
+
+def _first_line(data: bytes) -> bytes | None:
+    """The first line that is not empty, when it is a whole record (its quotes balanced):
+    the header, found without scanning the file; None when only the scan can tell."""
+    start = 0
+    while data.startswith((b"\n", b"\r\n"), start):
+        start = data.index(b"\n", start) + 1
+    end = data.find(b"\n", start)
+    line = data[start : len(data) if end == -1 else end + 1]
+    return line if line.count(b'"') % 2 == 0 else None
+
+
+def _block_size(records: tuple[np.ndarray, np.ndarray, np.ndarray] | None, size: int) -> int:
+    """The reader's block: it must hold the longest row. Without the scan, the default; a row
+    longer than that makes the reader stop, and the file is read again with the scan."""
+    if records is None or len(records[0]) == 0:
+        return _BLOCK
+    return max(_BLOCK, int(np.diff(np.append(records[0], size)).max()) + 1)
+
+
+def _arrow_table(
+    data: bytes, header: list[str], delimiter: str, block: int
+) -> tuple[pa.Table, list[tuple[int | None, str]]]:
+    """Every cell as text (the mapping decides what it means, not the reader's guessing), and
+    the rows the reader could not split into the header's cells."""
+    invalid: list[tuple[int | None, str]] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append((row.number, row.text))
+        return "skip"
+
+    table = pa_csv.read_csv(
+        pa.BufferReader(pa.py_buffer(data)),
+        read_options=pa_csv.ReadOptions(block_size=block),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return table, invalid
+
+
+def _one_record_per_line(data: bytes, rows: int) -> bool:
+    """Whether every line of the file is one record, header first: then a row's line is its
+    number plus one, and no scan is needed. Quoted line breaks and empty lines each make the
+    reader's rows fewer than the lines, and nothing makes them more but a bare carriage
+    return (which the reader takes as a line break), so equal counts tell."""
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return False
+    breaks = sum(
+        int(
+            np.count_nonzero(
+                np.frombuffer(data, np.uint8, min(_CHUNK, len(data) - at), at) == _NEWLINE
+            )
+        )
+        for at in range(0, len(data), _CHUNK)
+    )
+    lines = breaks + (0 if data.endswith(b"\n") else 1)
+    return rows + 1 == lines
+
+
+def _table(
+    name: str,
+    header: list[str],
+    table: pa.Table,
+    *,
+    lines: np.ndarray,
+    damaged: list[tuple[QuarantineEntry, int]],
+    too_long: np.ndarray | None,
+) -> TextTable:
+    """The read rows as pandas text columns, without blank rows and rows too long to trust."""
+    columns = {h: table.column(h).to_pandas(types_mapper=pd.ArrowDtype) for h in header}
+    drop = _blank_rows(columns, len(lines))
+    if too_long is not None:
+        drop[too_long] = True
     if drop.any():
         columns = {h: c[~drop].reset_index(drop=True) for h, c in columns.items()}
-    return TextTable(name, columns, kept_lines[~drop], damaged)
+    return TextTable(name, columns, lines[~drop], damaged)
 
 
 def _record_starts(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -279,23 +357,30 @@ def _damage_reason(span: int, max_lines: int, cells: int, expected: int, line: i
 
 
 def _blank_rows(columns: dict[str, pd.Series], rows: int) -> np.ndarray:
-    """Rows whose every cell is empty or white space (a spreadsheet's trailing lines). Only
-    rows short enough to be blank are looked at closely."""
+    """Rows whose every cell is empty or white space (a spreadsheet's trailing lines), when
+    short enough to be blank: at most four characters a cell in all. Only rows whose first
+    cell is blank are looked at closely, so a file of ids costs one column's look."""
+    blank = np.zeros(rows, dtype=bool)
     if not columns:
-        return np.zeros(rows, dtype=bool)
+        return blank
     arrays = [column.array.__arrow_array__() for column in columns.values()]
-    length = np.zeros(rows, dtype=np.int64)
+    first = pc.utf8_trim_whitespace(arrays[0])
+    candidates = np.flatnonzero(_flags(pc.equal(first, "")))
+    if not len(candidates):
+        return blank
+    length = np.zeros(len(candidates), dtype=np.int64)
+    empty = np.ones(len(candidates), dtype=bool)
     for array in arrays:
-        length += np.asarray(pc.utf8_length(array).to_numpy(zero_copy_only=False), dtype=np.int64)
-    blank = length == 0
-    candidates = np.flatnonzero((length > 0) & (length <= 4 * len(arrays)))
-    if len(candidates):
-        maybe = np.ones(len(candidates), dtype=bool)
-        for array in arrays:
-            text = pc.utf8_trim_whitespace(array.take(candidates))
-            maybe &= np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
-        blank[candidates[maybe]] = True
-    return np.asarray(blank, dtype=bool)
+        cells = array.take(candidates)
+        length += np.asarray(pc.utf8_length(cells).to_numpy(zero_copy_only=False), np.int64)
+        empty &= _flags(pc.equal(pc.utf8_trim_whitespace(cells), ""))
+    blank[candidates[empty & (length <= 4 * len(arrays))]] = True
+    blank[candidates[length == 0]] = True
+    return blank
+
+
+def _flags(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> TextTable:
