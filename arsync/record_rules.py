@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from arsync.frames import MONEY_SCALE, RecordFrame, conform, locations
@@ -107,7 +108,7 @@ def _strings(name: str, raw: pd.Series, *, required: bool, max_length: int | Non
     """Stripped text; required or id text needs a character, ids at most 255 of them."""
     values = raw.str.strip(WHITESPACE)
     present = _present(raw)
-    length = values.str.len().to_numpy(dtype="int64", na_value=0)
+    length = _lengths(values, max_length or MAX_ID_LENGTH)
     originals = raw.array  # read for bad rows only
     problems = _missing(name, raw, required)
     short = present & (length < 1)
@@ -131,6 +132,26 @@ def _strings(name: str, raw: pd.Series, *, required: bool, max_length: int | Non
             )
         )
     return _Column(values, present & ~short & ~long, problems)
+
+
+def _lengths(values: pd.Series, cap: int) -> np.ndarray:
+    """Characters per cell (0 where missing). Arrow text is measured in bytes, which are never
+    fewer than its characters, and counted in characters only where the bytes pass `cap`:
+    ids are short, and counting UTF-8 characters of millions of them is what cost."""
+    array = values.array
+    if not (
+        isinstance(values.dtype, pd.ArrowDtype)
+        or getattr(values.dtype, "storage", None) == "pyarrow"
+    ):
+        return np.asarray(values.str.len().to_numpy(dtype="int64", na_value=0), dtype=np.int64)
+    arrow = array.__arrow_array__()
+    size = np.array(
+        pc.fill_null(pc.binary_length(arrow), 0).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    over = np.flatnonzero(size > cap)
+    if len(over):
+        size[over] = np.asarray(pc.utf8_length(arrow.take(over)).to_numpy(), dtype=np.int64)
+    return size
 
 
 def _record_id(name: str, raw: pd.Series, *, required: bool) -> _Column:
