@@ -14,14 +14,17 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from arsync.frames import RecordFrame
 from arsync.quarantine import Action, QuarantineEntry
 from connector.errors import SourceConfigError
 from jobs.cli import app
 from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.settings import load_run_settings
+from jobs.sources import build_source
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 11, 20)  # the sample's
@@ -385,3 +388,58 @@ def test_scores_and_plan_on_the_clean_export_are_those_of_the_first_version(
         now = (project / f"out/{name}.csv").read_text(encoding="utf-8")
         before = (REPO / f"tests/data/sample_{name}_v1.csv").read_text(encoding="utf-8")
         assert now == before, name
+
+
+# --- date-times that Arrow's strptime would move on ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "2025-01-13T09:00:60+0000",
+        "2025-01-13T09:00:61+0000",
+        "2025-02-29T09:00:00+0000",
+        "2025-04-31T09:30:00+0000",
+    ],
+)
+def test_a_date_time_past_its_minute_or_month_is_quarantined_not_moved_on(
+    project: Path, cell: str
+) -> None:
+    edit(project, "invoices.csv", lambda t: t[44].__setitem__(column(t[0], "Last Modified"), cell))
+
+    loaded = load(project)
+
+    [entry] = entries(loaded, "invalid_record")
+    assert entry.location == "invoices.csv:45"
+    assert entry.reason == (
+        f"column 'Last Modified': '{cell}' is not a date and time in the format "
+        "'%Y-%m-%dT%H:%M:%S%z'"
+    )
+    accounted(loaded)
+
+
+def test_date_times_on_the_edges_that_did_not_move_are_read_exactly(project: Path) -> None:
+    cells = {
+        41: "2025-03-01T09:30:00+0000",
+        42: "2025-01-13T09:00:01+0000",
+        43: "2024-02-29T23:59:59+0000",
+        44: "2025-05-01T00:00:00+0100",
+    }
+
+    def edges(table: list[list[str]]) -> None:
+        for row, cell in cells.items():
+            table[row][column(table[0], "Last Modified")] = cell
+
+    edit(project, "invoices.csv", edges)
+    source = build_source(load_run_settings(project / "config/arsync.yaml"))
+    [invoices] = [
+        item.frame
+        for item in source.pull_frames()
+        if isinstance(item, RecordFrame) and item.kind == "invoice"
+    ]
+
+    stamps = invoices.set_index("id")["last_modified"]
+    assert {row: stamps[f"INV-{row:06d}"] for row in cells} == {
+        row: pd.Timestamp(dt.datetime.strptime(cell, "%Y-%m-%dT%H:%M:%S%z")).tz_convert("UTC")
+        for row, cell in cells.items()
+    }

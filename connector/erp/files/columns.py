@@ -238,18 +238,15 @@ def _timestamps(
     text: pa.ChunkedArray, spec: ColumnSpec, parser: CellParser, formats: Formats
 ) -> _Column:
     """Date-times read by Arrow's strptime, which takes a few things Python's does not: a
-    day past the month's end or second 60, moved on into the next month or minute. Only a
-    result that such moving could give (day 1 to 3, second 0) is printed back and compared;
-    every other result cannot have moved. The rest goes the per-value way."""
+    day past the month's end, second 60 or 61, moved on into the next month or minute. Only
+    a result that such moving could give is printed back and compared; every other result
+    cannot have moved. The rest goes the per-value way."""
     parsed = pc.strptime(text, format=formats.datetime, unit="s", error_is_null=True)
     if parsed.type.tz is None:
         parsed = pc.assume_timezone(parsed, "UTC")
     ok = _flags(pc.is_valid(parsed))
-    suspect = ok & (
-        _flags(pc.less_equal(pc.day(parsed), 3)) | _flags(pc.equal(pc.second(parsed), 0))
-    )
-    if suspect.any():
-        rows = np.flatnonzero(suspect)
+    rows = _maybe_moved(parsed, text, ok, formats.datetime)
+    if len(rows):
         printed = pc.strftime(parsed.take(rows), format=formats.datetime)
         ok[rows] = _flags(pc.equal(printed, text.take(rows)))
     seconds = parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)
@@ -259,6 +256,30 @@ def _timestamps(
     )
     slow = ~ok & ~_flags(pc.equal(text, ""))
     return _Column(values, _slow_way(values, slow, text, dt.datetime, spec=spec, parser=parser))
+
+
+# Formats whose every field prints as its digits: a day past the month's end shows as 29 to
+# 31 in the text, a second past the minute's as 60 or 61.
+_DIGIT_FIELDS = re.compile(r"(?:[^%]|%[YmdHMSz%])*")
+
+
+def _maybe_moved(
+    parsed: pa.ChunkedArray, text: pa.ChunkedArray, ok: np.ndarray, format_: str
+) -> np.ndarray:
+    """The rows whose parsed time a moved field could have given: day 1 to 3 (from the 29th
+    to the 31st of a shorter month) or second 0 or 1 (from second 60 or 61). Under a format
+    of digit fields only, a row is kept only if its text has the digits that moved."""
+    early = ok & _flags(pc.less_equal(pc.day(parsed), 3))
+    turned = ok & _flags(pc.less_equal(pc.second(parsed), 1))
+    if _DIGIT_FIELDS.fullmatch(format_) is None:
+        return np.flatnonzero(early | turned)
+    suspects = []
+    for mask, pattern in ((early, "29|30|31"), (turned, "60|61")):
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            has = pc.match_substring_regex(text.take(rows), pattern)
+            suspects.append(rows[_flags(has)])
+    return np.unique(np.concatenate(suspects)) if suspects else np.zeros(0, dtype=np.int64)
 
 
 def _slow_way(
