@@ -40,6 +40,8 @@ _KINDS = {
     "credit_memo_applications": "application",
 }
 _NO_VALUE = object()
+_ISO_DATE = "%Y-%m-%d"
+_FIRST_DAY = (dt.date(1, 1, 1) - dt.date(1970, 1, 1)).days  # Python's first, as Arrow's date32
 
 
 class _Column:
@@ -158,6 +160,10 @@ def _parse(
             return _money(text, spec, parser, formats)
         if target is dt.datetime:
             return _timestamps(text, spec, parser, formats)
+        if target is dt.date and formats.date == _ISO_DATE:
+            days = _iso_dates(text)
+            if days is not None:
+                return _Column(days, None)
     return _by_distinct_value(raw if text is None else _series(text), target, spec, parser)
 
 
@@ -220,6 +226,24 @@ def _money(
     values = _int64(pc.if_else(fast, scaled, None))
     slow = ~_flags(fast) & ~_flags(pc.equal(text, ""))
     return _Column(values, _slow_way(values, slow, text, Decimal, spec=spec, parser=parser))
+
+
+def _iso_dates(text: pa.ChunkedArray) -> pd.Series | None:
+    """Dates under the ISO format, by Arrow's cast, which takes only ten-character
+    `YYYY-MM-DD` dates that exist (never 2025-02-30), each the date Python's strptime reads,
+    but for year 0, which Python has not; None when a cell is anything else, for the
+    per-value way to name it."""
+    empty = pc.equal(text, "")
+    cells = pc.if_else(empty, None, text) if pc.any(empty).as_py() else text
+    try:
+        days = pc.cast(cells, pa.date32())
+    except pa.ArrowInvalid:
+        return None
+    earliest = pc.min(days.cast(pa.int32())).as_py()
+    if earliest is not None and earliest < _FIRST_DAY:
+        return None
+    seconds = days.cast(pa.timestamp("s")).to_numpy(zero_copy_only=False)
+    return pd.Series(np.asarray(seconds, dtype="datetime64[s]"))
 
 
 def _scaled_units(decimals: pa.ChunkedArray) -> pa.ChunkedArray:
