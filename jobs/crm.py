@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import structlog
 
 from arsync.yamlfile import ConfigError, ConfigProblem, read_yaml
-from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import (
     FieldInfo,
     Problem,
@@ -36,6 +35,9 @@ from connector.crm.salesforce.settings import SalesforceSettings
 from jobs.settings import RunSettings
 from scoring.columns import output_columns
 
+if TYPE_CHECKING:
+    from connector.crm.salesforce.client import SalesforceClient
+
 log = structlog.get_logger(__name__)
 
 CHANGE_COLUMNS = [
@@ -57,7 +59,15 @@ OUTCOME_COLUMNS = [
     "message",
 ]
 CONFLICT_COLUMNS = ["customer_id", "account_id", "field", "current", "last_written", "proposed"]
-Connect = Callable[[SalesforceSettings], SalesforceClient]
+Connect = Callable[[SalesforceSettings], "SalesforceClient"]
+
+
+def connect_salesforce(settings: SalesforceSettings) -> SalesforceClient:
+    """Log in to the org as the settings say (the default `Connect`)."""
+    # The client brings simple_salesforce, requests and jwt: only runs with an org load them.
+    from connector.crm.salesforce.client import SalesforceClient  # noqa: PLC0415
+
+    return SalesforceClient.connect(settings)
 
 
 @dataclass
@@ -106,7 +116,7 @@ class CrmRead:
     inputs: pd.DataFrame
 
 
-def open_crm(settings: RunSettings, connect: Connect = SalesforceClient.connect) -> CrmConnection:
+def open_crm(settings: RunSettings, connect: Connect = connect_salesforce) -> CrmConnection:
     """Log in, learn the org's API use, and check against describe() everything the mapping
     reads and writes; every problem is reported at once, before anything is written."""
     client = connect(_require_salesforce(settings))
@@ -156,7 +166,7 @@ def sync_crm(
     desired: pd.DataFrame,
     *,
     dry_run: bool,
-    connect: Connect = SalesforceClient.connect,
+    connect: Connect = connect_salesforce,
     last_written: Mapping[tuple[str, str], Any] | None = None,
     connection: CrmConnection | None = None,
     read: CrmRead | None = None,
@@ -231,7 +241,7 @@ class ConnectionCheck:
 
 
 def check_connection(
-    settings: RunSettings, connect: Connect = SalesforceClient.connect
+    settings: RunSettings, connect: Connect = connect_salesforce
 ) -> ConnectionCheck:
     """Log in, read the API use, and check the mapping against describe(); write nothing."""
     client = open_crm(settings, connect).client

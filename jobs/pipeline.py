@@ -24,7 +24,6 @@ from arsync.quarantine import Quarantine, QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
-from connector.crm.salesforce.client import SalesforceClient
 from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
 from connector.errors import FatalError
 from jobs.breaker import (
@@ -40,6 +39,7 @@ from jobs.crm import (
     CrmConnection,
     CrmRead,
     CrmResult,
+    connect_salesforce,
     offline,
     open_crm,
     read_crm,
@@ -373,7 +373,7 @@ def run_sync(
     today: dt.date | None = None,
     *,
     dry_run: bool = True,
-    connect: Connect = SalesforceClient.connect,
+    connect: Connect = connect_salesforce,
     state: StateStore | None = None,
     full: bool = False,
     allow_older_data: bool = False,

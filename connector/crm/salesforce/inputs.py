@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from arsync.mapping import CRM_INPUT_COLUMNS, CrmInputs, DisputeSource, PromiseSource
-from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.plan import ID_FIELD, Snapshot
 from connector.crm.salesforce.soql import chunks, select_in
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce.client import SalesforceClient
 
 log = structlog.get_logger(__name__)
 INPUT_COLUMNS = ["customer_id", *CRM_INPUT_COLUMNS]

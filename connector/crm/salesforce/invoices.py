@@ -9,19 +9,20 @@ external id means a rerun after a lost answer updates the record it created, nev
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Set
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import structlog
-from simple_salesforce.format import format_soql
 
 from arsync.crm_objects import InvoiceSync
 from arsync.shaping import shape_value
-from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.plan import ID_FIELD, normalise
 from connector.crm.salesforce.push import Operation
 from connector.crm.salesforce.related import RecordChange
 from connector.crm.salesforce.soql import check_name, chunks, select_in
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce.client import SalesforceClient
 
 log = structlog.get_logger(__name__)
 REMOVED = {"status": "removed", "open_amount": 0, "days_overdue": 0, "disputed": False}
@@ -97,6 +98,8 @@ def read_invoices(
 
 def _still_open(sync: InvoiceSync) -> str:
     """`Status__c = 'Open'` as the mapping spells it, the value an escaped literal."""
+    from simple_salesforce.format import format_soql  # noqa: PLC0415 - loads the API client
+
     for name, spec in sync.fields.items():
         if spec.source == "status":
             return format_soql("{:literal} = {}", check_name(name), spec.values.get("open", "open"))

@@ -11,12 +11,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.soql import chunks, select_in
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce.client import SalesforceClient
 
 log = structlog.get_logger(__name__)
 ID_FIELD = "Id"

@@ -15,13 +15,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.plan import ID_FIELD, AccountUpdate
 from connector.errors import FatalError
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce.client import SalesforceClient
 
 log = structlog.get_logger(__name__)
 RETRY_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})

@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.push import Operation, RecordOutcome, RecordWrite, write_records
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce.client import SalesforceClient
 
 log = structlog.get_logger(__name__)
 Action = Literal["create", "update", "close"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
-from simple_salesforce.format import format_soql
-
 # URI plus headers may not pass 16,384 bytes; keep the encoded IN-list well below that.
 MAX_ENCODED_LITERALS = 10_000
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -33,6 +31,8 @@ def select_in(
     `where` is a further condition of our own making (no outside value may reach it);
     `order_by` a field name, ascending.
     """
+    from simple_salesforce.format import format_soql  # noqa: PLC0415 - loads the API client
+
     names = ", ".join(check_name(f) for f in dict.fromkeys(fields))
     soql = format_soql(
         "SELECT {:literal} FROM {:literal} WHERE {:literal} IN {}",

@@ -13,16 +13,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from arsync.crm_objects import TaskSync
-from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.plan import ID_FIELD, keeps_earlier, normalise
 from connector.crm.salesforce.push import Operation
 from connector.crm.salesforce.related import RecordChange
 from connector.crm.salesforce.soql import check_name, chunks, select_in
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce.client import SalesforceClient
 
 log = structlog.get_logger(__name__)
 TASK = "Task"
