@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import requests
+from typing import TYPE_CHECKING
 
 from connector.erp import business_central, netsuite, quickbooks, sql, xero
 from connector.erp.base import Source
 from connector.erp.files.source import FileSource
 from jobs.settings import FileSourceSettings, RunSettings
+
+if TYPE_CHECKING:
+    import requests
 
 
 def build_source(

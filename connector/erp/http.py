@@ -18,7 +18,6 @@ from typing import Any
 
 import requests
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -28,24 +27,11 @@ from tenacity import (
 )
 
 from arsync.redact import redact
+from connector.erp.http_settings import HttpSettings
 from connector.errors import FatalError, RetriableError
 
 log = structlog.get_logger(__name__)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class HttpSettings(BaseModel):
-    """Knobs every API source shares; each source sets its own API's rate limit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    timeout_seconds: float = Field(default=60, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
-    initial_wait_seconds: float = Field(default=1.0, ge=0)
-    max_wait_seconds: float = Field(default=60.0, ge=0)
-    requests_per_minute: float | None = Field(
-        default=None, gt=0, description="None: the source's own documented limit"
-    )
 
 
 class RetryAfterError(RetriableError):

@@ -22,7 +22,8 @@ import structlog
 
 from arsync.privatefiles import write_private
 from arsync.redact import register_secret
-from connector.erp.http import HttpClient, HttpSettings
+from connector.erp.http import HttpClient
+from connector.erp.http_settings import HttpSettings
 from connector.erp.oauth import OAuthToken
 from connector.errors import FatalError
 from connector.secrets import resolve_secret

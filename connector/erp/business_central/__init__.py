@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-
-import requests
+from typing import TYPE_CHECKING
 
 from connector.erp.base import Source
 from connector.erp.business_central.odata import OData
 from connector.erp.business_central.settings import BusinessCentralSettings
-from connector.erp.business_central.source import BusinessCentralSource
-from connector.erp.http import HttpClient
-from connector.erp.oauth import OAuthToken
 from connector.secrets import resolve_secret
+
+if TYPE_CHECKING:
+    import requests
 
 Settings = BusinessCentralSettings
 # 6,000 requests per 5 minutes per user or app (a sliding window) is 1,200 a minute: stay under.
@@ -31,6 +30,14 @@ def build(
 ) -> Source:
     """The source, its client secret read from the environment now (`sleep` and `clock` are
     for tests: waits between retries, and the moment a pull starts)."""
+    # The HTTP stack (requests, OAuth 2.0; the source catches the client's errors): only a run
+    # that reads Business Central loads it.
+    import requests  # noqa: PLC0415
+
+    from connector.erp.business_central.source import BusinessCentralSource  # noqa: PLC0415
+    from connector.erp.http import HttpClient  # noqa: PLC0415
+    from connector.erp.oauth import OAuthToken  # noqa: PLC0415
+
     session = session if session is not None else requests.Session()
     token = OAuthToken(
         token_url=settings.token_url,

@@ -6,12 +6,14 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from connector.erp.http import HttpClient
 from connector.errors import FatalError
+
+if TYPE_CHECKING:
+    from connector.erp.http import HttpClient
 
 log = structlog.get_logger(__name__)
 Entity = dict[str, Any]

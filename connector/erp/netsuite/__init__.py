@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-
-import requests
-from requests_oauthlib import OAuth1
+from typing import TYPE_CHECKING
 
 from connector.erp.base import Source
-from connector.erp.http import HttpClient
 from connector.erp.netsuite.settings import NetSuiteSettings
 from connector.erp.netsuite.source import NetSuiteSource
 from connector.erp.netsuite.suiteql import SuiteQL
 from connector.secrets import resolve_secret
+
+if TYPE_CHECKING:
+    import requests
 
 Settings = NetSuiteSettings
 
@@ -28,6 +28,12 @@ def build(
 ) -> Source:
     """The source, its token secrets read from the environment now (`sleep` and `clock` are
     for tests: waits between retries, and the moment a pull starts)."""
+    # The HTTP stack (requests, OAuth 1.0a): only a run that reads NetSuite loads it.
+    import requests  # noqa: PLC0415
+    from requests_oauthlib import OAuth1  # noqa: PLC0415
+
+    from connector.erp.http import HttpClient  # noqa: PLC0415
+
     auth = OAuth1(
         client_key=_secret(settings.consumer_key, environ),
         client_secret=_secret(settings.consumer_secret, environ),

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.erp.http import HttpSettings
+from connector.erp.http_settings import HttpSettings
 from connector.secrets import SecretRef
 
 SUITEQL_MAX_ROWS = 100_000  # NetSuite returns at most this many rows for one SuiteQL query

@@ -14,13 +14,16 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 import structlog
 
-from connector.erp.http import HttpClient
 from connector.errors import FatalError
+
+if TYPE_CHECKING:
+    import requests
+
+    from connector.erp.http import HttpClient
 
 log = structlog.get_logger(__name__)
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from arsync.records import PaymentMethod
-from connector.erp.http import HttpSettings
+from connector.erp.http_settings import HttpSettings
 from connector.secrets import SecretRef
 
 PRODUCTION_URL = "https://quickbooks.api.intuit.com"

@@ -13,22 +13,24 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
-import requests
 import structlog
 from pydantic import ValidationError
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
 from connector.erp.base import Cursors, Pulled, PulledItem, Source
-from connector.erp.http import HttpClient
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import Json, Lookups, UnmappableError
 from connector.erp.quickbooks.settings import QuickBooksSettings
-from connector.erp.tokenstore import refresh_token_client
 from connector.errors import FatalError
+
+if TYPE_CHECKING:
+    import requests
+
+    from connector.erp.http import HttpClient
 
 log = structlog.get_logger(__name__)
 ERP = "QuickBooks Online"
@@ -389,6 +391,10 @@ def make_client(
     on_rotate: Callable[[str], None] | None = None,
 ) -> HttpClient:
     """The HTTP client with Intuit's OAuth 2.0 refresh-token grant and rate limit."""
+    import requests  # noqa: PLC0415 - the HTTP stack loads only for a run that reads QuickBooks
+
+    from connector.erp.tokenstore import refresh_token_client  # noqa: PLC0415
+
     session = session or requests.Session()
     return refresh_token_client(
         settings,

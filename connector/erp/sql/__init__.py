@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import requests
 import structlog
 
 from connector.erp.base import Source
 from connector.erp.sql.database import create_source_engine, describe, resolve_url
 from connector.erp.sql.settings import Settings
 from connector.erp.sql.source import SqlSource
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["Settings", "SqlSource", "build"]
 

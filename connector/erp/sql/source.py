@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 import structlog
@@ -25,13 +25,6 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
@@ -41,6 +34,9 @@ from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp
 from connector.erp.sql.settings import DOCUMENTS, RecordSource, Settings
 from connector.errors import FatalError, SourceConfigError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 log = structlog.get_logger(__name__)
 
@@ -164,6 +160,13 @@ class SqlSource(Source):
 
     def _connect(self) -> Connection:
         """A connection, retried with backoff while the server is unreachable."""
+        from tenacity import (  # noqa: PLC0415 - loaded by the sql runs only, which retry
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_exponential_jitter,
+        )
+
         retrying = Retrying(
             stop=stop_after_attempt(self._settings.connect_attempts),
             wait=wait_exponential_jitter(initial=1, max=30),

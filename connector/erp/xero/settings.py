@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.erp.http import HttpSettings
+from connector.erp.http_settings import HttpSettings
 from connector.secrets import SecretRef
 
 API_URL = "https://api.xero.com/api.xro/2.0"

@@ -14,21 +14,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import requests
 import structlog
 from pydantic import ValidationError
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import Cursors, Pulled, PulledItem, Source
-from connector.erp.http import HttpClient
-from connector.erp.tokenstore import refresh_token_client
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import Context, Json, NotReceivableError, UnmappableError
 from connector.erp.xero.settings import XeroSettings
 from connector.errors import FatalError
+
+if TYPE_CHECKING:
+    import requests
+
+    from connector.erp.http import HttpClient
 
 log = structlog.get_logger(__name__)
 ERP = "Xero"
@@ -310,6 +312,10 @@ def make_client(
     on_rotate: Callable[[str], None] | None = None,
 ) -> HttpClient:
     """The HTTP client with Xero's OAuth 2.0 refresh-token grant and call limits."""
+    import requests  # noqa: PLC0415 - the HTTP stack loads only for a run that reads Xero
+
+    from connector.erp.tokenstore import refresh_token_client  # noqa: PLC0415
+
     session = session or requests.Session()
     session.hooks["response"].append(_stop_at_daily_limit)
     return refresh_token_client(
