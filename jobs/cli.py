@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
@@ -25,7 +25,6 @@ from jobs.allocator import use_jemalloc
 from jobs.console_safety import escaped, plain
 from jobs.crash import report_crash
 from jobs.crm import check_connection
-from jobs.health import RunSummary
 from jobs.logging import LogFormat, LogLevel, bind_run, configure_logging, new_run_id
 from jobs.pipeline import ExitCode, SyncResult, pull_ledger, run_sync
 from jobs.preflight import preflight
@@ -34,7 +33,9 @@ from jobs.report import DEFAULT_COMPARE_DAYS, ReportResult, run_report
 from jobs.settings import RunSettings, load_run_settings
 from jobs.sources import build_source
 from jobs.state import LockHeldError, StateStore
-from jobs.worker import run_worker
+
+if TYPE_CHECKING:
+    from jobs.health import RunSummary
 
 
 class _Commands(TyperGroup):
@@ -193,6 +194,10 @@ def worker(
     ] = False,
 ) -> None:
     """Run on the schedule in arsync.yaml (default 02:00 UTC daily) until SIGTERM or SIGINT."""
+    # The scheduler, the health server and the metrics registry: only the worker needs them.
+    from jobs.health import RunSummary  # noqa: PLC0415
+    from jobs.worker import run_worker  # noqa: PLC0415
+
     settings = _load(config)  # settings wrong: exit 2 now, not at the first scheduled run
     if not dry_run and settings.app.salesforce is None:
         err.print(
@@ -221,6 +226,8 @@ def worker(
 
 def _run_summary(result: SyncResult) -> RunSummary:
     """What the worker's metrics need from a run (the worker measures the seconds)."""
+    from jobs.health import RunSummary  # noqa: PLC0415 - the worker's, loaded with it
+
     counts = result.ledger.counts()
     return RunSummary(
         exit_code=int(result.exit_code),

@@ -14,13 +14,11 @@ import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import structlog
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
 
 from arsync.csv_safety import safe_frame
 from arsync.ledger import Ledger
@@ -32,6 +30,9 @@ from jobs.settings import RunSettings
 from scoring import score_accounts
 from scoring.health import TIERS
 from scoring.kpis import portfolio_kpis
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 log = structlog.get_logger(__name__)
 
@@ -375,6 +376,8 @@ def _mover_rows(report: Report) -> list[dict[str, Any]]:
 
 @cache
 def _environment() -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined  # noqa: PLC0415 - reports only
+
     return Environment(
         loader=PackageLoader("jobs", "templates"),
         autoescape=True,
@@ -387,6 +390,8 @@ def _environment() -> Environment:
 
 def render_html(report: Report) -> str:
     """The whole report as one HTML page: inline CSS and SVG, nothing fetched from anywhere."""
+    from markupsafe import Markup  # noqa: PLC0415 - reports only
+
     movers = movers_chart(report)
     low, medium, high = report.tier_thresholds
     context = {

@@ -11,14 +11,16 @@ roll back with everything else the transaction did.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from jobs.state.errors import StateError
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class BulkWriteError(StateError):
@@ -87,6 +89,8 @@ def _columns(model: type[DeclarativeBase], rows: Rows) -> list[str]:
 
 
 def _driver(session: Session) -> psycopg.Connection[Any]:
+    import psycopg  # noqa: PLC0415 - PostgreSQL only: SQLite writes never load the driver
+
     connection = session.connection().connection.driver_connection
     if not isinstance(connection, psycopg.Connection):
         raise TypeError(f"COPY needs psycopg 3, not {type(connection).__name__}")
@@ -94,6 +98,8 @@ def _driver(session: Session) -> psycopg.Connection[Any]:
 
 
 def _run(session: Session, sql: str) -> None:
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
     try:
         with _driver(session).cursor() as cursor:
             cursor.execute(sql.encode())
@@ -104,6 +110,8 @@ def _run(session: Session, sql: str) -> None:
 
 
 def _copy(session: Session, table: str, columns: Sequence[str], rows: Rows) -> None:
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
     quote = session.get_bind().dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     sql = f"COPY {quote(table)} ({names}) FROM STDIN"

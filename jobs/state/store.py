@@ -18,17 +18,15 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
-import psycopg
 import structlog
-from psycopg.types.json import Json
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, SQLAlchemyError
@@ -52,6 +50,9 @@ from jobs.state.models import (
     WrittenValue,
 )
 from jobs.state.sqlitefile import damaged
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = structlog.get_logger(__name__)
 
@@ -330,7 +331,7 @@ class StateStore:
         if replace_records_of is not None:
             session.execute(delete(SourceRecord).where(SourceRecord.source == replace_records_of))
         # COPY (PostgreSQL) needs the JSON payload wrapped; SQLAlchemy (SQLite) takes the dict.
-        wrap = Json if session.get_bind().dialect.name == "postgresql" else _unchanged
+        wrap = _json_wrapper(session)
         rows = list(
             {
                 (r["source"], r["record_type"], r["record_id"]): {
@@ -347,7 +348,7 @@ class StateStore:
     def _keep_written(
         session: Session, run_id: str, written: Iterable[tuple[str, str, Any]]
     ) -> None:
-        wrap = Json if session.get_bind().dialect.name == "postgresql" else _unchanged
+        wrap = _json_wrapper(session)
         rows = list(
             {
                 (account_id, name): {
@@ -641,12 +642,24 @@ class StateStore:
 
 def _driver_connection(engine: Engine) -> psycopg.Connection[Any]:
     """A psycopg connection to the engine's database, in autocommit, that no pool knows of."""
+    import psycopg  # noqa: PLC0415 - PostgreSQL only: a SQLite store never loads the driver
+
     args, kwargs = engine.dialect.create_connect_args(engine.url)
     try:
         connection = psycopg.connect(*args, **kwargs, autocommit=True)
     except psycopg.Error as error:
         raise StateError(f"cannot connect to {describe(engine)} for the lock: {error}") from None
     return connection
+
+
+def _json_wrapper(session: Session) -> Callable[[Any], Any]:
+    """How a JSON value goes to the session's database: psycopg's `Json` for PostgreSQL's COPY,
+    the value itself for SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        return _unchanged
+    from psycopg.types.json import Json  # noqa: PLC0415 - PostgreSQL only
+
+    return Json
 
 
 def _unchanged(value: Any) -> Any:
