@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import structlog
 
+from arsync import parallel
 from arsync.frame_csv import write_safe_csv
 from arsync.frames import StreamCount
 from arsync.ledger import Ledger, LedgerBuilder
@@ -651,10 +652,15 @@ def write_outputs(
     paths = {name: folder / f"{name}.csv" for name in names}
     # write_safe_csv: the bytes of safe_frame(...).to_csv(..., index=False), so names and other
     # ERP text do not run as formulas in a spreadsheet, written column-wise (plan.csv: 1.3M rows).
-    write_safe_csv(crm.changes, paths["plan"])
-    write_safe_csv(crm.outcomes, paths["outcomes"])
-    write_safe_csv(crm.conflicts, paths["conflicts"])
-    write_safe_csv(crm.records, paths["records"])
-    write_safe_csv(scores, paths["scores"])
+    # The two big files (the plan's rows, the scores' columns) are written on two threads:
+    # most of the work is Arrow's, which lets go of the interpreter.
+    frames = [
+        (crm.changes, paths["plan"]),
+        (scores, paths["scores"]),
+        (crm.outcomes, paths["outcomes"]),
+        (crm.conflicts, paths["conflicts"]),
+        (crm.records, paths["records"]),
+    ]
+    parallel.each(lambda item: write_safe_csv(*item), frames, rows=sum(len(f) for f, _ in frames))
     quarantine.write_csv(paths["quarantine"])
     return paths
