@@ -196,11 +196,12 @@ def _history(
     cutoff = pd.Timestamp(as_of)
     start = cutoff - pd.Timedelta(days=settings.behaviour.long_window_days)
     invoices = ledger.invoices
-    issued = invoices[
+    within = (
         (invoices["issue_date"] > start)
         & (invoices["issue_date"] <= cutoff)
         & (invoices["status"] != "void")
-    ]
+    )
+    issued = invoices.loc[within, ["customer_id", "total_minor", "currency"]]
     totals = currencies.to_reporting(issued["total_minor"], issued["currency"])
     return pd.DataFrame(
         {

@@ -22,11 +22,11 @@ def open_invoices(ledger: Ledger, as_of: dt.date) -> pd.DataFrame:
     """Invoices issued by `as_of` with money open on that date, and their days past due."""
     cutoff = pd.Timestamp(as_of)
     invoices = ledger.invoices
-    issued = invoices[(invoices["issue_date"] <= cutoff) & (invoices["status"] != "void")]
+    issued = (invoices["issue_date"] <= cutoff) & (invoices["status"] != "void")
     later = applied_after(ledger, cutoff, "invoice_id")
-    open_minor = issued["open_minor"] + _lookup(later, issued["invoice_id"])
-    result = issued.assign(open_minor=open_minor)
-    result = result[result["open_minor"] > 0]
+    open_minor = invoices["open_minor"] + _lookup(later, invoices["invoice_id"])
+    kept = issued & (open_minor > 0)  # one copy of the rows kept, not two
+    result = invoices[kept].assign(open_minor=open_minor[kept])
     days = (cutoff - result["due_date"]).dt.days.astype("int64")
     return result.assign(days_overdue=days)
 
