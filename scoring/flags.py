@@ -82,15 +82,7 @@ def _unusual_invoice(
     customers: pd.Index, open_items: pd.DataFrame, history: pd.DataFrame, settings: FlagSettings
 ) -> pd.Series:
     """The open invoice furthest from the customer's usual amount, if far enough (median/MAD)."""
-    grouped = history.groupby("customer_id")["total_reporting"]
-    median = grouped.median()
-    mad = (
-        (history["total_reporting"] - _lookup(history["customer_id"], median))
-        .abs()
-        .groupby(history["customer_id"])
-        .median()
-    )
-    counts = grouped.size()
+    median, mad, counts = _robust_spread(history)
     items = open_items[["customer_id", "number", "invoice_id", "total_reporting"]].copy()
     items["median"] = _lookup(items["customer_id"], median)
     items["scale"] = _lookup(items["customer_id"], mad) * _MAD_TO_SIGMA
@@ -116,6 +108,26 @@ def _unusual_invoice(
         )
     ]
     return pd.Series(texts, index=worst["customer_id"].to_numpy()).reindex(customers)
+
+
+def _robust_spread(history: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Per customer of `history`: the median invoice total, the median absolute deviation from
+    it, and the number of invoices. The customer ids are hashed once, and the three are
+    grouped by their integer codes: two million ids hashed three times cost a quarter second."""
+    codes, customers = pd.factorize(history["customer_id"])
+    totals = history["total_reporting"].to_numpy(dtype="float64")
+    if (codes < 0).any():  # no customer: in no customer's figures, as groupby would drop it
+        totals, codes = totals[codes >= 0], codes[codes >= 0]
+    grouped = pd.Series(totals).groupby(codes)
+    median = grouped.median()
+    deviation = np.abs(totals - median.to_numpy()[codes])
+    mad = pd.Series(deviation).groupby(codes).median()
+    named = pd.Index(customers, name="customer_id")
+    return (
+        pd.Series(median.to_numpy(), index=named[median.index]),
+        pd.Series(mad.to_numpy(), index=named[mad.index]),
+        pd.Series(grouped.size().to_numpy(), index=named[grouped.size().index]),
+    )
 
 
 def _lingering(customers: pd.Index, open_items: pd.DataFrame, settings: FlagSettings) -> pd.Series:
