@@ -1,8 +1,11 @@
 """Independent column work on two threads.
 
-Arrow's compute kernels (regular expressions, casts, strptime, hashing) let go of the
-interpreter while they run, so two columns parsed or two id columns hashed at once use
-both of this machine's cores: a file's columns are typed about a third faster. Files are
+Arrow's compute kernels (regular expressions, casts, strptime, hashing, joining text) let go
+of the interpreter while they run, so two columns parsed, two id columns hashed or two out/
+files rendered at once use both of this machine's cores: a file's columns are typed about a
+third faster, and the outputs of a 50k run written in 0.7 s instead of 1.2. Scoring's steps
+are not run this way: they are pandas work that holds the interpreter, and two at once were
+slower than one after the other. Files are
 not read this way: Arrow's CSV reader already uses every core, and two at once only fight.
 Results come back in the order of the items, and the first failure is raised as it would
 be one item after the other.
