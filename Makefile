@@ -38,6 +38,7 @@ bench: $(VENV)/.dev  ## measure speed and memory (never part of `make test`)
 	$(BIN)/python bench/bench_state_store.py
 	$(BIN)/python bench/bench_related.py
 	$(BIN)/python bench/bench_load.py  # the dry run from a CSV export, at 5,000 and 50,000 customers
+	$(BIN)/python bench/bench_load_floor.py  # the least a checked load must do, beside read_csv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
