@@ -117,13 +117,12 @@ def _encoding_error(path: Path, encoding: str, byte: int, offset: int) -> Source
 def _read_csv(
     name: str, data: bytes, record_type: str, delimiter: str, max_lines: int
 ) -> TextTable:
+    records = None
     first = _first_line(data)
-    records = _record_starts(data) if first is None else None
-    if records is not None:
-        if len(records[0]) == 0:
-            raise SourceConfigError(f"{name} has no header row")
-        first = bytes(data[records[0][0] : _end(data, records[0], 0)])
-    if first is None or not first.strip():
+    if first is None:  # a quoted line break in the header: only the scan finds its end
+        records = _record_starts(data)
+        first = bytes(data[records[0][0] : _end(data, records[0], 0)]) if len(records[0]) else b""
+    if not first.strip():
         raise SourceConfigError(f"{name} has no header row")
     header = _cells(first, delimiter)
     header[0] = header[0].removeprefix("\ufeff")
