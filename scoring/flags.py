@@ -122,12 +122,12 @@ def _robust_spread(history: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Seri
     median = grouped.median()
     deviation = np.abs(totals - median.to_numpy()[codes])
     mad = pd.Series(deviation).groupby(codes).median()
+    counts = grouped.size()
     named = pd.Index(customers, name="customer_id")
-    return (
-        pd.Series(median.to_numpy(), index=named[median.index]),
-        pd.Series(mad.to_numpy(), index=named[mad.index]),
-        pd.Series(grouped.size().to_numpy(), index=named[grouped.size().index]),
+    median, mad, counts = (
+        pd.Series(part.to_numpy(), index=named[part.index]) for part in (median, mad, counts)
     )
+    return median, mad, counts
 
 
 def _lingering(customers: pd.Index, open_items: pd.DataFrame, settings: FlagSettings) -> pd.Series:
