@@ -6,6 +6,7 @@ The worker writes exactly the fields named here and nothing else.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from typing import Literal
 
@@ -15,7 +16,14 @@ import pyarrow as pa
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from arsync.crm_objects import InvoiceSync, TaskSync
-from arsync.shaping import SalesforceName, Strict, ValueShape, known_column, shape_value
+from arsync.shaping import (
+    SalesforceName,
+    Strict,
+    ValueShape,
+    float_places,
+    known_column,
+    shape_value,
+)
 
 ACCOUNT_ID_FIELD = "Id"
 
@@ -220,8 +228,13 @@ def _shaped(values: pd.Series, spec: FieldMapping) -> pd.Series:
     if values.dtype == object:
         return pd.Series([shape_value(v, spec) for v in values.tolist()], dtype=object)
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    distinct = pd.Series(uniques, dtype=values.dtype).tolist()
     shaped = np.empty(len(uniques), dtype=object)
-    shaped[:] = [shape_value(v, spec) for v in pd.Series(uniques, dtype=values.dtype).tolist()]
+    if values.dtype == np.float64:  # shape_value's float rule, without its type tests
+        places = float_places(spec)
+        shaped[:] = [None if math.isnan(v) else round(v, places) for v in distinct]
+    else:
+        shaped[:] = [shape_value(v, spec) for v in distinct]
     return pd.Series(shaped[codes], dtype=object)
 
 

@@ -52,6 +52,11 @@ def salesforce_datetime(moment: dt.datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def float_places(spec: ValueShape) -> int:
+    """The decimal places a float is rounded to: the mapping's, or two (money)."""
+    return 2 if spec.round is None else spec.round
+
+
 def shape_value(value: Any, spec: ValueShape) -> Any:
     """A computed value as the CRM field should receive it; None means empty."""
     missing = value is None or value is pd.NA or value is pd.NaT
@@ -66,7 +71,7 @@ def shape_value(value: Any, spec: ValueShape) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, float):
-        return round(value, 2 if spec.round is None else spec.round)
+        return round(value, float_places(spec))
     if isinstance(value, bool | int):
         return value
     text = spec.values.get(str(value), str(value))
