@@ -321,7 +321,7 @@ def _slow_way(
         return None
     rows = np.flatnonzero(slow)
     rest = _by_distinct_value(_series(text).iloc[rows], target, spec, parser)
-    values.iloc[rows] = rest.values.to_numpy()
+    values.iloc[rows] = rest.values.array  # the masked array: to_numpy() would be float with NaN
     if rest.errors is None:
         return None
     errors = np.full(len(text), None, dtype=object)
