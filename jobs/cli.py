@@ -8,6 +8,7 @@ import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -73,6 +74,13 @@ ConfigOption = Annotated[
 DEFAULT_CONFIG = Path("config/arsync.yaml")
 
 
+def _print_version(asked: bool) -> None:
+    """`--version`: the installed distribution's version, then exit before any set-up."""
+    if asked:
+        out.print(f"arsync {metadata.version('arsync')}", highlight=False)
+        raise typer.Exit
+
+
 @app.callback()
 def _setup(
     log_format: Annotated[
@@ -81,6 +89,12 @@ def _setup(
     log_level: Annotated[
         LogLevel, typer.Option(case_sensitive=False, help="Which events to log.")
     ] = LogLevel.INFO,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     configure_logging(log_format, log_level)
     use_jemalloc()
