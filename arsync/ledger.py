@@ -384,6 +384,14 @@ class LedgerBuilder:
             frame = frame.sort_values(_POSITION, kind="stable")
         return frame.reset_index(drop=True)
 
+    def first_issue_date(self) -> dt.date | None:
+        """The earliest issue date of the invoices that passed their own rules so far, before
+        the ledger's rules and its date window: the day the data's history starts."""
+        days = [frame["issue_date"].min() for frame in self._batches["invoice"]]
+        days += [row.get("issue_date") for row in self._rows["invoice"]]
+        known = [pd.Timestamp(day) for day in days if day is not None and not pd.isna(day)]
+        return min(known).date() if known else None
+
     # ------------------------------------------------------------------ building
 
     def build(self, as_of: dt.date | None = None, date_window: DateWindow | None = None) -> Ledger:

@@ -516,6 +516,8 @@ def _print_summary(result: SyncResult, show: int) -> None:
         f"[bold]Run {result.run_id}[/bold]  as of {result.as_of}  (ERP data as of {data_as_of})"
     )
     out.print(f"Ledger: {counts}")
+    if result.loaded is not None and result.loaded.as_of_warning is not None:
+        out.print(f"[yellow]Warning:[/yellow] {escaped(result.loaded.as_of_warning)}")
     if result.loaded is not None and result.loaded.accounting:
         accounting = {s: c.as_dict() for s, c in result.loaded.accounting.items()}
         out.print(_accounting_table(accounting))

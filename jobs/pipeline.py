@@ -27,6 +27,7 @@ from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
 from connector.errors import FatalError
+from jobs.as_of_check import as_of_warning
 from jobs.breaker import (
     PORTFOLIO_OPEN,
     Trip,
@@ -219,6 +220,7 @@ class LoadedLedger:
     incremental: bool = False
     forgotten: list[tuple[str, str]] = field(default_factory=list)  # (type, id) to drop
     accounting: dict[str, StreamCount] = field(default_factory=dict)  # rows, per stream
+    as_of_warning: str | None = None  # the as-of date lies outside the data (jobs.as_of_check)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -285,6 +287,7 @@ def load_ledger(
     # An API source learns how current its data is while it pulls (the server's time).
     data_as_of = data_as_of or source.data_as_of()
     as_of = as_of or (data_as_of.date() if data_as_of else today or started_at.date())
+    outside = as_of_warning(as_of, pull.builder.first_issue_date(), data_as_of)
     with progress.step("Validating the ledger"):
         ledger = pull.builder.build(as_of=as_of, date_window=settings.app.ledger.dates)
     quarantine = pull.builder.quarantine
@@ -316,6 +319,8 @@ def load_ledger(
         unaccounted=sum(c.unaccounted for c in accounting.values()),
     )
     check_accounting(accounting)
+    if outside is not None:
+        log.warning("ledger.as_of_outside_data", as_of=as_of.isoformat(), reason=outside)
     cursors = {
         stream: cap_cursor(cursor, started_at) for stream, cursor in source.cursors().items()
     }
@@ -330,6 +335,7 @@ def load_ledger(
         pull.incremental,
         pull.forgotten,
         accounting,
+        outside,
     )
 
 
