@@ -72,6 +72,8 @@ ConfigOption = Annotated[
     ),
 ]
 DEFAULT_CONFIG = Path("config/arsync.yaml")
+DATE = "%Y-%m-%d"
+FLAG = ""  # a switch's placeholder in --help: it takes no value, so none (not "<bool>")
 
 
 def _print_version(asked: bool) -> None:
@@ -92,7 +94,11 @@ def _setup(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+            "--version",
+            metavar=FLAG,
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
         ),
     ] = False,
 ) -> None:
@@ -102,11 +108,16 @@ def _setup(
 
 AsOfOption = Annotated[
     dt.datetime | None,
-    typer.Option(formats=["%Y-%m-%d"], help="Score as of this date (default: the data's)."),
+    typer.Option(
+        formats=[DATE], metavar="YYYY-MM-DD", help="Score as of this date (default: the data's)."
+    ),
 ]
 ShowOption = Annotated[int, typer.Option(help="Accounts to show in the plan table.")]
 FullOption = Annotated[
-    bool, typer.Option("--full", help="Pull everything, not only what changed since last time.")
+    bool,
+    typer.Option(
+        "--full", metavar=FLAG, help="Pull everything, not only what changed since last time."
+    ),
 ]
 
 
@@ -115,7 +126,10 @@ def run(
     *,
     config: ConfigOption = DEFAULT_CONFIG,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Plan the changes and write nothing to the CRM.")
+        bool,
+        typer.Option(
+            "--dry-run", metavar=FLAG, help="Plan the changes and write nothing to the CRM."
+        ),
     ] = False,
     as_of: AsOfOption = None,
     show: ShowOption = 10,
@@ -124,6 +138,7 @@ def run(
         bool,
         typer.Option(
             "--allow-older-data",
+            metavar=FLAG,
             help="Write even when the ERP data is older than what the last run wrote "
             "(a deliberately restored export).",
         ),
@@ -132,6 +147,7 @@ def run(
         bool,
         typer.Option(
             "--accept-large-change",
+            metavar=FLAG,
             help="Write even when the circuit breaker trips (safety: in arsync.yaml): many rows "
             "of a file quarantined, or the open balance moved a lot since the last run.",
         ),
@@ -202,10 +218,16 @@ def _sync_run(
 def worker(
     config: ConfigOption = DEFAULT_CONFIG,
     once_now: Annotated[
-        bool, typer.Option("--once-now", help="Run once right away, then keep the schedule.")
+        bool,
+        typer.Option(
+            "--once-now", metavar=FLAG, help="Run once right away, then keep the schedule."
+        ),
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Plan every run and write nothing to the CRM.")
+        bool,
+        typer.Option(
+            "--dry-run", metavar=FLAG, help="Plan every run and write nothing to the CRM."
+        ),
     ] = False,
 ) -> None:
     """Run on the schedule in arsync.yaml (default 02:00 UTC daily) until SIGTERM or SIGINT."""
@@ -440,7 +462,8 @@ def sample_data(
     customers: Annotated[int, typer.Option(min=1, help="How many customers.")] = 60,
     seed: Annotated[int, typer.Option(help="Same seed, same ledger, byte for byte.")] = 7,
     end_date: Annotated[
-        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the ledger.")
+        dt.datetime,
+        typer.Option(formats=[DATE], metavar="YYYY-MM-DD", help="Last day of the ledger."),
     ] = dt.datetime(2026, 11, 20),  # noqa: DTZ001 - a fixed, documented default date
     months: Annotated[int, typer.Option(min=1, help="Months of history.")] = 24,
 ) -> None:
@@ -644,7 +667,11 @@ def report(
     config: ConfigOption = DEFAULT_CONFIG,
     as_of: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Report as of this date (default: the data's)."),
+        typer.Option(
+            formats=[DATE],
+            metavar="YYYY-MM-DD",
+            help="Report as of this date (default: the data's).",
+        ),
     ] = None,
     out_dir: Annotated[
         Path | None,
