@@ -23,21 +23,20 @@ from arsync.redact import redact
 from arsync.yamlfile import ConfigError
 from connector.errors import FatalError, SourceConfigError
 from connector.secrets import register_referenced
-from jobs.allocator import use_jemalloc
 from jobs.console_safety import escaped, plain
 from jobs.crash import report_crash
-from jobs.crm import check_connection
+from jobs.exit_codes import ExitCode
 from jobs.logging import LogFormat, LogLevel, bind_run, configure_logging, new_run_id
-from jobs.pipeline import ExitCode, SyncResult, pull_ledger, run_sync
-from jobs.preflight import preflight
 from jobs.progress import Bars, Reporter, Silent
-from jobs.report import DEFAULT_COMPARE_DAYS, ReportResult, run_report
-from jobs.settings import RunSettings, load_run_settings
-from jobs.sources import build_source
-from jobs.state import LockHeldError, StateStore
+from jobs.report_options import DEFAULT_COMPARE_DAYS
 
+# What a command needs beyond this is imported in the command: `arsync --help`, completion and
+# `--version` load neither pandas, nor Arrow, nor the state store, nor any connector.
 if TYPE_CHECKING:
     from jobs.health import RunSummary
+    from jobs.pipeline import SyncResult
+    from jobs.report import ReportResult
+    from jobs.settings import RunSettings
 
 
 class _Commands(TyperGroup):
@@ -102,6 +101,8 @@ def _setup(
         ),
     ] = False,
 ) -> None:
+    from jobs.allocator import use_jemalloc  # noqa: PLC0415 - Arrow, after --help and --version
+
     configure_logging(log_format, log_level)
     use_jemalloc()
 
@@ -190,6 +191,9 @@ def _sync_run(
 ) -> SyncResult:
     """One run as `arsync run` does it, its summary printed; a settings, data or fatal problem
     is printed and raised as typer.Exit with its exit code."""
+    from jobs.pipeline import run_sync  # noqa: PLC0415 - the run's stack, loaded by runs only
+    from jobs.state import StateStore  # noqa: PLC0415
+
     run_id = new_run_id()
     bind_run(run_id)
     settings = _load(config)
@@ -283,6 +287,8 @@ app.add_typer(salesforce_app, name="salesforce")
 @salesforce_app.command("check")
 def salesforce_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Log in, read the org's API use, and check the mapping against describe(); write nothing."""
+    from jobs.crm import check_connection  # noqa: PLC0415 - loaded by this command only
+
     settings = _load(config)
     with _exit_codes("salesforce.check_failed", "Salesforce check failed"):
         check = check_connection(settings)
@@ -313,6 +319,8 @@ def runs_list(
     """Recent runs with their status and counts."""
     if context.invoked_subcommand is not None:
         return
+    from jobs.state import StateStore  # noqa: PLC0415 - the state store, loaded when read
+
     settings = _load(config)
     with (
         _exit_codes("runs.failed", "Reading the run history failed"),
@@ -363,6 +371,8 @@ def runs_show(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """One run: its counts, the records it quarantined, and the Accounts that failed."""
+    from jobs.state import StateStore  # noqa: PLC0415 - the state store, loaded when read
+
     settings = _load(config)
     with (
         _exit_codes("runs.failed", "Reading the run history failed"),
@@ -430,6 +440,9 @@ def source_check(
             f"not {escaped(repr(name))}.[/red]"
         )
         raise typer.Exit(ExitCode.CONFIG_ERROR)
+    from jobs.pipeline import pull_ledger  # noqa: PLC0415 - the pull's stack, this command's
+    from jobs.sources import build_source  # noqa: PLC0415
+
     with _exit_codes("source.check_failed", "Source check failed"):
         builder = pull_ledger(build_source(settings), settings.app.currencies, Silent())
         ledger = builder.build()
@@ -447,6 +460,8 @@ def source_check(
 def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Check arsync.yaml, every file it names, the environment variables it references and the
     first rows of a file export; exit 2 naming each problem."""
+    from jobs.preflight import preflight  # noqa: PLC0415 - it reads the export's first rows
+
     settings = _load(config)
     problems = preflight(settings)
     if problems:
@@ -483,6 +498,8 @@ def sample_data(
 def _exit_codes(failed_event: str, stopped: str) -> Iterator[None]:
     """The one place where a problem becomes a message and an exit code: settings (2), data
     that does not fit the settings (2), anything fatal (3)."""
+    from jobs.state import LockHeldError  # noqa: PLC0415 - with the state store, as it is used
+
     try:
         yield
     except ConfigError as error:
@@ -514,6 +531,8 @@ def _progress() -> Iterator[Reporter]:
 
 def _load(config: Path) -> RunSettings:
     """The run's settings, or exit 2 with every problem listed by file, line and key."""
+    from jobs.settings import load_run_settings  # noqa: PLC0415 - scoring's, pandas with it
+
     try:
         settings = load_run_settings(config)
     except ConfigError as error:
@@ -682,6 +701,8 @@ def report(
     ] = DEFAULT_COMPARE_DAYS,
 ) -> None:
     """Write the worklist, portfolio KPIs and worst movers as CSV, and an HTML page with charts."""
+    from jobs.report import run_report  # noqa: PLC0415 - charts and templates: this command's
+
     run_id = new_run_id()
     bind_run(run_id)
     settings = _load(config)

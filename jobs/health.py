@@ -29,15 +29,14 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from jobs.exit_codes import ExitCode
+
 log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=26)
 DEFAULT_PROBE_URL = "http://127.0.0.1:9108/healthz"
 RUN_STATUSES = ("ok", "partial", "failed")
 FATAL_EXIT_CODE = 3  # what a run that raised counts as: it could not finish
-
-
-LOCKED_EXIT_CODE = 4  # jobs.pipeline.ExitCode.LOCKED (health imports nothing of the pipeline)
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class RunSummary:
         failed (anything else: settings wrong, the run stopped, or it raised)."""
         if self.exit_code == 0:
             return "ok"
-        if self.exit_code == LOCKED_EXIT_CODE:
+        if self.exit_code == ExitCode.LOCKED:
             return "skipped"
         return "partial" if self.exit_code == 1 else "failed"
 

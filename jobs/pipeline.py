@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from jobs.crm import (
     read_crm,
     sync_crm,
 )
+from jobs.exit_codes import ExitCode
 from jobs.progress import Reporter, Silent
 from jobs.related import sync_related
 from jobs.settings import RunSettings
@@ -55,14 +55,6 @@ from jobs.state import StateStore
 from scoring import score_accounts
 
 log = structlog.get_logger(__name__)
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    PARTIAL = 1  # the run finished, but records were quarantined or failed
-    CONFIG_ERROR = 2
-    FATAL = 3  # the run could not finish: a source unreachable, a file missing
-    LOCKED = 4  # another sync holds the lock: this run did nothing, and should not count
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from arsync.money import exponent
 from jobs.charts import Bar, column_chart, compact_number, row_chart
 from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
+from jobs.report_options import DEFAULT_COMPARE_DAYS
 from jobs.settings import RunSettings
 from scoring import score_accounts
 from scoring.health import TIERS
@@ -69,7 +70,6 @@ MOVER_COLUMNS: tuple[str, ...] = (
 SCORE_BANDS: tuple[str, ...] = (*(f"{low}-{low + 9}" for low in range(0, 90, 10)), "90-100")
 WORST_MOVERS = 10  # the largest drops kept
 HTML_WORKLIST_ROWS = 50
-DEFAULT_COMPARE_DAYS = 30
 
 TIER_COLORS = {"low": "#2f9e44", "medium": "#e0a800", "high": "#e8590c", "critical": "#c92a2a"}
 _AGING_PALETTE = ("#2f9e44", "#94c11f", "#f2c94c", "#f2994a", "#e8590c", "#c92a2a", "#862e2e")

@@ -13,7 +13,8 @@ from structlog.testing import capture_logs
 from arsync.ledger import LedgerBuilder
 from arsync.quarantine import QuarantineEntry
 from connector.erp.base import Cursors, Pulled, PulledItem, Source
-from jobs.pipeline import ExitCode, pull_ledger, run_sync
+from jobs.exit_codes import ExitCode
+from jobs.pipeline import pull_ledger, run_sync
 from jobs.progress import Silent
 from jobs.settings import OutputSettings, load_run_settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from jobs.pipeline import ExitCode
+from jobs.exit_codes import ExitCode
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 _CONCURRENT = re.compile(r"\block\b|another sync|a second `arsync|by hand while", re.IGNORECASE)
