@@ -192,7 +192,7 @@ def _sync_run(
     """One run as `arsync run` does it, its summary printed; a settings, data or fatal problem
     is printed and raised as typer.Exit with its exit code."""
     from jobs.pipeline import run_sync  # noqa: PLC0415 - the run's stack, loaded by runs only
-    from jobs.state import StateStore  # noqa: PLC0415
+    from jobs.state import StateStore  # noqa: PLC0415 - the state store, with the run
 
     run_id = new_run_id()
     bind_run(run_id)
@@ -441,7 +441,7 @@ def source_check(
         )
         raise typer.Exit(ExitCode.CONFIG_ERROR)
     from jobs.pipeline import pull_ledger  # noqa: PLC0415 - the pull's stack, this command's
-    from jobs.sources import build_source  # noqa: PLC0415
+    from jobs.sources import build_source  # noqa: PLC0415 - the connectors, with the pull
 
     with _exit_codes("source.check_failed", "Source check failed"):
         builder = pull_ledger(build_source(settings), settings.app.currencies, Silent())
