@@ -43,6 +43,18 @@ class _Commands(TyperGroup):
     """Every command's last line of defence: an exception that no `_exit_codes` knew is a
     crash, reported in one paragraph and exit 3, never a traceback with exit 1 ("partial")."""
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_metavar(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command, its switches (--help included, and a sub-app's commands') shown in
+        --help without a `<bool>` placeholder: they take no value."""
+        command = super().get_command(ctx, cmd_name)
+        for each in [command, *getattr(command, "commands", {}).values()]:
+            if each is not None:
+                _flags_without_metavar(each.get_params(ctx))
+        return command
+
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context, which it does not export
         try:
             return super().invoke(ctx)
@@ -51,6 +63,14 @@ class _Commands(TyperGroup):
         except Exception as error:
             err.print(escaped(report_crash(ctx.invoked_subcommand or "command", error)))
             raise typer.Exit(ExitCode.FATAL) from None
+
+
+def _flags_without_metavar(params: list[Any]) -> list[Any]:
+    """Switches (typer's own --help and completion options too) with an empty placeholder."""
+    for param in params:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = param.metavar or FLAG
+    return params
 
 
 app = typer.Typer(
@@ -494,6 +514,44 @@ def sample_data(
     out.print(f"Wrote {counts} to {escaped(out_dir)} ({len(paths)} files).")
 
 
+@app.command()
+def init(
+    folder: Annotated[
+        Path, typer.Argument(help="Where to write the files (default: here); created if missing.")
+    ] = Path(),
+    force: Annotated[
+        bool,
+        typer.Option("--force", metavar=FLAG, help="Overwrite files that are already there."),
+    ] = False,
+) -> None:
+    """Write a working arsync.yaml, scoring.yaml, the CRM and ERP mappings and the sample export
+    into a folder, ready for `arsync run --dry-run`."""
+    from jobs.scaffold import ScaffoldConflictError, write_defaults  # noqa: PLC0415 - init's
+
+    try:
+        result = write_defaults(folder, force=force)
+    except ScaffoldConflictError as error:
+        err.print(f"[red]Not written:[/red] {escaped(error)}. Use --force to overwrite them.")
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    except OSError as error:
+        err.print(f"[red]Not written:[/red] {escaped(folder)}: {escaped(error.strerror)}")
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+    log.info("init.written", folder=str(folder), files=len(result.written))
+    out.print(f"Wrote {len(result.written)} files to {escaped(folder)}:", highlight=False)
+    for name in result.written:
+        if not name.startswith("examples/"):
+            out.print(f"  {escaped(name)}", highlight=False)
+    out.print("  examples/sample/ (a sample ERP export of 60 customers)", highlight=False)
+    go = "" if folder == Path() else f"cd {folder} && "
+    out.print(
+        "Next:\n"
+        f"  {go}arsync run --dry-run        score the sample; nothing is written anywhere\n"
+        "  then point source: path: in config/arsync.yaml at your own export, check the column\n"
+        "  names in mappings/erp/generic_csv.yaml, and run `arsync validate`.",
+        highlight=False,
+    )
+
+
 @contextmanager
 def _exit_codes(failed_event: str, stopped: str) -> Iterator[None]:
     """The one place where a problem becomes a message and an exit code: settings (2), data
@@ -537,6 +595,11 @@ def _load(config: Path) -> RunSettings:
         settings = load_run_settings(config)
     except ConfigError as error:
         _print_problems(error)
+        if not config.exists():
+            err.print(
+                f"No {escaped(config)} here: `arsync init` writes a working set of settings "
+                "(or pass --config)."
+            )
         raise typer.Exit(ExitCode.CONFIG_ERROR) from None
     register_referenced(path.read_text(encoding="utf-8") for path in [config, *settings.files()])
     return settings
@@ -544,7 +607,8 @@ def _load(config: Path) -> RunSettings:
 
 def _print_problems(error: ConfigError) -> None:
     log.error("config.invalid", problems=len(error.problems))
-    err.print(f"[red]{len(error.problems)} problem(s) in the settings:[/red]")
+    count = len(error.problems)
+    err.print(f"[red]{count} {'problem' if count == 1 else 'problems'} in the settings:[/red]")
     for problem in error.problems:
         err.print(plain(f"  {problem}"), highlight=False)  # may quote a cell of the export
 

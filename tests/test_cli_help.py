@@ -30,6 +30,13 @@ def line_of(lines: list[str], option: str) -> str:
         (("worker",), "--once-now"),
         (("worker",), "--dry-run"),
         ((), "--version"),
+        ((), "--help"),
+        ((), "--install-completion"),
+        ((), "--show-completion"),
+        (("run",), "--help"),
+        (("init",), "--force"),
+        (("salesforce", "check"), "--help"),
+        (("runs", "show"), "--help"),
     ],
 )
 def test_a_switch_shows_no_value_placeholder(command: tuple[str, ...], switch: str) -> None:
@@ -44,3 +51,26 @@ def test_the_as_of_date_shows_as_a_date(command: tuple[str, ...]) -> None:
 
     assert "YYYY-MM-DD" in line
     assert "%Y" not in line
+
+
+COMMANDS = [
+    (),
+    ("run",),
+    ("plan",),
+    ("worker",),
+    ("init",),
+    ("report",),
+    ("validate",),
+    ("sample-data",),
+    ("salesforce",),
+    ("salesforce", "check"),
+    ("runs",),
+    ("runs", "show"),
+    ("source",),
+    ("source", "check"),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_no_help_page_shows_a_bool_placeholder(command: tuple[str, ...]) -> None:
+    assert not [line for line in help_lines(*command) if "<bool>" in line]

@@ -175,7 +175,7 @@ def test_two_problems_in_two_files_are_both_reported_in_one_run(tmp_path: Path) 
     result = validate(config)
 
     assert result.exit_code == 2, result.output
-    assert "2 problem(s) in the settings" in result.stderr
+    assert "2 problems in the settings" in result.stderr
     assert f"{crm}:{crm_line}: fields.AR_Overdue_Balance__c.from: " in result.stderr
     assert f"{scoring}:{scoring_line}: aging_buckets[1].max_days_overdue: " in result.stderr
     assert "'thirty'" in result.stderr

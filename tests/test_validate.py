@@ -44,8 +44,9 @@ def problems(result: Result) -> list[str]:
     """The listed problems, one `file:line: key: message` each."""
     assert result.exit_code == 2, result.output
     lines = result.stderr.splitlines()
-    heading = next(n for n, line in enumerate(lines) if "problem(s) in the settings" in line)
-    assert f"{len(lines) - heading - 1} problem(s)" in lines[heading]
+    heading = next(n for n, line in enumerate(lines) if " in the settings:" in line)
+    count = len(lines) - heading - 1
+    assert lines[heading] == f"{count} {'problem' if count == 1 else 'problems'} in the settings:"
     return [line.strip() for line in lines[heading + 1 :]]
 
 
