@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
+from rich.columns import Columns
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -133,7 +134,9 @@ AsOfOption = Annotated[
         formats=[DATE], metavar="YYYY-MM-DD", help="Score as of this date (default: the data's)."
     ),
 ]
-ShowOption = Annotated[int, typer.Option(help="Accounts to show in the plan table.")]
+ShowOption = Annotated[
+    int, typer.Option(min=0, help="Accounts whose planned field values to list (0: the summary).")
+]
 FullOption = Annotated[
     bool,
     typer.Option(
@@ -153,7 +156,7 @@ def run(
         ),
     ] = False,
     as_of: AsOfOption = None,
-    show: ShowOption = 10,
+    show: ShowOption = 0,
     full: FullOption = False,
     allow_older_data: Annotated[
         bool,
@@ -191,7 +194,7 @@ def run(
 def plan(
     config: ConfigOption = DEFAULT_CONFIG,
     as_of: AsOfOption = None,
-    show: ShowOption = 10,
+    show: ShowOption = 0,
     full: FullOption = False,
 ) -> None:
     """Show what a run would change in Salesforce, writing nothing (same as run --dry-run)."""
@@ -271,7 +274,7 @@ def worker(
     def run_once() -> RunSummary:
         """`arsync run` once, the settings read afresh; its exit code and counts."""
         try:
-            result = _sync_run(config, dry_run=dry_run, as_of=None, show=10)
+            result = _sync_run(config, dry_run=dry_run, as_of=None, show=0)
         except typer.Exit as stopped:
             return RunSummary(exit_code=stopped.exit_code, seconds=0)
         except Exception as error:  # the worker goes on; this run is a crash, exit 3
@@ -614,24 +617,73 @@ def _print_problems(error: ConfigError) -> None:
 
 
 def _print_summary(result: SyncResult, show: int) -> None:
-    data_as_of = result.data_as_of.isoformat() if result.data_as_of else "unknown"
-    counts = ", ".join(
-        f"{n:,} {name.replace('_', ' ')}" for name, n in result.ledger.counts().items()
-    )
+    """The run in a screen: the ledger, the money and tiers, what would change; then the
+    per-field detail of `show` accounts, the quarantine, the breaker and the files."""
+    from jobs import run_summary as summary  # noqa: PLC0415 - pandas, loaded with the run
+
+    data_as_of = result.data_as_of.strftime("%Y-%m-%d %H:%M %Z") if result.data_as_of else "unknown"
+    kind = (" · dry run" if result.dry_run else "") + ("" if result.crm.online else ", offline")
     out.print(
-        f"[bold]Run {result.run_id}[/bold]  as of {result.as_of}  (ERP data as of {data_as_of})"
+        f"[bold]Run {result.run_id}[/bold]{kind} · as of {result.as_of} · ERP data of {data_as_of}",
+        highlight=False,
     )
-    out.print(f"Ledger: {counts}")
+    entries = len(list(result.quarantine))
+    out.print(plain(summary.ledger_line(result.ledger.counts(), entries)), highlight=False)
     if result.loaded is not None and result.loaded.as_of_warning is not None:
         out.print(f"[yellow]Warning:[/yellow] {escaped(result.loaded.as_of_warning)}")
     if result.loaded is not None and result.loaded.accounting:
         accounting = {s: c.as_dict() for s, c in result.loaded.accounting.items()}
-        out.print(_accounting_table(accounting))
-    _print_plan(result, show)
+        _print_accounting(accounting)
+    scores = result.scores
+    if len(scores):
+        money = summary.portfolio_money(scores)
+        out.print(plain(money.line()), highlight=False)
+        out.print(
+            Columns(
+                [
+                    summary.tier_table(scores, money.currency),
+                    summary.action_table(scores, money.currency),
+                ]
+            )
+        )
+    line = summary.change_line(
+        result.plan, online=result.crm.online, dry_run=result.dry_run, scored=len(scores)
+    )
+    out.print(plain(line), highlight=False)
+    if show > 0:
+        _print_plan(result, show)
+    elif len(result.plan):
+        plan_file = result.outputs.get("plan")
+        where = f", or every one in {plan_file}" if plan_file else ""
+        out.print(plain(f"Per-field detail: --show 10 for ten accounts{where}."), highlight=False)
+    if result.crm.online:
+        _print_outcomes(result)
     _print_quarantine(result)
     _print_trips(result)
-    for name, path in result.outputs.items():
-        out.print(f"{name.capitalize()}: {escaped(path)}")
+    _print_files(result.outputs)
+
+
+def _print_accounting(accounting: dict[str, dict[str, int]]) -> None:
+    """Where every row read went: one line when all of them are in the ledger, else the table."""
+    read = sum(count.get("read", 0) for count in accounting.values())
+    ledger = sum(count.get("ledger", 0) for count in accounting.values())
+    if read == ledger:
+        out.print(
+            f"Rows read: {read:,} from {len(accounting):,} files or streams, every one in the "
+            "ledger.",
+            highlight=False,
+        )
+    else:
+        out.print(_accounting_table(accounting))
+
+
+def _print_files(outputs: dict[str, Path]) -> None:
+    """The files written, one line per folder."""
+    folders: dict[Path, list[str]] = {}
+    for path in outputs.values():
+        folders.setdefault(path.parent, []).append(path.name)
+    for folder, files in folders.items():
+        out.print(plain(f"Wrote to {folder}/: {', '.join(files)}"), highlight=False)
 
 
 def _accounting_table(accounting: dict[str, dict[str, int]]) -> Table:
@@ -648,13 +700,15 @@ def _accounting_table(accounting: dict[str, dict[str, int]]) -> Table:
 
 
 def _print_plan(result: SyncResult, show: int) -> None:
+    from jobs.run_summary import cell  # noqa: PLC0415 - pandas, loaded with the run
+
     plan, online = result.plan, result.crm.online
     accounts = list(plan["customer_id"].unique())  # in order of first appearance
     if not online:
         title = "Plan (dry run, offline: no Salesforce connection configured, nothing compared)"
     else:
         verb = "would change" if result.dry_run else "changed"
-        title = f"Plan: {len(plan)} field values on {len(accounts)} accounts {verb}"
+        title = f"Plan: {len(plan):,} field values on {len(accounts):,} accounts {verb}"
     table = Table(title=title)
     columns = ["Customer", "Account" if online else "Match key", "Field"]
     columns += ["Current", "New"] if online else ["Value"]
@@ -671,27 +725,25 @@ def _print_plan(result: SyncResult, show: int) -> None:
         for position, (field, current, value) in enumerate(cells):
             # plain and _text: names and values from the ERP are data, never rich markup
             name = plain(f"{customer_id} {first['customer_name']}" if position == 0 else "")
-            values = [_text(current), _text(value)] if online else [_text(value)]
+            values = [cell(current), cell(value)] if online else [cell(value)]
             table.add_row(name, plain(key if position == 0 else ""), plain(field), *values)
         table.add_section()
     out.print(table)
     if len(accounts) > show:
-        out.print(f"... and {len(accounts) - show} more accounts in the plan file.")
-    if online:
-        _print_outcomes(result)
+        out.print(f"... and {len(accounts) - show:,} more accounts in the plan file.")
 
 
 def _print_outcomes(result: SyncResult) -> None:
     outcomes = result.crm.outcomes
     counts = outcomes["status"].value_counts().to_dict()
-    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    summary = ", ".join(f"{count:,} {status}" for status, count in sorted(counts.items()))
     calls = sum(result.crm.api_calls.values())
-    out.print(plain(f"Salesforce: {summary or 'nothing to write'}; {calls} API calls."))
+    out.print(plain(f"Accounts: {summary or 'nothing to write'}; {calls:,} API calls."))
     records = result.crm.records
     if len(records):
         kinds = records["object"] + " " + records["action"] + " " + records["status"]
         grouped = kinds.value_counts().sort_index().items()
-        out.print(plain("Related records: " + ", ".join(f"{n} {kind}" for kind, n in grouped)))
+        out.print(plain("Related records: " + ", ".join(f"{n:,} {kind}" for kind, n in grouped)))
     problems = outcomes[outcomes["status"] != "written"]
     if problems.empty:
         return

@@ -9,11 +9,12 @@ loggers (simple-salesforce, urllib3, APScheduler) go through the same chain.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import uuid
 from enum import StrEnum
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
@@ -67,7 +68,8 @@ def configure_logging(
     except ValueError:
         choices = ", ".join(member.value for member in LogLevel)
         raise ValueError(f"log level {level!r} is not one of {choices}") from None
-    out = stream if stream is not None else sys.stderr
+    # A TextIOBase, which typeshed does not count as a TextIO; it writes text all the same.
+    out = stream if stream is not None else cast(TextIO, _CurrentStderr())
     use_json = log_format is LogFormat.JSON or (log_format is LogFormat.AUTO and not out.isatty())
     chain = _processors(use_json)
     if not use_json:  # JSON escapes control characters itself; a terminal would obey them
@@ -86,6 +88,20 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     _route_standard_logging(out, chain, renderer)
+
+
+class _CurrentStderr(io.TextIOBase):
+    """Whatever `sys.stderr` is at each write: while a progress bar is live, rich stands in
+    for it and prints each log line above the bars instead of through them."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 def _processors(use_json: bool) -> list[Processor]:

@@ -148,7 +148,14 @@ def pull_into(
         kept_records[(kind, record.id)] = Pulled(record, location)
     pulled: list[Pulled] = []
     forgotten: list[tuple[str, str]] = []
-    for item in progress.track(source.pull(since), f"Reading {source.name}"):
+    extent = source.extent()
+    for item in progress.track(
+        source.pull(since),
+        f"Reading {source.name}",
+        total=extent.total if extent else None,
+        unit=extent.unit if extent else "records",
+        done=source.done if extent else None,
+    ):
         if isinstance(item, QuarantineEntry):
             builder.reject(item, item.record_type)
             read[item.record_type] += 1
@@ -169,7 +176,14 @@ def pull_into(
 
 def _pull_frames(source: FrameSource, builder: LedgerBuilder, progress: Reporter) -> Pull:
     extra: Counter[str] = Counter()
-    for item in progress.track(source.pull_frames(), f"Reading {source.name}"):
+    extent = source.extent()
+    for item in progress.track(
+        source.pull_frames(),
+        f"Reading {source.name}",
+        total=extent.total if extent else None,
+        unit=extent.unit if extent else "files",
+        done=source.done if extent else None,
+    ):
         if isinstance(item, Rejected):
             builder.reject(item.entry, item.stream)
             extra[item.stream] += item.rows - 1

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, TypeVar
 
+from rich import filesize
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from jobs.console_safety import clean
 
@@ -22,7 +25,18 @@ T = TypeVar("T")
 
 
 class Reporter(Protocol):
-    def track(self, items: Iterable[T], description: str) -> Iterator[T]: ...
+    def track(
+        self,
+        items: Iterable[T],
+        description: str,
+        *,
+        total: int | None = None,
+        unit: str = "records",
+        done: Callable[[], int] | None = None,
+    ) -> Iterator[T]:
+        """Each item; a bar of `total` `unit`s, at `done()` after each item (or one per
+        item), where the total is known; else a count of the items."""
+        ...
 
     def step(self, description: str) -> AbstractContextManager[object]: ...
 
@@ -30,7 +44,15 @@ class Reporter(Protocol):
 class Silent:
     """For logs, pipes and tests: no bars at all."""
 
-    def track(self, items: Iterable[T], description: str) -> Iterator[T]:
+    def track(
+        self,
+        items: Iterable[T],
+        description: str,
+        *,
+        total: int | None = None,
+        unit: str = "records",
+        done: Callable[[], int] | None = None,
+    ) -> Iterator[T]:
         return iter(items)
 
     def step(self, description: str) -> AbstractContextManager[object]:
@@ -45,10 +67,11 @@ class Bars:
             SpinnerColumn(),
             TextColumn("{task.description}", markup=False),  # may name a source or a file
             BarColumn(),
-            MofNCompleteColumn(),
+            AmountColumn(),
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            redirect_stderr=True,  # log lines print above the bars, never through them
         )
 
     def __enter__(self) -> Bars:
@@ -58,15 +81,44 @@ class Bars:
     def __exit__(self, *_: object) -> None:
         self._progress.stop()
 
-    def track(self, items: Iterable[T], description: str) -> Iterator[T]:
-        task = self._progress.add_task(clean(description), total=None)
+    def track(
+        self,
+        items: Iterable[T],
+        description: str,
+        *,
+        total: int | None = None,
+        unit: str = "records",
+        done: Callable[[], int] | None = None,
+    ) -> Iterator[T]:
+        task = self._progress.add_task(clean(description), total=total, unit=unit)
         for item in items:
             yield item
-            self._progress.advance(task)
+            if done is not None:
+                self._progress.update(task, completed=done())
+            else:
+                self._progress.advance(task)
         self._progress.update(task, visible=False)
 
     def step(self, description: str) -> AbstractContextManager[object]:
         return _Step(self._progress, description)
+
+
+class AmountColumn(ProgressColumn):
+    """How much is done, in the task's unit: `12.3/45.6 MB` for bytes, `1,234/5,678 records`
+    with a total, `1,234 records` without one."""
+
+    def render(self, task: Task) -> Text:
+        unit = str(task.fields.get("unit", ""))
+        done = int(task.completed)
+        if unit == "bytes":
+            shown = filesize.decimal(done)
+            if task.total is not None:
+                shown += f"/{filesize.decimal(int(task.total))}"
+        elif task.total is not None:
+            shown = f"{done:,}/{int(task.total):,} {unit}"
+        else:
+            shown = f"{done:,} {unit}" if unit else f"{done:,}"
+        return Text(shown.strip(), style="progress.download")
 
 
 class _Step:

@@ -49,7 +49,8 @@ def test_dry_run_on_the_sample_plans_every_customer_and_exits_0(project: Path) -
     assert {row["customer_id"] for row in plan} == customers
     mapped = {"AR_Open_Balance__c", "AR_Overdue_Status__c", "AR_As_Of__c"}
     assert mapped <= {row["field"] for row in plan}
-    assert "Plan (dry run, offline" in output
+    assert "Salesforce: not connected" in output
+    assert "Plan (dry run, offline" not in output  # the per-field detail is behind --show
     assert "Quarantine: empty" in output
     manifest = json.loads((project / "examples/sample/export_manifest.json").read_text())
     assert manifest["exported_at"] == "2026-11-20T23:00:00+00:00"
@@ -57,6 +58,30 @@ def test_dry_run_on_the_sample_plans_every_customer_and_exits_0(project: Path) -
     assert {row["value"] for row in plan if row["field"] == "AR_As_Of__c"} == {
         "2026-11-20T23:00:00.000Z"
     }
+
+
+def test_the_summary_adds_up_to_the_scores_and_show_lists_the_fields(project: Path) -> None:
+    code, output = run(
+        "run", "--dry-run", "--show", "2", "--config", str(project / "config/arsync.yaml")
+    )
+
+    assert code == 0, output
+    scores = read_rows(project / "out/scores.csv")
+    open_cents = sum(round(float(row["open_balance"]) * 100) for row in scores)
+    overdue_cents = sum(round(float(row["overdue_balance"]) * 100) for row in scores)
+    at_risk = [r for r in scores if r["risk_tier"] in {"high", "critical"}]
+    at_risk_cents = sum(round(float(row["open_balance"]) * 100) for row in at_risk)
+    assert f"Open {open_cents / 100:,.2f} USD, overdue {overdue_cents / 100:,.2f}" in output
+    assert f"{at_risk_cents / 100:,.2f} open at high or critical risk" in output
+    [total] = [line for line in output.splitlines() if "│ Total" in line]
+    assert total.split("│")[1:5] == [
+        " Total    ",
+        f"{len(scores):>9,} ",
+        f" {open_cents / 100:>10,.2f} ",
+        f" {overdue_cents / 100:>11,.2f} ",
+    ]
+    assert "Plan (dry run, offline" in output
+    assert "... and 58 more accounts in the plan file." in output
 
 
 def test_plan_balances_match_the_export(project: Path) -> None:

@@ -62,7 +62,8 @@ def test_run_writes_the_scores_onto_the_accounts_and_a_rerun_writes_nothing(
 
     assert code == 0, output
     assert org.count("composite") + org.count("bulk_create") == writes
-    assert "Salesforce: 1 unmatched" in output
+    assert "Accounts: 1 unmatched" in output
+    assert "Salesforce: nothing changed; all 60 accounts already hold these values." in output
 
 
 def test_plan_shows_current_and_new_values_and_writes_nothing(

@@ -228,7 +228,7 @@ def test_markup_and_escape_sequences_from_the_erp_reach_the_console_as_text(
     write_rows(sample / "invoices.csv", invoices)
     config = str(project / "config/arsync.yaml")
 
-    code, output, events = invoke("run", "--dry-run", "--config", config)
+    code, output, events = invoke("run", "--dry-run", "--show", "60", "--config", config)
 
     assert code == 1, output  # a quarantined record makes the run partial
     assert "Traceback" not in output

@@ -590,7 +590,7 @@ def test_worker_command_once_now_runs_the_sync_then_stops_on_sigterm(project: Pa
     assert finished[0]["records_pulled"] == 60 + 2455 + 1925 + 36  # the sample's records
     assert finished[0]["accounts_changed"] == 60
     assert events(logs, "worker.stopped")
-    assert "Plan (dry run, offline" in result.output
+    assert "Salesforce: not connected" in result.output
 
 
 def test_a_run_that_found_the_lock_taken_is_skipped_not_failed() -> None:

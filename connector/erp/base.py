@@ -39,6 +39,14 @@ class Rejected:
 Cursors = Mapping[str, str]  # stream name -> where the next incremental pull starts
 
 
+@dataclass(frozen=True, slots=True)
+class Extent:
+    """How much the next pull reads, known before it starts: a progress bar's total."""
+
+    total: int
+    unit: str  # "bytes" (files), "records" or "pages" (APIs)
+
+
 class Source(ABC):
     """Yields canonical records, or quarantine entries for what it could not read.
 
@@ -53,6 +61,15 @@ class Source(ABC):
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every record of the ledger, in any order; with `since`, an incremental source
         yields only the records of each stream changed after that stream's cursor."""
+
+    def extent(self) -> Extent | None:
+        """What the next pull reads, where the source knows it before reading (the files'
+        sizes); None: progress counts records as they come."""
+        return None
+
+    def done(self) -> int:
+        """During a pull, how much of `extent()` is read; a source with an extent says."""
+        return 0
 
     def cursors(self) -> dict[str, str]:
         """After a pull, each stream's new cursor (the latest change seen); empty for a

@@ -17,7 +17,7 @@ from arsync.frames import LINE, LOCATION, MONEY_FIELDS, STREAM, RecordFrame, loc
 from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record
-from connector.erp.base import Cursors, FrameSource, Pulled, PulledItem, Rejected
+from connector.erp.base import Cursors, Extent, FrameSource, Pulled, PulledItem, Rejected
 from connector.erp.files.columns import typed_batch
 from connector.erp.files.mapping import (
     RECORD_MODELS,
@@ -51,6 +51,7 @@ class FileSource(FrameSource):
         self._mapping = mapping
         self._read: dict[str, int] = {}
         self._rejected: list[Rejected] = []
+        self._bytes_done = 0
 
     def data_as_of(self) -> dt.datetime | None:
         """`exported_at` from the export's manifest; without one, when the newest export file
@@ -68,13 +69,25 @@ class FileSource(FrameSource):
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
     def _newest_file_time(self) -> dt.datetime | None:
-        times = []
+        times = [path.stat().st_mtime for path in self._mapped_files() if path.is_file()]
+        return dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
+
+    def extent(self) -> Extent | None:
+        """The export's mapped files, in bytes: what a pull reads, before it reads it."""
+        sizes = [path.stat().st_size for path in self._mapped_files() if path.is_file()]
+        return Extent(total=sum(sizes), unit="bytes")
+
+    def done(self) -> int:
+        """Bytes of the files read so far in this pull."""
+        return self._bytes_done
+
+    def _mapped_files(self) -> list[Path]:
+        files = []
         for kind in _RECORD_TYPE:
             spec = self._mapping.file(kind)
-            path = self._file_path(kind, spec) if spec is not None else None
-            if path is not None and path.is_file():
-                times.append(path.stat().st_mtime)
-        return dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
+            if spec is not None:
+                files.append(self._file_path(kind, spec))
+        return files
 
     def pull_frames(self) -> Iterator[RecordFrame | Rejected]:
         """Every file as record frames (typed columns), and the rows it could not read; an
@@ -82,6 +95,7 @@ class FileSource(FrameSource):
         how many rows each file had."""
         self._read = {}
         self._rejected = []
+        self._bytes_done = 0
         formats = self._mapping.formats
         for kind, record_type in _RECORD_TYPE.items():
             spec = self._mapping.file(kind)
@@ -104,6 +118,7 @@ class FileSource(FrameSource):
             batch, bad = typed_batch(kind, table, spec.column_specs(), formats)
             rejected += [Rejected(entry, table.name) for entry in bad]
             del table  # the text columns: the next file must not find them still in memory
+            self._bytes_done += path.stat().st_size
             self._rejected += rejected
             yield from rejected
             yield batch

@@ -1,0 +1,124 @@
+"""Progress bars know their totals, and log lines print above them, never through them."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import structlog
+from rich.console import Console
+from rich.progress import Progress, Task
+
+from arsync.yamlfile import load_model
+from connector.erp.files.mapping import FileMapping
+from connector.erp.files.source import FileSource
+from jobs.logging import LogFormat, configure_logging
+from jobs.pipeline import pull_into
+from jobs.progress import AmountColumn, Bars
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples/sample"
+T = TypeVar("T")
+
+
+def sample_source() -> FileSource:
+    return FileSource(SAMPLE, load_model(FileMapping, ROOT / "mappings/erp/generic_csv.yaml"))
+
+
+class Recording:
+    """A Reporter that keeps what each bar was told."""
+
+    def __init__(self) -> None:
+        self.bars: list[dict[str, object]] = []
+
+    def track(
+        self,
+        items: Iterable[T],
+        description: str,
+        *,
+        total: int | None = None,
+        unit: str = "records",
+        done: Callable[[], int] | None = None,
+    ) -> Iterator[T]:
+        bar: dict[str, object] = {"description": description, "total": total, "unit": unit}
+        self.bars.append(bar)
+        seen: list[int] = []
+        for item in items:
+            yield item
+            seen.append(done() if done is not None else len(seen) + 1)
+        bar["progress"] = seen
+
+    def step(self, description: str) -> AbstractContextManager[object]:
+        return nullcontext()
+
+
+def test_a_file_export_is_measured_in_bytes_before_it_is_read() -> None:
+    source = sample_source()
+    sizes = sum(path.stat().st_size for path in SAMPLE.glob("*.csv"))
+
+    extent = source.extent()
+
+    assert extent is not None
+    assert (extent.total, extent.unit) == (sizes, "bytes")
+
+
+def test_the_pull_bar_climbs_file_by_file_to_its_total() -> None:
+    reporter = Recording()
+
+    pull_into(sample_source(), frozenset({"USD", "EUR"}), reporter)
+
+    [bar] = reporter.bars
+    sizes = sum(path.stat().st_size for path in SAMPLE.glob("*.csv"))
+    assert (bar["total"], bar["unit"]) == (sizes, "bytes")
+    progress = bar["progress"]
+    assert isinstance(progress, list)
+    assert progress == sorted(progress)
+    assert progress[-1] == sizes
+    assert len(set(progress)) == 6  # one step per file of the sample
+
+
+def render(unit: str, completed: int, total: int | None) -> str:
+    progress = Progress()
+    task_id = progress.add_task("x", total=total, unit=unit, completed=completed)
+    task: Task = progress.tasks[task_id]
+    return AmountColumn().render(task).plain
+
+
+def test_amounts_show_in_the_unit_of_the_bar() -> None:
+    assert render("bytes", 1_500_000, 3_000_000) == "1.5 MB/3.0 MB"
+    assert render("records", 1234, 5678) == "1,234/5,678 records"
+    assert render("records", 1234, None) == "1,234 records"
+
+
+def test_a_log_line_during_a_live_bar_prints_above_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", original)
+    configure_logging(LogFormat.JSON)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=60, soft_wrap=True)  # as the CLI
+
+    with Bars(console) as bars:
+        for n in bars.track(range(3), "Reading", total=3):
+            structlog.get_logger("t").info("progress.logged_while_live", n=n)
+
+    assert "progress.logged_while_live" not in original.getvalue()
+    lines = [json.loads(raw) for raw in _printed_lines(screen) if "logged_while_live" in raw]
+    assert [line["n"] for line in lines] == [0, 1, 2]  # each whole, on a line of its own
+    assert sys.stderr is original  # the bars gave stderr back
+
+
+def _printed_lines(screen: io.StringIO) -> list[str]:
+    """The screen's text without the cursor and colour sequences the live display writes."""
+    text = screen.getvalue()
+    lines = []
+    for raw in text.replace("\r", "\n").splitlines():
+        start = raw.find("{")
+        if start >= 0:
+            lines.append(raw[start : raw.rfind("}") + 1])
+    return lines
