@@ -542,9 +542,10 @@ def init(
     log.info("init.written", folder=str(folder), files=len(result.written))
     out.print(f"Wrote {len(result.written)} files to {escaped(folder)}:", highlight=False)
     for name in result.written:
-        if not name.startswith("examples/"):
+        if not name.startswith(("examples/", "salesforce/")):
             out.print(f"  {escaped(name)}", highlight=False)
-    out.print("  examples/sample/ (a sample ERP export of 60 customers)", highlight=False)
+    out.print("  examples/sample/ (a sample ERP export)", highlight=False)
+    out.print("  salesforce/ (the SFDX package: fields, page and permission set)", highlight=False)
     go = "" if folder == Path() else f"cd {folder} && "
     out.print(
         "Next:\n"

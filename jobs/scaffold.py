@@ -13,8 +13,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 # What `init` writes, in the repository's layout: config/arsync.yaml names the rest relative to
-# itself, so the folder runs as it is written.
-DEFAULT_FOLDERS = ("config", "mappings", "examples/sample")
+# itself, so the folder runs as it is written; salesforce/ is the SFDX package to deploy.
+DEFAULT_FOLDERS = ("config", "mappings", "examples/sample", "salesforce")
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
