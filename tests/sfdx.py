@@ -11,7 +11,11 @@ SOURCE = ROOT / "salesforce/force-app/main/default"
 OBJECTS = SOURCE / "objects"
 FIELDS = OBJECTS / "Account/fields"
 PERMISSION_SETS = SOURCE / "permissionsets"
-_NS = {"m": "http://soap.sforce.com/2006/04/metadata"}
+LAYOUTS = SOURCE / "layouts"
+FLEXIPAGES = SOURCE / "flexipages"
+TABS = SOURCE / "tabs"
+METADATA_NS = "http://soap.sforce.com/2006/04/metadata"
+_NS = {"m": METADATA_NS}
 # Metadata type -> the `type` describe() reports for such a field.
 _DESCRIBE_TYPES = {
     "Text": "string",
@@ -125,7 +129,68 @@ def permission_set(name: str = "arsync_Integration") -> dict[str, Any]:
         "description": description.text if description is not None else None,
         "fieldPermissions": entries("fieldPermissions"),
         "objectPermissions": entries("objectPermissions"),
+        "tabSettings": entries("tabSettings"),
+        "userPermissions": entries("userPermissions"),
     }
+
+
+def layout(name: str) -> dict[str, Any]:
+    """A page layout's sections (label -> [(field, behavior)]) and related lists, in file order."""
+    root = _root(LAYOUTS / f"{name}.layout-meta.xml")
+    sections: dict[str, list[tuple[str, str]]] = {}
+    for section in root.findall("m:layoutSections", _NS):
+        label = section.findtext("m:label", "", _NS)
+        sections[label] = [
+            (item.findtext("m:field", "", _NS), item.findtext("m:behavior", "", _NS))
+            for item in section.iterfind("m:layoutColumns/m:layoutItems", _NS)
+        ]
+    related = [
+        {
+            "relatedList": entry.findtext("m:relatedList", "", _NS),
+            "fields": [node.text for node in entry.findall("m:fields", _NS)],
+            "excludeButtons": [node.text for node in entry.findall("m:excludeButtons", _NS)],
+            "sortField": entry.findtext("m:sortField", None, _NS),
+            "sortOrder": entry.findtext("m:sortOrder", None, _NS),
+        }
+        for entry in root.findall("m:relatedLists", _NS)
+    ]
+    return {"sections": sections, "relatedLists": related}
+
+
+def flexipage(name: str) -> dict[str, Any]:
+    """A Lightning page: its settings and, per region, each component with its properties."""
+    root = _root(FLEXIPAGES / f"{name}.flexipage-meta.xml")
+    regions: dict[str, list[dict[str, Any]]] = {}
+    for region in root.findall("m:flexiPageRegions", _NS):
+        regions[region.findtext("m:name", "", _NS)] = [
+            {
+                "componentName": component.findtext("m:componentName", "", _NS),
+                "identifier": component.findtext("m:identifier", "", _NS),
+                "properties": {
+                    prop.findtext("m:name", "", _NS): prop.findtext("m:value", "", _NS)
+                    for prop in component.findall("m:componentInstanceProperties", _NS)
+                },
+            }
+            for component in region.iterfind("m:itemInstances/m:componentInstance", _NS)
+        ]
+    return {
+        "type": root.findtext("m:type", None, _NS),
+        "sobjectType": root.findtext("m:sobjectType", None, _NS),
+        "masterLabel": root.findtext("m:masterLabel", None, _NS),
+        "template": root.findtext("m:template/m:name", None, _NS),
+        "regions": regions,
+    }
+
+
+def compact_layout(object_name: str, name: str) -> list[str]:
+    """The fields of one compact layout, in the order the highlights panel shows them."""
+    path = OBJECTS / object_name / "compactLayouts" / f"{name}.compactLayout-meta.xml"
+    return [str(node.text) for node in _root(path).findall("m:fields", _NS)]
+
+
+def object_settings(object_name: str) -> ET.Element:
+    """A shipped object definition's root element (a custom object's `.object-meta.xml`)."""
+    return _root(OBJECTS / object_name / f"{object_name}.object-meta.xml")
 
 
 def _describe(path: Path) -> dict[str, Any]:

@@ -41,12 +41,16 @@ INVOICE_FIELDS: dict[str, dict[str, Any]] = {
     "Issue_Date__c": {"type": "date"},
     "Due_Date__c": {"type": "date"},
     "Currency__c": {"type": "string", "length": 3},
-    "Total_Amount__c": {"type": "currency", "precision": 16, "scale": 2},
-    "Open_Amount__c": {"type": "currency", "precision": 16, "scale": 2},
+    # Numbers, not Currency fields: a Currency field shows the org's or the record's currency,
+    # which need not be the invoice's (Currency__c); the *_Display__c formulas show both.
+    "Total_Amount__c": {"type": "double", "precision": 16, "scale": 2},
+    "Open_Amount__c": {"type": "double", "precision": 16, "scale": 2},
     "Disputed__c": {"type": "boolean"},
     "Dispute_Reason__c": {"type": "string", "length": 255},
     "Status__c": {"type": "picklist"},
 }
+# Formulas of the invoice object: computed by the org, never written.
+INVOICE_FORMULAS = {"Days_Overdue__c", "Open_Amount_Display__c", "Total_Amount_Display__c"}
 
 
 def _load_mapping() -> CrmMapping:
@@ -94,7 +98,12 @@ def test_the_promise_status_field_holds_the_values_arsync_writes() -> None:
 
     assert status["type"] == "picklist"
     assert status["restrictedPicklist"]
-    assert [v["value"] for v in status["picklistValues"]] == ["None", "Pending", "Kept", "Broken"]
+    assert [v["value"] for v in status["picklistValues"]] == [
+        "No Promise",
+        "Pending",
+        "Kept",
+        "Broken",
+    ]
     assert "Written by arsync" in field_metadata("Account", PROMISE_STATUS)["description"]
 
 
@@ -103,9 +112,9 @@ def test_every_invoice_field_the_writer_uses_is_shipped_with_a_fitting_type() ->
     infos = {name: FieldInfo.from_describe(f) for name, f in fields.items()}
 
     assert check_invoice_object(infos, InvoiceSync(enabled=True)) == []  # the default mapping
-    assert {name for name in fields if name.endswith("__c")} == set(INVOICE_FIELDS) | {
-        "Days_Overdue__c"
-    }
+    assert {name for name in fields if name.endswith("__c")} == set(INVOICE_FIELDS) | (
+        INVOICE_FORMULAS
+    )
     for name, expected in INVOICE_FIELDS.items():
         assert {key: fields[name][key] for key in expected} == expected, name
         assert fields[name]["updateable"], name
@@ -197,8 +206,11 @@ def test_the_permission_set_grants_exactly_the_shipped_fields() -> None:
 def test_the_permission_set_lets_arsync_edit_only_what_it_writes() -> None:
     permissions = {p["field"]: p for p in permission_set()["fieldPermissions"]}
     mapping = _load_mapping()
-    read_only = {f"Account.{name}" for name in ACCOUNT_INPUTS | {mapping.match.hold_field}}
-    read_only.add("AR_Invoice__c.Days_Overdue__c")  # a formula
+    # The match key too: arsync finds Accounts by it (the Account update goes by Id) and never
+    # writes it, so a bug cannot re-point an Account at another ERP customer.
+    people = ACCOUNT_INPUTS | {mapping.match.hold_field, mapping.match.external_id_field}
+    read_only = {f"Account.{name}" for name in people}
+    read_only |= {f"AR_Invoice__c.{name}" for name in INVOICE_FORMULAS}
 
     assert all(p["readable"] for p in permissions.values())
     assert {name for name, p in permissions.items() if not p["editable"]} == read_only

