@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/arsync.yaml
 PACKAGES := arsync connector scoring jobs
 
-.PHONY: run report test lint typecheck unit postgres sample bench clean
+.PHONY: run report test lint typecheck unit postgres sample bench wheel clean
 
 run: $(VENV)/.runtime  ## set up, then run the main job (dry run) on the bundled sample data
 	$(BIN)/arsync run --dry-run --config $(CONFIG)
@@ -51,6 +51,9 @@ $(VENV)/.runtime: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
+
+wheel: $(VENV)/.runtime  ## build dist/arsync-<version>-py3-none-any.whl, defaults and sample inside
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache .hypothesis

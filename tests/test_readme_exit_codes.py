@@ -1,4 +1,5 @@
-"""The README's exit codes for a held lock agree with the code, in the table and in the prose."""
+"""The exit code for a held lock agrees with the code in the README's and docs/usage.md's
+tables and in the prose of the README and every page of docs/."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 from jobs.exit_codes import ExitCode
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+README = "\n\n".join(page.read_text(encoding="utf-8") for page in PAGES)
 _CONCURRENT = re.compile(r"\block\b|another sync|a second `arsync|by hand while", re.IGNORECASE)
 _EXIT = re.compile(r"\bexits? (?:with )?`?(\d)`?")
 
@@ -23,10 +26,12 @@ def _sentences() -> list[str]:
     return sentences
 
 
-def test_the_exit_code_table_gives_the_lock_the_code_the_cli_uses() -> None:
-    [row] = [line for line in README.splitlines() if line.startswith("| `") and "lock" in line]
+def test_the_exit_code_tables_give_the_lock_the_code_the_cli_uses() -> None:
+    rows = [line for line in README.splitlines() if re.match(r"\| `\d` \|.*\block\b", line)]
 
-    assert row.startswith(f"| `{int(ExitCode.LOCKED)}` |")
+    assert len(rows) == 2  # the README's short table and docs/usage.md's full one
+    for row in rows:
+        assert row.startswith(f"| `{int(ExitCode.LOCKED)}` |")
 
 
 def test_every_sentence_about_the_lock_names_the_same_exit_code() -> None:

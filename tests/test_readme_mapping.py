@@ -1,4 +1,5 @@
-"""Every example in the README's mapping section is a mapping arsync accepts, as written."""
+"""Every example in the CRM mapping section of docs/settings.md (moved there from the README)
+is a mapping arsync accepts, as written."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from arsync.mapping import CrmMapping
 from scoring import ScoringSettings
 from scoring.columns import output_columns
 
-README = Path(__file__).parents[1] / "README.md"
+SETTINGS = Path(__file__).parents[1] / "docs/settings.md"
 SECTIONS = {"match", "fields", "from_crm", "invoices", "tasks", "object"}
 
 
 def _mapping_examples() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("### The CRM mapping") : text.index("## Docker")]
+    text = SETTINGS.read_text(encoding="utf-8")
+    section = text[text.index("### The CRM mapping") :]
     return re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL)
 
 
