@@ -11,6 +11,8 @@
 ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim@sha256:9358444059ed78e2975ada2c189f1c1a3144a5dab6f35bff8c981afb38946634
 
 FROM ${PYTHON_IMAGE} AS build
+# Behind a TLS-inspecting proxy, pip needs its CA: ARSYNC_BUILD_CA=ca.pem bash .ci/image (buildah).
+ARG PIP_CERT
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 # The build backend (hatchling) pinned too, so the same sources give the same wheel.
@@ -35,6 +37,8 @@ ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=1970-01-01T00:00:00Z
 ARG SOURCE=
+ARG PIP_CERT
+ARG PYTHON_IMAGE
 LABEL org.opencontainers.image.title="arsync" \
       org.opencontainers.image.description="Accounts-receivable health from the ERP onto Salesforce Accounts." \
       org.opencontainers.image.version="${VERSION}" \
@@ -42,7 +46,7 @@ LABEL org.opencontainers.image.title="arsync" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="docker.io/library/python:3.11-slim"
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
