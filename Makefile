@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/arsync.yaml
 PACKAGES := arsync connector scoring jobs
 
-.PHONY: run report test lint typecheck unit postgres sample bench wheel clean
+.PHONY: run report test lint typecheck unit postgres sample bench wheel lock clean
 
 run: $(VENV)/.runtime  ## set up, then run the main job (dry run) on the bundled sample data
 	$(BIN)/arsync run --dry-run --config $(CONFIG)
@@ -44,16 +44,41 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e .
+# Installs come from the locks in requirements/, each file checked against its hash: first the
+# locked set (--no-deps: nothing unlocked slips in), then arsync itself, then `pip check`, which
+# fails when pyproject.toml asks for something the lock lacks (run `make lock`).
+$(VENV)/.runtime: pyproject.toml requirements/runtime.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/runtime.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.dev: pyproject.toml requirements/dev.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@ $(VENV)/.runtime
 
+# The wheel, built with the locked hatchling; it carries the defaults `arsync init` writes.
 wheel: $(VENV)/.runtime  ## build dist/arsync-<version>-py3-none-any.whl, defaults and sample inside
-	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.txt
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+
+# Re-resolve the locks from pyproject.toml (build-system, dependencies, extras) for CPython 3.11+
+# on every platform, with hashes, keeping the pins that still fit; `make lock UPGRADE=1` moves
+# every pin to the newest release allowed. Commit requirements/ afterwards (docs/building.md).
+UV_VERSION := 0.13.8
+LOCK_FLAGS = --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+
+lock: | $(VENV)/bin/python  ## re-resolve requirements/*.txt from pyproject.toml (UPGRADE=1: newest)
+	$(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+	requires=$$($(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")') \
+	  && printf '%s\n' "$$requires" | $(BIN)/uv pip compile $(LOCK_FLAGS) -o requirements/build.txt -
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra postgres --extra xlsx \
+	  -o requirements/runtime.txt pyproject.toml
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev \
+	  -c requirements/runtime.txt -c requirements/build.txt -o requirements/dev.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache .hypothesis

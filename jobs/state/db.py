@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from arsync.extras import POSTGRES, installed, missing_extra
 from arsync.redact import register_secret
 from jobs.state import sqlitefile
 from jobs.state.errors import StateUrlError
@@ -84,6 +85,8 @@ def make_engine(url: str | URL, environ: Mapping[str, str] | None = None) -> Eng
     `SQLITE_IMMEDIATE` can take the write lock up front."""
     parsed = url if isinstance(url, URL) else parse_url(url, environ)
     if parsed.get_backend_name() != "sqlite":
+        if parsed.get_driver_name() == "psycopg" and not installed("psycopg"):
+            raise StateUrlError(missing_extra(POSTGRES, f"the state database {describe(parsed)}"))
         return create_engine(parsed, pool_pre_ping=True)
 
     database = parsed.database or ""

@@ -21,6 +21,7 @@ from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 
+from arsync.extras import XLSX, missing_extra
 from arsync.yamlfile import ConfigProblem, YamlDocument, read_yaml
 from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, FileMapping, FileSpec, Formats
 from connector.erp.files.paths import inside_folder
@@ -142,8 +143,12 @@ class _Probe:
             raise _UnreadableError(self._at_path(f"cannot read {self.path}: {error}")) from None
 
     def _xlsx_sample(self, rows: int) -> list[Row]:
-        from openpyxl import load_workbook  # noqa: PLC0415 - only XLSX exports pay for the import
-        from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+        try:
+            from openpyxl import load_workbook  # noqa: PLC0415 - only XLSX exports pay for it
+            from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+        except ModuleNotFoundError:
+            message = missing_extra(XLSX, f"reading {self.spec.path}")
+            raise _UnreadableError(self._at_path(message)) from None
 
         try:
             workbook = load_workbook(self.path, read_only=True, data_only=True)

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from arsync.extras import XLSX, missing_extra
 from arsync.quarantine import QuarantineEntry
 from connector.errors import SourceConfigError
 
@@ -383,7 +384,10 @@ def _flags(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> TextTable:
-    from openpyxl import load_workbook  # noqa: PLC0415 - only XLSX exports pay for the import
+    try:
+        from openpyxl import load_workbook  # noqa: PLC0415 - only XLSX exports pay for the import
+    except ModuleNotFoundError:
+        raise SourceConfigError(missing_extra(XLSX, f"reading {path.name}")) from None
 
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:

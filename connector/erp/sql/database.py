@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from arsync.extras import POSTGRES, installed, missing_extra
 from connector.errors import FatalError, SourceConfigError
 from connector.secrets import resolve_secret
 
@@ -33,7 +34,7 @@ def describe(url: URL) -> str:
 def resolve_url(setting: str, environ: Mapping[str, str] | None = None) -> URL:
     """The URL to connect to: `${NAME}` (the whole URL, or its password) read from `environ`.
 
-    A bare `postgresql://` goes to psycopg 3, the driver arsync ships for its state store.
+    A bare `postgresql://` goes to psycopg 3, the driver of the `postgres` extra.
     """
     whole = _REFERENCE.match(setting)
     text = _secret(whole.group(1), setting, environ, "the SQL source's URL") if whole else setting
@@ -67,6 +68,8 @@ def create_source_engine(url: URL) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(url)
+    if url.get_driver_name() == "psycopg" and not installed("psycopg"):
+        raise SourceConfigError(missing_extra(POSTGRES, f"the SQL source {describe(url)}"))
     options: dict[str, object] = {"pool_pre_ping": True}
     if backend in _POSTGRES_NAMES and "application_name" not in url.query:
         # Lets the warehouse's DBA see whose queries these are (pg_stat_activity).
