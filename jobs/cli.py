@@ -722,15 +722,16 @@ def _print_report_summary(result: ReportResult, top: int = 5) -> None:
         f"{summary.compared_with}, amounts in {escaped(summary.reporting_currency)}"
     )
     worklist = summary.worklist
-    table = Table(title=f"Worklist: {len(worklist)} customers with money at risk (top {top})")
-    for column in ("Rank", "Customer", "Money at risk", "Overdue", "Tier", "Next action"):
-        numeric = column in {"Rank", "Money at risk", "Overdue"}
+    accounts = f"{len(worklist):,} account{'' if len(worklist) == 1 else 's'}"
+    table = Table(title=f"Worklist: {accounts} with money overdue (top {top})")
+    for column in ("Rank", "Account", "Priority weight", "Overdue", "Tier", "Next action"):
+        numeric = column in {"Rank", "Priority weight", "Overdue"}
         table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in worklist.head(top).itertuples():
         table.add_row(  # plain: names from the ERP are data, never rich markup
             str(row.priority_rank),
             plain(f"{row.customer_id} {row.customer_name}"),
-            f"{row.money_at_risk:,.{places}f}",
+            f"{row.priority_weight:,.{places}f}",
             f"{row.overdue_balance:,.{places}f}",
             plain(row.risk_tier),
             plain(row.next_action_label),
