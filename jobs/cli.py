@@ -746,7 +746,8 @@ def _print_report_summary(result: ReportResult, top: int = 5) -> None:
     quarantined = len(result.loaded.quarantine)
     if quarantined:
         out.print(
-            f"[yellow]Quarantine: {quarantined} records kept aside[/yellow] and left out of the "
+            f"[yellow]Quarantine: {quarantined:,} record{'' if quarantined == 1 else 's'} kept "
+            "aside[/yellow] and left out of the "
             "figures (logged as ledger.record_quarantined)."
         )
     folder = result.outputs["report"].parent
