@@ -11,6 +11,7 @@ import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 FONT_SIZE = 12
 LINE_HEIGHT = 14
@@ -79,9 +80,10 @@ def truncate(text: str, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[: max(max_chars - 1, 1)].rstrip() + "…"
 
 
-def _svg_open(width: float, height: float, title: str) -> str:
+def _svg_open(width: float, height: float, title: str, name: str = "") -> str:
+    data = f' data-chart="{escape(name)}"' if name else ""
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"{data} '
         f'viewBox="0 0 {width:.0f} {height:.0f}" width="100%" '
         f'preserveAspectRatio="xMidYMid meet" aria-label="{escape(title)}" '
         f'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" '
@@ -97,10 +99,39 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start", fill: str = I
 
 
 def _rect(x: float, y: float, width: float, height: float, bar: Bar) -> str:
+    """A bar; `data-label` and `data-value` (the exact value) let a reader of the page, a test
+    in a browser say, check the chart against the CSV files."""
     return (
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" '
-        f'fill="{escape(bar.color)}"><title>{escape(bar.label)}: {escape(bar.text)}</title></rect>'
+        f'fill="{escape(bar.color)}" data-label="{escape(bar.label)}" '
+        f'data-value="{bar.value!r}"><title>{escape(bar.label)}: {escape(bar.text)}</title></rect>'
     )
+
+
+def _axis_titles(
+    width: float,
+    height: float,
+    *,
+    left: float,
+    top: float,
+    base: float,
+    x_title: str | None,
+    y_title: str | None,
+) -> list[str]:
+    """The y axis title turned along the axis at the far left, the x title centred below."""
+    parts = []
+    if y_title:
+        x, y = 12.0, (top + base) / 2
+        parts.append(
+            f'<text class="axis-title" x="{x:.1f}" y="{y:.1f}" text-anchor="middle" '
+            f'fill="{MUTED}" transform="rotate(-90 {x:.1f} {y:.1f})">{escape(y_title)}</text>'
+        )
+    if x_title:
+        parts.append(
+            f'<text class="axis-title" x="{(left + width) / 2:.1f}" y="{height - 4:.1f}" '
+            f'text-anchor="middle" fill="{MUTED}">{escape(x_title)}</text>'
+        )
+    return parts
 
 
 def column_chart(
@@ -111,23 +142,31 @@ def column_chart(
     width: int = 640,
     height: int = 260,
     gap: float = 0.25,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    name: str = "",
 ) -> str:
     """Vertical bars side by side over a value axis; labels below, wrapped to fit each slot.
 
-    `gap` is the share of each slot left empty (a histogram wants little, categories more).
+    `gap` is the share of each slot left empty (a histogram wants little, categories more);
+    `x_title` and `y_title` name the axes; `name` is the SVG's `data-chart`.
     """
     if not bars:
         raise ValueError("a chart needs at least one bar")
-    left, right, top = 56.0, 8.0, 20.0
+    left, right, top = (72.0 if y_title else 56.0), 8.0, 20.0
     slot = (width - left - right) / len(bars)
     labels = [wrap_label(b.label, max(int(slot / CHAR_WIDTH), 4)) for b in bars]
     bottom = 10.0 + LINE_HEIGHT * max(len(lines) for lines in labels)
+    bottom += LINE_HEIGHT + 6 if x_title else 0
     plot_height = height - top - bottom
     ticks = nice_ticks(max(b.value for b in bars))
     scale = plot_height / ticks[-1]
     base = top + plot_height
 
-    parts = [_svg_open(width, height, title)]
+    parts = [_svg_open(width, height, title, name)]
+    parts += _axis_titles(
+        width, height, left=left, top=top, base=base, x_title=x_title, y_title=y_title
+    )
     for tick in ticks:
         y = base - tick * scale
         parts.append(
@@ -161,6 +200,7 @@ def row_chart(
     label_width: int = 220,
     text_width: int = 120,
     bar_height: int = 18,
+    name: str = "",
 ) -> str:
     """Horizontal bars, one per row, top to bottom: label on the left, text at the bar's end.
 
@@ -176,7 +216,7 @@ def row_chart(
     scale = (width - label_width - text_width) / longest if longest > 0 else 0.0
     max_chars = max(int((label_width - 10) / CHAR_WIDTH), 4)
 
-    parts = [_svg_open(width, height, title)]
+    parts = [_svg_open(width, height, title, name)]
     for index, bar in enumerate(bars):
         y = top + index * row
         middle = y + bar_height / 2 + 4
@@ -190,3 +230,175 @@ def row_chart(
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series of a line chart: a value (or None, a gap) per point of the x axis."""
+
+    name: str
+    values: tuple[float | None, ...]
+    color: str = "#3e7cb1"
+    dashed: bool = False
+
+    def __post_init__(self) -> None:
+        for value in self.values:
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"line {self.name!r}: values must be finite, not {value}")
+
+
+def line_chart(
+    x_labels: Sequence[str],
+    lines: Sequence[Line],
+    *,
+    title: str,
+    y_title: str,
+    x_title: str,
+    axis_format: Callable[[float], str] = compact_number,
+    width: int = 640,
+    height: int = 280,
+    name: str = "",
+    x_positions: Sequence[float] | None = None,
+) -> str:
+    """Series over the same x axis (dates, oldest first), from a zero baseline, with a legend.
+
+    `x_positions` (ascending; days since some epoch, say) place the points in proportion,
+    so that uneven gaps between snapshot days look uneven; by default they are evenly spaced.
+    Each point is a circle with `data-series`, `data-x` and `data-value` (the exact value), and
+    a tooltip. X labels that would overlap the one before are left out (the last one stays).
+    """
+    if not x_labels or not lines:
+        raise ValueError("a line chart needs at least one point and one line")
+    for line in lines:
+        if len(line.values) != len(x_labels):
+            raise ValueError(
+                f"line {line.name!r} has {len(line.values)} values, not {len(x_labels)}"
+            )
+    left, right, top = 72.0, 16.0, 20.0 + LINE_HEIGHT + 4
+    bottom = 10.0 + LINE_HEIGHT + LINE_HEIGHT + 6
+    base = height - bottom
+    values = [v for line in lines for v in line.values if v is not None]
+    ticks = nice_ticks(max(max(values, default=0.0), 0.0))
+    scale = (base - top) / ticks[-1]
+    low = min(min(values, default=0.0), 0.0)
+    if low < 0:  # a negative value: the axis starts below zero, in the same steps
+        step = ticks[1] - ticks[0]
+        ticks = [round(-step * i, 10) for i in range(math.ceil(-low / step - 1e-9), 0, -1)] + ticks
+        scale = (base - top) / (ticks[-1] - ticks[0])
+    span = width - left - right
+    count = len(x_labels)
+    where = list(x_positions) if x_positions is not None else [float(i) for i in range(count)]
+    if len(where) != count or any(b < a for a, b in pairwise(where)):
+        raise ValueError("x_positions must be ascending, one per x label")
+    extent = where[-1] - where[0]
+
+    def x_at(index: int) -> float:
+        return left + (span / 2 if extent == 0 else span * (where[index] - where[0]) / extent)
+
+    def y_at(value: float) -> float:
+        return base - (value - ticks[0]) * scale
+
+    parts = [_svg_open(width, height, title, name)]
+    parts += _axis_titles(
+        width, height, left=left, top=top, base=base, x_title=x_title, y_title=y_title
+    )
+    for tick in ticks:
+        y = y_at(tick)
+        parts.append(
+            f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{width - right:.1f}" y2="{y:.1f}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+        )
+        parts.append(_text(left - 6, y + 4, axis_format(tick), anchor="end", fill=MUTED))
+    for index in _label_indices([x_at(i) for i in range(count)], x_labels):
+        anchor = (
+            "middle"
+            if count == 1
+            else "start"
+            if index == 0
+            else "end"
+            if index == count - 1
+            else "middle"
+        )
+        parts.append(
+            _text(x_at(index), base + LINE_HEIGHT + 2, x_labels[index], anchor=anchor, fill=MUTED)
+        )
+    legend_x = left
+    for line in lines:
+        dash = ' stroke-dasharray="5 3"' if line.dashed else ""
+        parts.append(
+            f'<line x1="{legend_x:.1f}" y1="{top - 14:.1f}" x2="{legend_x + 18:.1f}" '
+            f'y2="{top - 14:.1f}" stroke="{escape(line.color)}" stroke-width="3"{dash}/>'
+        )
+        parts.append(_text(legend_x + 22, top - 10, line.name))
+        legend_x += 22 + CHAR_WIDTH * len(line.name) + 16
+    for line in lines:
+        parts += _series(line, x_labels, x_at, y_at, axis_format)
+    parts.append(
+        f'<line x1="{left:.1f}" y1="{y_at(0):.1f}" x2="{width - right:.1f}" y2="{y_at(0):.1f}" '
+        f'stroke="{MUTED}" stroke-width="1"/>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _series(
+    line: Line,
+    x_labels: Sequence[str],
+    x_at: Callable[[int], float],
+    y_at: Callable[[float], float],
+    axis_format: Callable[[float], str],
+) -> list[str]:
+    """A line's polylines (broken where a value is missing) and its points."""
+    dash = ' stroke-dasharray="5 3"' if line.dashed else ""
+    parts: list[str] = []
+    segments: list[list[str]] = [[]]
+    for index, value in enumerate(line.values):
+        if value is None:
+            segments.append([])
+        else:
+            segments[-1].append(f"{x_at(index):.1f},{y_at(value):.1f}")
+    for points in segments:
+        if len(points) > 1:
+            parts.append(
+                f'<polyline points="{" ".join(points)}" fill="none" '
+                f'stroke="{escape(line.color)}" stroke-width="2"{dash}/>'
+            )
+    for index, value in enumerate(line.values):
+        if value is None:
+            continue
+        label = f"{line.name}, {x_labels[index]}: {axis_format(value)}"
+        parts.append(
+            f'<circle cx="{x_at(index):.1f}" cy="{y_at(value):.1f}" r="3" '
+            f'fill="{escape(line.color)}" data-series="{escape(line.name)}" '
+            f'data-x="{escape(x_labels[index])}" data-value="{value!r}">'
+            f"<title>{escape(label)}</title></circle>"
+        )
+    return parts
+
+
+def _label_indices(xs: Sequence[float], labels: Sequence[str]) -> list[int]:
+    """The labels to write along an axis: the first (anchored at its start), then each that
+    clears the one before by a gap (centred), and the last (anchored at its end), which
+    displaces those before it that it would touch."""
+    last = len(xs) - 1
+
+    def extent(index: int) -> tuple[float, float]:
+        width = CHAR_WIDTH * len(labels[index])
+        if last == 0:
+            return xs[index] - width / 2, xs[index] + width / 2
+        if index == 0:
+            return xs[index], xs[index] + width
+        if index == last:
+            return xs[index] - width, xs[index]
+        return xs[index] - width / 2, xs[index] + width / 2
+
+    gap = 2 * CHAR_WIDTH
+    chosen = [0]
+    for index in range(1, last):
+        if extent(index)[0] >= extent(chosen[-1])[1] + gap:
+            chosen.append(index)
+    if last > 0:
+        while len(chosen) > 1 and extent(last)[0] < extent(chosen[-1])[1] + gap:
+            chosen.pop()
+        chosen.append(last)
+    return chosen

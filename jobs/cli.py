@@ -839,15 +839,16 @@ def _print_report_summary(result: ReportResult, top: int = 5) -> None:
         f"{summary.compared_with}, amounts in {escaped(summary.reporting_currency)}"
     )
     worklist = summary.worklist
-    table = Table(title=f"Worklist: {len(worklist)} customers with money at risk (top {top})")
-    for column in ("Rank", "Customer", "Money at risk", "Overdue", "Tier", "Next action"):
-        numeric = column in {"Rank", "Money at risk", "Overdue"}
+    accounts = f"{len(worklist):,} account{'' if len(worklist) == 1 else 's'}"
+    table = Table(title=f"Worklist: {accounts} with money overdue (top {top})")
+    for column in ("Rank", "Account", "Priority weight", "Overdue", "Tier", "Next action"):
+        numeric = column in {"Rank", "Priority weight", "Overdue"}
         table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in worklist.head(top).itertuples():
         table.add_row(  # plain: names from the ERP are data, never rich markup
             str(row.priority_rank),
             plain(f"{row.customer_id} {row.customer_name}"),
-            f"{row.money_at_risk:,.{places}f}",
+            f"{row.priority_weight:,.{places}f}",
             f"{row.overdue_balance:,.{places}f}",
             plain(row.risk_tier),
             plain(row.next_action_label),
@@ -862,7 +863,8 @@ def _print_report_summary(result: ReportResult, top: int = 5) -> None:
     quarantined = len(result.loaded.quarantine)
     if quarantined:
         out.print(
-            f"[yellow]Quarantine: {quarantined} records kept aside[/yellow] and left out of the "
+            f"[yellow]Quarantine: {quarantined:,} record{'' if quarantined == 1 else 's'} kept "
+            "aside[/yellow] and left out of the "
             "figures (logged as ledger.record_quarantined)."
         )
     folder = result.outputs["report"].parent

@@ -270,3 +270,31 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     result = np.full(np.shape(numerator), np.nan)
     np.divide(numerator, denominator, out=result, where=denominator != 0)
     return result
+
+
+# --- money at risk ---------------------------------------------------------------------------
+
+AT_RISK_TIERS: tuple[str, ...] = ("high", "critical")
+"""The risk tiers whose whole open balance counts as money at risk."""
+
+
+def money_sum(values: pd.Series, places: int) -> float:
+    """Major-unit amounts summed in whole minor units, so the total is exact and does not
+    depend on the order of the rows; missing amounts count as 0."""
+    factor = float(10**places)
+    minor = np.round(values.fillna(0).to_numpy(dtype="float64") * factor).astype("int64")
+    return round(int(minor.sum()) / factor, places)
+
+
+def at_risk(risk_tier: pd.Series) -> pd.Series:
+    """Whether each account's tier puts its open balance at risk (high or critical)."""
+    return risk_tier.isin(AT_RISK_TIERS)
+
+
+def money_at_risk(open_balance: pd.Series, risk_tier: pd.Series, places: int) -> float:
+    """The open balance of the accounts in a high or critical risk tier.
+
+    A share of what is open, so it never exceeds the open balance: the worklist's priority
+    weight (overdue money times age and tier multipliers) can, so it is not money.
+    """
+    return money_sum(open_balance.where(at_risk(risk_tier), 0.0), places)

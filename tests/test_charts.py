@@ -9,9 +9,11 @@ import pytest
 
 from jobs.charts import (
     Bar,
+    Line,
     column_chart,
     compact_number,
     escape,
+    line_chart,
     nice_ticks,
     row_chart,
     truncate,
@@ -110,3 +112,68 @@ def test_charts_need_a_bar() -> None:
         column_chart([], title="x")
     with pytest.raises(ValueError, match="at least one bar"):
         row_chart([], title="x")
+
+
+def test_bars_carry_their_exact_value_and_the_axes_their_titles() -> None:
+    svg = column_chart(
+        [Bar("low", 1234.56, "1.23k"), Bar(EVIL, 0.1, "0.1")],
+        title="t",
+        x_title="Risk tier",
+        y_title="Open (USD)",
+        name="tiers",
+    )
+
+    root = ET.fromstring(svg)  # noqa: S314 - our own output
+    assert root.get("data-chart") == "tiers"
+    bars = [(r.get("data-label"), r.get("data-value")) for r in root.iter(f"{SVG}rect")]
+    assert bars == [("low", "1234.56"), (EVIL, "0.1")]
+    titles = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "axis-title"]
+    assert titles == ["Open (USD)", "Risk tier"]
+
+
+def test_line_chart_points_legend_and_gaps() -> None:
+    svg = line_chart(
+        ["2026-10-01", "2026-10-02", "2026-10-31"],
+        [Line("Open", (100.0, None, 300.0)), Line(EVIL, (1.0, 2.0, 3.0), dashed=True)],
+        title="trend",
+        y_title="Amount (USD)",
+        x_title="Snapshot day",
+        name="trend-money",
+        x_positions=[1.0, 2.0, 31.0],
+    )
+
+    root = ET.fromstring(svg)  # noqa: S314
+    points = [
+        (c.get("data-series"), c.get("data-x"), float(c.get("data-value", "nan")))
+        for c in root.iter(f"{SVG}circle")
+    ]
+    assert points == [
+        ("Open", "2026-10-01", 100.0),
+        ("Open", "2026-10-31", 300.0),
+        (EVIL, "2026-10-01", 1.0),
+        (EVIL, "2026-10-02", 2.0),
+        (EVIL, "2026-10-31", 3.0),
+    ]
+    # The gap breaks the Open line: its two points make no polyline; the other line has one.
+    assert len(list(root.iter(f"{SVG}polyline"))) == 1
+    # Positions in proportion: day 2 is 1/30 of the way, not half-way.
+    xs = {c.get("data-x"): float(c.get("cx", "0")) for c in root.iter(f"{SVG}circle")}
+    first, second, last = xs["2026-10-01"], xs["2026-10-02"], xs["2026-10-31"]
+    assert (second - first) / (last - first) == pytest.approx(1 / 30, abs=0.01)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "Open" in texts
+    assert EVIL in texts  # escaped in the markup, the same text once parsed
+    # 10-01 and 10-02 would overlap: the first and the last label only.
+    assert [t for t in texts if t and t.startswith("2026-")] == ["2026-10-01", "2026-10-31"]
+
+
+def test_line_chart_refuses_mismatched_series() -> None:
+    with pytest.raises(ValueError, match="has 1 values, not 2"):
+        line_chart(["a", "b"], [Line("x", (1.0,))], title="t", y_title="y", x_title="x")
+    with pytest.raises(ValueError, match="ascending"):
+        line_chart(
+            ["a", "b"], [Line("x", (1.0, 2.0))], title="t", y_title="y", x_title="x",
+            x_positions=[2.0, 1.0],
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="finite"):
+        Line("x", (math.inf,))

@@ -116,10 +116,11 @@ def test_worklist_is_the_ranked_customers_in_rank_order(report: Report) -> None:
     assert list(worklist.columns) == list(WORKLIST_COLUMNS)
     assert worklist["customer_id"].tolist() == ["C3", "C1", "C5"]
     assert worklist["priority_rank"].tolist() == [1, 2, 3]
-    # Money at risk = overdue money x its bucket's weight x the tier's multiplier:
+    # Priority weight = overdue money x its bucket's weight x the tier's multiplier:
     # C3 3000 over 120 days (1.0), medium (1.0); C1 4000 at 60 days (0.5), low (0.5);
     # C5 1000 EUR = 1080 USD at 10 days (0.25), low (0.5).
-    assert worklist["money_at_risk"].tolist() == [3000.0, 1000.0, 135.0]
+    assert worklist["priority_weight"].tolist() == [3000.0, 1000.0, 135.0]
+    assert "money_at_risk" not in worklist.columns  # a weight, not money: it may exceed open
     assert worklist["overdue_balance"].tolist() == [3000.0, 4000.0, 1080.0]
     assert worklist["open_balance"].tolist() == [3000.0, 4000.0, 1080.0]
     assert worklist["max_days_overdue"].tolist() == [150, 60, 10]
@@ -223,17 +224,24 @@ def test_the_page_shows_the_kpis_and_escapes_every_name(report: Report) -> None:
     # invoices), 3000 / 7080 x 30 = 12.7: 104.7 days.
     # CEI: open on 04-01 = 4000 + 3000 + 2000 + 5080 (March invoices paid 04-04) = 14080;
     # (14080 + 1080 - 8080) / (14080 + 1080 - 0) = 46.7%.
+    # Money at risk: no account is high or critical. Disputed: none. Promises: not read.
     assert tiles == {
         "Open receivables": "8,080.00",
         "Overdue": "8,080.00",
         "Overdue share": "100.0%",
+        "Money at risk": "0.00",
         "DSO": "673.3",
         "Countback DSO": "104.7",
         "ADD": "673.3",
         "CEI": "46.7",
-        "Customers with overdue": "3",
+        "Accounts with overdue": "3",
+        "Disputed": "0.00",
+        "Promises to pay": "\N{EN DASH}",
     }
-    assert "of 5 customers" in page
+    assert "of 5 accounts" in page
+    assert "customer(s)" not in page
+    assert 'class="change' not in page  # no history: no changes on the tiles
+    assert "No trends yet: no score history was read." in page
     assert "As of <strong>2026-06-30</strong>" in page
     assert "<strong>USD</strong>" in page
     assert EVIL_ESCAPED in page
@@ -249,14 +257,27 @@ def test_the_page_charts_are_well_formed_svg(report: Report) -> None:
     page = render_html(report)
 
     charts = re.findall(r"<svg\b.*?</svg>", page, flags=re.DOTALL)
-    assert len(charts) == 3  # aging, score distribution, worst movers
+    names = [re.search(r'data-chart="([^"]+)"', chart).group(1) for chart in charts]  # type: ignore[union-attr]
+    assert names == ["aging", "tiers", "scores", "movers"]  # no history: no trend charts
     for chart in charts:
         root = ET.fromstring(chart)  # noqa: S314 - our own output, parsed to prove it is XML
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    movers = ET.fromstring(charts[2])  # noqa: S314
+    movers = ET.fromstring(charts[3])  # noqa: S314
     labels = ["".join(t.itertext()) for t in movers.iter("{http://www.w3.org/2000/svg}text")]
     assert "Acme Tools" in labels
     assert "-25 (100 → 75)" in labels
+    tiers = ET.fromstring(charts[1])  # noqa: S314
+    bars = {
+        r.get("data-label"): float(r.get("data-value", "nan"))
+        for r in tiers.iter("{http://www.w3.org/2000/svg}rect")
+    }
+    assert bars == {"low": 5080.0, "medium": 3000.0, "high": 0.0, "critical": 0.0}
+    titles = [
+        "".join(t.itertext())
+        for t in tiers.iter("{http://www.w3.org/2000/svg}text")
+        if t.get("class") == "axis-title"
+    ]
+    assert titles == ["Open (USD)", "Risk tier"]
 
 
 def test_the_page_without_movers_says_so(report: Report) -> None:
@@ -264,14 +285,15 @@ def test_the_page_without_movers_says_so(report: Report) -> None:
 
     page = render_html(calm)
 
-    assert len(re.findall(r"<svg\b", page)) == 2
-    assert "No customer's health score fell since 2026-05-01." in page
+    assert len(re.findall(r"<svg\b", page)) == 3
+    assert "No account's health score fell since 2026-05-01." in page
 
 
 def test_the_page_shows_the_first_rows_of_a_long_worklist(report: Report) -> None:
     rows = pd.concat([report.worklist] * 20, ignore_index=True)
     rows["priority_rank"] = range(1, len(rows) + 1)
     long = dataclasses.replace(report, worklist=rows, quarantined=2)
+    single = dataclasses.replace(report, quarantined=1)
 
     page = render_html(long)
 
@@ -279,16 +301,21 @@ def test_the_page_shows_the_first_rows_of_a_long_worklist(report: Report) -> Non
     assert worklist.count('<td class="num">50</td>') == 1
     assert '<td class="num">51</td>' not in worklist
     assert f"the first {HTML_WORKLIST_ROWS} shown, all in worklist.csv" in page
-    assert "2 record(s) broke a validation rule" in page
+    assert "2 records broke a validation rule and are left out" in page
+    assert "1 record broke a validation rule and is left out" in render_html(single)
+    assert "60 accounts with money overdue" in page
 
 
-def test_write_report_writes_the_four_files(report: Report, tmp_path: Path) -> None:
+def test_write_report_writes_the_files(report: Report, tmp_path: Path) -> None:
     paths = write_report(report, tmp_path / "reports")
 
     assert {name: path.name for name, path in paths.items()} == {
         "worklist": "worklist.csv",
         "portfolio_kpis": "portfolio_kpis.csv",
         "worst_movers": "worst_movers.csv",
+        "trends": "trends.csv",
+        "tier_migration": "tier_migration.csv",
+        "currencies": "currencies.csv",
         "report": "report.html",
     }
     worklist = _rows(paths["worklist"])
@@ -301,6 +328,18 @@ def test_write_report_writes_the_four_files(report: Report, tmp_path: Path) -> N
     assert float(kpis["open_balance"]) == 8080.0
     assert float(kpis["aging_d1_30"]) == 1080.0
     assert kpis["customers_with_overdue"] == "3"
+    assert float(kpis["money_at_risk"]) == 0.0
+    assert float(kpis["tier_low_open"]) == 5080.0
+    assert kpis["tier_medium_accounts"] == "1"
+    assert kpis["compared_snapshot_date"] == ""
+    (today,) = _rows(paths["trends"])  # no history: the report's own day only
+    assert (today["snapshot_date"], today["source"]) == ("2026-06-30", "report")
+    assert float(today["open_balance"]) == 8080.0
+    assert _rows(paths["tier_migration"]) == []
+    currencies = {r["currency"]: r for r in _rows(paths["currencies"])}
+    assert float(currencies["EUR"]["open_balance_document"]) == 1000.0
+    assert float(currencies["EUR"]["open_balance"]) == 1080.0
+    assert float(currencies["USD"]["open_balance"]) == 7000.0
     movers = _rows(paths["worst_movers"])
     assert [(r["customer_id"], r["change"]) for r in movers] == [
         ("C1", "-25"),
@@ -352,7 +391,13 @@ def test_report_command_writes_the_files_beside_the_run_outputs(project: Path) -
         (r for r in scores if r["priority_rank"]), key=lambda r: int(r["priority_rank"])
     )
     assert ranked
-    assert _rows(out / "worklist.csv") == [{c: r[c] for c in WORKLIST_COLUMNS} for r in ranked]
+    # The worklist's priority weight is what scoring calls money_at_risk.
+    renamed = [{**r, "priority_weight": r["money_at_risk"]} for r in ranked]
+    assert _rows(out / "worklist.csv") == [{c: r[c] for c in WORKLIST_COLUMNS} for r in renamed]
+    (kpis,) = _rows(out / "portfolio_kpis.csv")
+    assert float(kpis["money_at_risk"]) <= float(kpis["open_balance"])
+    # A dry run records no snapshots, and this project's state store holds none.
+    assert "No trends yet:" in (out / "report.html").read_text(encoding="utf-8")
     assert "Worklist:" in output
     assert str(out / "report.html") in output
     names = [e["event"] for e in events]
@@ -388,7 +433,7 @@ def test_report_command_options_and_partial_exit(project: Path) -> None:
     assert kpis["as_of_date"] == "2026-11-01"
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert "score changes since 2026-10-25" in page
-    assert "record(s) broke a validation rule" in page
+    assert re.search(r"\b(1 record broke .* and is|\d+ records broke .* and are) left out", page)
     assert "Quarantine:" in output
     written = next(e for e in events if e["event"] == "report.written")
     assert (written["status"], written["exit_code"]) == ("partial", 1)

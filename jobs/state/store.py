@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 import structlog
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, case, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,6 +73,14 @@ SNAPSHOT_COLUMNS: Final = (
     "open_balance",
     "overdue_balance",
     "segment",
+)
+SNAPSHOT_TOTAL_COLUMNS: Final = (
+    "snapshot_date",
+    "risk_tier",
+    "accounts",
+    "open_balance",
+    "overdue_balance",
+    "accounts_with_overdue",
 )
 _NO_WATERMARKS: Mapping[tuple[str, str], str] = MappingProxyType({})
 _CENT = Decimal("0.01")
@@ -480,6 +488,55 @@ class StateStore:
         return frame.astype(
             {"health_score": "int64", "open_balance": "float64", "overdue_balance": "float64"}
         )
+
+    def snapshot_tier_totals(self, since: dt.date, until: dt.date) -> pd.DataFrame:
+        """The score history from `since` to `until` (both included), summed per day and risk
+        tier in the database: (snapshot_date, risk_tier, accounts, open_balance,
+        overdue_balance, accounts_with_overdue), oldest first. A year of daily snapshots of
+        many accounts stays a few hundred rows on the way to the report.
+        """
+        snapshot = ScoreSnapshot.__table__.c
+        overdue = case((snapshot.overdue_balance > 0, 1), else_=0)
+        query = (
+            select(
+                snapshot.snapshot_date,
+                snapshot.risk_tier,
+                func.count(),
+                func.sum(snapshot.open_balance),
+                func.sum(snapshot.overdue_balance),
+                func.sum(overdue),
+            )
+            .where(snapshot.snapshot_date >= since, snapshot.snapshot_date <= until)
+            .group_by(snapshot.snapshot_date, snapshot.risk_tier)
+            .order_by(snapshot.snapshot_date, snapshot.risk_tier)
+        )
+        with self._read() as session:
+            rows = [tuple(row) for row in session.execute(query)]
+        columns = list(SNAPSHOT_TOTAL_COLUMNS)
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"])
+        frame = frame.astype(
+            {
+                "risk_tier": "object",
+                "accounts": "int64",
+                "open_balance": "float64",
+                "overdue_balance": "float64",
+                "accounts_with_overdue": "int64",
+            }
+        )
+        # SQLite sums the stored cents as floats: back to the cent.
+        return frame.round({"open_balance": 2, "overdue_balance": 2})
+
+    def snapshot_tiers(self, day: dt.date) -> pd.DataFrame:
+        """Each account's risk tier on one snapshot day: (customer_id, risk_tier), by id."""
+        query = (
+            select(ScoreSnapshot.customer_id, ScoreSnapshot.risk_tier)
+            .where(ScoreSnapshot.snapshot_date == day)
+            .order_by(ScoreSnapshot.customer_id)
+        )
+        with self._read() as session:
+            rows = [tuple(row) for row in session.execute(query)]
+        return pd.DataFrame.from_records(rows, columns=["customer_id", "risk_tier"])
 
     # --- the sync lock --------------------------------------------------------------------
 

@@ -1,0 +1,205 @@
+"""The report's score history: the store's read-only queries, `read_history`, and the trends,
+tile changes and tier migration `build_report` makes of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from factories import build, customer, day, invoice
+
+from arsync.ledger import Ledger
+from jobs.report import build_report, migration_rows, render_html
+from jobs.report_history import History, read_history
+from jobs.settings import RunSettings, load_run_settings
+from jobs.state.store import StateStore
+from scoring import score_accounts
+from scoring.trends import tier_totals
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = day("2026-06-30")
+SNAPSHOT_COLUMNS = [
+    "snapshot_date",
+    "customer_id",
+    "health_score",
+    "risk_tier",
+    "open_balance",
+    "overdue_balance",
+    "segment",
+]
+
+
+def seed_snapshots(
+    url: str, ledger: Ledger, settings: RunSettings, days: Sequence[dt.date]
+) -> None:
+    """One completed real run per day, each recording the ledger scored as of that day: the
+    history a nightly worker would have left."""
+    moment = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with StateStore.open(url) as store:
+        for number, snapshot_day in enumerate(days):
+            scores = score_accounts(ledger, snapshot_day, settings.scoring, settings.currencies)
+            rows = scores.assign(snapshot_date=snapshot_day)[SNAPSHOT_COLUMNS]
+            run_id = f"seed-{number}"
+            store.begin_run(
+                run_id,
+                dry_run=False,
+                as_of=snapshot_day,
+                config_fingerprint="seed",
+                started_at=moment,
+            )
+            store.finish_run(
+                run_id,
+                status="succeeded",
+                finished_at=moment,
+                counts={},
+                snapshots=rows.to_dict("records"),
+            )
+
+
+@pytest.fixture(scope="module")
+def settings() -> RunSettings:
+    return load_run_settings(ROOT / "config/arsync.yaml")
+
+
+@pytest.fixture(scope="module")
+def ledger() -> Ledger:
+    """C1 owes 1000 due 05-01 (overdue from 05-02 on); C2 owes 500 due 07-15 (current)."""
+    built, _ = build(
+        customer("C1"),
+        customer("C2"),
+        invoice("I1", "1000", issued="2026-04-01", due="2026-05-01", customer_id="C1"),
+        invoice("I2", "500", issued="2026-06-15", due="2026-07-15", customer_id="C2"),
+    )
+    return built
+
+
+def snapshot_rows(store_day: str, *rows: tuple[str, str, float, float]) -> list[dict[str, object]]:
+    return [
+        {
+            "snapshot_date": day(store_day),
+            "customer_id": customer_id,
+            "health_score": 50,
+            "risk_tier": tier,
+            "open_balance": open_balance,
+            "overdue_balance": overdue,
+            "segment": None,
+        }
+        for customer_id, tier, open_balance, overdue in rows
+    ]
+
+
+def test_the_store_sums_snapshots_per_day_and_tier(state_url: str) -> None:
+    rows = [
+        *snapshot_rows("2026-05-01", ("A", "low", 10.10, 0.0), ("B", "high", 20.20, 5.05)),
+        *snapshot_rows("2026-06-01", ("A", "high", 1.01, 1.01), ("B", "high", 2.02, 0.0)),
+        *snapshot_rows("2026-07-01", ("A", "low", 7.0, 0.0)),
+    ]
+    moment = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    with StateStore.open(state_url) as store:
+        store.begin_run("r1", dry_run=False, as_of=AS_OF, config_fingerprint="f", started_at=moment)
+        store.finish_run("r1", status="succeeded", finished_at=moment, counts={}, snapshots=rows)
+
+        totals = store.snapshot_tier_totals(day("2026-05-01"), day("2026-06-30"))
+        tiers = store.snapshot_tiers(day("2026-06-01"))
+
+    assert totals.values.tolist() == [
+        [pd.Timestamp("2026-05-01"), "high", 1, 20.20, 5.05, 1],
+        [pd.Timestamp("2026-05-01"), "low", 1, 10.10, 0.0, 0],
+        [pd.Timestamp("2026-06-01"), "high", 2, 3.03, 1.01, 1],
+    ]  # 07-01 is after the last day asked for
+    expected = tier_totals(pd.DataFrame(rows[:4]).astype({"snapshot_date": "datetime64[ns]"}), 2)
+    assert totals.values.tolist() == expected.values.tolist()
+    assert tiers.values.tolist() == [["A", "high"], ["B", "high"]]
+
+
+def test_without_a_state_file_there_is_no_history_and_no_file_is_made(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "arsync.db"
+
+    history = read_history(f"sqlite:///{path}", AS_OF)
+
+    assert history.totals.empty
+    assert history.note is not None
+    assert "no score history yet" in history.note
+    assert not path.exists()
+
+
+def test_read_history_picks_the_latest_day_and_the_one_nearest_30_days_before(
+    tmp_path: Path, ledger: Ledger, settings: RunSettings
+) -> None:
+    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+    days = [day(d) for d in ("2026-05-20", "2026-05-29", "2026-06-02", "2026-06-29", "2026-07-05")]
+    seed_snapshots(url, ledger, settings, days)
+
+    history = read_history(url, AS_OF)
+
+    assert history.note is None
+    assert history.days == days[:4]  # 07-05 is after the as-of date
+    assert history.now_day == day("2026-06-29")
+    # 30 days before 06-29 is 05-30: 05-29 is one day off, 06-02 three.
+    assert history.then_day == day("2026-05-29")
+    assert history.now_tiers["customer_id"].tolist() == ["C1", "C2"]
+
+
+def test_trends_tile_changes_and_migration_from_the_history(
+    ledger: Ledger, settings: RunSettings
+) -> None:
+    totals = pd.DataFrame(
+        [
+            [pd.Timestamp("2026-05-20"), "low", 2, 300.0, 0.0, 0],
+            [pd.Timestamp("2026-05-31"), "low", 1, 400.0, 0.0, 0],
+            [pd.Timestamp("2026-05-31"), "high", 1, 600.0, 100.0, 1],
+        ],
+        columns=[
+            "snapshot_date",
+            "risk_tier",
+            "accounts",
+            "open_balance",
+            "overdue_balance",
+            "accounts_with_overdue",
+        ],
+    )
+    tiers = pd.DataFrame({"customer_id": ["C1", "C2"], "risk_tier": ["low", "high"]})
+    history = History(
+        totals=totals,
+        then_day=day("2026-05-20"),
+        now_day=day("2026-05-31"),
+        then_tiers=tiers,
+        now_tiers=tiers.assign(risk_tier=["medium", "high"]),
+    )
+
+    report = build_report(ledger, AS_OF, settings, history=history)
+
+    trend = report.trend
+    assert [d.isoformat() for d in trend["snapshot_date"]] == [
+        "2026-05-20",
+        "2026-05-31",
+        "2026-06-30",
+    ]
+    assert trend["source"].tolist() == ["snapshot", "snapshot", "report"]
+    assert trend["open_balance"].tolist() == [300.0, 1000.0, 1500.0]
+    assert trend["money_at_risk"].tolist() == [0.0, 600.0, report.kpi("money_at_risk")]
+    # The DSO of 05-31 from the ledger as of then: 1000 open, 1000 sold in 90 days: 90 days.
+    assert trend["dso"].iloc[1] == pytest.approx(90.0)
+    assert report.base_day == day("2026-05-31")  # exactly 30 days before
+    page = render_html(report)
+    changes = dict(
+        re.findall(r'data-kpi="(\w+)">.*?<div class="change ?(?:\w*)">(.*?)</div>', page, re.S)
+    )
+    # Open now 1500 vs 1000; overdue 1000 vs 100. DSO now: 1500 open, sold in (04-01, 06-30]
+    # only I2's 500 (I1, of 04-01, is on the window's open end): 1500 / 500 x 90 = 270, so
+    # 180 days more than the 90 of 05-31.
+    assert changes["open_balance"] == "+500.00 since 2026-05-31"
+    assert changes["overdue_balance"] == "+900.00 since 2026-05-31"
+    assert changes["dso"] == "+180.0 days since 2026-05-31"
+    assert changes["money_at_risk"] == "-600.00 since 2026-05-31"  # nothing high or critical now
+    assert 'class="change worse">+900.00' in page
+    assert "-0" not in re.sub(r"\d{4}-\d\d-\d\d", "", "".join(changes.values()))
+    migration = migration_rows(report)
+    assert int(migration["accounts"].sum()) == 2
+    moved = migration[migration["accounts"] > 0][["from_tier", "to_tier", "accounts"]]
+    assert moved.values.tolist() == [["low", "medium", 1], ["high", "high", 1]]
+    assert "1 moved to a worse tier, 0 to a better one and 1 stayed" in page
