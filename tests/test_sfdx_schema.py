@@ -1,13 +1,18 @@
-"""Every metadata file is one the Metadata API accepts, checked three ways.
+"""Every metadata file is one the Metadata API accepts, checked four ways.
 
-1. Against the Metadata API's own XML schema (the `<types>` schema of Salesforce's
+1. Always: against the Metadata API's types as Salesforce publishes them on npm
+   (`@salesforce/types`, generated from metadata.wsdl 66.0; .ci/salesforce-schema brings it into
+   .cache/metadata_api/): element names, order, required elements, booleans, numbers and
+   enumerations. Under CI=true a schema that cannot be had fails the run instead of skipping.
+2. Against the Metadata API's own XML schema (the `<types>` schema of Salesforce's
    metadata.wsdl), when a copy of that WSDL is on this machine: see
-   tests/data/metadata_api/README.md for where it comes from and where to put it.
-2. Always: a structural check that needs no schema. The WSDL declares each type's elements as
-   a sequence in alphabetical order, `fullName` first (checked against the WSDL itself in 1),
+   tests/data/metadata_api/README.md for where it comes from and where to put it. With it, the
+   npm types are also checked against it for every type the package uses.
+3. Always: a structural check that needs no schema. The WSDL declares each type's elements as
+   a sequence in alphabetical order, `fullName` first (checked against the schema in 1 and 2),
    and a deploy refuses an element out of its place; each file's root is the type its suffix
    says.
-3. When the Salesforce CLI is installed: `sf project convert source` turns the source into the
+4. When the Salesforce CLI is installed: `sf project convert source` turns the source into the
    Metadata API format, as a deploy would.
 """
 
@@ -17,8 +22,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import metadata_schema
 import pytest
 from lxml import etree
 from sfdx import METADATA_NS, ROOT
@@ -92,6 +99,209 @@ def _validate(schema: etree.XMLSchema, path: Path) -> str | None:
 
 def test_the_package_has_one_file_of_each_kind_it_ships() -> None:
     assert {_suffix(path) for path in FILES} == set(ROOT_TYPES)
+
+
+def _types_file() -> Path:
+    """metadata.d.ts from ARSYNC_METADATA_TYPES, else from .ci/salesforce-schema (npm, cached)."""
+    given = os.environ.get("ARSYNC_METADATA_TYPES")
+    if given:
+        return Path(given)
+    try:
+        result = subprocess.run(  # noqa: S603 - a fixed script of this repository
+            ["bash", str(ROOT / ".ci/salesforce-schema")],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        reason = f".ci/salesforce-schema did not run: {error}"
+    else:
+        if result.returncode == 0:
+            return Path(result.stdout.strip().splitlines()[-1])
+        reason = f".ci/salesforce-schema failed: {result.stderr.strip()[-1000:]}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the Metadata API schema is required in CI: {reason}")
+    pytest.skip(f"no Metadata API schema here ({reason}); set ARSYNC_METADATA_TYPES")
+
+
+@pytest.fixture(scope="session")
+def types() -> metadata_schema.Schema:
+    """The Metadata API's types from Salesforce's npm package (metadata.wsdl 66.0)."""
+    return metadata_schema.load(_types_file())
+
+
+def _check(types: metadata_schema.Schema, path: Path) -> list[str]:
+    return metadata_schema.validate(types, _parse(path).getroot(), ROOT_TYPES[_suffix(path)])
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_file_is_valid_against_the_metadata_api_types(
+    types: metadata_schema.Schema, path: Path
+) -> None:
+    assert _check(types, path) == []
+
+
+def test_the_types_are_those_of_the_metadata_api(types: metadata_schema.Schema) -> None:
+    """Spot checks that this is the schema the package needs (API 66.0), read right."""
+    region = {f.name: f for f in types.types["FlexiPageRegion"]}
+    assert [f.name for f in types.types["CustomTab"]][:4] == [
+        "fullName",
+        "module",
+        "actionOverrides",
+        "auraComponent",
+    ]
+    assert region["itemInstances"] == metadata_schema.Field(
+        "itemInstances", "ItemInstance", required=False, repeated=True
+    )
+    assert region["name"].required
+    assert types.enums["FlexiPageRegionType"] == ("Region", "Facet", "Background")
+    assert {"RecordPage", "AppPage", "HomePage"} <= set(types.enums["FlexiPageType"] or ())
+    assert {"Checkbox", "Currency", "Lookup", "Picklist"} <= set(types.enums["FieldType"] or ())
+    assert len(types.types) > 1900
+
+
+def _tab(root: etree._Element) -> None:
+    root.insert(0, root[1])  # description before customObject
+
+
+def _unknown(root: etree._Element) -> None:
+    etree.SubElement(root, f"{{{METADATA_NS}}}colour").text = "red"
+
+
+def _enum(root: etree._Element) -> None:
+    _child(root, "type").text = "RecordPages"
+
+
+def _field_type(root: etree._Element) -> None:
+    _child(root, "type").text = "CheckBox"
+
+
+def _boolean(root: etree._Element) -> None:
+    _child(root, "trackHistory").text = "yes"
+
+
+def _required(root: etree._Element) -> None:
+    root.remove(_child(root, "masterLabel"))
+
+
+def _twice(root: etree._Element) -> None:
+    root.insert(2, etree.fromstring(etree.tostring(_child(root, "description"))))
+
+
+def _child(root: etree._Element, name: str) -> etree._Element:
+    found = root.find(f"{{{METADATA_NS}}}{name}")
+    assert found is not None, name
+    return found
+
+
+SOURCE = PACKAGE / "force-app/main/default"
+BREAKAGES = {
+    "misordered": (_tab, "tabs/AR_Invoice__c.tab-meta.xml", "CustomTab/customObject: out of order"),
+    "unknown element": (_unknown, "tabs/AR_Invoice__c.tab-meta.xml", "has no element colour"),
+    "bad enum": (_enum, "flexipages/Account_AR_Health.flexipage-meta.xml", "not a FlexiPageType"),
+    "bad field type": (
+        _field_type,
+        "objects/Account/fields/AR_Sync_Hold__c.field-meta.xml",
+        "'CheckBox' is not a FieldType",
+    ),
+    "bad boolean": (
+        _boolean,
+        "objects/Account/fields/AR_Sync_Hold__c.field-meta.xml",
+        "'yes' is not a boolean",
+    ),
+    "missing required": (
+        _required,
+        "flexipages/Account_AR_Health.flexipage-meta.xml",
+        "FlexiPage requires masterLabel",
+    ),
+    "repeated": (_twice, "tabs/AR_Invoice__c.tab-meta.xml", "CustomTab allows one description"),
+}
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES.values(), ids=list(BREAKAGES))
+def test_the_types_refuse_a_broken_copy_of_a_file(
+    types: metadata_schema.Schema,
+    tmp_path: Path,
+    breakage: tuple[Callable[[etree._Element], None], str, str],
+) -> None:
+    """The check can fail: each copy, broken one way, is refused for that reason alone."""
+    break_it, name, expected = breakage
+    tree = _parse(SOURCE / name)
+    break_it(tree.getroot())
+    broken = tmp_path / Path(name).name
+    tree.write(str(broken), xml_declaration=True, encoding="UTF-8")
+
+    problems = _check(types, broken)
+
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+
+
+def test_the_types_the_package_uses_list_their_elements_in_alphabetical_order(
+    types: metadata_schema.Schema,
+) -> None:
+    """What the structural check below assumes, checked in CI against the npm types."""
+    used: set[str] = set()
+
+    def walk(element: etree._Element, kind: str) -> None:
+        used.add(kind)
+        fields = {f.name: f for f in types.types[kind]}
+        for child in element:
+            child_type = fields[etree.QName(child).localname].type
+            if child_type in types.types:
+                walk(child, child_type)
+
+    for path in FILES:
+        walk(_parse(path).getroot(), ROOT_TYPES[_suffix(path)])
+    inherited = types.types["Metadata"]
+    assert [f.name for f in inherited] == ["fullName", "module"]
+    for kind in sorted(used):  # its own elements, after those of Metadata where it is one
+        own = types.types[kind]
+        own = own[len(inherited) :] if own[: len(inherited)] == inherited else own
+        assert [f.name for f in own] == sorted(f.name for f in own), kind
+    assert {"LayoutSection", "ItemInstance", "PermissionSetTabSetting"} <= used
+
+
+def test_the_npm_types_say_what_the_wsdl_says_for_each_type_the_package_uses(
+    wsdl_schema: etree._Element, types: metadata_schema.Schema
+) -> None:
+    """Where the WSDL is here too: the generated types lose nothing the package relies on."""
+    complex_types = {t.get("name"): t for t in wsdl_schema.iterfind(f"{{{_XSD}}}complexType")}
+    primitive = {"boolean": "boolean", "string": "string", "int": "number", "double": "number"}
+    primitive |= {"long": "number", "dateTime": "Date", "date": "Date", "time": "Date"}
+
+    def fields(kind: str) -> list[metadata_schema.Field]:
+        extension = complex_types[kind].find(f".//{{{_XSD}}}extension")
+        base = fields(str(extension.get("base"))[4:]) if extension is not None else []
+        own = []
+        for e in complex_types[kind].iter(f"{{{_XSD}}}element"):
+            repeated = e.get("maxOccurs") == "unbounded"
+            optional = e.get("minOccurs") == "0" or e.get("nillable") == "true"
+            prefix, _, local = str(e.get("type")).partition(":")
+            kind_name = primitive.get(local, "any") if prefix == "xsd" else local
+            own.append(
+                metadata_schema.Field(
+                    str(e.get("name")), kind_name, not (repeated or optional), repeated
+                )
+            )
+        return base + own
+
+    def walk(element: etree._Element, kind: str) -> None:
+        assert list(types.types[kind]) == fields(kind), kind
+        by_name = {f.name: f.type for f in types.types[kind]}
+        for child in element:
+            child_type = by_name[etree.QName(child).localname]
+            if child_type in types.types:
+                walk(child, child_type)
+            elif child_type in types.enums:
+                simple = wsdl_schema.find(f"{{{_XSD}}}simpleType[@name='{child_type}']")
+                assert simple is not None, child_type
+                values = tuple(str(v.get("value")) for v in simple.iter(f"{{{_XSD}}}enumeration"))
+                assert types.enums[child_type] == (values or None), child_type
+
+    for path in FILES:
+        walk(_parse(path).getroot(), ROOT_TYPES[_suffix(path)])
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -234,3 +444,18 @@ def test_the_structural_check_finds_an_element_out_of_place() -> None:
         "X.tab: fullName is not first",
         "X.tab: ['motif', 'customObject'] is not in the schema's (alphabetical) order",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("export type T = {\n    a: Missing;\n};", "types used but not declared: ['Missing']"),
+        ("export type T = {\n    a: string | number;\n};", "line 2: not a field"),
+        ("export type E = 'A' | B;", "line 1: not an enumeration"),
+        ("export type T = Missing & {\n};", "Missing is a base type but not declared as one"),
+    ],
+)
+def test_the_types_reader_refuses_what_it_cannot_account_for(text: str, expected: str) -> None:
+    """A new pinned version written differently fails loudly instead of checking less."""
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        metadata_schema.parse(text)
