@@ -32,8 +32,8 @@ from jobs.report_text import DASH, plural, reword, signed
 from jobs.settings import RunSettings
 from scoring import score_accounts
 from scoring.aging import open_invoices
-from scoring.health import TIERS
-from scoring.kpis import AT_RISK_TIERS, money_at_risk, money_sum, portfolio_kpis
+from scoring.health import AT_RISK_TIERS, TIERS
+from scoring.kpis import money_at_risk, money_sum, portfolio_kpis
 from scoring.trends import (
     breakdown,
     currency_breakdown,
@@ -322,14 +322,11 @@ def _tier_balances(scores: pd.DataFrame, places: int) -> pd.DataFrame:
 
 
 def worklist(scores: pd.DataFrame) -> pd.DataFrame:
-    """The accounts with a priority rank, best to work first at the top.
-
-    Scoring's `money_at_risk` is overdue money times an age weight and a tier multiplier (up
-    to 2): a ranking weight that can exceed what is open, so here it is `priority_weight`.
-    """
+    """The accounts with a priority rank, best to work first at the top, by their priority
+    weight (overdue money times an age weight and a tier multiplier: a ranking figure, which can
+    exceed what is open, so never called money at risk)."""
     ranked = scores[scores["priority_rank"].notna()]
     ranked = ranked.sort_values(["priority_rank", "customer_id"], ignore_index=True)
-    ranked = ranked.rename(columns={"money_at_risk": "priority_weight"})
     return ranked[list(WORKLIST_COLUMNS)]
 
 

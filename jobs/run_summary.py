@@ -14,10 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobs.console_safety import plain
-from scoring.health import TIERS
-
-# Tiers at which open money counts as at risk: what a collector works first.
-AT_RISK_TIERS = ("high", "critical")
+from scoring.health import TIERS, at_risk
 
 
 @dataclass(frozen=True)
@@ -50,12 +47,11 @@ def count(number: int, one: str, many: str | None = None) -> str:
 def portfolio_money(scores: pd.DataFrame) -> Money:
     """Open, overdue and at-risk money over every scored customer."""
     currency = str(scores["reporting_currency"].iloc[0]) if len(scores) else ""
-    at_risk = scores["risk_tier"].isin(AT_RISK_TIERS)
     return Money(
         currency=currency,
         open=float(scores["open_balance"].sum()),
         overdue=float(scores["overdue_balance"].sum()),
-        at_risk=float(scores.loc[at_risk, "open_balance"].sum()),
+        at_risk=float(scores.loc[at_risk(scores["risk_tier"]), "open_balance"].sum()),
     )
 
 

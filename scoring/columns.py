@@ -146,7 +146,10 @@ _WORKLIST = {
         next_action_label="the action in words",
     ),
     "next_action_date": Column(Kind.DATE, "when the action is due; empty for none"),
-    "money_at_risk": Column(Kind.MONEY, "overdue money weighted by lateness and risk tier"),
+    "priority_weight": Column(
+        Kind.MONEY, "the worklist's ranking figure: overdue money weighted by age and risk tier"
+    ),
+    "money_at_risk": Column(Kind.MONEY, "the open balance, when the risk tier is high or critical"),
     "priority_rank": Column(Kind.INTEGER, "1 = work first; empty when nothing is at risk"),
 }
 _AFTER_SEGMENT = frozenset(_WORKLIST) - {"segment"}

@@ -7,6 +7,8 @@ import pandas as pd
 
 from arsync.codes import positions
 from scoring.settings import FlagSettings
+from scoring.wording import beyond_terms
+from scoring.wording import days as day_count
 
 FLAGS = (
     "flag_deteriorating",
@@ -72,7 +74,7 @@ def _deteriorating(features: pd.DataFrame, settings: FlagSettings) -> pd.Series:
         & (recent >= settings.deterioration_recent_min_days_late)
     ).fillna(False)
     texts = [
-        f"was paying {b:.0f} days beyond terms, now {r:.0f} (last 90 days)"
+        f"was paying {beyond_terms(b)}, now {beyond_terms(r)} (last 90 days)"
         for b, r in zip(before[mask], recent[mask], strict=True)
     ]
     return pd.Series(texts, index=features.index[mask.to_numpy(dtype=bool)]).reindex(features.index)
@@ -146,7 +148,7 @@ def _lingering(customers: pd.Index, open_items: pd.DataFrame, settings: FlagSett
     ):
         others = int(counts[customer_id]) - 1
         more = f" (and {others} more over {settings.lingering_days_overdue})" if others else ""
-        texts.append(f"invoice {_name(number, invoice_id)} is {days} days past due{more}")
+        texts.append(f"invoice {_name(number, invoice_id)} is {day_count(days)} past due{more}")
     return pd.Series(texts, index=oldest["customer_id"].to_numpy()).reindex(customers)
 
 

@@ -15,8 +15,16 @@ import numpy as np
 import pandas as pd
 
 from scoring.settings import HealthSettings
+from scoring.wording import beyond_terms, days, later_than_before
 
 TIERS = ("low", "medium", "high", "critical")
+AT_RISK_TIERS: tuple[str, ...] = ("high", "critical")
+"""The risk tiers whose whole open balance counts as money at risk."""
+
+
+def at_risk(risk_tier: pd.Series) -> pd.Series:
+    """Whether each account's tier puts its open balance at risk (high or critical)."""
+    return risk_tier.isin(AT_RISK_TIERS)
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,8 @@ COMPONENTS = (
         True,
         lambda f, s: f["weighted_days_beyond_terms_12m"] / s.lateness_full_days,
         lambda f: [
-            f"{days:.0f} days beyond terms on average (12 months, by amount)"
-            for days in f["weighted_days_beyond_terms_12m"]
+            f"{beyond_terms(late)} on average (12 months, by amount)"
+            for late in f["weighted_days_beyond_terms_12m"]
         ],
     ),
     Component(
@@ -69,9 +77,9 @@ COMPONENTS = (
         False,
         lambda f, s: _ratio(f["aged_balance"], f["open_balance"]),
         lambda f: [
-            f"{count:.0f} invoice{'s' if count != 1 else ''} over {days:.0f} days past due "
+            f"{count:.0f} invoice{'s' if count != 1 else ''} over {days(past_due)} past due "
             f"({amount:,.2f})"
-            for count, days, amount in zip(
+            for count, past_due, amount in zip(
                 f["aged_invoice_count"], f["aged_days"], f["aged_balance"], strict=True
             )
         ],
@@ -81,9 +89,7 @@ COMPONENTS = (
         "PAYING_LATER",
         True,
         lambda f, s: _slipping(f) / s.trend_full_days,
-        lambda f: [
-            f"paying {days:.0f} days later than before (last 90 days)" for days in _slipping(f)
-        ],
+        lambda f: [f"paying {later_than_before(change)} (last 90 days)" for change in _slipping(f)],
     ),
     Component(
         "missed_due_dates",

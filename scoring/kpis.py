@@ -22,6 +22,7 @@ import pandas as pd
 from arsync.codes import equals_text, positions
 from arsync.ledger import Ledger
 from scoring.currency import CurrencyTable
+from scoring.health import at_risk
 from scoring.settings import ScoringSettings
 
 # The columns of `customer_kpis`, in order: money in reporting major units, the rest in days
@@ -274,9 +275,6 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 # --- money at risk ---------------------------------------------------------------------------
 
-AT_RISK_TIERS: tuple[str, ...] = ("high", "critical")
-"""The risk tiers whose whole open balance counts as money at risk."""
-
 
 def money_sum(values: pd.Series, places: int) -> float:
     """Major-unit amounts summed in whole minor units, so the total is exact and does not
@@ -284,11 +282,6 @@ def money_sum(values: pd.Series, places: int) -> float:
     factor = float(10**places)
     minor = np.round(values.fillna(0).to_numpy(dtype="float64") * factor).astype("int64")
     return round(int(minor.sum()) / factor, places)
-
-
-def at_risk(risk_tier: pd.Series) -> pd.Series:
-    """Whether each account's tier puts its open balance at risk (high or critical)."""
-    return risk_tier.isin(AT_RISK_TIERS)
 
 
 def money_at_risk(open_balance: pd.Series, risk_tier: pd.Series, places: int) -> float:

@@ -15,8 +15,8 @@ import pandas as pd
 
 from arsync.money import exponent
 from scoring.currency import CurrencyTable
-from scoring.health import TIERS
-from scoring.kpis import at_risk, money_sum
+from scoring.health import TIERS, at_risk
+from scoring.kpis import money_sum
 
 # Per snapshot day and risk tier: what `StateStore.snapshot_tier_totals` returns and
 # `tier_totals` computes from per-account rows.

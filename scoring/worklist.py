@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from scoring.health import at_risk as at_risk_tier
 from scoring.promises import pending_promise_share
 from scoring.rules import first_match
 from scoring.settings import Action, ScoringSettings
@@ -81,8 +82,9 @@ def next_action(features: pd.DataFrame, as_of: dt.date, settings: ScoringSetting
 
 
 def priority(features: pd.DataFrame, settings: ScoringSettings) -> pd.DataFrame:
-    """Money at risk (overdue money weighted by lateness and risk, less what a pending
-    promise to pay covers) and the worklist rank."""
+    """The worklist's priority weight (overdue money weighted by lateness and risk, less what
+    a pending promise to pay covers: a ranking figure, which can exceed what is open), the
+    rank it gives, and the money at risk (the open balance of a high or critical account)."""
     weights = settings.priority.bucket_weights
     weighted = sum(
         (features[f"aging_{key}"] * weight for key, weight in weights.items()),
@@ -95,7 +97,12 @@ def priority(features: pd.DataFrame, settings: ScoringSettings) -> pd.DataFrame:
     order = pd.DataFrame({"risk": at_risk.to_numpy(), "customer": features.index.to_numpy()})
     order = order[order["risk"] > 0].sort_values(["risk", "customer"], ascending=[False, True])
     rank = pd.Series(np.arange(1, len(order) + 1), index=order["customer"].to_numpy())
+    open_at_risk = features["open_balance"].where(at_risk_tier(features["risk_tier"]), 0.0)
     return pd.DataFrame(
-        {"money_at_risk": at_risk, "priority_rank": rank.reindex(features.index).astype("Int64")},
+        {
+            "priority_weight": at_risk,
+            "priority_rank": rank.reindex(features.index).astype("Int64"),
+            "money_at_risk": open_at_risk.round(2),
+        },
         index=features.index,
     )

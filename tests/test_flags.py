@@ -116,7 +116,7 @@ def test_punctual_payer_turning_late_is_flagged_with_both_averages() -> None:
     assert c1["paid_invoices_12m"] == 4
     assert c1["paid_invoices_90d"] == 2
     assert raised(c1) == ["flag_deteriorating"]
-    assert c1["flags"] == "was paying 3 days beyond terms, now 23 (last 90 days)"
+    assert c1["flags"] == "was paying 3 days beyond terms, now 23 days beyond terms (last 90 days)"
 
 
 def test_deterioration_needs_enough_paid_invoices_in_the_prior_window() -> None:
@@ -509,7 +509,7 @@ def test_reasons_are_joined_in_the_order_of_the_flags() -> None:
 
     assert result.loc["C1", "flags"] == "; ".join(
         [
-            "was paying 1 days beyond terms, now 24 (last 90 days)",
+            "was paying 1 day beyond terms, now 24 days beyond terms (last 90 days)",
             "invoice 2026-000412 for 48,200.00 is 9.8x the usual 4,910.00",
             "invoice 2026-000088 is 131 days past due (and 2 more over 90)",
             "open balance 61,500.00 is 123% of the 50,000.00 credit limit",

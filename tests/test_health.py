@@ -398,7 +398,7 @@ def test_hand_built_ledger_scores_as_computed_by_hand() -> None:
     assert c1["reason_codes"] == "OVERDUE_BALANCE,PAYING_LATER,AGED_DEBT"
     # Flags in their order; the amounts (1000 x 6 and 3000) have a MAD of 0: none unusual.
     assert c1["flags"] == (
-        "was paying 0 days beyond terms, now 35 (last 90 days); "
+        "was paying on time, now 35 days beyond terms (last 90 days); "
         "invoice INV-O1 is 91 days past due; "
         "open balance 5,000.00 is 125% of the 4,000.00 credit limit; "
         "1 disputed invoice, 1,000.00 open"

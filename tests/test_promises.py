@@ -58,23 +58,23 @@ def test_a_pending_promise_holds_the_action_until_its_date_and_takes_the_money_o
     ).loc["C1"]
 
     assert plain["next_action"] == "dunning_2"
-    assert plain["money_at_risk"] > 0
+    assert plain["priority_weight"] > 0
     assert row["promise_status"] == "pending"
     assert row["next_action"] == "await_promise"
     assert row["next_action_label"] == "Payment promised by 2026-07-03: check that it arrived"
     assert row["next_action_date"] == dt.date(2026, 7, 7)  # the date, 3 days' grace, then a day
-    assert row["money_at_risk"] == 0.0
+    assert row["priority_weight"] == 0.0
     assert pd.isna(row["priority_rank"])
     assert row["health_score"] == plain["health_score"]  # a promise is not yet a payment
 
 
-def test_a_partial_promise_takes_only_its_share_off_the_money_at_risk() -> None:
+def test_a_partial_promise_takes_only_its_share_off_the_priority_weight() -> None:
     plain = score(*LATE).loc["C1"]
     row = score(
         *LATE, crm={"C1": {"promise_amount": 250.0, "promise_date": dt.date(2026, 7, 3)}}
     ).loc["C1"]
 
-    assert row["money_at_risk"] == round(plain["money_at_risk"] * 0.75, 2)
+    assert row["priority_weight"] == round(plain["priority_weight"] * 0.75, 2)
 
 
 def test_a_promise_still_within_its_grace_days_is_pending() -> None:

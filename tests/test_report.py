@@ -391,9 +391,7 @@ def test_report_command_writes_the_files_beside_the_run_outputs(project: Path) -
         (r for r in scores if r["priority_rank"]), key=lambda r: int(r["priority_rank"])
     )
     assert ranked
-    # The worklist's priority weight is what scoring calls money_at_risk.
-    renamed = [{**r, "priority_weight": r["money_at_risk"]} for r in ranked]
-    assert _rows(out / "worklist.csv") == [{c: r[c] for c in WORKLIST_COLUMNS} for r in renamed]
+    assert _rows(out / "worklist.csv") == [{c: r[c] for c in WORKLIST_COLUMNS} for r in ranked]
     (kpis,) = _rows(out / "portfolio_kpis.csv")
     assert float(kpis["money_at_risk"]) <= float(kpis["open_balance"])
     # A dry run records no snapshots, and this project's state store holds none.

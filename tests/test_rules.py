@@ -194,7 +194,14 @@ def test_a_playbook_rule_on_an_unknown_column_is_rejected_naming_it() -> None:
 
 @pytest.mark.parametrize(
     "column",
-    ["next_action", "next_action_label", "next_action_date", "money_at_risk", "priority_rank"],
+    [
+        "next_action",
+        "next_action_label",
+        "next_action_date",
+        "money_at_risk",
+        "priority_weight",
+        "priority_rank",
+    ],
 )
 def test_a_playbook_rule_cannot_test_what_is_computed_after_the_segment(column: str) -> None:
     playbook = [{"action": "credit_hold", "when": {column: 1}}]

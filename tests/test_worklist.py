@@ -381,11 +381,12 @@ _NOTHING_AT_RISK: dict[str, Any] = {
     "aging_d61_90": 0.0,
     "aging_d91_120": 0.0,
     "aging_over_120": 0.0,
+    "open_balance": 0.0,
     "risk_tier": "low",
 }
 
 
-def test_money_at_risk_and_rank_by_hand() -> None:
+def test_priority_weight_and_rank_by_hand() -> None:
     rows = {
         # 1000 x 0.5 (31-60) x 0.5 (low) = 250: ties with C1, ranks after it.
         "C3": {"aging_d31_60": 1000.0, "risk_tier": "low"},
@@ -405,7 +406,7 @@ def test_money_at_risk_and_rank_by_hand() -> None:
 
     result = priority(frame, SHIPPED)
 
-    assert result["money_at_risk"].to_dict() == {
+    assert result["priority_weight"].to_dict() == {
         "C3": 250.0,
         "C1": 250.0,
         "C2": 800.0,
@@ -414,6 +415,24 @@ def test_money_at_risk_and_rank_by_hand() -> None:
     }
     ranks = pd.Series([4, 3, 1, pd.NA, 2], index=frame.index, dtype="Int64", name="priority_rank")
     pd.testing.assert_series_equal(result["priority_rank"], ranks)
+
+
+def test_money_at_risk_is_the_open_balance_of_a_high_or_critical_account() -> None:
+    rows = {
+        "C1": {"open_balance": 900.0, "aging_over_120": 900.0, "risk_tier": "critical"},
+        "C2": {"open_balance": 500.0, "aging_d1_30": 100.0, "risk_tier": "high"},
+        "C3": {"open_balance": 700.0, "aging_over_120": 700.0, "risk_tier": "medium"},
+        "C4": {"open_balance": 50.0, "risk_tier": "low"},
+    }
+    frame = pd.DataFrame(
+        [{**_NOTHING_AT_RISK, **row} for row in rows.values()],
+        index=pd.Index(list(rows), name="customer_id"),
+    )
+
+    result = priority(frame, SHIPPED)
+
+    assert result["money_at_risk"].to_dict() == {"C1": 900.0, "C2": 500.0, "C3": 0.0, "C4": 0.0}
+    assert result["priority_weight"]["C1"] == 1800.0  # 900 x 1 x 2: a weight, more than open
 
 
 def test_priority_through_scoring_is_independent_of_row_order() -> None:
@@ -437,6 +456,6 @@ def test_priority_through_scoring_is_independent_of_row_order() -> None:
         result = score_accounts(shuffled(ledger, seed), AS_OF, SHIPPED, USD_EUR)
         result = result.set_index("customer_id")
         assert result["risk_tier"].tolist() == ["medium", "medium", "low", "high"]
-        assert result["money_at_risk"].tolist() == [250.0, 250.0, 0.0, 600.0]
+        assert result["priority_weight"].tolist() == [250.0, 250.0, 0.0, 600.0]
         ranks = pd.Series([2, 3, pd.NA, 1], index=result.index, dtype="Int64")
         pd.testing.assert_series_equal(result["priority_rank"], ranks, check_names=False)
