@@ -374,7 +374,7 @@ def runs_list(
             "yes" if record.dry_run else "",
             plain(record.as_of),
             *(
-                plain(counts.get(name, ""))
+                _count(counts.get(name, ""))
                 for name in (
                     "invoices",
                     "accounts_changed",
@@ -790,6 +790,12 @@ def _print_trips(result: SyncResult) -> None:
     out.print(f"[yellow]{head}[/yellow]")
     for trip in result.trips:
         out.print(plain(f"  {trip.message}"), highlight=False)  # stream names are ERP data
+
+
+def _count(value: object) -> Text:
+    """A count from the state store with thousands separators; anything else as plain text."""
+    is_count = isinstance(value, int) and not isinstance(value, bool)
+    return Text(f"{value:,}") if is_count else plain(value)
 
 
 def _text(value: object) -> Text:

@@ -598,7 +598,7 @@ def test_runs_lists_every_run_and_runs_show_tells_the_quarantine_and_failed_acco
         "partial",
         "",  # not a dry run
         "2026-11-20",
-        "2455",  # invoices
+        "2,455",  # invoices
         "59",  # Accounts changed
         "57",  # written
         "2",  # failed
