@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 import structlog
@@ -148,13 +148,8 @@ def pull_into(
         kept_records[(kind, record.id)] = Pulled(record, location)
     pulled: list[Pulled] = []
     forgotten: list[tuple[str, str]] = []
-    extent = source.extent()
     for item in progress.track(
-        source.pull(since),
-        f"Reading {source.name}",
-        total=extent.total if extent else None,
-        unit=extent.unit if extent else "records",
-        done=source.done if extent else None,
+        source.pull(since), f"Reading {source.name}", **_bar(source, "records")
     ):
         if isinstance(item, QuarantineEntry):
             builder.reject(item, item.record_type)
@@ -176,13 +171,8 @@ def pull_into(
 
 def _pull_frames(source: FrameSource, builder: LedgerBuilder, progress: Reporter) -> Pull:
     extra: Counter[str] = Counter()
-    extent = source.extent()
     for item in progress.track(
-        source.pull_frames(),
-        f"Reading {source.name}",
-        total=extent.total if extent else None,
-        unit=extent.unit if extent else "files",
-        done=source.done if extent else None,
+        source.pull_frames(), f"Reading {source.name}", **_bar(source, "files")
     ):
         if isinstance(item, Rejected):
             builder.reject(item.entry, item.stream)
@@ -191,6 +181,24 @@ def _pull_frames(source: FrameSource, builder: LedgerBuilder, progress: Reporter
             builder.add_frame(item)
         del item  # a whole file's frame: not kept alive while the next file is read
     return Pull(builder, read=source.rows_read(), extra_quarantined=dict(extra))
+
+
+class _Bar(TypedDict):
+    unit: str
+    total: Callable[[], int | None]
+    done: Callable[[], int | None]
+
+
+def _bar(source: Source, unit: str) -> _Bar:
+    """A pull's progress: in the unit of the source's extent (else `unit`, one per item),
+    against the total it knows, which it may learn during the pull."""
+    extent = source.extent()
+
+    def total() -> int | None:
+        now = source.extent()
+        return now.total if now is not None else None
+
+    return _Bar(unit=extent.unit if extent else unit, total=total, done=source.done)
 
 
 def _file_order(streams: list[str]) -> Callable[[QuarantineEntry], tuple[int, int]]:

@@ -30,12 +30,13 @@ class Reporter(Protocol):
         items: Iterable[T],
         description: str,
         *,
-        total: int | None = None,
         unit: str = "records",
-        done: Callable[[], int] | None = None,
+        total: Callable[[], int | None] | None = None,
+        done: Callable[[], int | None] | None = None,
     ) -> Iterator[T]:
-        """Each item; a bar of `total` `unit`s, at `done()` after each item (or one per
-        item), where the total is known; else a count of the items."""
+        """Each item, on a bar of `unit`s: `total()` and `done()` are asked after each item
+        (a total may become known during the pull); without `done`, or when it says None,
+        each item counts one; without a total, the bar counts without an end."""
         ...
 
     def step(self, description: str) -> AbstractContextManager[object]: ...
@@ -49,9 +50,9 @@ class Silent:
         items: Iterable[T],
         description: str,
         *,
-        total: int | None = None,
         unit: str = "records",
-        done: Callable[[], int] | None = None,
+        total: Callable[[], int | None] | None = None,
+        done: Callable[[], int | None] | None = None,
     ) -> Iterator[T]:
         return iter(items)
 
@@ -86,17 +87,19 @@ class Bars:
         items: Iterable[T],
         description: str,
         *,
-        total: int | None = None,
         unit: str = "records",
-        done: Callable[[], int] | None = None,
+        total: Callable[[], int | None] | None = None,
+        done: Callable[[], int | None] | None = None,
     ) -> Iterator[T]:
-        task = self._progress.add_task(clean(description), total=total, unit=unit)
-        for item in items:
+        task = self._progress.add_task(clean(description), total=None, unit=unit)
+        for count, item in enumerate(items, start=1):
             yield item
-            if done is not None:
-                self._progress.update(task, completed=done())
-            else:
-                self._progress.advance(task)
+            measured = done() if done is not None else None
+            self._progress.update(
+                task,
+                total=total() if total is not None else None,
+                completed=count if measured is None else measured,
+            )
         self._progress.update(task, visible=False)
 
     def step(self, description: str) -> AbstractContextManager[object]:

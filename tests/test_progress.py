@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import sys
@@ -15,7 +16,10 @@ import structlog
 from rich.console import Console
 from rich.progress import Progress, Task
 
+from arsync.quarantine import QuarantineEntry
+from arsync.records import Customer
 from arsync.yamlfile import load_model
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
 from connector.erp.files.mapping import FileMapping
 from connector.erp.files.source import FileSource
 from jobs.logging import LogFormat, configure_logging
@@ -42,16 +46,17 @@ class Recording:
         items: Iterable[T],
         description: str,
         *,
-        total: int | None = None,
         unit: str = "records",
-        done: Callable[[], int] | None = None,
+        total: Callable[[], int | None] | None = None,
+        done: Callable[[], int | None] | None = None,
     ) -> Iterator[T]:
-        bar: dict[str, object] = {"description": description, "total": total, "unit": unit}
+        bar: dict[str, object] = {"description": description, "unit": unit}
         self.bars.append(bar)
-        seen: list[int] = []
-        for item in items:
+        seen: list[tuple[int | None, int]] = []
+        for count, item in enumerate(items, start=1):
             yield item
-            seen.append(done() if done is not None else len(seen) + 1)
+            measured = done() if done is not None else None
+            seen.append((total() if total else None, count if measured is None else measured))
         bar["progress"] = seen
 
     def step(self, description: str) -> AbstractContextManager[object]:
@@ -75,12 +80,47 @@ def test_the_pull_bar_climbs_file_by_file_to_its_total() -> None:
 
     [bar] = reporter.bars
     sizes = sum(path.stat().st_size for path in SAMPLE.glob("*.csv"))
-    assert (bar["total"], bar["unit"]) == (sizes, "bytes")
+    assert bar["unit"] == "bytes"
     progress = bar["progress"]
     assert isinstance(progress, list)
-    assert progress == sorted(progress)
-    assert progress[-1] == sizes
-    assert len(set(progress)) == 6  # one step per file of the sample
+    assert {total for total, _ in progress} == {sizes}
+    done = [done for _, done in progress]
+    assert done == sorted(done)
+    assert done[-1] == sizes
+    assert len(set(done)) == 6  # one step per file of the sample
+
+
+class CountingApi(Source):
+    """An API source that learns each stream's record count from its first page."""
+
+    name = "api"
+
+    def __init__(self) -> None:
+        self.known: int | None = None
+
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        self.known = 3  # the first page of customers says: 3 in all
+        for number in range(3):
+            yield Pulled(Customer(id=f"C{number}", name=f"C {number}", currency="USD"), "api")
+        self.known = 3 + 2  # invoices' first page: 2 more
+        for number in range(2):
+            yield QuarantineEntry("invoice", f"I{number}", "api", "invalid_record", "bad")
+
+    def extent(self) -> Extent | None:
+        return None if self.known is None else Extent(self.known, "records")
+
+    def data_as_of(self) -> dt.datetime | None:
+        return None
+
+
+def test_an_api_bar_counts_records_against_the_totals_the_streams_report() -> None:
+    reporter = Recording()
+
+    pull_into(CountingApi(), frozenset({"USD"}), reporter)
+
+    [bar] = reporter.bars
+    assert bar["unit"] == "records"
+    assert bar["progress"] == [(3, 1), (3, 2), (3, 3), (5, 4), (5, 5)]
 
 
 def render(unit: str, completed: int, total: int | None) -> str:
@@ -104,7 +144,7 @@ def test_a_log_line_during_a_live_bar_prints_above_it(monkeypatch: pytest.Monkey
     console = Console(file=screen, force_terminal=True, width=60, soft_wrap=True)  # as the CLI
 
     with Bars(console) as bars:
-        for n in bars.track(range(3), "Reading", total=3):
+        for n in bars.track(range(3), "Reading", total=lambda: 3):
             structlog.get_logger("t").info("progress.logged_while_live", n=n)
 
     assert "progress.logged_while_live" not in original.getvalue()

@@ -63,13 +63,14 @@ class Source(ABC):
         yields only the records of each stream changed after that stream's cursor."""
 
     def extent(self) -> Extent | None:
-        """What the next pull reads, where the source knows it before reading (the files'
-        sizes); None: progress counts records as they come."""
+        """How much this pull reads, as far as the source knows it now: a progress bar's
+        total. Asked before the pull and after each item, so it must be cheap: the files'
+        sizes, or an API's record counts as each stream reports its own. None: unknown."""
         return None
 
-    def done(self) -> int:
-        """During a pull, how much of `extent()` is read; a source with an extent says."""
-        return 0
+    def done(self) -> int | None:
+        """During a pull, how much of `extent()` is read; None: one per item yielded."""
+        return None
 
     def cursors(self) -> dict[str, str]:
         """After a pull, each stream's new cursor (the latest change seen); empty for a

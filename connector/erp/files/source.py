@@ -52,6 +52,7 @@ class FileSource(FrameSource):
         self._read: dict[str, int] = {}
         self._rejected: list[Rejected] = []
         self._bytes_done = 0
+        self._size: int | None = None
 
     def data_as_of(self) -> dt.datetime | None:
         """`exported_at` from the export's manifest; without one, when the newest export file
@@ -73,11 +74,12 @@ class FileSource(FrameSource):
         return dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
 
     def extent(self) -> Extent | None:
-        """The export's mapped files, in bytes: what a pull reads, before it reads it."""
-        sizes = [path.stat().st_size for path in self._mapped_files() if path.is_file()]
-        return Extent(total=sum(sizes), unit="bytes")
+        """The export's mapped files, in bytes: what a pull reads, known before it reads."""
+        if self._size is None:
+            self._size = sum(p.stat().st_size for p in self._mapped_files() if p.is_file())
+        return Extent(total=self._size, unit="bytes")
 
-    def done(self) -> int:
+    def done(self) -> int | None:
         """Bytes of the files read so far in this pull."""
         return self._bytes_done
 
@@ -96,6 +98,7 @@ class FileSource(FrameSource):
         self._read = {}
         self._rejected = []
         self._bytes_done = 0
+        self._size = None  # measured afresh for each pull
         formats = self._mapping.formats
         for kind, record_type in _RECORD_TYPE.items():
             spec = self._mapping.file(kind)
