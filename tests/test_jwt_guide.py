@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 import jwt
 import pytest
@@ -94,7 +96,7 @@ def test_an_sf_line_uses_flags_the_cli_has(words: list[str]) -> None:
 @pytest.mark.parametrize("words", of("sf"), ids=lambda words: " ".join(words[1:4]))
 def test_an_sf_line_uses_flags_the_installed_cli_has(words: list[str]) -> None:
     if shutil.which("sf") is None:
-        pytest.skip("the Salesforce CLI is not installed (the recorded flags were checked)")
+        _unavailable("the Salesforce CLI is not installed (the recorded flags were checked)")
     command, flags = _sf_flags(words)
     done = subprocess.run(  # noqa: S603 - the installed Salesforce CLI's own help
         ["sf", *command.split(), "--help"],  # noqa: S607 - sf from PATH
@@ -104,9 +106,16 @@ def test_an_sf_line_uses_flags_the_installed_cli_has(words: list[str]) -> None:
         timeout=60,
     )
     if "FLAGS" not in done.stdout:
-        pytest.skip(f"sf {command} --help did not run here: {done.stderr.strip()[-200:]}")
+        _unavailable(f"sf {command} --help did not run here: {done.stderr.strip()[-200:]}")
     for flag in flags:
         assert re.search(rf"(^|\s){re.escape(flag)}[,=\s]", done.stdout, flags=re.M), flag
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip where the CLI is not set up; in CI, which installs it (.ci/salesforce-cli), fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI installs it with .ci/salesforce-cli")
+    pytest.skip(reason)
 
 
 def test_the_cd_line_names_the_package_folder() -> None:

