@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from contract.harness import bar_of
 from fakes.business_central import (
     COMPANY,
     COMPANY_ROOT,
@@ -27,7 +28,7 @@ from fakes.business_central import (
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
 from connector.erp import business_central
-from connector.erp.base import Pulled, Source
+from connector.erp.base import Extent, Pulled, Source
 from connector.erp.business_central.mapping import terms_days
 from connector.erp.http import ApiError, HttpSettings
 from connector.errors import FatalError
@@ -264,10 +265,11 @@ def test_pages_are_followed_by_their_next_link(mock: responses.RequestsMock) -> 
         f"{COMPANY_ROOT}/customers",
         json={
             "@odata.context": f"{COMPANY_ROOT}/$metadata#companies({COMPANY})/customers",
+            "@odata.count": 2,  # asked with $count=true: every page's entities
             "value": [customer(C1)],
             "@odata.nextLink": next_link,
         },
-        match=[responses.matchers.query_string_matcher("")],
+        match=[responses.matchers.query_string_matcher("%24count=true")],
     )
     mock.add(
         responses.GET,
@@ -280,10 +282,13 @@ def test_pages_are_followed_by_their_next_link(mock: responses.RequestsMock) -> 
     )
     company_fake.register(mock)
 
-    records, rejected = pull(source(page_size=1))
+    pulling = source(page_size=1)
+
+    records, rejected = pull(pulling)
 
     assert rejected == []
     assert [r.id for r in records] == [C1, C2]
+    assert pulling.extent() == Extent(2, "records")
     customer_calls = [c.request for c in mock.calls if "/customers" in c.request.url]
     assert customer_calls[1].url == next_link
     assert customer_calls[0].headers["Prefer"] == "odata.maxpagesize=1"
@@ -514,7 +519,9 @@ def test_payment_journal_lines_make_payments(mock: responses.RequestsMock) -> No
     assert payments["G00002"].record.currency == "EUR"  # the applied invoice's currency
     assert payments["G00003"].record.currency == "EUR"  # the customer's currency
     journal_calls = [u for u in fake.gets if "customerPaymentJournals(journal-1)" in u]
-    assert journal_calls == [f"{COMPANY_ROOT}/customerPaymentJournals(journal-1)/customerPayments"]
+    assert journal_calls == [
+        f"{COMPANY_ROOT}/customerPaymentJournals(journal-1)/customerPayments?%24count=true"
+    ]
 
 
 def test_a_payment_to_an_invoice_not_in_the_pull_reads_its_currency(
@@ -607,6 +614,37 @@ def test_a_second_pull_filters_every_stream_by_its_cursor(mock: responses.Reques
     assert src.cursors()["salesInvoices"] == LATER
     assert src.cursors()["customerPayments"] == LATER
     assert src.cursors()["customers"] == STAMP
+
+
+def test_the_bar_takes_each_collections_total_from_its_odata_count(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = company(
+        customers=[customer(C1)],
+        salesInvoices=[sales_invoice(I1), sales_invoice(I2)],
+        salesCreditMemos=[credit_memo("cm", status="Open")],
+        customerPaymentJournals=[journal()],
+    )
+    fake.journal_lines["journal-1"] = [line(1, "G1", -10, I1), line(2, "G2", -20, I2)]
+    fake.page_size = 1
+    fake.register(mock)
+    src = source(clock=lambda: 1_782_820_800.0)
+
+    full = bar_of(src)
+
+    assert full.seen[1][0] == 1 + 2  # both invoices counted before the second page is read
+    assert full.seen[-1] == (6, 6)  # journal lines are what is read of payments
+    counted = [url for url in fake.gets if "%24count=true" in url or "$count=true" in url]
+    streams = ("customers", "salesInvoices", "salesCreditMemos", "customerPayments")
+    assert len(counted) == sum(len(fake.gets_of(name)) for name in streams)  # no extra request
+
+    fake.collections["salesInvoices"][1] = sales_invoice(
+        I2, remainingAmount=10, lastModifiedDateTime=LATER
+    )
+
+    changes = bar_of(src, since=src.cursors())
+
+    assert changes.seen[-1] == (1 + 2, 1 + 2)  # I2, and the journal lines read whole
 
 
 def test_a_cursor_that_is_not_a_timestamp_is_refused(mock: responses.RequestsMock) -> None:

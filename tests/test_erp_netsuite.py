@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import pytest
 import responses
+from contract.harness import bar_of
 from fakes.netsuite import ROOT, SUITEQL, FakeNetSuite
 from responses import matchers
 
@@ -243,6 +244,40 @@ def test_a_long_query_goes_on_in_id_windows_past_the_row_cap(
     link_windows = [q for q in fake.queries if "NextTransactionLineLink" in q]
     # the window stopped inside payment 21's links: they are all read again in the next one
     assert any("l.nextdoc >= 21" in q for q in link_windows)
+
+
+def test_the_bar_takes_each_streams_total_from_the_first_windows_total_results(
+    mock: responses.RequestsMock,
+) -> None:
+    pending = invoice(30, status="CustInvc:D")  # pending approval: read last, and skipped
+    fake = FakeNetSuite(
+        customers=[customer(1), customer(2)],
+        transactions=[invoice(n) for n in range(1, 8)] + [payment(20), payment(21), pending],
+        links=[link(n, 20 + n % 2, "10.00") for n in range(1, 8)],
+        max_rows=4,
+    )
+    fake.register(mock)
+    posts = len(mock.calls)
+
+    bar = bar_of(source(page_size=2, max_rows_per_query=4))
+
+    # The later windows' totalResults count only their own rows (and rows read again): unused.
+    assert bar.seen[0][0] == 2  # the customers, known from their first page
+    assert {total for total, _ in bar.seen[1:]} == {2 + 10}
+    assert bar.seen[-1] == (12, 12)  # the skipped invoice counted as read
+    assert len(fake.queries) == len(mock.calls) - posts  # no request but the pages
+
+
+def test_an_incremental_bar_counts_only_what_changed(mock: responses.RequestsMock) -> None:
+    fake = FakeNetSuite(
+        customers=[customer(1)],
+        transactions=[invoice(1), invoice(2, lastmodified=T1), invoice(3, lastmodified=T1)],
+    )
+    fake.register(mock)
+
+    bar = bar_of(source(), since={"customers": T0, "transactions": T0})
+
+    assert bar.seen[-1] == (2, 2)
 
 
 # --------------------------------------------------------------------------- errors and retries

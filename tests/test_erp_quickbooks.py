@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from contract.harness import bar_of
+from contract.ledger import contract_ledger
 from fakes.jsonmoney import dumps, number
 from fakes.quickbooks import (
     PREFERENCES_URL,
@@ -46,7 +48,7 @@ from arsync.records import (
     PaymentMethod,
 )
 from connector.erp import quickbooks
-from connector.erp.base import Pulled, PulledItem
+from connector.erp.base import Extent, Pulled, PulledItem
 from connector.erp.http import ApiError, HttpSettings
 from connector.erp.tokenstore import RefreshTokenStore
 from connector.errors import FatalError
@@ -132,6 +134,19 @@ def answer(
     )
 
 
+def counted(mock: responses.RequestsMock, entity: str, where: str | None, total: int) -> None:
+    """The documented answer to `SELECT COUNT(*)`: `QueryResponse.totalCount`."""
+    condition = f" WHERE {where}" if where else ""
+    body = {"QueryResponse": {"totalCount": total}, "time": SERVER_TIME}
+    statement = f"SELECT COUNT(*) FROM {entity}{condition}"  # noqa: S608
+    mock.get(
+        QUERY_URL,
+        body=dumps(body),
+        content_type="application/json",
+        match=[matchers.query_param_matcher({"query": statement, "minorversion": "75"})],
+    )
+
+
 def select(entity: str, where: str | None, start: int, size: int) -> str:
     """A statement as the source words it (QuickBooks' query language, not SQL)."""
     condition = f" WHERE {where}" if where else ""
@@ -190,10 +205,12 @@ def test_pages_through_each_query_with_startposition_and_maxresults(
     ]
     answer(mock, select("Customer", active, 1, 2), "Customer", first)
     answer(mock, select("Customer", active, 3, 2), "Customer", second, start=3)
+    counted(mock, "Customer", active, 3)  # a full first page: the count is asked for
     for entity in ("Invoice", "Payment", "CreditMemo"):
         answer(mock, select(entity, None, 1, 2), entity, [])
+    pulling = source(page_size=2)
 
-    items = list(source(page_size=2).pull())
+    items = list(pulling.pull())
 
     assert pulled(items) == {
         "1": Customer(
@@ -216,6 +233,11 @@ def test_pages_through_each_query_with_startposition_and_maxresults(
         "quickbooks:Customer/1",
         "quickbooks:Customer/2",
         "quickbooks:Customer/3",
+    ]
+    assert pulling.extent() == Extent(3, "records")
+    asked = [parse_qs(urlsplit(call.request.url).query)["query"][0] for call in mock.calls[1:]]
+    assert [q for q in asked if "COUNT" in q] == [
+        "SELECT COUNT(*) FROM Customer WHERE Active IN (true, false)"
     ]
     for call in mock.calls[1:]:
         assert call.request.headers["Authorization"] == "Bearer at-1"
@@ -651,6 +673,52 @@ def test_a_second_pull_from_the_cursors_reads_only_what_changed(
         "Payment": "2026-07-01T15:30:00+00:00",
         "CreditMemo": "2026-05-01T17:00:00+00:00",
     }
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_the_bar_knows_each_streams_total_from_its_first_page_or_a_count(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = render(contract_ledger())
+    fake.register(mock)
+    streams = ("Customer", "Invoice", "Payment", "CreditMemo")
+    entities = {name: len(fake.entities.get(name, [])) for name in streams}
+
+    bar = bar_of(source(page_size=4))
+
+    assert bar.unit == "records"
+    assert bar.seen[0][0] == entities["Customer"]  # known before the second page is read
+    assert bar.seen[-1] == (sum(entities.values()), sum(entities.values()))
+    counts = [statement for statement in fake.statements if "COUNT" in statement]
+    # Only a stream whose first page is full needs the count; each once, with the pull's filter.
+    active = " WHERE Active IN (true, false)"
+    assert counts == [
+        f"SELECT COUNT(*) FROM {name}{active if name == 'Customer' else ''}"  # noqa: S608
+        for name in streams
+        if entities[name] >= 4
+    ]
+    assert len(counts) >= 2
+
+
+def test_an_incremental_bar_counts_only_the_changes_and_ends_at_its_total(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = company(_invoice("130"), _invoice("131"), _invoice("132"))
+    old = _at("2026-06-01T09:00:00")
+    for entity in fake.entities["Invoice"][:2]:
+        entity["MetaData"] = meta(old)
+    fake.register(mock)
+    cursor = "2026-06-15T00:00:00+00:00"
+
+    bar = bar_of(source(page_size=1), since={"Customer": cursor, "Invoice": cursor})
+
+    # Customer 1 and invoice 132 changed after the cursors (the fake stamps them later).
+    assert bar.seen[-1] == (2, 2)
+    assert (
+        "SELECT COUNT(*) FROM Invoice WHERE MetaData.LastUpdatedTime >= '2026-06-15T00:00:00+00:00'"
+    ) in fake.statements
 
 
 def test_a_cursor_that_is_not_a_time_is_refused(mock: responses.RequestsMock) -> None:

@@ -22,13 +22,13 @@ from contract.case_sql import (
     warehouse_tables,
     write_warehouse,
 )
-from contract.harness import comparable, pull_all
+from contract.harness import bar_of, comparable, pull_all
 from contract.ledger import contract_ledger
 from sqlalchemy import event
 from structlog.testing import capture_logs
 
 from arsync.quarantine import QuarantineEntry
-from arsync.records import Invoice, InvoiceStatus, Payment
+from arsync.records import Customer, Invoice, InvoiceStatus, Payment
 from arsync.yamlfile import ConfigError, load_model
 from connector.erp import sql
 from connector.erp.base import Pulled
@@ -426,6 +426,24 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
     third = open_source(warehouse_url)
     assert _items(third, since=new) == ([], [])
     assert third.cursors() == new
+
+    counted = record_statements(second.engine)
+    assert bar_of(second, since=cursors).seen[-1] == (2, 2)  # I3 and P2: the changes only
+    counts = [e for e in counted if e.statement.lstrip().upper().startswith("SELECT COUNT(*)")]
+    assert len(counts) == 4  # one per record type, each with the filter of its read
+    assert "fact_ar_invoice.updated_at >" in next(
+        e.statement for e in counts if "FROM fact_ar_invoice" in e.statement
+    )
+
+
+def test_the_bar_counts_each_record_type_before_reading_it(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    bar = bar_of(open_source(warehouse, example_settings().model_copy(update={"batch_size": 2})))
+
+    customers = sum(isinstance(r, Customer) for r in contract_ledger())
+    assert bar.seen[0][0] == customers  # known before the first customer is read
+    assert bar.seen[-1] == (15, 15)
 
 
 def _instant(text: str) -> dt.datetime:

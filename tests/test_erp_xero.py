@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from contract.harness import bar_of
 from fakes.jsonmoney import dumps, number
 from fakes.xero import (
     API,
@@ -43,7 +44,7 @@ from arsync.records import (
     Payment,
 )
 from connector.erp import xero
-from connector.erp.base import Pulled, PulledItem
+from connector.erp.base import Extent, Pulled, PulledItem
 from connector.erp.http import ApiError, HttpSettings
 from connector.erp.xero.mapping import moment
 from connector.errors import FatalError
@@ -134,15 +135,19 @@ def page(
     items: list[Any],
     number_of: tuple[int, int] = (1, 1),
     where: str | None = None,
+    *,
+    item_count: int | None = None,
 ) -> None:
-    """One documented list answer, with its `pagination` object."""
+    """One documented list answer, with its `pagination` object (`itemCount`: the objects of
+    every page, this page's by default)."""
     at, count = number_of
+    total = len(items) if item_count is None else item_count
     body = {
         "Id": "f5a6ab36-4a2a-4d9c-8d5f-7c5f0d2fb0c1",
         "Status": "OK",
         "ProviderName": "arsync tests",
         "DateTimeUTC": "/Date(1782860400000)/",
-        "pagination": {"page": at, "pageSize": 100, "pageCount": count, "itemCount": len(items)},
+        "pagination": {"page": at, "pageSize": 100, "pageCount": count, "itemCount": total},
         endpoint: items,
     }
     query = {"page": str(at)} | ({"where": where} if where else {})
@@ -165,18 +170,21 @@ def test_pages_through_the_pagination_object_and_logs_the_limits_left(
     page(mock, "Contacts", [contact(Customer(id=C1, name="Ridgeway University", currency="USD"))])
     accrec = 'Type=="ACCREC"'
     first = [invoice(_invoice(str(n)), {C1: "Ridgeway University"}) for n in range(100)]
-    page(mock, "Invoices", first, (1, 2), accrec)
-    page(mock, "Invoices", [invoice(_invoice("100"), {})], (2, 2), accrec)
+    page(mock, "Invoices", first, (1, 2), accrec, item_count=101)
+    page(mock, "Invoices", [invoice(_invoice("100"), {})], (2, 2), accrec, item_count=101)
     page(mock, "Payments", [], where='PaymentType=="ACCRECPAYMENT"')
     page(mock, "Prepayments", [], where='Type=="RECEIVE-PREPAYMENT"')
     page(mock, "Overpayments", [], where='Type=="RECEIVE-OVERPAYMENT"')
     page(mock, "CreditNotes", [], where='Type=="ACCRECCREDIT"')
 
+    pulling = source()
+
     with capture_logs() as logs:
-        items = list(source().pull())
+        items = list(pulling.pull())
 
     records = pulled(items)
     assert len(records) == 102
+    assert pulling.extent() == Extent(102, "records")
     assert the(records, "100", Invoice) == _invoice(
         "100", last_modified=dt.datetime(2026, 6, 30, 9, 0, tzinfo=dt.UTC)
     )
@@ -514,6 +522,35 @@ def test_secrets_are_environment_references_and_a_missing_one_is_named() -> None
 
 
 # --------------------------------------------------------------------------- incremental
+
+
+def test_the_bar_takes_each_streams_total_from_its_first_pages_item_count(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = org(*(_invoice(str(n)) for n in range(150)))  # two pages of invoices
+    draft = credit_note(
+        CreditMemo(id="CN1", customer_id=C1, currency="USD", amount=D("5"), date=day("2026-06-01")),
+        {},
+    )
+    fake.add("CreditNotes", {**draft, "Status": "DRAFT"})  # read last, and skipped
+    fake.register(mock)
+    calls = len(mock.calls)
+
+    bar = bar_of(source())
+
+    assert bar.seen[0][0] == 1 + 150  # the invoices counted from their first page
+    assert bar.seen[-1] == (152, 152)  # the skipped draft counted as read
+    assert len(mock.calls) - calls == 1 + 7  # the token, and one call per page: no count call
+
+
+def test_an_incremental_bar_counts_only_what_changed(mock: responses.RequestsMock) -> None:
+    fake = org(_invoice("I1"), _invoice("I2"))
+    fake.objects["Invoices"][0]["UpdatedDateUTC"] = ms_date(dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    fake.register(mock)
+
+    bar = bar_of(source(), since={"Invoices": "2026-06-15T00:00:00+00:00"})
+
+    assert bar.seen[-1] == (2, 2)  # the contact (no cursor) and I2; I1 is older
 
 
 def test_a_second_pull_sends_if_modified_since_and_yields_only_what_changed(

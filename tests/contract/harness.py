@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import responses
 
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import Source
+from connector.erp.base import Cursors, Source
+from jobs.pipeline import pull_into
 
+T = TypeVar("T")
 RECORD_TYPE = {
     Customer: "customer",
     Invoice: "invoice",
@@ -79,3 +82,36 @@ def build(records: Iterable[CanonicalRecord]) -> Ledger:
         builder.add(record, f"contract:{number}")
     assert list(builder.quarantine) == []
     return builder.build()
+
+
+class BarRecorder:
+    """A Reporter that keeps what the pull's bar was told after each item: (total, done)."""
+
+    def __init__(self) -> None:
+        self.unit: str | None = None
+        self.seen: list[tuple[int | None, int]] = []
+
+    def track(
+        self,
+        items: Iterable[T],
+        description: str,
+        *,
+        unit: str = "records",
+        total: Callable[[], int | None] | None = None,
+        done: Callable[[], int | None] | None = None,
+    ) -> Iterator[T]:
+        self.unit = unit
+        for count, item in enumerate(items, start=1):
+            yield item
+            measured = done() if done is not None else None
+            self.seen.append((total() if total else None, count if measured is None else measured))
+
+    def step(self, description: str) -> AbstractContextManager[object]:
+        return nullcontext()
+
+
+def bar_of(source: Source, since: Cursors | None = None) -> BarRecorder:
+    """The bar of a whole pull through the pipeline, as the CLI would draw it."""
+    recorder = BarRecorder()
+    pull_into(source, frozenset({"USD", "EUR", "GBP"}), recorder, since=since)
+    return recorder

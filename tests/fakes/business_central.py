@@ -1,7 +1,8 @@
 """A stand-in for one Business Central company's API v2.0 and its Entra ID token endpoint.
 
 Collections answer `{"@odata.context", "value", "@odata.nextLink"}` pages of `page_size`
-entities, honour `$filter=lastModifiedDateTime gt <stamp>`, and single entities answer
+entities (with `"@odata.count"` when asked `$count=true`), honour `$filter=lastModifiedDateTime
+gt <stamp>`, and single entities answer
 `GET <collection>(<id>)`; unknown ids get Business Central's 404 error body.
 """
 
@@ -62,6 +63,10 @@ class FakeBusinessCentral:
             responses.GET, re.compile(re.escape(COMPANY_ROOT) + r"/.*"), callback=self._get
         )
 
+    def gets_of(self, collection: str) -> list[str]:
+        """The GETs of one collection (a journal's lines by their child name)."""
+        return [url for url in self.gets if urlsplit(url).path.endswith(f"/{collection}")]
+
     def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
         self.tokens_issued += 1
         body = {
@@ -94,15 +99,20 @@ class FakeBusinessCentral:
             rows = [r for r in rows if _parse(r["lastModifiedDateTime"]) > moment]
         skip = int(query.get("$skiptoken", ["0"])[0])
         page = rows[skip : skip + self.page_size]
+        counting = query.get("$count") == ["true"]
         body: dict[str, Any] = {
             "@odata.context": f"{ROOT}/$metadata#companies({COMPANY})/{collection}",
             "value": page,
         }
+        if counting:  # OData 4.01 11.2.5.5: the count of the whole filtered collection
+            body["@odata.count"] = len(rows)
         if skip + self.page_size < len(rows):
             base = request.url.split("?")[0]
             body["@odata.nextLink"] = f"{base}?$skiptoken={skip + self.page_size}"
             if since:
                 body["@odata.nextLink"] += "&$filter=" + query["$filter"][0].replace(" ", "%20")
+            if counting:
+                body["@odata.nextLink"] += "&$count=true"
         return 200, {}, _dumps(body)
 
 

@@ -3,7 +3,9 @@
 It holds entities per name, in the documented JSON shapes, and answers
 `GET /v3/company/{realm}/query?query=...&minorversion=..` with `{"QueryResponse": {"<Entity>":
 [...], "startPosition": n, "maxResults": m}, "time": ...}` (an empty `QueryResponse` when
-nothing matches). It understands just enough of the statements arsync sends: the entity,
+nothing matches); `SELECT COUNT(*) FROM <Entity> [WHERE ...]` with `{"QueryResponse":
+{"totalCount": n}, "time": ...}`.
+It understands just enough of the statements arsync sends: the entity,
 `MetaData.LastUpdatedTime >= '...'`, `Id IN (...)`, `Active IN (true, false)` (every entity it
 holds is active), STARTPOSITION and MAXRESULTS. `render(records)` writes canonical records as
 QuickBooks keeps them: a voided invoice zeroed with "Voided" in its note, and each credit memo
@@ -53,6 +55,7 @@ _STATEMENT = re.compile(
     r"^SELECT \* FROM (?P<entity>\w+)(?: WHERE (?P<where>.*?))?"
     r" STARTPOSITION (?P<start>\d+) MAXRESULTS (?P<size>\d+)$"
 )
+_COUNT = re.compile(r"^SELECT COUNT\(\*\) FROM (?P<entity>\w+)(?: WHERE (?P<where>.*))?$")
 _SINCE = re.compile(r"MetaData\.LastUpdatedTime >= '([^']+)'")
 _IDS = re.compile(r"Id IN \(([^)]*)\)")
 
@@ -82,15 +85,23 @@ class FakeQuickBooks:
         assert params["minorversion"] == ["75"], params
         statement = params["query"][0]
         self.statements.append(statement)
+        counting = _COUNT.match(statement)
+        if counting is not None:  # documented: `{"QueryResponse": {"totalCount": n}, ...}`
+            found = self._found(counting["entity"], counting["where"])
+            body = {"QueryResponse": {"totalCount": len(found)}, "time": SERVER_TIME}
+            return 200, {}, dumps(body)
         match = _STATEMENT.match(statement)
         assert match is not None, statement
-        found = [e for e in self.entities.get(match["entity"], []) if _matches(e, match["where"])]
+        found = self._found(match["entity"], match["where"])
         start, size = int(match["start"]), int(match["size"])
         page = found[start - 1 : start - 1 + size]
         answer: dict[str, Any] = {}
         if page:
             answer = {match["entity"]: page, "startPosition": start, "maxResults": len(page)}
         return 200, {}, dumps({"QueryResponse": answer, "time": SERVER_TIME})
+
+    def _found(self, entity: str, where: str | None) -> list[dict[str, Any]]:
+        return [e for e in self.entities.get(entity, []) if _matches(e, where)]
 
     def _preferences(self, request: Any) -> tuple[int, dict[str, str], str]:
         body = {

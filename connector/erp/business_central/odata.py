@@ -1,9 +1,10 @@
-"""Reading Business Central API v2.0 collections: `value` pages chained by `@odata.nextLink`."""
+"""Reading Business Central API v2.0 collections: `value` pages chained by `@odata.nextLink`;
+with `$count=true`, the first page's `@odata.count` is the collection's size (filter applied)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -47,17 +48,25 @@ class OData:
     page_size: int | None = None
 
     def collection(
-        self, stream: str, path: str, params: dict[str, str] | None = None
+        self,
+        stream: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        on_count: Callable[[int], None] | None = None,
     ) -> Iterator[Entity]:
-        """Every entity of a collection, page after page until there is no next link."""
+        """Every entity of a collection, page after page until there is no next link;
+        `on_count` asks for `$count=true` and hears the first page's `@odata.count`."""
         url: str | None = f"{self.root}/{path}"
-        query = params
+        query = params if on_count is None else {**(params or {}), "$count": "true"}
         pages = 0
         while url is not None:
             body = self._get(url, query)
             entities = body.get("value")
             if not isinstance(entities, list):
                 raise FatalError(f"Business Central answered {path} without a `value` list")
+            count = body.get("@odata.count")
+            if on_count is not None and pages == 0 and isinstance(count, int):
+                on_count(count)
             pages += 1
             url = body.get("@odata.nextLink")
             query = None  # the next link carries the whole query, skip token included

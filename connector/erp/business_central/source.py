@@ -10,19 +10,23 @@ moves a payment into the customer ledger, which API v2.0 does not expose; by the
 `remainingAmount` carries it. Journal lines are read whole on every pull (a payment is made of
 several lines, and a journal holds only what awaits posting) and a payment is yielded when one
 of its lines changed after the cursor.
+
+The progress bar's total is each collection's `@odata.count` (`$count=true` on its first page,
+with the pull's filter: no extra request), in records read: journal lines, not payments.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 import structlog
 
 from arsync.quarantine import QuarantineEntry
-from connector.erp.base import Cursors, Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
 from connector.erp.business_central import mapping
 from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
@@ -52,6 +56,9 @@ class BusinessCentralSource(Source):
         self._pulled_at: dt.datetime | None = None
         self._customer_currency: dict[str, str] = {}
         self._invoice_currency: dict[str, str] = {}
+        self._totals: Counter[str] = Counter()  # stream -> its entities, by `@odata.count`
+        self._counted: set[str] = set()  # the streams whose count has come
+        self._read: Counter[str] = Counter()
 
     def data_as_of(self) -> dt.datetime | None:
         """The moment the last pull began: the API answers with the ledger as it is then."""
@@ -62,10 +69,26 @@ class BusinessCentralSource(Source):
         8601, UTC); a stream with no change keeps the cursor it was pulled with."""
         return dict(self._cursors)
 
+    def extent(self) -> Extent | None:
+        """The entities of the streams counted so far; a finished stream counts what was
+        read."""
+        return Extent(self._totals.total(), "records") if self._counted else None
+
+    def done(self) -> int | None:
+        """Entities read, each once: skipped ones and unchanged journal lines included."""
+        return self._read.total()
+
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """The last item comes once the pull is over, when every count is final."""
+        return _last_at_end(self._pull(since))
+
+    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         since = dict(since or {})
         self._pulled_at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         self._cursors = {stream: since[stream] for stream in STREAMS if stream in since}
+        self._totals = Counter()
+        self._counted = set()
+        self._read = Counter()
         lookups = self._lookups()
         yield from self._stream("customers", since, lambda e: mapping.customer(e, lookups))
         yield from self._stream("salesInvoices", since, lambda e: mapping.invoice(e, lookups))
@@ -84,7 +107,8 @@ class BusinessCentralSource(Source):
     ) -> Iterator[PulledItem]:
         cursor = since.get(stream)
         params = None if cursor is None else {"$filter": modified_after(cursor)}
-        for entity in self._odata.collection(stream, stream, params):
+        for entity in self._odata.collection(stream, stream, params, self._expect(stream)):
+            self._read[stream] += 1
             self._advance(stream, entity)
             item = to_record(entity)
             if isinstance(item, Skip):
@@ -93,6 +117,21 @@ class BusinessCentralSource(Source):
             if isinstance(item, Pulled):
                 self._remember(stream, item)
             yield item
+        self._finish(stream)
+
+    def _expect(self, stream: str) -> Callable[[int], None]:
+        """Adds a collection's `@odata.count` to its stream's total."""
+
+        def add(count: int) -> None:
+            self._totals[stream] += count
+            self._counted.add(stream)
+
+        return add
+
+    def _finish(self, stream: str) -> None:
+        """A read stream's total is what was read (a count taken before a change is not)."""
+        self._totals[stream] = self._read[stream]
+        self._counted.add(stream)
 
     def _payments(self, cursor: str | None, lookups: Lookups) -> Iterator[PulledItem]:
         after = None if cursor is None else parse_cursor(cursor)
@@ -100,7 +139,10 @@ class BusinessCentralSource(Source):
         for journal in self._odata.collection("customerPaymentJournals", "customerPaymentJournals"):
             journal_id = mapping.text(journal, "id")
             path = f"customerPaymentJournals({journal_id})/customerPayments"
-            lines.extend(self._odata.collection("customerPayments", path))
+            counted = self._expect("customerPayments")
+            lines.extend(self._odata.collection("customerPayments", path, on_count=counted))
+        self._read["customerPayments"] = len(lines)
+        self._finish("customerPayments")
         changed: set[tuple[str | None, str | None]] = set()
         for line in lines:
             self._advance("customerPayments", line)
@@ -183,6 +225,17 @@ class BusinessCentralSource(Source):
         known = None if current is None else parse_cursor(current)
         if known is None or seen > known:
             self._cursors[stream] = mapping.text(entity, "lastModifiedDateTime") or ""
+
+
+def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
+    """The items, the last one held back until the pull is over: a progress bar looks after
+    each item, so its last look then sees every count final, entities read after the last
+    item (the journal lines of unchanged payments) included."""
+    held: list[PulledItem] = []
+    for item in items:
+        yield from held
+        held = [item]
+    yield from held
 
 
 def _log_skip(stream: str, entity: Entity, why: Skip) -> None:

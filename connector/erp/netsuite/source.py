@@ -5,21 +5,25 @@ the `NextTransactionLineLink` rows that apply payments and credit memos to invoi
 are yielded as they arrive; payments and credit memos wait for their applications, which are
 read after them so that a document changed between the two queries is never yielded with
 stale applications under a cursor that has already passed it.
+
+The progress bar's total is the `totalResults` of the customer and transaction queries' first
+pages (the same filter as the pull, at no extra request); applications are not records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import ClassVar
 
 import structlog
 
-from connector.erp.base import Cursors, PulledItem, Source
+from connector.erp.base import Cursors, Extent, PulledItem, Source
 from connector.erp.netsuite import mapping
-from connector.erp.netsuite.suiteql import Row, SuiteQL
+from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 
 log = structlog.get_logger(__name__)
 STREAMS = ("customers", "transactions")
@@ -36,6 +40,8 @@ class NetSuiteSource(Source):
         self._clock = clock
         self._cursors: dict[str, str] = {}
         self._pulled_at: dt.datetime | None = None
+        self._totals: dict[str, int] = {}  # stream -> its rows, as `totalResults` counts them
+        self._read: Counter[str] = Counter()
 
     def data_as_of(self) -> dt.datetime | None:
         """The moment the last pull began: the API answers with the ledger as it is then."""
@@ -46,21 +52,48 @@ class NetSuiteSource(Source):
         a stream with no change keeps the cursor it was pulled with."""
         return dict(self._cursors)
 
+    def extent(self) -> Extent | None:
+        """The rows of the streams whose first page has come; a finished stream counts what
+        was read."""
+        return Extent(sum(self._totals.values()), "records") if self._totals else None
+
+    def done(self) -> int | None:
+        """Customer and transaction rows read, each once, skipped ones included."""
+        return self._read.total()
+
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """The last item comes once the pull is over, when every count is final."""
+        return _last_at_end(self._pull(since))
+
+    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         since = dict(since or {})
         self._pulled_at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         self._cursors = {stream: since[stream] for stream in STREAMS if stream in since}
+        self._totals = {}
+        self._read = Counter()
         yield from self._customers(since.get("customers"))
         yield from self._transactions(since.get("transactions"))
 
+    def _counted(self, stream: str, query: Query) -> Iterator[Row]:
+        """The stream's rows, counted as they are read; its total is then what was read."""
+        self._read[stream] = 0
+
+        def expect(total: int) -> None:
+            self._totals[stream] = total
+
+        for row in self._suiteql.rows(stream, query, on_total=expect):
+            self._read[stream] += 1
+            yield row
+        self._totals[stream] = self._read[stream]
+
     def _customers(self, since: str | None) -> Iterator[PulledItem]:
-        for row in self._suiteql.rows("customers", mapping.customers_query(since)):
+        for row in self._counted("customers", mapping.customers_query(since)):
             self._advance("customers", row)
             yield mapping.customer(row)
 
     def _transactions(self, since: str | None) -> Iterator[PulledItem]:
         documents: list[Row] = []
-        for row in self._suiteql.rows("transactions", mapping.transactions_query(since)):
+        for row in self._counted("transactions", mapping.transactions_query(since)):
             self._advance("transactions", row)
             kind = mapping.text(row, "type")
             if kind == mapping.INVOICE:
@@ -92,6 +125,17 @@ class NetSuiteSource(Source):
         current = self._cursors.get(stream)
         if current is None or seen > _naive(current):
             self._cursors[stream] = seen.isoformat(timespec="seconds")
+
+
+def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
+    """The items, the last one held back until the pull is over: a progress bar looks after
+    each item, so its last look then sees every count final, rows read after the last item
+    (a skipped invoice) included."""
+    held: list[PulledItem] = []
+    for item in items:
+        yield from held
+        held = [item]
+    yield from held
 
 
 def _naive(cursor: str) -> dt.datetime:

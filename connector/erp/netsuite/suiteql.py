@@ -11,7 +11,7 @@ key's rows are never split between two windows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -76,13 +76,18 @@ class SuiteQL:
     page_size: int = 1000
     max_rows: int = 100_000
 
-    def rows(self, stream: str, query: Query) -> Iterator[Row]:
-        """Every row of the query, in key order, across as many windows as it takes."""
+    def rows(
+        self, stream: str, query: Query, on_total: Callable[[int], None] | None = None
+    ) -> Iterator[Row]:
+        """Every row of the query, in key order, across as many windows as it takes;
+        `on_total` hears the first page's `totalResults`: the rows of the whole query (later
+        windows count only their own rows)."""
         lower: object | None = None
         while True:
             pending: list[Row] = []  # the rows sharing the latest key: not yielded yet
             truncated = False
-            for page, capped in self._window(stream, query.sql(lower)):
+            counting = on_total if lower is None else None
+            for page, capped in self._window(stream, query.sql(lower), counting):
                 truncated = capped
                 for row in page:
                     if pending and row.get(query.key_field) != pending[-1].get(query.key_field):
@@ -101,12 +106,17 @@ class SuiteQL:
             log.info("erp.window_continued", source="netsuite", stream=stream, key=str(last))
             lower = last
 
-    def _window(self, stream: str, sql: str) -> Iterator[tuple[list[Row], bool]]:
+    def _window(
+        self, stream: str, sql: str, on_total: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[list[Row], bool]]:
         """Pages of one query; each with True when the cap stops it before its end."""
         offset = 0
         while True:
             body = self._post(sql, offset)
             items = list(body.get("items") or [])
+            total = body.get("totalResults")
+            if on_total is not None and offset == 0 and isinstance(total, int):
+                on_total(total)
             has_more = bool(body.get("hasMore"))
             log.info(
                 "erp.page_fetched",

@@ -3,6 +3,11 @@
 `GET {base}/v3/company/{realm}/query?query=SELECT * FROM Invoice WHERE ... STARTPOSITION n
 MAXRESULTS m&minorversion=75`, one query per entity, through the shared `HttpClient` (OAuth 2.0
 refresh-token grant, retries, Retry-After, 500 requests a minute per company).
+
+A query's answers carry `startPosition` and `maxResults` but no total, so the progress bar's
+total comes from the first page when it is the only one, else from one `SELECT COUNT(*)` with
+the same WHERE (`QueryResponse.totalCount`): one request more per stream that has more than
+one page, none for a small incremental run.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
@@ -21,7 +26,7 @@ from pydantic import ValidationError
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
-from connector.erp.base import Cursors, Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import Json, Lookups, UnmappableError
 from connector.erp.quickbooks.settings import QuickBooksSettings
@@ -62,6 +67,8 @@ class QuickBooksSource(Source):
         self._lookups = Lookups({}, {}, self._company_currency)
         self._touched_memos: set[str] = set()
         self._read_payments: set[str] = set()
+        self._totals: dict[str, int] = {}  # stream -> its records, as QuickBooks counts them
+        self._read: Counter[str] = Counter()  # stream -> its records read so far
 
     # ------------------------------------------------------------------ Source
 
@@ -72,7 +79,22 @@ class QuickBooksSource(Source):
     def cursors(self) -> dict[str, str]:
         return dict(self._cursors)
 
+    def extent(self) -> Extent | None:
+        """The records of the streams counted so far (each stream's count arrives with its
+        first page); a finished stream counts what was read."""
+        return Extent(sum(self._totals.values()), "records") if self._totals else None
+
+    def done(self) -> int | None:
+        """Records read, each once, whether it became a record, a quarantine entry or
+        nothing (a zero credit memo)."""
+        return self._read.total()
+
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """Every stream changed at or after its cursor (all of it without one); the last
+        item comes once the pull is over, when every count is final."""
+        return _last_at_end(self._pull(since))
+
+    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every stream changed at or after its cursor (all of it without one).
 
         A credit memo's applications live on payments, so a credit memo is always yielded
@@ -82,6 +104,8 @@ class QuickBooksSource(Source):
         since = dict(since or {})
         self._cursors = {stream: since[stream] for stream in STREAMS if stream in since}
         self._as_of = None
+        self._totals = {}
+        self._read = Counter()
         self._lookups = self._read_lookups()
         yield from self._simple("Customer", since, mapping.customer, extra=ALL)
         yield from self._simple("Invoice", since, mapping.invoice)
@@ -134,7 +158,10 @@ class QuickBooksSource(Source):
         if "Payment" in since:
             # Only changed payments were read: find each yielded memo's applications on all.
             changed_ids = {str(e.get("Id")) for e in changed}
-            changed += self._by_ids("CreditMemo", sorted(self._touched_memos - changed_ids))
+            touched = self._by_ids("CreditMemo", sorted(self._touched_memos - changed_ids))
+            self._totals["CreditMemo"] += len(touched)
+            self._read["CreditMemo"] += len(touched)
+            changed += touched
             if changed:
                 credits.clear()
                 yield from self._all_credit_applications(credits)
@@ -245,9 +272,12 @@ class QuickBooksSource(Source):
             moment = _cursor_time(entity_name, since[entity_name]).replace(microsecond=0)
             conditions.append(f"MetaData.LastUpdatedTime >= '{moment.isoformat()}'")
         where = " AND ".join(conditions) or None
-        for entity in self._query_all(entity_name, where):
+        self._read[entity_name] = 0
+        for entity in self._query_all(entity_name, where, counted=True):
+            self._read[entity_name] += 1
             self._advance(entity_name, entity)
             yield entity
+        self._totals[entity_name] = self._read[entity_name]  # what was there to read
 
     def _by_ids(self, entity_name: str, ids: Sequence[str]) -> list[Json]:
         found: list[Json] = []
@@ -257,8 +287,11 @@ class QuickBooksSource(Source):
             found.extend(self._query_all(entity_name, where=f"Id IN ({listed})"))
         return found
 
-    def _query_all(self, entity_name: str, where: str | None) -> Iterator[Json]:
-        """Every entity the query matches, page by page (STARTPOSITION counts from 1)."""
+    def _query_all(
+        self, entity_name: str, where: str | None, *, counted: bool = False
+    ) -> Iterator[Json]:
+        """Every entity the query matches, page by page (STARTPOSITION counts from 1);
+        `counted`: the stream's total is known after its first page."""
         size = self._settings.page_size
         start = 1
         while True:
@@ -277,10 +310,27 @@ class QuickBooksSource(Source):
                 start=start,
                 records=len(entities),
             )
+            if counted and start == 1:
+                total = len(entities) if len(entities) < size else self._count(entity_name, where)
+                if total is not None:
+                    self._totals[entity_name] = total
             yield from entities
             if len(entities) < size:
                 return
             start += size
+
+    def _count(self, entity_name: str, where: str | None) -> int | None:
+        """How many entities the query matches, by `SELECT COUNT(*)` with the same filter,
+        through the same client, retries and rate limit as the pages; None when the answer
+        holds no `totalCount` (the bar then goes without this stream's total)."""
+        statement = f"SELECT COUNT(*) FROM {entity_name}"  # noqa: S608 - as in _query_all
+        if where:
+            statement += f" WHERE {where}"
+        count = self._query(statement).get("totalCount")
+        if isinstance(count, int) and not isinstance(count, bool):
+            return count
+        log.warning("erp.count_missing", erp=self.name, stream=entity_name)
+        return None
 
     def _query(self, statement: str) -> Json:
         # Spaces as %20, not '+': the statement is text, not a form.
@@ -315,6 +365,17 @@ class QuickBooksSource(Source):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
+    """The items, the last one held back until the pull is over: a progress bar looks after
+    each item, so its last look then sees every count final, records read after the last
+    item (a zero credit memo) included."""
+    held: list[PulledItem] = []
+    for item in items:
+        yield from held
+        held = [item]
+    yield from held
 
 
 def _json(response: requests.Response) -> object:

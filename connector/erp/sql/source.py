@@ -6,14 +6,16 @@ never sit in memory at once. Payments and credit memos are joined with their app
 batch at a time (`WHERE document_id IN (...)`), never the whole application table at once.
 
 Everything is read in one read-only transaction (REPEATABLE READ on PostgreSQL), so the
-customers, invoices and payments of one pull agree with each other.
+customers, invoices and payments of one pull agree with each other. Before each record type is
+read, a `SELECT count(*)` of the very statement it is read with (filter included) gives the
+progress bar its total: one cheap query per record type on a warehouse.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import Cursors, Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
 from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp
@@ -98,6 +100,8 @@ class SqlSource(Source):
         self._engine = engine
         self._sleep = sleep
         self._cursors: dict[str, str] = {}
+        self._totals: dict[str, int] = {}  # record type -> its rows, as counted before reading
+        self._read: Counter[str] = Counter()
 
     @property
     def engine(self) -> Engine:
@@ -120,11 +124,26 @@ class SqlSource(Source):
                 raise _database_error(error, "data_as_of_query") from error
         return _as_of(value)
 
+    def extent(self) -> Extent | None:
+        """The rows of the record types counted so far (each just before it is read)."""
+        return Extent(sum(self._totals.values()), "records") if self._totals else None
+
+    def done(self) -> int | None:
+        """Rows read of customers, invoices, payments and credit memos; application rows
+        are not records and are not counted."""
+        return self._read.total()
+
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every record; with `since`, of each record type with a `modified_at` column only
         the rows changed after its cursor (payments and credit memos also when one of their
-        applications changed)."""
+        applications changed). The last item comes once the pull is over, when every count
+        is final."""
+        return _last_at_end(self._pull(since))
+
+    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         since = dict(since or {})
+        self._totals = {}
+        self._read = Counter()
         seen = {stream: _cursor_stamp(stream, text) for stream, text in since.items()}
         with self._transaction() as connection:
             relations = {kind: self._relation(connection, kind) for kind in self._kinds()}
@@ -272,15 +291,23 @@ class SqlSource(Source):
         cutoff = self._since_value(connection, relation, since)
         if cutoff is not None and relation.modified_at is not None:
             statement = statement.where(relation.modified_at > sa.bindparam("since", cutoff))
+        self._count(connection, relation, statement)
         counts = _Counts()
         for batch in self._batches(connection, statement, relation):
             for row in batch:
+                self._read[relation.kind] += 1
                 read = relation.reader.read(row)
                 _advance(seen, relation.kind, read.changed_at)
                 item = self._record(relation, read, counts.next_row())
                 counts.add(item)
                 yield item
+        self._totals[relation.kind] = self._read[relation.kind]
         counts.log(relation, incremental=cutoff is not None)
+
+    def _count(self, connection: Connection, relation: _Relation, statement: Select[Any]) -> None:
+        """The rows `statement` will read, by `count(*)` over it in the same transaction."""
+        counting = sa.select(sa.func.count()).select_from(statement.subquery())
+        self._totals[relation.kind] = int(connection.execute(counting).scalar_one())
 
     def _record(self, relation: _Relation, read: ReadRow, row_number: int) -> PulledItem:
         key = _key(read.values.get("id"), row_number)
@@ -306,6 +333,7 @@ class SqlSource(Source):
         statement, incremental = self._document_statement(
             connection, documents, applications, since
         )
+        self._count(connection, documents, statement)
         counts = _Counts()
         with self._lookup_connection(connection) as lookup:
             for batch in self._batches(connection, statement, documents):
@@ -321,10 +349,12 @@ class SqlSource(Source):
                     parts, rejected = self._applications(lookup, applications, ids, seen)
                     yield from rejected
                 for read in reads:
+                    self._read[documents.kind] += 1
                     _advance(seen, documents.kind, read.changed_at)
                     item = self._document(documents, read, parts, counts.next_row())
                     counts.add(item)
                     yield item
+        self._totals[documents.kind] = self._read[documents.kind]
         counts.log(documents, incremental=incremental)
         if applications is not None:
             yield from self._orphans(connection, documents, applications, since, seen)
@@ -486,6 +516,16 @@ class _Counts:
             quarantined=self.quarantined,
             incremental=incremental,
         )
+
+
+def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
+    """The items, the last one held back until the pull is over: a progress bar looks after
+    each item, so its last look then sees every count final."""
+    held: list[PulledItem] = []
+    for item in items:
+        yield from held
+        held = [item]
+    yield from held
 
 
 def _application(

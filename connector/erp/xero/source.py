@@ -3,7 +3,8 @@
 `GET https://api.xero.com/api.xro/2.0/{Contacts|Invoices|Payments|Prepayments|Overpayments|
 CreditNotes}?page=N` (100 a page, a `pagination` object says how many pages) with the
 `Xero-tenant-id` header, through the shared `HttpClient` (OAuth 2.0 refresh-token grant,
-retries, Retry-After, 60 calls a minute).
+retries, Retry-After, 60 calls a minute). The first page's `pagination.itemCount` is the
+stream's total for the progress bar, at no extra call.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,7 +23,7 @@ from pydantic import ValidationError
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import Cursors, Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import Context, Json, NotReceivableError, UnmappableError
 from connector.erp.xero.settings import XeroSettings
@@ -89,6 +91,8 @@ class XeroSource(Source):
         self._organisation: Json | None = None
         self._context = Context(self._base_currency, self._default_terms_days)
         self._held: dict[str, Customer] = {}
+        self._totals: dict[str, int] = {}  # stream -> its objects, as `pagination` counts them
+        self._read: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ Source
 
@@ -99,7 +103,21 @@ class XeroSource(Source):
     def cursors(self) -> dict[str, str]:
         return dict(self._cursors)
 
+    def extent(self) -> Extent | None:
+        """The objects of the streams whose first page has come; a finished stream counts
+        what was read."""
+        return Extent(sum(self._totals.values()), "records") if self._totals else None
+
+    def done(self) -> int | None:
+        """Objects read, each once, whether yielded, quarantined, skipped or held back."""
+        return self._read.total()
+
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """Every stream modified since its cursor; the last item comes once the pull is
+        over, when every count is final."""
+        return _last_at_end(self._pull(since))
+
+    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every stream modified since its cursor (all of it without one).
 
         Contacts that are only suppliers are held back, unless a document of this pull names
@@ -109,6 +127,8 @@ class XeroSource(Source):
         self._cursors = {s.name: since[s.name] for s in STREAMS if s.name in since}
         self._as_of = None
         self._held = {}
+        self._totals = {}
+        self._read = Counter()
         for stream in STREAMS:
             for entity in self._pages(stream, since.get(stream.name)):
                 item = self._item(stream, entity)
@@ -197,12 +217,23 @@ class XeroSource(Source):
                 day_calls_left=response.headers.get("X-DayLimit-Remaining"),
             )
             _warn_if_day_limit_low(response)
+            if page == 1:
+                self._expect(stream.name, body)
             for entity in items:
+                self._read[stream.name] += 1
                 self._advance(stream.name, entity)
                 yield entity
             if _last_page(body, page, len(items)):
-                return
+                break
             page += 1
+        self._totals[stream.name] = self._read[stream.name]  # what there was to read
+
+    def _expect(self, stream: str, body: Json) -> None:
+        """The stream's total from `pagination.itemCount`, when this API version sends it."""
+        pagination = body.get("pagination")
+        count = pagination.get("itemCount") if isinstance(pagination, dict) else None
+        if isinstance(count, int) and not isinstance(count, bool):
+            self._totals[stream] = count
 
     def _get(
         self, endpoint: str, params: Mapping[str, str | int], modified_since: str | None
@@ -239,6 +270,17 @@ class XeroSource(Source):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
+    """The items, the last one held back until the pull is over: a progress bar looks after
+    each item, so its last look then sees every count final, objects read after the last
+    item (a skipped one, a supplier held back) included."""
+    held: list[PulledItem] = []
+    for item in items:
+        yield from held
+        held = [item]
+    yield from held
 
 
 def _supplier_only(contact: Json) -> bool:
