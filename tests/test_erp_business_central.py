@@ -24,6 +24,7 @@ from fakes.business_central import (
     TOKEN_URL,
     FakeBusinessCentral,
 )
+from structlog.testing import capture_logs
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
@@ -308,18 +309,19 @@ def test_the_fake_company_pages_the_same_way(mock: responses.RequestsMock) -> No
 def test_an_error_answer_is_fatal_with_business_centrals_message(
     mock: responses.RequestsMock,
 ) -> None:
-    mock.add(
-        responses.GET,
-        f"{COMPANY_ROOT}/customers",
-        status=400,
-        json={
-            "error": {
-                "code": "BadRequest",
-                "message": "Could not find a property named 'lastModified' on type "
-                "'Microsoft.NAV.customer'.  CorrelationId:  c2f8f0e4-7a1b-4a63-a3bb-0b3a.",
-            }
-        },
-    )
+    for _ in range(2):  # asked with $count, then once more without it: the same answer
+        mock.add(
+            responses.GET,
+            f"{COMPANY_ROOT}/customers",
+            status=400,
+            json={
+                "error": {
+                    "code": "BadRequest",
+                    "message": "Could not find a property named 'lastModified' on type "
+                    "'Microsoft.NAV.customer'.  CorrelationId:  c2f8f0e4-7a1b-4a63-a3bb-0b3a.",
+                }
+            },
+        )
     company().register(mock)
 
     with pytest.raises(ApiError, match=r"HTTP 400 .*Could not find a property") as raised:
@@ -645,6 +647,23 @@ def test_the_bar_takes_each_collections_total_from_its_odata_count(
     changes = bar_of(src, since=src.cursors())
 
     assert changes.seen[-1] == (1 + 2, 1 + 2)  # I2, and the journal lines read whole
+
+
+def test_an_api_that_refuses_the_count_is_read_without_a_total(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = company(customers=[customer(C1)], salesInvoices=[sales_invoice(I1), sales_invoice(I2)])
+    fake.page_size = 1
+    fake.refuses_count = True
+    fake.register(mock)
+
+    with capture_logs() as logs:
+        records, entries = pull(source(clock=lambda: 1_782_820_800.0))
+
+    assert sorted(r.id for r in records if isinstance(r, Invoice)) == sorted([I1, I2])
+    assert entries == []
+    refused = [e for e in logs if e["event"] == "erp.count_refused"]
+    assert {e["path"] for e in refused} >= {"customers", "salesInvoices"}
 
 
 def test_a_cursor_that_is_not_a_timestamp_is_refused(mock: responses.RequestsMock) -> None:

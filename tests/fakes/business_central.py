@@ -54,6 +54,7 @@ class FakeBusinessCentral:
     collections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     journal_lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     page_size: int = 20_000
+    refuses_count: bool = False  # an environment whose API answers `$count` with 400
     tokens_issued: int = 0
     gets: list[str] = field(default_factory=list)
 
@@ -100,6 +101,12 @@ class FakeBusinessCentral:
         skip = int(query.get("$skiptoken", ["0"])[0])
         page = rows[skip : skip + self.page_size]
         counting = query.get("$count") == ["true"]
+        if counting and self.refuses_count:
+            error = {
+                "code": "BadRequest",
+                "message": "The query parameter '$count' is not supported.",
+            }
+            return 400, {}, json.dumps({"error": error})
         body: dict[str, Any] = {
             "@odata.context": f"{ROOT}/$metadata#companies({COMPANY})/{collection}",
             "value": page,

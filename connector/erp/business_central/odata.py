@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from connector.erp.http import ApiError
 from connector.errors import FatalError
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class OData:
         query = params if on_count is None else {**(params or {}), "$count": "true"}
         pages = 0
         while url is not None:
-            body = self._get(url, query)
+            body = self._first_page(path, url, query) if pages == 0 else self._get(url, query)
             entities = body.get("value")
             if not isinstance(entities, list):
                 raise FatalError(f"Business Central answered {path} without a `value` list")
@@ -79,6 +80,18 @@ class OData:
                 has_more=url is not None,
             )
             yield from entities
+
+    def _first_page(self, path: str, url: str, query: dict[str, str] | None) -> Entity:
+        """The first page; asked with `$count=true` and refused as a bad request (an
+        environment whose API does not take it), asked again without: a progress bar's total
+        is never worth a failed pull."""
+        try:
+            return self._get(url, query)
+        except ApiError as error:
+            if error.status != 400 or query is None or "$count" not in query:
+                raise
+        log.warning("erp.count_refused", source="business_central", path=path)
+        return self._get(url, {k: v for k, v in query.items() if k != "$count"} or None)
 
     def entity(self, path: str) -> Entity:
         """One entity by its path, e.g. `customers(<id>)`."""
