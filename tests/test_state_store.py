@@ -597,7 +597,8 @@ def test_snapshots_keep_what_the_run_read_from_the_crm(store: StateStore) -> Non
     assert one["crm_dispute_open"] is True
     assert (one["owner_id"], one["owner_name"]) == ("005000000000001AAA", "Ann Lee")
     assert (two["promise_status"], two["crm_dispute_open"]) == ("none", False)
-    assert pd.isna(two["promise_amount"]) and two["promise_date"] is None
+    assert pd.isna(two["promise_amount"])
+    assert two["promise_date"] is None
     assert pd.isna(two["owner_name"])  # a str column: a missing value is NaN
     unread = ("promise_status", "promise_amount", "promise_date", "owner_id", "owner_name")
     assert all(pd.isna(three[name]) for name in unread)
