@@ -21,6 +21,7 @@ from connector.crm.salesforce.describe import (
     field_infos,
 )
 from connector.crm.salesforce.inputs import INPUT_COLUMNS, read_inputs
+from connector.crm.salesforce.owners import OWNER_FIELD, owner_names
 from connector.crm.salesforce.plan import (
     Desired,
     MatchKey,
@@ -58,6 +59,7 @@ OUTCOME_COLUMNS = [
     "error_code",
     "message",
 ]
+OWNER_COLUMNS = ["customer_id", "owner_id", "owner_name"]
 CONFLICT_COLUMNS = ["customer_id", "account_id", "field", "current", "last_written", "proposed"]
 Connect = Callable[[SalesforceSettings], "SalesforceClient"]
 
@@ -114,6 +116,10 @@ class CrmRead:
 
     snapshot: Snapshot
     inputs: pd.DataFrame
+    # customer_id, owner_id, owner_name (None when User cannot be read): OWNER_COLUMNS.
+    owners: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OWNER_COLUMNS))
+    promises_read: bool = False  # the mapping has a promise source (`from_crm.promise`)
+    disputes_read: bool = False  # and a dispute field
 
 
 def open_crm(settings: RunSettings, connect: Connect = connect_salesforce) -> CrmConnection:
@@ -139,17 +145,20 @@ def open_crm(settings: RunSettings, connect: Connect = connect_salesforce) -> Cr
 
 
 def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFrame) -> CrmRead:
-    """Find every customer's Account and read what the plan and scoring need from it.
+    """Find every customer's Account and read what the plan and scoring need from it, and
+    who owns it (OwnerId, when the object has one, and the owner's name: for the report).
 
     `keys` has `customer_id`, `match_field` and `match_value` (`arsync.mapping.match_keys`).
+    OwnerId is only read: the plan compares and writes the mapped fields alone.
     """
     mapping = settings.crm_mapping
     columns = (keys[c].astype(str).tolist() for c in ("customer_id", "match_field", "match_value"))
+    owned = OWNER_FIELD in connection.fields
     fields = [
         *mapping.fields,
         *filter(None, [mapping.match.hold_field]),
         *mapping.from_crm.account_fields(),
-        *(["OwnerId"] if mapping.tasks.enabled else []),
+        *([OWNER_FIELD] if owned or mapping.tasks.enabled else []),
     ]
     snapshot = read_snapshot(
         connection.client,
@@ -158,7 +167,31 @@ def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFram
         fields,
     )
     rows = read_inputs(connection.client, snapshot, mapping.from_crm)
-    return CrmRead(snapshot, pd.DataFrame(rows, columns=INPUT_COLUMNS))
+    return CrmRead(
+        snapshot,
+        pd.DataFrame(rows, columns=INPUT_COLUMNS),
+        owners=_owners(connection.client, snapshot) if owned else _no_owners(),
+        promises_read=mapping.from_crm.promise is not None,
+        disputes_read=mapping.from_crm.dispute is not None,
+    )
+
+
+def _owners(client: SalesforceClient, snapshot: Snapshot) -> pd.DataFrame:
+    """Each matched customer's Account owner: Id and name (OWNER_COLUMNS)."""
+    ids = {
+        customer_id: str(account[OWNER_FIELD]) if account.get(OWNER_FIELD) else None
+        for customer_id, account in snapshot.accounts.items()
+    }
+    names = owner_names(client, filter(None, ids.values()))
+    rows = [
+        (customer_id, owner_id, names.get(owner_id) if owner_id else None)
+        for customer_id, owner_id in ids.items()
+    ]
+    return pd.DataFrame(rows, columns=OWNER_COLUMNS)
+
+
+def _no_owners() -> pd.DataFrame:
+    return pd.DataFrame(columns=OWNER_COLUMNS)
 
 
 def sync_crm(

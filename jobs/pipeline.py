@@ -71,6 +71,7 @@ class SyncResult:
     loaded: LoadedLedger | None = None
     trips: tuple[Trip, ...] = ()  # the circuit breaker's, accepted or (a dry run) only warned
     portfolio_open_minor: int = 0  # reporting currency: what the next run's breaker compares
+    crm_read: CrmRead | None = None  # what was read before scoring (owners: for the history)
 
     @property
     def plan(self) -> pd.DataFrame:
@@ -473,18 +474,7 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         }
         for item in loaded.pulled
     ]
-    scores = result.scores
-    snapshots = scores.assign(snapshot_date=result.as_of)[
-        [
-            "snapshot_date",
-            "customer_id",
-            "health_score",
-            "risk_tier",
-            "open_balance",
-            "overdue_balance",
-            "segment",
-        ]
-    ]
+    snapshots = snapshot_frame(result)
     state.finish_run(
         result.run_id,
         status="succeeded" if result.exit_code is ExitCode.OK else "partial",
@@ -502,6 +492,42 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         replace_records_of=None if loaded.incremental or not kept else loaded.source_name,
         accounting={stream: count.as_dict() for stream, count in loaded.accounting.items()},
     )
+
+
+SNAPSHOT_SCORE_COLUMNS = (
+    "customer_id",
+    "health_score",
+    "risk_tier",
+    "open_balance",
+    "overdue_balance",
+    "segment",
+)
+SNAPSHOT_PROMISE_COLUMNS = ("promise_status", "promise_amount", "promise_date")
+
+
+def snapshot_frame(result: SyncResult) -> pd.DataFrame:
+    """The day's score snapshot: per customer the scores, what scoring judged of the CRM's
+    promise and dispute, and the Account's owner from the CRM read.
+
+    What the run did not read is None, not "none": a promise source the mapping lacks, or an
+    owner of an Account not matched (or of a run without the CRM), is unknown, not absent.
+    """
+    scores = result.scores
+    frame = scores[list(SNAPSHOT_SCORE_COLUMNS)].assign(snapshot_date=result.as_of)
+    read = result.crm_read
+    promises = read is not None and read.promises_read
+    for name in SNAPSHOT_PROMISE_COLUMNS:
+        frame[name] = scores[name] if promises and name in scores else None
+    disputes = read is not None and read.disputes_read and "crm_dispute_open" in scores
+    frame["crm_dispute_open"] = scores["crm_dispute_open"] if disputes else None
+    owners = read.owners if read is not None else None
+    if owners is not None and len(owners):
+        by_customer = owners.drop_duplicates("customer_id").set_index("customer_id")
+        frame["owner_id"] = frame["customer_id"].map(by_customer["owner_id"])
+        frame["owner_name"] = frame["customer_id"].map(by_customer["owner_name"])
+    else:
+        frame["owner_id"] = frame["owner_name"] = None
+    return frame.astype({"owner_id": object, "owner_name": object})
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -648,6 +674,7 @@ def _sync_steps(
         loaded,
         tuple(trips),
         open_now,
+        crm_read=online[1] if online is not None else None,
     )
     statuses = crm.outcomes["status"].value_counts().to_dict()
     log.info(

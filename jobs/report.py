@@ -39,6 +39,7 @@ from scoring.trends import (
     currency_breakdown,
     daily_totals,
     nearest_day,
+    owner_labels,
     promise_summary,
     thin_days,
     tier_migration,
@@ -122,10 +123,12 @@ class Report:
       tiles' changes are against; None without one.
     - `migration`: accounts per (tier on `migration_from`, tier on `migration_to`), the
       snapshot nearest `compare_days` before the latest and the latest; None without two days.
-    - `currencies`: open invoices per document currency; `owners`: the portfolio per account
-      owner, only when owners were given (the report reads no CRM: see `build_report`).
-    - `promises`: per promise status, accounts, promised and paid; None when no CRM inputs
-      were given, so "none read" is not shown as "none made".
+    - `currencies`: open invoices per document currency.
+    - `owners`: the portfolio per Account owner, and `promises`: per promise status, accounts
+      and money promised, both from the latest snapshot (`crm_day`, on or before the as-of
+      date) as its run read them from the CRM; `crm_disputes`: that day's accounts with a
+      dispute open in the CRM. Each None when that snapshot holds none of it, so "none
+      recorded" is not shown as "none made"; `crm_note` says why. The report reads no CRM.
     """
 
     as_of: dt.date
@@ -153,6 +156,9 @@ class Report:
     owners: pd.DataFrame | None = None
     promises: pd.DataFrame | None = None
     history_note: str | None = None
+    crm_day: dt.date | None = None
+    crm_disputes: int | None = None
+    crm_note: str | None = None
 
     @property
     def money_places(self) -> int:
@@ -181,24 +187,21 @@ def build_report(
     quarantined: int = 0,
     accounting: dict[str, dict[str, int]] | None = None,
     history: History | None = None,
-    crm: pd.DataFrame | None = None,
-    owners: pd.Series | None = None,
 ) -> Report:
     """Score the ledger as of `as_of` and as of `compare_days` earlier, and summarise.
 
     Scoring rebuilds the balances as of any date, so the worst movers need no history store:
     the same ledger, scored as of the earlier date. The trends do: `history` holds the daily
     snapshots that runs recorded. The snapshots keep no sales, so the DSO of each trend day
-    is computed from this ledger as of that day. `crm` (promises and disputes, as a run reads
-    them) and `owners` (customer_id -> the Account owner's name) are optional: without them
-    the page has no promise figures and no breakdown by owner.
+    is computed from this ledger as of that day. The promises, the CRM's disputes and the
+    breakdown by owner come from the latest snapshot too: what its run read from the CRM.
     """
     if compare_days < 1:
         raise ValueError(f"compare_days must be at least 1, not {compare_days}")
     scoring, currencies = settings.scoring, settings.currencies
     compared_with = as_of - dt.timedelta(days=compare_days)
-    now = score_accounts(ledger, as_of, scoring, currencies, crm=crm)
-    then = score_accounts(ledger, compared_with, scoring, currencies, crm=crm)
+    now = score_accounts(ledger, as_of, scoring, currencies)
+    then = score_accounts(ledger, compared_with, scoring, currencies)
     places = exponent(currencies.reporting)
     aging = pd.DataFrame(
         {
@@ -211,10 +214,11 @@ def build_report(
     portfolio["money_at_risk"] = money_at_risk(now["open_balance"], now["risk_tier"], places)
     portfolio["disputed_balance"] = money_sum(now["disputed_balance"], places)
     portfolio["disputed_invoices"] = np.int64(now["disputed_invoice_count"].fillna(0).sum())
-    portfolio["accounts_with_crm_dispute"] = np.int64(
-        now["crm_dispute_open"].astype("boolean").fillna(False).sum()
-    )
     history = history or History(note="no score history was read")
+    crm = crm_figures(history, places)
+    portfolio["accounts_with_crm_dispute"] = (
+        np.nan if crm.disputes is None else np.int64(crm.disputes)
+    )
     trend, base_day = _trend(
         ledger, as_of, settings, history, portfolio=portfolio, compare_days=compare_days
     )
@@ -245,13 +249,60 @@ def build_report(
         migration_from=history.then_day if migration is not None else None,
         migration_to=history.now_day if migration is not None else None,
         currencies=currency_breakdown(open_invoices(ledger, as_of), currencies),
+        owners=crm.owners,
+        promises=crm.promises,
+        history_note=history.note,
+        crm_day=crm.day,
+        crm_disputes=crm.disputes,
+        crm_note=crm.note,
+    )
+
+
+@dataclass(frozen=True)
+class CrmFigures:
+    """What the latest snapshot's run read from the CRM, summed (see `Report`)."""
+
+    day: dt.date | None = None
+    promises: pd.DataFrame | None = None
+    owners: pd.DataFrame | None = None
+    disputes: int | None = None
+    note: str | None = None
+
+
+def crm_figures(history: History, places: int) -> CrmFigures:
+    """Promises, owners and CRM disputes of the latest snapshot, each only where its run
+    recorded them (a NULL column is "not read", never "none")."""
+    day, latest = history.now_day, history.latest
+    if day is None or latest.empty:
+        reason = history.note or "no score snapshot on or before the as-of date"
+        return CrmFigures(note=f"not recorded: {reason}")
+    promises_read = bool(latest["promise_status"].notna().any())
+    owners_read = bool(latest["owner_id"].notna().any() | latest["owner_name"].notna().any())
+    disputes_read = bool(latest["crm_dispute_open"].notna().any())
+    if not (promises_read or owners_read or disputes_read):
+        return CrmFigures(
+            note=(
+                f"the latest snapshot ({day}) holds no CRM data: its run read no Salesforce "
+                "org, or ran before arsync kept promises and owners with its scores"
+            )
+        )
+    missing = [
+        what for what, read in (("promises", promises_read), ("owners", owners_read)) if not read
+    ]
+    disputes = latest["crm_dispute_open"].map(lambda v: v is True or v == 1)
+    return CrmFigures(
+        day=day,
+        promises=promise_summary(latest, places) if promises_read else None,
         owners=(
-            breakdown(now, now["customer_id"].map(owners), places, name="owner")
-            if owners is not None
+            breakdown(latest, owner_labels(latest), places, name="owner") if owners_read else None
+        ),
+        disputes=int(disputes.sum()) if disputes_read else None,
+        note=(
+            f"the snapshot of {day} holds no {' and no '.join(missing)}: its run read none "
+            "from the CRM (the mapping has no source for them)"
+            if missing
             else None
         ),
-        promises=promise_summary(now, places) if crm is not None else None,
-        history_note=history.note,
     )
 
 
@@ -511,9 +562,11 @@ def _dispute_and_promise_tiles(report: Report) -> list[Tile]:
     places, currency = report.money_places, report.reporting_currency
     invoices = int(report.kpi("disputed_invoices"))
     note = f"{currency}, {plural(invoices, 'disputed invoice')}"
-    if report.promises is not None:
-        crm = int(report.kpi("accounts_with_crm_dispute"))
-        note += f"; {plural(crm, 'account')} with a dispute open in the CRM"
+    if report.crm_disputes is not None:
+        note += (
+            f"; {plural(report.crm_disputes, 'account')} with a dispute open in the CRM "
+            f"on {report.crm_day}"
+        )
     result = [
         Tile(
             "Disputed",
@@ -523,7 +576,7 @@ def _dispute_and_promise_tiles(report: Report) -> list[Tile]:
         )
     ]
     if report.promises is None:
-        note = "pending, kept, broken: not read, they are in the CRM (the report reads none)"
+        note = f"pending, kept, broken: {report.crm_note or 'not recorded'}"
         return [*result, Tile("Promises to pay", DASH, note, name="promises")]
     labels = {"pending": "Promises pending", "kept": "Promises kept", "broken": "Promises broken"}
     for status, label in labels.items():
@@ -533,8 +586,8 @@ def _dispute_and_promise_tiles(report: Report) -> list[Tile]:
             Tile(
                 label,
                 format_money(row["promised"], places),
-                f"{currency} promised by {plural(count, 'account')}; "
-                f"{format_money(row['paid'], places)} paid",
+                f"{currency} promised by {plural(count, 'account')}, "
+                f"as the CRM held them on {report.crm_day}",
                 name=f"promises_{status}",
             )
         )
@@ -760,6 +813,21 @@ def _breakdown_rows(frame: pd.DataFrame | None, key: str, places: int) -> list[d
     ]
 
 
+def _owner_totals(report: Report) -> dict[str, str]:
+    """The owner table's total row: every account of the snapshot, once."""
+    if report.owners is None:
+        return {}
+    places = report.money_places
+    owners = report.owners
+    return {
+        "accounts": f"{int(owners['accounts'].sum()):,}",
+        "accounts_with_overdue": f"{int(owners['accounts_with_overdue'].sum()):,}",
+        "open_balance": format_money(money_sum(owners["open_balance"], places), places),
+        "overdue_balance": format_money(money_sum(owners["overdue_balance"], places), places),
+        "money_at_risk": format_money(money_sum(owners["money_at_risk"], places), places),
+    }
+
+
 def _currency_rows(report: Report) -> list[dict[str, str]]:
     return [
         {
@@ -835,6 +903,7 @@ def render_html(report: Report) -> str:
         "migration_summary": _migration_summary(report) if report.migration is not None else "",
         "currency_rows": _currency_rows(report),
         "owner_rows": _breakdown_rows(report.owners, "owner", places),
+        "owner_totals": _owner_totals(report),
         "worklist_rows": _worklist_rows(report),
         "worklist_total": len(report.worklist),
         "mover_rows": _mover_rows(report),
@@ -849,8 +918,9 @@ def render_html(report: Report) -> str:
 def portfolio_row(report: Report) -> pd.DataFrame:
     """portfolio_kpis.csv: the as-of date, the reporting currency, the portfolio KPIs, the open
     receivables per aging bucket (`aging_<key>`) and per risk tier (`tier_<tier>_open`,
-    `tier_<tier>_accounts`), the snapshot day the trends compare with, and the promises when
-    the CRM inputs were given (`promises_<status>_accounts`, `_promised`, `_paid`)."""
+    `tier_<tier>_accounts`), the snapshot day the trends compare with, and, when the latest
+    snapshot recorded them, the promises (`promises_<status>_accounts`, `_promised`) and the
+    day they are from (`crm_snapshot_date`)."""
     kpis = report.portfolio.copy()
     kpis.insert(0, "reporting_currency", report.reporting_currency)
     kpis.insert(0, "as_of_date", report.as_of.isoformat())
@@ -860,13 +930,22 @@ def portfolio_row(report: Report) -> pd.DataFrame:
         kpis[f"tier_{row['risk_tier']}_open"] = float(row["open_balance"])
         kpis[f"tier_{row['risk_tier']}_accounts"] = int(row["accounts"])
     kpis["compared_snapshot_date"] = report.base_day.isoformat() if report.base_day else ""
+    kpis["crm_snapshot_date"] = report.crm_day.isoformat() if report.crm_day else ""
     if report.promises is not None:
         for row in report.promises.to_dict("records"):
             status = row["promise_status"]
             kpis[f"promises_{status}_accounts"] = int(row["accounts"])
             kpis[f"promises_{status}_promised"] = float(row["promised"])
-            kpis[f"promises_{status}_paid"] = float(row["paid"])
     return kpis
+
+
+def owner_rows(report: Report) -> pd.DataFrame:
+    """owners.csv: the breakdown per Account owner, the snapshot day on every row."""
+    if report.owners is None or report.crm_day is None:
+        return pd.DataFrame(columns=["snapshot_date", "owner"])
+    rows = report.owners.copy()
+    rows.insert(0, "snapshot_date", report.crm_day.isoformat())
+    return rows
 
 
 def migration_rows(report: Report) -> pd.DataFrame:
@@ -891,7 +970,8 @@ def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
 
     worklist.csv, portfolio_kpis.csv (one row: `portfolio_row`), worst_movers.csv,
     trends.csv (the trend days), tier_migration.csv, currencies.csv (open per document
-    currency), owners.csv (only with owners) and report.html.
+    currency), owners.csv (`owner_rows`; only when the latest snapshot recorded owners) and
+    report.html.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -916,7 +996,7 @@ def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
     safe_frame(migration_rows(report)).to_csv(paths["tier_migration"], index=False)
     safe_frame(report.currencies).to_csv(paths["currencies"], index=False)
     if report.owners is not None:
-        safe_frame(report.owners).to_csv(paths["owners"], index=False)
+        safe_frame(owner_rows(report)).to_csv(paths["owners"], index=False)
     paths["report"].write_text(render_html(report), encoding="utf-8")
     return paths
 

@@ -31,11 +31,31 @@ def _empty_tiers() -> pd.DataFrame:
     return pd.DataFrame({"customer_id": pd.Series(dtype="object"), "risk_tier": []})
 
 
+LATEST_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "risk_tier",
+    "open_balance",
+    "overdue_balance",
+    "promise_status",
+    "promise_amount",
+    "promise_date",
+    "crm_dispute_open",
+    "owner_id",
+    "owner_name",
+)
+
+
+def _empty_latest() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in LATEST_COLUMNS})
+
+
 @dataclass(frozen=True)
 class History:
     """Per day and tier totals up to the as-of date, and each account's tier on the two days
     the migration compares (`then_day`, the day nearest `MIGRATION_DAYS` back, and `now_day`,
-    the latest); `note` says why there is none when there is none."""
+    the latest); `latest` is each account's row of `now_day`, with what that day's run read
+    from the CRM (`LATEST_COLUMNS`; None where it read nothing); `note` says why there is no
+    history when there is none."""
 
     totals: pd.DataFrame = field(default_factory=_empty_totals)
     then_day: dt.date | None = None
@@ -43,6 +63,7 @@ class History:
     then_tiers: pd.DataFrame = field(default_factory=_empty_tiers)
     now_tiers: pd.DataFrame = field(default_factory=_empty_tiers)
     note: str | None = None
+    latest: pd.DataFrame = field(default_factory=_empty_latest)
 
     @property
     def days(self) -> list[dt.date]:
@@ -84,6 +105,11 @@ def read_history(
                 else None
             )
             now_tiers = store.snapshot_tiers(now_day) if now_day else _empty_tiers()
+            latest = (
+                store.snapshots(now_day, now_day)[list(LATEST_COLUMNS)]
+                if now_day
+                else _empty_latest()
+            )
             then_tiers = store.snapshot_tiers(then_day) if then_day else _empty_tiers()
     except StateError as error:
         log.warning("report.history_unavailable", error=str(error))
@@ -97,7 +123,7 @@ def read_history(
         latest=days[-1].isoformat(),
         migration_from=then_day.isoformat() if then_day else None,
     )
-    return History(totals, then_day, now_day, then_tiers, now_tiers)
+    return History(totals, then_day, now_day, then_tiers, now_tiers, latest=latest)
 
 
 def _none(note: str) -> History:

@@ -45,6 +45,7 @@ BREAKDOWN_COLUMNS: tuple[str, ...] = (
     "overdue_balance",
     "money_at_risk",
 )
+NO_OWNER = "(none)"  # the breakdown's group of rows without a key
 CURRENCY_COLUMNS: tuple[str, ...] = (
     "currency",
     "accounts",
@@ -142,7 +143,7 @@ def breakdown(scores: pd.DataFrame, key: pd.Series, places: int, *, name: str) -
     """One day's scores per value of `key` (aligned with `scores`; empty or missing values are
     grouped as "(none)"), largest open balance first, then by name (`BREAKDOWN_COLUMNS`)."""
     text = key.astype("string").str.strip()
-    labels = text.where(text.str.len() > 0).fillna("(none)")
+    labels = text.where(text.str.len() > 0).fillna(NO_OWNER)
     frame = pd.DataFrame(
         {
             name: labels.to_numpy(),
@@ -203,13 +204,15 @@ def currency_breakdown(ledger_open: pd.DataFrame, currencies: CurrencyTable) -> 
 
 
 PROMISE_STATUSES: tuple[str, ...] = ("pending", "kept", "broken")
-PROMISE_COLUMNS: tuple[str, ...] = ("promise_status", "accounts", "promised", "paid")
+PROMISE_COLUMNS: tuple[str, ...] = ("promise_status", "accounts", "promised")
 
 
 def promise_summary(scores: pd.DataFrame, places: int) -> pd.DataFrame:
-    """Accounts, money promised and money paid towards it, per promise status (pending, kept,
-    broken; zeros kept), from the CRM inputs scoring judged (`promise_status`, ...)."""
+    """Accounts and money promised per promise status (pending, kept, broken; zeros kept),
+    from what scoring judged of the CRM's promises (`promise_status`, `promise_amount`): a
+    day's snapshot rows or a run's scores. A promise without an amount counts, for nothing."""
     status = scores["promise_status"].astype("string")
+    amounts = pd.to_numeric(scores["promise_amount"], errors="coerce")
     rows = []
     for name in PROMISE_STATUSES:
         chosen = (status == name).fillna(False).to_numpy(dtype=bool)
@@ -217,8 +220,16 @@ def promise_summary(scores: pd.DataFrame, places: int) -> pd.DataFrame:
             {
                 "promise_status": name,
                 "accounts": int(chosen.sum()),
-                "promised": money_sum(scores["promise_amount"][chosen], places),
-                "paid": money_sum(scores["promise_paid"][chosen], places),
+                "promised": money_sum(amounts[chosen], places),
             }
         )
     return pd.DataFrame(rows, columns=list(PROMISE_COLUMNS))
+
+
+def owner_labels(rows: pd.DataFrame) -> pd.Series:
+    """Each row's Account owner as the breakdown groups it: the name; the Id when the name
+    could not be read (User hidden from the run's user); empty without an owner."""
+    names = rows["owner_name"].astype("string").str.strip()
+    ids = rows["owner_id"].astype("string").str.strip()
+    labels = names.where(names.str.len() > 0).fillna(ids.where(ids.str.len() > 0))
+    return labels.fillna("").astype(object)

@@ -7,6 +7,8 @@ with a pending promise, a broken promise and an open dispute on three overdue cu
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +64,25 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             AR_Promise_Made_On__c="2026-10-30",
         )
         fake.accounts[accounts[disputed]].update(AR_Dispute_Status__c="Open")
+        collector = fake.add_user(Name="Ann O'Neil")
+        for customer in (pending, broken):
+            fake.accounts[accounts[customer]]["OwnerId"] = collector
+        queries = len(fake.queries)
         code, output, error = cli(project, "run")
         assert code == 0, (output, repr(error))
+        with project.store() as store:
+            snapshot = store.snapshots(dt.date.fromisoformat(AS_OF))
         return {
             "before": before,
             "after": _scores(folder),
             "org": {c: fake.accounts[accounts[c]] for c in (pending, broken, disputed)},
             "customers": (pending, broken, disputed),
+            "snapshot": snapshot.set_index("customer_id"),
+            "collector": collector,
+            "queries": fake.queries[queries:],
+            "integration_user": fake.user_id,
+            "written": fake.written_fields(),
+            "planned": {row["field"] for row in csv.DictReader((folder / "out/plan.csv").open())},
         }
 
 
@@ -115,6 +129,82 @@ def test_customers_without_anything_recorded_keep_their_figures(runs: dict[str, 
     for customer in others:
         assert runs["after"][customer]["health_score"] == runs["before"][customer]["health_score"]
         assert runs["after"][customer]["promise_status"] == "none"
+
+
+def test_the_snapshot_keeps_the_promise_the_dispute_and_the_owner_the_run_read(
+    runs: dict[str, Any],
+) -> None:
+    pending, broken, disputed = runs["customers"]
+    snapshot = runs["snapshot"]
+
+    assert snapshot.loc[pending, "promise_status"] == "pending"
+    assert snapshot.loc[pending, "promise_amount"] == float(
+        runs["before"][pending]["overdue_balance"]
+    )
+    assert snapshot.loc[pending, "promise_date"] == dt.date(2026, 11, 24)
+    assert snapshot.loc[broken, "promise_status"] == "broken"
+    assert snapshot.loc[broken, "promise_amount"] == 500.0
+    assert snapshot.loc[disputed, "crm_dispute_open"] is True
+    assert snapshot.loc[pending, "crm_dispute_open"] is False
+    others = snapshot.drop(index=list(runs["customers"]))
+    assert set(others["promise_status"]) == {"none"}
+    for customer in (pending, broken):
+        assert snapshot.loc[customer, "owner_id"] == runs["collector"]
+        assert snapshot.loc[customer, "owner_name"] == "Ann O'Neil"
+    assert set(others["owner_id"].dropna()) == {runs["integration_user"]}
+    assert set(others["owner_name"].dropna()) == {"Integration User"}
+    matched = snapshot[snapshot["owner_id"].notna()]
+    assert len(matched) == len(snapshot) - 1  # the customer with no Account has no owner
+    # One User query names both owners; OwnerId is read with the mapped fields.
+    users = [q for q in runs["queries"] if " FROM User " in q]
+    ids = "','".join(sorted([runs["collector"], runs["integration_user"]]))
+    assert users == [f"SELECT Id, Name FROM User WHERE Id IN ('{ids}')"]  # noqa: S608
+    assert all("OwnerId" in q for q in runs["queries"] if " FROM Account " in q)
+
+
+def test_owner_names_are_looked_up_200_ids_a_query(tmp_path: Path) -> None:
+    fake = new_org()
+    owners = [fake.add_user(Name=f"Collector {n}") for n in range(450)]
+    for account, owner in zip(fake.accounts.values(), owners, strict=False):
+        account["OwnerId"] = owner
+    with fake.running():
+        project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
+        before = len(fake.queries)
+        code, output, error = cli(project, "run", "--dry-run")
+        assert code == 0, (output, repr(error))
+
+    users = [q for q in fake.queries[before:] if " FROM User " in q]
+    named = min(len(owners), len(fake.accounts))
+    assert len(users) == -(-named // 200)
+    assert all(q.count("'005") <= 200 for q in users)
+
+
+def test_an_org_whose_user_cannot_read_user_runs_on_without_owner_names(tmp_path: Path) -> None:
+    fake = new_org()
+    fake.unreadable.add("User")
+    with fake.running():
+        project = make_project(tmp_path, fake, f"sqlite:///{tmp_path / 'state.db'}")
+        code, output, error = cli(project, "run")
+        assert code == 0, (output, repr(error))
+        with project.store() as store:
+            snapshot = store.snapshots(dt.date.fromisoformat(AS_OF))
+
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    warnings = [e for e in events if e.get("event") == "salesforce.owner_names_unreadable"]
+    assert len(warnings) == 1
+    assert "INVALID_TYPE" in warnings[0]["error"]
+    assert snapshot["owner_id"].notna().sum() == len(snapshot) - 1  # the Ids are still read
+    assert snapshot["owner_name"].isna().all()
+
+
+def test_the_owner_is_read_never_planned_or_written(runs: dict[str, Any]) -> None:
+    mapping = load_model(CrmMapping, Path(__file__).parents[1] / "mappings/salesforce_account.yaml")
+
+    assert "OwnerId" not in mapping.fields
+    assert runs["planned"] <= set(mapping.fields)
+    assert runs["written"] <= set(mapping.fields)
+    for account in runs["org"].values():
+        assert account["OwnerId"] in {runs["collector"], runs["integration_user"]}
 
 
 def test_the_inputs_are_read_never_written() -> None:

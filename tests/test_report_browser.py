@@ -87,7 +87,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     settings = load_run_settings(project / "config/arsync.yaml")
     loaded = load_ledger(settings, None, Silent(), None)
     days = [loaded.as_of - dt.timedelta(days=n) for n in DAYS_BACK]
-    seed_snapshots(settings.app.state.url, loaded.ledger, settings, days)
+    seed_snapshots(settings.app.state.url, loaded.ledger, settings, days, crm=True)
 
     result = CliRunner().invoke(app, ["report", "--config", str(project / "config/arsync.yaml")])
 
@@ -137,7 +137,10 @@ const migration = data('td[data-count]', document,
   td => [td.dataset.from, td.dataset.to, Number(td.dataset.count)]);
 const tiles = Object.fromEntries(data('[data-kpi]', document,
   t => [t.dataset.kpi, t.querySelector('.value').textContent.trim()]));
-return {charts, migration, tiles};
+const owners = data('tr[data-owner-row]', document,
+  tr => [...tr.querySelectorAll('td')].map(td => td.textContent.trim()));
+const ownerTotal = data('tr[data-owner-total] td', document, td => td.textContent.trim());
+return {charts, migration, tiles, owners, ownerTotal};
 """
 
 
@@ -195,6 +198,51 @@ def test_the_charts_match_the_csv_files(browser: Any, written: Path) -> None:
     assert charts["tiers"]["titles"] == ["Open (USD)", "Risk tier"]
     assert seen["tiles"]["open_balance"] == f"{open_balance:,.2f}"
     assert seen["tiles"]["money_at_risk"] == f"{at_risk:,.2f}"
+
+    # Promises and owners: from the latest snapshot (the as-of day), as the CSVs have them.
+    assert kpis["crm_snapshot_date"] == trends[-1]["snapshot_date"]
+    for status in ("pending", "kept", "broken"):
+        promised = float(kpis[f"promises_{status}_promised"])
+        assert seen["tiles"][f"promises_{status}"] == f"{promised:,.2f}"
+    assert int(kpis["promises_kept_accounts"]) > 0
+    assert float(kpis["promises_broken_promised"]) == pytest.approx(
+        250.50 * int(kpis["promises_broken_accounts"])
+    )
+    owners = _rows(written / "owners.csv")
+    assert {row["snapshot_date"] for row in owners} == {kpis["crm_snapshot_date"]}
+    assert [cells[0] for cells in seen["owners"]] == [row["owner"] for row in owners]
+    assert {row["owner"] for row in owners} == {
+        "Ann O'Neil",
+        "Bob <Smith>",
+        "005Hs00000HidAAA",
+        "(none)",
+    }
+    for cells, row in zip(seen["owners"], owners, strict=True):
+        assert cells[1:] == [
+            f"{int(row['accounts']):,}",
+            f"{int(row['accounts_with_overdue']):,}",
+            *(
+                f"{float(row[c]):,.2f}"
+                for c in ("open_balance", "overdue_balance", "money_at_risk")
+            ),
+        ]
+        assert float(row["money_at_risk"]) <= float(row["open_balance"])
+    total = {
+        c: sum(float(row[c]) for row in owners)
+        for c in ("accounts", "accounts_with_overdue", "open_balance", "overdue_balance")
+    }
+    total["money_at_risk"] = sum(float(row["money_at_risk"]) for row in owners)
+    assert total["accounts"] == int(kpis["customers"])
+    assert total["open_balance"] == pytest.approx(open_balance, abs=0.005)
+    assert total["money_at_risk"] == pytest.approx(at_risk, abs=0.005)
+    assert total["overdue_balance"] == pytest.approx(float(kpis["overdue_balance"]), abs=0.005)
+    assert seen["ownerTotal"] == [
+        f"{int(total['accounts']):,}",
+        f"{int(total['accounts_with_overdue']):,}",
+        f"{total['open_balance']:,.2f}",
+        f"{total['overdue_balance']:,.2f}",
+        f"{total['money_at_risk']:,.2f}",
+    ]
 
 
 def test_the_phone_layout_does_not_scroll_sideways(browser: Any, written: Path) -> None:

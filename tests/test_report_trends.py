@@ -16,10 +16,13 @@ from scoring.health import TIERS
 from scoring.kpis import money_at_risk
 from scoring.trends import (
     DAILY_COLUMNS,
+    NO_OWNER,
+    PROMISE_STATUSES,
     breakdown,
     currency_breakdown,
     daily_totals,
     nearest_day,
+    owner_labels,
     promise_summary,
     thin_days,
     tier_migration,
@@ -142,17 +145,49 @@ def test_currency_breakdown_in_the_document_and_the_reporting_currency() -> None
 def test_promise_summary_per_status() -> None:
     scores = pd.DataFrame(
         {
-            "promise_status": ["pending", "kept", "broken", "pending", "none"],
-            "promise_amount": [100.0, 200.0, 300.0, None, None],
-            "promise_paid": [0.0, 200.0, 50.0, 10.0, 0.0],
+            "promise_status": ["pending", "kept", "broken", "pending", "none", None, "kept"],
+            "promise_amount": [100.10, 200.0, 300.0, None, None, 50.0, 0.20],
         }
     )
 
     summary = promise_summary(scores, 2).set_index("promise_status")
 
-    assert summary.loc["pending"].tolist() == [2, 100.0, 10.0]
-    assert summary.loc["kept"].tolist() == [1, 200.0, 200.0]
-    assert summary.loc["broken"].tolist() == [1, 300.0, 50.0]
+    # pending: 100.10 and one without an amount; kept: 200 + 0.20; "none" and None: no status.
+    assert list(summary.index) == ["pending", "kept", "broken"]
+    assert summary.loc["pending"].tolist() == [2, 100.10]
+    assert summary.loc["kept"].tolist() == [2, 200.20]
+    assert summary.loc["broken"].tolist() == [1, 300.0]
+
+
+def test_promise_summary_keeps_every_status_with_zeros() -> None:
+    summary = promise_summary(pd.DataFrame({"promise_status": [], "promise_amount": []}), 2)
+
+    assert summary.values.tolist() == [["pending", 0, 0.0], ["kept", 0, 0.0], ["broken", 0, 0.0]]
+
+
+def test_owners_by_name_then_by_id_and_the_breakdown_per_owner() -> None:
+    day = HISTORY[HISTORY["snapshot_date"] == D2]  # A, B, D
+    first = day.iloc[[0]]
+    rows = pd.concat(
+        [day, first.assign(customer_id="F"), first.assign(customer_id="E", open_balance=49.99)],
+        ignore_index=True,
+    ).assign(
+        owner_id=["005A", "005B", "005B", None, "005A"],
+        owner_name=["Ann", None, " ", None, "Ann"],
+    )
+
+    labels = owner_labels(rows)
+    table = breakdown(rows, labels, 2, name="owner")
+
+    assert labels.tolist() == ["Ann", "005B", "005B", "", "Ann"]
+    # Ann: A (medium, 150, overdue 10) and E (medium, 49.99, overdue 10): 199.99, none at risk.
+    # 005B: B (critical, 0) and D (high, 1000, overdue 999.99): 1000 at risk.
+    # (none): F, a copy of A with no owner.
+    assert table.values.tolist() == [
+        ["005B", 2, 1, 1000.0, 999.99, 1000.0],
+        ["Ann", 2, 2, 199.99, 20.0, 0.0],
+        [NO_OWNER, 1, 1, 150.0, 10.0, 0.0],
+    ]
 
 
 # --- invariants -------------------------------------------------------------------------------
@@ -217,3 +252,68 @@ def test_migration_counts_sum_to_the_accounts_in_both_snapshots(
     in_both = then[then["customer_id"].isin(both)]
     for tier, count in in_both["risk_tier"].value_counts().items():
         assert int(matrix.loc[tier].sum()) == count
+
+
+owned = st.lists(
+    st.tuples(
+        st.sampled_from([f"C{n}" for n in range(30)]),
+        tiers,
+        cents,
+        cents,
+        st.sampled_from(["Ann", "Bob", "", None]),
+        st.sampled_from(["005A", "005B", None]),
+    ),
+    max_size=30,
+    unique_by=lambda row: row[0],
+)
+
+
+@given(owned)
+def test_per_owner_money_at_risk_is_within_open_and_the_owners_add_up_to_the_day(
+    rows: list[tuple[str, str, float, float, str | None, str | None]],
+) -> None:
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "customer_id",
+            "risk_tier",
+            "open_balance",
+            "overdue_balance",
+            "owner_name",
+            "owner_id",
+        ],
+    )
+
+    table = breakdown(frame, owner_labels(frame), 2, name="owner")
+
+    assert (table["money_at_risk"] <= table["open_balance"]).all()
+    assert (table["accounts_with_overdue"] <= table["accounts"]).all()
+    assert int(table["accounts"].sum()) == len(frame)
+    assert table["owner"].is_unique
+    cents_total = sum(round(v * 100) for v in frame["open_balance"])
+    assert round(sum(round(v * 100) for v in table["open_balance"])) == cents_total
+    at_risk = money_at_risk(frame["open_balance"], frame["risk_tier"], 2)
+    assert round(sum(round(v * 100) for v in table["money_at_risk"])) == round(at_risk * 100)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*PROMISE_STATUSES, "none", None]),
+            st.none() | cents,
+        ),
+        max_size=40,
+    )
+)
+def test_promise_summary_counts_each_promise_once_to_the_cent(
+    rows: list[tuple[str | None, float | None]],
+) -> None:
+    frame = pd.DataFrame(rows, columns=["promise_status", "promise_amount"])
+
+    summary = promise_summary(frame, 2).set_index("promise_status")
+
+    for status in PROMISE_STATUSES:
+        chosen = [amount for name, amount in rows if name == status]
+        assert summary.loc[status, "accounts"] == len(chosen)
+        expected = sum(round(a * 100) for a in chosen if a is not None) / 100
+        assert summary.loc[status, "promised"] == round(expected, 2)

@@ -280,7 +280,8 @@ def test_a_quote_or_backslash_in_a_customer_id_stays_inside_its_literal(
 
     result = sync(fake, frame)
 
-    assert fake.soql_literals == [customer_id]
+    # The Account's key, then its owner's Id (the owner-name lookup on User).
+    assert fake.soql_literals == [customer_id, fake.user_id]
     assert result.outcomes[["account_id", "status"]].values.tolist() == [[target, "written"]]
     assert all(fake.account(i).get("AR_Open_Balance__c") is None for i in bystanders)
 

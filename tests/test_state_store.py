@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -26,7 +27,7 @@ from connector.errors import FatalError
 from jobs.settings import StateSettings
 from jobs.state import LockHeldError, RunStateError, StateError, StateStore, StateUrlError
 from jobs.state.db import describe, make_engine, parse_url
-from jobs.state.migrate import current, head, upgrade
+from jobs.state.migrate import alembic_config, current, head, upgrade
 from jobs.state.models import Base
 
 AS_OF = dt.date(2026, 11, 20)
@@ -469,6 +470,12 @@ def test_snapshots_are_upserted_by_day_and_customer(store: StateStore) -> None:
         "open_balance",
         "overdue_balance",
         "segment",
+        "promise_status",
+        "promise_amount",
+        "promise_date",
+        "crm_dispute_open",
+        "owner_id",
+        "owner_name",
     ]
     rows = history.to_dict("records")
     assert [(r["snapshot_date"].date(), r["customer_id"], r["run_id"]) for r in rows] == [
@@ -550,7 +557,105 @@ def test_a_database_of_the_first_schema_upgrades_to_the_latest(state_url: str) -
 
     engine = make_engine(state_url)
     try:
-        assert current(engine) == head() == "0005"
+        assert current(engine) == head() == "0006"
+    finally:
+        engine.dispose()
+
+
+def test_snapshots_keep_what_the_run_read_from_the_crm(store: StateStore) -> None:
+    begin(store, "crm")
+    finish(
+        store,
+        "crm",
+        snapshots=[
+            snapshot(
+                "C1",
+                promise_status="pending",
+                promise_amount=np.float64(250.125),
+                promise_date=pd.Timestamp("2026-11-25"),
+                crm_dispute_open=np.bool_(True),
+                owner_id="005000000000001AAA",
+                owner_name="Ann Lee",
+            ),
+            snapshot(
+                "C2",
+                promise_status="none",
+                promise_amount=float("nan"),
+                promise_date=pd.NaT,
+                crm_dispute_open=False,
+                owner_id="005000000000002AAA",
+                owner_name=None,  # User not readable
+            ),
+            snapshot("C3"),  # nothing read: all None
+        ],
+    )
+
+    one, two, three = store.snapshots(AS_OF, AS_OF).to_dict("records")
+
+    assert (one["promise_status"], one["promise_amount"]) == ("pending", 250.13)
+    assert one["promise_date"] == dt.date(2026, 11, 25)
+    assert one["crm_dispute_open"] is True
+    assert (one["owner_id"], one["owner_name"]) == ("005000000000001AAA", "Ann Lee")
+    assert (two["promise_status"], two["crm_dispute_open"]) == ("none", False)
+    assert pd.isna(two["promise_amount"])
+    assert two["promise_date"] is None
+    assert pd.isna(two["owner_name"])  # a str column: a missing value is NaN
+    unread = ("promise_status", "promise_amount", "promise_date", "owner_id", "owner_name")
+    assert all(pd.isna(three[name]) for name in unread)
+    assert three["crm_dispute_open"] is None  # not False: nothing was read
+    assert store.snapshots(AS_OF + dt.timedelta(days=1)).empty
+    assert len(store.snapshots(AS_OF - dt.timedelta(days=1), AS_OF)) == 3
+
+
+def test_revision_0006_adds_the_crm_columns_and_keeps_older_snapshots(state_url: str) -> None:
+    """A store at 0005 with a snapshot upgrades: the new columns exist, the old row is NULL
+    there; the downgrade drops them again (batch mode on SQLite)."""
+    crm_columns = {
+        "promise_status",
+        "promise_amount",
+        "promise_date",
+        "crm_dispute_open",
+        "owner_id",
+        "owner_name",
+    }
+    engine = make_engine(state_url)
+    try:
+        upgrade(engine, "0005")
+        assert not crm_columns & {c["name"] for c in inspect(engine).get_columns("score_snapshots")}
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO runs (run_id, started_at, finished_at, status, dry_run, as_of,"
+                    " config_fingerprint, counts, host, pid) VALUES ('v5', :started,"
+                    " :finished, 'succeeded', :dry, :as_of, :fp, '{}', 'h', 1)"
+                ),
+                {"started": T0, "finished": T0, "dry": False, "as_of": AS_OF, "fp": FINGERPRINT},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO score_snapshots (snapshot_date, customer_id, run_id,"
+                    " health_score, risk_tier, open_balance, overdue_balance, segment)"
+                    " VALUES (:day, 'C1', 'v5', 60, 'medium', 10, 5, 'smb')"
+                ),
+                {"day": AS_OF},
+            )
+        upgrade(engine, "0006")
+        columns = {c["name"]: c for c in inspect(engine).get_columns("score_snapshots")}
+        assert crm_columns <= set(columns)
+        assert all(columns[name]["nullable"] for name in crm_columns)
+        with engine.connect() as connection:
+            row = connection.execute(
+                text(
+                    "SELECT segment, promise_status, promise_amount, promise_date,"
+                    " crm_dispute_open, owner_id, owner_name FROM score_snapshots"
+                )
+            ).one()
+        assert tuple(row) == ("smb", None, None, None, None, None, None)
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0005")
+        names = {c["name"] for c in inspect(engine).get_columns("score_snapshots")}
+        assert not crm_columns & names
+        assert "segment" in names
     finally:
         engine.dispose()
 

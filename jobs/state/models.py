@@ -186,6 +186,14 @@ class ScoreSnapshot(Base):
     open_balance: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     overdue_balance: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     segment: Mapped[str | None] = mapped_column(Text)  # since revision 0002
+    # Since revision 0006: what the run read from the CRM and scored. NULL when it was not
+    # read (a snapshot of before 0006, or no promise or dispute source in the mapping).
+    promise_status: Mapped[str | None] = mapped_column(Text)  # none, pending, kept, broken
+    promise_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    promise_date: Mapped[dt.date | None] = mapped_column(Date)
+    crm_dispute_open: Mapped[bool | None] = mapped_column(Boolean)
+    owner_id: Mapped[str | None] = mapped_column(String(18))  # the Account's OwnerId
+    owner_name: Mapped[str | None] = mapped_column(Text)  # None when User cannot be read
 
 
 class RunLock(Base):

@@ -64,6 +64,15 @@ OUTCOME_COLUMNS: Final = (
     "error_code",
     "message",
 )
+SNAPSHOT_CRM_COLUMNS: Final = (
+    "promise_status",
+    "promise_amount",
+    "promise_date",
+    "crm_dispute_open",
+    "owner_id",
+    "owner_name",
+)
+"""What a run read from the CRM and scored, kept with its snapshots since revision 0006."""
 SNAPSHOT_COLUMNS: Final = (
     "snapshot_date",
     "customer_id",
@@ -73,6 +82,7 @@ SNAPSHOT_COLUMNS: Final = (
     "open_balance",
     "overdue_balance",
     "segment",
+    *SNAPSHOT_CRM_COLUMNS,
 )
 SNAPSHOT_TOTAL_COLUMNS: Final = (
     "snapshot_date",
@@ -469,22 +479,25 @@ class StateStore:
             rows = session.execute(query.order_by(Outcome.id)).mappings()
             return [dict(row) for row in rows]
 
-    def snapshots(self, since: dt.date) -> pd.DataFrame:
-        """Score history from `since` on: one row per day and customer, oldest first.
+    def snapshots(self, since: dt.date, until: dt.date | None = None) -> pd.DataFrame:
+        """Score history from `since` on (to `until`, included, when given): one row per day
+        and customer, oldest first.
 
-        `snapshot_date` is datetime64, the balances float (the reporting currency, to the cent),
-        `segment` None for snapshots taken before the store kept it.
+        `snapshot_date` is datetime64, the balances and `promise_amount` float (the reporting
+        currency, to the cent), `promise_date` a date; `segment` and the CRM columns
+        (`SNAPSHOT_CRM_COLUMNS`) None for snapshots taken before the store kept them.
         """
         columns = [ScoreSnapshot.__table__.c[name] for name in SNAPSHOT_COLUMNS]
-        query = (
-            select(*columns)
-            .where(ScoreSnapshot.snapshot_date >= since)
-            .order_by(ScoreSnapshot.snapshot_date, ScoreSnapshot.customer_id)
-        )
+        query = select(*columns).where(ScoreSnapshot.snapshot_date >= since)
+        if until is not None:
+            query = query.where(ScoreSnapshot.snapshot_date <= until)
+        query = query.order_by(ScoreSnapshot.snapshot_date, ScoreSnapshot.customer_id)
         with self._read() as session:
             rows = [tuple(row) for row in session.execute(query)]
         frame = pd.DataFrame.from_records(rows, columns=list(SNAPSHOT_COLUMNS))
         frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"])
+        frame["promise_amount"] = pd.to_numeric(frame["promise_amount"]).astype("float64")
+        frame["crm_dispute_open"] = frame["crm_dispute_open"].astype("object")
         return frame.astype(
             {"health_score": "int64", "open_balance": "float64", "overdue_balance": "float64"}
         )
@@ -864,7 +877,27 @@ def _snapshot_row(run_id: str, snapshot: Mapping[str, Any]) -> dict[str, Any]:
         "open_balance": _money(snapshot.get("open_balance")),
         "overdue_balance": _money(snapshot.get("overdue_balance")),
         "segment": _text(snapshot.get("segment")),
+        "promise_status": _text(snapshot.get("promise_status")),
+        "promise_amount": _money(snapshot.get("promise_amount")),
+        "promise_date": _day(snapshot.get("promise_date")),
+        "crm_dispute_open": _flag(snapshot.get("crm_dispute_open")),
+        "owner_id": _text(snapshot.get("owner_id")),
+        "owner_name": _text(snapshot.get("owner_name")),
     }
+
+
+def _day(value: Any) -> dt.date | None:
+    if _missing(value):
+        return None
+    if isinstance(value, dt.datetime):  # pd.Timestamp too
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _flag(value: Any) -> bool | None:
+    return None if _missing(value) else bool(value)
 
 
 def _money(value: Any) -> Decimal | None:

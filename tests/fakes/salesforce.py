@@ -1631,6 +1631,9 @@ class FakeSalesforce:
         self.calls: list[Call] = []
         self.queries: list[str] = []
         self.soql_literals: list[str] = []
+        # Objects the integration user may not read: Salesforce answers a query FROM one
+        # 400 INVALID_TYPE ("sObject type 'User' is not supported"), as for an unknown one.
+        self.unreadable: set[str] = set()
         self.serving_seconds = 0.0
 
         self._tokens: set[str] = set()
@@ -2132,7 +2135,9 @@ class FakeSalesforce:
 
     def _resolve(self, sobject: str) -> tuple[str, Mapping[str, FieldSpec]] | None:
         name = self._find_sobject(sobject)
-        return None if name is None else (name, self._field_map(name))
+        if name is None or name in self.unreadable:
+            return None  # a query FROM it answers INVALID_TYPE, as for an unknown object
+        return (name, self._field_map(name))
 
     def _new_id(self, prefix: str) -> str:
         self._sequence += 1
