@@ -603,7 +603,7 @@ def test_runs_lists_every_run_and_runs_show_tells_the_quarantine_and_failed_acco
         "57",  # written
         "2",  # failed
         "1",  # quarantined
-        "10",  # API calls: limits, describe, 2 queries, 6 Collections calls
+        "11",  # API calls: limits, describe, 2 queries, owner names, 6 Collections calls
     ]
     assert runs[failed.run_id][2] == "failed"
     assert runs[failed.run_id][5:] == [""] * 6  # a failed run has no counts
