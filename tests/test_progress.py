@@ -6,13 +6,13 @@ import datetime as dt
 import io
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 import structlog
+from contract.harness import bar_of
 from rich.console import Console
 from rich.progress import Progress, Task
 
@@ -23,7 +23,6 @@ from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
 from connector.erp.files.mapping import FileMapping
 from connector.erp.files.source import FileSource
 from jobs.logging import LogFormat, configure_logging
-from jobs.pipeline import pull_into
 from jobs.progress import AmountColumn, Bars
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,34 +32,6 @@ T = TypeVar("T")
 
 def sample_source() -> FileSource:
     return FileSource(SAMPLE, load_model(FileMapping, ROOT / "mappings/erp/generic_csv.yaml"))
-
-
-class Recording:
-    """A Reporter that keeps what each bar was told."""
-
-    def __init__(self) -> None:
-        self.bars: list[dict[str, object]] = []
-
-    def track(
-        self,
-        items: Iterable[T],
-        description: str,
-        *,
-        unit: str = "records",
-        total: Callable[[], int | None] | None = None,
-        done: Callable[[], int | None] | None = None,
-    ) -> Iterator[T]:
-        bar: dict[str, object] = {"description": description, "unit": unit}
-        self.bars.append(bar)
-        seen: list[tuple[int | None, int]] = []
-        for count, item in enumerate(items, start=1):
-            yield item
-            measured = done() if done is not None else None
-            seen.append((total() if total else None, count if measured is None else measured))
-        bar["progress"] = seen
-
-    def step(self, description: str) -> AbstractContextManager[object]:
-        return nullcontext()
 
 
 def test_a_file_export_is_measured_in_bytes_before_it_is_read() -> None:
@@ -74,15 +45,11 @@ def test_a_file_export_is_measured_in_bytes_before_it_is_read() -> None:
 
 
 def test_the_pull_bar_climbs_file_by_file_to_its_total() -> None:
-    reporter = Recording()
+    bar = bar_of(sample_source())
 
-    pull_into(sample_source(), frozenset({"USD", "EUR"}), reporter)
-
-    [bar] = reporter.bars
     sizes = sum(path.stat().st_size for path in SAMPLE.glob("*.csv"))
-    assert bar["unit"] == "bytes"
-    progress = bar["progress"]
-    assert isinstance(progress, list)
+    assert bar.unit == "bytes"
+    progress = bar.seen
     assert {total for total, _ in progress} == {sizes}
     done = [done for _, done in progress]
     assert done == sorted(done)
@@ -114,13 +81,10 @@ class CountingApi(Source):
 
 
 def test_an_api_bar_counts_records_against_the_totals_the_streams_report() -> None:
-    reporter = Recording()
+    bar = bar_of(CountingApi())
 
-    pull_into(CountingApi(), frozenset({"USD"}), reporter)
-
-    [bar] = reporter.bars
-    assert bar["unit"] == "records"
-    assert bar["progress"] == [(3, 1), (3, 2), (3, 3), (5, 4), (5, 5)]
+    assert bar.unit == "records"
+    assert bar.seen == [(3, 1), (3, 2), (3, 3), (5, 4), (5, 5)]
 
 
 def render(unit: str, completed: int, total: int | None) -> str:
