@@ -15,6 +15,7 @@ import pandas as pd
 import structlog
 
 from jobs.state.errors import StateError
+from jobs.state.store import SNAPSHOT_CRM_COLUMNS
 from scoring.trends import TIER_TOTAL_COLUMNS, nearest_day
 
 log = structlog.get_logger(__name__)
@@ -36,12 +37,7 @@ LATEST_COLUMNS: tuple[str, ...] = (
     "risk_tier",
     "open_balance",
     "overdue_balance",
-    "promise_status",
-    "promise_amount",
-    "promise_date",
-    "crm_dispute_open",
-    "owner_id",
-    "owner_name",
+    *SNAPSHOT_CRM_COLUMNS,
 )
 
 
