@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from responses import matchers
 from structlog.testing import capture_logs
 
+from arsync.ledger import LedgerBuilder
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     Application,
@@ -151,6 +152,8 @@ def page(
         endpoint: items,
     }
     query = {"page": str(at)} | ({"where": where} if where else {})
+    if endpoint == "Contacts":
+        query["includeArchived"] = "true"  # or Xero leaves archived contacts out
     mock.get(
         f"{API}/{endpoint}",
         body=dumps(body),
@@ -375,6 +378,61 @@ def test_contacts_fall_back_on_the_organisation_and_suppliers_stay_out(
     assert sum(c.request.url == f"{API}/Organisation" for c in mock.calls) == 1
 
 
+def _status(record: Customer, status: str, **changes: Any) -> dict[str, Any]:
+    """A contact in Xero's documented shape with this `ContactStatus`."""
+    return {**contact(record), "ContactStatus": status, **changes}
+
+
+def test_archived_and_gdpr_contacts_stay_customers_with_their_open_invoices(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = org()
+    archived = Customer(id="archived", name="Closed Branch Ltd", currency="USD")
+    forgotten = Customer(id="gdpr", name="x", currency="USD")
+    # GDPRREQUEST: archived for good, personal data (the name too, where it can) redacted.
+    fake.add(
+        "Contacts",
+        _status(archived, "ARCHIVED"),
+        _status(forgotten, "GDPRREQUEST", Name="", EmailAddress=""),
+    )
+    fake.add(
+        "Invoices",
+        invoice(_invoice("IA", customer_id="archived"), {"archived": archived.name}),
+        invoice(_invoice("IG", customer_id="gdpr", total=D("80.00"), open_balance=D("80.00")), {}),
+    )
+    paid = Payment(
+        id="PA",
+        customer_id="archived",
+        currency="USD",
+        amount=D("45.00"),
+        received_date=day("2026-05-20"),
+        applications=(Application(invoice_id="IA", amount=D("45.00")),),
+    )
+    fake.add("Payments", payment(paid, {"archived": archived.name}))
+    fake.objects["Invoices"][-2].update(AmountDue=number(D("300.00")), AmountPaid=number(45))
+    fake.add("CreditNotes", credit_note(_memo("CA").model_copy(update={"customer_id": "gdpr"}), {}))
+    fake.register(mock)
+
+    items = list(source().pull())
+
+    records = pulled(items)
+    assert rejected(items) == []
+    assert the(records, "archived", Customer) == Customer(
+        id="archived", name="Closed Branch Ltd", currency="USD"
+    )
+    assert the(records, "gdpr", Customer) == Customer(id="gdpr", name="gdpr", currency="USD")
+    contacts = [r for r in fake.requests if urlsplit(r.url).path.endswith("/Contacts")]
+    assert [parse_qs(urlsplit(r.url).query)["includeArchived"] for r in contacts] == [["true"]]
+    builder = LedgerBuilder()
+    for item in items:
+        if isinstance(item, Pulled):
+            builder.add(item.record, item.location)
+    ledger = builder.build()
+    assert list(builder.quarantine) == []  # no "unknown customer"
+    open_ar = dict(zip(ledger.invoices["invoice_id"], ledger.invoices["open_minor"], strict=True))
+    assert open_ar == {"IA": 30000, "IG": 8000}  # cents, still in AR
+
+
 # --------------------------------------------------------------------------- quarantine
 
 
@@ -491,6 +549,43 @@ def test_a_429_for_the_daily_limit_stops_without_retrying(mock: responses.Reques
     assert 43200.0 not in sleeps
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X-Rate-Limit-Problem", "Day"),
+        ("x-rate-limit-problem", "DAY"),
+        ("X-RATE-LIMIT-PROBLEM", " day "),
+        ("x-rate-limit-problem", "day"),  # the name in any casing: requests' headers ignore it
+    ],
+)
+def test_a_429_for_the_daily_limit_stops_whatever_the_headers_casing(
+    mock: responses.RequestsMock, name: str, value: str
+) -> None:
+    token(mock)
+    mock.get(f"{API}/Contacts", status=429, headers={"Retry-After": "43200", name: value})
+    sleeps: list[float] = []
+
+    with pytest.raises(FatalError, match=r"daily call limit .* after 43200 seconds"):
+        list(source(sleeps).pull())
+
+    assert len([c for c in mock.calls if c.request.url.startswith(API)]) == 1
+    assert sleeps == []
+
+
+def test_a_429_for_the_app_minute_limit_is_retried(mock: responses.RequestsMock) -> None:
+    fake = org()
+    mock.get(
+        f"{API}/Contacts",
+        status=429,
+        headers={"Retry-After": "3", "X-Rate-Limit-Problem": "AppMinute"},
+    )
+    fake.register(mock)
+    sleeps: list[float] = []
+
+    assert list(pulled(list(source(sleeps).pull()))) == [C1]
+    assert 3.0 in sleeps
+
+
 def test_a_401_refreshes_the_rotating_token_and_keeps_each_new_one(
     mock: responses.RequestsMock, tmp_path: Path
 ) -> None:
@@ -593,3 +688,27 @@ def test_a_second_pull_sends_if_modified_since_and_yields_only_what_changed(
         "Invoices": "2026-07-01T08:30:15.250000+00:00",
     }
     assert set(ENDPOINTS) == set(sent)
+
+
+def test_a_contact_archived_after_the_first_pull_is_read_again_with_its_new_invoice(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = org(_invoice("I1"))
+    fake.register(mock)
+    xero_source = source()
+    list(xero_source.pull())
+    cursors = xero_source.cursors()
+
+    later = ms_date(dt.datetime(2026, 7, 1, 8, 0, tzinfo=dt.UTC))
+    fake.objects["Contacts"][0].update(ContactStatus="ARCHIVED", UpdatedDateUTC=later)
+    fake.add("Invoices", {**invoice(_invoice("I2"), {}), "UpdatedDateUTC": later})
+    fake.requests.clear()
+
+    records = pulled(list(xero_source.pull(cursors)))
+
+    assert set(records) == {C1, "I1", "I2"}  # I1 sits on its cursor's second: read again
+    assert the(records, C1, Customer).name == "Ridgeway University"
+    contacts = next(r for r in fake.requests if urlsplit(r.url).path.endswith("/Contacts"))
+    assert contacts.headers["If-Modified-Since"] == "2026-06-30T09:00:00"
+    assert parse_qs(urlsplit(contacts.url).query)["includeArchived"] == ["true"]
+    assert xero_source.cursors()["Contacts"] == "2026-07-01T08:00:00+00:00"

@@ -13,6 +13,9 @@ How Xero records what arsync needs:
   later: arsync reads both as payments with their allocations as applications, so unapplied
   cash is their `RemainingCredit`.
 - A credit note's `Allocations` are its applications to invoices.
+- A contact is a customer whatever its `ContactStatus`: an ARCHIVED contact keeps its
+  outstanding invoices, and a GDPRREQUEST one (archived for good, personal data redacted
+  where the law allows) still owes what it owed. The canonical customer has no status field.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ ZERO = Decimal(0)
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 NOT_APPROVED = frozenset({"DRAFT", "SUBMITTED"})
 VOID = frozenset({"VOIDED", "DELETED"})
+GDPR_REQUEST = "GDPRREQUEST"
 SOURCE_FIELDS = {
     "id": "ID",
     "name": "Name",
@@ -147,9 +151,14 @@ def terms_days(sales: Json) -> int | None:
 
 
 def customer(contact: Json, context: Context) -> Customer:
+    """A contact as a customer; a GDPRREQUEST contact whose name Xero redacted is named by
+    its id, so its invoices stay in the ledger instead of losing their customer."""
+    name = contact.get("Name")
+    if not name and contact.get("ContactStatus") == GDPR_REQUEST:
+        name = contact.get("ContactID")
     values: Json = {
         "id": contact.get("ContactID"),
-        "name": contact.get("Name"),
+        "name": name,
         "currency": currency(contact, "DefaultCurrency", context),
     }
     sales = (contact.get("PaymentTerms") or {}).get("Sales")

@@ -1,10 +1,11 @@
 """Xero source: the Accounting API's list endpoints, paged, filtered by `If-Modified-Since`.
 
 `GET https://api.xero.com/api.xro/2.0/{Contacts|Invoices|Payments|Prepayments|Overpayments|
-CreditNotes}?page=N` (100 a page, a `pagination` object says how many pages) with the
-`Xero-tenant-id` header, through the shared `HttpClient` (OAuth 2.0 refresh-token grant,
-retries, Retry-After, 60 calls a minute). The first page's `pagination.itemCount` is the
-stream's total for the progress bar, at no extra call.
+CreditNotes}?page=N` (100 a page, a `pagination` object says how many pages; Contacts with
+`includeArchived=true`, or Xero leaves archived ones out) with the `Xero-tenant-id` header,
+through the shared `HttpClient` (OAuth 2.0 refresh-token grant, retries, Retry-After, 60 calls
+a minute). The first page's `pagination.itemCount` is the stream's total for the progress
+bar, at no extra call.
 """
 
 from __future__ import annotations
@@ -50,10 +51,15 @@ class Stream:
     record_type: str
     where: str | None
     convert: Callable[[Json, Context], CanonicalRecord]
+    query: tuple[tuple[str, str], ...] = ()  # sent on every request, full or incremental
 
+
+# Xero returns only ACTIVE contacts unless asked: an archived contact's outstanding invoices
+# are still receivables, so ARCHIVED (and GDPRREQUEST) contacts are read too.
+INCLUDE_ARCHIVED = (("includeArchived", "true"),)
 
 STREAMS = (
-    Stream("Contacts", "ContactID", "customer", None, mapping.customer),
+    Stream("Contacts", "ContactID", "customer", None, mapping.customer, INCLUDE_ARCHIVED),
     Stream("Invoices", "InvoiceID", "invoice", 'Type=="ACCREC"', mapping.invoice),
     Stream("Payments", "PaymentID", "payment", 'PaymentType=="ACCRECPAYMENT"', mapping.payment),
     Stream(
@@ -202,7 +208,7 @@ class XeroSource(Source):
         modified_since = None if cursor is None else _if_modified_since(stream.name, cursor)
         page = 1
         while True:
-            params: dict[str, str | int] = {"page": page}
+            params: dict[str, str | int] = {"page": page, **dict(stream.query)}
             if stream.where:
                 params["where"] = stream.where
             response, body = self._get(stream.name, params, modified_since)
@@ -335,8 +341,10 @@ def _warn_credit_used_elsewhere(entity: Json, record: Payment | CreditMemo, loca
 
 def _stop_at_daily_limit(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     """A 429 for the daily limit will not clear within a run: stop at once instead of
-    retrying (the per-minute 429s are retried by HttpClient, honouring Retry-After)."""
-    if response.status_code == 429 and response.headers.get("X-Rate-Limit-Problem") == "day":
+    retrying (the per-minute 429s are retried by HttpClient, honouring Retry-After). The
+    header's value (`minute`, `day`, `appminute`, ...) is read whatever its casing."""
+    problem = (response.headers.get("X-Rate-Limit-Problem") or "").strip().lower()
+    if response.status_code == 429 and problem == "day":
         raise FatalError(
             "Xero's daily call limit for this organisation is used up; it resets after "
             f"{response.headers.get('Retry-After', 'an unknown number of')} seconds"
