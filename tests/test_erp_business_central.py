@@ -9,12 +9,12 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from contract.harness import bar_of
+from contract.harness import BarRecorder, bar_of
 from fakes.business_central import (
     COMPANY,
     COMPANY_ROOT,
@@ -24,8 +24,10 @@ from fakes.business_central import (
     TOKEN_URL,
     FakeBusinessCentral,
 )
+from pydantic import ValidationError
 from structlog.testing import capture_logs
 
+import connector.erp.http
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
 from connector.erp import business_central
@@ -33,6 +35,7 @@ from connector.erp.base import Extent, Pulled, Source
 from connector.erp.business_central.mapping import terms_days
 from connector.erp.http import ApiError, HttpSettings
 from connector.errors import FatalError
+from jobs.pipeline import RECORD_TYPES, pull_into
 
 D = Decimal
 CLIENT_ID = "3e1f4f0a-7c55-4b8e-9b9e-0f3f1f6f2a10"
@@ -50,7 +53,7 @@ def settings(**changes: Any) -> business_central.Settings:
         "company_id": COMPANY,
         "client_id": CLIENT_ID,
         "client_secret": "${BC_CLIENT_SECRET}",
-        "http": HttpSettings(max_attempts=3, requests_per_minute=1e9),
+        "http": HttpSettings(max_attempts=3),
     }
     return business_central.Settings(**(values | changes))
 
@@ -350,6 +353,67 @@ def test_429_waits_for_retry_after_then_succeeds(mock: responses.RequestsMock) -
     assert [s for s in sleeps if s >= 1] == [5.0]
 
 
+# --------------------------------------------------------------------------- pacing
+
+
+class _Limiter:
+    """Stands in for the HTTP client's rate limiter: records the rate it is given."""
+
+    rates: ClassVar[list[float | None]] = []
+
+    def __init__(self, per_minute: float | None, **_: Any) -> None:
+        self.rates.append(per_minute)
+
+    def wait(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("changes", "per_minute"),
+    [
+        ({}, 600),  # the default environment type: production
+        ({"environment": "UAT", "environment_type": "production"}, 600),
+        ({"environment": "Sandbox", "environment_type": "sandbox"}, 300),
+        ({"environment_type": "sandbox", "http": HttpSettings(requests_per_minute=120)}, 120),
+    ],
+)
+def test_requests_are_paced_by_the_environment_type(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, Any], per_minute: int
+) -> None:
+    monkeypatch.setattr(connector.erp.http, "RateLimiter", _Limiter)
+    _Limiter.rates.clear()
+
+    business_central.build(settings(**changes), environ={"BC_CLIENT_SECRET": "s3cret"})
+
+    assert _Limiter.rates == [per_minute]
+
+
+@pytest.mark.parametrize(
+    ("environment_type", "asked", "limit"), [("production", 1000, 600), ("sandbox", 301, 300)]
+)
+def test_an_own_rate_above_the_documented_limit_is_a_config_error(
+    environment_type: str, asked: int, limit: int
+) -> None:
+    with pytest.raises(ValidationError, match=rf"requests_per_minute {asked} is above the {limit}"):
+        settings(environment_type=environment_type, http=HttpSettings(requests_per_minute=asked))
+
+
+def test_a_408_is_retried(mock: responses.RequestsMock) -> None:
+    mock.add(
+        responses.GET,
+        f"{COMPANY_ROOT}/generalLedgerSetup",
+        status=408,
+        json={"error": {"code": "RequestTimeout", "message": "The request timed out."}},
+    )
+    company(customers=[customer(C1)]).register(mock)
+
+    records, _ = pull(source())
+
+    assert [r.id for r in records] == [C1]
+    ledger_setup = [c for c in mock.calls if "/generalLedgerSetup" in c.request.url]
+    assert [c.response.status_code for c in ledger_setup] == [408, 200]
+
+
 # --------------------------------------------------------------------------- mapping
 
 
@@ -530,7 +594,9 @@ def test_a_payment_to_an_invoice_not_in_the_pull_reads_its_currency(
     mock: responses.RequestsMock,
 ) -> None:
     fake = company(customerPaymentJournals=[journal()])
-    fake.collections["salesInvoices"] = [sales_invoice(I1, currencyCode="EUR")]
+    # Paid and unchanged: neither the changed nor the open invoices bring it.
+    paid_invoice = sales_invoice(I1, currencyCode="EUR", status="Paid", remainingAmount=0)
+    fake.collections["salesInvoices"] = [paid_invoice]
     fake.journal_lines["journal-1"] = [line(1, "G1", -5, I1, lastModifiedDateTime=LATER)]
     fake.register(mock)
 
@@ -557,6 +623,34 @@ def test_payments_that_cannot_be_mapped_are_quarantined(mock: responses.Requests
         ("payment", "MIXED", "business_central:customerPayments/line-1", "mixed_customers"),
         ("payment", "GHOST", "business_central:customerPayments/line-3", "invalid_record"),
     ]
+
+
+def test_a_positive_payment_line_is_a_reversal_not_cash(mock: responses.RequestsMock) -> None:
+    """`amount` is the journal line's signed amount: a payment credits the customer
+    (negative); +300 debits them back, a reversal that must not count as cash received."""
+    fake = company(
+        customers=[customer(C1)],
+        salesInvoices=[sales_invoice(I1)],
+        customerPaymentJournals=[journal()],
+    )
+    fake.journal_lines["journal-1"] = [
+        line(1, "G00001", -500, I1),
+        line(2, "G00002", 300, I1),  # reverses a payment applied to I1
+        line(3, "G00003", -200, I1),
+        line(4, "G00003", 50),  # a refund line inside a payment document
+    ]
+    fake.register(mock)
+
+    records, rejected = pull(source())
+
+    payments = {r.id: r for r in records if isinstance(r, Payment)}
+    assert list(payments) == ["G00001"]
+    assert payments["G00001"].amount == D("500")
+    assert [(q.record_id, q.location, q.rule) for q in rejected] == [
+        ("G00002", "business_central:customerPayments/line-2", "payment_reversal"),
+        ("G00003", "business_central:customerPayments/line-4", "payment_reversal"),
+    ]
+    assert "line line-2 of document G00002 has amount +300" in rejected[0].reason
 
 
 @pytest.mark.parametrize(
@@ -604,18 +698,69 @@ def test_a_second_pull_filters_every_stream_by_its_cursor(mock: responses.Reques
     fake.gets.clear()
     second, _ = pull(src, since=cursors)
 
-    assert [(type(r).__name__, r.id) for r in second] == [("Invoice", I2), ("Payment", "G2")]
-    filters = {
-        urlsplit(url).path.rsplit("/", 1)[-1]: parse_qs(urlsplit(url).query).get("$filter")
-        for url in fake.gets
-    }
-    expected = ["lastModifiedDateTime gt 2026-06-30T12:00:00.000Z"]
-    assert filters["customers"] == filters["salesInvoices"] == expected
-    assert filters["salesCreditMemos"] == expected
-    assert filters["customerPayments"] is None  # journal lines are read whole, filtered here
+    # I2 changed; I1 is open, so it is read again (a posted payment would not move its stamp).
+    assert [(type(r).__name__, r.id) for r in second] == [
+        ("Invoice", I2),
+        ("Invoice", I1),
+        ("Payment", "G2"),
+    ]
+    filters: dict[str, list[str | None]] = {}
+    for url in fake.gets:
+        found = parse_qs(urlsplit(url).query).get("$filter")
+        filters.setdefault(urlsplit(url).path.rsplit("/", 1)[-1], []).append(
+            found[0] if found else None
+        )
+    expected = "lastModifiedDateTime gt 2026-06-30T12:00:00.000Z"
+    assert filters["customers"] == filters["salesCreditMemos"] == [expected]
+    assert filters["salesInvoices"] == [expected, "status eq 'Open'"]
+    assert filters["customerPayments"] == [None]  # journal lines are read whole, filtered here
     assert src.cursors()["salesInvoices"] == LATER
     assert src.cursors()["customerPayments"] == LATER
     assert src.cursors()["customers"] == STAMP
+
+
+def test_a_partial_payment_that_does_not_move_the_stamp_is_seen_next_run(
+    mock: responses.RequestsMock,
+) -> None:
+    """Posting a payment lowers `remainingAmount` without touching `lastModifiedDateTime`;
+    the incremental run still reads the new balance, over the record kept from the first."""
+    fake = company(
+        customers=[customer(C1)],
+        salesInvoices=[
+            sales_invoice(I1, remainingAmount=1250.5),
+            sales_invoice(
+                I2, number="PS-INV103002", remainingAmount=400, totalAmountIncludingTax=400
+            ),
+        ],
+    )
+    fake.register(mock)
+    src = source(clock=lambda: 1_782_820_800.0)
+    currencies = frozenset({"USD"})
+    first = pull_into(src, currencies, BarRecorder())
+    kept = [
+        (RECORD_TYPES[type(p.record)], p.record.model_dump(mode="json"), p.location)
+        for p in first.pulled
+    ]
+
+    # 1,000 of I1 paid: still Open, same stamp. I2 paid in full: Paid, and the status change
+    # rewrote the aggregate, so its stamp moved.
+    fake.collections["salesInvoices"] = [
+        sales_invoice(I1, remainingAmount=250.5),
+        sales_invoice(
+            I2,
+            number="PS-INV103002",
+            remainingAmount=0,
+            totalAmountIncludingTax=400,
+            status="Paid",
+            lastModifiedDateTime=LATER,
+        ),
+    ]
+    second = pull_into(src, currencies, BarRecorder(), since=src.cursors(), kept=kept)
+
+    invoices = second.builder.build(as_of=dt.date(2026, 7, 1)).invoices
+    balances = dict(zip(invoices["invoice_id"], invoices["open_minor"], strict=True))
+    assert balances == {I1: 25050, I2: 0}
+    assert second.incremental
 
 
 def test_the_bar_takes_each_collections_total_from_its_odata_count(
@@ -646,7 +791,8 @@ def test_the_bar_takes_each_collections_total_from_its_odata_count(
 
     changes = bar_of(src, since=src.cursors())
 
-    assert changes.seen[-1] == (1 + 2, 1 + 2)  # I2, and the journal lines read whole
+    # I2 changed, I1 and I2 open, and the journal lines read whole
+    assert changes.seen[-1] == (1 + 2 + 2, 1 + 2 + 2)
 
 
 def test_an_api_that_refuses_the_count_is_read_without_a_total(

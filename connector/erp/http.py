@@ -1,7 +1,7 @@
 """One HTTP client for every ERP API: retries, Retry-After, rate limits and token refresh.
 
 Each API source is a few declarative attributes plus the mapping of its payloads; everything
-about talking HTTP well lives here, once: 429 and 5xx answers and dropped connections are
+about talking HTTP well lives here, once: 408, 429 and 5xx answers and dropped connections are
 retried with backoff (honouring `Retry-After`), a request rate is kept under the API's limit,
 and a 401 triggers one token refresh before the request is tried again.
 """
@@ -31,11 +31,13 @@ from connector.erp.http_settings import HttpSettings
 from connector.errors import FatalError, RetriableError
 
 log = structlog.get_logger(__name__)
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# 408: the server gave up waiting for the request (a slow network, a busy gateway).
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class RetryAfterError(RetriableError):
-    """The server asked us to wait (429/503 with Retry-After) or failed transiently."""
+    """The server asked us to wait (429/503 with Retry-After), timed out (408) or failed
+    transiently."""
 
     def __init__(self, status: int, wait_seconds: float | None, url: str) -> None:
         super().__init__(f"HTTP {status} from {url}")

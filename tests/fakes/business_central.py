@@ -2,7 +2,7 @@
 
 Collections answer `{"@odata.context", "value", "@odata.nextLink"}` pages of `page_size`
 entities (with `"@odata.count"` when asked `$count=true`), honour `$filter=lastModifiedDateTime
-gt <stamp>`, and single entities answer
+gt <stamp>` and `$filter=status eq '<status>'`, and single entities answer
 `GET <collection>(<id>)`; unknown ids get Business Central's 404 error body.
 """
 
@@ -35,6 +35,7 @@ TOKEN_URL = f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 _PATH = re.compile(r"^/(?P<collection>\w+)(\((?P<key>[^)]+)\))?(/(?P<child>\w+))?$")
 _SINCE = re.compile(r"^lastModifiedDateTime gt (\S+)$")
+_STATUS = re.compile(r"^status eq '(\w+)'$")
 
 
 def _number(value: Decimal) -> str:
@@ -95,9 +96,15 @@ class FakeBusinessCentral:
             rows = self.collections.get(collection, [])
         query = parse_qs(url.query)
         since = _SINCE.match(query.get("$filter", [""])[0])
+        status = _STATUS.match(query.get("$filter", [""])[0])
         if since:
             moment = _parse(since.group(1))
             rows = [r for r in rows if _parse(r["lastModifiedDateTime"]) > moment]
+        elif status:
+            rows = [r for r in rows if r.get("status") == status.group(1)]
+        elif "$filter" in query:
+            error = {"code": "BadRequest", "message": f"unsupported filter {query['$filter']}"}
+            return 400, {}, json.dumps({"error": error})
         skip = int(query.get("$skiptoken", ["0"])[0])
         page = rows[skip : skip + self.page_size]
         counting = query.get("$count") == ["true"]
@@ -116,7 +123,7 @@ class FakeBusinessCentral:
         if skip + self.page_size < len(rows):
             base = request.url.split("?")[0]
             body["@odata.nextLink"] = f"{base}?$skiptoken={skip + self.page_size}"
-            if since:
+            if since or status:
                 body["@odata.nextLink"] += "&$filter=" + query["$filter"][0].replace(" ", "%20")
             if counting:
                 body["@odata.nextLink"] += "&$count=true"

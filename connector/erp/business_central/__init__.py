@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     import requests
 
 Settings = BusinessCentralSettings
-# 6,000 requests per 5 minutes per user or app (a sliding window) is 1,200 a minute: stay under.
-REQUESTS_PER_MINUTE = 1000
 
 
 def build(
@@ -51,7 +49,7 @@ def build(
     http = HttpClient(
         settings.http,
         authorize=token.authorize,
-        default_per_minute=REQUESTS_PER_MINUTE,
+        default_per_minute=settings.requests_per_minute,
         session=session,
         sleep=sleep,
     )

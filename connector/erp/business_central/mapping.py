@@ -260,9 +260,13 @@ def payments(
     """Payment journal lines grouped into payments by journal and document number.
 
     Each line with `appliesToInvoiceId` applies its amount to that invoice; a line without is
-    cash not applied yet. Amounts are the size of the lines' amounts (customer payments are
-    entered as credits, i.e. negative). The journal line has no currency in the API: the
-    payment's is the currency of an invoice it applies to, else its customer's.
+    cash not applied yet. `amount` is the journal line's signed `Amount` (positive a debit):
+    cash received credits the customer, so it is negative, and its size is what was paid. A
+    positive line debits the customer (a reversal or a refund): it is not cash received, and
+    the canonical payment (positive amounts only) cannot carry it, so its document is
+    quarantined as `payment_reversal`; once posted, its effect is in the invoices'
+    `remainingAmount`. The journal line has no currency in the API: the payment's is the
+    currency of an invoice it applies to, else its customer's.
     """
     groups: dict[tuple[str, str], list[Entity]] = {}
     for line in lines:
@@ -281,10 +285,20 @@ def _payment(
     if len(customers) > 1:
         why = f"document {doc_id} has lines for {len(customers)} different customers"
         return quarantined("payment", doc_id, where, "mixed_customers", why)
+    for line in group:
+        signed = money(line, "amount")
+        if signed is not None and signed > 0:
+            line_id = text(line, "id")
+            why = (
+                f"line {line_id} of document {doc_id} has amount +{signed}: a debit to the "
+                "customer (a reversal or refund), not cash received"
+            )
+            reversal = location("customerPayments", line)
+            return quarantined("payment", doc_id, reversal, "payment_reversal", why)
     applied: dict[str, tuple[Decimal, str | None, str]] = {}
     total = Decimal(0)
     for line in group:
-        amount = abs(money(line, "amount") or Decimal(0))
+        amount = -(money(line, "amount") or Decimal(0))
         total += amount
         target = guid(line, "appliesToInvoiceId")
         if target is None or not amount:

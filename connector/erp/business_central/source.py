@@ -2,7 +2,9 @@
 
 A pull reads the company's reference tables (local currency, payment terms, payment methods,
 exchange rates), then `customers`, `salesInvoices` and `salesCreditMemos` filtered by
-`lastModifiedDateTime gt <cursor>`, then the lines of every customer payment journal.
+`lastModifiedDateTime gt <cursor>` (and, besides, every open invoice again: a posted payment
+changes an invoice's balance without moving its stamp), then the lines of every customer
+payment journal.
 
 Payments come from `customerPaymentJournals({id})/customerPayments`, the only payment resource
 of API v2.0: lines of the payment journals, i.e. payments entered and not posted yet. Posting
@@ -106,10 +108,13 @@ class BusinessCentralSource(Source):
         to_record: Callable[[Entity], Pulled | QuarantineEntry | Skip],
     ) -> Iterator[PulledItem]:
         cursor = since.get(stream)
-        params = None if cursor is None else {"$filter": modified_after(cursor)}
-        for entity in self._odata.collection(stream, stream, params, self._expect(stream)):
-            self._read[stream] += 1
-            self._advance(stream, entity)
+        if cursor is None:
+            entities = self._read_entities(stream, None)
+        elif stream == "salesInvoices":
+            entities = self._changed_and_open_invoices(cursor)
+        else:
+            entities = self._read_entities(stream, {"$filter": modified_after(cursor)})
+        for entity in entities:
             item = to_record(entity)
             if isinstance(item, Skip):
                 _log_skip(stream, entity, item)
@@ -118,6 +123,42 @@ class BusinessCentralSource(Source):
                 self._remember(stream, item)
             yield item
         self._finish(stream)
+
+    def _read_entities(self, stream: str, params: dict[str, str] | None) -> Iterator[Entity]:
+        """A collection's entities, each counted and moving the stream's cursor."""
+        for entity in self._odata.collection(stream, stream, params, self._expect(stream)):
+            self._read[stream] += 1
+            self._advance(stream, entity)
+            yield entity
+
+    def _changed_and_open_invoices(self, cursor: str) -> Iterator[Entity]:
+        """The invoices changed after the cursor, and every open one, each once.
+
+        `lastModifiedDateTime` is the invoice aggregate's SystemModifiedAt: Business Central
+        rewrites the aggregate when an invoice's status changes, not when a posted payment
+        lowers its `remainingAmount` (a value the API page computes on read, which is why it
+        cannot be filtered on). So the open invoices are read again on every incremental
+        pull, by `status eq 'Open'`, and a partial payment is seen. An invoice kept as open
+        that has closed since is seen either way: its status moved to Paid (the aggregate was
+        rewritten, so it is among the changed ones) or the aggregate still says Open (so it is
+        among the open ones, with its remaining amount read now). Of two copies the later
+        stamp wins; on a tie, the later read.
+        """
+        freshest: dict[str, Entity] = {}
+        reads = ({"$filter": modified_after(cursor)}, {"$filter": "status eq 'Open'"})
+        for params in reads:
+            for entity in self._read_entities("salesInvoices", params):
+                key = mapping.text(entity, "id") or ""
+                before = freshest.get(key)
+                if before is None or not _older(entity, before):
+                    freshest[key] = entity
+        log.info(
+            "erp.open_invoices_reread",
+            source="business_central",
+            read=self._read["salesInvoices"],
+            invoices=len(freshest),
+        )
+        yield from freshest.values()
 
     def _expect(self, stream: str) -> Callable[[int], None]:
         """Adds a collection's `@odata.count` to its stream's total."""
@@ -236,6 +277,15 @@ def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
         yield from held
         held = [item]
     yield from held
+
+
+def _older(entity: Entity, than: Entity) -> bool:
+    """Whether `entity` carries an earlier `lastModifiedDateTime` than `than` (no stamp is
+    earliest)."""
+    stamp, other = mapping.stamp(entity), mapping.stamp(than)
+    if other is None:
+        return False
+    return stamp is None or stamp < other
 
 
 def _log_skip(stream: str, entity: Entity, why: Skip) -> None:
