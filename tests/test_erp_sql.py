@@ -22,7 +22,7 @@ from contract.case_sql import (
     warehouse_tables,
     write_warehouse,
 )
-from contract.harness import bar_of, comparable, pull_all
+from contract.harness import bar_of, build, comparable, pull_all
 from contract.ledger import contract_ledger
 from sqlalchemy import event
 from structlog.testing import capture_logs
@@ -678,6 +678,51 @@ def test_rows_that_break_record_rules_are_quarantined_and_the_rest_pulled(
     }
     assert {e.record_type for e in rejected} == {"invoice", "payment", "payment_application"}
     assert len(pulled) == len(contract_ledger())
+
+
+def test_numeric_18_2_money_loads_exact_to_14_whole_digits_and_quarantines_past_them(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    """numeric(18,2) holds 16 whole digits; canonical money 14 (int64 1/10,000s, see
+    arsync.money): past them a row is quarantined with the limit named, never wrapped."""
+    invoice = {
+        "customer_id": "C1",
+        "invoice_number": None,
+        "invoice_date": dt.date(2026, 6, 1),
+        "due_date": dt.date(2026, 7, 1),
+        "currency_code": "USD",
+        "invoice_status": "OPEN",
+        "is_disputed": False,
+        "dispute_reason": None,
+        "updated_at": LOADED_AT,
+    }
+    largest = D("99999999999999.99")
+    too_large = D("1234567890123456.78")  # 16 whole digits: numeric(18,2)'s widest
+    _insert(
+        warehouse,
+        "fact_ar_invoice",
+        [
+            {**invoice, "invoice_id": "I8", "total_amount": largest, "open_amount": largest},
+            {**invoice, "invoice_id": "I9", "total_amount": too_large, "open_amount": D(1)},
+        ],
+    )
+
+    records, rejected = pull_all(open_source(warehouse))
+
+    assert [(e.location, e.rule, e.reason) for e in rejected] == [
+        (
+            "sql:fact_ar_invoice/I9",
+            "invalid_record",
+            "column 'total_amount': Decimal input should have no more than 14 digits before "
+            "the decimal point (got Decimal('1234567890123456.78'))",
+        )
+    ]
+    loaded = next(r for r in records if r.id == "I8")
+    assert isinstance(loaded, Invoice)
+    assert (loaded.total, loaded.open_balance) == (largest, largest)
+    ledger = build(records)
+    row = ledger.invoices[ledger.invoices["invoice_id"] == "I8"]
+    assert row[["total_minor", "open_minor"]].to_numpy().tolist() == [[9999999999999999] * 2]
 
 
 def test_text_values_that_do_not_parse_quarantine_their_row(
