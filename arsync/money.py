@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+MONEY_PLACES = 4
+"""Decimal places canonical money keeps (the record frames hold amounts in 1/10,000 units)."""
+MONEY_WHOLE_DIGITS = len(str(2**63 - 1)) - 1 - MONEY_PLACES
+"""Digits before the point: 14. The frames hold every amount as int64 1/10,000s, and int64 holds
+every number of 18 digits (its maximum, 9.2e18, has 19), so 18 - 4 = 14: below 10**14 in major
+units. A numeric(18,2) column's 16 whole digits do not fit the 1/10,000 units; such amounts are
+quarantined (a clear reason), never wrapped around."""
+MONEY_UNITS_LIMIT = 10 ** (MONEY_WHOLE_DIGITS + MONEY_PLACES)
+"""The first amount too large, in the frames' 1/10,000 units."""
+
 # ISO 4217 minor-unit exponents that differ from the usual two decimals.
 _EXPONENTS: dict[str, int] = {
     "BHD": 3,

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from arsync.frames import MONEY_SCALE, RecordFrame, conform, locations
+from arsync.money import MONEY_UNITS_LIMIT, MONEY_WHOLE_DIGITS
 from arsync.quarantine import Action, QuarantineEntry
 from arsync.records import DeliveryMode, InvoiceStatus, PaymentMethod
 
@@ -37,9 +38,7 @@ WHITESPACE = (
     + "\u2028\u2029\u202f\u205f\u3000"
 )
 MAX_ID_LENGTH = 255
-# Money has at most 18 digits, 4 of them decimals: 14 before the point, so below 10**14, which
-# is 10**18 in the frame's 1/10,000 units.
-MONEY_LIMIT = 10**18
+MONEY_LIMIT = MONEY_UNITS_LIMIT  # see arsync.money: the digits int64 1/10,000 units can hold
 MAX_TERMS_DAYS = 365
 DEFAULT_TERMS_DAYS = 30
 DOCUMENT_TYPES = ("payment", "credit_memo")
@@ -191,7 +190,8 @@ def _currency(name: str, raw: pd.Series) -> _Column:
 
 
 def _money(name: str, raw: pd.Series, *, required: bool, positive: bool) -> _Column:
-    """At most 14 digits before the point; non-negative, or positive where the model says."""
+    """At most `MONEY_WHOLE_DIGITS` before the point; non-negative, or positive where the
+    model says."""
     present = _present(raw)
     units = raw.to_numpy(dtype="int64", na_value=0)
     too_big = present & (np.abs(units) >= MONEY_LIMIT)
@@ -203,8 +203,8 @@ def _money(name: str, raw: pd.Series, *, required: bool, positive: bool) -> _Col
             name,
             too_big,
             lambda i: (
-                ": Decimal input should have no more than 14 digits before the decimal "
-                f"point (got {format_money(units[i])})"
+                f": Decimal input should have no more than {MONEY_WHOLE_DIGITS} digits before "
+                f"the decimal point (got {format_money(units[i])})"
             ),
         )
     )

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from arsync.located import LocatedError
+from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
 
 RecordId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 CurrencyCode = Annotated[
@@ -30,7 +31,14 @@ CurrencyCode = Annotated[
     BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
     StringConstraints(pattern=r"^[A-Z]{3}$"),
 ]
-Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
+Money = Annotated[
+    Decimal,
+    Field(
+        max_digits=MONEY_WHOLE_DIGITS + MONEY_PLACES,
+        decimal_places=MONEY_PLACES,
+        allow_inf_nan=False,
+    ),
+]
 PositiveMoney = Annotated[Money, Field(gt=0)]
 NonNegativeMoney = Annotated[Money, Field(ge=0)]
 

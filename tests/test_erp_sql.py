@@ -22,7 +22,7 @@ from contract.case_sql import (
     warehouse_tables,
     write_warehouse,
 )
-from contract.harness import bar_of, comparable, pull_all
+from contract.harness import bar_of, build, comparable, pull_all
 from contract.ledger import contract_ledger
 from sqlalchemy import event
 from structlog.testing import capture_logs
@@ -407,16 +407,20 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
         ("I2", D("500.00")),
         ("I3", D("100.00")),
     ]
+    dialect = second.engine.dialect.name
     _assert_filtered(
-        executed, "FROM fact_ar_invoice", "fact_ar_invoice.updated_at >", cursors["invoices"]
+        executed, "FROM fact_ar_invoice", _later(dialect, "fact_ar_invoice"), cursors["invoices"]
     )
     _assert_filtered(
-        executed, "FROM dim_customer", "dim_customer.updated_at >", cursors["customers"]
+        executed, "FROM dim_customer", _later(dialect, "dim_customer"), cursors["customers"]
     )
     payments = _assert_filtered(
-        executed, "FROM (SELECT r.receipt_id", "cash_receipts.updated_at >", cursors["payments"]
+        executed,
+        "FROM (SELECT r.receipt_id",
+        _later(dialect, "cash_receipts"),
+        cursors["payments"],
     )
-    assert "fact_receipt_application.updated_at >" in payments.statement
+    assert _later(dialect, "fact_receipt_application") in payments.statement
     new = second.cursors()
     assert _instant(new["invoices"]) == LATER
     assert _instant(new["payment_applications"]) == LATER
@@ -431,9 +435,129 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
     assert bar_of(second, since=cursors).seen[-1] == (2, 2)  # I3 and P2: the changes only
     counts = [e for e in counted if e.statement.lstrip().upper().startswith("SELECT COUNT(*)")]
     assert len(counts) == 4  # one per record type, each with the filter of its read
-    assert "fact_ar_invoice.updated_at >" in next(
+    assert _later(dialect, "fact_ar_invoice") in next(
         e.statement for e in counts if "FROM fact_ar_invoice" in e.statement
     )
+
+
+def _stamp_invoices(url: str, stamps: dict[str, str], others: str) -> None:
+    """Each invoice's `updated_at` as the text given (SQLite keeps it as written)."""
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE fact_ar_invoice SET updated_at = :at"), {"at": others})
+        for invoice, at in stamps.items():
+            connection.execute(
+                sa.text("UPDATE fact_ar_invoice SET updated_at = :at WHERE invoice_id = :id"),
+                {"at": at, "id": invoice},
+            )
+    engine.dispose()
+
+
+def _invoice_ids(source: sql.SqlSource, since: dict[str, str]) -> list[str]:
+    pulled, rejected = _items(source, since=since)
+    assert rejected == []
+    return sorted(item.record.id for item in pulled if isinstance(item.record, Invoice))
+
+
+def _mixed_spellings(tmp_path: Path) -> str:
+    """A SQLite warehouse whose invoice stamps are text in several ISO spellings."""
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    _stamp_invoices(
+        url,
+        {
+            "I1": "2026-06-01T12:00:00",  # the latest: the cursor
+            "I2": "2026-06-01 11:30:00",  # earlier, and ' ' sorts before 'T'
+            "I3": "2026-06-01T13:00:00+02:00",  # 11:00 UTC, though its text sorts later
+            "I6": "2026-06-01T11:59:59.5Z",
+        },
+        others="2026-06-01 09:00:00",
+    )
+    return url
+
+
+def test_sqlite_text_stamps_before_the_cursor_are_not_read_again(
+    tmp_path: Path, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    url = _mixed_spellings(tmp_path)
+    first = open_source(url)
+    pull_all(first)
+
+    assert _invoice_ids(open_source(url), first.cursors()) == []
+    assert first.cursors()["invoices"] == "2026-06-01T12:00:00+00:00"  # one spelling
+
+
+def test_a_sqlite_text_stamp_after_the_cursor_is_read_whatever_its_spelling(
+    tmp_path: Path, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    url = _mixed_spellings(tmp_path)
+    first = open_source(url)
+    pull_all(first)
+    # Paid down later the same day, stamped with a space: text-wise before the cursor's T.
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE fact_ar_invoice SET open_amount = '1500.00', "
+                "updated_at = '2026-06-01 18:00:00' WHERE invoice_id = 'I4'"
+            )
+        )
+    engine.dispose()
+    second = open_source(url)
+
+    pulled, rejected = _items(second, since=first.cursors())
+
+    assert rejected == []
+    changed = [item.record for item in pulled if isinstance(item.record, Invoice)]
+    assert [(r.id, r.open_balance) for r in changed] == [("I4", D("1500.00"))]
+    assert second.cursors()["invoices"] == "2026-06-01T18:00:00+00:00"
+
+
+def test_a_cursor_in_another_spelling_is_compared_as_its_instant(
+    tmp_path: Path, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    _stamp_invoices(url, {"I1": "2026-06-01 12:00:00Z"}, others="2026-06-01 09:00:00")
+
+    # Saved by an earlier arsync in the row's own spelling, or from another zone.
+    assert _invoice_ids(open_source(url), {"invoices": "2026-06-01 14:00:00+02:00"}) == []
+    assert _invoice_ids(open_source(url), {"invoices": "2026-06-01T13:59:59+02:00"}) == ["I1"]
+
+
+def test_a_stamp_sqlite_cannot_read_is_read_every_run_not_never(
+    tmp_path: Path, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    # Python reads `+0200`; SQLite's date functions do not.
+    _stamp_invoices(url, {"I1": "2026-06-01T10:00:00+0200"}, others="2026-06-01 09:00:00")
+
+    assert _invoice_ids(open_source(url), {"invoices": "2026-06-01T12:00:00+00:00"}) == ["I1"]
+
+
+@pytest.mark.parametrize("warehouse_url", ["postgresql"], indirect=True)
+def test_cursors_are_utc_whatever_zone_the_postgresql_session_speaks(
+    warehouse_url: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    stamped = [
+        r.model_copy(update={"last_modified": LOADED_AT}) if isinstance(r, Invoice) else r
+        for r in contract_ledger()
+    ]
+    write_warehouse(warehouse_url, stamped)
+    url = sa.make_url(warehouse_url)
+    options = f"{url.query['options']} -cTimeZone=Asia/Kolkata"
+    zoned = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    first = open_source(zoned)
+    pull_all(first)
+
+    cursors = first.cursors()
+    assert cursors["customers"] == LOADED_AT.isoformat() == "2026-06-30T23:00:00+00:00"
+    assert all(text.endswith("+00:00") and "T" in text for text in cursors.values())
+    second = open_source(zoned)
+    assert _items(second, since=cursors) == ([], [])  # compared natively, as instants
+    later = {"invoices": "2026-07-01 04:30:00+05:30"}  # LOADED_AT, spelled in Kolkata
+    assert _invoice_ids(open_source(zoned), later) == []
 
 
 def test_the_bar_counts_each_record_type_before_reading_it(
@@ -444,6 +568,13 @@ def test_the_bar_counts_each_record_type_before_reading_it(
     customers = sum(isinstance(r, Customer) for r in contract_ledger())
     assert bar.seen[0][0] == customers  # known before the first customer is read
     assert bar.seen[-1] == (15, 15)
+
+
+def _later(dialect: str, table: str) -> str:
+    """The modified-at condition as the dialect is sent it: instants, not SQLite's text."""
+    if dialect == "sqlite":
+        return f"julianday({table}.updated_at) > julianday(?)"
+    return f"{table}.updated_at >"
 
 
 def _instant(text: str) -> dt.datetime:
@@ -547,6 +678,51 @@ def test_rows_that_break_record_rules_are_quarantined_and_the_rest_pulled(
     }
     assert {e.record_type for e in rejected} == {"invoice", "payment", "payment_application"}
     assert len(pulled) == len(contract_ledger())
+
+
+def test_numeric_18_2_money_loads_exact_to_14_whole_digits_and_quarantines_past_them(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    """numeric(18,2) holds 16 whole digits; canonical money 14 (int64 1/10,000s, see
+    arsync.money): past them a row is quarantined with the limit named, never wrapped."""
+    invoice = {
+        "customer_id": "C1",
+        "invoice_number": None,
+        "invoice_date": dt.date(2026, 6, 1),
+        "due_date": dt.date(2026, 7, 1),
+        "currency_code": "USD",
+        "invoice_status": "OPEN",
+        "is_disputed": False,
+        "dispute_reason": None,
+        "updated_at": LOADED_AT,
+    }
+    largest = D("99999999999999.99")
+    too_large = D("1234567890123456.78")  # 16 whole digits: numeric(18,2)'s widest
+    _insert(
+        warehouse,
+        "fact_ar_invoice",
+        [
+            {**invoice, "invoice_id": "I8", "total_amount": largest, "open_amount": largest},
+            {**invoice, "invoice_id": "I9", "total_amount": too_large, "open_amount": D(1)},
+        ],
+    )
+
+    records, rejected = pull_all(open_source(warehouse))
+
+    assert [(e.location, e.rule, e.reason) for e in rejected] == [
+        (
+            "sql:fact_ar_invoice/I9",
+            "invalid_record",
+            "column 'total_amount': Decimal input should have no more than 14 digits before "
+            "the decimal point (got Decimal('1234567890123456.78'))",
+        )
+    ]
+    loaded = next(r for r in records if r.id == "I8")
+    assert isinstance(loaded, Invoice)
+    assert (loaded.total, loaded.open_balance) == (largest, largest)
+    ledger = build(records)
+    row = ledger.invoices[ledger.invoices["invoice_id"] == "I8"]
+    assert row[["total_minor", "open_minor"]].to_numpy().tolist() == [[9999999999999999] * 2]
 
 
 def test_text_values_that_do_not_parse_quarantine_their_row(

@@ -23,13 +23,14 @@ import pyarrow.compute as pc
 
 from arsync import parallel
 from arsync.frames import FIELDS, LINE, LOCATION, STREAM, RecordFrame
+from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
 from arsync.quarantine import QuarantineEntry
 from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, Formats
 from connector.erp.files.table import TextTable
 from connector.erp.files.values import CellError, CellParser, field_type
 
-_MAX_WHOLE_DIGITS = 14  # canonical money: 18 digits, 4 of them after the point
-_MAX_PLACES = 4
+_MAX_WHOLE_DIGITS = MONEY_WHOLE_DIGITS  # canonical money's, one limit for every source
+_MAX_PLACES = MONEY_PLACES
 _DOCUMENT_TYPES = {"payment_applications": "payment", "credit_memo_applications": "credit_memo"}
 _KINDS = {
     "customers": "customer",
@@ -204,11 +205,12 @@ def _money(
     digits, zeros past four places) goes the per-value way, and so gets the one-cell parser's
     verdict and message."""
     point = re.escape(formats.decimal_separator)
-    whole = r"\d{1,14}"
+    digits = rf"\d{{1,{_MAX_WHOLE_DIGITS}}}"
+    whole = digits
     if formats.thousands_separator:
         group = re.escape(formats.thousands_separator)
-        whole = rf"(?:\d{{1,3}}(?:{group}\d{{3}}){{0,3}}|\d{{1,14}})"
-    shape = rf"^[+-]?{whole}(?:{point}\d{{0,4}})?$"
+        whole = rf"(?:\d{{1,3}}(?:{group}\d{{3}}){{0,3}}|{digits})"
+    shape = rf"^[+-]?{whole}(?:{point}\d{{0,{_MAX_PLACES}}})?$"
     fast = pc.fill_null(pc.match_substring_regex(text, shape), False)
     # Each step copies two million strings, so each is skipped where it would change none.
     plain = text if pc.all(fast).as_py() else pc.if_else(fast, text, "0")
@@ -222,7 +224,9 @@ def _money(
             and pc.any(pc.match_substring(plain, separator)).as_py()
         ):
             plain = pc.replace_substring(plain, separator, standard)
-    scaled = _scaled_units(pc.cast(plain, pa.decimal128(18, _MAX_PLACES)))
+    scaled = _scaled_units(
+        pc.cast(plain, pa.decimal128(_MAX_WHOLE_DIGITS + _MAX_PLACES, _MAX_PLACES))
+    )
     values = _int64(pc.if_else(fast, scaled, None))
     slow = ~_flags(fast) & ~_flags(pc.equal(text, ""))
     return _Column(values, _slow_way(values, slow, text, Decimal, spec=spec, parser=parser))

@@ -28,8 +28,8 @@ _UPPER_CASE = frozenset({"currency"})
 
 @dataclass(frozen=True, order=True)
 class Stamp:
-    """A modified-at value: ordered by instant, kept in the form the database gave it, so the
-    next pull compares like with like (see `SqlSource._since_value`)."""
+    """A modified-at value: ordered by instant, with the one ISO spelling of it the cursor
+    keeps (`cursor_text`), whatever spelling the database gave."""
 
     instant: dt.datetime
     text: str
@@ -131,15 +131,24 @@ def stamp(raw: object, column: str) -> Stamp | None:
     if raw is None:
         return None
     if isinstance(raw, dt.datetime):
-        return Stamp(_aware(raw), raw.isoformat())
+        return Stamp(_aware(raw), cursor_text(raw))
     if isinstance(raw, dt.date):
         raise SourceConfigError(
             f"column {column!r} holds dates, not timestamps: a pull filtered by date would miss "
             "the later changes of the same day; name a timestamp column as modified_at"
         )
     if isinstance(raw, str) and raw.strip():
-        return Stamp(_aware(_iso_datetime(raw.strip())), raw.strip())
+        instant = _iso_datetime(raw.strip())
+        return Stamp(instant, cursor_text(instant))
     raise CellError(f"{raw!r} is not a timestamp")
+
+
+def cursor_text(instant: dt.datetime) -> str:
+    """The cursor's one spelling: ISO 8601 with a T, in UTC when zoned; zone-less stays
+    zone-less, so a `timestamp without time zone` column is compared with a zone-less value."""
+    if instant.tzinfo is None:
+        return instant.isoformat()
+    return instant.astimezone(dt.UTC).isoformat()
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

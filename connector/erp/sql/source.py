@@ -33,7 +33,7 @@ from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
 from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow
 from connector.erp.sql.database import describe
-from connector.erp.sql.rows import ReadRow, RowReader, Stamp
+from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
 from connector.erp.sql.settings import DOCUMENTS, RecordSource, Settings
 from connector.errors import FatalError, SourceConfigError
 
@@ -290,7 +290,7 @@ class SqlSource(Source):
         statement = relation.select()
         cutoff = self._since_value(connection, relation, since)
         if cutoff is not None and relation.modified_at is not None:
-            statement = statement.where(relation.modified_at > sa.bindparam("since", cutoff))
+            statement = statement.where(_after(connection, relation.modified_at, "since", cutoff))
         self._count(connection, relation, statement)
         counts = _Counts()
         for batch in self._batches(connection, statement, relation):
@@ -374,14 +374,14 @@ class SqlSource(Source):
         cutoff = self._since_value(connection, documents, since)
         if cutoff is None or documents.modified_at is None:
             return statement, False
-        changed = documents.modified_at > sa.bindparam("since", cutoff)
+        changed = _after(connection, documents.modified_at, "since", cutoff)
         if applications is None or applications.modified_at is None:
             return statement.where(changed), True
         parts_cutoff = self._since_value(connection, applications, since)
         if parts_cutoff is None:
             return statement, False
         touched = sa.select(applications.column("document_id")).where(
-            applications.modified_at > sa.bindparam("parts_since", parts_cutoff)
+            _after(connection, applications.modified_at, "parts_since", parts_cutoff)
         )
         return statement.where(sa.or_(changed, documents.column("id").in_(touched))), True
 
@@ -441,7 +441,9 @@ class SqlSource(Source):
         statement = applications.select().where(~has_document)
         cutoff = self._since_value(connection, applications, since)
         if cutoff is not None and applications.modified_at is not None:
-            statement = statement.where(applications.modified_at > sa.bindparam("since", cutoff))
+            statement = statement.where(
+                _after(connection, applications.modified_at, "since", cutoff)
+            )
         document_type = _RECORD_TYPE[documents.kind].replace("_", " ")
         for batch in self._batches(connection, statement, applications):
             for row in batch:
@@ -483,15 +485,14 @@ class SqlSource(Source):
     def _since_value(
         self, connection: Connection, relation: _Relation, since: Mapping[str, str]
     ) -> object | None:
-        """The cursor to compare `modified_at` with, in the form the database stores it.
-
-        SQLite keeps timestamps as text, so the cursor goes back as the very text read from
-        it; other databases get a datetime (zone-aware exactly when the column was)."""
+        """The cursor to compare `modified_at` with: on SQLite its one ISO spelling (the
+        comparison reads both sides as instants, see `_after`); elsewhere a datetime, zone-aware
+        exactly when the column was."""
         text = since.get(relation.kind)
         if text is None or relation.modified_at is None:
             return None
         instant = _parse_cursor(relation.kind, text)
-        return text if connection.dialect.name == "sqlite" else instant
+        return cursor_text(instant) if connection.dialect.name == "sqlite" else instant
 
 
 @dataclass
@@ -567,6 +568,24 @@ def _advance(seen: dict[str, Stamp], stream: str, stamp: Stamp | None) -> None:
         seen[stream] = stamp
 
 
+def _after(
+    connection: Connection, column: ColumnElement[Any], name: str, cutoff: object
+) -> ColumnElement[bool]:
+    """`column` later than the cursor, as instants.
+
+    SQLite has no timestamp type: `>` on its text compares characters, so
+    `2026-06-01 18:00:00` sorts before `2026-06-01T12:00:00`. `julianday()` reads every ISO
+    spelling (space or T, fractions, Z, +HH:MM) as an instant, to the millisecond. A stamp it
+    cannot read (julianday NULL, say `+0200`) is read on every run rather than never; a NULL
+    stamp stays out, as with `>` anywhere. Other databases compare their typed columns."""
+    since: sa.BindParameter[Any] = sa.bindparam(name, cutoff)
+    if connection.dialect.name != "sqlite":
+        return column > since
+    instant = sa.func.julianday(column)
+    unreadable = sa.and_(column.is_not(None), instant.is_(None))
+    return sa.or_(instant > sa.func.julianday(since), unreadable)
+
+
 def _parse_cursor(stream: str, text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
@@ -578,7 +597,9 @@ def _parse_cursor(stream: str, text: str) -> dt.datetime:
 
 def _cursor_stamp(stream: str, text: str) -> Stamp:
     instant = _parse_cursor(stream, text)
-    return Stamp(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), text)
+    return Stamp(
+        instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), cursor_text(instant)
+    )
 
 
 def _as_of(value: object) -> dt.datetime | None:
