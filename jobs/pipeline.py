@@ -52,6 +52,7 @@ from jobs.related import sync_related
 from jobs.settings import RunSettings
 from jobs.sources import build_source
 from jobs.state import StateStore
+from jobs.state.store import FULL_PULL
 from scoring import score_accounts
 
 log = structlog.get_logger(__name__)
@@ -550,6 +551,9 @@ def run_counts(result: SyncResult) -> dict[str, int]:
         "api_calls": sum(result.crm.api_calls.values()),
         PORTFOLIO_OPEN: result.portfolio_open_minor,
         "breaker_trips": len(result.trips),
+        # 1: everything was read (no watermarks used), so deletions in the ERP were seen. The
+        # worker's periodic full pull is due when no completed real run says 1 recently.
+        FULL_PULL: int(result.loaded is not None and not result.loaded.incremental),
     }
 
 

@@ -94,6 +94,9 @@ SNAPSHOT_TOTAL_COLUMNS: Final = (
 )
 _NO_WATERMARKS: Mapping[tuple[str, str], str] = MappingProxyType({})
 _CENT = Decimal("0.01")
+# The run count that says a run read everything, watermarks unused, so it saw deletions: 1 or 0
+# (runs recorded before it was counted have none, and are not taken for full pulls).
+FULL_PULL: Final = "full_pull"
 
 
 @dataclass(frozen=True)
@@ -440,6 +443,22 @@ class StateStore:
             run = session.scalars(
                 select(Run)
                 .where(Run.status.in_(COMPLETED_STATUSES), Run.dry_run.is_(False))
+                .order_by(Run.started_at.desc(), Run.run_id.desc())
+                .limit(1)
+            ).first()
+            return None if run is None else _record(run)
+
+    def last_full_pull(self) -> RunRecord | None:
+        """The latest completed real run that read everything (`full_pull` 1 in its counts):
+        until then the ERP's deletions were seen. Dry runs never count."""
+        with self._read() as session:
+            run = session.scalars(
+                select(Run)
+                .where(
+                    Run.status.in_(COMPLETED_STATUSES),
+                    Run.dry_run.is_(False),
+                    Run.counts[FULL_PULL].as_integer() == 1,
+                )
                 .order_by(Run.started_at.desc(), Run.run_id.desc())
                 .limit(1)
             ).first()
