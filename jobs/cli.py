@@ -260,7 +260,7 @@ def worker(
     """Run on the schedule in arsync.yaml (default 02:00 UTC daily) until SIGTERM or SIGINT."""
     # The scheduler, the health server and the metrics registry: only the worker needs them.
     from jobs.health import RunSummary  # noqa: PLC0415
-    from jobs.worker import run_worker  # noqa: PLC0415
+    from jobs.worker import full_pull_due, run_worker  # noqa: PLC0415
 
     settings = _load(config)  # settings wrong: exit 2 now, not at the first scheduled run
     if not dry_run and settings.app.salesforce is None:
@@ -272,9 +272,12 @@ def worker(
     schedule, metrics = settings.app.schedule, settings.app.metrics
 
     def run_once() -> RunSummary:
-        """`arsync run` once, the settings read afresh; its exit code and counts."""
+        """`arsync run` once, the settings read afresh, full when the schedule says a full
+        pull is due; its exit code and counts."""
         try:
-            result = _sync_run(config, dry_run=dry_run, as_of=None, show=0)
+            state_url = _load(config).app.state.url
+            full = full_pull_due(state_url, schedule, dry_run=dry_run)
+            result = _sync_run(config, dry_run=dry_run, as_of=None, show=0, full=full)
         except typer.Exit as stopped:
             return RunSummary(exit_code=stopped.exit_code, seconds=0)
         except Exception as error:  # the worker goes on; this run is a crash, exit 3

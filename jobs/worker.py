@@ -6,6 +6,9 @@ waits for a stop (a signal, or `stop_event` in tests). The job never overlaps it
 that were missed while the process could not run are merged into one (`coalesce`) and dropped
 when later than the grace time, and a run that raises is logged and counted as failed, and the
 worker goes on. On SIGTERM or SIGINT the run in progress finishes, then the worker exits 0.
+
+Each run is incremental unless a periodic full pull is due (`full_pull_due`): an incremental
+pull never sees a record deleted in the ERP, a full one does.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,8 +31,10 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from jobs.health import FATAL_EXIT_CODE, HealthServer, RunMetrics, RunSummary
+from jobs.state import RunRecord, StateError, StateStore
 from jobs.worker_settings import MetricsSettings, ScheduleSettings
 
 log = structlog.get_logger(__name__)
@@ -169,6 +174,78 @@ class Worker:
             )
 
 
+@dataclass(frozen=True)
+class FullPullDecision:
+    """Whether a scheduled run reads everything again, and why (both go to the log)."""
+
+    full: bool
+    reason: str
+    last_full: RunRecord | None = None
+    next_due: dt.date | None = None  # the first day a run is full again, when it is known
+
+
+def decide_full_pull(
+    last_full: RunRecord | None, every_days: int, today: dt.date, zone: dt.tzinfo
+) -> FullPullDecision:
+    """Full when periodic full pulls are on and the last full pull (a completed real run, see
+    `StateStore.last_full_pull`) started `every_days` or more calendar days before `today` in
+    the schedule's zone, or there is none. Days, not hours: a weekly full pull on a daily
+    02:00 schedule stays on the same weekday even though each run starts a few seconds late."""
+    if every_days == 0:
+        return FullPullDecision(
+            False, "periodic full pulls are off (full_pull_every_days: 0)", last_full
+        )
+    if last_full is None:
+        return FullPullDecision(True, "no completed real run in the history read everything")
+    started = last_full.started_at.astimezone(zone).date()
+    age = (today - started).days
+    due = started + dt.timedelta(days=every_days)
+    if age >= every_days:
+        reason = f"the last full pull is {age} days old; one is due every {every_days} days"
+        return FullPullDecision(True, reason, last_full, due)
+    reason = f"the last full pull is {age} days old, less than {every_days}"
+    return FullPullDecision(False, reason, last_full, due)
+
+
+def full_pull_due(
+    state_url: str,
+    schedule: ScheduleSettings,
+    *,
+    dry_run: bool,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Whether this run of the worker is a full pull, read from the state store's run history
+    and logged (`worker.full_pull_due` or `worker.full_pull_not_due`). A dry run decides the
+    same way, but never counts as the full pull that resets the clock: a dry-run worker reads
+    everything at every run once a full pull is due, until a real run does one.
+
+    A store that cannot be read leaves the run incremental, with a warning: the run itself
+    then reports what is wrong with the store, with its own exit code.
+    """
+    every_days = schedule.full_pull_every_days
+    last_full: RunRecord | None = None
+    if every_days:
+        try:
+            with StateStore.open(state_url) as state:
+                last_full = state.last_full_pull()
+        except (StateError, SQLAlchemyError) as error:
+            log.warning("worker.full_pull_undecided", error=str(error), incremental=True)
+            return False
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(schedule.zone).date()
+    decision = decide_full_pull(last_full, every_days, today, schedule.zone)
+    log.info(
+        "worker.full_pull_due" if decision.full else "worker.full_pull_not_due",
+        reason=decision.reason,
+        full_pull_every_days=every_days,
+        last_full_run_id=decision.last_full.run_id if decision.last_full else None,
+        last_full_started_at=_iso(decision.last_full.started_at if decision.last_full else None),
+        next_due=decision.next_due.isoformat() if decision.next_due else None,
+        dry_run=dry_run,
+        resets_clock=decision.full and not dry_run,
+    )
+    return decision.full
+
+
 def run_worker(
     config_path: Path,
     *,
@@ -209,6 +286,7 @@ def run_worker(
                     config=str(config_path),
                     cron=schedule.cron,
                     timezone=schedule.timezone,
+                    full_pull_every_days=schedule.full_pull_every_days,
                     next_run=_iso(worker.next_run_time),
                     health_url=server.url if server else None,
                     pid=os.getpid(),

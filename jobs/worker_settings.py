@@ -47,6 +47,11 @@ class ScheduleSettings(_Section):
     jitter_seconds: int = Field(
         default=0, ge=0, description="start up to this many seconds after the cron time"
     )
+    full_pull_every_days: int = Field(
+        default=7,
+        description="a scheduled run reads everything again (and so sees the records deleted "
+        "in the ERP) when the last full pull is this many days old; 0 turns it off",
+    )
 
     @field_validator("cron")
     @classmethod
@@ -54,6 +59,18 @@ class ScheduleSettings(_Section):
         trigger = cron_trigger(value, dt.UTC)  # raises ValueError naming what is wrong
         if trigger.get_next_fire_time(None, dt.datetime.now(dt.UTC)) is None:
             raise ValueError(f"cron {value!r} never fires: no date matches it")
+        return value
+
+    @field_validator("full_pull_every_days", mode="before")
+    @classmethod
+    def _days_are_whole_and_not_negative(cls, value: object) -> object:
+        # Before pydantic's own check, which would take `true` for 1 and say nothing of `null`.
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            shown = "null" if value is None else repr(value)
+            raise ValueError(
+                f"full_pull_every_days {shown}: expected a whole number of days, at least 0 "
+                "(7: a full pull every week; 0: never, only `arsync run --full` by hand)"
+            )
         return value
 
     @field_validator("timezone")

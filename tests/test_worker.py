@@ -33,7 +33,9 @@ from typer.testing import CliRunner
 from arsync.yamlfile import ConfigError, load_model
 from jobs.cli import app
 from jobs.health import HealthServer, RunMetrics, RunSummary, probe
-from jobs.worker import Worker, run_worker, stop_signals
+from jobs.state import StateStore
+from jobs.state.store import FULL_PULL
+from jobs.worker import Worker, full_pull_due, run_worker, stop_signals
 from jobs.worker_settings import MetricsSettings, ScheduleSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -537,6 +539,237 @@ def test_the_container_probe_follows_healthz(served: tuple[RunMetrics, str]) -> 
     assert probe(f"http://127.0.0.1:{port}/healthz") == 0  # nothing listens: metrics are off
 
 
+# --- the periodic full pull -----------------------------------------------------------------
+
+NOW = utc(2026, 6, 15, 2, 0, 2)  # a Monday's 02:00 run, started two seconds late
+
+
+def record_run(
+    state_url: str,
+    run_id: str,
+    days_ago: int,
+    *,
+    full: bool = True,
+    status: str = "succeeded",
+    dry_run: bool = False,
+) -> None:
+    """A run as the pipeline records it, started `days_ago` days before NOW at 02:00:03 (so a
+    week-old one is a second short of seven times 24 hours). Even a failed one says whether it
+    read everything, so that only its status can keep it from counting."""
+    started = utc(2026, 6, 15, 2, 0, 3) - dt.timedelta(days=days_ago)
+    with StateStore.open(state_url) as store:
+        store.begin_run(
+            run_id,
+            dry_run=dry_run,
+            as_of=started.date(),
+            config_fingerprint="f" * 64,
+            started_at=started,
+        )
+        if status != "running":
+            store.finish_run(
+                run_id,
+                status=status,
+                finished_at=started + dt.timedelta(minutes=3),
+                counts={"invoices": 10, FULL_PULL: int(full)},
+                error="ConnectorError: the ERP answered 500" if status == "failed" else None,
+            )
+
+
+def decide(
+    state_url: str, logs: list[dict[str, Any]], every_days: int = 7, *, dry_run: bool = False
+) -> tuple[bool, dict[str, Any]]:
+    """The worker's decision for a run at NOW, and the one event that logged it."""
+    schedule = ScheduleSettings(full_pull_every_days=every_days)
+    full = full_pull_due(state_url, schedule, dry_run=dry_run, now=NOW)
+    decided = [e for e in list(logs) if str(e["event"]).startswith("worker.full_pull")]
+    assert len(decided) == 1, decided
+    return full, decided[0]
+
+
+def test_with_no_run_in_the_history_the_run_is_a_full_pull(
+    state_url: str, logs: list[dict[str, Any]]
+) -> None:
+    full, logged = decide(state_url, logs)
+
+    assert full is True
+    assert logged["event"] == "worker.full_pull_due"
+    assert logged["reason"] == "no completed real run in the history read everything"
+    assert logged["last_full_run_id"] is None
+    assert (logged["full_pull_every_days"], logged["resets_clock"]) == (7, True)
+
+
+def test_a_full_pull_3_days_ago_leaves_the_run_incremental(
+    state_url: str, logs: list[dict[str, Any]]
+) -> None:
+    record_run(state_url, "full-3", 3)
+    record_run(state_url, "incremental-1", 1, full=False)
+
+    full, logged = decide(state_url, logs)
+
+    assert full is False
+    assert logged["event"] == "worker.full_pull_not_due"
+    assert logged["reason"] == "the last full pull is 3 days old, less than 7"
+    assert logged["last_full_run_id"] == "full-3"
+    assert logged["last_full_started_at"] == "2026-06-12T02:00:03+00:00"
+    assert logged["next_due"] == "2026-06-19"
+
+
+@pytest.mark.parametrize(("days_ago", "expected"), [(8, True), (7, True), (6, False)])
+def test_a_full_pull_a_week_or_more_ago_makes_the_run_full(
+    state_url: str, logs: list[dict[str, Any]], days_ago: int, expected: bool
+) -> None:
+    """By calendar days: the one a week ago started a second later in the day than this run,
+    and still counts as seven days old."""
+    record_run(state_url, "full-old", days_ago)
+    record_run(state_url, "incremental-1", 1, full=False)  # incremental runs never reset it
+
+    full, logged = decide(state_url, logs)
+
+    assert full is expected
+    assert logged["last_full_run_id"] == "full-old"
+    if expected:
+        assert logged["event"] == "worker.full_pull_due"
+        assert logged["reason"] == (
+            f"the last full pull is {days_ago} days old; one is due every 7 days"
+        )
+
+
+def test_with_the_setting_off_no_run_is_ever_full(
+    state_url: str, logs: list[dict[str, Any]]
+) -> None:
+    record_run(state_url, "full-long-ago", 400)
+
+    full, logged = decide(state_url, logs, every_days=0)
+
+    assert full is False
+    assert logged["event"] == "worker.full_pull_not_due"
+    assert logged["reason"] == "periodic full pulls are off (full_pull_every_days: 0)"
+    assert logged["next_due"] is None
+
+
+def test_with_the_setting_off_even_an_empty_history_stays_incremental(
+    tmp_path: Path, logs: list[dict[str, Any]]
+) -> None:
+    """Off means the store is not even read: a store that does not exist is not created."""
+    url = f"sqlite:///{tmp_path / 'none' / 'arsync.db'}"
+
+    full, _ = decide(url, logs, every_days=0)
+
+    assert full is False
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("status", ["failed", "running", "abandoned"])
+def test_a_full_run_that_did_not_complete_does_not_reset_the_clock(
+    state_url: str, logs: list[dict[str, Any]], status: str
+) -> None:
+    record_run(state_url, "full-8", 8)
+    record_run(
+        state_url, "full-but-not-done", 1, status="failed" if status == "failed" else "running"
+    )
+    if status == "abandoned":  # the next run to begin marks a run without its lock abandoned
+        record_run(state_url, "incremental-0", 0, full=False)
+    with StateStore.open(state_url) as store:
+        recorded = store.get_run("full-but-not-done")
+    assert recorded is not None
+    assert recorded.status == status
+
+    full, logged = decide(state_url, logs)
+
+    assert full is True
+    assert logged["last_full_run_id"] == "full-8"
+
+
+def test_a_partial_full_run_resets_the_clock(state_url: str, logs: list[dict[str, Any]]) -> None:
+    """Records quarantined or Accounts not written: still, everything was read."""
+    record_run(state_url, "full-8", 8)
+    record_run(state_url, "full-partial-2", 2, status="partial")
+
+    full, logged = decide(state_url, logs)
+
+    assert full is False
+    assert logged["last_full_run_id"] == "full-partial-2"
+
+
+def test_a_dry_run_decides_alike_but_its_full_pull_never_resets_the_clock(
+    state_url: str, logs: list[dict[str, Any]]
+) -> None:
+    record_run(state_url, "full-8", 8)
+    record_run(state_url, "dry-full-1", 1, dry_run=True)
+
+    full, logged = decide(state_url, logs, dry_run=True)
+
+    assert full is True
+    assert logged["last_full_run_id"] == "full-8"
+    assert (logged["dry_run"], logged["resets_clock"]) == (True, False)
+
+
+def test_runs_recorded_before_full_pulls_were_counted_do_not_count(
+    state_url: str, logs: list[dict[str, Any]]
+) -> None:
+    with StateStore.open(state_url) as store:
+        store.begin_run(
+            "old", dry_run=False, as_of=NOW.date(), config_fingerprint="f" * 64, started_at=NOW
+        )
+        store.finish_run("old", status="succeeded", finished_at=NOW, counts={"invoices": 9})
+
+    full, _ = decide(state_url, logs)
+
+    assert full is True
+
+
+def test_an_unreadable_store_leaves_the_run_incremental_with_a_warning(
+    tmp_path: Path, logs: list[dict[str, Any]]
+) -> None:
+    broken = tmp_path / "arsync.db"
+    broken.write_bytes(b"this is not a database" * 100)
+
+    full = full_pull_due(f"sqlite:///{broken}", ScheduleSettings(), dry_run=False, now=NOW)
+
+    assert full is False
+    warned = events(logs, "worker.full_pull_undecided")
+    assert len(warned) == 1
+    assert str(broken) in warned[0]["error"]
+
+
+def test_the_days_are_in_the_schedules_time_zone(
+    state_url: str, logs: list[dict[str, Any]]
+) -> None:
+    """23:30 UTC on the 7th is already the 8th in Berlin: a week before the 15th there."""
+    with StateStore.open(state_url) as store:
+        started = utc(2026, 6, 7, 23, 30)
+        store.begin_run(
+            "late",
+            dry_run=False,
+            as_of=started.date(),
+            config_fingerprint="f" * 64,
+            started_at=started,
+        )
+        store.finish_run("late", status="succeeded", finished_at=started, counts={FULL_PULL: 1})
+    berlin = ScheduleSettings(timezone="Europe/Berlin")
+    utc_schedule = ScheduleSettings()
+
+    assert full_pull_due(state_url, berlin, dry_run=False, now=NOW) is True  # 7 days
+    assert full_pull_due(state_url, utc_schedule, dry_run=False, now=NOW) is True  # 8 days
+    assert (
+        full_pull_due(state_url, berlin, dry_run=False, now=utc(2026, 6, 14, 21, 59)) is False
+    )  # 23:59 on the 14th in Berlin: 6 days
+
+
+def test_the_full_pull_setting_defaults_to_weekly_and_refuses_what_is_not_days() -> None:
+    assert ScheduleSettings().full_pull_every_days == 7
+    assert ScheduleSettings(full_pull_every_days=0).full_pull_every_days == 0
+    for wrong in (None, -1, True, "weekly", 7.5):
+        with pytest.raises(ValidationError) as raised:
+            ScheduleSettings(full_pull_every_days=wrong)
+        assert raised.value.errors()[0]["loc"] == ("full_pull_every_days",)
+        shown = "null" if wrong is None else repr(wrong)
+        assert (
+            f"full_pull_every_days {shown}: expected a whole number of days, at least 0 "
+            "(7: a full pull every week; 0: never, only `arsync run --full` by hand)"
+        ) in str(raised.value)
+
+
 # --- the command --------------------------------------------------------------------------
 
 
@@ -589,6 +822,16 @@ def test_worker_command_once_now_runs_the_sync_then_stops_on_sigterm(project: Pa
     assert finished[0]["status"] == "ok"
     assert finished[0]["records_pulled"] == 60 + 2455 + 1925 + 36  # the sample's records
     assert finished[0]["accounts_changed"] == 60
+    # No real run in the history: full, said so before the run, which reads everything.
+    decided = events(logs, "worker.full_pull_due")
+    assert len(decided) == 1
+    assert decided[0]["reason"] == "no completed real run in the history read everything"
+    assert (decided[0]["dry_run"], decided[0]["resets_clock"]) == (True, False)
+    assert events(logs, "sync.started")[0]["incremental"] is False
+    with StateStore.open(f"sqlite:///{project / 'state/arsync.db'}") as state:
+        (recorded,) = state.recent_runs()
+        assert (recorded.dry_run, recorded.counts[FULL_PULL]) == (True, 1)
+        assert state.last_full_pull() is None  # a dry run never resets the clock
     assert events(logs, "worker.stopped")
     assert "Salesforce: not connected" in result.output
 
