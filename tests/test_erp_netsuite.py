@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import pytest
 import responses
-from contract.harness import bar_of
+from contract.harness import BarRecorder, bar_of
 from fakes.netsuite import ROOT, SUITEQL, FakeNetSuite
 from responses import matchers
 
@@ -27,6 +27,7 @@ from connector.erp import netsuite
 from connector.erp.base import Pulled, Source
 from connector.erp.http import ApiError, HttpSettings
 from connector.errors import FatalError
+from jobs.pipeline import RECORD_TYPES, pull_into
 
 D = Decimal
 ENVIRON = {
@@ -277,7 +278,8 @@ def test_an_incremental_bar_counts_only_what_changed(mock: responses.RequestsMoc
 
     bar = bar_of(source(), since={"customers": T0, "transactions": T0})
 
-    assert bar.seen[-1] == (2, 2)
+    # no customer changed; invoices 2 and 3 did, and all three are open: read again
+    assert bar.seen[-1] == (2 + 3, 2 + 3)
 
 
 # --------------------------------------------------------------------------- errors and retries
@@ -584,11 +586,13 @@ def test_a_second_pull_asks_only_for_what_changed_since_the_cursors(
     fake.queries.clear()
     second, _ = pull(src, since=cursors)
 
-    assert [(r.id, r.open_balance) for r in second] == [("2", D("40.00"))]
+    # 2 changed; 1 is still open, so it is verified again
+    assert [(r.id, r.open_balance) for r in second] == [("2", D("40.00")), ("1", D("100.00"))]
     since = "TO_TIMESTAMP('2026-06-30T12:00:00', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-    customers_q, transactions_q, *rest = fake.queries
+    customers_q, transactions_q, open_q, *rest = fake.queries
     assert f"c.lastmodifieddate > {since}" in customers_q
     assert f"t.lastmodifieddate > {since}" in transactions_q
+    assert "WHERE t.type = 'CustInvc' AND t.foreignamountunpaid <> 0 ORDER BY t.id" in open_q
     assert rest == []  # no payment changed: no application query at all
     assert src.cursors() == {"customers": T0, "transactions": T1}
 
@@ -604,11 +608,65 @@ def test_a_changed_payment_is_pulled_with_all_its_applications(
 
     records, _ = pull(source(), since={"transactions": T0, "customers": T0})
 
-    (paid,) = records
+    *still_open, paid = records
+    assert [r.id for r in still_open] == ["1", "2"]  # open: verified again
     assert paid.id == "10"
     assert paid.applied == D("75.00")
     links_q = fake.queries[-1]
     assert "d.lastmodifieddate > TO_TIMESTAMP('2026-06-30T12:00:00'" in links_q
+
+
+def test_a_partial_payment_that_does_not_move_the_stamp_is_seen_next_run(
+    mock: responses.RequestsMock,
+) -> None:
+    """Applying a payment lowers an invoice's `foreignamountunpaid`; Oracle does not document
+    that it moves the invoice's `lastmodifieddate`, so the incremental run reads the open
+    invoices again (and the one paid off by id, through its payment's application), over the
+    records kept from the first."""
+    fake = FakeNetSuite(
+        customers=[customer(1)],
+        transactions=[
+            invoice(1, foreigntotal="1250.50", foreignamountunpaid="1250.50"),
+            invoice(2, foreigntotal="400.00", foreignamountunpaid="400.00"),
+        ],
+    )
+    fake.register(mock)
+    src = source(clock=lambda: 1_782_820_800.0)
+    currencies = frozenset({"USD"})
+    first = pull_into(src, currencies, BarRecorder())
+    kept = [
+        (RECORD_TYPES[type(p.record)], p.record.model_dump(mode="json"), p.location)
+        for p in first.pulled
+    ]
+
+    # 1,000.00 of invoice 1 paid, invoice 2 paid off: the payments are new, the invoices'
+    # lastmodifieddate stays as it was.
+    fake.transactions[0]["foreignamountunpaid"] = "250.50"
+    fake.transactions[1].update(foreignamountunpaid="0.00", status="CustInvc:B")
+    fake.transactions += [
+        payment(10, foreigntotal="1000.00", trandate="2026-07-01", lastmodified=T1),
+        payment(11, foreigntotal="400.00", trandate="2026-07-01", lastmodified=T1),
+    ]
+    fake.links += [link(1, 10, "1000.00"), link(2, 11, "400.00")]
+    fake.queries.clear()
+    bar = BarRecorder()
+
+    second = pull_into(src, currencies, bar, since=src.cursors(), kept=kept)
+
+    invoices = second.builder.build(as_of=dt.date(2026, 7, 1)).invoices
+    balances = dict(zip(invoices["invoice_id"], invoices["open_minor"], strict=True))
+    assert balances == {"1": 25050, "2": 0}
+    assert second.incremental
+    customers_q, changed_q, open_q, links_q, by_id_q = fake.queries  # two more than changes
+    assert "FROM customer c" in customers_q
+    assert "t.lastmodifieddate > TO_TIMESTAMP('2026-06-30T12:00:00'" in changed_q
+    assert "WHERE t.type = 'CustInvc' AND t.foreignamountunpaid <> 0 ORDER BY t.id" in open_q
+    assert "FROM NextTransactionLineLink l" in links_q
+    assert "WHERE t.type = 'CustInvc' AND t.id IN (2) ORDER BY t.id" in by_id_q
+    # no customer changed; the two payments; invoice 1 open; invoice 2 by id
+    assert bar.seen[-1] == (2 + 1 + 1, 2 + 1 + 1)
+    yielded = [p.record.id for p in second.pulled if isinstance(p.record, Invoice)]
+    assert yielded == ["1", "2"]  # each once
 
 
 def test_a_cursor_that_is_not_a_timestamp_is_refused(mock: responses.RequestsMock) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from contract.harness import bar_of
+from contract.harness import BarRecorder, bar_of
 from contract.ledger import contract_ledger
 from fakes.jsonmoney import dumps, number
 from fakes.quickbooks import (
@@ -52,6 +52,7 @@ from connector.erp.base import Extent, Pulled, PulledItem
 from connector.erp.http import ApiError, HttpSettings
 from connector.erp.tokenstore import RefreshTokenStore
 from connector.errors import FatalError
+from jobs.pipeline import RECORD_TYPES, pull_into
 
 D = Decimal
 ENVIRON = {"QBO_CLIENT_ID": "ci", "QBO_CLIENT_SECRET": "cs", "QBO_REFRESH_TOKEN": "rt-1"}
@@ -646,8 +647,9 @@ def test_a_second_pull_from_the_cursors_reads_only_what_changed(
 
     records = pulled(second)
     # 131, 132 and memo 72 changed; customer 1 and memo 73 sit on their stream's cursor second
-    # (`>=`, so nothing committed later in that second is missed) and are read again.
-    assert set(records) == {"131", "132", "72", "1", "73"}
+    # (`>=`, so nothing committed later in that second is missed) and are read again; 130 is
+    # open, so it is verified again.
+    assert set(records) == {"131", "132", "72", "1", "73", "130"}
     assert the(records, "131", Invoice).status is InvoiceStatus.PAID
     assert the(records, "72", CreditMemo).applications == (application,)
     sent = fake.statements
@@ -655,6 +657,7 @@ def test_a_second_pull_from_the_cursors_reads_only_what_changed(
         "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2026-06-30T16:00:00+00:00' "
         "STARTPOSITION 1 MAXRESULTS 1000"
     ) in sent
+    assert "SELECT * FROM Invoice WHERE Balance > '0' STARTPOSITION 1 MAXRESULTS 1000" in sent
     assert (
         "SELECT * FROM Customer WHERE Active IN (true, false) AND "
         "MetaData.LastUpdatedTime >= '2026-06-30T16:00:00+00:00' STARTPOSITION 1 MAXRESULTS 1000"
@@ -673,6 +676,68 @@ def test_a_second_pull_from_the_cursors_reads_only_what_changed(
         "Payment": "2026-07-01T15:30:00+00:00",
         "CreditMemo": "2026-05-01T17:00:00+00:00",
     }
+
+
+def test_a_partial_payment_that_does_not_move_the_stamp_is_seen_next_run(
+    mock: responses.RequestsMock,
+) -> None:
+    """A payment lowers an invoice's Balance; Intuit does not document that it moves the
+    invoice's LastUpdatedTime, so the incremental run reads the open invoices again (and the
+    one paid off by id, through its payment), over the records kept from the first run."""
+    owed = _invoice("130").model_copy(update={"total": D("1250.50"), "open_balance": D("1250.50")})
+    small = _invoice("131").model_copy(update={"total": D("400"), "open_balance": D("400")})
+    settled = _invoice("129").model_copy(update={"open_balance": D("0")})
+    fake = company(owed, small, settled)
+    for entity, stamp in zip(fake.entities["Invoice"], ("06-01", "06-01", "06-02"), strict=True):
+        entity["MetaData"] = meta(_at(f"2026-{stamp}T09:00:00"))  # 129 holds the cursor
+    fake.register(mock)
+    qbo = source()
+    currencies = frozenset({"USD"})
+    first = pull_into(qbo, currencies, BarRecorder())
+    kept = [
+        (RECORD_TYPES[type(p.record)], p.record.model_dump(mode="json"), p.location)
+        for p in first.pulled
+    ]
+
+    # 1,000.00 of 130 paid, 400.00 of 131 (paid off): the payments are new, the invoices'
+    # MetaData stays as it was.
+    later = _at("2026-07-01T08:30:00")
+    fake.entities["Invoice"][0]["Balance"] = number(D("250.50"))
+    fake.entities["Invoice"][1]["Balance"] = number(D("0"))
+    paid = [
+        Application(invoice_id="130", amount=D("1000.00")),
+        Application(invoice_id="131", amount=D("400.00")),
+    ]
+    for n, application in enumerate(paid, start=1):
+        cash = Payment(
+            id=f"P{n}",
+            customer_id="1",
+            currency="USD",
+            amount=application.amount,
+            received_date=later.date(),
+            applications=(application,),
+        )
+        fake.add("Payment", {**payment(cash), "MetaData": meta(later)})
+    fake.statements.clear()
+    bar = BarRecorder()
+
+    second = pull_into(qbo, currencies, bar, since=qbo.cursors(), kept=kept)
+
+    invoices = second.builder.build(as_of=dt.date(2026, 7, 1)).invoices
+    balances = dict(zip(invoices["invoice_id"], invoices["open_minor"], strict=True))
+    assert balances == {"129": 0, "130": 25050, "131": 0}
+    assert second.incremental
+    invoice_reads = [s for s in fake.statements if s.startswith("SELECT * FROM Invoice")]
+    assert invoice_reads == [  # two requests more than the changes alone
+        "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2026-06-02T16:00:00+00:00' "
+        "STARTPOSITION 1 MAXRESULTS 1000",
+        "SELECT * FROM Invoice WHERE Balance > '0' STARTPOSITION 1 MAXRESULTS 1000",
+        "SELECT * FROM Invoice WHERE Id IN ('131') STARTPOSITION 1 MAXRESULTS 1000",
+    ]
+    # customer 1 and invoice 129 sit on their cursor second; 130 open; 131 by id; 2 payments
+    assert bar.seen[-1] == (1 + 1 + 1 + 1 + 2, 1 + 1 + 1 + 1 + 2)
+    yielded = [p.record.id for p in second.pulled if isinstance(p.record, Invoice)]
+    assert yielded == ["129", "130", "131"]  # each once
 
 
 # --------------------------------------------------------------------------- progress
@@ -714,11 +779,13 @@ def test_an_incremental_bar_counts_only_the_changes_and_ends_at_its_total(
 
     bar = bar_of(source(page_size=1), since={"Customer": cursor, "Invoice": cursor})
 
-    # Customer 1 and invoice 132 changed after the cursors (the fake stamps them later).
-    assert bar.seen[-1] == (2, 2)
+    # Customer 1 and invoice 132 changed after the cursors (the fake stamps them later), and
+    # the three open invoices are read again: each read is counted, in the total too.
+    assert bar.seen[-1] == (1 + 1 + 3, 1 + 1 + 3)
     assert (
         "SELECT COUNT(*) FROM Invoice WHERE MetaData.LastUpdatedTime >= '2026-06-15T00:00:00+00:00'"
     ) in fake.statements
+    assert "SELECT COUNT(*) FROM Invoice WHERE Balance > '0'" in fake.statements
 
 
 def test_a_cursor_that_is_not_a_time_is_refused(mock: responses.RequestsMock) -> None:

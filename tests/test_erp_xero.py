@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from contract.harness import bar_of
+from contract.harness import BarRecorder, bar_of
 from fakes.jsonmoney import dumps, number
 from fakes.xero import (
     API,
@@ -49,6 +49,7 @@ from connector.erp.base import Extent, Pulled, PulledItem
 from connector.erp.http import ApiError, HttpSettings
 from connector.erp.xero.mapping import moment
 from connector.errors import FatalError
+from jobs.pipeline import RECORD_TYPES, pull_into
 
 D = Decimal
 ENVIRON = {"XERO_CLIENT_ID": "ci", "XERO_CLIENT_SECRET": "cs", "XERO_REFRESH_TOKEN": "rt-1"}
@@ -645,7 +646,8 @@ def test_an_incremental_bar_counts_only_what_changed(mock: responses.RequestsMoc
 
     bar = bar_of(source(), since={"Invoices": "2026-06-15T00:00:00+00:00"})
 
-    assert bar.seen[-1] == (2, 2)  # the contact (no cursor) and I2; I1 is older
+    # the contact (no cursor) and I2 changed; I1 is older, but I1 and I2 are open: read again
+    assert bar.seen[-1] == (1 + 1 + 2, 1 + 1 + 2)
 
 
 def test_a_second_pull_sends_if_modified_since_and_yields_only_what_changed(
@@ -676,10 +678,13 @@ def test_a_second_pull_sends_if_modified_since_and_yields_only_what_changed(
     second = list(xero_source.pull(cursors))
 
     records = pulled(second)
-    # The contact sits on its cursor's second and is read again; I1 is older and is not.
-    assert set(records) == {C1, "I2", "I3"}
+    # The contact sits on its cursor's second and is read again; I1 is older, but still open
+    # (AUTHORISED), so it is verified again.
+    assert set(records) == {C1, "I1", "I2", "I3"}
     assert the(records, "I2", Invoice).status is InvoiceStatus.PAID
-    sent = {urlsplit(r.url).path.rsplit("/", 1)[-1]: r.headers for r in fake.requests}
+    sent: dict[str, Any] = {}  # each endpoint's first request
+    for request in fake.requests:
+        sent.setdefault(urlsplit(request.url).path.rsplit("/", 1)[-1], request.headers)
     assert sent["Invoices"]["If-Modified-Since"] == "2026-06-30T09:00:00"
     assert sent["Contacts"]["If-Modified-Since"] == "2026-06-30T09:00:00"
     assert "If-Modified-Since" not in sent["Payments"]  # no cursor yet: read whole
@@ -688,6 +693,80 @@ def test_a_second_pull_sends_if_modified_since_and_yields_only_what_changed(
         "Invoices": "2026-07-01T08:30:15.250000+00:00",
     }
     assert set(ENDPOINTS) == set(sent)
+
+
+def test_a_partial_payment_that_does_not_move_the_stamp_is_seen_next_run(
+    mock: responses.RequestsMock,
+) -> None:
+    """A payment lowers an invoice's AmountDue; Xero does not document that it moves the
+    invoice's UpdatedDateUTC, so the incremental run reads the AUTHORISED invoices again (and
+    the one paid off by `IDs=`, through its payment), over the records kept from the first."""
+    owed, small, settled = (
+        "4f7bc0a1-3c4e-4b8e-9d3a-0c1f5e2a7b11",
+        "9a2e6d54-71b0-4c3f-8e5d-2b7f0a1c9d22",
+        "0c8d1e2f-5a6b-4c7d-9e8f-1a2b3c4d5e33",
+    )
+    fake = org(
+        _invoice(owed, total=D("1250.50"), open_balance=D("1250.50")),
+        _invoice(small, total=D("400.00"), open_balance=D("400.00")),
+        _invoice(settled, open_balance=D("0"), status=InvoiceStatus.PAID),  # holds the cursor
+    )
+    older = ms_date(dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    for entity in fake.objects["Invoices"][:2]:
+        entity["UpdatedDateUTC"] = older
+    fake.register(mock)
+    xero_source = source()
+    currencies = frozenset({"USD"})
+    first = pull_into(xero_source, currencies, BarRecorder())
+    kept = [
+        (RECORD_TYPES[type(p.record)], p.record.model_dump(mode="json"), p.location)
+        for p in first.pulled
+    ]
+
+    # 1,000.00 of the first paid, the second paid off: the payments are new, the invoices'
+    # UpdatedDateUTC stays as it was.
+    fake.objects["Invoices"][0].update(AmountDue=number(D("250.50")), AmountPaid=number(D("1000")))
+    fake.objects["Invoices"][1].update(
+        AmountDue=number(D("0.00")), AmountPaid=number(D("400.00")), Status="PAID"
+    )
+    later = ms_date(dt.datetime(2026, 7, 1, 8, 30, tzinfo=dt.UTC))
+    for n, (target, amount) in enumerate(((owed, D("1000.00")), (small, D("400.00")))):
+        cash = Payment(
+            id=f"b1d2c3e4-0000-4000-8000-00000000000{n}",
+            customer_id=C1,
+            currency="USD",
+            amount=amount,
+            received_date=day("2026-07-01"),
+            applications=(Application(invoice_id=target, amount=amount),),
+        )
+        fake.add(
+            "Payments", {**payment(cash, {C1: "Ridgeway University"}), "UpdatedDateUTC": later}
+        )
+    fake.requests.clear()
+    bar = BarRecorder()
+
+    second = pull_into(xero_source, currencies, bar, since=xero_source.cursors(), kept=kept)
+
+    invoices = second.builder.build(as_of=dt.date(2026, 7, 1)).invoices
+    balances = dict(zip(invoices["invoice_id"], invoices["open_minor"], strict=True))
+    assert balances == {owed: 25050, small: 0, settled: 0}
+    assert second.incremental
+    invoice_calls = [
+        (parse_qs(urlsplit(r.url).query), r.headers.get("If-Modified-Since"))
+        for r in fake.requests
+        if urlsplit(r.url).path.endswith("/Invoices")
+    ]
+    where = ['Type=="ACCREC"']
+    assert invoice_calls == [  # two calls more than the changes alone
+        ({"page": ["1"], "where": where}, "2026-06-30T09:00:00"),
+        ({"page": ["1"], "where": where, "Statuses": ["AUTHORISED"]}, None),
+        ({"page": ["1"], "where": where, "IDs": [small]}, None),
+    ]
+    # the contact and the settled invoice sit on their cursor's second; one open; one by id;
+    # the two payments
+    assert bar.seen[-1] == (1 + 1 + 1 + 1 + 2, 1 + 1 + 1 + 1 + 2)
+    yielded = [p.record.id for p in second.pulled if isinstance(p.record, Invoice)]
+    assert yielded == [settled, owed, small]  # each once
 
 
 def test_a_contact_archived_after_the_first_pull_is_read_again_with_its_new_invoice(

@@ -6,10 +6,11 @@ It holds entities per name, in the documented JSON shapes, and answers
 nothing matches); `SELECT COUNT(*) FROM <Entity> [WHERE ...]` with `{"QueryResponse":
 {"totalCount": n}, "time": ...}`.
 It understands just enough of the statements arsync sends: the entity,
-`MetaData.LastUpdatedTime >= '...'`, `Id IN (...)`, `Active IN (true, false)` (every entity it
-holds is active), STARTPOSITION and MAXRESULTS. `render(records)` writes canonical records as
-QuickBooks keeps them: a voided invoice zeroed with "Voided" in its note, and each credit memo
-application as a payment of 0 with an Invoice line and a CreditMemo line.
+`MetaData.LastUpdatedTime >= '...'`, `Balance > '0'`, `Id IN (...)`, `Active IN (true,
+false)` (every entity it holds is active), STARTPOSITION and MAXRESULTS. `render(records)`
+writes canonical records as QuickBooks keeps them: a voided invoice zeroed with "Voided" in
+its note, and each credit memo application as a payment of 0 with an Invoice line and a
+CreditMemo line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -58,6 +60,7 @@ _STATEMENT = re.compile(
 _COUNT = re.compile(r"^SELECT COUNT\(\*\) FROM (?P<entity>\w+)(?: WHERE (?P<where>.*))?$")
 _SINCE = re.compile(r"MetaData\.LastUpdatedTime >= '([^']+)'")
 _IDS = re.compile(r"Id IN \(([^)]*)\)")
+_OWED = re.compile(r"Balance > '([^']+)'")
 
 
 @dataclass
@@ -142,11 +145,19 @@ def _matches(entity: dict[str, Any], where: str | None) -> bool:
         stamp = dt.datetime.fromisoformat(entity["MetaData"]["LastUpdatedTime"])
         if stamp < dt.datetime.fromisoformat(since.group(1)):
             return False
+    owed = _OWED.search(where)
+    if owed and _amount(entity["Balance"]) <= Decimal(owed.group(1)):
+        return False
     ids = _IDS.search(where)
     if ids:
         wanted = {part.strip().strip("'") for part in ids.group(1).split(",")}
         return str(entity["Id"]) in wanted
     return True
+
+
+def _amount(value: object) -> Decimal:
+    """A held amount, written with `number()` or as a plain number."""
+    return Decimal(str(value).removeprefix("#number:").removesuffix("#"))
 
 
 # --------------------------------------------------------------------------- rendering

@@ -5,11 +5,11 @@ It holds objects per endpoint (`Contacts`, `Invoices`, `Payments`, `Prepayments`
 /api.xro/2.0/{Endpoint}?page=N&where=...` with `{"Id", "Status": "OK", "ProviderName",
 "DateTimeUTC", "pagination": {page, pageSize, pageCount, itemCount}, "<Endpoint>": [...]}`,
 100 a page. It understands the `where` filters arsync sends (`Type=="..."`,
-`PaymentType=="..."`) and the `If-Modified-Since` header, leaves out contacts whose
-`ContactStatus` is not ACTIVE unless asked `includeArchived=true` (as Xero does), checks the
-`Xero-tenant-id` header, and sends the rate-limit headers. The token endpoint rotates the
-refresh token on every use, as Xero's does. `render(records)` writes canonical records as Xero
-keeps them.
+`PaymentType=="..."`), `Statuses=` and `IDs=` on Invoices, and the `If-Modified-Since` header,
+leaves out contacts whose `ContactStatus` is not ACTIVE unless asked `includeArchived=true` (as
+Xero does), checks the `Xero-tenant-id` header, and sends the rate-limit headers. The token
+endpoint rotates the refresh token on every use, as Xero's does. `render(records)` writes
+canonical records as Xero keeps them.
 """
 
 from __future__ import annotations
@@ -143,6 +143,12 @@ def _limits() -> dict[str, str]:
 def _kept(item: dict[str, Any], params: dict[str, str], headers: Any) -> bool:
     archived = item.get("ContactStatus", "ACTIVE") != "ACTIVE"
     if archived and params.get("includeArchived", "").lower() != "true":
+        return False
+    statuses = params.get("Statuses")
+    if statuses and item.get("Status") not in statuses.split(","):
+        return False
+    ids = params.get("IDs")
+    if ids and item.get("InvoiceID") not in ids.split(","):
         return False
     where = params.get("where")
     if where:

@@ -54,21 +54,36 @@ def customers_query(since: str | None) -> Query:
     return Query(select, key="c.id", key_field="id", where=where)
 
 
+TRANSACTIONS = (
+    "SELECT t.id, t.type, t.tranid, t.entity, "
+    "TO_CHAR(t.trandate, 'YYYY-MM-DD') AS trandate, "
+    "TO_CHAR(t.duedate, 'YYYY-MM-DD') AS duedate, "
+    "cur.symbol AS currency, t.foreigntotal, t.foreignamountunpaid, t.status, t.voided, "
+    "BUILTIN.DF(t.paymentmethod) AS paymentmethod, t.memo, "
+    "TO_CHAR(t.lastmodifieddate, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS lastmodified "
+    "FROM transaction t "
+    "LEFT JOIN currency cur ON cur.id = t.currency"
+)
+
+
 def transactions_query(since: str | None) -> Query:
-    select = (
-        "SELECT t.id, t.type, t.tranid, t.entity, "
-        "TO_CHAR(t.trandate, 'YYYY-MM-DD') AS trandate, "
-        "TO_CHAR(t.duedate, 'YYYY-MM-DD') AS duedate, "
-        "cur.symbol AS currency, t.foreigntotal, t.foreignamountunpaid, t.status, t.voided, "
-        "BUILTIN.DF(t.paymentmethod) AS paymentmethod, t.memo, "
-        "TO_CHAR(t.lastmodifieddate, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS lastmodified "
-        "FROM transaction t "
-        "LEFT JOIN currency cur ON cur.id = t.currency"
-    )
     where = [f"t.type IN ('{INVOICE}', '{PAYMENT}', '{CREDIT_MEMO}')"]
     if since is not None:
         where.append(modified_after("t.lastmodifieddate", since))
-    return Query(select, key="t.id", key_field="id", where=tuple(where))
+    return Query(TRANSACTIONS, key="t.id", key_field="id", where=tuple(where))
+
+
+def open_invoices_query() -> Query:
+    """Every invoice with an amount still unpaid, whatever its stamp says."""
+    where = (f"t.type = '{INVOICE}'", "t.foreignamountunpaid <> 0")
+    return Query(TRANSACTIONS, key="t.id", key_field="id", where=where)
+
+
+def invoices_query(ids: Iterable[str]) -> Query:
+    """These invoices, by internal id (numbers only reach the query text)."""
+    listed = ", ".join(sorted({i for i in ids if i.isdigit()}, key=int))
+    where = (f"t.type = '{INVOICE}'", f"t.id IN ({listed})")
+    return Query(TRANSACTIONS, key="t.id", key_field="id", where=where)
 
 
 def applications_query(since: str | None) -> Query:

@@ -8,6 +8,12 @@ A query's answers carry `startPosition` and `maxResults` but no total, so the pr
 total comes from the first page when it is the only one, else from one `SELECT COUNT(*)` with
 the same WHERE (`QueryResponse.totalCount`): one request more per stream that has more than
 one page, none for a small incremental run.
+
+An incremental pull re-verifies the open invoices (`Balance > '0'`, paged like the rest, one
+query more, two with its count when the first page is full): a balance can change without the
+invoice's `MetaData.LastUpdatedTime` moving as far as Intuit documents it. An invoice paid off
+is no longer open; its payment is new, so every invoice a changed payment links to and that
+was not read yet is read by `Id IN (...)`, 50 ids a query.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ RECORD_TYPES = {
 }
 IDS_PER_QUERY = 50  # `Id IN (...)` lists, kept well under URL limits
 ALL = "Active IN (true, false)"  # name lists answer active entries only unless asked
+OPEN = "Balance > '0'"  # the invoices still owed, a documented query filter on Invoice
 
 
 class QuickBooksSource(Source):
@@ -67,6 +74,8 @@ class QuickBooksSource(Source):
         self._lookups = Lookups({}, {}, self._company_currency)
         self._touched_memos: set[str] = set()
         self._read_payments: set[str] = set()
+        self._read_invoices: set[str] = set()  # the invoices this pull has yielded
+        self._paid_invoices: set[str] = set()  # the invoices changed payments link to
         self._totals: dict[str, int] = {}  # stream -> its records, as QuickBooks counts them
         self._read: Counter[str] = Counter()  # stream -> its records read so far
 
@@ -108,9 +117,16 @@ class QuickBooksSource(Source):
         self._read = Counter()
         self._lookups = self._read_lookups()
         yield from self._simple("Customer", since, mapping.customer, extra=ALL)
-        yield from self._simple("Invoice", since, mapping.invoice)
+        self._read_invoices = set()
+        self._paid_invoices = set()
+        if "Invoice" in since:
+            yield from self._convert("Invoice", self._changed_and_open_invoices(since))
+        else:
+            yield from self._simple("Invoice", since, mapping.invoice)
         credits: dict[str, list[Application]] = defaultdict(list)
         yield from self._payments(since, credits)
+        if "Invoice" in since:
+            yield from self._convert("Invoice", self._linked_invoices())
         yield from self._credit_memos(since, credits)
 
     # ------------------------------------------------------------------ streams
@@ -122,13 +138,68 @@ class QuickBooksSource(Source):
         convert: Callable[[Json, Lookups], Customer | Invoice],
         extra: str | None = None,
     ) -> Iterator[PulledItem]:
-        for entity in self._changed(entity_name, since, extra):
+        yield from self._convert(entity_name, self._changed(entity_name, since, extra), convert)
+
+    def _convert(
+        self,
+        entity_name: str,
+        entities: Iterator[Json],
+        convert: Callable[[Json, Lookups], Customer | Invoice] = mapping.invoice,
+    ) -> Iterator[PulledItem]:
+        for entity in entities:
             try:
                 record = convert(entity, self._lookups)
             except (UnmappableError, ValidationError) as error:
                 yield self._rejection(entity_name, entity, _reason(error))
                 continue
             yield Pulled(record, _location(entity_name, entity))
+
+    def _changed_and_open_invoices(self, since: Mapping[str, str]) -> Iterator[Json]:
+        """The invoices changed at or after the cursor, and every open one, each once.
+
+        Intuit does not document that a payment moves the invoice's `LastUpdatedTime`, so
+        the open invoices are read again, by `Balance > '0'`, and a partial payment is seen
+        whatever the stamp says. Of two copies the later stamp wins; on a tie, the later
+        read.
+        """
+        freshest: dict[str, Json] = {}
+        for where in (None, OPEN):
+            entities = (
+                self._changed("Invoice", since)
+                if where is None
+                else self._more("Invoice", self._query_all("Invoice", where, counted=True))
+            )
+            for entity in entities:
+                key = str(entity.get("Id"))
+                before = freshest.get(key)
+                if before is None or not _older(entity, before):
+                    freshest[key] = entity
+        self._read_invoices = set(freshest)
+        log.info(
+            "erp.open_invoices_reread",
+            erp=self.name,
+            read=self._read["Invoice"],
+            invoices=len(freshest),
+        )
+        yield from freshest.values()
+
+    def _linked_invoices(self) -> Iterator[Json]:
+        """The invoices changed payments link to that this pull has not read: one paid off
+        is no longer open, and its stamp may not have moved."""
+        wanted = sorted(self._paid_invoices - self._read_invoices)
+        self._read_invoices |= set(wanted)
+        found = self._by_ids("Invoice", wanted)
+        self._totals["Invoice"] = self._read["Invoice"] + len(found)
+        yield from self._more("Invoice", iter(found))
+
+    def _more(self, entity_name: str, entities: Iterator[Json]) -> Iterator[Json]:
+        """A further read of a stream already read: counted in its read and its total, and
+        moving its cursor."""
+        for entity in entities:
+            self._read[entity_name] += 1
+            self._advance(entity_name, entity)
+            yield entity
+        self._totals[entity_name] = self._read[entity_name]
 
     def _payments(
         self, since: Mapping[str, str], credits: dict[str, list[Application]]
@@ -139,6 +210,7 @@ class QuickBooksSource(Source):
         self._read_payments = set()
         for entity in self._changed("Payment", since):
             self._read_payments.add(str(entity.get("Id")))
+            self._paid_invoices |= _linked(entity, "Invoice")
             split = self._split(entity)
             if isinstance(split, QuarantineEntry):
                 yield split
@@ -312,8 +384,8 @@ class QuickBooksSource(Source):
             )
             if counted and start == 1:
                 total = len(entities) if len(entities) < size else self._count(entity_name, where)
-                if total is not None:
-                    self._totals[entity_name] = total
+                if total is not None:  # on top of what earlier reads of the stream brought
+                    self._totals[entity_name] = self._read[entity_name] + total
             yield from entities
             if len(entities) < size:
                 return
@@ -376,6 +448,28 @@ def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
         yield from held
         held = [item]
     yield from held
+
+
+def _older(entity: Json, than: Json) -> bool:
+    """Whether `entity` carries an earlier `MetaData.LastUpdatedTime` than `than` (no stamp,
+    or one that cannot be read, is earliest)."""
+    try:
+        stamp, other = mapping.last_updated(entity), mapping.last_updated(than)
+    except UnmappableError:
+        return False
+    if other is None:
+        return False
+    return stamp is None or stamp < other
+
+
+def _linked(entity: Json, kind: str) -> set[str]:
+    """The ids of the `kind` transactions a payment's lines link to."""
+    return {
+        str(link.get("TxnId"))
+        for line in entity.get("Line") or []
+        for link in line.get("LinkedTxn") or []
+        if link.get("TxnType") == kind and link.get("TxnId") is not None
+    }
 
 
 def _json(response: requests.Response) -> object:

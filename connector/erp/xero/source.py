@@ -6,6 +6,13 @@ CreditNotes}?page=N` (100 a page, a `pagination` object says how many pages; Con
 through the shared `HttpClient` (OAuth 2.0 refresh-token grant, retries, Retry-After, 60 calls
 a minute). The first page's `pagination.itemCount` is the stream's total for the progress
 bar, at no extra call.
+
+An incremental pull re-verifies the open invoices (`Statuses=AUTHORISED`, paged, one call a
+page more): Xero documents `UpdatedDateUTC` as "the timestamp of the last edit to the
+invoice", and does not say a payment is one. An invoice paid off is PAID, no longer
+AUTHORISED; the payment or allocation that paid it is new, so every invoice a changed payment,
+prepayment, overpayment or credit note points at that was not read yet is read by `IDs=`, 50
+a call.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ ERP = "Xero"
 CALLS_PER_MINUTE = 60  # Xero's limit per organisation and app (and 5,000 a day)
 PAGE_SIZE = 100  # what Xero returns per page unless told otherwise
 DAY_LIMIT_WARNING = 500  # warn when fewer calls than this are left for the day
+IDS_PER_CALL = 50  # `IDs=` lists, kept well under URL limits
+OPEN = (("Statuses", "AUTHORISED"),)  # approved and not fully paid: still owed
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ STREAMS = (
         "CreditNotes", "CreditNoteID", "credit_memo", 'Type=="ACCRECCREDIT"', mapping.credit_note
     ),
 )
+INVOICES = STREAMS[1]
 
 
 class XeroSource(Source):
@@ -99,6 +109,8 @@ class XeroSource(Source):
         self._held: dict[str, Customer] = {}
         self._totals: dict[str, int] = {}  # stream -> its objects, as `pagination` counts them
         self._read: Counter[str] = Counter()
+        self._read_invoices: set[str] = set()  # the invoices this pull has read
+        self._paid_invoices: set[str] = set()  # the invoices changed payments point at
 
     # ------------------------------------------------------------------ Source
 
@@ -135,18 +147,61 @@ class XeroSource(Source):
         self._held = {}
         self._totals = {}
         self._read = Counter()
+        self._read_invoices = set()
+        self._paid_invoices = set()
         for stream in STREAMS:
-            for entity in self._pages(stream, since.get(stream.name)):
-                item = self._item(stream, entity)
-                if item is None:
-                    continue
-                record = item.record if isinstance(item, Pulled) else None
-                if isinstance(record, Customer) and _supplier_only(entity):
-                    self._held[record.id] = record
-                    continue
-                if isinstance(record, Invoice | Payment | CreditMemo):
-                    yield from self._release(record.customer_id)
-                yield item
+            cursor = since.get(stream.name)
+            if stream.name == INVOICES.name and cursor is not None:
+                entities = self._changed_and_open_invoices(cursor)
+            else:
+                entities = self._pages(stream, cursor)
+            for entity in entities:
+                self._paid_invoices |= _pointed_at(entity)
+                yield from self._emit(stream, entity)
+        if INVOICES.name in since:
+            for entity in self._linked_invoices():
+                yield from self._emit(INVOICES, entity)
+
+    def _emit(self, stream: Stream, entity: Json) -> Iterator[PulledItem]:
+        item = self._item(stream, entity)
+        if item is None:
+            return
+        record = item.record if isinstance(item, Pulled) else None
+        if isinstance(record, Customer) and _supplier_only(entity):
+            self._held[record.id] = record
+            return
+        if isinstance(record, Invoice | Payment | CreditMemo):
+            yield from self._release(record.customer_id)
+        yield item
+
+    def _changed_and_open_invoices(self, cursor: str) -> Iterator[Json]:
+        """The invoices modified since the cursor, and every open one, each once.
+
+        Of two copies the later `UpdatedDateUTC` wins; on a tie, the later read.
+        """
+        freshest: dict[str, Json] = {}
+        for entity in [*self._pages(INVOICES, cursor), *self._pages(INVOICES, None, OPEN)]:
+            key = str(entity.get(INVOICES.id_field))
+            before = freshest.get(key)
+            if before is None or not _older(entity, before):
+                freshest[key] = entity
+        self._read_invoices = set(freshest)
+        log.info(
+            "erp.open_invoices_reread",
+            erp=self.name,
+            read=self._read[INVOICES.name],
+            invoices=len(freshest),
+        )
+        yield from freshest.values()
+
+    def _linked_invoices(self) -> Iterator[Json]:
+        """The invoices changed payments and credit point at that this pull has not read: one
+        paid off is no longer open, and its stamp may not have moved."""
+        wanted = sorted(self._paid_invoices - self._read_invoices)
+        self._read_invoices |= set(wanted)
+        for start in range(0, len(wanted), IDS_PER_CALL):
+            listed = ",".join(wanted[start : start + IDS_PER_CALL])
+            yield from self._pages(INVOICES, None, (("IDs", listed),))
 
     # ------------------------------------------------------------------ mapping
 
@@ -203,12 +258,15 @@ class XeroSource(Source):
 
     # ------------------------------------------------------------------ paging
 
-    def _pages(self, stream: Stream, cursor: str | None) -> Iterator[Json]:
-        """Every object of the stream, page by page; the cursor follows the newest."""
+    def _pages(
+        self, stream: Stream, cursor: str | None, query: tuple[tuple[str, str], ...] = ()
+    ) -> Iterator[Json]:
+        """Every object of the stream (that `query` asks for), page by page; the cursor
+        follows the newest. Each read adds to the stream's read and total."""
         modified_since = None if cursor is None else _if_modified_since(stream.name, cursor)
         page = 1
         while True:
-            params: dict[str, str | int] = {"page": page, **dict(stream.query)}
+            params: dict[str, str | int] = {"page": page, **dict(stream.query), **dict(query)}
             if stream.where:
                 params["where"] = stream.where
             response, body = self._get(stream.name, params, modified_since)
@@ -239,7 +297,7 @@ class XeroSource(Source):
         pagination = body.get("pagination")
         count = pagination.get("itemCount") if isinstance(pagination, dict) else None
         if isinstance(count, int) and not isinstance(count, bool):
-            self._totals[stream] = count
+            self._totals[stream] = self._read[stream] + count  # on top of earlier reads
 
     def _get(
         self, endpoint: str, params: Mapping[str, str | int], modified_since: str | None
@@ -287,6 +345,30 @@ def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
         yield from held
         held = [item]
     yield from held
+
+
+def _older(entity: Json, than: Json) -> bool:
+    """Whether `entity` carries an earlier `UpdatedDateUTC` than `than` (no stamp, or one
+    that cannot be read, is earliest)."""
+    try:
+        stamp, other = mapping.updated(entity), mapping.updated(than)
+    except UnmappableError:
+        return False
+    if other is None:
+        return False
+    return stamp is None or stamp < other
+
+
+def _pointed_at(entity: Json) -> set[str]:
+    """The invoices a payment (`Invoice`) or a credit note, prepayment or overpayment
+    (`Allocations[].Invoice`) settles."""
+    invoices = [entity.get("Invoice")]
+    invoices += [a.get("Invoice") for a in entity.get("Allocations") or [] if isinstance(a, dict)]
+    return {
+        str(invoice["InvoiceID"])
+        for invoice in invoices
+        if isinstance(invoice, dict) and invoice.get("InvoiceID")
+    }
 
 
 def _supplier_only(contact: Json) -> bool:
