@@ -490,7 +490,9 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         records=kept,
         forget_records=[(loaded.source_name, kind, key) for kind, key in loaded.forgotten],
         written=result.crm.written,
-        replace_records_of=None if loaded.incremental or not kept else loaded.source_name,
+        # A full pull replaces what an earlier one kept, even when it found nothing at all:
+        # records deleted in the ERP must not outlive it.
+        replace_records_of=None if loaded.incremental else loaded.source_name,
         accounting={stream: count.as_dict() for stream, count in loaded.accounting.items()},
     )
 

@@ -90,7 +90,9 @@ def priority(features: pd.DataFrame, settings: ScoringSettings) -> pd.DataFrame:
         (features[f"aging_{key}"] * weight for key, weight in weights.items()),
         start=pd.Series(0.0, index=features.index),
     )
-    multiplier = features["risk_tier"].map(settings.priority.tier_multipliers).fillna(1.0)
+    # As floats: a map over an empty text column keeps the text dtype, which cannot multiply.
+    tiers = features["risk_tier"].map(settings.priority.tier_multipliers)
+    multiplier = tiers.astype("float64").fillna(1.0)
     promised = pending_promise_share(features) if "promise_status" in features else 0.0
     at_risk = (weighted * multiplier * (1 - promised)).round(2)
     # Ties go to the customer id, so the rank never depends on row order.

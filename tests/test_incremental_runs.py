@@ -168,6 +168,26 @@ def test_a_failed_run_leaves_the_watermark_where_it_was(
         assert state.recent_runs(1)[0].status == "failed"
 
 
+def test_a_full_pull_that_finds_nothing_keeps_nothing(project: Path, org: FakeSalesforce) -> None:
+    """Every record deleted in the ERP: a full pull (accepted past the breaker) must drop the
+    kept records, or the next incremental run would score them as if they still existed."""
+    run(project, org)
+    engine = sa.create_engine(f"sqlite:///{project / 'warehouse.db'}")
+    with engine.begin() as connection:
+        tables = sa.inspect(connection).get_table_names()
+        for table in tables:
+            connection.execute(sa.text(f'DELETE FROM "{table}"'))  # noqa: S608 - our own tables
+    engine.dispose()
+    with StateStore.open(f"sqlite:///{project / 'state/arsync.db'}") as store:
+        assert store.source_records("sql")
+
+    code, _ = run(project, org, "--full", "--accept-large-change")
+
+    assert code in {0, 1}
+    with StateStore.open(f"sqlite:///{project / 'state/arsync.db'}") as store:
+        assert store.source_records("sql") == []
+
+
 def test_full_pulls_everything_again(project: Path, org: FakeSalesforce) -> None:
     run(project, org)
 

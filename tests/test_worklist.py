@@ -459,3 +459,12 @@ def test_priority_through_scoring_is_independent_of_row_order() -> None:
         assert result["priority_weight"].tolist() == [250.0, 250.0, 0.0, 600.0]
         ranks = pd.Series([2, 3, pd.NA, 1], index=result.index, dtype="Int64")
         pd.testing.assert_series_equal(result["priority_rank"], ranks, check_names=False)
+
+
+def test_an_empty_ledger_scores_to_an_empty_frame() -> None:
+    """An ERP with no customers left (all deleted) scores nothing, and does not crash on the
+    text dtype an empty tier column keeps."""
+    result = score_accounts(ledger_of(), AS_OF, SHIPPED, USD_EUR)
+
+    assert len(result) == 0
+    assert {"priority_weight", "money_at_risk", "priority_rank"} <= set(result.columns)
