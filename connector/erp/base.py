@@ -39,6 +39,17 @@ class Rejected:
 Cursors = Mapping[str, str]  # stream name -> where the next incremental pull starts
 
 
+def last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
+    """The items, the last one held back until the pull is over: a progress bar looks after
+    each item, so its last look then sees every count final, records read after the last item
+    (a skipped record, a zero credit memo, a supplier held back) included."""
+    held: list[PulledItem] = []
+    for item in items:
+        yield from held
+        held = [item]
+    yield from held
+
+
 @dataclass(frozen=True, slots=True)
 class Extent:
     """How much the next pull reads, known before it starts: a progress bar's total."""

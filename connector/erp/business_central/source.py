@@ -28,7 +28,7 @@ from typing import ClassVar
 import structlog
 
 from arsync.quarantine import QuarantineEntry
-from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
 from connector.erp.business_central import mapping
 from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
@@ -82,7 +82,7 @@ class BusinessCentralSource(Source):
 
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """The last item comes once the pull is over, when every count is final."""
-        return _last_at_end(self._pull(since))
+        return last_at_end(self._pull(since))
 
     def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         since = dict(since or {})
@@ -266,17 +266,6 @@ class BusinessCentralSource(Source):
         known = None if current is None else parse_cursor(current)
         if known is None or seen > known:
             self._cursors[stream] = mapping.text(entity, "lastModifiedDateTime") or ""
-
-
-def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
-    """The items, the last one held back until the pull is over: a progress bar looks after
-    each item, so its last look then sees every count final, entities read after the last
-    item (the journal lines of unchanged payments) included."""
-    held: list[PulledItem] = []
-    for item in items:
-        yield from held
-        held = [item]
-    yield from held
 
 
 def _older(entity: Entity, than: Entity) -> bool:

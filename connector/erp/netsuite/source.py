@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import structlog
 
-from connector.erp.base import Cursors, Extent, PulledItem, Source
+from connector.erp.base import Cursors, Extent, PulledItem, Source, last_at_end
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 
@@ -71,7 +71,7 @@ class NetSuiteSource(Source):
 
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """The last item comes once the pull is over, when every count is final."""
-        return _last_at_end(self._pull(since))
+        return last_at_end(self._pull(since))
 
     def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         since = dict(since or {})
@@ -167,17 +167,6 @@ class NetSuiteSource(Source):
         current = self._cursors.get(stream)
         if current is None or seen > _naive(current):
             self._cursors[stream] = seen.isoformat(timespec="seconds")
-
-
-def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
-    """The items, the last one held back until the pull is over: a progress bar looks after
-    each item, so its last look then sees every count final, rows read after the last item
-    (a skipped invoice) included."""
-    held: list[PulledItem] = []
-    for item in items:
-        yield from held
-        held = [item]
-    yield from held
 
 
 def _invoice(row: Row) -> Iterator[PulledItem]:

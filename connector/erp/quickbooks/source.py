@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
-from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import Json, Lookups, UnmappableError
 from connector.erp.quickbooks.settings import QuickBooksSettings
@@ -101,7 +101,7 @@ class QuickBooksSource(Source):
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every stream changed at or after its cursor (all of it without one); the last
         item comes once the pull is over, when every count is final."""
-        return _last_at_end(self._pull(since))
+        return last_at_end(self._pull(since))
 
     def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every stream changed at or after its cursor (all of it without one).
@@ -437,17 +437,6 @@ class QuickBooksSource(Source):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
-    """The items, the last one held back until the pull is over: a progress bar looks after
-    each item, so its last look then sees every count final, records read after the last
-    item (a zero credit memo) included."""
-    held: list[PulledItem] = []
-    for item in items:
-        yield from held
-        held = [item]
-    yield from held
 
 
 def _older(entity: Json, than: Json) -> bool:

@@ -30,7 +30,7 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
 from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
@@ -138,7 +138,7 @@ class SqlSource(Source):
         the rows changed after its cursor (payments and credit memos also when one of their
         applications changed). The last item comes once the pull is over, when every count
         is final."""
-        return _last_at_end(self._pull(since))
+        return last_at_end(self._pull(since))
 
     def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         since = dict(since or {})
@@ -517,16 +517,6 @@ class _Counts:
             quarantined=self.quarantined,
             incremental=incremental,
         )
-
-
-def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
-    """The items, the last one held back until the pull is over: a progress bar looks after
-    each item, so its last look then sees every count final."""
-    held: list[PulledItem] = []
-    for item in items:
-        yield from held
-        held = [item]
-    yield from held
 
 
 def _application(

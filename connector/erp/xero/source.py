@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source
+from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import Context, Json, NotReceivableError, UnmappableError
 from connector.erp.xero.settings import XeroSettings
@@ -133,7 +133,7 @@ class XeroSource(Source):
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every stream modified since its cursor; the last item comes once the pull is
         over, when every count is final."""
-        return _last_at_end(self._pull(since))
+        return last_at_end(self._pull(since))
 
     def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every stream modified since its cursor (all of it without one).
@@ -334,17 +334,6 @@ class XeroSource(Source):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:
-    """The items, the last one held back until the pull is over: a progress bar looks after
-    each item, so its last look then sees every count final, objects read after the last
-    item (a skipped one, a supplier held back) included."""
-    held: list[PulledItem] = []
-    for item in items:
-        yield from held
-        held = [item]
-    yield from held
 
 
 def _older(entity: Json, than: Json) -> bool:
