@@ -10,7 +10,7 @@ from fakes.business_central import COMPANY, TENANT, render
 from arsync.records import CanonicalRecord
 from connector.erp import business_central
 from connector.erp.base import Source
-from contract.harness import ConnectorCase
+from contract.harness import CHANGED_AT, ConnectorCase, ErpState
 
 SETTINGS = business_central.Settings(
     kind="business_central",
@@ -26,9 +26,27 @@ def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.Reques
     return business_central.build(SETTINGS, environ={"BC_CLIENT_SECRET": "secret"})
 
 
+def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -> Source:
+    """An archived customer is `blocked: All` (it keeps its open invoices); a later change
+    moves `lastModifiedDateTime` (a payment's on each of its journal lines)."""
+    fake = render(state.records)
+    stamp = CHANGED_AT.isoformat().replace("+00:00", "Z")
+    for entity in fake.collections["customers"]:
+        if entity["id"] in state.archived:
+            entity["blocked"] = "All"
+        if ("customer", entity["id"]) in state.later:
+            entity["lastModifiedDateTime"] = stamp
+    for line in fake.journal_lines.get("journal-1", []):
+        if ("payment", line["documentNumber"]) in state.later:
+            line["lastModifiedDateTime"] = stamp
+    fake.register(mock)
+    return business_central.build(SETTINGS, environ={"BC_CLIENT_SECRET": "secret"})
+
+
 CASE = ConnectorCase(
     name="business_central",
     serve=serve,
+    serve_state=serve_state,
     # API v2.0 has no customer hierarchy, industry, delivery preference or CRM id; no dispute
     # on sales invoices; no method on payment journal lines; no reason text on credit memos
     # (only a return-reason id); and an open credit memo's applied part is not in the API.

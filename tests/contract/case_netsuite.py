@@ -11,7 +11,7 @@ from fakes.netsuite import ROOT, render
 from arsync.records import CanonicalRecord
 from connector.erp import netsuite
 from connector.erp.base import Source
-from contract.harness import ConnectorCase
+from contract.harness import CHANGED_AT, FIRST_PULL, ConnectorCase, ErpState
 
 ENVIRON = {
     "NS_CONSUMER_KEY": "ck",
@@ -36,9 +36,24 @@ def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.Reques
     return netsuite.build(SETTINGS, environ=ENVIRON)
 
 
+def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -> Source:
+    """An archived customer has `isinactive` T; a later change moves `lastmodifieddate`."""
+    fake = render(state.records, FIRST_PULL.replace(tzinfo=None))
+    for row in fake.customers:
+        if row["id"] in state.archived:
+            row["isinactive"] = "T"
+    later = {key for _, key in state.later}
+    for row in [*fake.customers, *fake.transactions]:
+        if row["id"] in later:
+            row["lastmodified"] = CHANGED_AT.strftime("%Y-%m-%dT%H:%M:%S")
+    fake.register(mock)
+    return netsuite.build(SETTINGS, environ=ENVIRON)
+
+
 CASE = ConnectorCase(
     name="netsuite",
     serve=serve,
+    serve_state=serve_state,
     # NetSuite has a place for neither a dispute flag on invoices nor an industry, delivery
     # preference, usual payment method or CRM id on customers in the columns arsync reads.
     cannot_carry={

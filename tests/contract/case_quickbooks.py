@@ -13,7 +13,7 @@ from arsync.records import CanonicalRecord, Invoice, InvoiceStatus
 from connector.erp import quickbooks
 from connector.erp.base import Source
 from connector.erp.http import HttpSettings
-from contract.harness import ConnectorCase
+from contract.harness import CHANGED_AT, ConnectorCase, ErpState
 
 ENVIRON = {"QBO_CLIENT_ID": "ci", "QBO_CLIENT_SECRET": "cs", "QBO_REFRESH_TOKEN": "rt-1"}
 SETTINGS = quickbooks.Settings(
@@ -32,6 +32,24 @@ def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.Reques
     return quickbooks.build(SETTINGS, environ=ENVIRON)
 
 
+ENTITIES = {"customer": "Customer", "payment": "Payment", "invoice": "Invoice"}
+
+
+def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -> Source:
+    """An archived customer is inactive (`Active: false`); a later change moves
+    `MetaData.LastUpdatedTime`."""
+    fake = render(state.records)
+    for entity in fake.entities["Customer"]:
+        if entity["Id"] in state.archived:
+            entity["Active"] = False
+    for kind, key in state.later:
+        for entity in fake.entities[ENTITIES[kind]]:
+            if entity["Id"] == key:
+                entity["MetaData"]["LastUpdatedTime"] = CHANGED_AT.isoformat()
+    fake.register(mock)
+    return quickbooks.build(SETTINGS, environ=ENVIRON)
+
+
 def as_kept(record: CanonicalRecord) -> CanonicalRecord:
     """QuickBooks zeroes a voided invoice's amounts, and stamps every change."""
     if not isinstance(record, Invoice):
@@ -47,6 +65,7 @@ def as_kept(record: CanonicalRecord) -> CanonicalRecord:
 CASE = ConnectorCase(
     name="quickbooks",
     serve=serve,
+    serve_state=serve_state,
     cannot_carry={
         # No credit limit, industry or CRM id on a QuickBooks customer.
         "customer": frozenset({"credit_limit", "industry", "crm_account_id"}),

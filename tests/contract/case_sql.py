@@ -19,7 +19,7 @@ from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payme
 from arsync.yamlfile import load_model
 from connector.erp import sql
 from connector.erp.base import Source
-from contract.harness import ConnectorCase
+from contract.harness import CHANGED_AT, ConnectorCase, ErpState
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "mappings/erp/sql_example.yaml"
@@ -279,5 +279,32 @@ def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.Reques
     return source_for(url)
 
 
+LATER_ROWS = {
+    "customer": (("dim_customer", "customer_id"),),
+    "payment": (("fact_cash_receipt", "receipt_id"), ("fact_receipt_application", "receipt_id")),
+}
+
+
+def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -> Source:
+    """A later change moves the rows' `updated_at`. The example schema has no customer status
+    column: an archived customer is a row like any other."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, state.records)
+    engine = engine_for(url)
+    try:
+        tables = warehouse_tables().tables
+        with engine.begin() as connection:
+            for kind, key in state.later:
+                for name, column in LATER_ROWS[kind]:
+                    table = tables[name]
+                    connection.execute(
+                        table.update().where(table.c[column] == key).values(updated_at=CHANGED_AT)
+                    )
+    finally:
+        engine.dispose()
+    return source_for(url)
+
+
 # A database has a column for every canonical field: nothing is left out.
-CASE = ConnectorCase(name="sql", serve=serve, cannot_carry={})
+CASE = ConnectorCase(name="sql", serve=serve, serve_state=serve_state, cannot_carry={})

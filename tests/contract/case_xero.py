@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import responses
-from fakes.xero import TENANT, UPDATED, render
+from fakes.xero import ENDPOINTS, TENANT, UPDATED, ms_date, render
 
 from arsync.records import CanonicalRecord, Invoice
 from connector.erp import xero
 from connector.erp.base import Source
 from connector.erp.http import HttpSettings
-from contract.harness import ConnectorCase
+from contract.harness import CHANGED_AT, ConnectorCase, ErpState
 
 ENVIRON = {"XERO_CLIENT_ID": "ci", "XERO_CLIENT_SECRET": "cs", "XERO_REFRESH_TOKEN": "rt-1"}
 SETTINGS = xero.Settings(
@@ -29,6 +29,25 @@ def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.Reques
     return xero.build(SETTINGS, environ=ENVIRON)
 
 
+ID_FIELDS = {"customer": ("ContactID",), "payment": ("PaymentID", "PrepaymentID")}
+
+
+def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -> Source:
+    """An archived contact has `ContactStatus: ARCHIVED`; a later change moves
+    `UpdatedDateUTC`."""
+    fake = render(state.records)
+    for item in fake.objects.get("Contacts", []):
+        if item["ContactID"] in state.archived:
+            item["ContactStatus"] = "ARCHIVED"
+    for kind, key in state.later:
+        for endpoint in ENDPOINTS:
+            for item in fake.objects.get(endpoint, []):
+                if any(item.get(name) == key for name in ID_FIELDS[kind]):
+                    item["UpdatedDateUTC"] = ms_date(CHANGED_AT)
+    fake.register(mock)
+    return xero.build(SETTINGS, environ=ENVIRON)
+
+
 def as_kept(record: CanonicalRecord) -> CanonicalRecord:
     """Xero stamps every change (UpdatedDateUTC)."""
     if isinstance(record, Invoice) and record.last_modified is None:
@@ -39,6 +58,7 @@ def as_kept(record: CanonicalRecord) -> CanonicalRecord:
 CASE = ConnectorCase(
     name="xero",
     serve=serve,
+    serve_state=serve_state,
     cannot_carry={
         # A Xero contact has no credit limit, parent, industry, delivery or payment method
         # preference, nor a CRM id.

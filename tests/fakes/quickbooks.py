@@ -7,7 +7,8 @@ nothing matches); `SELECT COUNT(*) FROM <Entity> [WHERE ...]` with `{"QueryRespo
 {"totalCount": n}, "time": ...}`.
 It understands just enough of the statements arsync sends: the entity,
 `MetaData.LastUpdatedTime >= '...'`, `Balance > '0'`, `Id IN (...)`, `Active IN (true,
-false)` (every entity it holds is active), STARTPOSITION and MAXRESULTS. `render(records)`
+false)` (without it, an entity held with `Active: false` is left out, as QuickBooks leaves
+inactive name-list entries out), STARTPOSITION and MAXRESULTS. `render(records)`
 writes canonical records as QuickBooks keeps them: a voided invoice zeroed with "Voided" in
 its note, and each credit memo application as a payment of 0 with an Invoice line and a
 CreditMemo line.
@@ -138,6 +139,8 @@ class FakeQuickBooks:
 
 
 def _matches(entity: dict[str, Any], where: str | None) -> bool:
+    if entity.get("Active") is False and "Active IN (true, false)" not in (where or ""):
+        return False
     if not where:
         return True
     since = _SINCE.search(where)
