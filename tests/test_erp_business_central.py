@@ -590,6 +590,42 @@ def test_payment_journal_lines_make_payments(mock: responses.RequestsMock) -> No
     ]
 
 
+def test_a_line_applied_to_an_invoice_entry_without_a_sales_invoice_is_not_unapplied_cash(
+    mock: responses.RequestsMock,
+) -> None:
+    """The API page fills `appliesToInvoiceId` only from a posted sales invoice of that number:
+    a line applied to an opening-balance invoice posted from a journal shows its number with
+    an empty id. It is applied (to a debt `salesInvoices` does not carry), not unapplied."""
+    fake = company(
+        customers=[customer(C1)],
+        salesInvoices=[sales_invoice(I1)],
+        customerPaymentJournals=[journal()],
+    )
+    fake.journal_lines["journal-1"] = [
+        line(1, "G00001", -500, I1, appliesToInvoiceNumber="PS-INV103001"),
+        line(2, "G00001", -300, appliesToInvoiceNumber="OPEN-0042"),
+        line(3, "G00002", -80, appliesToInvoiceNumber="OPEN-0043"),
+        line(4, "G00003", -25),  # entered through the API with no invoice: unapplied
+    ]
+    fake.register(mock)
+
+    with capture_logs() as logs:
+        records, rejected = pull(source())
+
+    payments = {r.id: r for r in records if isinstance(r, Payment)}
+    assert rejected == []
+    assert sorted(payments) == ["G00001", "G00003"]
+    first = payments["G00001"]
+    assert (first.amount, first.unapplied) == (D("500"), D("0"))
+    assert [(a.invoice_id, a.amount) for a in first.applications] == [(I1, D("500"))]
+    assert payments["G00003"].unapplied == D("25")
+    skipped = [e for e in logs if e["event"] == "erp.record_skipped"]
+    assert [(e["record"], e["invoice_number"]) for e in skipped] == [
+        ("customerPayments/line-2", "OPEN-0042"),
+        ("customerPayments/line-3", "OPEN-0043"),
+    ]
+
+
 def test_a_payment_to_an_invoice_not_in_the_pull_reads_its_currency(
     mock: responses.RequestsMock,
 ) -> None:

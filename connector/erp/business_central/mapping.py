@@ -39,6 +39,7 @@ class Skip(Enum):
     NOT_POSTED = "not posted"
     CANCELLED_PAIR = "cancelled by, or cancelling, another document"
     APPLIED_ELSEWHERE = "fully applied through the ledger to documents the API does not name"
+    APPLIED_OUTSIDE = "applied to an invoice entry that is not a posted sales invoice"
 
 
 # --------------------------------------------------------------------------- values
@@ -266,13 +267,36 @@ def payments(
     the canonical payment (positive amounts only) cannot carry it, so its document is
     quarantined as `payment_reversal`; once posted, its effect is in the invoices'
     `remainingAmount`. The journal line has no currency in the API: the payment's is the
-    currency of an invoice it applies to, else its customer's.
+    currency of an invoice it applies to, else its customer's. A line naming an invoice number
+    but no invoice id is left out (`applied_outside_the_api`).
     """
     groups: dict[tuple[str, str], list[Entity]] = {}
     for line in lines:
+        if applied_outside_the_api(line):
+            log.info(
+                "erp.record_skipped",
+                source="business_central",
+                record=f"customerPayments/{text(line, 'id')}",
+                invoice_number=text(line, "appliesToInvoiceNumber"),
+                reason=Skip.APPLIED_OUTSIDE.value,
+            )
+            continue
         key = (text(line, "journalId") or "", text(line, "documentNumber") or "")
         groups.setdefault(key, []).append(line)
     return [_payment(group, currency_of) for group in groups.values()]
+
+
+def applied_outside_the_api(line: Entity) -> bool:
+    """Whether a journal line applies to an invoice entry that is no posted sales invoice.
+
+    Business Central fills `Applies-to Invoice Id` only from the `Sales Invoice Header` of that
+    number; an invoice entry posted from a journal (opening balances, migrated invoices) has
+    none, so the line shows `appliesToInvoiceNumber` with an empty id. That invoice is not in
+    `salesInvoices` either: counting the line as unapplied cash would lower the customer's
+    balance by the payment of a debt arsync never saw, so the line is left out.
+    """
+    number = text(line, "appliesToInvoiceNumber")
+    return guid(line, "appliesToInvoiceId") is None and number is not None
 
 
 def _payment(

@@ -7,7 +7,9 @@ changes an invoice's balance without moving its stamp), then the lines of every 
 payment journal.
 
 Payments come from `customerPaymentJournals({id})/customerPayments`, the only payment resource
-of API v2.0: lines of the payment journals, i.e. payments entered and not posted yet. Posting
+of API v2.0: the unposted lines of the default cash receipt journal template whose document
+type is Payment, account type Customer and applies-to document type Invoice (the page's own
+filters: unapplied lines typed in the client are not among them). Posting
 moves a payment into the customer ledger, which API v2.0 does not expose; by then the invoices'
 `remainingAmount` carries it. Journal lines are read whole on every pull (a payment is made of
 several lines, and a journal holds only what awaits posting) and a payment is yielded when one
