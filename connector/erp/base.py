@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
@@ -37,6 +37,16 @@ class Rejected:
 
 
 Cursors = Mapping[str, str]  # stream name -> where the next incremental pull starts
+T = TypeVar("T")
+
+
+def keep_freshest(kept: dict[str, T], key: str, copy: T, older: Callable[[T, T], bool]) -> None:
+    """Keep `copy` under `key` unless the copy already kept is newer (`older(copy, kept)`): of
+    two reads of one record (the changed ones and the open ones) the later stamp wins, and on
+    a tie the later read."""
+    before = kept.get(key)
+    if before is None or not older(copy, before):
+        kept[key] = copy
 
 
 def last_at_end(items: Iterator[PulledItem]) -> Iterator[PulledItem]:

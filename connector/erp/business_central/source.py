@@ -30,7 +30,15 @@ from typing import ClassVar
 import structlog
 
 from arsync.quarantine import QuarantineEntry
-from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
+from connector.erp.base import (
+    Cursors,
+    Extent,
+    Pulled,
+    PulledItem,
+    Source,
+    keep_freshest,
+    last_at_end,
+)
 from connector.erp.business_central import mapping
 from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
@@ -150,10 +158,7 @@ class BusinessCentralSource(Source):
         reads = ({"$filter": modified_after(cursor)}, {"$filter": "status eq 'Open'"})
         for params in reads:
             for entity in self._read_entities("salesInvoices", params):
-                key = mapping.text(entity, "id") or ""
-                before = freshest.get(key)
-                if before is None or not _older(entity, before):
-                    freshest[key] = entity
+                keep_freshest(freshest, mapping.text(entity, "id") or "", entity, _older)
         log.info(
             "erp.open_invoices_reread",
             source="business_central",

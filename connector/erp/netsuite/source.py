@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import structlog
 
-from connector.erp.base import Cursors, Extent, PulledItem, Source, last_at_end
+from connector.erp.base import Cursors, Extent, PulledItem, Source, keep_freshest, last_at_end
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 
@@ -110,7 +110,7 @@ class NetSuiteSource(Source):
                 if since is None:
                     yield from _invoice(row)
                 else:
-                    _keep_freshest(invoices, row)
+                    keep_freshest(invoices, mapping.text(row, "id") or "", row, _older)
             elif mapping.document_skipped(row):
                 _log_skip(row, mapping.Skip.NOT_RECEIVABLE)
             else:
@@ -118,7 +118,7 @@ class NetSuiteSource(Source):
         if since is not None:
             for row in self._counted("transactions", mapping.open_invoices_query()):
                 self._advance("transactions", row)
-                _keep_freshest(invoices, row)
+                keep_freshest(invoices, mapping.text(row, "id") or "", row, _older)
             log.info(
                 "erp.open_invoices_reread",
                 source="netsuite",
@@ -177,16 +177,10 @@ def _invoice(row: Row) -> Iterator[PulledItem]:
         yield item
 
 
-def _keep_freshest(invoices: dict[str, Row], row: Row) -> None:
-    """Keep `row` unless the copy already kept carries a later `lastmodified` (no stamp is
-    earliest): on a tie, the later read wins."""
-    key = mapping.text(row, "id") or ""
-    before = invoices.get(key)
-    if before is not None:
-        stamp, other = mapping.stamp(row), mapping.stamp(before)
-        if other is not None and (stamp is None or stamp < other):
-            return
-    invoices[key] = row
+def _older(row: Row, than: Row) -> bool:
+    """Whether `row` carries an earlier `lastmodified` than `than` (no stamp is earliest)."""
+    stamp, other = mapping.stamp(row), mapping.stamp(than)
+    return other is not None and (stamp is None or stamp < other)
 
 
 def _naive(cursor: str) -> dt.datetime:

@@ -32,7 +32,15 @@ from pydantic import ValidationError
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
-from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
+from connector.erp.base import (
+    Cursors,
+    Extent,
+    Pulled,
+    PulledItem,
+    Source,
+    keep_freshest,
+    last_at_end,
+)
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import Json, Lookups, UnmappableError
 from connector.erp.quickbooks.settings import QuickBooksSettings
@@ -170,10 +178,7 @@ class QuickBooksSource(Source):
                 else self._more("Invoice", self._query_all("Invoice", where, counted=True))
             )
             for entity in entities:
-                key = str(entity.get("Id"))
-                before = freshest.get(key)
-                if before is None or not _older(entity, before):
-                    freshest[key] = entity
+                keep_freshest(freshest, str(entity.get("Id")), entity, _older)
         self._read_invoices = set(freshest)
         log.info(
             "erp.open_invoices_reread",

@@ -31,7 +31,15 @@ from pydantic import ValidationError
 
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
+from connector.erp.base import (
+    Cursors,
+    Extent,
+    Pulled,
+    PulledItem,
+    Source,
+    keep_freshest,
+    last_at_end,
+)
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import Context, Json, NotReceivableError, UnmappableError
 from connector.erp.xero.settings import XeroSettings
@@ -181,10 +189,7 @@ class XeroSource(Source):
         """
         freshest: dict[str, Json] = {}
         for entity in [*self._pages(INVOICES, cursor), *self._pages(INVOICES, None, OPEN)]:
-            key = str(entity.get(INVOICES.id_field))
-            before = freshest.get(key)
-            if before is None or not _older(entity, before):
-                freshest[key] = entity
+            keep_freshest(freshest, str(entity.get(INVOICES.id_field)), entity, _older)
         self._read_invoices = set(freshest)
         log.info(
             "erp.open_invoices_reread",
