@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from scoring.wording import beyond_terms, later_than_before
+
 DASH = "\N{EN DASH}"  # shown for a figure that cannot be computed (NaN)
 
 _BEYOND_TERMS = re.compile(r"(?<![\w.])(-?\d+) days beyond terms")
@@ -25,13 +27,6 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 def missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def beyond_terms(days: int) -> str:
-    """Days paid after the due date, in words: '3 days late', 'on time', '3 days early'."""
-    if days == 0:
-        return "on time"
-    return plural(abs(days), "day") + (" beyond terms" if days > 0 else " early")
 
 
 def signed(value: float, places: int, unit: str = "") -> str:
@@ -52,7 +47,4 @@ def reword(reason: str) -> str:
 
 
 def _later(match: re.Match[str]) -> str:
-    days = int(match.group(1))
-    if days == 0:
-        return "as promptly as before"
-    return plural(abs(days), "day") + (" later than before" if days > 0 else " earlier than before")
+    return later_than_before(int(match.group(1)))

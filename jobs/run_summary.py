@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobs.console_safety import plain
+from jobs.report_text import plural
 from scoring.health import TIERS, at_risk
 
 
@@ -37,11 +38,6 @@ class Money:
 def amount(value: float) -> str:
     """Money with thousands separators and cents."""
     return f"{value:,.2f}"
-
-
-def count(number: int, one: str, many: str | None = None) -> str:
-    """`1 account`, `2 accounts`, with thousands separators."""
-    return f"{number:,} {one if number == 1 else (many or one + 's')}"
 
 
 def portfolio_money(scores: pd.DataFrame) -> Money:
@@ -115,31 +111,30 @@ def change_line(plan: pd.DataFrame, *, online: bool, dry_run: bool, scored: int)
     if not online:
         return (
             f"Salesforce: not connected (no salesforce: section), so nothing was compared; "
-            f"{count(len(plan), 'field value')} planned for {count(accounts, 'account')}."
+            f"{plural(len(plan), 'field value')} planned for {plural(accounts, 'account')}."
         )
     verb = "would change" if dry_run else "changed"
     if not len(plan):
-        return (
-            f"Salesforce: nothing {verb}; all {count(scored, 'account')} already hold these values."
-        )
+        held = plural(scored, "account")
+        return f"Salesforce: nothing {verb}; all {held} already hold these values."
     fields = plan["field"].value_counts()
     busiest = ", ".join(f"{name} {n:,}" for name, n in fields.head(3).items())
     return (
-        f"Salesforce: {count(len(plan), 'field value')} on {count(accounts, 'account')} "
-        f"{verb} ({count(scored - accounts, 'account')} unchanged); most often {busiest}."
+        f"Salesforce: {plural(len(plan), 'field value')} on {plural(accounts, 'account')} "
+        f"{verb} ({plural(scored - accounts, 'account')} unchanged); most often {busiest}."
     )
 
 
 def ledger_line(counts: dict[str, int], quarantined: int) -> str:
     """The ledger's records, and whether anything was kept aside."""
     parts = ", ".join(
-        count(n, name.replace("_", " ").removesuffix("s"), name.replace("_", " "))
+        plural(n, name.replace("_", " ").removesuffix("s"), name.replace("_", " "))
         for name, n in counts.items()
     )
     aside = (
         "none quarantined"
         if not quarantined
-        else f"{count(quarantined, 'record')} quarantined (listed below)"
+        else f"{plural(quarantined, 'record')} quarantined (listed below)"
     )
     return f"Ledger: {parts}; {aside}."
 

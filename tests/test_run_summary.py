@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
+from jobs.report_text import plural
 from jobs.run_summary import (
     action_table,
     cell,
     change_line,
-    count,
     ledger_line,
     portfolio_money,
     tier_table,
@@ -108,8 +108,8 @@ def test_ledger_counts_and_plurals() -> None:
         "Ledger: 1 customer, 1,200 credit memos; none quarantined."
     )
     assert ledger_line({"invoices": 3}, 1).endswith("1 record quarantined (listed below).")
-    assert count(1, "account") == "1 account"
-    assert count(12345, "account") == "12,345 accounts"
+    assert plural(1, "account") == "1 account"
+    assert plural(12345, "account") == "12,345 accounts"
 
 
 @pytest.mark.parametrize(
