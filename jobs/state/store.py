@@ -50,6 +50,7 @@ from jobs.state.models import (
     WrittenValue,
 )
 from jobs.state.sqlitefile import damaged
+from scoring.trends import TIER_TOTAL_COLUMNS
 
 if TYPE_CHECKING:
     import psycopg
@@ -84,14 +85,8 @@ SNAPSHOT_COLUMNS: Final = (
     "segment",
     *SNAPSHOT_CRM_COLUMNS,
 )
-SNAPSHOT_TOTAL_COLUMNS: Final = (
-    "snapshot_date",
-    "risk_tier",
-    "accounts",
-    "open_balance",
-    "overdue_balance",
-    "accounts_with_overdue",
-)
+# Per day and tier: the columns `scoring.trends.tier_totals` computes from per-account rows.
+SNAPSHOT_TOTAL_COLUMNS: Final = TIER_TOTAL_COLUMNS
 _NO_WATERMARKS: Mapping[tuple[str, str], str] = MappingProxyType({})
 _CENT = Decimal("0.01")
 # The run count that says a run read everything, watermarks unused, so it saw deletions: 1 or 0
