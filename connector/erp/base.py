@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+from arsync.control import ControlBalances
 from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord
@@ -101,6 +102,13 @@ class Source(ABC):
     @abstractmethod
     def data_as_of(self) -> dt.datetime | None:
         """When the ERP data was current, if the source knows; None if it does not."""
+
+    def control_balances(self) -> ControlBalances | None:
+        """After a pull: each customer's balance as the ERP itself reports it, which the
+        balance arsync computes must match before it is written (`arsync.reconcile`). Asked
+        once the documents are read, so that both describe the same moment as nearly as
+        the API allows. None: the ERP has no such figure, or none is configured."""
+        return None
 
 
 class FrameSource(Source):
