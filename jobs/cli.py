@@ -8,6 +8,7 @@ import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -410,6 +411,7 @@ def runs_show(
             raise typer.Exit(ExitCode.CONFIG_ERROR)
         quarantine = state.quarantine_of(record.run_id)
         failed = [o for o in state.outcomes_of(record.run_id) if o["status"] != "written"]
+        out_of_line = state.reconciliation_of(record.run_id)
     out.print(
         f"[bold]Run {escaped(record.run_id)}[/bold]: {escaped(record.status)}, started "
         f"{record.started_at.isoformat()}, as of {escaped(record.as_of)}"
@@ -444,6 +446,35 @@ def runs_show(
             _text(outcome.get("message")),
         )
     out.print(accounts)
+    if out_of_line:
+        out.print(_reconciliation_table(out_of_line))
+
+
+def _reconciliation_table(rows: list[dict[str, Any]]) -> Table:
+    """Customers whose balance differs from the ERP's own, both figures side by side."""
+    from jobs.report_text import plural  # noqa: PLC0415 - loaded with what it prints
+
+    table = Table(title=f"Not reconciled with {rows[0]['figure']}: {plural(len(rows), 'customer')}")
+    for column in ("Customer", "Currency", "arsync", "ERP", "Difference", "Status"):
+        table.add_column(
+            column, overflow="fold", justify="right" if column[0].isupper() else "left"
+        )
+    for row in rows[:50]:
+        table.add_row(
+            plain(row["customer_id"]),
+            plain(row["currency"]),
+            *(_money_text(row[name]) for name in ("arsync_balance", "erp_balance", "difference")),
+            plain(row["status"]),
+        )
+    return table
+
+
+def _money_text(value: object) -> Text:
+    """An exact decimal amount (text from the state store) with thousands separators."""
+    try:
+        return Text(f"{Decimal(str(value)):,}")
+    except ArithmeticError:
+        return plain(str(value))
 
 
 source_app = typer.Typer(help="The ERP source.", no_args_is_help=True)
@@ -663,6 +694,7 @@ def _print_summary(result: SyncResult, show: int) -> None:
     if result.crm.online:
         _print_outcomes(result)
     _print_quarantine(result)
+    _print_reconciliation(result)
     _print_trips(result)
     _print_files(result.outputs)
 
@@ -776,6 +808,44 @@ def _print_quarantine(result: SyncResult) -> None:
     out.print(table)
     if len(entries) > 20:
         out.print(f"... and {len(entries) - 20} more in the quarantine file.")
+
+
+def _print_reconciliation(result: SyncResult) -> None:
+    """One line on the check against the ERP's balances, and the customers it held back."""
+    from jobs.reconciliation import out_of_line  # noqa: PLC0415 - pandas, loaded with the run
+
+    check = result.loaded.balances if result.loaded is not None else None
+    if check is None:
+        return
+    if check.result is None:
+        out.print(plain(f"Balances not checked against the ERP: {check.skipped}."))
+        return
+    from jobs.report_text import plural  # noqa: PLC0415 - loaded with what it prints
+
+    counts = check.result.counts()
+    parts = [f"{plural(counts['reconciled'], 'customer')} agree"]
+    if counts["unreconciled"]:
+        parts.append(f"{counts['unreconciled']:,} do not and are not written")
+    if counts["missing"]:
+        parts.append(f"{plural(counts['missing'], 'ERP balance')} without a customer in the ledger")
+    if counts["not_comparable"]:
+        parts.append(f"{counts['not_comparable']:,} in another currency than the ERP's figure")
+    if counts["unchecked"]:
+        parts.append(f"{counts['unchecked']:,} not covered by it")
+    line = f"Reconciled with {check.result.figure}: " + ", ".join(parts) + "."
+    style = "yellow" if check.problems else "green"
+    out.print(f"[{style}]{escaped(line)}[/{style}]", highlight=False)
+    rows = out_of_line(check.result)
+    if rows:
+        out.print(_reconciliation_table(rows))
+    if not check.result.portfolio_reconciled:
+        # Only a dry run gets here: a real one stops before any write (UnreconciledPortfolioError).
+        out.print(
+            "[yellow]The portfolio does not reconcile: a real run would stop here, writing "
+            "nothing (exit 3):[/yellow]"
+        )
+        for text in check.result.portfolio_breaks():
+            out.print(plain(f"  {text}"), highlight=False)
 
 
 def _print_trips(result: SyncResult) -> None:

@@ -48,6 +48,14 @@ from jobs.crm import (
 )
 from jobs.exit_codes import ExitCode
 from jobs.progress import Reporter, Silent
+from jobs.reconciliation import (
+    BalanceCheck,
+    UnreconciledPortfolioError,
+    check_balances,
+    enforce_portfolio,
+    held_outcomes,
+    out_of_line,
+)
 from jobs.related import sync_related
 from jobs.settings import RunSettings
 from jobs.sources import build_source
@@ -82,6 +90,7 @@ class SyncResult:
     @property
     def exit_code(self) -> ExitCode:
         partial = bool(self.quarantine.kept_aside() or self.crm.failed or self.crm.ambiguous)
+        partial = partial or bool(self.loaded is not None and self.loaded.balances.problems)
         # A dry run past a breaker limit: its real run would stop (exit 3); not "all good".
         partial = partial or (self.dry_run and bool(self.trips))
         return ExitCode.PARTIAL if partial else ExitCode.OK
@@ -237,10 +246,12 @@ class LoadedLedger:
     forgotten: list[tuple[str, str]] = field(default_factory=list)  # (type, id) to drop
     accounting: dict[str, StreamCount] = field(default_factory=dict)  # rows, per stream
     as_of_warning: str | None = None  # the as-of date lies outside the data (jobs.as_of_check)
+    balances: BalanceCheck = field(default_factory=BalanceCheck)  # against the ERP's own
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.PARTIAL if self.quarantine.kept_aside() else ExitCode.OK
+        partial = self.quarantine.kept_aside() or self.balances.problems
+        return ExitCode.PARTIAL if partial else ExitCode.OK
 
 
 class UnaccountedRowsError(FatalError):
@@ -335,6 +346,8 @@ def load_ledger(
         unaccounted=sum(c.unaccounted for c in accounting.values()),
     )
     check_accounting(accounting)
+    with progress.step("Reconciling with the ERP"):
+        balances = check_balances(source, ledger, as_of, data_as_of, settings.app.reconciliation)
     if outside is not None:
         log.warning("ledger.as_of_outside_data", as_of=as_of.isoformat(), reason=outside)
     cursors = {
@@ -352,6 +365,7 @@ def load_ledger(
         pull.forgotten,
         accounting,
         outside,
+        balances,
     )
 
 
@@ -456,6 +470,9 @@ def run_sync(
                 finished_at=dt.datetime.now(dt.UTC),
                 counts={},
                 error=redact(f"{type(error).__name__}: {error}")[:2000],
+                reconciliation=out_of_line(error.check)
+                if isinstance(error, UnreconciledPortfolioError)
+                else (),
             )
             raise
     return result
@@ -494,6 +511,7 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         # records deleted in the ERP must not outlive it.
         replace_records_of=None if loaded.incremental else loaded.source_name,
         accounting={stream: count.as_dict() for stream, count in loaded.accounting.items()},
+        reconciliation=out_of_line(loaded.balances.result),
     )
 
 
@@ -553,6 +571,7 @@ def run_counts(result: SyncResult) -> dict[str, int]:
         "api_calls": sum(result.crm.api_calls.values()),
         PORTFOLIO_OPEN: result.portfolio_open_minor,
         "breaker_trips": len(result.trips),
+        **(result.loaded.balances.counts() if result.loaded else {}),
         # 1: everything was read (no watermarks used), so deletions in the ERP were seen. The
         # worker's periodic full pull is due when no completed real run says 1 recently.
         FULL_PULL: int(result.loaded is not None and not result.loaded.incremental),
@@ -598,6 +617,7 @@ def _sync_steps(
     )
     if state is not None and not dry_run and not allow_older_data:
         refuse_older_data(state, loaded.data_as_of)
+    enforce_portfolio(loaded.balances, dry_run=dry_run)
     ledger, quarantine, as_of = loaded.ledger, loaded.quarantine, loaded.as_of
 
     online: tuple[CrmConnection, CrmRead] | None = None
@@ -632,7 +652,10 @@ def _sync_steps(
     )
     enforce(trips, dry_run=dry_run, accepted=accept_large_change)
 
-    desired = desired_values(scores, settings.crm_mapping)
+    # A customer whose balance the ERP does not agree with is not written, nor what rolls it up.
+    held = loaded.balances.held(ledger, settings.crm_mapping)
+    writable = scores[~scores["customer_id"].isin(held)] if held else scores
+    desired = desired_values(writable, settings.crm_mapping)
     if online is None:
         crm = offline(desired)
     else:
@@ -651,14 +674,18 @@ def _sync_steps(
                 settings,
                 connection,
                 crm_read,
-                scores,
+                writable,
                 ledger,
                 as_of=as_of,
                 dry_run=dry_run,
+                held=held,
                 quarantined_invoices=frozenset(
                     e.record_id for e in quarantine if e.record_type == "invoice" and e.record_id
                 ),
             )
+    if held:
+        unwritten = held_outcomes(loaded.balances, held, list(crm.outcomes.columns))
+        crm.outcomes = pd.concat([crm.outcomes, unwritten], ignore_index=True)
     log.info(
         "plan.built",
         rows=len(crm.changes),
@@ -666,7 +693,14 @@ def _sync_steps(
         online=crm.online,
     )
 
-    outputs = write_outputs(settings.app.output.dir, scores, crm, quarantine)
+    checked = loaded.balances.result
+    outputs = write_outputs(
+        settings.app.output.dir,
+        scores,
+        crm,
+        quarantine,
+        reconciliation=checked.customers if checked is not None else None,
+    )
     result = SyncResult(
         run_id,
         as_of,
@@ -697,12 +731,25 @@ def _sync_steps(
 
 
 def write_outputs(
-    folder: Path, scores: pd.DataFrame, crm: CrmResult, quarantine: Quarantine
+    folder: Path,
+    scores: pd.DataFrame,
+    crm: CrmResult,
+    quarantine: Quarantine,
+    *,
+    reconciliation: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
-    """Plan, outcomes, scores and quarantine as CSV, replacing those of the previous run."""
+    """Plan, outcomes, scores and quarantine as CSV, replacing those of the previous run; the
+    reconciliation's figures per customer when the run compared them (else the previous
+    run's file is removed, so that no stale figures are read as this run's)."""
     folder.mkdir(parents=True, exist_ok=True)
     names = ("plan", "outcomes", "conflicts", "records", "scores", "quarantine")
     paths = {name: folder / f"{name}.csv" for name in names}
+    checked = folder / "reconciliation.csv"
+    if reconciliation is not None:
+        write_safe_csv(reconciliation, checked)
+        paths["reconciliation"] = checked
+    else:
+        checked.unlink(missing_ok=True)
     # write_safe_csv: the bytes of safe_frame(...).to_csv(..., index=False), so names and other
     # ERP text do not run as formulas in a spreadsheet, written column-wise (plan.csv: 1.3M rows).
     # The two big files (the plan's rows, the scores' columns) are written on two threads:

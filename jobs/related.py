@@ -48,16 +48,19 @@ def sync_related(
     as_of: dt.date,
     dry_run: bool,
     quarantined_invoices: frozenset[str] = frozenset(),
+    held: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Plan (and unless dry, write) the invoice records and Tasks; one row per change.
 
     A quarantined invoice is still the ERP's: its record is left as it is, not marked removed.
+    A `held` customer (its balance does not reconcile) is left as it is, like one on hold.
     """
     mapping = settings.crm_mapping
     if not (mapping.invoices.enabled or mapping.tasks.enabled):
         return pd.DataFrame(columns=RECORD_COLUMNS)
     client = connection.client
     in_scope = accounts_in_scope(read, mapping.match.hold_field)
+    in_scope = {customer: account for customer, account in in_scope.items() if customer not in held}
     rows: list[dict[str, Any]] = []
 
     invoices = mapping.invoices

@@ -122,6 +122,25 @@ class SafetySettings(StrictModel):
     )
 
 
+class ReconciliationSettings(StrictModel):
+    """The check of each customer's balance against the ERP's own figure (`arsync.reconcile`),
+    where the source reports one: a customer out of tolerance is not written."""
+
+    enabled: bool = Field(
+        default=True, description="compare with the ERP's balances when the source has them"
+    )
+    tolerance: Annotated[Decimal, Field(ge=0)] = Field(
+        default=Decimal("0.01"),
+        description="the most a customer's balance may differ from the ERP's, in major units "
+        "of its currency",
+    )
+    max_portfolio_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.01,
+        description="the most the portfolio, per currency, may differ from the ERP's total, as "
+        "a share of it; past it the run stops before any write (exit 3)",
+    )
+
+
 class LedgerSettings(StrictModel):
     """Rules of the ledger that a finance admin may tune."""
 
@@ -149,6 +168,7 @@ class AppSettings(StrictModel):
     output: OutputSettings = OutputSettings()
     state: StateSettings = StateSettings()
     safety: SafetySettings = SafetySettings()
+    reconciliation: ReconciliationSettings = ReconciliationSettings()
     ledger: LedgerSettings = LedgerSettings()
 
     @model_validator(mode="after")

@@ -158,6 +158,23 @@ class QuarantineRow(Base):
     action: Mapped[str] = mapped_column(String(16))
 
 
+class ReconciliationRow(Base):
+    """A customer whose balance a run found out of line with the ERP's own (since 0007):
+    unreconciled, or missing from the ledger; amounts as exact decimal text, major units."""
+
+    __tablename__ = "reconciliations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(RUN_ID, ForeignKey("runs.run_id"), index=True)
+    customer_id: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3))
+    arsync_balance: Mapped[str] = mapped_column(Text)
+    erp_balance: Mapped[str] = mapped_column(Text)
+    difference: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    figure: Mapped[str] = mapped_column(Text)
+
+
 class Outcome(Base):
     """What happened to one Account in a run: written, failed (with the org's code), unmatched."""
 

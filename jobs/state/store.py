@@ -42,6 +42,7 @@ from jobs.state.models import (
     FINISHED_STATUSES,
     Outcome,
     QuarantineRow,
+    ReconciliationRow,
     Run,
     RunLock,
     ScoreSnapshot,
@@ -57,6 +58,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+RECONCILIATION_COLUMNS: Final = (
+    "customer_id",
+    "currency",
+    "arsync_balance",
+    "erp_balance",
+    "difference",
+    "status",
+    "figure",
+)
 OUTCOME_COLUMNS: Final = (
     "customer_id",
     "account_id",
@@ -240,6 +250,7 @@ class StateStore:
         forget_records: Iterable[tuple[str, str, str]] = (),
         written: Iterable[tuple[str, str, Any]] = (),
         accounting: Mapping[str, Mapping[str, int]] | None = None,
+        reconciliation: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         """Record the end of a run and all it produced, in one transaction: all or nothing.
 
@@ -255,6 +266,8 @@ class StateStore:
         source pulled; they are kept, like the watermarks, only for a completed real run, and
         `replace_records_of` names a source whose kept records a full pull replaces, and
         `forget_records` (source, type, id) those that changed into something quarantined.
+        `reconciliation` takes the customers out of line with the ERP's balances (the columns
+        of RECONCILIATION_COLUMNS), also of a failed run: the portfolio check fails runs.
         """
         if status not in FINISHED_STATUSES:
             raise ValueError(f"a run finishes as one of {FINISHED_STATUSES}, not {status!r}")
@@ -263,6 +276,10 @@ class StateStore:
         moved = False
         quarantine_rows = [_quarantine_row(run_id, entry) for entry in quarantine]
         outcome_rows = [_outcome_row(run_id, outcome) for outcome in outcomes]
+        reconciliation_rows = [
+            {"run_id": run_id, **{name: _text(row.get(name)) for name in RECONCILIATION_COLUMNS}}
+            for row in reconciliation
+        ]
         snapshot_rows = list(
             {
                 (row["snapshot_date"], row["customer_id"]): row
@@ -295,6 +312,7 @@ class StateStore:
                 session.flush()
                 bulk_insert(session, QuarantineRow, quarantine_rows)
                 bulk_insert(session, Outcome, outcome_rows)
+                bulk_insert(session, ReconciliationRow, reconciliation_rows)
                 bulk_upsert(session, ScoreSnapshot, snapshot_rows, ("snapshot_date", "customer_id"))
                 moved = status in COMPLETED_STATUSES and not run.dry_run
                 if moved:
@@ -481,6 +499,15 @@ class StateStore:
                 )
                 for r in rows
             ]
+
+    def reconciliation_of(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's customers out of line with the ERP's balances, in the order given."""
+        query = select(
+            *(ReconciliationRow.__table__.c[name] for name in RECONCILIATION_COLUMNS)
+        ).where(ReconciliationRow.run_id == run_id)
+        with self._read() as session:
+            rows = session.execute(query.order_by(ReconciliationRow.id)).mappings()
+            return [dict(row) for row in rows]
 
     def outcomes_of(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
         """The run's Account outcomes (optionally of one status), in the order they were given."""
