@@ -26,6 +26,7 @@ from arsync.money import exponent
 from jobs.charts import Bar, Line, column_chart, compact_number, line_chart, row_chart
 from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
+from jobs.reconciliation import BalanceCheck, out_of_line
 from jobs.report_history import History, read_history
 from jobs.report_options import DEFAULT_COMPARE_DAYS
 from jobs.report_text import DASH, plural, reword, signed
@@ -159,6 +160,8 @@ class Report:
     crm_day: dt.date | None = None
     crm_disputes: int | None = None
     crm_note: str | None = None
+    # The check against the ERP's own balances (jobs.reconciliation), as the report's load ran it.
+    balances: BalanceCheck = field(default_factory=BalanceCheck)
 
     @property
     def money_places(self) -> int:
@@ -187,6 +190,7 @@ def build_report(
     quarantined: int = 0,
     accounting: dict[str, dict[str, int]] | None = None,
     history: History | None = None,
+    balances: BalanceCheck | None = None,
 ) -> Report:
     """Score the ledger as of `as_of` and as of `compare_days` earlier, and summarise.
 
@@ -255,6 +259,7 @@ def build_report(
         crm_day=crm.day,
         crm_disputes=crm.disputes,
         crm_note=crm.note,
+        balances=balances or BalanceCheck(),
     )
 
 
@@ -858,6 +863,36 @@ def _environment() -> Environment:
     return environment
 
 
+def _reconciliation(check: BalanceCheck) -> dict[str, Any]:
+    """The check against the ERP's balances in words, and its customers out of line."""
+    result = check.result
+    if result is None:
+        line = f"Balances not checked against the ERP: {check.skipped}."
+        return {"line": line, "rows": [], "breaks": [], "figure": None}
+    counts = result.counts()
+    line = (
+        f"Reconciled with {result.figure}: {counts['reconciled']:,} of "
+        f"{counts['reconciled'] + counts['unreconciled']:,} customers agree"
+        + (
+            f"; {counts['unreconciled']:,} do not, and a run does not write them"
+            if counts["unreconciled"]
+            else ""
+        )
+        + "."
+    )
+    rows = [
+        {
+            "customer_id": str(row["customer_id"]),
+            "currency": str(row["currency"]),
+            **{name: f"{row[name]:,}" for name in ("arsync_balance", "erp_balance", "difference")},
+            "status": str(row["status"]).replace("_", " "),
+        }
+        for row in out_of_line(result)
+    ]
+    breaks = result.portfolio_breaks()
+    return {"line": line, "rows": rows, "breaks": breaks, "figure": result.figure}
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML page: inline CSS and SVG, nothing fetched from anywhere."""
     from markupsafe import Markup  # noqa: PLC0415 - reports only
@@ -908,6 +943,7 @@ def render_html(report: Report) -> str:
         "worklist_total": len(report.worklist),
         "mover_rows": _mover_rows(report),
         "data_as_of": _timestamp(report.data_as_of),
+        "reconciliation": _reconciliation(report.balances),
     }
     return _environment().get_template("report.html.j2").render(context)
 
@@ -1042,6 +1078,7 @@ def run_report(
             quarantined=len(loaded.quarantine),
             accounting={s: c.as_dict() for s, c in loaded.accounting.items()},
             history=past,
+            balances=loaded.balances,
         )
     log.info(
         "report.built",

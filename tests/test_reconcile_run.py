@@ -209,3 +209,25 @@ def test_the_cli_says_who_was_held_back_and_runs_show_keeps_both_figures(
     assert shown.exit_code == 0, shown.output
     assert "Not reconciled with Test ERP balance: 1 customer" in shown.output
     assert "-1,234.50" in shown.output
+
+
+def test_the_report_lists_the_customers_out_of_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobs.report import run_report  # noqa: PLC0415 - the report stack, for this test only
+
+    settings = _settings(tmp_path)
+    ledger, as_of = _sample_ledger(settings)
+    _serve(monkeypatch, _control(ledger, as_of, {OFF: "99.99"}))
+
+    result = run_report(settings, history=False)
+
+    html = result.outputs["report"].read_text(encoding="utf-8")
+    total = len(ledger.customers)
+    assert (
+        f"Reconciled with Test ERP balance: {total - 1:,} of {total:,} customers agree; 1 do not"
+        in html
+    )
+    row = html[html.index(f"<td>{OFF}</td>") :].split("</tr>", 1)[0]
+    assert '<td class="num">-99.99</td>' in row
+    assert "<td>unreconciled</td>" in row
