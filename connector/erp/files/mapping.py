@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from arsync.control import Basis
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record, RecordId
 
 Header = Annotated[str, StringConstraints(min_length=1)]
@@ -149,6 +150,44 @@ def _files_model() -> type[BaseModel]:
 FilesModel = _files_model()
 
 
+class ControlTotalsColumns(_Strict):
+    """The three columns of a control-totals file: whose balance, in what, how much."""
+
+    customer_id: ColumnRef
+    currency: ColumnRef
+    balance: ColumnRef
+
+
+class ControlTotalsSpec(_Strict):
+    """An optional file of the ERP's own balance per customer, beside the ledger's files:
+    what arsync's computed balances are checked against (`arsync.reconcile`). It is no
+    ledger stream: its rows become no records and do not count in the row accounting."""
+
+    path: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="the file's name in the export folder, or a pattern such as "
+        "'balances_*.csv' (`*`, `?` and `[...]` as in a shell); exactly one file must match"
+    )
+    sheet: str | None = Field(default=None, description="XLSX sheet; the first one if empty")
+    basis: Basis = Field(
+        default=Basis.NET,
+        description="what the ERP's balance sums: `net` (open invoices less unapplied "
+        "payments and credit memos) or `open_invoices` (open invoices only)",
+    )
+    figure: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        default="the export's control totals",
+        description="the ERP's figure in words, for the messages: 'the aged receivables report'",
+    )
+    columns: ControlTotalsColumns
+
+    def column_specs(self) -> dict[str, ColumnSpec]:
+        """Field (customer_id, currency, balance) -> its column."""
+        refs = {name: getattr(self.columns, name) for name in ControlTotalsColumns.model_fields}
+        return {
+            name: ref if isinstance(ref, ColumnSpec) else ColumnSpec(column=ref)
+            for name, ref in refs.items()
+        }
+
+
 class FileMapping(_Strict):
     """The YAML file as a whole: shared formats, then one entry per exported file."""
 
@@ -157,6 +196,11 @@ class FileMapping(_Strict):
         default=None, description="JSON file whose `exported_at` says when the data is as of"
     )
     files: FilesModel  # type: ignore[valid-type]  # built from the record models at import
+    control_totals: ControlTotalsSpec | None = Field(
+        default=None,
+        description="the ERP's own balance per customer, to check arsync's against; "
+        "none when the export has no such file",
+    )
 
     @model_validator(mode="after")
     def _applications_need_documents(self) -> FileMapping:

@@ -13,12 +13,14 @@ from typing import ClassVar
 import pandas as pd
 from pydantic import ValidationError
 
+from arsync.control import ControlBalances
 from arsync.frames import LINE, LOCATION, MONEY_FIELDS, STREAM, RecordFrame, locations
 from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record
 from connector.erp.base import Cursors, Extent, FrameSource, Pulled, PulledItem, Rejected
 from connector.erp.files.columns import typed_batch
+from connector.erp.files.control import control_file, read_control_totals
 from connector.erp.files.mapping import (
     RECORD_MODELS,
     ApplicationRow,
@@ -68,6 +70,19 @@ class FileSource(FrameSource):
                 f"{path}: cannot read `exported_at` from the manifest ({error})"
             ) from None
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+    def control_balances(self) -> ControlBalances | None:
+        """The export's control totals (`control_totals:` in the mapping): the ERP's own
+        balance of the customers the file lists, not of every customer. None when the mapping
+        names no such file. Read apart from `pull_frames`, so that the file is no ledger
+        stream: none of its rows becomes a record or counts in `rows_read()`. A missing file
+        is a SourceConfigError naming the pattern; a row that cannot be read stops the run
+        (`ControlTotalsError`) rather than leaving a customer unchecked."""
+        spec = self._mapping.control_totals
+        if spec is None:
+            return None
+        path = control_file(self._folder, spec, self._mapped_files())
+        return read_control_totals(path, spec, self._mapping.formats)
 
     def _newest_file_time(self) -> dt.datetime | None:
         times = [path.stat().st_mtime for path in self._mapped_files() if path.is_file()]
