@@ -680,8 +680,7 @@ def test_a_cursor_that_is_not_a_timestamp_is_refused(mock: responses.RequestsMoc
 
 CONTROL_QUERY = (
     "SELECT c.id, c.balancesearch, cur.symbol AS currency, cur.isbasecurrency "
-    "FROM customer c LEFT JOIN currency cur ON cur.id = c.currency "
-    "WHERE c.balancesearch <> 0 ORDER BY c.id"
+    "FROM customer c LEFT JOIN currency cur ON cur.id = c.currency ORDER BY c.id"
 )
 
 
@@ -695,12 +694,12 @@ def _owing(number: int, balance: str, currency: str = "USD", base: str = "T") ->
     }
 
 
-def test_control_balances_are_each_customers_balancesearch_in_pages(
+def test_control_balances_are_each_customers_balancesearch_zero_too_in_pages(
     mock: responses.RequestsMock,
 ) -> None:
     rows = (
         (0, [_owing(107, "1250.00"), _owing(108, "-80.10")], True),
-        (2, [_owing(109, "5")], False),
+        (2, [_owing(109, "0")], False),
     )
     for offset, items, more in rows:
         mock.add(
@@ -722,14 +721,14 @@ def test_control_balances_are_each_customers_balancesearch_in_pages(
         (
             ControlBalance("107", "USD", D("1250.00")),
             ControlBalance("108", "USD", D("-80.10")),
-            ControlBalance("109", "USD", D("5")),
+            ControlBalance("109", "USD", D("0")),
         ),
-        every_customer=True,
+        every_customer=False,
     )
     assert all(c.request.headers["Prefer"] in {"transient", b"transient"} for c in mock.calls)
     read = [e for e in logs if e["event"] == "erp.control_balances_read"]
-    assert [(e["erp"], e["customers"], e["calls"], e["complete"]) for e in read] == [
-        ("netsuite", 3, 2, True)
+    assert [(e["erp"], e["customers"], e["calls"], e["skipped"]) for e in read] == [
+        ("netsuite", 3, 2, 0)
     ]
 
 
@@ -740,7 +739,7 @@ def test_a_customer_in_a_foreign_currency_or_without_a_balance_is_left_out(
         customers=[
             customer(1) | {"balancesearch": "300.00", "isbasecurrency": "T"},
             customer(2, currency="EUR") | {"balancesearch": "90.00", "isbasecurrency": "F"},
-            customer(3) | {"balancesearch": "0.00", "isbasecurrency": "T"},  # not asked for
+            customer(3) | {"balancesearch": "0.00", "isbasecurrency": "T"},
             {"links": [], "id": "4", "balancesearch": "12.00"},  # no currency
         ]
     )
@@ -752,7 +751,10 @@ def test_a_customer_in_a_foreign_currency_or_without_a_balance_is_left_out(
     with capture_logs() as logs:
         control = reading.control_balances()
 
-    assert control.balances == (ControlBalance("1", "USD", D("300.00")),)
+    assert control.balances == (
+        ControlBalance("1", "USD", D("300.00")),
+        ControlBalance("3", "USD", D("0.00")),
+    )
     assert control.every_customer is False  # 2 and 4 are not at 0
     assert fake.queries == [CONTROL_QUERY]
     skipped = {

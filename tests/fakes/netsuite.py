@@ -4,8 +4,8 @@ It holds rows per table and answers `POST /services/rest/query/v1/suiteql?limit=
 documented shape (`links`, `count`, `hasMore`, `items`, `offset`, `totalResults`; each item with
 its own `links`, NULL columns left out). It understands just enough of the queries arsync sends
 to answer them as NetSuite would: which table, `lastmodifieddate > TO_TIMESTAMP(...)` filters,
-`t.type = '...'`, `t.foreignamountunpaid <> 0`, `c.balancesearch <> 0`, `t.id IN (...)`,
-`key >= n` windows, ORDER BY the key, and the 100,000-row cap (configurable).
+`t.type = '...'`, `t.foreignamountunpaid <> 0`, `t.id IN (...)`, `key >= n` windows, ORDER BY
+the key, and the 100,000-row cap (configurable).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ _SINCE = re.compile(r"(\w+)\.lastmodifieddate > TO_TIMESTAMP\('([^']+)'")
 _WINDOW = re.compile(r"(\w+)\.(\w+) >= '?([^' )]+)'?")
 _TYPE = re.compile(r"t\.type = '(\w+)'")
 _UNPAID = "t.foreignamountunpaid <> 0"
-_OWING = "c.balancesearch <> 0"
 _IDS = re.compile(r"t\.id IN \(([^)]*)\)")
 
 
@@ -103,8 +102,6 @@ class FakeNetSuite:
             rows = [r for r in rows if r.get("type") == kind.group(1)]
         if _UNPAID in query:
             rows = [r for r in rows if Decimal(r.get("foreignamountunpaid", "0")) != 0]
-        if _OWING in query:
-            rows = [r for r in rows if Decimal(r.get("balancesearch", "0")) != 0]
         ids = _IDS.search(query)
         if ids:
             wanted = {part.strip() for part in ids.group(1).split(",")}

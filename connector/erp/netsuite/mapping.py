@@ -119,15 +119,15 @@ def applications_query(since: str | None) -> Query:
 
 
 def control_balances_query() -> Query:
-    """Every customer NetSuite says owes or is owed something (`balancesearch`, SuiteQL's name
-    for the customer's Balance), its currency, and whether that is a base currency (the
-    company's, or in OneWorld a subsidiary's). Inactive customers too: they may still owe."""
+    """Every customer's balance (`balancesearch`, SuiteQL's name for the customer's Balance),
+    its currency, and whether that is a base currency (the company's, or in OneWorld a
+    subsidiary's). Zero balances and inactive customers too: "NetSuite says 0" is a figure."""
     select = (
         "SELECT c.id, c.balancesearch, cur.symbol AS currency, cur.isbasecurrency "
         "FROM customer c "
         "LEFT JOIN currency cur ON cur.id = c.currency"
     )
-    return Query(select, key="c.id", key_field="id", where=("c.balancesearch <> 0",))
+    return Query(select, key="c.id", key_field="id")
 
 
 def control_balance(row: Row) -> ControlBalance | str:

@@ -16,8 +16,8 @@ memo that paid it is changed, so every invoice its applications name that was no
 read by `t.id IN (...)`, 500 ids a query. The freshest copy of an invoice wins (the later
 `lastmodified`; on a tie, the later read) and each is yielded once.
 
-After the pull, `control_balances()` reads NetSuite's own balance of every customer that owes
-or is owed something (`customer.balancesearch <> 0`, one query more), for the reconciliation.
+After the pull, `control_balances()` reads NetSuite's own balance of every customer
+(`customer.balancesearch`, one query more), for the reconciliation.
 """
 
 from __future__ import annotations
@@ -93,21 +93,24 @@ class NetSuiteSource(Source):
         arsync does not read them either); the customer's own, not its sub-customers'
         (`consolbalancesearch`), as arsync keeps a sub-customer as a customer of its own.
 
-        Only non-zero balances are read. When every one of them could be listed, the list
-        speaks for every customer (`every_customer`): one not in it owes nothing. A customer
-        whose currency is not a base currency is left out (`mapping.control_balance` says
-        why), as is a row without a balance or currency, each with a debug line; the list
-        then speaks only for the customers in it, since a customer left out is not at 0.
+        A customer whose currency is not a base currency is left out (`mapping.control_balance`
+        says why), as is a row without a balance or currency, each with a debug line: a
+        customer left out is not at 0. So the list speaks only for the customers in it
+        (`every_customer` False), and every customer is read, zero balances too, so that
+        "NetSuite says 0, arsync does not" is caught. A list that speaks for its customers
+        only also keeps a customer with documents in a second currency (Multi-Currency
+        Customers), whose one balance sums them converted, `not_comparable` rather than
+        unreconciled.
         """
         calls = self._suiteql.http.calls
         balances: list[ControlBalance] = []
-        complete = True
+        skipped = 0
         for row in self._suiteql.rows("control_balances", mapping.control_balances_query()):
             balance = mapping.control_balance(row)
             if isinstance(balance, ControlBalance):
                 balances.append(balance)
                 continue
-            complete = False
+            skipped += 1
             log.debug(
                 "erp.control_balance_skipped",
                 erp=self.name,
@@ -119,9 +122,9 @@ class NetSuiteSource(Source):
             erp=self.name,
             customers=len(balances),
             calls=self._suiteql.http.calls - calls,
-            complete=complete,
+            skipped=skipped,
         )
-        return ControlBalances(CONTROL_FIGURE, Basis.NET, tuple(balances), every_customer=complete)
+        return ControlBalances(CONTROL_FIGURE, Basis.NET, tuple(balances), every_customer=False)
 
     def _counted(self, stream: str, query: Query) -> Iterator[Row]:
         """The stream's rows, counted as they are read, on top of the stream's earlier reads
