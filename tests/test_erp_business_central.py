@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 import connector.erp.http
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
 from connector.erp import business_central
@@ -873,3 +874,83 @@ def test_invoices_are_canonical(mock: responses.RequestsMock) -> None:
             last_modified=dt.datetime(2026, 6, 30, 12, tzinfo=dt.UTC),
         )
     ]
+
+
+# --------------------------------------------------------------------------- control balances
+
+C3 = "b2c3d4e5-0000-4000-8000-000000000003"
+C4 = "c3d4e5f6-0000-4000-8000-000000000004"
+
+
+def financial(entity_id: str, balance: Any, overdue: Any = 0, sales: Any = 0) -> dict[str, Any]:
+    """A `customerFinancialDetail`, as Microsoft's example shows it (its `id` is the
+    customer's)."""
+    return {
+        "id": entity_id,
+        "number": "10000",
+        "balance": balance,
+        "totalSalesExcludingTax": sales,
+        "overdueAmount": overdue,
+    }
+
+
+def test_control_balances_are_the_lcy_balance_of_each_lcy_customer(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = company(
+        customers=[
+            customer(C1, customerFinancialDetail=financial(C1, 8836.8, 5754.96, 81049)),
+            customer(
+                C2,
+                number="20000",
+                currencyCode="EUR",
+                customerFinancialDetail=financial(C2, 1080),
+            ),
+            customer(C3, number="30000", customerFinancialDetail=financial(C3, 0)),
+            customer(C4, number="40000"),  # answered without its financial detail
+        ]
+    )
+    fake.page_size = 2
+    fake.register(mock)
+    reading = source()
+    records, _ = pull(reading)
+    assert {r.id for r in records} == {C1, C2, C3, C4}
+    fake.gets.clear()
+
+    with capture_logs() as logs:
+        control = reading.control_balances()
+
+    assert control == ControlBalances(
+        "Business Central customerFinancialDetail.balance (LCY)",
+        Basis.NET,
+        (ControlBalance(C1, "USD", D("8836.8")), ControlBalance(C3, "USD", D("0"))),
+        every_customer=False,
+    )
+    assert [urlsplit(url).path.rsplit("/", 1)[-1] for url in fake.gets] == ["customers"] * 2
+    assert [parse_qs(urlsplit(url).query) for url in fake.gets] == [
+        {"$expand": ["customerFinancialDetail"]},
+        {"$skiptoken": ["2"], "$expand": ["customerFinancialDetail"]},
+    ]
+    skipped = {
+        e["record"]: e["reason"] for e in logs if e["event"] == "erp.control_balance_skipped"
+    }
+    assert skipped == {
+        f"customers/{C2}": "the balance is in USD, the customer's documents in EUR",
+        f"customers/{C4}": "no customerFinancialDetail.balance",
+    }
+    read = [e for e in logs if e["event"] == "erp.control_balances_read"]
+    assert [(e["erp"], e["customers"], e["calls"]) for e in read] == [("business_central", 2, 2)]
+
+
+def test_control_balances_without_a_pull_read_the_local_currency_once(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = company(customers=[customer(C1, customerFinancialDetail=financial(C1, -12.5))])
+    fake.collections["generalLedgerSetup"] = [{"id": "gl", "localCurrencyCode": "cad"}]
+    fake.register(mock)
+    reading = source()
+
+    first, second = reading.control_balances(), reading.control_balances()
+
+    assert first.balances == second.balances == (ControlBalance(C1, "CAD", D("-12.5")),)
+    assert len(fake.gets_of("generalLedgerSetup")) == 1

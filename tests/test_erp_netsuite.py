@@ -20,7 +20,9 @@ import responses
 from contract.harness import BarRecorder, bar_of
 from fakes.netsuite import ROOT, SUITEQL, FakeNetSuite
 from responses import matchers
+from structlog.testing import capture_logs
 
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
 from connector.erp import netsuite
@@ -672,3 +674,94 @@ def test_a_partial_payment_that_does_not_move_the_stamp_is_seen_next_run(
 def test_a_cursor_that_is_not_a_timestamp_is_refused(mock: responses.RequestsMock) -> None:
     with pytest.raises(FatalError, match="not an ISO 8601 timestamp"):
         pull(source(), since={"customers": "1' OR '1'='1"})
+
+
+# --------------------------------------------------------------------------- control balances
+
+CONTROL_QUERY = (
+    "SELECT c.id, c.balancesearch, cur.symbol AS currency, cur.isbasecurrency "
+    "FROM customer c LEFT JOIN currency cur ON cur.id = c.currency ORDER BY c.id"
+)
+
+
+def _owing(number: int, balance: str, currency: str = "USD", base: str = "T") -> dict[str, str]:
+    """A row of the control query, as SuiteQL answers it: strings, NULL columns left out."""
+    return {
+        "id": str(number),
+        "balancesearch": balance,
+        "currency": currency,
+        "isbasecurrency": base,
+    }
+
+
+def test_control_balances_are_each_customers_balancesearch_zero_too_in_pages(
+    mock: responses.RequestsMock,
+) -> None:
+    rows = (
+        (0, [_owing(107, "1250.00"), _owing(108, "-80.10")], True),
+        (2, [_owing(109, "0")], False),
+    )
+    for offset, items, more in rows:
+        mock.add(
+            responses.POST,
+            SUITEQL,
+            json=page(items, offset, total=3, has_more=more),
+            match=[
+                matchers.query_param_matcher({"limit": "2", "offset": str(offset)}),
+                matchers.json_params_matcher({"q": CONTROL_QUERY}),
+            ],
+        )
+
+    with capture_logs() as logs:
+        control = source(page_size=2).control_balances()
+
+    assert control == ControlBalances(
+        "NetSuite customer.balancesearch",
+        Basis.NET,
+        (
+            ControlBalance("107", "USD", D("1250.00")),
+            ControlBalance("108", "USD", D("-80.10")),
+            ControlBalance("109", "USD", D("0")),
+        ),
+        every_customer=False,
+    )
+    assert all(c.request.headers["Prefer"] in {"transient", b"transient"} for c in mock.calls)
+    read = [e for e in logs if e["event"] == "erp.control_balances_read"]
+    assert [(e["erp"], e["customers"], e["calls"], e["skipped"]) for e in read] == [
+        ("netsuite", 3, 2, 0)
+    ]
+
+
+def test_a_customer_in_a_foreign_currency_or_without_a_balance_is_left_out(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = FakeNetSuite(
+        customers=[
+            customer(1) | {"balancesearch": "300.00", "isbasecurrency": "T"},
+            customer(2, currency="EUR") | {"balancesearch": "90.00", "isbasecurrency": "F"},
+            customer(3) | {"balancesearch": "0.00", "isbasecurrency": "T"},
+            {"links": [], "id": "4", "balancesearch": "12.00"},  # no currency
+        ]
+    )
+    fake.register(mock)
+    reading = source()
+    pull(reading)
+    fake.queries.clear()
+
+    with capture_logs() as logs:
+        control = reading.control_balances()
+
+    assert control.balances == (
+        ControlBalance("1", "USD", D("300.00")),
+        ControlBalance("3", "USD", D("0.00")),
+    )
+    assert control.every_customer is False  # 2 and 4 are not at 0
+    assert fake.queries == [CONTROL_QUERY]
+    skipped = {
+        e["record"]: e["reason"] for e in logs if e["event"] == "erp.control_balance_skipped"
+    }
+    assert skipped == {
+        "customer/2": "the customer's currency EUR is not a base currency",
+        "customer/4": "no currency",
+    }
+    assert all(e["log_level"] == "debug" for e in logs if e["event"].endswith("_skipped"))

@@ -34,7 +34,9 @@ from fakes.quickbooks import (
 )
 from pydantic import ValidationError
 from responses import matchers
+from structlog.testing import capture_logs
 
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     Application,
@@ -808,3 +810,160 @@ def test_the_fake_writes_money_as_quickbooks_does() -> None:
     assert credit_memo(
         CreditMemo(id="1", customer_id="1", currency="USD", amount=D("5"), date=day("2026-01-01"))
     )["RemainingCredit"] == number(D("5"))
+
+
+# --------------------------------------------------------------------------- control balances
+
+
+def _owing(key: str, name: str, balance: Decimal, **extra: Any) -> dict[str, Any]:
+    """A Customer as Intuit's query answer shows it (its sample: Amy's Bird Sanctuary)."""
+    return {
+        "Id": key,
+        "SyncToken": "5",
+        "DisplayName": name,
+        "Job": False,
+        "Active": True,
+        "Balance": number(balance),
+        "BalanceWithJobs": number(balance),
+        "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+        "domain": "QBO",
+        "sparse": False,
+        "MetaData": meta(),
+        **extra,
+    }
+
+
+def test_control_balances_are_each_customers_own_balance_owed_or_owing_inactive_ones_too(
+    mock: responses.RequestsMock,
+) -> None:
+    token(mock)
+    owed = "Active IN (true, false) AND Balance > '0'"
+    owing = "Active IN (true, false) AND Balance < '0'"
+    first = [
+        _owing("1", "Amy's Bird Sanctuary", D("274.00")),
+        # A parent: its own balance, not the one with its jobs (arsync keeps the job apart).
+        _owing("2", "Bill's Windsurf Shop", D("85.00"), BalanceWithJobs=number(D("285.00"))),
+    ]
+    second = [
+        _owing(
+            "3",
+            "Bill's Windsurf Shop:Kite repair",
+            D("200.00"),
+            Job=True,
+            ParentRef={"value": "2"},
+            Level=1,
+            Active=False,
+        )
+    ]
+    credit = [
+        _owing(
+            "4",
+            "Cool Cars",
+            D("-12.35"),
+            CurrencyRef={"value": "EUR", "name": "Euro"},
+        )
+    ]
+    answer(mock, select("Customer", owed, 1, 2), "Customer", first)
+    answer(mock, select("Customer", owed, 3, 2), "Customer", second, start=3)
+    answer(mock, select("Customer", owing, 1, 2), "Customer", credit)
+    reading = source(page_size=2)
+
+    with capture_logs() as logs:
+        control = reading.control_balances()
+
+    assert control == ControlBalances(
+        "QuickBooks Online Customer.Balance",
+        Basis.NET,
+        (
+            ControlBalance("1", "USD", D("274.00")),
+            ControlBalance("2", "USD", D("85.00")),
+            ControlBalance("3", "USD", D("200.00")),
+            ControlBalance("4", "EUR", D("-12.35")),
+        ),
+        every_customer=True,
+    )
+    asked = [parse_qs(urlsplit(c.request.url).query)["query"][0] for c in mock.calls[1:]]
+    assert asked == [
+        "SELECT * FROM Customer WHERE Active IN (true, false) AND Balance > '0'"
+        " STARTPOSITION 1 MAXRESULTS 2",
+        "SELECT * FROM Customer WHERE Active IN (true, false) AND Balance > '0'"
+        " STARTPOSITION 3 MAXRESULTS 2",
+        "SELECT * FROM Customer WHERE Active IN (true, false) AND Balance < '0'"
+        " STARTPOSITION 1 MAXRESULTS 2",
+    ]
+    read = [e for e in logs if e["event"] == "erp.control_balances_read"]
+    assert read == [
+        {
+            "event": "erp.control_balances_read",
+            "erp": "quickbooks",
+            "customers": 4,
+            "calls": 3,
+            "complete": True,
+            "log_level": "info",
+        }
+    ]
+
+
+def test_control_balances_after_a_pull_take_the_home_currency_read_by_the_pull(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = company()
+    fake.home_currency = "CAD"
+    fake.entities["Customer"][0].update(Balance=number(D("1200.10")))
+    del fake.entities["Customer"][0]["CurrencyRef"]
+    fake.add("Customer", _owing("2", "Paid Up", D("0")))
+    fake.add("Customer", _owing("3", "In credit", D("-0.01"), Active=False))
+    fake.register(mock)
+    reading = source()
+    list(reading.pull())
+    fake.statements.clear()
+
+    control = reading.control_balances()
+
+    assert control.balances == (
+        ControlBalance("1", "CAD", D("1200.10")),
+        ControlBalance("3", "USD", D("-0.01")),
+    )
+    assert control.every_customer is True  # "Paid Up" owes nothing: not listed, and 0
+    assert fake.statements == [
+        "SELECT * FROM Customer WHERE Active IN (true, false) AND Balance > '0'"
+        " STARTPOSITION 1 MAXRESULTS 1000",
+        "SELECT * FROM Customer WHERE Active IN (true, false) AND Balance < '0'"
+        " STARTPOSITION 1 MAXRESULTS 1000",
+    ]
+    assert sum(PREFERENCES_URL in c.request.url for c in mock.calls) == 1  # by the pull
+
+
+def test_a_customer_answered_without_its_balance_is_left_out_never_taken_as_zero(
+    mock: responses.RequestsMock,
+) -> None:
+    token(mock)
+    sparse = {"Id": "7", "DisplayName": "Sparse", "sparse": True, "MetaData": meta()}
+    answer(
+        mock,
+        select("Customer", "Active IN (true, false) AND Balance > '0'", 1, 1000),
+        "Customer",
+        [sparse, _owing("8", "Read", D("5.50"))],
+    )
+    answer(
+        mock,
+        select("Customer", "Active IN (true, false) AND Balance < '0'", 1, 1000),
+        "Customer",
+        [],
+    )
+
+    with capture_logs() as logs:
+        control = source().control_balances()
+
+    assert control.balances == (ControlBalance("8", "USD", D("5.50")),)
+    assert control.every_customer is False  # customer 7 is not at 0: the list is not whole
+    skipped = [e for e in logs if e["event"] == "erp.control_balance_skipped"]
+    assert skipped == [
+        {
+            "event": "erp.control_balance_skipped",
+            "erp": "quickbooks",
+            "record": "quickbooks:Customer/7",
+            "reason": "Balance is empty",
+            "log_level": "debug",
+        }
+    ]

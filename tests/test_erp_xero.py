@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from responses import matchers
 from structlog.testing import capture_logs
 
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.ledger import LedgerBuilder
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
@@ -791,3 +792,110 @@ def test_a_contact_archived_after_the_first_pull_is_read_again_with_its_new_invo
     assert contacts.headers["If-Modified-Since"] == "2026-06-30T09:00:00"
     assert parse_qs(urlsplit(contacts.url).query)["includeArchived"] == ["true"]
     assert xero_source.cursors()["Contacts"] == "2026-07-01T08:00:00+00:00"
+
+
+# --------------------------------------------------------------------------- control balances
+
+KATHERINE = "5cc8cf28-567e-4d43-b287-687cfcaec47c"
+
+
+def _balances(outstanding: Decimal, overdue: Decimal) -> dict[str, Any]:
+    """A contact's `Balances`, as Xero's getContacts example shows them."""
+    return {
+        "AccountsReceivable": {"Outstanding": number(outstanding), "Overdue": number(overdue)},
+        "AccountsPayable": {"Outstanding": number(D("231.60")), "Overdue": number(D("360.00"))},
+    }
+
+
+def _with_balances() -> FakeXero:
+    fake = org(_invoice("I1"))
+    fake.objects["Contacts"][0]["Balances"] = _balances(D("760.00"), D("920.00"))
+    katherine = contact(Customer(id=KATHERINE, name="Katherine Warren", currency="USD"))
+    del katherine["DefaultCurrency"]  # the organisation's base currency
+    katherine.update(IsSupplier=True, Balances=_balances(D("-43.60"), D("0.00")))
+    supplier = {
+        **contact(Customer(id="supplier", name="Paper Supplies", currency="USD")),
+        "IsSupplier": True,
+        "IsCustomer": False,
+        "Balances": _balances(D("0.00"), D("0.00")),
+    }
+    quiet = {  # an archived customer owing nothing
+        **contact(Customer(id="quiet", name="Quiet Ltd", currency="EUR")),
+        "ContactStatus": "ARCHIVED",
+        "Balances": _balances(D("0.00"), D("0.00")),
+    }
+    bare = contact(Customer(id="bare", name="No Balances Sent", currency="USD"))
+    fake.add("Contacts", katherine, supplier, quiet, bare)
+    fake.organisation = {**fake.organisation, "BaseCurrency": "NZD"}
+    return fake
+
+
+def test_control_balances_of_a_full_pull_are_the_contacts_it_read_at_no_call_more(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = _with_balances()
+    fake.register(mock)
+    reading = source()
+    list(reading.pull())
+    calls = len(mock.calls)
+
+    with capture_logs() as logs:
+        control = reading.control_balances()
+
+    assert control == ControlBalances(
+        "Xero Balances.AccountsReceivable.Outstanding (read as net of credit)",
+        Basis.NET,
+        (
+            ControlBalance(C1, "USD", D("760.00")),
+            ControlBalance(KATHERINE, "NZD", D("-43.60")),
+            ControlBalance("quiet", "EUR", D("0.00")),
+        ),
+        every_customer=False,
+    )
+    assert len(mock.calls) == calls
+    events = [e for e in logs if e["event"].startswith("erp.control_balance")]
+    assert events == [
+        {
+            "event": "erp.control_balance_skipped",
+            "erp": "xero",
+            "record": "xero:Contacts/bare",
+            "reason": "Balances.AccountsReceivable.Outstanding is empty",
+            "log_level": "debug",
+        },
+        {
+            "event": "erp.control_balances_read",
+            "erp": "xero",
+            "customers": 3,
+            "calls": 0,
+            "reused": True,
+            "log_level": "info",
+        },
+    ]
+
+
+def test_control_balances_after_an_incremental_pull_read_every_contact_again(
+    mock: responses.RequestsMock,
+) -> None:
+    fake = _with_balances()
+    fake.register(mock)
+    reading = source()
+    list(reading.pull())
+    cursors = reading.cursors()
+    list(reading.pull(cursors))
+    # A payment lowered what Katherine owes; Xero does not move UpdatedDateUTC for that.
+    fake.objects["Contacts"][1]["Balances"] = _balances(D("415.25"), D("0.00"))
+    after_pull = (reading.cursors(), reading.extent(), reading.done())
+    fake.requests.clear()
+
+    control = reading.control_balances()
+
+    assert control.balances == (
+        ControlBalance(C1, "USD", D("760.00")),
+        ControlBalance(KATHERINE, "NZD", D("415.25")),
+        ControlBalance("quiet", "EUR", D("0.00")),
+    )
+    assert [(urlsplit(r.url).path, parse_qs(urlsplit(r.url).query)) for r in fake.requests] == [
+        ("/api.xro/2.0/Contacts", {"page": ["1"], "includeArchived": ["true"]})
+    ]
+    assert "If-Modified-Since" not in fake.requests[0].headers
+    assert (reading.cursors(), reading.extent(), reading.done()) == after_pull

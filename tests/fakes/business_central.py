@@ -3,7 +3,8 @@
 Collections answer `{"@odata.context", "value", "@odata.nextLink"}` pages of `page_size`
 entities (with `"@odata.count"` when asked `$count=true`), honour `$filter=lastModifiedDateTime
 gt <stamp>` and `$filter=status eq '<status>'`, and single entities answer
-`GET <collection>(<id>)`; unknown ids get Business Central's 404 error body.
+`GET <collection>(<id>)`; unknown ids get Business Central's 404 error body. A customer's
+`customerFinancialDetail` is sent only when asked `$expand=customerFinancialDetail`.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class FakeBusinessCentral:
             return 400, {}, json.dumps({"error": error})
         skip = int(query.get("$skiptoken", ["0"])[0])
         page = rows[skip : skip + self.page_size]
+        page = _expanded(page, query.get("$expand", [""])[0])
         counting = query.get("$count") == ["true"]
         if counting and self.refuses_count:
             error = {
@@ -121,13 +123,24 @@ class FakeBusinessCentral:
         if counting:  # OData 4.01 11.2.5.5: the count of the whole filtered collection
             body["@odata.count"] = len(rows)
         if skip + self.page_size < len(rows):
-            base = request.url.split("?")[0]
-            body["@odata.nextLink"] = f"{base}?$skiptoken={skip + self.page_size}"
-            if since or status:
-                body["@odata.nextLink"] += "&$filter=" + query["$filter"][0].replace(" ", "%20")
-            if counting:
-                body["@odata.nextLink"] += "&$count=true"
+            body["@odata.nextLink"] = _next_link(request.url, query, skip + self.page_size)
         return 200, {}, _dumps(body)
+
+
+def _expanded(page: list[dict[str, Any]], expand: str) -> list[dict[str, Any]]:
+    """A customer's `customerFinancialDetail` is a navigation property: sent when expanded."""
+    if expand == "customerFinancialDetail":
+        return page
+    return [{k: v for k, v in r.items() if k != "customerFinancialDetail"} for r in page]
+
+
+def _next_link(url: str, query: dict[str, list[str]], skip: int) -> str:
+    """The next page's full URL: the skip token and the rest of the query."""
+    link = f"{url.split('?', maxsplit=1)[0]}?$skiptoken={skip}"
+    for name in ("$filter", "$count", "$expand"):
+        if name in query:
+            link += f"&{name}=" + query[name][0].replace(" ", "%20")
+    return link
 
 
 def _parse(stamp: str) -> dt.datetime:

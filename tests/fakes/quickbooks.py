@@ -6,9 +6,9 @@ It holds entities per name, in the documented JSON shapes, and answers
 nothing matches); `SELECT COUNT(*) FROM <Entity> [WHERE ...]` with `{"QueryResponse":
 {"totalCount": n}, "time": ...}`.
 It understands just enough of the statements arsync sends: the entity,
-`MetaData.LastUpdatedTime >= '...'`, `Balance > '0'`, `Id IN (...)`, `Active IN (true,
-false)` (without it, an entity held with `Active: false` is left out, as QuickBooks leaves
-inactive name-list entries out), STARTPOSITION and MAXRESULTS. `render(records)`
+`MetaData.LastUpdatedTime >= '...'`, `Balance > '0'`, `Balance < '0'`, `Id IN (...)`,
+`Active IN (true, false)` (without it, an entity held with `Active: false` is left out, as
+QuickBooks leaves inactive name-list entries out), STARTPOSITION and MAXRESULTS. `render(records)`
 writes canonical records as QuickBooks keeps them: a voided invoice zeroed with "Voided" in
 its note, and each credit memo application as a payment of 0 with an Invoice line and a
 CreditMemo line.
@@ -61,7 +61,7 @@ _STATEMENT = re.compile(
 _COUNT = re.compile(r"^SELECT COUNT\(\*\) FROM (?P<entity>\w+)(?: WHERE (?P<where>.*))?$")
 _SINCE = re.compile(r"MetaData\.LastUpdatedTime >= '([^']+)'")
 _IDS = re.compile(r"Id IN \(([^)]*)\)")
-_OWED = re.compile(r"Balance > '([^']+)'")
+_OWED = re.compile(r"Balance ([<>]) '([^']+)'")
 
 
 @dataclass
@@ -149,8 +149,10 @@ def _matches(entity: dict[str, Any], where: str | None) -> bool:
         if stamp < dt.datetime.fromisoformat(since.group(1)):
             return False
     owed = _OWED.search(where)
-    if owed and _amount(entity["Balance"]) <= Decimal(owed.group(1)):
-        return False
+    if owed:
+        balance, bound = _amount(entity.get("Balance", 0)), Decimal(owed.group(2))
+        if (balance <= bound) if owed.group(1) == ">" else (balance >= bound):
+            return False
     ids = _IDS.search(where)
     if ids:
         wanted = {part.strip().strip("'") for part in ids.group(1).split(",")}

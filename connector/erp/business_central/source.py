@@ -17,6 +17,10 @@ of its lines changed after the cursor.
 
 The progress bar's total is each collection's `@odata.count` (`$count=true` on its first page,
 with the pull's filter: no extra request), in records read: journal lines, not payments.
+
+After the pull, `control_balances()` reads Business Central's own balance of each customer,
+`customerFinancialDetail.balance` (`customers?$expand=customerFinancialDetail`), for the
+reconciliation.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import ClassVar
 
 import structlog
 
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from connector.erp.base import (
     Cursors,
@@ -47,6 +52,7 @@ from connector.errors import FatalError
 
 log = structlog.get_logger(__name__)
 STREAMS = ("customers", "salesInvoices", "salesCreditMemos", "customerPayments")
+CONTROL_FIGURE = "Business Central customerFinancialDetail.balance (LCY)"
 
 
 class BusinessCentralSource(Source):
@@ -67,6 +73,7 @@ class BusinessCentralSource(Source):
         self._cursors: dict[str, str] = {}
         self._pulled_at: dt.datetime | None = None
         self._customer_currency: dict[str, str] = {}
+        self._lcy: str | None = local_currency  # known once a pull has read its reference tables
         self._invoice_currency: dict[str, str] = {}
         self._totals: Counter[str] = Counter()  # stream -> its entities, by `@odata.count`
         self._counted: set[str] = set()  # the streams whose count has come
@@ -102,12 +109,45 @@ class BusinessCentralSource(Source):
         self._counted = set()
         self._read = Counter()
         lookups = self._lookups()
+        self._lcy = lookups.local_currency
         yield from self._stream("customers", since, lambda e: mapping.customer(e, lookups))
         yield from self._stream("salesInvoices", since, lambda e: mapping.invoice(e, lookups))
         yield from self._stream(
             "salesCreditMemos", since, lambda e: mapping.credit_memo(e, lookups)
         )
         yield from self._payments(since.get("customerPayments"), lookups)
+
+    def control_balances(self) -> ControlBalances:
+        """Each LCY customer's `customerFinancialDetail.balance`: the customer's `Balance (LCY)`,
+        every posted detailed ledger entry summed (invoices, credit memos, payments applied or
+        not, refunds, journal postings), in the company's local currency.
+
+        The figure is in LCY only, and arsync holds a customer's documents in their own
+        currency, so only customers whose `currencyCode` is empty (or the LCY code: the
+        company's currency) are listed; a foreign-currency customer is left out, with a debug
+        line, for no exchange rate may stand between the two sides. Hence `every_customer` is
+        False: the list does not speak for the customers left out. An LCY customer whose
+        ledger also holds another currency is then `not_comparable` (its LCY balance sums
+        those entries converted). One whose answer carries no balance is left out too, never
+        taken as 0. Every listed customer is listed with 0 as well, so "Business Central says
+        0, arsync does not" is caught.
+        """
+        calls = self._odata.http.calls
+        local = self._lcy or self._read_local_currency()
+        self._lcy = local
+        params = {"$expand": "customerFinancialDetail"}
+        balances: list[ControlBalance] = []
+        for entity in self._odata.collection("customerFinancialDetails", "customers", params):
+            balance = _control_balance(entity, local)
+            if balance is not None:
+                balances.append(balance)
+        log.info(
+            "erp.control_balances_read",
+            erp=self.name,
+            customers=len(balances),
+            calls=self._odata.http.calls - calls,
+        )
+        return ControlBalances(CONTROL_FIGURE, Basis.NET, tuple(balances), every_customer=False)
 
     # ----------------------------------------------------------------------- streams
 
@@ -282,6 +322,30 @@ def _older(entity: Entity, than: Entity) -> bool:
     if other is None:
         return False
     return stamp is None or stamp < other
+
+
+def _control_balance(entity: Entity, local: str) -> ControlBalance | None:
+    """A customer's LCY balance, or None (with the reason in a debug line) when it has none
+    or its documents are in another currency."""
+    customer_id = mapping.text(entity, "id")
+    detail = entity.get("customerFinancialDetail")
+    balance = mapping.money(detail, "balance") if isinstance(detail, dict) else None
+    currency = (mapping.text(entity, "currencyCode") or local).upper()
+    if customer_id is not None and balance is not None and currency == local:
+        return ControlBalance(customer_id, local, balance)
+    if customer_id is None:
+        reason = "no id"
+    elif balance is None:
+        reason = "no customerFinancialDetail.balance"
+    else:
+        reason = f"the balance is in {local}, the customer's documents in {currency}"
+    log.debug(
+        "erp.control_balance_skipped",
+        erp="business_central",
+        record=f"customers/{customer_id}",
+        reason=reason,
+    )
+    return None
 
 
 def _log_skip(stream: str, entity: Entity, why: Skip) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from arsync.control import ControlBalance
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     CreditMemo,
@@ -115,6 +116,39 @@ def applications_query(since: str | None) -> Query:
         where=tuple(where),
         tiebreak=("l.previousdoc", "l.nextline", "l.previousline"),
     )
+
+
+def control_balances_query() -> Query:
+    """Every customer's balance (`balancesearch`, SuiteQL's name for the customer's Balance),
+    its currency, and whether that is a base currency (the company's, or in OneWorld a
+    subsidiary's). Zero balances and inactive customers too: "NetSuite says 0" is a figure."""
+    select = (
+        "SELECT c.id, c.balancesearch, cur.symbol AS currency, cur.isbasecurrency "
+        "FROM customer c "
+        "LEFT JOIN currency cur ON cur.id = c.currency"
+    )
+    return Query(select, key="c.id", key_field="id")
+
+
+def control_balance(row: Row) -> ControlBalance | str:
+    """A row of `control_balances_query` as the customer's balance, or why it cannot be one.
+
+    Oracle's pages disagree on the currency of an entity's balance (the company's base
+    currency in the Help, the customer's own in the record's field help); they agree when the
+    customer's currency is a base currency, so only those customers are compared.
+    """
+    customer_id = text(row, "id")
+    amount = money(row, "balancesearch")
+    code = currency(row)
+    if customer_id is None:
+        return "no id"
+    if amount is None:
+        return "no balancesearch"
+    if code is None:
+        return "no currency"
+    if (text(row, "isbasecurrency") or "").upper() not in {"T", "TRUE"}:
+        return f"the customer's currency {code} is not a base currency"
+    return ControlBalance(customer_id, code, amount)
 
 
 # --------------------------------------------------------------------------- values

@@ -15,6 +15,9 @@ the invoice's `lastmodifieddate`. An invoice paid off is no longer open; the pay
 memo that paid it is changed, so every invoice its applications name that was not read yet is
 read by `t.id IN (...)`, 500 ids a query. The freshest copy of an invoice wins (the later
 `lastmodified`; on a tie, the later read) and each is yielded once.
+
+After the pull, `control_balances()` reads NetSuite's own balance of every customer
+(`customer.balancesearch`, one query more), for the reconciliation.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import ClassVar
 
 import structlog
 
+from arsync.control import Basis, ControlBalance, ControlBalances
 from connector.erp.base import Cursors, Extent, PulledItem, Source, keep_freshest, last_at_end
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
@@ -35,6 +39,7 @@ from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 log = structlog.get_logger(__name__)
 STREAMS = ("customers", "transactions")
 IDS_PER_QUERY = 500  # `t.id IN (...)` lists, under SuiteQL's 1,000 expressions in a list
+CONTROL_FIGURE = "NetSuite customer.balancesearch"
 
 
 class NetSuiteSource(Source):
@@ -81,6 +86,45 @@ class NetSuiteSource(Source):
         self._read = Counter()
         yield from self._customers(since.get("customers"))
         yield from self._transactions(since.get("transactions"))
+
+    def control_balances(self) -> ControlBalances:
+        """Each customer's `balancesearch`: its accounts receivable balance, open invoices
+        less unapplied payments and credit memos (customer deposits are not receivables, and
+        arsync does not read them either); the customer's own, not its sub-customers'
+        (`consolbalancesearch`), as arsync keeps a sub-customer as a customer of its own.
+
+        A customer whose currency is not a base currency is left out (`mapping.control_balance`
+        says why), as is a row without a balance or currency, each with a debug line: a
+        customer left out is not at 0. So the list speaks only for the customers in it
+        (`every_customer` False), and every customer is read, zero balances too, so that
+        "NetSuite says 0, arsync does not" is caught. A list that speaks for its customers
+        only also keeps a customer with documents in a second currency (Multi-Currency
+        Customers), whose one balance sums them converted, `not_comparable` rather than
+        unreconciled.
+        """
+        calls = self._suiteql.http.calls
+        balances: list[ControlBalance] = []
+        skipped = 0
+        for row in self._suiteql.rows("control_balances", mapping.control_balances_query()):
+            balance = mapping.control_balance(row)
+            if isinstance(balance, ControlBalance):
+                balances.append(balance)
+                continue
+            skipped += 1
+            log.debug(
+                "erp.control_balance_skipped",
+                erp=self.name,
+                record=f"customer/{mapping.text(row, 'id')}",
+                reason=balance,
+            )
+        log.info(
+            "erp.control_balances_read",
+            erp=self.name,
+            customers=len(balances),
+            calls=self._suiteql.http.calls - calls,
+            skipped=skipped,
+        )
+        return ControlBalances(CONTROL_FIGURE, Basis.NET, tuple(balances), every_customer=False)
 
     def _counted(self, stream: str, query: Query) -> Iterator[Row]:
         """The stream's rows, counted as they are read, on top of the stream's earlier reads

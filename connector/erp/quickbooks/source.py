@@ -14,6 +14,10 @@ query more, two with its count when the first page is full): a balance can chang
 invoice's `MetaData.LastUpdatedTime` moving as far as Intuit documents it. An invoice paid off
 is no longer open; its payment is new, so every invoice a changed payment links to and that
 was not read yet is read by `Id IN (...)`, 50 ids a query.
+
+After the pull, `control_balances()` reads QuickBooks' own `Customer.Balance` of every customer
+that owes or is owed something (two queries, `Balance > '0'` and `Balance < '0'`, paged like
+the rest), for the reconciliation.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from urllib.parse import quote
 import structlog
 from pydantic import ValidationError
 
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
 from connector.erp.base import (
@@ -64,6 +69,10 @@ RECORD_TYPES = {
 IDS_PER_QUERY = 50  # `Id IN (...)` lists, kept well under URL limits
 ALL = "Active IN (true, false)"  # name lists answer active entries only unless asked
 OPEN = "Balance > '0'"  # the invoices still owed, a documented query filter on Invoice
+# A customer's own balance is owed to it or by it: Intuit's query language has no `!=` and no
+# OR, so the non-zero balances are two queries.
+NON_ZERO = ("Balance > '0'", "Balance < '0'")
+CONTROL_FIGURE = "QuickBooks Online Customer.Balance"
 
 
 class QuickBooksSource(Source):
@@ -110,6 +119,56 @@ class QuickBooksSource(Source):
         """Every stream changed at or after its cursor (all of it without one); the last
         item comes once the pull is over, when every count is final."""
         return last_at_end(self._pull(since))
+
+    def control_balances(self) -> ControlBalances:
+        """Each customer's own `Customer.Balance`, in the customer's currency (`CurrencyRef`,
+        else the home currency): open invoices less open credit memos and unapplied payments.
+
+        `Balance`, not `BalanceWithJobs`: arsync keeps a sub-customer or job as a customer of
+        its own (its documents' `CustomerRef` names it), so each is compared with its own
+        balance. Inactive customers are asked for too (`Active IN (true, false)`): one made
+        inactive may still be owed money. Only non-zero balances are read, so the list speaks
+        for every customer (`every_customer`): one not in it owes nothing in QuickBooks.
+        A customer answered without a readable `Balance` is left out, with a debug line, and
+        the list then speaks only for the customers in it: arsync never stands in a 0.
+        """
+        calls = self._client.calls
+        found: dict[str, ControlBalance] = {}
+        complete = True
+        for condition in NON_ZERO:
+            for entity in self._query_all("Customer", f"{ALL} AND {condition}"):
+                balance = self._control_balance(entity)
+                if balance is None:
+                    complete = False
+                else:  # a balance that moved between the two reads counts once, as last read
+                    found[balance.customer_id] = balance
+        log.info(
+            "erp.control_balances_read",
+            erp=self.name,
+            customers=len(found),
+            calls=self._client.calls - calls,
+            complete=complete,
+        )
+        return ControlBalances(
+            CONTROL_FIGURE, Basis.NET, tuple(found.values()), every_customer=complete
+        )
+
+    def _control_balance(self, entity: Json) -> ControlBalance | None:
+        customer_id = entity.get("Id")
+        try:
+            if customer_id in (None, ""):
+                raise UnmappableError("Id is empty")
+            amount = mapping.money(entity.get("Balance"), "Balance")
+            currency = mapping.currency(entity, self._lookups)
+        except UnmappableError as error:
+            log.debug(
+                "erp.control_balance_skipped",
+                erp=self.name,
+                record=_location("Customer", entity),
+                reason=str(error),
+            )
+            return None
+        return ControlBalance(str(customer_id), currency, amount)
 
     def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every stream changed at or after its cursor (all of it without one).
