@@ -39,6 +39,11 @@ from connector.errors import FatalError, SourceConfigError
 
 D = Decimal
 LATER = LOADED_AT + dt.timedelta(hours=5)
+OPEN_INVOICES = sorted(
+    r.id for r in contract_ledger() if isinstance(r, Invoice) and r.open_balance != 0
+)
+"""I2, I3, I4, I6: what every incremental pull of the contract ledger reads again."""
+DOCUMENT_STREAMS = ("payments", "payment_applications", "credit_memos", "credit_memo_applications")
 
 
 @dataclass(frozen=True)
@@ -348,7 +353,7 @@ def test_rows_stream_in_batches_and_applications_are_looked_up_per_batch(
         assert transactions[0]["isolation_level"] == "REPEATABLE READ"
 
 
-def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
+def test_a_second_pull_reads_the_changed_rows_and_the_open_invoices_again(
     warehouse_url: str, open_source: Callable[..., sql.SqlSource]
 ) -> None:
     fed = [
@@ -397,8 +402,12 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
     pulled, rejected = _items(second, since=cursors)
 
     assert rejected == []
-    assert sorted(item.record.id for item in pulled) == ["I3", "P2"]
-    invoice, payment = sorted((item.record for item in pulled), key=lambda r: r.id)
+    # Was ["I3", "P2"]: the open invoices were not re-read, so a balance lowered without a
+    # new stamp stayed stale. Now I2, I4 and I6 (open, unchanged) come again; the closed and
+    # unchanged I1, I5, I7, the customers and the unchanged payments still do not.
+    assert sorted(item.record.id for item in pulled) == ["I2", "I3", "I4", "I6", "P2"]
+    by_id = {item.record.id: item.record for item in pulled}
+    invoice, payment = by_id["I3"], by_id["P2"]
     assert isinstance(invoice, Invoice)
     assert invoice.open_balance == D("350.50")
     assert invoice.last_modified == LATER
@@ -408,9 +417,12 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
         ("I3", D("100.00")),
     ]
     dialect = second.engine.dialect.name
-    _assert_filtered(
+    invoices = _assert_filtered(
         executed, "FROM fact_ar_invoice", _later(dialect, "fact_ar_invoice"), cursors["invoices"]
     )
+    assert "fact_ar_invoice.open_amount" in invoices.statement
+    # Every value bound, none written into the SQL; the one literal is the payments query's.
+    assert "'" not in invoices.statement.replace("<> 'REVERSED'", "")
     _assert_filtered(
         executed, "FROM dim_customer", _later(dialect, "dim_customer"), cursors["customers"]
     )
@@ -428,11 +440,15 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
     assert new["payments"] == cursors["payments"]
 
     third = open_source(warehouse_url)
-    assert _items(third, since=new) == ([], [])
+    # Was ([], []): nothing changed, but the open invoices are verified again, every run.
+    again, rejected = _items(third, since=new)
+    assert rejected == []
+    assert sorted(item.record.id for item in again) == OPEN_INVOICES
     assert third.cursors() == new
 
     counted = record_statements(second.engine)
-    assert bar_of(second, since=cursors).seen[-1] == (2, 2)  # I3 and P2: the changes only
+    # Was (2, 2), the changes only: the re-verified invoices are read, so they are counted.
+    assert bar_of(second, since=cursors).seen[-1] == (5, 5)
     counts = [e for e in counted if e.statement.lstrip().upper().startswith("SELECT COUNT(*)")]
     assert len(counts) == 4  # one per record type, each with the filter of its read
     assert _later(dialect, "fact_ar_invoice") in next(
@@ -440,11 +456,118 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
     )
 
 
-def _stamp_invoices(url: str, stamps: dict[str, str], others: str) -> None:
-    """Each invoice's `updated_at` as the text given (SQLite keeps it as written)."""
+def test_an_invoice_paid_off_without_a_new_stamp_is_read_through_what_paid_it(
+    warehouse_url: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    """Closed now, so not among the open invoices: the new application that closed it brings
+    it back, from a payment (I4) or a credit memo (I6), although neither stamp moved."""
+    fed = [
+        r.model_copy(update={"last_modified": LOADED_AT}) if isinstance(r, Invoice) else r
+        for r in contract_ledger()
+    ]
+    write_warehouse(warehouse_url, fed, changed_at=LOADED_AT)
+    first = open_source(warehouse_url)
+    pull_all(first)
+    cursors = first.cursors()
+    receipt = {"receipt_date": dt.date(2026, 7, 1), "currency_code": "USD"}
+    _insert(
+        warehouse_url,
+        "fact_cash_receipt",
+        [
+            {
+                **receipt,
+                "receipt_id": "P9",
+                "customer_id": "C2",
+                "receipt_amount": D("2000.00"),
+                "payment_method": "WIRE",
+                "receipt_status": "POSTED",
+                "updated_at": LATER,
+            }
+        ],
+    )
+    applied = {"applied_date": dt.date(2026, 7, 1), "updated_at": LATER}
+    _insert(
+        warehouse_url,
+        "fact_receipt_application",
+        [{**applied, "receipt_id": "P9", "invoice_id": "I4", "applied_amount": D("2000.00")}],
+    )
+    memo = {"memo_date": dt.date(2026, 7, 1), "currency_code": "EUR", "updated_at": LATER}
+    _insert(
+        warehouse_url,
+        "fact_credit_memo",
+        [{**memo, "credit_memo_id": "CM2", "customer_id": "C3", "memo_amount": D("1400.00")}],
+    )
+    _insert(
+        warehouse_url,
+        "fact_credit_memo_application",
+        [{**applied, "credit_memo_id": "CM2", "invoice_id": "I6", "applied_amount": D("1400.00")}],
+    )
+    engine = engine_for(warehouse_url)
+    with engine.begin() as connection:  # the warehouse closes both, their stamps unmoved
+        connection.execute(
+            sa.text(
+                "UPDATE fact_ar_invoice SET open_amount = 0, invoice_status = 'PAID' "
+                "WHERE invoice_id IN ('I4', 'I6')"
+            )
+        )
+    engine.dispose()
+    second = open_source(warehouse_url)
+
+    pulled, rejected = _items(second, since=cursors)
+
+    assert rejected == []
+    invoices = {i.record.id: i.record for i in pulled if isinstance(i.record, Invoice)}
+    assert sorted(invoices) == ["I2", "I3", "I4", "I6"]  # I2, I3 open; I4, I6 paid off
+    assert [(invoices[i].open_balance, invoices[i].status) for i in ("I4", "I6")] == [
+        (D("0"), InvoiceStatus.PAID),
+        (D("0"), InvoiceStatus.PAID),
+    ]
+    assert sorted(i.record.id for i in pulled if not isinstance(i.record, Invoice)) == [
+        "CM2",
+        "P9",
+    ]
+    bar = bar_of(open_source(warehouse_url), since=cursors)
+    assert bar.seen[-1] == (6, 6)  # four invoices, a payment, a credit memo
+
+
+def test_sqlite_money_as_text_is_open_unless_it_spells_zero(
+    tmp_path: Path, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    """Text compared with 0 compares text in SQLite ('0.00' <> '0'): the spellings of zero
+    stay closed, any other is read again, a blank one (quarantined) too."""
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    _stamp_invoices(url, {}, others="2026-06-01 09:00:00")
+    first = open_source(url)
+    pull_all(first)
+    spellings = {"I1": "0", "I2": "0.01", "I3": "", "I4": " 0.000 ", "I5": "-0,00", "I6": "00.50"}
     engine = engine_for(url)
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE fact_ar_invoice SET updated_at = :at"), {"at": others})
+        for invoice, text in spellings.items():
+            connection.execute(
+                sa.text("UPDATE fact_ar_invoice SET open_amount = :text WHERE invoice_id = :id"),
+                {"text": text, "id": invoice},
+            )
+    engine.dispose()
+
+    pulled, rejected = _items(open_source(url), since=first.cursors())
+
+    assert sorted(item.record.id for item in pulled) == ["I2", "I6"]
+    assert [(entry.record_id, entry.reason) for entry in rejected] == [
+        ("I3", "column 'open_amount' is NULL")
+    ]
+
+
+def _stamp_invoices(url: str, stamps: dict[str, str], others: str) -> None:
+    """Each invoice's `updated_at` as the text given (SQLite keeps it as written), every
+    invoice settled: an open one is read by every incremental pull whatever its stamp, so
+    only settled ones show what the stamp comparison alone reads."""
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE fact_ar_invoice SET updated_at = :at, open_amount = '0.00'"),
+            {"at": others},
+        )
         for invoice, at in stamps.items():
             connection.execute(
                 sa.text("UPDATE fact_ar_invoice SET updated_at = :at WHERE invoice_id = :id"),
@@ -454,7 +577,11 @@ def _stamp_invoices(url: str, stamps: dict[str, str], others: str) -> None:
 
 
 def _invoice_ids(source: sql.SqlSource, since: dict[str, str]) -> list[str]:
-    pulled, rejected = _items(source, since=since)
+    """The invoices a pull since these cursors reads. Payments and credit memos unchanged
+    since the load unless `since` says otherwise: read whole, they would bring every invoice
+    they apply to (which of them paid one off since would be unknown)."""
+    unchanged = dict.fromkeys(DOCUMENT_STREAMS, LOADED_AT.isoformat())
+    pulled, rejected = _items(source, since={**unchanged, **since})
     assert rejected == []
     return sorted(item.record.id for item in pulled if isinstance(item.record, Invoice))
 
@@ -493,12 +620,14 @@ def test_a_sqlite_text_stamp_after_the_cursor_is_read_whatever_its_spelling(
     url = _mixed_spellings(tmp_path)
     first = open_source(url)
     pull_all(first)
-    # Paid down later the same day, stamped with a space: text-wise before the cursor's T.
+    # Disputed later the same day, stamped with a space: text-wise before the cursor's T. (It
+    # was paid down to 1500.00 open; an open invoice is read whatever its stamp, so that no
+    # longer tells whether the stamp was compared as an instant. A dispute leaves it settled.)
     engine = engine_for(url)
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                "UPDATE fact_ar_invoice SET open_amount = '1500.00', "
+                "UPDATE fact_ar_invoice SET is_disputed = 1, dispute_reason = 'short shipped', "
                 "updated_at = '2026-06-01 18:00:00' WHERE invoice_id = 'I4'"
             )
         )
@@ -509,7 +638,9 @@ def test_a_sqlite_text_stamp_after_the_cursor_is_read_whatever_its_spelling(
 
     assert rejected == []
     changed = [item.record for item in pulled if isinstance(item.record, Invoice)]
-    assert [(r.id, r.open_balance) for r in changed] == [("I4", D("1500.00"))]
+    assert [(r.id, r.disputed, r.dispute_reason) for r in changed] == [
+        ("I4", True, "short shipped")
+    ]
     assert second.cursors()["invoices"] == "2026-06-01T18:00:00+00:00"
 
 
@@ -555,9 +686,12 @@ def test_cursors_are_utc_whatever_zone_the_postgresql_session_speaks(
     assert cursors["customers"] == LOADED_AT.isoformat() == "2026-06-30T23:00:00+00:00"
     assert all(text.endswith("+00:00") and "T" in text for text in cursors.values())
     second = open_source(zoned)
-    assert _items(second, since=cursors) == ([], [])  # compared natively, as instants
+    # Compared natively, as instants: no row is read for its stamp. Was ([], []); the open
+    # invoices are now read again on every incremental pull, and they alone.
+    pulled, rejected = _items(second, since=cursors)
+    assert (sorted(item.record.id for item in pulled), rejected) == (OPEN_INVOICES, [])
     later = {"invoices": "2026-07-01 04:30:00+05:30"}  # LOADED_AT, spelled in Kolkata
-    assert _invoice_ids(open_source(zoned), later) == []
+    assert _invoice_ids(open_source(zoned), later) == OPEN_INVOICES
 
 
 def test_the_bar_counts_each_record_type_before_reading_it(
@@ -582,13 +716,21 @@ def _instant(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _instant_or_text(text: str) -> dt.datetime | str:
+    """A bound cursor as its instant; any other bound text (SQLite's spellings of zero) as is."""
+    try:
+        return _instant(text)
+    except ValueError:
+        return text
+
+
 def _assert_filtered(
     executed: list[Executed], source: str, condition: str, cursor: str
 ) -> Executed:
     """The statement reading `source` has the modified-at condition, the cursor bound."""
     statement = next(e for e in executed if source in e.statement and e.yield_per is not None)
     assert condition in statement.statement
-    bound = [_instant(v) if isinstance(v, str) else v for v in statement.parameters]
+    bound = [_instant_or_text(v) if isinstance(v, str) else v for v in statement.parameters]
     assert _instant(cursor) in bound
     return statement
 
