@@ -23,18 +23,20 @@ from contract.case_sql import (
     write_warehouse,
 )
 from contract.harness import bar_of, build, comparable, pull_all
-from contract.ledger import contract_ledger
+from contract.ledger import AS_OF, contract_ledger
 from sqlalchemy import event
 from structlog.testing import capture_logs
 
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
+from arsync.reconcile import reconcile
 from arsync.records import Customer, Invoice, InvoiceStatus, Payment
 from arsync.yamlfile import ConfigError, load_model
 from connector.erp import sql
 from connector.erp.base import Pulled
 from connector.erp.sql.database import create_source_engine, describe, resolve_url
 from connector.erp.sql.rows import RowReader
-from connector.erp.sql.settings import Column, ValueFormats
+from connector.erp.sql.settings import Column, ControlQuery, ValueFormats
 from connector.errors import FatalError, SourceConfigError
 
 D = Decimal
@@ -998,3 +1000,176 @@ def test_a_date_column_as_modified_at_is_refused() -> None:
 
     with pytest.raises(SourceConfigError, match="holds dates, not timestamps"):
         reader.read({"AEDAT": dt.date(2026, 6, 30)})
+
+
+# -- the control figure -----------------------------------------------------------------
+
+CONTROL_QUERY = "SELECT customer_id, currency, balance FROM ar_control ORDER BY customer_id"
+
+
+def _with_control(query: str = CONTROL_QUERY, basis: str = "net") -> sql.Settings:
+    control = ControlQuery(query=query, basis=Basis(basis), figure="warehouse AR control")
+    return example_settings().model_copy(update={"control": control})
+
+
+def _control_table(url: str, rows: list[tuple[str, str, object]]) -> None:
+    """The warehouse's own AR control, balance a NUMERIC column (SQLite: numeric affinity)."""
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE ar_control "
+                "(customer_id VARCHAR(64), currency VARCHAR(3), balance NUMERIC(18, 2))"
+            )
+        )
+        for customer, currency, balance in rows:
+            connection.execute(
+                sa.text("INSERT INTO ar_control VALUES (:customer, :currency, :balance)"),
+                {"customer": customer, "currency": currency, "balance": balance},
+            )
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_warehouse(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    return url
+
+
+def test_without_a_control_query_the_source_reports_no_control_figure(
+    sqlite_warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    source = open_source(sqlite_warehouse)
+    pull_all(source)
+
+    assert source.control_balances() is None
+
+
+def test_the_control_query_gives_exact_balances_read_in_the_pulls_transaction(
+    sqlite_warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    _control_table(
+        sqlite_warehouse,
+        [("C1", "usd", "750.50"), ("C2", "USD", 2000), ("C3", "EUR", "1234567.89")],
+    )
+    source = open_source(sqlite_warehouse, _with_control())
+    pull_all(source)
+    engine = engine_for(sqlite_warehouse)
+    with engine.begin() as connection:  # after the pull: not what the pull saw
+        connection.execute(sa.text("UPDATE ar_control SET balance = 1"))
+    engine.dispose()
+
+    control = source.control_balances()
+
+    assert control == ControlBalances(
+        figure="warehouse AR control",
+        basis=Basis.NET,
+        balances=(
+            ControlBalance("C1", "USD", D("750.50")),
+            ControlBalance("C2", "USD", D("2000")),
+            ControlBalance("C3", "EUR", D("1234567.89")),
+        ),
+        every_customer=False,
+    )
+    assert [str(b.amount) for b in control.balances] == ["750.5", "2000", "1234567.89"]
+    assert all(type(b.amount) is Decimal for b in control.balances)
+    # Asked of a source that has not pulled, the figure is read there and then.
+    fresh = open_source(sqlite_warehouse, _with_control(basis="open_invoices"))
+    assert fresh.control_balances() == ControlBalances(
+        "warehouse AR control",
+        Basis.OPEN_INVOICES,
+        tuple(
+            ControlBalance(c, cur, D(1)) for c, cur in (("C1", "USD"), ("C2", "USD"), ("C3", "EUR"))
+        ),
+    )
+
+
+def test_the_control_figure_of_the_warehouse_reconciles_with_the_ledger_pulled(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    query = (
+        "SELECT customer_id, currency_code AS currency, SUM(open_amount) AS balance "
+        "FROM fact_ar_invoice WHERE invoice_status <> 'VOID' GROUP BY customer_id, currency_code"
+    )
+    source = open_source(warehouse, _with_control(query, basis="open_invoices"))
+    records, rejected = pull_all(source)
+    control = source.control_balances()
+    assert rejected == []
+    assert control is not None
+
+    result = reconcile(build(records), AS_OF, control, tolerance=D("0.01"), max_portfolio_share=0.0)
+
+    rows = result.customers[["customer_id", "currency", "erp_balance", "status"]]
+    assert rows.values.tolist() == [
+        ["C1", "USD", D("750.50"), "reconciled"],
+        ["C2", "USD", D("2000.00"), "reconciled"],
+        ["C3", "EUR", D("1400.00"), "reconciled"],
+    ]
+    assert result.unchecked == 1  # C4 has no invoice, so the query lists no figure for it
+
+
+def test_a_control_query_without_the_balance_column_stops_the_pull_before_a_row(
+    sqlite_warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    _control_table(sqlite_warehouse, [("C1", "USD", "750.50")])
+    query = "SELECT customer_id, currency, balance AS amount FROM ar_control"
+    source = open_source(sqlite_warehouse, _with_control(query))
+
+    with pytest.raises(SourceConfigError) as raised:
+        next(iter(source.pull()))
+
+    assert str(raised.value) == (
+        "source.control.query returns no column 'balance' (it must return customer_id, "
+        "currency, balance, by those names; name them with AS); columns found: customer_id, "
+        "currency, amount"
+    )
+    with pytest.raises(SourceConfigError, match="no column 'balance'"):
+        source.control_balances()
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (("C2", "USD", "n/a"), "customer 'C2' has balance 'n/a', not a number"),
+        (("C2", "USD", None), "customer 'C2' has balance None, not a number"),
+        (("C2", "US", "10.00"), "customer 'C2' has currency 'US', not a three-letter code"),
+        ((None, "USD", "10.00"), "row 2: customer_id is empty (None)"),
+    ],
+)
+def test_a_control_figure_that_is_not_an_amount_is_fatal_and_named(
+    sqlite_warehouse: str,
+    open_source: Callable[..., sql.SqlSource],
+    row: tuple[str, str, object],
+    message: str,
+) -> None:
+    _control_table(sqlite_warehouse, [("C1", "USD", "750.50"), row])
+    query = "SELECT customer_id, currency, balance FROM ar_control ORDER BY customer_id IS NULL"
+    source = open_source(sqlite_warehouse, _with_control(query))
+    pull_all(source)
+
+    with pytest.raises(FatalError) as raised:
+        source.control_balances()
+
+    assert message in str(raised.value)
+    assert not isinstance(raised.value, SourceConfigError)  # the data, not the settings
+
+
+def test_control_settings_problems_name_their_line(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "kind: sql\n",
+        "kind: sql\ncontrol:\n  query: DELETE FROM ar_control\n  basis: gross\n",
+    )
+    path = tmp_path / "sql.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_model(sql.Settings, path)
+
+    problems = {p.key_path: p for p in raised.value.problems}
+    lines = dict(enumerate(text.splitlines(), start=1))
+    assert problems["control.query"].file == path
+    assert lines.get(problems["control.query"].line or 0) == "  query: DELETE FROM ar_control"
+    assert "one SELECT statement" in problems["control.query"].message
+    assert lines.get(problems["control.basis"].line or 0) == "  basis: gross"
+    assert "'net' or 'open_invoices'" in problems["control.basis"].message

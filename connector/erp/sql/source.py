@@ -19,11 +19,13 @@ off) without moving the invoice's stamp.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -33,13 +35,21 @@ from sqlalchemy import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
+from arsync.control import ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
-from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow
+from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow, ColumnSpec
+from connector.erp.files.values import CellError, CellParser
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
-from connector.erp.sql.settings import DOCUMENTS, RecordSource, Settings
+from connector.erp.sql.settings import (
+    CONTROL_COLUMNS,
+    DOCUMENTS,
+    ControlQuery,
+    RecordSource,
+    Settings,
+)
 from connector.errors import FatalError, SourceConfigError
 
 if TYPE_CHECKING:
@@ -64,6 +74,8 @@ _SHARED_CONNECTION_DIALECTS = frozenset({"postgresql", "sqlite"})
 """Dialects whose drivers run another query while a streamed result is still open."""
 
 Parts = dict[str, list[tuple[Application, str]]]  # document id -> its applications, locations
+ControlRow = tuple[object, object, object]  # customer_id, currency, balance, as the driver gave
+_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,7 @@ class SqlSource(Source):
         self._cursors: dict[str, str] = {}
         self._totals: dict[str, int] = {}  # record type -> its rows, as counted before reading
         self._read: Counter[str] = Counter()
+        self._control_rows: list[ControlRow] | None = None  # read at the end of the last pull
 
     @property
     def engine(self) -> Engine:
@@ -129,6 +142,28 @@ class SqlSource(Source):
                 raise _database_error(error, "data_as_of_query") from error
         return _as_of(value)
 
+    def control_balances(self) -> ControlBalances | None:
+        """The rows of `control.query` as the ERP's balance per customer; None without it.
+
+        Read at the end of the pull, in its transaction (on PostgreSQL its snapshot), so the
+        figures describe exactly the documents read; asked before any pull, read now. Only
+        the customers listed are checked (`every_customer=False`)."""
+        control = self._settings.control
+        if control is None:
+            return None
+        rows = self._control_rows
+        if rows is None:
+            with self._transaction() as connection:
+                rows = self._read_control(connection, self._control_source(connection, control))
+        parser = CellParser(self._settings.formats.cell_formats())
+        balances = tuple(
+            _control_balance(parser, row, number) for number, row in enumerate(rows, 1)
+        )
+        log.info(
+            "erp.control_balances_read", erp=self.name, figure=control.figure, rows=len(balances)
+        )
+        return ControlBalances(control.figure, control.basis, balances, every_customer=False)
+
     def extent(self) -> Extent | None:
         """The rows of the record types counted so far (each just before it is read)."""
         return Extent(sum(self._totals.values()), "records") if self._totals else None
@@ -149,9 +184,13 @@ class SqlSource(Source):
         since = dict(since or {})
         self._totals = {}
         self._read = Counter()
+        self._control_rows = None
         seen = {stream: _cursor_stamp(stream, text) for stream, text in since.items()}
         with self._transaction() as connection:
             relations = {kind: self._relation(connection, kind) for kind in self._kinds()}
+            # A wrong column of the control query stops the run before the first row.
+            wanted = self._settings.control
+            control = self._control_source(connection, wanted) if wanted is not None else None
             yield from self._plain(connection, relations["customers"], since, seen)
             reverified = self._reverified(connection, relations, since)
             yield from self._plain(connection, relations["invoices"], since, seen, reverified)
@@ -159,6 +198,8 @@ class SqlSource(Source):
                 if documents in relations:
                     pair = (relations[documents], relations.get(applications))
                     yield from self._documents(connection, *pair, since, seen)
+            if control is not None:
+                self._control_rows = self._read_control(connection, control)
         self._cursors = {
             kind: stamp.text
             for kind, stamp in seen.items()
@@ -515,6 +556,36 @@ class SqlSource(Source):
                     "(or that query leaves it out)",
                 )
 
+    # -- the control figure ------------------------------------------------------------------
+
+    def _control_source(self, connection: Connection, control: ControlQuery) -> FromClause:
+        """`control.query` as a subquery, its three columns checked against the database."""
+        probe = sa.text(control.query).columns().subquery("control")
+        empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
+        try:
+            found = list(connection.execute(empty).keys())
+        except DBAPIError as error:
+            raise SourceConfigError(
+                f"source.control.query: the database refused it: {_first_line(error)}"
+            ) from error
+        missing = [name for name in CONTROL_COLUMNS if name not in found]
+        if missing:
+            raise SourceConfigError(
+                f"source.control.query returns no column {', '.join(repr(m) for m in missing)} (it "
+                f"must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS); "
+                f"columns found: {', '.join(found) or 'none'}"
+            )
+        columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in CONTROL_COLUMNS]
+        return sa.text(control.query).columns(*columns).subquery("control")
+
+    def _read_control(self, connection: Connection, source: FromClause) -> list[ControlRow]:
+        statement = sa.select(*(source.c[name] for name in CONTROL_COLUMNS))
+        try:
+            result = connection.execute(statement)
+            return [(row[0], row[1], row[2]) for row in result]
+        except DBAPIError as error:
+            raise _database_error(error, "source.control.query") from error
+
     # -- reading ---------------------------------------------------------------------------
 
     def _batches(
@@ -569,6 +640,35 @@ class _Counts:
             quarantined=self.quarantined,
             incremental=incremental,
         )
+
+
+def _control_balance(parser: CellParser, row: ControlRow, number: int) -> ControlBalance:
+    """One row of `control.query` as a balance: exact, or a FatalError naming the customer
+    and the value. A control figure that cannot be read is no check at all."""
+    raw_customer, raw_currency, raw_balance = row
+    customer = str(raw_customer).strip() if raw_customer is not None else ""
+    if not customer:
+        raise FatalError(
+            f"source.control.query row {number}: customer_id is empty ({raw_customer!r})"
+        )
+    currency = str(raw_currency).strip().upper() if raw_currency is not None else ""
+    if not _CURRENCY_CODE.match(currency):
+        raise FatalError(
+            f"source.control.query: customer {customer!r} has currency {raw_currency!r}, "
+            "not a three-letter code"
+        )
+    try:
+        amount = parser.parse(raw_balance, Decimal, ColumnSpec(column="balance"))
+    except CellError as error:
+        raise FatalError(
+            f"source.control.query: customer {customer!r} has balance {raw_balance!r}, "
+            f"not a number: {error}"
+        ) from None
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise FatalError(
+            f"source.control.query: customer {customer!r} has balance {raw_balance!r}, not a number"
+        )
+    return ControlBalance(customer, currency, amount)
 
 
 def _application(
