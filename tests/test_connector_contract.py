@@ -84,11 +84,8 @@ def _reset(
 # --------------------------------------------------------------------------- incremental state
 
 INCREMENTAL = [c for c in CASES if c.serve_state is not None]
-KNOWN_DEFECTS = {
-    ("partial_payment", "sql"): "SqlSource reads invoices only by `updated_at > cursor` and "
-    "never re-reads the open ones, so an open_amount the warehouse lowered without moving "
-    "updated_at keeps the kept, stale balance (I3 450.50 instead of 350.50)",
-}
+KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
+"""(check, case) -> why that source fails it: marked xfail(strict), so a fix must remove it."""
 
 
 def incremental_cases(check: str) -> list[object]:

@@ -23,22 +23,29 @@ from contract.case_sql import (
     write_warehouse,
 )
 from contract.harness import bar_of, build, comparable, pull_all
-from contract.ledger import contract_ledger
+from contract.ledger import AS_OF, contract_ledger
 from sqlalchemy import event
 from structlog.testing import capture_logs
 
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
+from arsync.reconcile import reconcile
 from arsync.records import Customer, Invoice, InvoiceStatus, Payment
 from arsync.yamlfile import ConfigError, load_model
 from connector.erp import sql
 from connector.erp.base import Pulled
 from connector.erp.sql.database import create_source_engine, describe, resolve_url
 from connector.erp.sql.rows import RowReader
-from connector.erp.sql.settings import Column, ValueFormats
+from connector.erp.sql.settings import Column, ControlQuery, ValueFormats
 from connector.errors import FatalError, SourceConfigError
 
 D = Decimal
 LATER = LOADED_AT + dt.timedelta(hours=5)
+OPEN_INVOICES = sorted(
+    r.id for r in contract_ledger() if isinstance(r, Invoice) and r.open_balance != 0
+)
+"""I2, I3, I4, I6: what every incremental pull of the contract ledger reads again."""
+DOCUMENT_STREAMS = ("payments", "payment_applications", "credit_memos", "credit_memo_applications")
 
 
 @dataclass(frozen=True)
@@ -348,7 +355,7 @@ def test_rows_stream_in_batches_and_applications_are_looked_up_per_batch(
         assert transactions[0]["isolation_level"] == "REPEATABLE READ"
 
 
-def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
+def test_a_second_pull_reads_the_changed_rows_and_the_open_invoices_again(
     warehouse_url: str, open_source: Callable[..., sql.SqlSource]
 ) -> None:
     fed = [
@@ -397,8 +404,12 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
     pulled, rejected = _items(second, since=cursors)
 
     assert rejected == []
-    assert sorted(item.record.id for item in pulled) == ["I3", "P2"]
-    invoice, payment = sorted((item.record for item in pulled), key=lambda r: r.id)
+    # Was ["I3", "P2"]: the open invoices were not re-read, so a balance lowered without a
+    # new stamp stayed stale. Now I2, I4 and I6 (open, unchanged) come again; the closed and
+    # unchanged I1, I5, I7, the customers and the unchanged payments still do not.
+    assert sorted(item.record.id for item in pulled) == ["I2", "I3", "I4", "I6", "P2"]
+    by_id = {item.record.id: item.record for item in pulled}
+    invoice, payment = by_id["I3"], by_id["P2"]
     assert isinstance(invoice, Invoice)
     assert invoice.open_balance == D("350.50")
     assert invoice.last_modified == LATER
@@ -408,9 +419,12 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
         ("I3", D("100.00")),
     ]
     dialect = second.engine.dialect.name
-    _assert_filtered(
+    invoices = _assert_filtered(
         executed, "FROM fact_ar_invoice", _later(dialect, "fact_ar_invoice"), cursors["invoices"]
     )
+    assert "fact_ar_invoice.open_amount" in invoices.statement
+    # Every value bound, none written into the SQL; the one literal is the payments query's.
+    assert "'" not in invoices.statement.replace("<> 'REVERSED'", "")
     _assert_filtered(
         executed, "FROM dim_customer", _later(dialect, "dim_customer"), cursors["customers"]
     )
@@ -428,11 +442,15 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
     assert new["payments"] == cursors["payments"]
 
     third = open_source(warehouse_url)
-    assert _items(third, since=new) == ([], [])
+    # Was ([], []): nothing changed, but the open invoices are verified again, every run.
+    again, rejected = _items(third, since=new)
+    assert rejected == []
+    assert sorted(item.record.id for item in again) == OPEN_INVOICES
     assert third.cursors() == new
 
     counted = record_statements(second.engine)
-    assert bar_of(second, since=cursors).seen[-1] == (2, 2)  # I3 and P2: the changes only
+    # Was (2, 2), the changes only: the re-verified invoices are read, so they are counted.
+    assert bar_of(second, since=cursors).seen[-1] == (5, 5)
     counts = [e for e in counted if e.statement.lstrip().upper().startswith("SELECT COUNT(*)")]
     assert len(counts) == 4  # one per record type, each with the filter of its read
     assert _later(dialect, "fact_ar_invoice") in next(
@@ -440,11 +458,118 @@ def test_a_second_pull_since_the_cursors_reads_only_the_changed_rows(
     )
 
 
-def _stamp_invoices(url: str, stamps: dict[str, str], others: str) -> None:
-    """Each invoice's `updated_at` as the text given (SQLite keeps it as written)."""
+def test_an_invoice_paid_off_without_a_new_stamp_is_read_through_what_paid_it(
+    warehouse_url: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    """Closed now, so not among the open invoices: the new application that closed it brings
+    it back, from a payment (I4) or a credit memo (I6), although neither stamp moved."""
+    fed = [
+        r.model_copy(update={"last_modified": LOADED_AT}) if isinstance(r, Invoice) else r
+        for r in contract_ledger()
+    ]
+    write_warehouse(warehouse_url, fed, changed_at=LOADED_AT)
+    first = open_source(warehouse_url)
+    pull_all(first)
+    cursors = first.cursors()
+    receipt = {"receipt_date": dt.date(2026, 7, 1), "currency_code": "USD"}
+    _insert(
+        warehouse_url,
+        "fact_cash_receipt",
+        [
+            {
+                **receipt,
+                "receipt_id": "P9",
+                "customer_id": "C2",
+                "receipt_amount": D("2000.00"),
+                "payment_method": "WIRE",
+                "receipt_status": "POSTED",
+                "updated_at": LATER,
+            }
+        ],
+    )
+    applied = {"applied_date": dt.date(2026, 7, 1), "updated_at": LATER}
+    _insert(
+        warehouse_url,
+        "fact_receipt_application",
+        [{**applied, "receipt_id": "P9", "invoice_id": "I4", "applied_amount": D("2000.00")}],
+    )
+    memo = {"memo_date": dt.date(2026, 7, 1), "currency_code": "EUR", "updated_at": LATER}
+    _insert(
+        warehouse_url,
+        "fact_credit_memo",
+        [{**memo, "credit_memo_id": "CM2", "customer_id": "C3", "memo_amount": D("1400.00")}],
+    )
+    _insert(
+        warehouse_url,
+        "fact_credit_memo_application",
+        [{**applied, "credit_memo_id": "CM2", "invoice_id": "I6", "applied_amount": D("1400.00")}],
+    )
+    engine = engine_for(warehouse_url)
+    with engine.begin() as connection:  # the warehouse closes both, their stamps unmoved
+        connection.execute(
+            sa.text(
+                "UPDATE fact_ar_invoice SET open_amount = 0, invoice_status = 'PAID' "
+                "WHERE invoice_id IN ('I4', 'I6')"
+            )
+        )
+    engine.dispose()
+    second = open_source(warehouse_url)
+
+    pulled, rejected = _items(second, since=cursors)
+
+    assert rejected == []
+    invoices = {i.record.id: i.record for i in pulled if isinstance(i.record, Invoice)}
+    assert sorted(invoices) == ["I2", "I3", "I4", "I6"]  # I2, I3 open; I4, I6 paid off
+    assert [(invoices[i].open_balance, invoices[i].status) for i in ("I4", "I6")] == [
+        (D("0"), InvoiceStatus.PAID),
+        (D("0"), InvoiceStatus.PAID),
+    ]
+    assert sorted(i.record.id for i in pulled if not isinstance(i.record, Invoice)) == [
+        "CM2",
+        "P9",
+    ]
+    bar = bar_of(open_source(warehouse_url), since=cursors)
+    assert bar.seen[-1] == (6, 6)  # four invoices, a payment, a credit memo
+
+
+def test_sqlite_money_as_text_is_open_unless_it_spells_zero(
+    tmp_path: Path, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    """Text compared with 0 compares text in SQLite ('0.00' <> '0'): the spellings of zero
+    stay closed, any other is read again, a blank one (quarantined) too."""
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    _stamp_invoices(url, {}, others="2026-06-01 09:00:00")
+    first = open_source(url)
+    pull_all(first)
+    spellings = {"I1": "0", "I2": "0.01", "I3": "", "I4": " 0.000 ", "I5": "-0,00", "I6": "00.50"}
     engine = engine_for(url)
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE fact_ar_invoice SET updated_at = :at"), {"at": others})
+        for invoice, text in spellings.items():
+            connection.execute(
+                sa.text("UPDATE fact_ar_invoice SET open_amount = :text WHERE invoice_id = :id"),
+                {"text": text, "id": invoice},
+            )
+    engine.dispose()
+
+    pulled, rejected = _items(open_source(url), since=first.cursors())
+
+    assert sorted(item.record.id for item in pulled) == ["I2", "I6"]
+    assert [(entry.record_id, entry.reason) for entry in rejected] == [
+        ("I3", "column 'open_amount' is NULL")
+    ]
+
+
+def _stamp_invoices(url: str, stamps: dict[str, str], others: str) -> None:
+    """Each invoice's `updated_at` as the text given (SQLite keeps it as written), every
+    invoice settled: an open one is read by every incremental pull whatever its stamp, so
+    only settled ones show what the stamp comparison alone reads."""
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE fact_ar_invoice SET updated_at = :at, open_amount = '0.00'"),
+            {"at": others},
+        )
         for invoice, at in stamps.items():
             connection.execute(
                 sa.text("UPDATE fact_ar_invoice SET updated_at = :at WHERE invoice_id = :id"),
@@ -454,7 +579,11 @@ def _stamp_invoices(url: str, stamps: dict[str, str], others: str) -> None:
 
 
 def _invoice_ids(source: sql.SqlSource, since: dict[str, str]) -> list[str]:
-    pulled, rejected = _items(source, since=since)
+    """The invoices a pull since these cursors reads. Payments and credit memos unchanged
+    since the load unless `since` says otherwise: read whole, they would bring every invoice
+    they apply to (which of them paid one off since would be unknown)."""
+    unchanged = dict.fromkeys(DOCUMENT_STREAMS, LOADED_AT.isoformat())
+    pulled, rejected = _items(source, since={**unchanged, **since})
     assert rejected == []
     return sorted(item.record.id for item in pulled if isinstance(item.record, Invoice))
 
@@ -493,12 +622,14 @@ def test_a_sqlite_text_stamp_after_the_cursor_is_read_whatever_its_spelling(
     url = _mixed_spellings(tmp_path)
     first = open_source(url)
     pull_all(first)
-    # Paid down later the same day, stamped with a space: text-wise before the cursor's T.
+    # Disputed later the same day, stamped with a space: text-wise before the cursor's T. (It
+    # was paid down to 1500.00 open; an open invoice is read whatever its stamp, so that no
+    # longer tells whether the stamp was compared as an instant. A dispute leaves it settled.)
     engine = engine_for(url)
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                "UPDATE fact_ar_invoice SET open_amount = '1500.00', "
+                "UPDATE fact_ar_invoice SET is_disputed = 1, dispute_reason = 'short shipped', "
                 "updated_at = '2026-06-01 18:00:00' WHERE invoice_id = 'I4'"
             )
         )
@@ -509,7 +640,9 @@ def test_a_sqlite_text_stamp_after_the_cursor_is_read_whatever_its_spelling(
 
     assert rejected == []
     changed = [item.record for item in pulled if isinstance(item.record, Invoice)]
-    assert [(r.id, r.open_balance) for r in changed] == [("I4", D("1500.00"))]
+    assert [(r.id, r.disputed, r.dispute_reason) for r in changed] == [
+        ("I4", True, "short shipped")
+    ]
     assert second.cursors()["invoices"] == "2026-06-01T18:00:00+00:00"
 
 
@@ -555,9 +688,12 @@ def test_cursors_are_utc_whatever_zone_the_postgresql_session_speaks(
     assert cursors["customers"] == LOADED_AT.isoformat() == "2026-06-30T23:00:00+00:00"
     assert all(text.endswith("+00:00") and "T" in text for text in cursors.values())
     second = open_source(zoned)
-    assert _items(second, since=cursors) == ([], [])  # compared natively, as instants
+    # Compared natively, as instants: no row is read for its stamp. Was ([], []); the open
+    # invoices are now read again on every incremental pull, and they alone.
+    pulled, rejected = _items(second, since=cursors)
+    assert (sorted(item.record.id for item in pulled), rejected) == (OPEN_INVOICES, [])
     later = {"invoices": "2026-07-01 04:30:00+05:30"}  # LOADED_AT, spelled in Kolkata
-    assert _invoice_ids(open_source(zoned), later) == []
+    assert _invoice_ids(open_source(zoned), later) == OPEN_INVOICES
 
 
 def test_the_bar_counts_each_record_type_before_reading_it(
@@ -582,13 +718,21 @@ def _instant(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _instant_or_text(text: str) -> dt.datetime | str:
+    """A bound cursor as its instant; any other bound text (SQLite's spellings of zero) as is."""
+    try:
+        return _instant(text)
+    except ValueError:
+        return text
+
+
 def _assert_filtered(
     executed: list[Executed], source: str, condition: str, cursor: str
 ) -> Executed:
     """The statement reading `source` has the modified-at condition, the cursor bound."""
     statement = next(e for e in executed if source in e.statement and e.yield_per is not None)
     assert condition in statement.statement
-    bound = [_instant(v) if isinstance(v, str) else v for v in statement.parameters]
+    bound = [_instant_or_text(v) if isinstance(v, str) else v for v in statement.parameters]
     assert _instant(cursor) in bound
     return statement
 
@@ -856,3 +1000,176 @@ def test_a_date_column_as_modified_at_is_refused() -> None:
 
     with pytest.raises(SourceConfigError, match="holds dates, not timestamps"):
         reader.read({"AEDAT": dt.date(2026, 6, 30)})
+
+
+# -- the control figure -----------------------------------------------------------------
+
+CONTROL_QUERY = "SELECT customer_id, currency, balance FROM ar_control ORDER BY customer_id"
+
+
+def _with_control(query: str = CONTROL_QUERY, basis: str = "net") -> sql.Settings:
+    control = ControlQuery(query=query, basis=Basis(basis), figure="warehouse AR control")
+    return example_settings().model_copy(update={"control": control})
+
+
+def _control_table(url: str, rows: list[tuple[str, str, object]]) -> None:
+    """The warehouse's own AR control, balance a NUMERIC column (SQLite: numeric affinity)."""
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE ar_control "
+                "(customer_id VARCHAR(64), currency VARCHAR(3), balance NUMERIC(18, 2))"
+            )
+        )
+        for customer, currency, balance in rows:
+            connection.execute(
+                sa.text("INSERT INTO ar_control VALUES (:customer, :currency, :balance)"),
+                {"customer": customer, "currency": currency, "balance": balance},
+            )
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_warehouse(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    write_warehouse(url, contract_ledger())
+    return url
+
+
+def test_without_a_control_query_the_source_reports_no_control_figure(
+    sqlite_warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    source = open_source(sqlite_warehouse)
+    pull_all(source)
+
+    assert source.control_balances() is None
+
+
+def test_the_control_query_gives_exact_balances_read_in_the_pulls_transaction(
+    sqlite_warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    _control_table(
+        sqlite_warehouse,
+        [("C1", "usd", "750.50"), ("C2", "USD", 2000), ("C3", "EUR", "1234567.89")],
+    )
+    source = open_source(sqlite_warehouse, _with_control())
+    pull_all(source)
+    engine = engine_for(sqlite_warehouse)
+    with engine.begin() as connection:  # after the pull: not what the pull saw
+        connection.execute(sa.text("UPDATE ar_control SET balance = 1"))
+    engine.dispose()
+
+    control = source.control_balances()
+
+    assert control == ControlBalances(
+        figure="warehouse AR control",
+        basis=Basis.NET,
+        balances=(
+            ControlBalance("C1", "USD", D("750.50")),
+            ControlBalance("C2", "USD", D("2000")),
+            ControlBalance("C3", "EUR", D("1234567.89")),
+        ),
+        every_customer=False,
+    )
+    assert [str(b.amount) for b in control.balances] == ["750.5", "2000", "1234567.89"]
+    assert all(type(b.amount) is Decimal for b in control.balances)
+    # Asked of a source that has not pulled, the figure is read there and then.
+    fresh = open_source(sqlite_warehouse, _with_control(basis="open_invoices"))
+    assert fresh.control_balances() == ControlBalances(
+        "warehouse AR control",
+        Basis.OPEN_INVOICES,
+        tuple(
+            ControlBalance(c, cur, D(1)) for c, cur in (("C1", "USD"), ("C2", "USD"), ("C3", "EUR"))
+        ),
+    )
+
+
+def test_the_control_figure_of_the_warehouse_reconciles_with_the_ledger_pulled(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    query = (
+        "SELECT customer_id, currency_code AS currency, SUM(open_amount) AS balance "
+        "FROM fact_ar_invoice WHERE invoice_status <> 'VOID' GROUP BY customer_id, currency_code"
+    )
+    source = open_source(warehouse, _with_control(query, basis="open_invoices"))
+    records, rejected = pull_all(source)
+    control = source.control_balances()
+    assert rejected == []
+    assert control is not None
+
+    result = reconcile(build(records), AS_OF, control, tolerance=D("0.01"), max_portfolio_share=0.0)
+
+    rows = result.customers[["customer_id", "currency", "erp_balance", "status"]]
+    assert rows.values.tolist() == [
+        ["C1", "USD", D("750.50"), "reconciled"],
+        ["C2", "USD", D("2000.00"), "reconciled"],
+        ["C3", "EUR", D("1400.00"), "reconciled"],
+    ]
+    assert result.unchecked == 1  # C4 has no invoice, so the query lists no figure for it
+
+
+def test_a_control_query_without_the_balance_column_stops_the_pull_before_a_row(
+    sqlite_warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    _control_table(sqlite_warehouse, [("C1", "USD", "750.50")])
+    query = "SELECT customer_id, currency, balance AS amount FROM ar_control"
+    source = open_source(sqlite_warehouse, _with_control(query))
+
+    with pytest.raises(SourceConfigError) as raised:
+        next(iter(source.pull()))
+
+    assert str(raised.value) == (
+        "source.control.query returns no column 'balance' (it must return customer_id, "
+        "currency, balance, by those names; name them with AS); columns found: customer_id, "
+        "currency, amount"
+    )
+    with pytest.raises(SourceConfigError, match="no column 'balance'"):
+        source.control_balances()
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (("C2", "USD", "n/a"), "customer 'C2' has balance 'n/a', not a number"),
+        (("C2", "USD", None), "customer 'C2' has balance None, not a number"),
+        (("C2", "US", "10.00"), "customer 'C2' has currency 'US', not a three-letter code"),
+        ((None, "USD", "10.00"), "row 2: customer_id is empty (None)"),
+    ],
+)
+def test_a_control_figure_that_is_not_an_amount_is_fatal_and_named(
+    sqlite_warehouse: str,
+    open_source: Callable[..., sql.SqlSource],
+    row: tuple[str, str, object],
+    message: str,
+) -> None:
+    _control_table(sqlite_warehouse, [("C1", "USD", "750.50"), row])
+    query = "SELECT customer_id, currency, balance FROM ar_control ORDER BY customer_id IS NULL"
+    source = open_source(sqlite_warehouse, _with_control(query))
+    pull_all(source)
+
+    with pytest.raises(FatalError) as raised:
+        source.control_balances()
+
+    assert message in str(raised.value)
+    assert not isinstance(raised.value, SourceConfigError)  # the data, not the settings
+
+
+def test_control_settings_problems_name_their_line(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "kind: sql\n",
+        "kind: sql\ncontrol:\n  query: DELETE FROM ar_control\n  basis: gross\n",
+    )
+    path = tmp_path / "sql.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_model(sql.Settings, path)
+
+    problems = {p.key_path: p for p in raised.value.problems}
+    lines = dict(enumerate(text.splitlines(), start=1))
+    assert problems["control.query"].file == path
+    assert lines.get(problems["control.query"].line or 0) == "  query: DELETE FROM ar_control"
+    assert "one SELECT statement" in problems["control.query"].message
+    assert lines.get(problems["control.basis"].line or 0) == "  basis: gross"
+    assert "'net' or 'open_invoices'" in problems["control.basis"].message

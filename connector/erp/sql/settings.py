@@ -27,10 +27,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from arsync.control import Basis
 from arsync.records import Record
 from connector.erp.files.mapping import RECORD_MODELS, REQUIRED_FILES, Formats
 
 KIND = "sql"
+CONTROL_COLUMNS = ("customer_id", "currency", "balance")
+"""What `control.query` returns, by these names: one row per customer (and currency)."""
 DOCUMENTS = {"payments": "payment_applications", "credit_memos": "credit_memo_applications"}
 """Documents and the record type holding their applications to invoices."""
 
@@ -212,6 +215,26 @@ def _records_model() -> type[BaseModel]:
 RecordsModel = _records_model()
 
 
+class ControlQuery(_Strict):
+    """The warehouse's own balance per customer, which the balances arsync computes from the
+    documents must match (`arsync.reconcile`): a check that the mapping reads the whole
+    ledger, as the warehouse's finance team counts it."""
+
+    query: SelectQuery = Field(
+        description="one SELECT returning customer_id, currency and balance (major units)"
+    )
+    basis: Basis = Field(
+        description="what balance sums: net (open invoices less unapplied payments and credit "
+        "memos, a receivables account) or open_invoices (open invoices only)"
+    )
+    figure: str = Field(
+        default="the warehouse's AR control",
+        min_length=1,
+        max_length=200,
+        description="the figure in words, for the messages that compare with it",
+    )
+
+
 class Settings(_Strict):
     """The `sql` source: a warehouse or an ERP's reporting database, read through a mapping."""
 
@@ -228,6 +251,9 @@ class Settings(_Strict):
     formats: ValueFormats = ValueFormats()
     data_as_of_query: SelectQuery | None = Field(
         default=None, description="SELECT of one timestamp: when the data was last loaded"
+    )
+    control: ControlQuery | None = Field(
+        default=None, description="optional: the warehouse's balance per customer, to check"
     )
     records: RecordsModel  # type: ignore[valid-type]  # built from the record models at import
 

@@ -9,16 +9,23 @@ Everything is read in one read-only transaction (REPEATABLE READ on PostgreSQL),
 customers, invoices and payments of one pull agree with each other. Before each record type is
 read, a `SELECT count(*)` of the very statement it is read with (filter included) gives the
 progress bar its total: one cheap query per record type on a warehouse.
+
+An incremental pull reads, of each record type with a `modified_at` column, the rows changed
+after its cursor; of invoices also every open one and every one the payments and credit memos
+it reads apply to, in the same statement: a warehouse may lower an open balance (or pay one
+off) without moving the invoice's stamp.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -28,13 +35,21 @@ from sqlalchemy import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
+from arsync.control import ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
-from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow
+from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow, ColumnSpec
+from connector.erp.files.values import CellError, CellParser
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
-from connector.erp.sql.settings import DOCUMENTS, RecordSource, Settings
+from connector.erp.sql.settings import (
+    CONTROL_COLUMNS,
+    DOCUMENTS,
+    ControlQuery,
+    RecordSource,
+    Settings,
+)
 from connector.errors import FatalError, SourceConfigError
 
 if TYPE_CHECKING:
@@ -59,6 +74,8 @@ _SHARED_CONNECTION_DIALECTS = frozenset({"postgresql", "sqlite"})
 """Dialects whose drivers run another query while a streamed result is still open."""
 
 Parts = dict[str, list[tuple[Application, str]]]  # document id -> its applications, locations
+ControlRow = tuple[object, object, object]  # customer_id, currency, balance, as the driver gave
+_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,7 @@ class SqlSource(Source):
         self._cursors: dict[str, str] = {}
         self._totals: dict[str, int] = {}  # record type -> its rows, as counted before reading
         self._read: Counter[str] = Counter()
+        self._control_rows: list[ControlRow] | None = None  # read at the end of the last pull
 
     @property
     def engine(self) -> Engine:
@@ -124,6 +142,28 @@ class SqlSource(Source):
                 raise _database_error(error, "data_as_of_query") from error
         return _as_of(value)
 
+    def control_balances(self) -> ControlBalances | None:
+        """The rows of `control.query` as the ERP's balance per customer; None without it.
+
+        Read at the end of the pull, in its transaction (on PostgreSQL its snapshot), so the
+        figures describe exactly the documents read; asked before any pull, read now. Only
+        the customers listed are checked (`every_customer=False`)."""
+        control = self._settings.control
+        if control is None:
+            return None
+        rows = self._control_rows
+        if rows is None:
+            with self._transaction() as connection:
+                rows = self._read_control(connection, self._control_source(connection, control))
+        parser = CellParser(self._settings.formats.cell_formats())
+        balances = tuple(
+            _control_balance(parser, row, number) for number, row in enumerate(rows, 1)
+        )
+        log.info(
+            "erp.control_balances_read", erp=self.name, figure=control.figure, rows=len(balances)
+        )
+        return ControlBalances(control.figure, control.basis, balances, every_customer=False)
+
     def extent(self) -> Extent | None:
         """The rows of the record types counted so far (each just before it is read)."""
         return Extent(sum(self._totals.values()), "records") if self._totals else None
@@ -136,23 +176,30 @@ class SqlSource(Source):
     def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         """Every record; with `since`, of each record type with a `modified_at` column only
         the rows changed after its cursor (payments and credit memos also when one of their
-        applications changed). The last item comes once the pull is over, when every count
-        is final."""
+        applications changed; invoices also when open, or applied to by a document read).
+        The last item comes once the pull is over, when every count is final."""
         return last_at_end(self._pull(since))
 
     def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
         since = dict(since or {})
         self._totals = {}
         self._read = Counter()
+        self._control_rows = None
         seen = {stream: _cursor_stamp(stream, text) for stream, text in since.items()}
         with self._transaction() as connection:
             relations = {kind: self._relation(connection, kind) for kind in self._kinds()}
-            for kind in ("customers", "invoices"):
-                yield from self._plain(connection, relations[kind], since, seen)
+            # A wrong column of the control query stops the run before the first row.
+            wanted = self._settings.control
+            control = self._control_source(connection, wanted) if wanted is not None else None
+            yield from self._plain(connection, relations["customers"], since, seen)
+            reverified = self._reverified(connection, relations, since)
+            yield from self._plain(connection, relations["invoices"], since, seen, reverified)
             for documents, applications in DOCUMENTS.items():
                 if documents in relations:
                     pair = (relations[documents], relations.get(applications))
                     yield from self._documents(connection, *pair, since, seen)
+            if control is not None:
+                self._control_rows = self._read_control(connection, control)
         self._cursors = {
             kind: stamp.text
             for kind, stamp in seen.items()
@@ -286,11 +333,15 @@ class SqlSource(Source):
         relation: _Relation,
         since: Mapping[str, str],
         seen: dict[str, Stamp],
+        reverified: Sequence[ColumnElement[bool]] = (),
     ) -> Iterator[PulledItem]:
+        """The rows of customers or invoices; in an incremental pull those changed after the
+        cursor, and those `reverified` names whatever their stamp (open invoices)."""
         statement = relation.select()
         cutoff = self._since_value(connection, relation, since)
         if cutoff is not None and relation.modified_at is not None:
-            statement = statement.where(_after(connection, relation.modified_at, "since", cutoff))
+            changed = _after(connection, relation.modified_at, "since", cutoff)
+            statement = statement.where(sa.or_(changed, *reverified))
         self._count(connection, relation, statement)
         counts = _Counts()
         for batch in self._batches(connection, statement, relation):
@@ -303,6 +354,37 @@ class SqlSource(Source):
                 yield item
         self._totals[relation.kind] = self._read[relation.kind]
         counts.log(relation, incremental=cutoff is not None)
+        if cutoff is not None and reverified:
+            log.info(
+                "erp.open_invoices_reread", erp=self.name, read=counts.rows, invoices=counts.rows
+            )
+
+    def _reverified(
+        self, connection: Connection, relations: Mapping[str, _Relation], since: Mapping[str, str]
+    ) -> list[ColumnElement[bool]]:
+        """What an incremental pull reads of invoices beyond their changed rows.
+
+        A warehouse may lower an invoice's open balance (a partial payment) without moving its
+        `modified_at`, so every open invoice is read again. An invoice paid off is no longer
+        open, so every invoice that the applications of the payments and credit memos this
+        pull reads apply to is read too (all that any application names when the documents
+        are read whole: which of them changed is then unknown). These are ORed with the stamp
+        filter in the one invoice statement rather than read by a second one: each row is
+        read once, in the same snapshot, with no copies to reconcile in memory, and the
+        `count(*)` of that statement stays the bar's exact total."""
+        invoices = relations["invoices"]
+        conditions = [_open_balance(connection, invoices.column("open_balance"))]
+        for documents, applications in DOCUMENTS.items():
+            if documents not in relations or applications not in relations:
+                continue
+            parts = relations[applications]
+            paid = sa.select(parts.column("invoice_id")).correlate(None)
+            read = self._document_filter(connection, relations[documents], parts, since)
+            if read is not None:
+                document_ids = sa.select(relations[documents].column("id")).where(read)
+                paid = paid.where(parts.column("document_id").in_(document_ids.correlate(None)))
+            conditions.append(invoices.column("id").in_(paid))
+        return conditions
 
     def _count(self, connection: Connection, relation: _Relation, statement: Select[Any]) -> None:
         """The rows `statement` will read, by `count(*)` over it in the same transaction."""
@@ -366,24 +448,35 @@ class SqlSource(Source):
         applications: _Relation | None,
         since: Mapping[str, str],
     ) -> tuple[Select[Any], bool]:
-        """The documents to read: all, or those changed, or with an application changed.
+        """The documents to read, and whether that is fewer than all of them."""
+        statement = documents.select()
+        read = self._document_filter(connection, documents, applications, since)
+        return (statement, False) if read is None else (statement.where(read), True)
+
+    def _document_filter(
+        self,
+        connection: Connection,
+        documents: _Relation,
+        applications: _Relation | None,
+        since: Mapping[str, str],
+    ) -> ColumnElement[bool] | None:
+        """Which documents to read: those changed, or with an application changed; None: all.
 
         The filter applies only when every changed row can be seen: a record type whose
         applications have a `modified_at` but no cursor yet is read whole."""
-        statement = documents.select()
         cutoff = self._since_value(connection, documents, since)
         if cutoff is None or documents.modified_at is None:
-            return statement, False
+            return None
         changed = _after(connection, documents.modified_at, "since", cutoff)
         if applications is None or applications.modified_at is None:
-            return statement.where(changed), True
+            return changed
         parts_cutoff = self._since_value(connection, applications, since)
         if parts_cutoff is None:
-            return statement, False
+            return None
         touched = sa.select(applications.column("document_id")).where(
             _after(connection, applications.modified_at, "parts_since", parts_cutoff)
         )
-        return statement.where(sa.or_(changed, documents.column("id").in_(touched))), True
+        return sa.or_(changed, documents.column("id").in_(touched.correlate(None)))
 
     def _applications(
         self,
@@ -463,6 +556,36 @@ class SqlSource(Source):
                     "(or that query leaves it out)",
                 )
 
+    # -- the control figure ------------------------------------------------------------------
+
+    def _control_source(self, connection: Connection, control: ControlQuery) -> FromClause:
+        """`control.query` as a subquery, its three columns checked against the database."""
+        probe = sa.text(control.query).columns().subquery("control")
+        empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
+        try:
+            found = list(connection.execute(empty).keys())
+        except DBAPIError as error:
+            raise SourceConfigError(
+                f"source.control.query: the database refused it: {_first_line(error)}"
+            ) from error
+        missing = [name for name in CONTROL_COLUMNS if name not in found]
+        if missing:
+            raise SourceConfigError(
+                f"source.control.query returns no column {', '.join(repr(m) for m in missing)} (it "
+                f"must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS); "
+                f"columns found: {', '.join(found) or 'none'}"
+            )
+        columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in CONTROL_COLUMNS]
+        return sa.text(control.query).columns(*columns).subquery("control")
+
+    def _read_control(self, connection: Connection, source: FromClause) -> list[ControlRow]:
+        statement = sa.select(*(source.c[name] for name in CONTROL_COLUMNS))
+        try:
+            result = connection.execute(statement)
+            return [(row[0], row[1], row[2]) for row in result]
+        except DBAPIError as error:
+            raise _database_error(error, "source.control.query") from error
+
     # -- reading ---------------------------------------------------------------------------
 
     def _batches(
@@ -519,6 +642,35 @@ class _Counts:
         )
 
 
+def _control_balance(parser: CellParser, row: ControlRow, number: int) -> ControlBalance:
+    """One row of `control.query` as a balance: exact, or a FatalError naming the customer
+    and the value. A control figure that cannot be read is no check at all."""
+    raw_customer, raw_currency, raw_balance = row
+    customer = str(raw_customer).strip() if raw_customer is not None else ""
+    if not customer:
+        raise FatalError(
+            f"source.control.query row {number}: customer_id is empty ({raw_customer!r})"
+        )
+    currency = str(raw_currency).strip().upper() if raw_currency is not None else ""
+    if not _CURRENCY_CODE.match(currency):
+        raise FatalError(
+            f"source.control.query: customer {customer!r} has currency {raw_currency!r}, "
+            "not a three-letter code"
+        )
+    try:
+        amount = parser.parse(raw_balance, Decimal, ColumnSpec(column="balance"))
+    except CellError as error:
+        raise FatalError(
+            f"source.control.query: customer {customer!r} has balance {raw_balance!r}, "
+            f"not a number: {error}"
+        ) from None
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise FatalError(
+            f"source.control.query: customer {customer!r} has balance {raw_balance!r}, not a number"
+        )
+    return ControlBalance(customer, currency, amount)
+
+
 def _application(
     relation: _Relation, read: ReadRow
 ) -> tuple[str, Application, str] | QuarantineEntry:
@@ -568,12 +720,37 @@ def _after(
     spelling (space or T, fractions, Z, +HH:MM) as an instant, to the millisecond. A stamp it
     cannot read (julianday NULL, say `+0200`) is read on every run rather than never; a NULL
     stamp stays out, as with `>` anywhere. Other databases compare their typed columns."""
-    since: sa.BindParameter[Any] = sa.bindparam(name, cutoff)
+    # Unique: one statement may compare several streams' cursors (the invoices re-verified).
+    since: sa.BindParameter[Any] = sa.bindparam(name, cutoff, unique=True)
     if connection.dialect.name != "sqlite":
         return column > since
     instant = sa.func.julianday(column)
     unreadable = sa.and_(column.is_not(None), instant.is_(None))
     return sa.or_(instant > sa.func.julianday(since), unreadable)
+
+
+_ZERO_SPELLING = "0.,'+- "
+"""The characters a zero amount may be spelt with as text: 0, 0.00, -0,00, 0'000.00."""
+
+
+def _open_balance(connection: Connection, column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """`column` (an open balance) is not zero: the invoice may still be owed.
+
+    Typed columns compare as numbers. SQLite keeps money as text just as well, and text
+    compared with 0 compares text ('0.00' <> '0'): there a value is zero when it has a 0 and
+    nothing but zeros, separators, signs and spaces (`ltrim` of those leaves nothing),
+    whichever of the formats spelt it; any other spelling counts as open. A NULL or blank
+    balance is read too, as a full pull would read it: its row is quarantined rather than its
+    kept copy staying in the ledger."""
+    if connection.dialect.name != "sqlite":
+        return sa.or_(column.is_(None), column != sa.bindparam("settled", 0, unique=True))
+    spelt = sa.cast(column, sa.Text)
+    characters: sa.BindParameter[str] = sa.bindparam("zero_spelling", _ZERO_SPELLING, unique=True)
+    return sa.or_(
+        column.is_(None),
+        sa.func.ltrim(spelt, characters) != sa.bindparam("nothing", "", unique=True),
+        sa.func.instr(spelt, sa.bindparam("zero", "0", unique=True)) == 0,
+    )
 
 
 def _parse_cursor(stream: str, text: str) -> dt.datetime:
