@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
@@ -12,6 +13,7 @@ from arsync.control import ControlBalances
 from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord
+from connector.errors import FatalError
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,86 @@ class Source(ABC):
         once the documents are read, so that both describe the same moment as nearly as
         the API allows. None: the ERP has no such figure, or none is configured."""
         return None
+
+
+class ApiSource(Source):
+    """The shared base of the ERP API sources: what each declares is its `streams`, how it
+    reads them (`_pull`) and how a stamp is spelt; the base keeps, once for all of them, each
+    stream's cursor (moved by `_move_cursor` to the newest change seen), the counts behind the
+    progress bar (`_totals` as each stream reports them, `_read` as records arrive), the
+    moment the data is of (`_as_of`), and the pull's last item held back until every count is
+    final."""
+
+    incremental: ClassVar[bool] = True
+    streams: ClassVar[tuple[str, ...]]  # the streams a cursor is kept for, by name
+
+    def __init__(self) -> None:
+        self._cursors: dict[str, str] = {}
+        self._totals: dict[str, int] = {}  # stream -> its records, as the ERP counts them
+        self._read: Counter[str] = Counter()  # stream -> its records read so far
+        self._as_of: dt.datetime | None = None
+
+    def data_as_of(self) -> dt.datetime | None:
+        return self._as_of
+
+    def cursors(self) -> dict[str, str]:
+        """Per stream the latest change seen; a stream with no change keeps the cursor it
+        was pulled with."""
+        return dict(self._cursors)
+
+    def extent(self) -> Extent | None:
+        """The records of the streams counted so far (each stream's count arrives with its
+        first page); a finished stream counts what was read."""
+        return Extent(sum(self._totals.values()), "records") if self._totals else None
+
+    def done(self) -> int | None:
+        """Records read, each once, whether they became a record, a quarantine entry or
+        nothing (a skipped document)."""
+        return self._read.total()
+
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        """Every stream changed since its cursor (all of it without one); the last item
+        comes once the pull is over, when every count is final."""
+        wanted = dict(since or {})
+        self._cursors = {stream: wanted[stream] for stream in self.streams if stream in wanted}
+        self._totals = {}
+        self._read = Counter()
+        self._as_of = None
+        return last_at_end(self._pull(wanted))
+
+    @abstractmethod
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
+        """The pull itself, its counts and cursors reset."""
+
+    def _move_cursor(
+        self, stream: str, moment: dt.datetime | None, text: str | None = None
+    ) -> None:
+        """Move the stream's cursor to `moment` when it is later than the cursor; written as
+        `text` (the ERP's own spelling) or by `_format_cursor`."""
+        if moment is None:
+            return
+        current = self._cursors.get(stream)
+        if current is None or moment > self._cursor_time(stream, current):
+            self._cursors[stream] = self._format_cursor(moment) if text is None else text
+
+    def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
+        """A stored cursor as a time, to compare stamps with: by default ISO 8601 in UTC."""
+        return utc_cursor(stream, cursor)
+
+    def _format_cursor(self, moment: dt.datetime) -> str:
+        return moment.isoformat()
+
+
+def utc_cursor(stream: str, cursor: str) -> dt.datetime:
+    """A stored cursor as an aware UTC time (a naive one is UTC); re-formatting it keeps
+    anything else out of a query."""
+    try:
+        moment = dt.datetime.fromisoformat(cursor)
+    except ValueError:
+        raise FatalError(
+            f"the {stream} cursor {cursor!r} is not an ISO 8601 time; clear it for a full pull"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 class FrameSource(Source):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
@@ -35,15 +34,7 @@ import structlog
 
 from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
-from connector.erp.base import (
-    Cursors,
-    Extent,
-    Pulled,
-    PulledItem,
-    Source,
-    keep_freshest,
-    last_at_end,
-)
+from connector.erp.base import ApiSource, Pulled, PulledItem, keep_freshest
 from connector.erp.business_central import mapping
 from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
@@ -55,11 +46,13 @@ STREAMS = ("customers", "salesInvoices", "salesCreditMemos", "customerPayments")
 CONTROL_FIGURE = "Business Central customerFinancialDetail.balance (LCY)"
 
 
-class BusinessCentralSource(Source):
-    """Pulls one company; incremental by `lastModifiedDateTime` per stream."""
+class BusinessCentralSource(ApiSource):
+    """Pulls one company; incremental by `lastModifiedDateTime` per stream, each cursor as
+    Business Central wrote it (ISO 8601, UTC). The data is as of the moment the pull began:
+    the API answers with the ledger as it is then."""
 
     name: ClassVar[str] = "business_central"
-    incremental: ClassVar[bool] = True
+    streams: ClassVar[tuple[str, ...]] = STREAMS
 
     def __init__(
         self,
@@ -67,47 +60,16 @@ class BusinessCentralSource(Source):
         local_currency: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self._odata = odata
         self._local_currency = local_currency
         self._clock = clock
-        self._cursors: dict[str, str] = {}
-        self._pulled_at: dt.datetime | None = None
         self._customer_currency: dict[str, str] = {}
         self._lcy: str | None = local_currency  # known once a pull has read its reference tables
         self._invoice_currency: dict[str, str] = {}
-        self._totals: Counter[str] = Counter()  # stream -> its entities, by `@odata.count`
-        self._counted: set[str] = set()  # the streams whose count has come
-        self._read: Counter[str] = Counter()
 
-    def data_as_of(self) -> dt.datetime | None:
-        """The moment the last pull began: the API answers with the ledger as it is then."""
-        return self._pulled_at
-
-    def cursors(self) -> dict[str, str]:
-        """Per stream the latest `lastModifiedDateTime` seen, as Business Central wrote it (ISO
-        8601, UTC); a stream with no change keeps the cursor it was pulled with."""
-        return dict(self._cursors)
-
-    def extent(self) -> Extent | None:
-        """The entities of the streams counted so far; a finished stream counts what was
-        read."""
-        return Extent(self._totals.total(), "records") if self._counted else None
-
-    def done(self) -> int | None:
-        """Entities read, each once: skipped ones and unchanged journal lines included."""
-        return self._read.total()
-
-    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
-        """The last item comes once the pull is over, when every count is final."""
-        return last_at_end(self._pull(since))
-
-    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
-        since = dict(since or {})
-        self._pulled_at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        self._cursors = {stream: since[stream] for stream in STREAMS if stream in since}
-        self._totals = Counter()
-        self._counted = set()
-        self._read = Counter()
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
+        self._as_of = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         lookups = self._lookups()
         self._lcy = lookups.local_currency
         yield from self._stream("customers", since, lambda e: mapping.customer(e, lookups))
@@ -154,7 +116,7 @@ class BusinessCentralSource(Source):
     def _stream(
         self,
         stream: str,
-        since: Cursors,
+        since: dict[str, str],
         to_record: Callable[[Entity], Pulled | QuarantineEntry | Skip],
     ) -> Iterator[PulledItem]:
         cursor = since.get(stream)
@@ -211,15 +173,13 @@ class BusinessCentralSource(Source):
         """Adds a collection's `@odata.count` to its stream's total."""
 
         def add(count: int) -> None:
-            self._totals[stream] += count
-            self._counted.add(stream)
+            self._totals[stream] = self._totals.get(stream, 0) + count
 
         return add
 
     def _finish(self, stream: str) -> None:
         """A read stream's total is what was read (a count taken before a change is not)."""
         self._totals[stream] = self._read[stream]
-        self._counted.add(stream)
 
     def _payments(self, cursor: str | None, lookups: Lookups) -> Iterator[PulledItem]:
         after = None if cursor is None else parse_cursor(cursor)
@@ -306,13 +266,12 @@ class BusinessCentralSource(Source):
 
     def _advance(self, stream: str, entity: Entity) -> None:
         """Move the stream's cursor to this entity's `lastModifiedDateTime` if it is later."""
-        seen = mapping.stamp(entity)
-        if seen is None:
-            return
-        current = self._cursors.get(stream)
-        known = None if current is None else parse_cursor(current)
-        if known is None or seen > known:
-            self._cursors[stream] = mapping.text(entity, "lastModifiedDateTime") or ""
+        self._move_cursor(
+            stream, mapping.stamp(entity), mapping.text(entity, "lastModifiedDateTime")
+        )
+
+    def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
+        return parse_cursor(cursor)
 
 
 def _older(entity: Entity, than: Entity) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import ClassVar
@@ -32,7 +31,7 @@ from typing import ClassVar
 import structlog
 
 from arsync.control import Basis, ControlBalance, ControlBalances
-from connector.erp.base import Cursors, Extent, PulledItem, Source, keep_freshest, last_at_end
+from connector.erp.base import ApiSource, PulledItem, keep_freshest
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 
@@ -42,48 +41,21 @@ IDS_PER_QUERY = 500  # `t.id IN (...)` lists, under SuiteQL's 1,000 expressions 
 CONTROL_FIGURE = "NetSuite customer.balancesearch"
 
 
-class NetSuiteSource(Source):
-    """Pulls one NetSuite account; incremental by `lastmodifieddate` per stream."""
+class NetSuiteSource(ApiSource):
+    """Pulls one NetSuite account; incremental by `lastmodifieddate` per stream, each cursor
+    ISO 8601 in the account's time zone, to the second. The data is as of the moment the pull
+    began: the API answers with the ledger as it is then."""
 
     name: ClassVar[str] = "netsuite"
-    incremental: ClassVar[bool] = True
+    streams: ClassVar[tuple[str, ...]] = STREAMS
 
     def __init__(self, suiteql: SuiteQL, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self._suiteql = suiteql
         self._clock = clock
-        self._cursors: dict[str, str] = {}
-        self._pulled_at: dt.datetime | None = None
-        self._totals: dict[str, int] = {}  # stream -> its rows, as `totalResults` counts them
-        self._read: Counter[str] = Counter()
 
-    def data_as_of(self) -> dt.datetime | None:
-        """The moment the last pull began: the API answers with the ledger as it is then."""
-        return self._pulled_at
-
-    def cursors(self) -> dict[str, str]:
-        """Per stream the latest `lastmodifieddate` seen (ISO 8601, the account's time zone);
-        a stream with no change keeps the cursor it was pulled with."""
-        return dict(self._cursors)
-
-    def extent(self) -> Extent | None:
-        """The rows of the streams whose first page has come; a finished stream counts what
-        was read."""
-        return Extent(sum(self._totals.values()), "records") if self._totals else None
-
-    def done(self) -> int | None:
-        """Customer and transaction rows read, each once, skipped ones included."""
-        return self._read.total()
-
-    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
-        """The last item comes once the pull is over, when every count is final."""
-        return last_at_end(self._pull(since))
-
-    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
-        since = dict(since or {})
-        self._pulled_at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        self._cursors = {stream: since[stream] for stream in STREAMS if stream in since}
-        self._totals = {}
-        self._read = Counter()
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
+        self._as_of = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         yield from self._customers(since.get("customers"))
         yield from self._transactions(since.get("transactions"))
 
@@ -205,12 +177,14 @@ class NetSuiteSource(Source):
 
     def _advance(self, stream: str, row: Row) -> None:
         """Move the stream's cursor to this row's `lastmodified` if it is later."""
-        seen = mapping.stamp(row)
-        if seen is None:
-            return
-        current = self._cursors.get(stream)
-        if current is None or seen > _naive(current):
-            self._cursors[stream] = seen.isoformat(timespec="seconds")
+        self._move_cursor(stream, mapping.stamp(row))
+
+    def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
+        """A cursor as the naive account-time stamp the rows carry (an offset is dropped)."""
+        return dt.datetime.fromisoformat(cursor).replace(tzinfo=None)
+
+    def _format_cursor(self, moment: dt.datetime) -> str:
+        return moment.isoformat(timespec="seconds")
 
 
 def _invoice(row: Row) -> Iterator[PulledItem]:
@@ -225,11 +199,6 @@ def _older(row: Row, than: Row) -> bool:
     """Whether `row` carries an earlier `lastmodified` than `than` (no stamp is earliest)."""
     stamp, other = mapping.stamp(row), mapping.stamp(than)
     return other is not None and (stamp is None or stamp < other)
-
-
-def _naive(cursor: str) -> dt.datetime:
-    """A cursor as the naive account-time stamp the rows carry (an offset is dropped)."""
-    return dt.datetime.fromisoformat(cursor).replace(tzinfo=None)
 
 
 def _log_skip(row: Row, why: mapping.Skip) -> None:

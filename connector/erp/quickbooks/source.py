@@ -22,10 +22,9 @@ the rest), for the reconciliation.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
@@ -37,15 +36,7 @@ from pydantic import ValidationError
 from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
-from connector.erp.base import (
-    Cursors,
-    Extent,
-    Pulled,
-    PulledItem,
-    Source,
-    keep_freshest,
-    last_at_end,
-)
+from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import Json, Lookups, UnmappableError
 from connector.erp.quickbooks.settings import QuickBooksSettings
@@ -75,50 +66,24 @@ NON_ZERO = ("Balance > '0'", "Balance < '0'")
 CONTROL_FIGURE = "QuickBooks Online Customer.Balance"
 
 
-class QuickBooksSource(Source):
-    """Customers, invoices, payments and credit memos of one QuickBooks Online company."""
+class QuickBooksSource(ApiSource):
+    """Customers, invoices, payments and credit memos of one QuickBooks Online company; the
+    data is as of the server time of the pull's first answer."""
 
     name: ClassVar[str] = "quickbooks"
-    incremental: ClassVar[bool] = True
+    streams: ClassVar[tuple[str, ...]] = STREAMS
 
     def __init__(self, settings: QuickBooksSettings, client: HttpClient) -> None:
+        super().__init__()
         self._settings = settings
         self._client = client
         self._url = f"{settings.base_url.rstrip('/')}/v3/company/{settings.realm_id}/query"
-        self._cursors: dict[str, str] = {}
-        self._as_of: dt.datetime | None = None
         self._home_currency: str | None = None
         self._lookups = Lookups({}, {}, self._company_currency)
         self._touched_memos: set[str] = set()
         self._read_payments: set[str] = set()
         self._read_invoices: set[str] = set()  # the invoices this pull has yielded
         self._paid_invoices: set[str] = set()  # the invoices changed payments link to
-        self._totals: dict[str, int] = {}  # stream -> its records, as QuickBooks counts them
-        self._read: Counter[str] = Counter()  # stream -> its records read so far
-
-    # ------------------------------------------------------------------ Source
-
-    def data_as_of(self) -> dt.datetime | None:
-        """The server time of the pull's first answer: nothing read is older than that."""
-        return self._as_of
-
-    def cursors(self) -> dict[str, str]:
-        return dict(self._cursors)
-
-    def extent(self) -> Extent | None:
-        """The records of the streams counted so far (each stream's count arrives with its
-        first page); a finished stream counts what was read."""
-        return Extent(sum(self._totals.values()), "records") if self._totals else None
-
-    def done(self) -> int | None:
-        """Records read, each once, whether it became a record, a quarantine entry or
-        nothing (a zero credit memo)."""
-        return self._read.total()
-
-    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
-        """Every stream changed at or after its cursor (all of it without one); the last
-        item comes once the pull is over, when every count is final."""
-        return last_at_end(self._pull(since))
 
     def control_balances(self) -> ControlBalances:
         """Each customer's own `Customer.Balance`, in the customer's currency (`CurrencyRef`,
@@ -170,18 +135,13 @@ class QuickBooksSource(Source):
             return None
         return ControlBalance(str(customer_id), currency, amount)
 
-    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
         """Every stream changed at or after its cursor (all of it without one).
 
         A credit memo's applications live on payments, so a credit memo is always yielded
         with all of them: when one is yielded incrementally, every payment is read again to
         find them (and only the changed payments are yielded).
         """
-        since = dict(since or {})
-        self._cursors = {stream: since[stream] for stream in STREAMS if stream in since}
-        self._as_of = None
-        self._totals = {}
-        self._read = Counter()
         self._lookups = self._read_lookups()
         yield from self._simple("Customer", since, mapping.customer, extra=ALL)
         self._read_invoices = set()
@@ -405,7 +365,7 @@ class QuickBooksSource(Source):
         conditions = [extra] if extra else []
         if entity_name in since:
             # Whole seconds, as QuickBooks keeps them (flooring keeps `>=` safe).
-            moment = _cursor_time(entity_name, since[entity_name]).replace(microsecond=0)
+            moment = self._cursor_time(entity_name, since[entity_name]).replace(microsecond=0)
             conditions.append(f"MetaData.LastUpdatedTime >= '{moment.isoformat()}'")
         where = " AND ".join(conditions) or None
         self._read[entity_name] = 0
@@ -493,11 +453,7 @@ class QuickBooksSource(Source):
             moment = mapping.last_updated(entity)
         except UnmappableError:  # the record itself is quarantined for it
             return
-        if moment is None:
-            return
-        current = self._cursors.get(stream)
-        if current is None or moment > _cursor_time(stream, current):
-            self._cursors[stream] = moment.isoformat()
+        self._move_cursor(stream, moment)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -559,17 +515,6 @@ def _fault(fault: object) -> str:
         return "no detail"
     first = errors[0]
     return f"{first.get('code')} {first.get('Message')}: {first.get('Detail')}"
-
-
-def _cursor_time(stream: str, cursor: str) -> dt.datetime:
-    """The stored cursor as a time; re-formatting it keeps anything else out of the query."""
-    try:
-        moment = dt.datetime.fromisoformat(cursor)
-    except ValueError:
-        raise FatalError(
-            f"the {stream} cursor {cursor!r} is not an ISO 8601 time; clear it for a full pull"
-        ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def _warn_credit_used_elsewhere(entity: Json, memo: CreditMemo, location: str) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,15 +36,7 @@ from pydantic import ValidationError
 from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import (
-    Cursors,
-    Extent,
-    Pulled,
-    PulledItem,
-    Source,
-    keep_freshest,
-    last_at_end,
-)
+from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import Context, Json, NotReceivableError, UnmappableError
 from connector.erp.xero.settings import XeroSettings
@@ -107,63 +98,32 @@ CONTACTS, INVOICES = STREAMS[0], STREAMS[1]
 CONTROL_FIGURE = "Xero Balances.AccountsReceivable.Outstanding (read as net of credit)"
 
 
-class XeroSource(Source):
+class XeroSource(ApiSource):
     """Receivables of one Xero organisation (tenant)."""
 
     name: ClassVar[str] = "xero"
-    incremental: ClassVar[bool] = True
+    streams: ClassVar[tuple[str, ...]] = tuple(stream.name for stream in STREAMS)
 
     def __init__(self, settings: XeroSettings, client: HttpClient) -> None:
+        super().__init__()
         self._settings = settings
         self._client = client
         self._base = settings.base_url.rstrip("/")
-        self._cursors: dict[str, str] = {}
-        self._as_of: dt.datetime | None = None
         self._organisation: Json | None = None
         self._context = Context(self._base_currency, self._default_terms_days)
         self._held: dict[str, Customer] = {}
-        self._totals: dict[str, int] = {}  # stream -> its objects, as `pagination` counts them
-        self._read: Counter[str] = Counter()
         self._read_invoices: set[str] = set()  # the invoices this pull has read
         self._paid_invoices: set[str] = set()  # the invoices changed payments point at
         # A full pull's contacts, as far as the reconciliation needs them; None: not read whole.
         self._contact_figures: list[Json] | None = None
 
-    # ------------------------------------------------------------------ Source
-
-    def data_as_of(self) -> dt.datetime | None:
-        """Xero's time (`DateTimeUTC`) on the pull's first answer."""
-        return self._as_of
-
-    def cursors(self) -> dict[str, str]:
-        return dict(self._cursors)
-
-    def extent(self) -> Extent | None:
-        """The objects of the streams whose first page has come; a finished stream counts
-        what was read."""
-        return Extent(sum(self._totals.values()), "records") if self._totals else None
-
-    def done(self) -> int | None:
-        """Objects read, each once, whether yielded, quarantined, skipped or held back."""
-        return self._read.total()
-
-    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
-        """Every stream modified since its cursor; the last item comes once the pull is
-        over, when every count is final."""
-        return last_at_end(self._pull(since))
-
-    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
         """Every stream modified since its cursor (all of it without one).
 
         Contacts that are only suppliers are held back, unless a document of this pull names
         them: a contact Xero marks neither as customer is not a receivables account.
         """
-        since = dict(since or {})
-        self._cursors = {s.name: since[s.name] for s in STREAMS if s.name in since}
-        self._as_of = None
         self._held = {}
-        self._totals = {}
-        self._read = Counter()
         self._read_invoices = set()
         self._paid_invoices = set()
         self._contact_figures = None
@@ -420,11 +380,7 @@ class XeroSource(Source):
             moment = mapping.updated(entity)
         except UnmappableError:
             return
-        if moment is None:
-            return
-        current = self._cursors.get(stream)
-        if current is None or moment > _cursor_time(stream, current):
-            self._cursors[stream] = moment.isoformat()
+        self._move_cursor(stream, moment)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -472,20 +428,10 @@ def _last_page(body: Json, page: int, count: int) -> bool:
     return count < PAGE_SIZE
 
 
-def _cursor_time(stream: str, cursor: str) -> dt.datetime:
-    try:
-        parsed = dt.datetime.fromisoformat(cursor)
-    except ValueError:
-        raise FatalError(
-            f"the {stream} cursor {cursor!r} is not an ISO 8601 time; clear it for a full pull"
-        ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-
-
 def _if_modified_since(stream: str, cursor: str) -> str:
     """The header as Xero documents it: a UTC time, yyyy-mm-ddThh:mm:ss (seconds floored,
     so nothing changed in the cursor's second is missed)."""
-    return _cursor_time(stream, cursor).strftime("%Y-%m-%dT%H:%M:%S")
+    return utc_cursor(stream, cursor).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _warn_if_day_limit_low(response: requests.Response) -> None:
