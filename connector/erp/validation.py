@@ -15,8 +15,32 @@ from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import Pulled
+from connector.errors import SkippableError
 
 Model = type[Customer] | type[Invoice] | type[Payment] | type[CreditMemo]
+
+
+class UnmappableError(SkippableError):
+    """A payload arsync cannot turn into a record; the message says why, in the ERP's terms."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("invalid_record", reason)
+
+
+def rejected(
+    record_type: str,
+    record_id: object,
+    location: str,
+    error: SkippableError | ValidationError,
+    names: Mapping[str, str],
+) -> QuarantineEntry:
+    """The quarantine entry for a payload a mapping refused: its own rule and reason, or
+    pydantic's complaints in the ERP's field `names`."""
+    if isinstance(error, ValidationError):
+        return quarantined(
+            record_type, record_id, location, "invalid_record", validation_reason(error, names)
+        )
+    return quarantined(record_type, record_id, location, error.rule, error.reason)
 
 
 def validated(

@@ -20,9 +20,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import ValidationError
-
-from arsync.located import error_loc
 from arsync.records import (
     Application,
     CreditMemo,
@@ -33,6 +30,7 @@ from arsync.records import (
     Payment,
     PaymentMethod,
 )
+from connector.erp.validation import UnmappableError
 
 Json = dict[str, Any]
 ZERO = Decimal(0)
@@ -57,10 +55,6 @@ SOURCE_FIELDS = {
     "status": "Balance",
     "applications": "Line",
 }
-
-
-class UnmappableError(ValueError):
-    """An entity arsync cannot turn into a record; the message says why, in QuickBooks terms."""
 
 
 @dataclass(frozen=True)
@@ -137,18 +131,6 @@ def ref(entity: Json, key: str) -> str | None:
 def currency(entity: Json, lookups: Lookups) -> str:
     """`CurrencyRef.value`, upper-case; the company's home currency when there is none."""
     return (ref(entity, "CurrencyRef") or lookups.home_currency()).strip().upper()
-
-
-def validation_reason(error: ValidationError) -> str:
-    """Pydantic's complaints in the words of the QuickBooks entity."""
-    reasons = []
-    for detail in error.errors(include_url=False):
-        loc = detail["loc"] or error_loc(detail)
-        name = str(loc[0]) if loc else ""
-        message = detail["msg"].removeprefix("Value error, ")
-        where = SOURCE_FIELDS.get(name, name)
-        reasons.append(f"{where}: {message}" if where else message)
-    return "; ".join(reasons)
 
 
 # --------------------------------------------------------------------------- entities

@@ -22,6 +22,7 @@ the rest), for the reconciliation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import defaultdict
@@ -38,8 +39,9 @@ from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest
 from connector.erp.quickbooks import mapping
-from connector.erp.quickbooks.mapping import Json, Lookups, UnmappableError
+from connector.erp.quickbooks.mapping import SOURCE_FIELDS, Json, Lookups
 from connector.erp.quickbooks.settings import QuickBooksSettings
+from connector.erp.validation import UnmappableError, rejected
 from connector.errors import FatalError
 
 if TYPE_CHECKING:
@@ -177,7 +179,7 @@ class QuickBooksSource(ApiSource):
             try:
                 record = convert(entity, self._lookups)
             except (UnmappableError, ValidationError) as error:
-                yield self._rejection(entity_name, entity, _reason(error))
+                yield self._rejection(entity_name, entity, error)
                 continue
             yield Pulled(record, _location(entity_name, entity))
 
@@ -268,7 +270,7 @@ class QuickBooksSource(ApiSource):
         try:
             memo = mapping.credit_memo(entity, applications, self._lookups)
         except (UnmappableError, ValidationError) as error:
-            yield self._rejection("CreditMemo", entity, _reason(error))
+            yield self._rejection("CreditMemo", entity, error)
             return
         location = _location("CreditMemo", entity)
         if memo is None:
@@ -295,11 +297,12 @@ class QuickBooksSource(ApiSource):
         try:
             return mapping.split_payment(entity, self._lookups)
         except (UnmappableError, ValidationError) as error:
-            reason = _reason(error)
+            entry = self._rejection("Payment", entity, error)
             ignored = _ignored_text(entity)
             if ignored:
-                reason += f" (lines linked to {ignored} are not read)"
-            return self._rejection("Payment", entity, reason)
+                reason = f"{entry.reason} (lines linked to {ignored} are not read)"
+                entry = dataclasses.replace(entry, reason=reason)
+            return entry
 
     def _ignored_links(self, entity: Json, split: mapping.SplitPayment) -> Iterator[PulledItem]:
         for kind, txn_id, amount in split.ignored_links:
@@ -312,13 +315,12 @@ class QuickBooksSource(ApiSource):
                 "CreditMemo links become applications",
             )
 
-    def _rejection(self, entity_name: str, entity: Json, reason: str) -> QuarantineEntry:
-        return QuarantineEntry(
-            record_type=RECORD_TYPES[entity_name],
-            record_id=None if entity.get("Id") is None else str(entity["Id"]),
-            location=_location(entity_name, entity),
-            rule="invalid_record",
-            reason=reason,
+    def _rejection(
+        self, entity_name: str, entity: Json, error: UnmappableError | ValidationError
+    ) -> QuarantineEntry:
+        record_type = RECORD_TYPES[entity_name]
+        return rejected(
+            record_type, entity.get("Id"), _location(entity_name, entity), error, SOURCE_FIELDS
         )
 
     # ------------------------------------------------------------------ lookups
@@ -491,12 +493,6 @@ def _json(response: requests.Response) -> object:
 
 def _location(entity_name: str, entity: Json) -> str:
     return f"quickbooks:{entity_name}/{entity.get('Id')}"
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return mapping.validation_reason(error)
-    return str(error)
 
 
 def _ignored_text(entity: Json) -> str:

@@ -27,10 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import ValidationError
-
-from arsync.located import error_loc
 from arsync.records import Application, CreditMemo, Customer, Invoice, InvoiceStatus, Payment
+from connector.erp.validation import UnmappableError
 
 Json = dict[str, Any]
 ZERO = Decimal(0)
@@ -55,10 +53,6 @@ SOURCE_FIELDS = {
     "status": "Status",
     "applications": "Allocations",
 }
-
-
-class UnmappableError(ValueError):
-    """An object arsync cannot turn into a record; the message says why, in Xero's terms."""
 
 
 class NotReceivableError(Exception):
@@ -125,18 +119,6 @@ def currency(entity: Json, key: str, context: Context) -> str:
 
 def contact_id(entity: Json) -> str:
     return str((entity.get("Contact") or {}).get("ContactID") or "")
-
-
-def validation_reason(error: ValidationError) -> str:
-    """Pydantic's complaints in the words of the Xero object."""
-    reasons = []
-    for detail in error.errors(include_url=False):
-        loc = detail["loc"] or error_loc(detail)
-        name = str(loc[0]) if loc else ""
-        message = detail["msg"].removeprefix("Value error, ")
-        where = SOURCE_FIELDS.get(name, name)
-        reasons.append(f"{where}: {message}" if where else message)
-    return "; ".join(reasons)
 
 
 # --------------------------------------------------------------------------- objects

@@ -34,11 +34,11 @@ import structlog
 from pydantic import ValidationError
 
 from arsync.control import Basis, ControlBalance, ControlBalances
-from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
+from connector.erp.validation import UnmappableError, rejected
 from connector.erp.xero import mapping
-from connector.erp.xero.mapping import Context, Json, NotReceivableError, UnmappableError
+from connector.erp.xero.mapping import SOURCE_FIELDS, Context, Json, NotReceivableError
 from connector.erp.xero.settings import XeroSettings
 from connector.errors import FatalError
 
@@ -254,19 +254,8 @@ class XeroSource(ApiSource):
             log.debug("erp.record_skipped", erp=self.name, record=location, reason=str(skipped))
             return None
         except (UnmappableError, ValidationError) as error:
-            reason = (
-                mapping.validation_reason(error)
-                if isinstance(error, ValidationError)
-                else str(error)
-            )
             record_id = entity.get(stream.id_field)
-            return QuarantineEntry(
-                record_type=stream.record_type,
-                record_id=None if record_id is None else str(record_id),
-                location=location,
-                rule="invalid_record",
-                reason=reason,
-            )
+            return rejected(stream.record_type, record_id, location, error, SOURCE_FIELDS)
         if isinstance(record, Payment | CreditMemo):
             _warn_credit_used_elsewhere(entity, record, location)
         return Pulled(record, location)

@@ -1,0 +1,41 @@
+"""One way for every API source to turn a payload it cannot read into a quarantine entry."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from arsync.records import Invoice
+from connector.erp.quickbooks import mapping as quickbooks
+from connector.erp.validation import UnmappableError, rejected
+from connector.erp.xero import mapping as xero
+from connector.errors import SkippableError
+
+
+def test_a_mapping_refusal_is_the_projects_skippable_error_with_its_rule() -> None:
+    error = UnmappableError("TotalAmt is empty")
+    assert isinstance(error, SkippableError)
+    entry = rejected("invoice", 42, "quickbooks:Invoice/42", error, {})
+    assert (entry.record_id, entry.rule, entry.reason) == ("42", "invalid_record", error.reason)
+    # The sources' mappings raise this one class, so the base's handling catches all of them.
+    assert quickbooks.UnmappableError is xero.UnmappableError is UnmappableError
+
+
+def test_pydantics_complaints_name_the_erps_field_and_the_value_it_sent() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Invoice.model_validate(
+            {
+                "id": "7",
+                "customer_id": "C1",
+                "issue_date": "2026-01-01",
+                "due_date": "2026-01-31",
+                "currency": "USD",
+                "total": "ten",
+                "open_balance": "10",
+                "status": "open",
+            }
+        )
+    entry = rejected("invoice", "7", "xero:Invoices/7", raised.value, xero.SOURCE_FIELDS)
+    assert entry.rule == "invalid_record"
+    assert entry.reason.startswith(f"{xero.SOURCE_FIELDS['total']}: ")
+    assert "(got 'ten')" in entry.reason
