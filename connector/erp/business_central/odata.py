@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from connector.erp.http import ApiError
+from connector.erp.json_body import json_object
 from connector.errors import FatalError
 
 if TYPE_CHECKING:
@@ -102,10 +102,4 @@ class OData:
         if self.page_size is not None:
             headers["Prefer"] = f"odata.maxpagesize={self.page_size}"
         response = self.http.request("GET", url, params=params, headers=headers)
-        try:
-            body = response.json(parse_float=Decimal)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise FatalError("Business Central answered with something other than a JSON object")
-        return body
+        return json_object(response, "Business Central answered")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from connector.erp.json_body import json_object
 from connector.errors import FatalError
 
 if TYPE_CHECKING:
@@ -142,10 +142,4 @@ class SuiteQL:
             headers={"Prefer": "transient"},
             auth=self.auth,
         )
-        try:
-            body = response.json(parse_float=Decimal)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise FatalError("NetSuite answered a SuiteQL query with something other than JSON")
-        return body
+        return json_object(response, "NetSuite answered a SuiteQL query")

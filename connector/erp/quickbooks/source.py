@@ -23,11 +23,9 @@ the rest), for the reconciliation.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
@@ -38,6 +36,7 @@ from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest
+from connector.erp.json_body import json_object
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import SOURCE_FIELDS, Json, Lookups
 from connector.erp.quickbooks.settings import QuickBooksSettings
@@ -441,9 +440,7 @@ class QuickBooksSource(ApiSource):
 
     def _get(self, url: str) -> Json:
         response = self._client.request("GET", url, headers={"Accept": "application/json"})
-        body = _json(response)
-        if not isinstance(body, dict):
-            raise FatalError("QuickBooks Online answered with something that is not an object")
+        body = json_object(response, "QuickBooks Online answered")
         if "Fault" in body:
             raise FatalError(f"QuickBooks Online refused a request: {_fault(body['Fault'])}")
         if self._as_of is None and body.get("time"):
@@ -481,14 +478,6 @@ def _linked(entity: Json, kind: str) -> set[str]:
         for link in line.get("LinkedTxn") or []
         if link.get("TxnType") == kind and link.get("TxnId") is not None
     }
-
-
-def _json(response: requests.Response) -> object:
-    """The body with every number that has a fraction as an exact Decimal."""
-    try:
-        return json.loads(response.text, parse_float=Decimal)
-    except ValueError:
-        raise FatalError("QuickBooks Online answered with a body that is not JSON") from None
 
 
 def _location(entity_name: str, entity: Json) -> str:

@@ -23,11 +23,9 @@ changed contacts, reads every contact's page again.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
@@ -36,6 +34,7 @@ from pydantic import ValidationError
 from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
+from connector.erp.json_body import json_object
 from connector.erp.validation import UnmappableError, rejected
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import SOURCE_FIELDS, Context, Json, NotReceivableError
@@ -353,12 +352,7 @@ class XeroSource(ApiSource):
         )
         if response.status_code == 304:  # nothing modified since
             return response, {}
-        try:
-            body: Any = json.loads(response.text, parse_float=Decimal)  # money stays exact
-        except ValueError:
-            raise FatalError(f"Xero answered GET {endpoint} with a body that is not JSON") from None
-        if not isinstance(body, dict):
-            raise FatalError(f"Xero answered GET {endpoint} with something that is not an object")
+        body = json_object(response, f"Xero answered GET {endpoint}")
         if self._as_of is None and body.get("DateTimeUTC"):
             stamp = mapping.moment(body["DateTimeUTC"])
             self._as_of = None if stamp is None else stamp.astimezone(dt.UTC)
