@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
 from connector.erp.base import Pulled
+from connector.erp.payment_methods import method_named
 from connector.erp.validation import Model, quarantined, validation_reason
 from connector.erp.validation import validated as validate_record
 
@@ -96,21 +97,7 @@ def terms_days(formula: str | None) -> int | None:
 
 def payment_method(name: str | None) -> PaymentMethod | None:
     """Payment methods are codes each company names: map the usual ones."""
-    if name is None:
-        return None
-    words = name.lower()
-    for keys, method in _METHOD_WORDS:
-        if any(key in words for key in keys):
-            return method
-    return PaymentMethod.OTHER
-
-
-_METHOD_WORDS: tuple[tuple[tuple[str, ...], PaymentMethod], ...] = (
-    (("check", "cheque"), PaymentMethod.CHECK),
-    (("ach", "eft", "direct debit", "bank transfer", "sepa", "giro"), PaymentMethod.ACH),
-    (("wire", "swift"), PaymentMethod.WIRE),
-    (("card", "visa", "master", "amex", "american express"), PaymentMethod.CARD),
-)
+    return None if name is None else method_named(name)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from arsync.records import (
 )
 from connector.erp.base import Pulled
 from connector.erp.netsuite.suiteql import Query, Row, modified_after
+from connector.erp.payment_methods import method_named
 from connector.erp.validation import Model, quarantined, validation_reason
 from connector.erp.validation import validated as validate_record
 
@@ -208,21 +209,7 @@ def status_letter(row: Row) -> str:
 
 def payment_method(name: str | None) -> PaymentMethod | None:
     """NetSuite payment methods are named by each account: map the usual names."""
-    if name is None:
-        return None
-    words = name.lower()
-    for keys, method in _METHOD_WORDS:
-        if any(key in words for key in keys):
-            return method
-    return PaymentMethod.OTHER
-
-
-_METHOD_WORDS: tuple[tuple[tuple[str, ...], PaymentMethod], ...] = (
-    (("check", "cheque"), PaymentMethod.CHECK),
-    (("ach", "eft", "direct debit", "bank transfer", "sepa"), PaymentMethod.ACH),
-    (("wire", "swift"), PaymentMethod.WIRE),
-    (("card", "visa", "master", "amex", "american express", "discover"), PaymentMethod.CARD),
-)
+    return None if name is None else method_named(name)
 
 
 # --------------------------------------------------------------------------- records

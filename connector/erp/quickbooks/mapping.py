@@ -30,6 +30,7 @@ from arsync.records import (
     Payment,
     PaymentMethod,
 )
+from connector.erp.payment_methods import method_named
 from connector.erp.validation import UnmappableError
 
 Json = dict[str, Any]
@@ -145,14 +146,7 @@ def payment_method(entity: Json, names: Mapping[str, PaymentMethod]) -> PaymentM
         return chosen
     if entity.get("Type") == "CREDIT_CARD":
         return PaymentMethod.CARD
-    words = name.casefold().replace("-", " ").split()
-    if {"check", "cheque"} & set(words):
-        return PaymentMethod.CHECK
-    if {"ach", "eft", "bacs", "sepa", "giro"} & set(words) or "direct debit" in name.casefold():
-        return PaymentMethod.ACH
-    if "wire" in words or "swift" in words:
-        return PaymentMethod.WIRE
-    return PaymentMethod.OTHER
+    return method_named(name)
 
 
 def customer(entity: Json, lookups: Lookups) -> Customer:
