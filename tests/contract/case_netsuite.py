@@ -6,11 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import responses
-from fakes.netsuite import ROOT, render
+from fakes.netsuite import BASE_CURRENCY, ROOT, render
 
 from arsync.records import CanonicalRecord
 from connector.erp import netsuite
 from connector.erp.base import Source
+from contract.balances import Unseen, erp_amounts
 from contract.harness import CHANGED_AT, FIRST_PULL, ConnectorCase, ErpState
 
 ENVIRON = {
@@ -29,8 +30,16 @@ SETTINGS = netsuite.Settings(
 )
 
 
-def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.RequestsMock) -> Source:
-    fake = render(records, dt.datetime.fromisoformat("2026-06-30T12:00:00"))
+def serve(
+    records: list[CanonicalRecord],
+    tmp_path: Path,
+    mock: responses.RequestsMock,
+    unseen: Unseen | None = None,
+) -> Source:
+    """Each customer's `balancesearch` its own balance, `consolbalancesearch` with its
+    sub-customers'."""
+    modified = dt.datetime.fromisoformat("2026-06-30T12:00:00")
+    fake = render(records, modified, erp_amounts(records, unseen))
     fake.register(mock)
     assert SETTINGS.api_root == ROOT
     return netsuite.build(SETTINGS, environ=ENVIRON)
@@ -38,7 +47,7 @@ def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.Reques
 
 def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -> Source:
     """An archived customer has `isinactive` T; a later change moves `lastmodifieddate`."""
-    fake = render(state.records, FIRST_PULL.replace(tzinfo=None))
+    fake = render(state.records, FIRST_PULL.replace(tzinfo=None), erp_amounts(state.records))
     for row in fake.customers:
         if row["id"] in state.archived:
             row["isinactive"] = "T"
@@ -54,6 +63,7 @@ CASE = ConnectorCase(
     name="netsuite",
     serve=serve,
     serve_state=serve_state,
+    control_currencies=frozenset({BASE_CURRENCY}),  # balancesearch: base currencies only
     # NetSuite has a place for neither a dispute flag on invoices nor an industry, delivery
     # preference, usual payment method or CRM id on customers in the columns arsync reads.
     cannot_carry={

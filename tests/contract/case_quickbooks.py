@@ -13,6 +13,7 @@ from arsync.records import CanonicalRecord, Invoice, InvoiceStatus
 from connector.erp import quickbooks
 from connector.erp.base import Source
 from connector.erp.http import HttpSettings
+from contract.balances import Unseen, erp_amounts
 from contract.harness import CHANGED_AT, ConnectorCase, ErpState
 
 ENVIRON = {"QBO_CLIENT_ID": "ci", "QBO_CLIENT_SECRET": "cs", "QBO_REFRESH_TOKEN": "rt-1"}
@@ -27,8 +28,14 @@ SETTINGS = quickbooks.Settings(
 )
 
 
-def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.RequestsMock) -> Source:
-    render(records).register(mock)
+def serve(
+    records: list[CanonicalRecord],
+    tmp_path: Path,
+    mock: responses.RequestsMock,
+    unseen: Unseen | None = None,
+) -> Source:
+    """Each customer's `Balance` its own, `BalanceWithJobs` with its sub-customers'."""
+    render(records, erp_amounts(records, unseen)).register(mock)
     return quickbooks.build(SETTINGS, environ=ENVIRON)
 
 
@@ -38,7 +45,7 @@ ENTITIES = {"customer": "Customer", "payment": "Payment", "invoice": "Invoice"}
 def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -> Source:
     """An archived customer is inactive (`Active: false`); a later change moves
     `MetaData.LastUpdatedTime`."""
-    fake = render(state.records)
+    fake = render(state.records, erp_amounts(state.records))
     for entity in fake.entities["Customer"]:
         if entity["Id"] in state.archived:
             entity["Active"] = False

@@ -15,10 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from arsync.control import Basis
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from arsync.yamlfile import load_model
 from connector.erp import sql
 from connector.erp.base import Source
+from connector.erp.sql.settings import ControlQuery
+from contract.balances import Unseen, erp_balances
 from contract.harness import CHANGED_AT, ConnectorCase, ErpState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,6 +135,42 @@ def warehouse_tables() -> sa.MetaData:
         sa.Column("status", _text(16)),
     )
     return metadata
+
+
+def control_table() -> sa.Table:
+    """The warehouse's own AR balance per customer (a finance team's control table), kept out
+    of `warehouse_tables`: tests/test_erp_sql.py writes controls of its own."""
+    return sa.Table(
+        "ar_customer_balance",
+        sa.MetaData(),
+        sa.Column("customer_id", _text(), primary_key=True),
+        sa.Column("currency_code", sa.String(3), nullable=False),
+        sa.Column("balance_amount", Money(), nullable=False),
+    )
+
+
+CONTROL = ControlQuery(
+    query="SELECT customer_id, currency_code AS currency, balance_amount AS balance "
+    "FROM ar_customer_balance",
+    basis=Basis.NET,
+    figure="warehouse AR control",
+)
+
+
+def write_control(url: str, records: Iterable[CanonicalRecord], unseen: Unseen | None) -> None:
+    """Every customer's balance, zero ones too, into the control table."""
+    table = control_table()
+    rows = [
+        {"customer_id": b.customer_id, "currency_code": b.currency, "balance_amount": b.amount}
+        for b in erp_balances(records, unseen).values()
+    ]
+    engine = engine_for(url)
+    try:
+        table.create(engine)
+        with engine.begin() as connection:
+            connection.execute(table.insert(), rows)
+    finally:
+        engine.dispose()
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -272,11 +311,22 @@ def source_for(url: str, settings: sql.Settings | None = None) -> sql.SqlSource:
     return source
 
 
-def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.RequestsMock) -> Source:
+def serve(
+    records: list[CanonicalRecord],
+    tmp_path: Path,
+    mock: responses.RequestsMock,
+    unseen: Unseen | None = None,
+) -> Source:
+    """The example mapping with its `control:` switched on, over the warehouse's control."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     write_warehouse(url, records)
-    return source_for(url)
+    write_control(url, records, unseen)
+    return source_for(url, with_control())
+
+
+def with_control() -> sql.Settings:
+    return example_settings().model_copy(update={"control": CONTROL})
 
 
 LATER_ROWS = {
@@ -291,6 +341,7 @@ def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -
     tmp_path.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     write_warehouse(url, state.records)
+    write_control(url, state.records, None)
     engine = engine_for(url)
     try:
         tables = warehouse_tables().tables
@@ -303,7 +354,7 @@ def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -
                     )
     finally:
         engine.dispose()
-    return source_for(url)
+    return source_for(url, with_control())
 
 
 # A database has a column for every canonical field: nothing is left out.

@@ -11,6 +11,7 @@ from arsync.records import CanonicalRecord, Invoice
 from connector.erp import xero
 from connector.erp.base import Source
 from connector.erp.http import HttpSettings
+from contract.balances import Unseen, erp_amounts
 from contract.harness import CHANGED_AT, ConnectorCase, ErpState
 
 ENVIRON = {"XERO_CLIENT_ID": "ci", "XERO_CLIENT_SECRET": "cs", "XERO_REFRESH_TOKEN": "rt-1"}
@@ -24,8 +25,14 @@ SETTINGS = xero.Settings(
 )
 
 
-def serve(records: list[CanonicalRecord], tmp_path: Path, mock: responses.RequestsMock) -> Source:
-    render(records).register(mock)
+def serve(
+    records: list[CanonicalRecord],
+    tmp_path: Path,
+    mock: responses.RequestsMock,
+    unseen: Unseen | None = None,
+) -> Source:
+    """Each contact's `Balances.AccountsReceivable.Outstanding` its balance."""
+    render(records, erp_amounts(records, unseen)).register(mock)
     return xero.build(SETTINGS, environ=ENVIRON)
 
 
@@ -35,7 +42,7 @@ ID_FIELDS = {"customer": ("ContactID",), "payment": ("PaymentID", "PrepaymentID"
 def serve_state(state: ErpState, tmp_path: Path, mock: responses.RequestsMock) -> Source:
     """An archived contact has `ContactStatus: ARCHIVED`; a later change moves
     `UpdatedDateUTC`."""
-    fake = render(state.records)
+    fake = render(state.records, erp_amounts(state.records))
     for item in fake.objects.get("Contacts", []):
         if item["ContactID"] in state.archived:
             item["ContactStatus"] = "ARCHIVED"

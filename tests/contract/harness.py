@@ -8,11 +8,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 import responses
 
+from arsync.control import ControlBalances
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
@@ -25,6 +26,7 @@ from arsync.records import (
     PaymentMethod,
 )
 from connector.erp.base import Cursors, Source
+from contract.balances import Unseen
 from contract.ledger import AS_OF, contract_ledger
 from jobs.pipeline import RECORD_TYPES, Pull, pull_into
 from jobs.progress import Silent
@@ -38,18 +40,32 @@ RECORD_TYPE = {
 }
 
 
+class Serve(Protocol):
+    """Stands up the ERP holding exactly `records` and returns the configured source."""
+
+    def __call__(
+        self,
+        records: list[CanonicalRecord],
+        tmp_path: Path,
+        mock: responses.RequestsMock,
+        unseen: Unseen | None = None,
+    ) -> Source: ...
+
+
 @dataclass(frozen=True)
 class ConnectorCase:
     """One ERP source under contract.
 
-    `serve(records, tmp_path, mock)` stands up the ERP (files in tmp_path, or API answers on
-    the `responses` mock, in the shapes of the ERP's public documentation) holding exactly
-    `records`, and returns the configured source. `cannot_carry` names, per record type, the
-    canonical fields that ERP has no place for: they are compared at their default.
+    `serve(records, tmp_path, mock, unseen)` stands up the ERP (files in tmp_path, or API
+    answers on the `responses` mock, in the shapes of the ERP's public documentation) holding
+    exactly `records`, its own balance of each customer computed from them
+    (`contract.balances.erp_balances`, moved by `unseen`), and returns the configured source.
+    `cannot_carry` names, per record type, the canonical fields that ERP has no place for:
+    they are compared at their default.
     """
 
     name: str
-    serve: Callable[[list[CanonicalRecord], Path, responses.RequestsMock], Source]
+    serve: Serve
     serve_state: Callable[[ErpState, Path, responses.RequestsMock], Source] | None = None
     """Stands up the ERP in `state` (see ErpState), for the incremental scenario; None: the
     source pulls a whole snapshot every run (files), so it has no incremental state."""
@@ -57,6 +73,9 @@ class ConnectorCase:
     as_kept: Callable[[CanonicalRecord], CanonicalRecord] | None = None
     """How the ERP keeps a record it cannot hold as fed, field by field being not enough (a
     voided QuickBooks invoice has its amounts zeroed); None: every record as fed."""
+    control_currencies: frozenset[str] | None = None
+    """The customer currencies the source documents it reports a balance for (Business
+    Central: LCY only; NetSuite: base currencies only); None: every currency."""
 
     def expected(self, fed: Iterable[CanonicalRecord]) -> list[CanonicalRecord]:
         """The records this ERP should yield back for the ledger it was fed."""
@@ -239,6 +258,7 @@ class Scenario:
     kept_after_incremental: dict[Key, CanonicalRecord]  # what the state store then holds
     kept_after_full: dict[Key, CanonicalRecord]
     quarantined: list[list[QuarantineEntry]]  # per pull, in that order
+    controls: list[ControlBalances | None]  # the ERP's balances after each pull, in that order
 
 
 def run_scenario(case: ConnectorCase, tmp_path: Path, mock: responses.RequestsMock) -> Scenario:
@@ -248,15 +268,19 @@ def run_scenario(case: ConnectorCase, tmp_path: Path, mock: responses.RequestsMo
     assert serve is not None, case.name
     source = serve(before_changes(), tmp_path / "before", mock)
     first = pull_into(source, CURRENCIES, Silent())
+    # Asked once each pull is fully read, as jobs/reconciliation.py asks, before the ERP moves.
+    controls = [source.control_balances()]
     cursors = source.cursors()
     kept = _keep({}, first)
     mock.reset()
     changed = serve(after_changes(), tmp_path / "after", mock)
     incremental = pull_into(changed, CURRENCIES, Silent(), since=cursors, kept=_rows(kept))
+    controls.append(changed.control_balances())
     kept_after_incremental = _keep(kept, incremental)
     mock.reset()
     again = serve(after_changes(), tmp_path / "again", mock)
     fresh = pull_into(again, CURRENCIES, Silent())
+    controls.append(again.control_balances())
     pulls = (first, incremental, fresh)
     ledgers = [pull.builder.build(as_of=AS_OF) for pull in pulls]
     return Scenario(
@@ -266,6 +290,7 @@ def run_scenario(case: ConnectorCase, tmp_path: Path, mock: responses.RequestsMo
         kept_after_incremental=kept_after_incremental,
         kept_after_full=_keep({}, fresh),
         quarantined=[list(pull.builder.quarantine) for pull in pulls],
+        controls=controls,
     )
 
 

@@ -5,6 +5,9 @@ entities (with `"@odata.count"` when asked `$count=true`), honour `$filter=lastM
 gt <stamp>` and `$filter=status eq '<status>'`, and single entities answer
 `GET <collection>(<id>)`; unknown ids get Business Central's 404 error body. A customer's
 `customerFinancialDetail` is sent only when asked `$expand=customerFinancialDetail`.
+`render(records, balances)` gives each customer that detail: its `balance` the one `balances`
+gives it (in the customer's currency), converted to LCY as Business Central keeps it, and its
+`balanceDue` in the customer's currency (without `balances`, no detail and `balanceDue` 0).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -165,8 +169,11 @@ RATES = {"EUR": (Decimal(100), Decimal(108))}  # 100 EUR are 108 USD
 STAMP = "2026-06-30T12:00:00.000Z"
 
 
-def render(records: list[CanonicalRecord]) -> FakeBusinessCentral:
-    """The company holding exactly these canonical records (LCY USD)."""
+def render(
+    records: list[CanonicalRecord], balances: Mapping[str, Decimal] | None = None
+) -> FakeBusinessCentral:
+    """The company holding exactly these canonical records (LCY USD), each customer's balance
+    the one `balances` gives it (customer id -> amount in the customer's currency)."""
     fake = FakeBusinessCentral()
     c = fake.collections
     c["generalLedgerSetup"] = [{"id": "gl-setup", "localCurrencyCode": LOCAL}]
@@ -197,7 +204,13 @@ def render(records: list[CanonicalRecord]) -> FakeBusinessCentral:
     for record in records:
         if isinstance(record, Customer):
             term = terms.setdefault(record.payment_terms_days, payment_term(record))
-            c.setdefault("customers", []).append(customer(record, term["id"]))
+            entity = customer(record, term["id"])
+            if balances is not None:
+                entity["balanceDue"] = _number(balances[record.id])
+                entity["customerFinancialDetail"] = financial_detail(
+                    record, balances[record.id], records
+                )
+            c.setdefault("customers", []).append(entity)
         elif isinstance(record, Invoice):
             c.setdefault("salesInvoices", []).append(invoice(record))
         elif isinstance(record, CreditMemo):
@@ -210,6 +223,38 @@ def render(records: list[CanonicalRecord]) -> FakeBusinessCentral:
 
 def _lcy(code: str) -> str:
     return "" if code == LOCAL else code
+
+
+def in_lcy(amount: Decimal, code: str) -> Decimal:
+    """An amount in LCY at the fake's one rate, to the cent, as Business Central's `(LCY)`
+    fields hold it."""
+    if code == LOCAL:
+        return amount
+    units, local = RATES[code]
+    return (amount * local / units).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def financial_detail(
+    record: Customer, balance: Decimal, records: list[CanonicalRecord]
+) -> dict[str, Any]:
+    """The customer's `customerFinancialDetail`, every figure in LCY: `balance` its
+    `Balance (LCY)`; sales the invoices not canceled; overdue what they still ask past due."""
+    work_date = dt.date.fromisoformat(STAMP[:10])
+    invoices = [
+        r
+        for r in records
+        if isinstance(r, Invoice) and r.customer_id == record.id and r.status != InvoiceStatus.VOID
+    ]
+    sales = sum((r.total for r in invoices), Decimal(0))
+    overdue = sum((r.open_balance for r in invoices if r.due_date < work_date), Decimal(0))
+    return {
+        "id": record.id,
+        "number": record.id,
+        "balance": _number(in_lcy(balance, record.currency)),
+        "totalSalesExcludingTax": _number(in_lcy(sales, record.currency)),
+        "overdueAmount": _number(in_lcy(overdue, record.currency)),
+        "lastModifiedDateTime": STAMP,
+    }
 
 
 def payment_term(record: Customer) -> dict[str, Any]:

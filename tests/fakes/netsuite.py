@@ -5,7 +5,11 @@ documented shape (`links`, `count`, `hasMore`, `items`, `offset`, `totalResults`
 its own `links`, NULL columns left out). It understands just enough of the queries arsync sends
 to answer them as NetSuite would: which table, `lastmodifieddate > TO_TIMESTAMP(...)` filters,
 `t.type = '...'`, `t.foreignamountunpaid <> 0`, `t.id IN (...)`, `key >= n` windows, ORDER BY
-the key, and the 100,000-row cap (configurable).
+the key, and the 100,000-row cap (configurable). Like its other columns, a customer row carries
+what a join would add: `render(records, modified, balances)` gives each its `balancesearch`
+(the one `balances` gives it, in the customer's currency), `consolbalancesearch` (with its
+sub-customers') and its currency's `isbasecurrency` (the company's base currency is USD);
+without `balances`, none of them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -31,6 +36,7 @@ from arsync.records import (
 )
 
 ROOT = "https://1234567-sb1.suitetalk.api.netsuite.com"
+BASE_CURRENCY = "USD"  # the company's, of a non-OneWorld account
 SUITEQL = ROOT + "/services/rest/query/v1/suiteql"
 METHOD_NAMES = {
     PaymentMethod.CHECK: "Check",
@@ -140,19 +146,44 @@ def _error(detail: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- canonical -> rows
 
 
-def render(records: list[CanonicalRecord], modified: dt.datetime) -> FakeNetSuite:
-    """The NetSuite rows holding exactly these canonical records."""
+def render(
+    records: list[CanonicalRecord],
+    modified: dt.datetime,
+    balances: Mapping[str, Decimal] | None = None,
+) -> FakeNetSuite:
+    """The NetSuite rows holding exactly these canonical records, each customer's balance the
+    one `balances` gives it (customer id -> amount in the customer's currency)."""
     fake = FakeNetSuite()
     stamp = modified.strftime("%Y-%m-%dT%H:%M:%S")
+    parents = {r.id: r.parent_id for r in records if isinstance(r, Customer)}
+    consolidated = None if balances is None else _with_subcustomers(balances, parents)
     for record in records:
         if isinstance(record, Customer):
-            fake.customers.append(customer_row(record, stamp))
+            row = customer_row(record, stamp)
+            if balances is not None and consolidated is not None:
+                row["balancesearch"] = _money(balances[record.id])
+                row["consolbalancesearch"] = _money(consolidated[record.id])
+                row["isbasecurrency"] = "T" if record.currency == BASE_CURRENCY else "F"
+            fake.customers.append(row)
         elif isinstance(record, Invoice):
             fake.transactions.append(invoice_row(record))
         elif isinstance(record, Payment | CreditMemo):
             fake.transactions.append(document_row(record, stamp))
             fake.links.extend(link_rows(record))
     return fake
+
+
+def _with_subcustomers(
+    own: Mapping[str, Decimal], parents: Mapping[str, str | None]
+) -> dict[str, Decimal]:
+    """`consolbalancesearch`: the customer's balance and its sub-customers', at every depth."""
+    total = dict(own)
+    for customer_id, amount in own.items():
+        parent = parents.get(customer_id)
+        while parent is not None:
+            total[parent] += amount
+            parent = parents.get(parent)
+    return total
 
 
 def _without_nulls(row: dict[str, Any]) -> dict[str, Any]:

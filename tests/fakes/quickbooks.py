@@ -11,7 +11,8 @@ It understands just enough of the statements arsync sends: the entity,
 QuickBooks leaves inactive name-list entries out), STARTPOSITION and MAXRESULTS. `render(records)`
 writes canonical records as QuickBooks keeps them: a voided invoice zeroed with "Voided" in
 its note, and each credit memo application as a payment of 0 with an Invoice line and a
-CreditMemo line.
+CreditMemo line; `render(records, balances)` gives each customer its own `Balance` and, with
+its sub-customers', its `BalanceWithJobs` (without `balances`, both 0).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -168,15 +169,21 @@ def _amount(value: object) -> Decimal:
 # --------------------------------------------------------------------------- rendering
 
 
-def render(records: Iterable[CanonicalRecord]) -> FakeQuickBooks:
-    """A company holding exactly these records, as QuickBooks Online would keep them."""
+def render(
+    records: Iterable[CanonicalRecord], balances: Mapping[str, Decimal] | None = None
+) -> FakeQuickBooks:
+    """A company holding exactly these records, as QuickBooks Online would keep them, each
+    customer's `Balance` the one `balances` gives it (customer id -> amount in its currency)."""
     fake = FakeQuickBooks()
     records = list(records)
+    customers = [r for r in records if isinstance(r, Customer)]
+    own = {c.id: Decimal(0) for c in customers} | dict(balances or {})
+    with_jobs = _with_jobs(own, {c.id: c.parent_id for c in customers})
     fake.add("PaymentMethod", *_methods())
-    fake.add("Term", *_terms(r for r in records if isinstance(r, Customer)))
+    fake.add("Term", *_terms(customers))
     for record in records:
         if isinstance(record, Customer):
-            fake.add("Customer", customer(record))
+            fake.add("Customer", customer(record, own[record.id], with_jobs[record.id]))
         elif isinstance(record, Invoice):
             fake.add("Invoice", invoice(record))
         elif isinstance(record, Payment):
@@ -185,6 +192,18 @@ def render(records: Iterable[CanonicalRecord]) -> FakeQuickBooks:
             fake.add("CreditMemo", credit_memo(record))
             fake.add("Payment", *credit_applications(record))
     return fake
+
+
+def _with_jobs(own: Mapping[str, Decimal], parents: Mapping[str, str | None]) -> dict[str, Decimal]:
+    """`BalanceWithJobs`: a customer's own balance and those of its sub-customers and jobs, at
+    every depth (the figure arsync must not take for the customer's own)."""
+    total = dict(own)
+    for customer_id, amount in own.items():
+        parent = parents.get(customer_id)
+        while parent is not None:
+            total[parent] += amount
+            parent = parents.get(parent)
+    return total
 
 
 def meta(updated: dt.datetime | None = None) -> dict[str, str]:
@@ -226,7 +245,9 @@ def _terms(customers: Iterable[Customer]) -> list[dict[str, Any]]:
     ]
 
 
-def customer(record: Customer) -> dict[str, Any]:
+def customer(
+    record: Customer, balance: Decimal = Decimal(0), with_jobs: Decimal | None = None
+) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "Id": record.id,
         "SyncToken": "0",
@@ -237,7 +258,8 @@ def customer(record: Customer) -> dict[str, Any]:
         "Active": True,
         "Job": record.parent_id is not None,
         "BillWithParent": False,
-        "Balance": number(0),
+        "Balance": number(balance),
+        "BalanceWithJobs": number(balance if with_jobs is None else with_jobs),
         "domain": "QBO",
         "sparse": False,
         "MetaData": meta(),

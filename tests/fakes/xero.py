@@ -9,15 +9,18 @@ It holds objects per endpoint (`Contacts`, `Invoices`, `Payments`, `Prepayments`
 leaves out contacts whose `ContactStatus` is not ACTIVE unless asked `includeArchived=true` (as
 Xero does), checks the `Xero-tenant-id` header, and sends the rate-limit headers. The token
 endpoint rotates the refresh token on every use, as Xero's does. `render(records)` writes
-canonical records as Xero keeps them.
+canonical records as Xero keeps them; `render(records, balances)` gives each contact the
+`Balances` of Xero's getContacts example, its `AccountsReceivable.Outstanding` the one
+`balances` gives it (without `balances`, contacts carry no `Balances`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -168,16 +171,24 @@ def _kept(item: dict[str, Any], params: dict[str, str], headers: Any) -> bool:
 # --------------------------------------------------------------------------- rendering
 
 
-def render(records: Iterable[CanonicalRecord]) -> FakeXero:
+def render(
+    records: Iterable[CanonicalRecord], balances: Mapping[str, Decimal] | None = None
+) -> FakeXero:
     """An organisation holding exactly these records, as Xero keeps them: a payment that
     settles one invoice in full is a Payment; any other money received is a prepayment with
-    allocations."""
+    allocations. With `balances` (contact id -> amount in its currency), each contact's
+    `Balances.AccountsReceivable.Outstanding`; its `Overdue` sums the AmountDue of its
+    invoices due before the server's day, gross of credit, as in Xero's example."""
     fake = FakeXero()
     records = list(records)
     names = {r.id: r.name for r in records if isinstance(r, Customer)}
+    overdue = _overdue(records)
     for record in records:
         if isinstance(record, Customer):
-            fake.add("Contacts", contact(record))
+            figures = None
+            if balances is not None:
+                figures = receivable(balances[record.id], overdue.get(record.id, Decimal(0)))
+            fake.add("Contacts", contact(record, figures))
         elif isinstance(record, Invoice):
             fake.add("Invoices", invoice(record, names))
         elif isinstance(record, Payment) and _one_full_application(record):
@@ -189,6 +200,27 @@ def render(records: Iterable[CanonicalRecord]) -> FakeXero:
     return fake
 
 
+def _overdue(records: list[CanonicalRecord]) -> dict[str, Decimal]:
+    today = SERVER_TIME.date()
+    late = [
+        r
+        for r in records
+        if isinstance(r, Invoice) and r.status is InvoiceStatus.OPEN and r.due_date < today
+    ]
+    due: dict[str, Decimal] = {}
+    for bill in late:
+        due[bill.customer_id] = due.get(bill.customer_id, Decimal(0)) + bill.open_balance
+    return due
+
+
+def receivable(outstanding: Decimal, overdue: Decimal) -> dict[str, Any]:
+    """A contact's `Balances`: what it owes the organisation, nothing the other way."""
+    return {
+        "AccountsReceivable": {"Outstanding": number(outstanding), "Overdue": number(overdue)},
+        "AccountsPayable": {"Outstanding": number(0), "Overdue": number(0)},
+    }
+
+
 def _one_full_application(record: Payment) -> bool:
     return len(record.applications) == 1 and record.applications[0].amount == record.amount
 
@@ -197,8 +229,8 @@ def contact_ref(contact_id: str, names: dict[str, str]) -> dict[str, Any]:
     return {"ContactID": contact_id, "Name": names.get(contact_id, contact_id)}
 
 
-def contact(record: Customer) -> dict[str, Any]:
-    return {
+def contact(record: Customer, balances: dict[str, Any] | None = None) -> dict[str, Any]:
+    entity: dict[str, Any] = {
         "ContactID": record.id,
         "ContactStatus": "ACTIVE",
         "Name": record.name,
@@ -215,6 +247,9 @@ def contact(record: Customer) -> dict[str, Any]:
         "HasAttachments": False,
         "HasValidationErrors": False,
     }
+    if balances is not None:
+        entity["Balances"] = balances
+    return entity
 
 
 def invoice(record: Invoice, names: dict[str, str]) -> dict[str, Any]:
