@@ -139,8 +139,14 @@ def reconcile(
     merged["balance_minor"] = merged["balance_minor"].fillna(0).astype("int64")
     status = _statuses(merged, theirs, known, control.every_customer, tolerance)
     merged = merged.assign(status=status)
-    # A currency the ERP does not report for a listed customer, at zero on our side, is noise.
-    noise = merged["erp_present"].isna() & (merged["balance_minor"] == 0)
+    # Nothing to say: a currency the ERP does not report for a customer it lists, at zero on
+    # our side; and a customer the ledger lacks that the ERP says owes nothing.
+    noise = (
+        merged["erp_present"].isna()
+        & (merged["balance_minor"] == 0)
+        & merged["customer_id"].isin(listed)
+    )
+    noise |= ~merged["customer_id"].isin(known) & (merged["erp_minor"] == 0)
     merged = merged[~noise].sort_values(_KEY, kind="stable", ignore_index=True)
     customers = pd.DataFrame(
         {
@@ -192,8 +198,7 @@ def _statuses(
         listed_customers = merged.loc[other_currency, "customer_id"]
         status[merged["customer_id"].isin(set(listed_customers)).to_numpy()] = NOT_COMPARABLE
     missing = ~merged["customer_id"].isin(known).to_numpy()
-    status[missing & (merged["erp_minor"] != 0).to_numpy()] = MISSING
-    status[missing & (merged["erp_minor"] == 0).to_numpy()] = RECONCILED
+    status[missing] = MISSING
     return status
 
 

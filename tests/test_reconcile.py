@@ -180,3 +180,23 @@ def test_the_erps_own_sum_always_reconciles_and_any_drift_past_tolerance_does_no
     )
     assert (drifted.unreconciled_ids() == {"C1"}) is (abs(drift) > D("0.01"))
     assert drifted.customers["difference"].iloc[0] == -drift
+
+
+def test_a_complete_list_counts_the_customers_at_zero_on_both_sides_as_agreeing() -> None:
+    ledger, _ = build(
+        customer("C1"),
+        customer("C2"),
+        invoice("I1", "100.00", issued="2026-06-01", due="2026-07-01"),
+        invoice("I2", "50.00", "0", customer_id="C2", issued="2026-06-01", due="2026-07-01"),
+    )
+    result = reconcile(
+        ledger,
+        AS_OF,
+        _control(("C1", "USD", "100"), ("C9", "USD", "0"), every=True),
+        tolerance=D("0.01"),
+        max_portfolio_share=0,
+    )
+    assert dict(zip(result.customers["customer_id"], result.customers["status"], strict=True)) == {
+        "C1": RECONCILED,
+        "C2": RECONCILED,  # paid up, and the ERP lists only the customers that owe
+    }
