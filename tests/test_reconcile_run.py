@@ -231,3 +231,37 @@ def test_the_report_lists_the_customers_out_of_line(
     row = html[html.index(f"<td>{OFF}</td>") :].split("</tr>", 1)[0]
     assert '<td class="num">-99.99</td>' in row
     assert "<td>unreconciled</td>" in row
+
+
+def test_a_parent_whose_roll_up_sums_an_unreconciled_child_is_held_too() -> None:
+    from factories import build, customer, invoice  # noqa: PLC0415
+
+    from arsync.mapping import CrmMapping  # noqa: PLC0415
+    from arsync.reconcile import reconcile  # noqa: PLC0415
+    from jobs.reconciliation import BalanceCheck  # noqa: PLC0415
+
+    ledger, _ = build(
+        customer("P"),
+        customer("C", parent_id="P"),
+        customer("G", parent_id="C"),
+        customer("X"),
+        invoice("I1", "10", customer_id="G", issued="2026-06-01", due="2026-07-01"),
+    )
+    control = ControlBalances(
+        "Test", Basis.NET, (ControlBalance("G", "USD", Decimal("11")),), every_customer=True
+    )
+    check = BalanceCheck(
+        reconcile(
+            ledger,
+            dt.date(2026, 6, 30),
+            control,
+            tolerance=Decimal("0.01"),
+            max_portfolio_share=1,
+        )
+    )
+    plain = CrmMapping.model_validate({"fields": {"AR_Open_Balance__c": {"from": "open_balance"}}})
+    rolled = CrmMapping.model_validate(
+        {"fields": {"AR_Group_Open__c": {"from": "rollup_open_balance"}}}
+    )
+    assert check.held(ledger, plain) == {"G"}
+    assert check.held(ledger, rolled) == {"G", "C", "P"}
