@@ -9,8 +9,10 @@ Pure: frames in, frames out.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,7 @@ PORTFOLIO_COLUMNS = (
     "reconciled",
 )
 _KEY = ["customer_id", "currency"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,14 @@ def computed_balances(ledger: Ledger, as_of: dt.date, basis: Basis) -> pd.DataFr
 
 
 def _summed(frame: pd.DataFrame, column: str, sign: int) -> pd.DataFrame:
+    """Per customer and currency, the column summed: grouped on the ledger's own (Arrow) text
+    columns, so that only the sums, not two million ids, become Python objects."""
+    sums = frame.groupby(["customer_id", "currency"], sort=False, observed=True)[column].sum()
     return pd.DataFrame(
         {
-            "customer_id": frame["customer_id"].astype(object).to_numpy(),
-            "currency": frame["currency"].astype(object).to_numpy(),
-            "balance_minor": frame[column].to_numpy(dtype="int64") * sign,
+            "customer_id": sums.index.get_level_values(0).astype(object),
+            "currency": sums.index.get_level_values(1).astype(object),
+            "balance_minor": sums.to_numpy(dtype="int64") * sign,
         }
     )
 
@@ -183,7 +189,8 @@ def _statuses(
     every_customer: bool,
     tolerance: Decimal,
 ) -> np.ndarray:
-    limits = np.array([_limit_minor(tolerance, c) for c in merged["currency"]], dtype="int64")
+    per_currency = _per_currency(lambda code: _limit_minor(tolerance, code), merged)
+    limits = merged["currency"].map(per_currency).to_numpy(dtype="int64")
     within = (merged["balance_minor"] - merged["erp_minor"]).abs().to_numpy() <= limits
     status = np.where(within, RECONCILED, UNRECONCILED).astype(object)
     # A listed customer holding money in a currency the ERP's figure is not in: the figure
@@ -231,6 +238,14 @@ def _limit_minor(tolerance: Decimal, currency: str) -> int:
     return int(tolerance.scaleb(exponent(currency)).to_integral_value(ROUND_FLOOR))
 
 
+def _per_currency(value: Callable[[str], T], frame: pd.DataFrame) -> dict[str, T]:
+    """`value` of each currency in the frame, worked out once a currency, not once a row."""
+    return {str(code): value(str(code)) for code in frame["currency"].unique()}
+
+
 def _major(minor: pd.Series, currencies: pd.Series) -> pd.Series:
-    values = [from_minor(int(m), str(c)) for m, c in zip(minor, currencies, strict=True)]
+    places = {str(code): -exponent(str(code)) for code in currencies.unique()}
+    values = [
+        Decimal(int(m)).scaleb(places[str(c)]) for m, c in zip(minor, currencies, strict=True)
+    ]
     return pd.Series(values, index=minor.index, dtype=object)

@@ -95,8 +95,10 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
     ]
     parser = CellParser(formats)
     balances: list[ControlBalance] = []
+    # Each mapped column as a list once: a cell looked up by position costs a pandas call.
+    cells = {name: table.columns[spec.column].tolist() for name, spec in columns.items()}
     for row, line in enumerate(table.lines.tolist()):
-        read = _Row(parser, table, columns, row)
+        read = _Row(parser, cells, columns, row)
         customer_id = read.cell("customer_id", _customer_id)
         currency = read.cell("currency", _currency)
         balance = read.cell("balance", _balance)
@@ -122,15 +124,19 @@ class _Row:
     that the message names all of a row's problems at once."""
 
     def __init__(
-        self, parser: CellParser, table: TextTable, columns: dict[str, ColumnSpec], row: int
+        self,
+        parser: CellParser,
+        cells: dict[str, list[object]],
+        columns: dict[str, ColumnSpec],
+        row: int,
     ) -> None:
-        self._parser, self._table, self._columns, self._row = parser, table, columns, row
+        self._parser, self._cells, self._columns, self._row = parser, cells, columns, row
         self.reasons: list[str] = []
 
     def cell(self, name: str, read: Callable[[CellParser, object, ColumnSpec], T]) -> T | None:
         spec = self._columns[name]
         try:
-            return read(self._parser, self._table.columns[spec.column].iloc[self._row], spec)
+            return read(self._parser, self._cells[name][self._row], spec)
         except CellError as error:
             self.reasons.append(f"column {spec.column!r}: {error}")
             return None
