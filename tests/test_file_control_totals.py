@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from test_file_source import GENERIC_MAPPING, GOOD_FILES, edited_mapping, write_export
+from test_file_source import (
+    GENERIC_MAPPING,
+    GOOD_FILES,
+    edited_mapping,
+    generic_mapping,
+    write_export,
+)
 
 from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.yamlfile import ConfigError
@@ -226,7 +232,7 @@ def test_a_ledger_file_is_not_a_control_file(tmp_path: Path) -> None:
 
 def test_without_the_stream_there_are_no_control_totals(tmp_path: Path) -> None:
     folder = export(tmp_path, ["C1,USD,1"])  # a file there, but the mapping does not name it
-    mapping = edited_mapping(tmp_path, lambda data: None)
+    mapping = edited_mapping(tmp_path, lambda data: data.pop("control_totals"))
 
     assert mapping.control_totals is None
     assert FileSource(folder, mapping).control_balances() is None
@@ -235,7 +241,7 @@ def test_without_the_stream_there_are_no_control_totals(tmp_path: Path) -> None:
 def test_the_control_file_is_no_ledger_stream(tmp_path: Path) -> None:
     folder = export(tmp_path, ["C1,USD,1600.25", "C2,EUR,0"])
     source = FileSource(folder, with_control(tmp_path))
-    plain = FileSource(folder, edited_mapping(tmp_path, lambda data: None))
+    plain = FileSource(folder, edited_mapping(tmp_path, lambda data: data.pop("control_totals")))
 
     pull = pull_into(source, frozenset({"USD", "EUR"}), Silent())
     pull.builder.build()
@@ -304,18 +310,22 @@ def test_the_docs_example_is_a_mapping_arsync_accepts() -> None:
     assert written >= set(type(mapping.control_totals).model_fields) - {"sheet"}
 
 
-def test_the_shipped_mappings_commented_example_parses_once_uncommented() -> None:
-    text = GENERIC_MAPPING.read_text(encoding="utf-8")
-    block = text[text.index("# control_totals:") :]
-    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
-    data = yaml.safe_load(text)
-    data.update(yaml.safe_load(uncommented))
-
-    spec = FileMapping.model_validate(data).control_totals
-
+def test_the_shipped_mapping_checks_a_balance_report_when_the_export_has_one(
+    tmp_path: Path,
+) -> None:
+    spec = generic_mapping().control_totals
     assert spec is not None
-    assert (spec.path, spec.basis, spec.figure) == (
-        "customer_balances_*.csv",
+    assert (spec.path, spec.required, spec.basis, spec.figure) == (
+        "customer_balances*.csv",
+        False,
         Basis.NET,
         "the ERP's customer balance report",
     )
+    without = write_export(tmp_path / "without", GOOD_FILES)
+    assert FileSource(without, generic_mapping()).control_balances() is None
+    (without / "customer_balances.csv").write_text(
+        "Customer No.,Currency,Balance\nC1,USD,12.50\n", encoding="utf-8"
+    )
+    found = FileSource(without, generic_mapping()).control_balances()
+    assert found is not None
+    assert found.balances == (ControlBalance("C1", "USD", Decimal("12.50")),)

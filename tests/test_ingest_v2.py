@@ -306,6 +306,7 @@ def test_a_declared_encoding_reads_the_file(project: Path) -> None:
         "payment_applications.csv",
         "credit_memos.csv",
         "credit_memo_applications.csv",
+        "customer_balances.csv",
     ):
         other = export(project) / name
         other.write_bytes(other.read_text(encoding="utf-8").encode("utf-16"))

@@ -631,9 +631,30 @@ def test_export_is_byte_identical_for_the_same_arguments(tmp_path: Path) -> None
     paths_a = write_export(generate_ledger(30, seed=9, end_date=END), first, EXPORTED_AT)
     paths_b = write_export(generate_ledger(30, seed=9, end_date=END), second, EXPORTED_AT)
     assert [p.name for p in paths_a] == [p.name for p in paths_b]
-    assert len(paths_a) == 7
+    assert len(paths_a) == 8  # six ledger files, the balance report, the manifest
     for a, b in zip(paths_a, paths_b, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_the_balance_report_reconciles_with_the_export_as_arsync_reads_it(
+    ledger: SampleLedger, export_dir: Path
+) -> None:
+    from arsync.control import Basis  # noqa: PLC0415
+    from arsync.reconcile import UNRECONCILED, reconcile  # noqa: PLC0415
+    from jobs.pipeline import pull_into  # noqa: PLC0415
+    from jobs.progress import Silent  # noqa: PLC0415
+
+    source = FileSource(export_dir, load_model(FileMapping, MAPPING))
+    currencies = frozenset(str(c) for c in ledger.customers["currency"].unique())
+    builder: LedgerBuilder = pull_into(source, currencies, Silent()).builder
+    read = builder.build(as_of=END)
+    control = source.control_balances()
+    assert control is not None
+    assert control.basis is Basis.NET
+    result = reconcile(read, END, control, tolerance=Decimal("0.01"), max_portfolio_share=0)
+    assert len(control.balances) == len(ledger.customers)
+    assert UNRECONCILED not in set(result.customers["status"])
+    assert result.counts()["reconciled"] == len(ledger.customers)
 
 
 def test_manifest_names_the_export(ledger: SampleLedger, export_dir: Path) -> None:

@@ -16,8 +16,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from arsync.control import Basis
 from arsync.ledger import Ledger
 from arsync.money import exponent
+from arsync.reconcile import computed_balances
 from jobs.sample_data.common import IntArray, ObjArray
 from jobs.sample_data.generate import SampleLedger
 
@@ -80,6 +82,8 @@ EXPORT_FILES: dict[str, ExportFile] = {
 """Per file of the mapping (its key under `files:`): the file name and its column headers."""
 
 MANIFEST = "export_manifest.json"
+BALANCES = "customer_balances.csv"  # the ERP's own balance report: the export's control totals
+BALANCE_HEADERS = ("Customer No.", "Currency", "Balance")
 GENERATOR = "arsync sample-data"
 
 DELIVERY_SPELLING = {"paper": "Paper", "email": "Email", "portal": "Portal", "edi": "EDI"}
@@ -104,7 +108,9 @@ _STAMP_STRIDE = 7919  # a prime: spreads edit times over the working day
 
 
 def write_export(ledger: Ledger, out_dir: Path, exported_at: dt.datetime) -> list[Path]:
-    """Write the six CSV files and the manifest; the same arguments give the same bytes.
+    """Write the six CSV files, the ERP's balance report per customer (`BALANCES`, which the
+    generic mapping's `control_totals:` reads) and the manifest; the same arguments give the
+    same bytes.
 
     `exported_at` must be timezone-aware: it is the export's "as of" time, and no Last Modified
     stamp is later than it.
@@ -117,7 +123,19 @@ def write_export(ledger: Ledger, out_dir: Path, exported_at: dt.datetime) -> lis
         _write_csv(out_dir / EXPORT_FILES[key].path, EXPORT_FILES[key].headers, columns)
         for key, columns in _tables(ledger, utc)
     ]
-    return [*written, _write_manifest(out_dir, ledger, utc)]
+    balances = _write_csv(out_dir / BALANCES, BALANCE_HEADERS, _balance_columns(ledger, utc))
+    return [*written, balances, _write_manifest(out_dir, ledger, utc)]
+
+
+def _balance_columns(ledger: Ledger, exported_at: dt.datetime) -> list[ObjArray]:
+    """What the generating ERP says each customer owes when the export is taken: its open
+    invoices less the payments and credit memos it holds unapplied, per currency."""
+    totals = computed_balances(ledger, exported_at.date(), Basis.NET)
+    return [
+        _text(totals["customer_id"]),
+        _text(totals["currency"]),
+        _amounts(totals["balance_minor"], totals["currency"]),
+    ]
 
 
 def _tables(ledger: Ledger, exported_at: dt.datetime) -> Iterator[tuple[str, list[ObjArray]]]:

@@ -43,9 +43,12 @@ class ControlTotalsError(FatalError):
     so the run stops before anything is written."""
 
 
-def control_file(folder: Path, spec: ControlTotalsSpec, ledger_files: Iterable[Path]) -> Path:
+def control_file(
+    folder: Path, spec: ControlTotalsSpec, ledger_files: Iterable[Path]
+) -> Path | None:
     """The one file in `folder` that `spec.path` names or matches; SourceConfigError when
-    none or several do, when it leads outside the folder, or when it is a ledger file."""
+    none (unless not `required`: then None) or several do, when it leads outside the folder,
+    or when it is a ledger file."""
     pattern = spec.path
     inside_folder(folder, pattern, KEY)  # `..` or an absolute pattern: refused before the glob
     try:
@@ -54,6 +57,9 @@ def control_file(folder: Path, spec: ControlTotalsSpec, ledger_files: Iterable[P
         raise SourceConfigError(
             f"the column mapping's {KEY} {pattern!r} is not a file name or pattern ({error})"
         ) from None
+    if not matches and not spec.required:
+        log.info("erp.files.control_totals_absent", pattern=pattern)
+        return None
     if not matches:
         raise SourceConfigError(
             f"no file in the export folder {folder} matches the column mapping's {KEY} "

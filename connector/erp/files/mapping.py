@@ -168,6 +168,11 @@ class ControlTotalsSpec(_Strict):
         "'balances_*.csv' (`*`, `?` and `[...]` as in a shell); exactly one file must match"
     )
     sheet: str | None = Field(default=None, description="XLSX sheet; the first one if empty")
+    required: bool = Field(
+        default=True,
+        description="false: an export without the file is not checked (and says so), rather "
+        "than refused; for a mapping shared by exports with and without a balance report",
+    )
     basis: Basis = Field(
         default=Basis.NET,
         description="what the ERP's balance sums: `net` (open invoices less unapplied "

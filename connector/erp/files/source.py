@@ -82,6 +82,8 @@ class FileSource(FrameSource):
         if spec is None:
             return None
         path = control_file(self._folder, spec, self._mapped_files())
+        if path is None:
+            return None
         return read_control_totals(path, spec, self._mapping.formats)
 
     def _newest_file_time(self) -> dt.datetime | None:

@@ -134,7 +134,10 @@ def _read_csv(
         table, invalid = _arrow_table(data, header, delimiter, _block_size(records, len(data)))
     except pa.ArrowInvalid as error:
         if records is not None or "straddling" not in str(error):
-            raise
+            raise SourceConfigError(
+                f"{name} cannot be read as CSV with the mapping's formats (encoding, "
+                f"delimiter): {error}"
+            ) from None
         records = _record_starts(data)  # a row longer than a block: read again with its size
         table, invalid = _arrow_table(data, header, delimiter, _block_size(records, len(data)))
     if records is None and not invalid and _one_record_per_line(data, table.num_rows):
