@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
-from arsync.control import ControlBalances
+import structlog
+
+from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord
@@ -39,6 +41,7 @@ class Rejected:
     rows: int = 1
 
 
+log = structlog.get_logger(__name__)
 Cursors = Mapping[str, str]  # stream name -> where the next incremental pull starts
 T = TypeVar("T")
 
@@ -179,6 +182,27 @@ class ApiSource(Source):
 
     def _format_cursor(self, moment: dt.datetime) -> str:
         return moment.isoformat()
+
+    def _control_list(
+        self,
+        figure: str,
+        balances: Iterable[ControlBalance],
+        *,
+        calls: int,
+        every_customer: bool = False,
+        **context: object,
+    ) -> ControlBalances:
+        """The ERP's balances read for the reconciliation (each source's own figure, on the
+        net basis: every API figure nets unapplied cash and credit), logged once."""
+        listed = tuple(balances)
+        log.info(
+            "erp.control_balances_read",
+            erp=self.name,
+            customers=len(listed),
+            calls=calls,
+            **context,
+        )
+        return ControlBalances(figure, Basis.NET, listed, every_customer=every_customer)
 
 
 def utc_cursor(stream: str, cursor: str) -> dt.datetime:

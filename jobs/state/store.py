@@ -33,6 +33,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, SQLA
 from sqlalchemy.orm import Session, sessionmaker
 
 from arsync.quarantine import Action, QuarantineEntry
+from arsync.reconcile import CUSTOMER_COLUMNS
 from jobs.state.bulk import BulkWriteError, bulk_insert, bulk_upsert
 from jobs.state.db import SQLITE_IMMEDIATE, advisory_key, describe, make_engine
 from jobs.state.errors import LockHeldError, RunStateError, StateError
@@ -58,15 +59,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-RECONCILIATION_COLUMNS: Final = (
-    "customer_id",
-    "currency",
-    "arsync_balance",
-    "erp_balance",
-    "difference",
-    "status",
-    "figure",
-)
+RECONCILIATION_COLUMNS: Final = (*CUSTOMER_COLUMNS, "figure")  # arsync.reconcile's, and the figure
 OUTCOME_COLUMNS: Final = (
     "customer_id",
     "account_id",

@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import structlog
 
-from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.control import ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from connector.erp.base import ApiSource, Pulled, PulledItem, keep_freshest
 from connector.erp.business_central import mapping
@@ -98,18 +98,13 @@ class BusinessCentralSource(ApiSource):
         local = self._lcy or self._read_local_currency()
         self._lcy = local
         params = {"$expand": "customerFinancialDetail"}
-        balances: list[ControlBalance] = []
-        for entity in self._odata.collection("customerFinancialDetails", "customers", params):
-            balance = _control_balance(entity, local)
-            if balance is not None:
-                balances.append(balance)
-        log.info(
-            "erp.control_balances_read",
-            erp=self.name,
-            customers=len(balances),
+        entities = self._odata.collection("customerFinancialDetails", "customers", params)
+        balances = [_control_balance(entity, local) for entity in entities]
+        return self._control_list(
+            CONTROL_FIGURE,
+            [balance for balance in balances if balance is not None],
             calls=self._odata.http.calls - calls,
         )
-        return ControlBalances(CONTROL_FIGURE, Basis.NET, tuple(balances), every_customer=False)
 
     # ----------------------------------------------------------------------- streams
 

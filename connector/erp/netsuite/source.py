@@ -30,7 +30,7 @@ from typing import ClassVar
 
 import structlog
 
-from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.control import ControlBalance, ControlBalances
 from connector.erp.base import ApiSource, PulledItem, keep_freshest
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
@@ -89,14 +89,9 @@ class NetSuiteSource(ApiSource):
                 record=f"customer/{mapping.text(row, 'id')}",
                 reason=balance,
             )
-        log.info(
-            "erp.control_balances_read",
-            erp=self.name,
-            customers=len(balances),
-            calls=self._suiteql.http.calls - calls,
-            skipped=skipped,
+        return self._control_list(
+            CONTROL_FIGURE, balances, calls=self._suiteql.http.calls - calls, skipped=skipped
         )
-        return ControlBalances(CONTROL_FIGURE, Basis.NET, tuple(balances), every_customer=False)
 
     def _counted(self, stream: str, query: Query) -> Iterator[Row]:
         """The stream's rows, counted as they are read, on top of the stream's earlier reads

@@ -32,7 +32,7 @@ from urllib.parse import quote
 import structlog
 from pydantic import ValidationError
 
-from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.control import ControlBalance, ControlBalances
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest
@@ -108,15 +108,12 @@ class QuickBooksSource(ApiSource):
                     complete = False
                 else:  # a balance that moved between the two reads counts once, as last read
                     found[balance.customer_id] = balance
-        log.info(
-            "erp.control_balances_read",
-            erp=self.name,
-            customers=len(found),
+        return self._control_list(
+            CONTROL_FIGURE,
+            found.values(),
             calls=self._client.calls - calls,
+            every_customer=complete,
             complete=complete,
-        )
-        return ControlBalances(
-            CONTROL_FIGURE, Basis.NET, tuple(found.values()), every_customer=complete
         )
 
     def _control_balance(self, entity: Json) -> ControlBalance | None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import structlog
 from pydantic import ValidationError
 
-from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.control import ControlBalance, ControlBalances
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
 from connector.erp.json_body import json_object
@@ -173,19 +173,13 @@ class XeroSource(ApiSource):
         contacts = self._contact_figures
         if contacts is None:
             contacts = [_figures(entity) for entity in self._uncounted(CONTACTS)]
-        balances: list[ControlBalance] = []
-        for contact in contacts:
-            balance = self._control_balance(contact)
-            if balance is not None:
-                balances.append(balance)
-        log.info(
-            "erp.control_balances_read",
-            erp=self.name,
-            customers=len(balances),
+        balances = [self._control_balance(contact) for contact in contacts]
+        return self._control_list(
+            CONTROL_FIGURE,
+            [balance for balance in balances if balance is not None],
             calls=self._client.calls - calls,
             reused=self._contact_figures is not None,
         )
-        return ControlBalances(CONTROL_FIGURE, Basis.NET, tuple(balances), every_customer=False)
 
     def _control_balance(self, contact: Json) -> ControlBalance | None:
         location = f"xero:Contacts/{contact.get('ContactID')}"
