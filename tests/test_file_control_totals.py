@@ -20,7 +20,7 @@ from test_file_source import (
 )
 
 from arsync.control import Basis, ControlBalance, ControlBalances
-from arsync.yamlfile import ConfigError
+from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.erp.base import Pulled
 from connector.erp.files.control import ControlTotalsError
 from connector.erp.files.mapping import FileMapping
@@ -329,3 +329,30 @@ def test_the_shipped_mapping_checks_a_balance_report_when_the_export_has_one(
     found = FileSource(without, generic_mapping()).control_balances()
     assert found is not None
     assert found.balances == (ControlBalance("C1", "USD", Decimal("12.50")),)
+
+
+def test_validate_finds_what_the_run_would_stop_on_in_the_control_totals(tmp_path: Path) -> None:
+    from connector.erp.files.probe import probe_export  # noqa: PLC0415 - `arsync validate`'s
+
+    def problems(folder: Path, mapping: FileMapping) -> list[ConfigProblem]:
+        found = probe_export(folder, mapping, mapping_path)  # the test export has no manifest
+        return [p for p in found if p.key_path.startswith("control_totals")]
+
+    mapping = with_control(tmp_path)
+    mapping_path = tmp_path / "edited_mapping.yaml"
+    line = next(
+        number
+        for number, text in enumerate(mapping_path.read_text().splitlines(), start=1)
+        if text.startswith("control_totals:")
+    )
+
+    (missing,) = problems(export(tmp_path / "a", None), mapping)
+    assert (missing.key_path, missing.line) == ("control_totals.path", line + 1)
+    assert "no file in the export folder" in missing.message
+
+    (bad,) = problems(export(tmp_path / "b", ["C1,USD,twelve"]), mapping)
+    assert "control_totals.csv:2: column 'Balance'" in bad.message
+
+    assert problems(export(tmp_path / "c", ["C1,USD,12"]), mapping) == []
+    optional = with_control(tmp_path, required=False)
+    assert problems(export(tmp_path / "d", None), optional) == []

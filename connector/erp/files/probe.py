@@ -23,10 +23,11 @@ from pathlib import Path
 
 from arsync.extras import XLSX, missing_extra
 from arsync.yamlfile import ConfigProblem, YamlDocument, read_yaml
+from connector.erp.files.control import control_file, read_control_totals
 from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, FileMapping, FileSpec, Formats
 from connector.erp.files.paths import inside_folder
 from connector.erp.files.values import CellError, CellParser, field_type
-from connector.errors import SourceConfigError
+from connector.errors import FatalError, SourceConfigError
 
 SAMPLE_ROWS = 200
 """Data rows read from each file: enough to meet a non-empty value in a sparse column."""
@@ -77,7 +78,28 @@ def probe_export(
             problems.append(document.problem(["files", kind, "path"], str(error)))
             continue
         problems.extend(_Probe(document, mapping.formats, kind, spec, path).run(rows))
-    return problems
+    return [*problems, *_control_totals(document, folder, mapping)]
+
+
+def _control_totals(
+    document: YamlDocument, folder: Path, mapping: FileMapping
+) -> list[ConfigProblem]:
+    """The control-totals file as a run will look for it: there (unless not `required`),
+    one, with the mapped columns, every row readable. Read whole: it has a row a customer,
+    and a run stops at its first bad row."""
+    spec = mapping.control_totals
+    if spec is None:
+        return []
+    ledger_files = [
+        folder / file.path for kind in RECORD_MODELS if (file := mapping.file(kind)) is not None
+    ]
+    try:
+        path = control_file(folder, spec, ledger_files)
+        if path is not None:
+            read_control_totals(path, spec, mapping.formats)
+    except FatalError as error:  # no file or several, a missing column, a bad row
+        return [document.problem(["control_totals", "path"], str(error))]
+    return []
 
 
 @dataclass(frozen=True)
