@@ -7,6 +7,7 @@ field (`remainingAmount`, `foreignamountunpaid`), which is what its admin can lo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +26,17 @@ class UnmappableError(SkippableError):
 
     def __init__(self, reason: str) -> None:
         super().__init__("invalid_record", reason)
+
+
+def money(value: object, name: str) -> Decimal:
+    """A required amount (a JSON number, or its text) as an exact Decimal, through its text,
+    never through binary float; empty or not a number: UnmappableError, in the ERP's `name`."""
+    if value is None or isinstance(value, bool):
+        raise UnmappableError(f"{name} is empty")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise UnmappableError(f"{name} is not a number (got {value!r})") from None
 
 
 def rejected(

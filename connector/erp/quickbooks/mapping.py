@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from arsync.records import (
@@ -31,7 +31,7 @@ from arsync.records import (
     PaymentMethod,
 )
 from connector.erp.payment_methods import method_named
-from connector.erp.validation import UnmappableError
+from connector.erp.validation import UnmappableError, money
 
 Json = dict[str, Any]
 ZERO = Decimal(0)
@@ -87,16 +87,6 @@ class _Line:
 
 
 # --------------------------------------------------------------------------- values
-
-
-def money(value: object, name: str) -> Decimal:
-    """A JSON number as an exact Decimal (through its text, never through binary float)."""
-    if value is None or isinstance(value, bool):
-        raise UnmappableError(f"{name} is empty")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise UnmappableError(f"{name} is not a number (got {value!r})") from None
 
 
 def day(value: object, name: str) -> dt.date:

@@ -40,7 +40,7 @@ from connector.erp.json_body import json_object
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import SOURCE_FIELDS, Json, Lookups
 from connector.erp.quickbooks.settings import QuickBooksSettings
-from connector.erp.validation import UnmappableError, rejected
+from connector.erp.validation import UnmappableError, money, rejected
 from connector.errors import FatalError
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class QuickBooksSource(ApiSource):
         try:
             if customer_id in (None, ""):
                 raise UnmappableError("Id is empty")
-            amount = mapping.money(entity.get("Balance"), "Balance")
+            amount = money(entity.get("Balance"), "Balance")
             currency = mapping.currency(entity, self._lookups)
         except UnmappableError as error:
             log.debug(
@@ -505,7 +505,7 @@ def _warn_credit_used_elsewhere(entity: Json, memo: CreditMemo, location: str) -
     remaining = entity.get("RemainingCredit")
     if remaining is None:
         return
-    if mapping.money(remaining, "RemainingCredit") < memo.unapplied:
+    if money(remaining, "RemainingCredit") < memo.unapplied:
         log.warning(
             "erp.credit_used_elsewhere",
             erp="quickbooks",

@@ -24,11 +24,11 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from arsync.records import Application, CreditMemo, Customer, Invoice, InvoiceStatus, Payment
-from connector.erp.validation import UnmappableError
+from connector.erp.validation import UnmappableError, money
 
 Json = dict[str, Any]
 ZERO = Decimal(0)
@@ -68,16 +68,6 @@ class Context:
 
 
 # --------------------------------------------------------------------------- values
-
-
-def money(value: object, name: str) -> Decimal:
-    """A JSON number as an exact Decimal (through its text, never through binary float)."""
-    if value is None or isinstance(value, bool):
-        raise UnmappableError(f"{name} is empty")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise UnmappableError(f"{name} is not a number (got {value!r})") from None
 
 
 def moment(value: object) -> dt.datetime | None:

@@ -35,7 +35,7 @@ from arsync.control import ControlBalance, ControlBalances
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
 from connector.erp.json_body import json_object
-from connector.erp.validation import UnmappableError, rejected
+from connector.erp.validation import UnmappableError, money, rejected
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import SOURCE_FIELDS, Context, Json, NotReceivableError
 from connector.erp.xero.settings import XeroSettings
@@ -188,7 +188,7 @@ class XeroSource(ApiSource):
         try:
             if not contact.get("ContactID"):
                 raise UnmappableError("ContactID is empty")
-            amount = mapping.money(outstanding, "Balances.AccountsReceivable.Outstanding")
+            amount = money(outstanding, "Balances.AccountsReceivable.Outstanding")
         except UnmappableError as error:
             log.debug(
                 "erp.control_balance_skipped", erp=self.name, record=location, reason=str(error)
@@ -423,7 +423,7 @@ def _warn_credit_used_elsewhere(entity: Json, record: Payment | CreditMemo, loca
     remaining = entity.get("RemainingCredit")
     if remaining is None:
         return
-    if mapping.money(remaining, "RemainingCredit") < record.unapplied:
+    if money(remaining, "RemainingCredit") < record.unapplied:
         log.warning(
             "erp.credit_used_elsewhere",
             erp="xero",
