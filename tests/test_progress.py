@@ -27,6 +27,7 @@ from jobs.progress import AmountColumn, Bars
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples/sample"
+BALANCES = "customer_balances.csv"  # read after the pull, for the reconciliation: not in the bar
 T = TypeVar("T")
 
 
@@ -36,7 +37,7 @@ def sample_source() -> FileSource:
 
 def test_a_file_export_is_measured_in_bytes_before_it_is_read() -> None:
     source = sample_source()
-    sizes = sum(path.stat().st_size for path in SAMPLE.glob("*.csv"))
+    sizes = sum(path.stat().st_size for path in SAMPLE.glob("*.csv") if path.name != BALANCES)
 
     extent = source.extent()
 
@@ -47,7 +48,7 @@ def test_a_file_export_is_measured_in_bytes_before_it_is_read() -> None:
 def test_the_pull_bar_climbs_file_by_file_to_its_total() -> None:
     bar = bar_of(sample_source())
 
-    sizes = sum(path.stat().st_size for path in SAMPLE.glob("*.csv"))
+    sizes = sum(path.stat().st_size for path in SAMPLE.glob("*.csv") if path.name != BALANCES)
     assert bar.unit == "bytes"
     progress = bar.seen
     assert {total for total, _ in progress} == {sizes}

@@ -28,7 +28,7 @@ import pytest
 import structlog
 import yaml
 from fakes.salesforce import FakeSalesforce, Fault, FieldSpec, PicklistValue, canonical_id
-from sample_org import salesforce_yaml
+from sample_org import salesforce_yaml, without_balance_report
 from sfdx import ROOT, describe_fields
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -115,6 +115,7 @@ def make_project(folder: Path, fake: FakeSalesforce, state_url: str) -> Project:
     """The shipped config, examples and mappings, with the fake org and the state store."""
     for name in ("config", "mappings", "examples"):
         shutil.copytree(ROOT / name, folder / name)
+    without_balance_report(folder)
     url = make_url(state_url)
     env = {"SF_ACCESS_TOKEN": fake.issue_token()}
     if url.password:  # only a reference may be written in the YAML: the value goes in the env
