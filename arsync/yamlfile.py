@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from arsync.errors import FatalError
 from arsync.located import error_loc
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -35,7 +36,7 @@ class ConfigProblem:
         return f"{where}:{key} {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(FatalError):
     """One or more problems in the settings; the run must not start."""
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:

@@ -13,8 +13,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from arsync.errors import FatalError
 from arsync.redact import register_secret
-from connector.errors import FatalError
 
 _REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 

@@ -18,9 +18,9 @@ from fractions import Fraction
 import pandas as pd
 import structlog
 
+from arsync.errors import FatalError
 from arsync.frames import StreamCount
 from arsync.money import exponent
-from connector.errors import FatalError
 from jobs.settings import SafetySettings
 from jobs.state import StateStore
 

@@ -21,9 +21,9 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from arsync.errors import FatalError, SourceConfigError
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError
-from connector.errors import FatalError, SourceConfigError
 from connector.secrets import register_referenced
 from jobs.console_safety import escaped, plain
 from jobs.crash import report_crash

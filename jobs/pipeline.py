@@ -16,6 +16,7 @@ import pandas as pd
 import structlog
 
 from arsync import parallel
+from arsync.errors import FatalError
 from arsync.frame_csv import write_safe_csv
 from arsync.frames import StreamCount
 from arsync.ledger import Ledger, LedgerBuilder
@@ -25,7 +26,6 @@ from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payme
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
-from connector.errors import FatalError
 from jobs.as_of_check import as_of_warning
 from jobs.breaker import (
     PORTFOLIO_OPEN,

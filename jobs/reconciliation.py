@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import pandas as pd
 import structlog
 
+from arsync.errors import FatalError
 from arsync.ledger import Ledger
 from arsync.mapping import CrmMapping
 from arsync.reconcile import MISSING, UNRECONCILED, Reconciliation, reconcile
 from connector.erp.base import Source
-from connector.errors import FatalError
 from jobs.settings import ReconciliationSettings
 
 log = structlog.get_logger(__name__)

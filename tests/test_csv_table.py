@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from arsync.errors import SourceConfigError
 from connector.erp.files.table import TextTable, read_table
-from connector.errors import SourceConfigError
 
 HEADER = "Invoice ID,Customer No.,Dispute Reason\n"
 

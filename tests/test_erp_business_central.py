@@ -29,13 +29,13 @@ from structlog.testing import capture_logs
 
 import connector.erp.http
 from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
 from connector.erp import business_central
 from connector.erp.base import Extent, Pulled, Source
 from connector.erp.business_central.mapping import terms_days
 from connector.erp.http import ApiError, HttpSettings
-from connector.errors import FatalError
 from jobs.pipeline import RECORD_TYPES, pull_into
 
 D = Decimal

@@ -23,12 +23,12 @@ from responses import matchers
 from structlog.testing import capture_logs
 
 from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
 from connector.erp import netsuite
 from connector.erp.base import Pulled, Source
 from connector.erp.http import ApiError, HttpSettings
-from connector.errors import FatalError
 from jobs.pipeline import RECORD_TYPES, pull_into
 
 D = Decimal

@@ -37,6 +37,7 @@ from responses import matchers
 from structlog.testing import capture_logs
 
 from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     Application,
@@ -53,7 +54,6 @@ from connector.erp import quickbooks
 from connector.erp.base import Extent, Pulled, PulledItem
 from connector.erp.http import ApiError, HttpSettings
 from connector.erp.tokenstore import RefreshTokenStore
-from connector.errors import FatalError
 from jobs.pipeline import RECORD_TYPES, pull_into
 
 D = Decimal

@@ -28,6 +28,7 @@ from sqlalchemy import event
 from structlog.testing import capture_logs
 
 from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.reconcile import reconcile
 from arsync.records import Customer, Invoice, InvoiceStatus, Payment
@@ -37,7 +38,6 @@ from connector.erp.base import Pulled
 from connector.erp.sql.database import create_source_engine, describe, resolve_url
 from connector.erp.sql.rows import RowReader
 from connector.erp.sql.settings import Column, ControlQuery, ValueFormats
-from connector.errors import FatalError, SourceConfigError
 
 D = Decimal
 LATER = LOADED_AT + dt.timedelta(hours=5)

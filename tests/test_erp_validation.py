@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from arsync.errors import SkippableError
 from arsync.records import Invoice
 from connector.erp.quickbooks import mapping as quickbooks
 from connector.erp.validation import UnmappableError, rejected
 from connector.erp.xero import mapping as xero
-from connector.errors import SkippableError
 
 
 def test_a_mapping_refusal_is_the_projects_skippable_error_with_its_rule() -> None:

@@ -34,6 +34,7 @@ from responses import matchers
 from structlog.testing import capture_logs
 
 from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from arsync.ledger import LedgerBuilder
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
@@ -49,7 +50,6 @@ from connector.erp import xero
 from connector.erp.base import Extent, Pulled, PulledItem
 from connector.erp.http import ApiError, HttpSettings
 from connector.erp.xero.mapping import moment
-from connector.errors import FatalError
 from jobs.pipeline import RECORD_TYPES, pull_into
 
 D = Decimal

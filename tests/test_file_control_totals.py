@@ -20,12 +20,12 @@ from test_file_source import (
 )
 
 from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.errors import FatalError, SourceConfigError
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.erp.base import Pulled
 from connector.erp.files.control import ControlTotalsError
 from connector.erp.files.mapping import FileMapping
 from connector.erp.files.source import FileSource
-from connector.errors import FatalError, SourceConfigError
 from jobs.pipeline import pull_into
 from jobs.progress import Silent
 

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from arsync.errors import SourceConfigError
 from arsync.privatefiles import make_private_dirs, write_private
 from arsync.yamlfile import load_model
 from connector.erp.files.mapping import FileMapping
 from connector.erp.files.source import FileSource
 from connector.erp.tokenstore import RefreshTokenStore
-from connector.errors import SourceConfigError
 from jobs.cli import app
 from jobs.state import StateError, StateStore
 

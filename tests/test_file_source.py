@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from arsync.errors import SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     Application,
@@ -29,7 +30,6 @@ from arsync.yamlfile import load_model
 from connector.erp.base import Pulled, PulledItem
 from connector.erp.files.mapping import FileMapping
 from connector.erp.files.source import FileSource
-from connector.errors import SourceConfigError
 from jobs.pipeline import pull_ledger
 from jobs.progress import Silent
 from scoring import CurrencyTable, ScoringSettings, score_accounts

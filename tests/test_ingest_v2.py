@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from arsync.errors import SourceConfigError
 from arsync.frames import RecordFrame
 from arsync.quarantine import Action, QuarantineEntry
-from connector.errors import SourceConfigError
 from jobs.cli import app
 from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.report_text import reword

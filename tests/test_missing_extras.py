@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from arsync.errors import SourceConfigError
 from arsync.extras import installed, missing_extra
 from connector.erp.files.table import read_table
 from connector.erp.sql.database import create_source_engine, resolve_url
-from connector.errors import SourceConfigError
 from jobs.cli import app
 from jobs.state.db import make_engine
 from jobs.state.errors import StateUrlError

@@ -36,8 +36,8 @@ from typer.testing import CliRunner
 
 import jobs.pipeline
 import jobs.state.store
+from arsync.errors import FatalError
 from connector.crm.salesforce.client import SalesforceClient
-from connector.errors import FatalError
 from jobs.cli import app
 from jobs.pipeline import run_sync
 from jobs.settings import load_run_settings

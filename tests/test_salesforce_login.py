@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fakes.salesforce import FakeSalesforce
 
+from arsync.errors import FatalError
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.settings import (
     JwtAuth,
@@ -17,7 +18,6 @@ from connector.crm.salesforce.settings import (
     SalesforceSettings,
     TokenAuth,
 )
-from connector.errors import FatalError
 
 
 def keys() -> tuple[str, str]:

@@ -22,8 +22,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
+from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
-from connector.errors import FatalError
 from jobs.settings import StateSettings
 from jobs.state import LockHeldError, RunStateError, StateError, StateStore, StateUrlError
 from jobs.state.db import describe, make_engine, parse_url

@@ -571,7 +571,7 @@ def record_run(
                 status=status,
                 finished_at=started + dt.timedelta(minutes=3),
                 counts={"invoices": 10, FULL_PULL: int(full)},
-                error="ConnectorError: the ERP answered 500" if status == "failed" else None,
+                error="RetriableError: the ERP answered 500" if status == "failed" else None,
             )
 
 

@@ -12,10 +12,10 @@ from typing import ClassVar, TypeVar
 import structlog
 
 from arsync.control import Basis, ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord
-from connector.errors import FatalError
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from arsync.errors import FatalError, RetriableError
 from arsync.redact import redact
 from connector.erp.http_settings import HttpSettings
-from connector.errors import FatalError, RetriableError
 
 log = structlog.get_logger(__name__)
 # 408: the server gave up waiting for the request (a slow network, a busy gateway).

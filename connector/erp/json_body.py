@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from connector.errors import FatalError
+from arsync.errors import FatalError
 
 if TYPE_CHECKING:
     import requests

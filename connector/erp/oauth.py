@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import requests
 import structlog
 
+from arsync.errors import FatalError
 from arsync.redact import register_secret
-from connector.errors import FatalError
 
 log = structlog.get_logger(__name__)
 _EARLY_SECONDS = 60  # refresh this long before the token says it expires

@@ -20,12 +20,12 @@ from typing import Protocol
 import requests
 import structlog
 
+from arsync.errors import FatalError
 from arsync.privatefiles import write_private
 from arsync.redact import register_secret
 from connector.erp.http import HttpClient
 from connector.erp.http_settings import HttpSettings
 from connector.erp.oauth import OAuthToken
-from connector.errors import FatalError
 from connector.secrets import resolve_secret
 
 log = structlog.get_logger(__name__)

@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from arsync.errors import SkippableError
 from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import Pulled
-from connector.errors import SkippableError
 
 Model = type[Customer] | type[Invoice] | type[Payment] | type[CreditMemo]
 

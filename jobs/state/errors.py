@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from connector.errors import FatalError
+from arsync.errors import FatalError
 
 
 class StateError(FatalError):

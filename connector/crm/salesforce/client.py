@@ -33,6 +33,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from arsync.errors import FatalError, RetriableError
 from arsync.redact import register_secret
 from connector.crm.salesforce.settings import (
     JwtAuth,
@@ -41,7 +42,6 @@ from connector.crm.salesforce.settings import (
     TokenAuth,
 )
 from connector.crm.salesforce.soql import check_name
-from connector.errors import FatalError, RetriableError
 from connector.secrets import resolve_secret
 
 log = structlog.get_logger(__name__)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Final
 
 import structlog
 
+from arsync.errors import FatalError
 from connector.crm.salesforce.plan import ID_FIELD
 from connector.crm.salesforce.soql import chunks, select_in
-from connector.errors import FatalError
 
 if TYPE_CHECKING:
     from connector.crm.salesforce.client import SalesforceClient

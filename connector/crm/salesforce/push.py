@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from arsync.errors import FatalError
 from connector.crm.salesforce.plan import ID_FIELD, AccountUpdate
-from connector.errors import FatalError
 
 if TYPE_CHECKING:
     from connector.crm.salesforce.client import SalesforceClient

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from arsync.errors import FatalError
 from connector.erp.http import ApiError
 from connector.erp.json_body import json_object
-from connector.errors import FatalError
 
 if TYPE_CHECKING:
     from connector.erp.http import HttpClient

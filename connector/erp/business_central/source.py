@@ -33,13 +33,13 @@ from typing import ClassVar
 import structlog
 
 from arsync.control import ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
 from connector.erp.base import ApiSource, Pulled, PulledItem, keep_freshest
 from connector.erp.business_central import mapping
 from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
 from connector.erp.http import ApiError
-from connector.errors import FatalError
 
 log = structlog.get_logger(__name__)
 STREAMS = ("customers", "salesInvoices", "salesCreditMemos", "customerPayments")

@@ -22,12 +22,12 @@ from typing import TypeVar
 import structlog
 
 from arsync.control import ControlBalance, ControlBalances
+from arsync.errors import FatalError, SourceConfigError
 from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
 from connector.erp.files.mapping import ColumnSpec, ControlTotalsSpec, Formats
 from connector.erp.files.paths import inside_folder
 from connector.erp.files.table import TextTable, read_table
 from connector.erp.files.values import CellError, CellParser
-from connector.errors import FatalError, SourceConfigError
 
 log = structlog.get_logger(__name__)
 

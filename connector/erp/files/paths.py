@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connector.errors import SourceConfigError
+from arsync.errors import SourceConfigError
 
 
 def inside_folder(folder: Path, name: Path | str, key: str) -> Path:

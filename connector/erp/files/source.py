@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from arsync.control import ControlBalances
+from arsync.errors import SourceConfigError
 from arsync.frames import LINE, LOCATION, MONEY_FIELDS, STREAM, RecordFrame, locations
 from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
@@ -30,7 +31,6 @@ from connector.erp.files.mapping import (
 )
 from connector.erp.files.paths import inside_folder
 from connector.erp.files.table import TextTable, read_table
-from connector.errors import SourceConfigError
 
 Row = dict[str, object]
 _RECORD_TYPE = {

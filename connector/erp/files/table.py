@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from arsync.errors import SourceConfigError
 from arsync.extras import XLSX, missing_extra
 from arsync.quarantine import QuarantineEntry
-from connector.errors import SourceConfigError
 
 _BLOCK = 1 << 22  # the CSV reader's block, in bytes, when no row is longer
 _CHUNK = 1 << 26  # bytes scanned at once for quotes and newlines: bounded memory on any file

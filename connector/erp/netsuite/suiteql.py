@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from arsync.errors import FatalError
 from connector.erp.json_body import json_object
-from connector.errors import FatalError
 
 if TYPE_CHECKING:
     import requests

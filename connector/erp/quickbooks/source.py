@@ -33,6 +33,7 @@ import structlog
 from pydantic import ValidationError
 
 from arsync.control import ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest
@@ -41,7 +42,6 @@ from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import SOURCE_FIELDS, Json, Lookups
 from connector.erp.quickbooks.settings import QuickBooksSettings
 from connector.erp.validation import UnmappableError, money, rejected
-from connector.errors import FatalError
 
 if TYPE_CHECKING:
     import requests

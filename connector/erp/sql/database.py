@@ -17,8 +17,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from arsync.errors import FatalError, SourceConfigError
 from arsync.extras import POSTGRES, installed, missing_extra
-from connector.errors import FatalError, SourceConfigError
 from connector.secrets import resolve_secret
 
 _REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")

@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from arsync.errors import SourceConfigError
 from arsync.located import error_loc
 from arsync.records import Record
 from connector.erp.files.mapping import ColumnSpec
 from connector.erp.files.values import CellError, CellParser, field_type
 from connector.erp.sql.settings import Column, ValueFormats
-from connector.errors import SourceConfigError
 
 _UPPER_CASE = frozenset({"currency"})
 """Fields whose codes the records take upper-case only (`usd` in a warehouse means USD)."""

@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from arsync.control import ControlBalance, ControlBalances
+from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
@@ -50,7 +51,6 @@ from connector.erp.sql.settings import (
     RecordSource,
     Settings,
 )
-from connector.errors import FatalError, SourceConfigError
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

@@ -32,6 +32,7 @@ import structlog
 from pydantic import ValidationError
 
 from arsync.control import ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
 from connector.erp.json_body import json_object
@@ -39,7 +40,6 @@ from connector.erp.validation import UnmappableError, money, rejected
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import SOURCE_FIELDS, Context, Json, NotReceivableError
 from connector.erp.xero.settings import XeroSettings
-from connector.errors import FatalError
 
 if TYPE_CHECKING:
     import requests
