@@ -817,22 +817,10 @@ def _print_reconciliation(result: SyncResult) -> None:
     check = result.loaded.balances if result.loaded is not None else None
     if check is None:
         return
+    line = check.summary()
     if check.result is None:
-        out.print(plain(f"Balances not checked against the ERP: {check.skipped}."))
+        out.print(plain(line))
         return
-    from jobs.report_text import plural  # noqa: PLC0415 - loaded with what it prints
-
-    counts = check.result.counts()
-    parts = [f"{plural(counts['reconciled'], 'customer')} agree"]
-    if counts["unreconciled"]:
-        parts.append(f"{counts['unreconciled']:,} do not and are not written")
-    if counts["missing"]:
-        parts.append(f"{plural(counts['missing'], 'ERP balance')} without a customer in the ledger")
-    if counts["not_comparable"]:
-        parts.append(f"{counts['not_comparable']:,} in another currency than the ERP's figure")
-    if counts["unchecked"]:
-        parts.append(f"{counts['unchecked']:,} not covered by it")
-    line = f"Reconciled with {check.result.figure}: " + ", ".join(parts) + "."
     style = "yellow" if check.problems else "green"
     out.print(f"[{style}]{escaped(line)}[/{style}]", highlight=False)
     rows = out_of_line(check.result)

@@ -19,6 +19,7 @@ from arsync.ledger import Ledger
 from arsync.mapping import CrmMapping
 from arsync.reconcile import MISSING, UNRECONCILED, Reconciliation, reconcile
 from connector.erp.base import Source
+from jobs.report_text import plural
 from jobs.settings import ReconciliationSettings
 
 log = structlog.get_logger(__name__)
@@ -58,6 +59,23 @@ class BalanceCheck:
         if self.result is None:
             return {}
         return {f"reconcile_{name}": count for name, count in self.result.counts().items()}
+
+    def summary(self) -> str:
+        """The check in one sentence, as the console and the report both show it."""
+        if self.result is None:
+            return f"Balances not checked against the ERP: {self.skipped}."
+        counts = self.result.counts()
+        parts = [f"{plural(counts['reconciled'], 'customer')} agree"]
+        if counts[UNRECONCILED]:
+            parts.append(f"{counts[UNRECONCILED]:,} do not and are not written")
+        if counts[MISSING]:
+            missing = plural(counts[MISSING], "ERP balance")
+            parts.append(f"{missing} without a customer in the ledger")
+        if counts["not_comparable"]:
+            parts.append(f"{counts['not_comparable']:,} in another currency than the ERP's figure")
+        if counts["unchecked"]:
+            parts.append(f"{counts['unchecked']:,} not covered by it")
+        return f"Reconciled with {self.result.figure}: " + ", ".join(parts) + "."
 
     @property
     def problems(self) -> int:

@@ -866,20 +866,9 @@ def _environment() -> Environment:
 def _reconciliation(check: BalanceCheck) -> dict[str, Any]:
     """The check against the ERP's balances in words, and its customers out of line."""
     result = check.result
+    line = check.summary()
     if result is None:
-        line = f"Balances not checked against the ERP: {check.skipped}."
         return {"line": line, "rows": [], "breaks": [], "figure": None}
-    counts = result.counts()
-    line = (
-        f"Reconciled with {result.figure}: {counts['reconciled']:,} of "
-        f"{counts['reconciled'] + counts['unreconciled']:,} customers agree"
-        + (
-            f"; {counts['unreconciled']:,} do not, and a run does not write them"
-            if counts["unreconciled"]
-            else ""
-        )
-        + "."
-    )
     rows = [
         {
             "customer_id": str(row["customer_id"]),

@@ -225,8 +225,8 @@ def test_the_report_lists_the_customers_out_of_line(
     html = result.outputs["report"].read_text(encoding="utf-8")
     total = len(ledger.customers)
     assert (
-        f"Reconciled with Test ERP balance: {total - 1:,} of {total:,} customers agree; 1 do not"
-        in html
+        f"Reconciled with Test ERP balance: {total - 1:,} customers agree, 1 do not and are not "
+        "written." in html
     )
     row = html[html.index(f"<td>{OFF}</td>") :].split("</tr>", 1)[0]
     assert '<td class="num">-99.99</td>' in row
