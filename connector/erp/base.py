@@ -116,19 +116,20 @@ class Source(ABC):
         return None
 
 
-class ApiSource(Source):
-    """The shared base of the ERP API sources: what each declares is its `streams`, how it
-    reads them (`_pull`) and how a stamp is spelt; the base keeps, once for all of them, each
-    stream's cursor (moved by `_move_cursor` to the newest change seen), the counts behind the
-    progress bar (`_totals` as each stream reports them, `_read` as records arrive), the
-    moment the data is of (`_as_of`), and the pull's last item held back until every count is
-    final."""
+class IncrementalSource(Source):
+    """The shared base of the sources that pull only what changed: what each declares is
+    the streams it keeps a cursor for (`streams`) and how it reads them (`_pull`); the base
+    keeps, once for all of them, each stream's cursor (moved by `_move_cursor` to the newest
+    change seen), the counts behind the progress bar (`_totals` as each stream reports them,
+    `_read` as records arrive), the moment the data is of (`_as_of`), and the pull's last item
+    held back until every count is final."""
 
     incremental: ClassVar[bool] = True
-    streams: ClassVar[tuple[str, ...]]  # the streams a cursor is kept for, by name
+    streams: ClassVar[tuple[str, ...]]  # the streams a cursor may be kept for, by name
 
     def __init__(self) -> None:
         self._cursors: dict[str, str] = {}
+        self._latest: dict[str, dt.datetime] = {}  # stream -> its cursor as a time
         self._totals: dict[str, int] = {}  # stream -> its records, as the ERP counts them
         self._read: Counter[str] = Counter()  # stream -> its records read so far
         self._as_of: dt.datetime | None = None
@@ -155,7 +156,9 @@ class ApiSource(Source):
         """Every stream changed since its cursor (all of it without one); the last item
         comes once the pull is over, when every count is final."""
         wanted = dict(since or {})
-        self._cursors = {stream: wanted[stream] for stream in self.streams if stream in wanted}
+        tracked = self._tracked()
+        self._cursors = {stream: wanted[stream] for stream in tracked if stream in wanted}
+        self._latest = {}
         self._totals = {}
         self._read = Counter()
         self._as_of = None
@@ -165,6 +168,11 @@ class ApiSource(Source):
     def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
         """The pull itself, its counts and cursors reset."""
 
+    def _tracked(self) -> tuple[str, ...]:
+        """The streams whose cursors this pull keeps: a cursor of any other is dropped, so a
+        stream that gains a stamp again later starts with a full read."""
+        return self.streams
+
     def _move_cursor(
         self, stream: str, moment: dt.datetime | None, text: str | None = None
     ) -> None:
@@ -172,9 +180,14 @@ class ApiSource(Source):
         `text` (the ERP's own spelling) or by `_format_cursor`."""
         if moment is None:
             return
-        current = self._cursors.get(stream)
-        if current is None or moment > self._cursor_time(stream, current):
+        latest = self._latest.get(stream)
+        if latest is None and stream in self._cursors:
+            latest = self._cursor_time(stream, self._cursors[stream])
+        if latest is None or moment > latest:
+            self._latest[stream] = moment
             self._cursors[stream] = self._format_cursor(moment) if text is None else text
+        else:
+            self._latest[stream] = latest
 
     def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
         """A stored cursor as a time, to compare stamps with: by default ISO 8601 in UTC."""
@@ -182,6 +195,11 @@ class ApiSource(Source):
 
     def _format_cursor(self, moment: dt.datetime) -> str:
         return moment.isoformat()
+
+
+class ApiSource(IncrementalSource):
+    """The shared base of the ERP API sources: an incremental source that also words, once
+    for all of them, the control balances they read for the reconciliation."""
 
     def _control_list(
         self,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +39,7 @@ from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import Cursors, Extent, Pulled, PulledItem, Source, last_at_end
+from connector.erp.base import IncrementalSource, Pulled, PulledItem
 from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow, ColumnSpec
 from connector.erp.files.values import CellError, CellParser
 from connector.erp.sql.database import describe
@@ -104,31 +104,26 @@ class _Relation:
         return f"sql:{self.label}/{key}"
 
 
-class SqlSource(Source):
-    """Reads the ledger from a database; each row that breaks a record rule is quarantined."""
+class SqlSource(IncrementalSource):
+    """Reads the ledger from a database; each row that breaks a record rule is quarantined.
+    Incremental per record type that names a `modified_at` column."""
 
     name: ClassVar[str] = "sql"
-    incremental: ClassVar[bool] = True  # per record type that names a `modified_at` column
+    streams: ClassVar[tuple[str, ...]] = tuple(RECORD_MODELS)
 
     def __init__(
         self, settings: Settings, engine: Engine, sleep: Callable[[float], None] = time.sleep
     ) -> None:
+        super().__init__()
         self._settings = settings
         self._engine = engine
         self._sleep = sleep
-        self._cursors: dict[str, str] = {}
-        self._totals: dict[str, int] = {}  # record type -> its rows, as counted before reading
-        self._read: Counter[str] = Counter()
         self._control_rows: list[ControlRow] | None = None  # read at the end of the last pull
 
     @property
     def engine(self) -> Engine:
         """The engine the source reads through (tests listen to its events)."""
         return self._engine
-
-    def cursors(self) -> dict[str, str]:
-        """Per record type with a `modified_at` column, the latest change seen (ISO 8601)."""
-        return dict(self._cursors)
 
     def data_as_of(self) -> dt.datetime | None:
         """The result of `data_as_of_query` (say, when the warehouse load last finished)."""
@@ -164,47 +159,34 @@ class SqlSource(Source):
         )
         return ControlBalances(control.figure, control.basis, balances, every_customer=False)
 
-    def extent(self) -> Extent | None:
-        """The rows of the record types counted so far (each just before it is read)."""
-        return Extent(sum(self._totals.values()), "records") if self._totals else None
+    def _tracked(self) -> tuple[str, ...]:
+        """The record types with a `modified_at` column."""
+        specs = {kind: self._settings.source(kind) for kind in self.streams}
+        return tuple(kind for kind, spec in specs.items() if spec and spec.modified_at)
 
-    def done(self) -> int | None:
-        """Rows read of customers, invoices, payments and credit memos; application rows
-        are not records and are not counted."""
-        return self._read.total()
-
-    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
         """Every record; with `since`, of each record type with a `modified_at` column only
         the rows changed after its cursor (payments and credit memos also when one of their
-        applications changed; invoices also when open, or applied to by a document read).
-        The last item comes once the pull is over, when every count is final."""
-        return last_at_end(self._pull(since))
-
-    def _pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
-        since = dict(since or {})
-        self._totals = {}
-        self._read = Counter()
+        applications changed; invoices also when open, or applied to by a document read)."""
         self._control_rows = None
-        seen = {stream: _cursor_stamp(stream, text) for stream, text in since.items()}
         with self._transaction() as connection:
             relations = {kind: self._relation(connection, kind) for kind in self._kinds()}
             # A wrong column of the control query stops the run before the first row.
             wanted = self._settings.control
             control = self._control_source(connection, wanted) if wanted is not None else None
-            yield from self._plain(connection, relations["customers"], since, seen)
+            yield from self._plain(connection, relations["customers"], since)
             reverified = self._reverified(connection, relations, since)
-            yield from self._plain(connection, relations["invoices"], since, seen, reverified)
+            yield from self._plain(connection, relations["invoices"], since, reverified)
             for documents, applications in DOCUMENTS.items():
                 if documents in relations:
                     pair = (relations[documents], relations.get(applications))
-                    yield from self._documents(connection, *pair, since, seen)
+                    yield from self._documents(connection, *pair, since)
             if control is not None:
                 self._control_rows = self._read_control(connection, control)
-        self._cursors = {
-            kind: stamp.text
-            for kind, stamp in seen.items()
-            if kind in relations and relations[kind].modified_at is not None
-        }
+
+    def _advance(self, kind: str, stamp: Stamp | None) -> None:
+        if stamp is not None:
+            self._move_cursor(kind, stamp.instant, stamp.text)
 
     # -- connections ---------------------------------------------------------------------
 
@@ -332,7 +314,6 @@ class SqlSource(Source):
         connection: Connection,
         relation: _Relation,
         since: Mapping[str, str],
-        seen: dict[str, Stamp],
         reverified: Sequence[ColumnElement[bool]] = (),
     ) -> Iterator[PulledItem]:
         """The rows of customers or invoices; in an incremental pull those changed after the
@@ -348,7 +329,7 @@ class SqlSource(Source):
             for row in batch:
                 self._read[relation.kind] += 1
                 read = relation.reader.read(row)
-                _advance(seen, relation.kind, read.changed_at)
+                self._advance(relation.kind, read.changed_at)
                 item = self._record(relation, read, counts.next_row())
                 counts.add(item)
                 yield item
@@ -410,7 +391,6 @@ class SqlSource(Source):
         documents: _Relation,
         applications: _Relation | None,
         since: Mapping[str, str],
-        seen: dict[str, Stamp],
     ) -> Iterator[PulledItem]:
         statement, incremental = self._document_statement(
             connection, documents, applications, since
@@ -428,18 +408,18 @@ class SqlSource(Source):
                         for row, read in zip(batch, reads, strict=True)
                         if not read.problems and "id" in read.values
                     ]
-                    parts, rejected = self._applications(lookup, applications, ids, seen)
+                    parts, rejected = self._applications(lookup, applications, ids)
                     yield from rejected
                 for read in reads:
                     self._read[documents.kind] += 1
-                    _advance(seen, documents.kind, read.changed_at)
+                    self._advance(documents.kind, read.changed_at)
                     item = self._document(documents, read, parts, counts.next_row())
                     counts.add(item)
                     yield item
         self._totals[documents.kind] = self._read[documents.kind]
         counts.log(documents, incremental=incremental)
         if applications is not None:
-            yield from self._orphans(connection, documents, applications, since, seen)
+            yield from self._orphans(connection, documents, applications, since)
 
     def _document_statement(
         self,
@@ -483,7 +463,6 @@ class SqlSource(Source):
         connection: Connection,
         relation: _Relation,
         ids: Sequence[object],
-        seen: dict[str, Stamp],
     ) -> tuple[Parts, list[QuarantineEntry]]:
         """The applications of one batch of documents, by document id."""
         parts: Parts = defaultdict(list)
@@ -494,7 +473,7 @@ class SqlSource(Source):
             statement = relation.select().where(relation.column("document_id").in_(chunk))
             for row in connection.execute(statement).mappings():
                 read = relation.reader.read(row)
-                _advance(seen, relation.kind, read.changed_at)
+                self._advance(relation.kind, read.changed_at)
                 item = _application(relation, read)
                 if isinstance(item, QuarantineEntry):
                     rejected.append(item)
@@ -525,7 +504,6 @@ class SqlSource(Source):
         documents: _Relation,
         applications: _Relation,
         since: Mapping[str, str],
-        seen: dict[str, Stamp],
     ) -> Iterator[QuarantineEntry]:
         """Applications whose document is not among the documents (or was filtered out)."""
         has_document = sa.exists().where(
@@ -541,7 +519,7 @@ class SqlSource(Source):
         for batch in self._batches(connection, statement, applications):
             for row in batch:
                 read = applications.reader.read(row)
-                _advance(seen, applications.kind, read.changed_at)
+                self._advance(applications.kind, read.changed_at)
                 item = _application(applications, read)
                 if isinstance(item, QuarantineEntry):
                     yield item
@@ -704,12 +682,6 @@ def _key(record_id: object, row_number: int) -> str:
     return text or f"#{row_number}"
 
 
-def _advance(seen: dict[str, Stamp], stream: str, stamp: Stamp | None) -> None:
-    current = seen.get(stream)
-    if stamp is not None and (current is None or stamp.instant > current.instant):
-        seen[stream] = stamp
-
-
 def _after(
     connection: Connection, column: ColumnElement[Any], name: str, cutoff: object
 ) -> ColumnElement[bool]:
@@ -760,13 +732,6 @@ def _parse_cursor(stream: str, text: str) -> dt.datetime:
         raise FatalError(
             f"the saved cursor of stream {stream!r} is not an ISO 8601 timestamp: {text!r}"
         ) from None
-
-
-def _cursor_stamp(stream: str, text: str) -> Stamp:
-    instant = _parse_cursor(stream, text)
-    return Stamp(
-        instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), cursor_text(instant)
-    )
 
 
 def _as_of(value: object) -> dt.datetime | None:
