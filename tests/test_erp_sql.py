@@ -1131,10 +1131,17 @@ def test_a_control_query_without_the_balance_column_stops_the_pull_before_a_row(
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        (("C2", "USD", "n/a"), "customer 'C2' has balance 'n/a', not a number"),
-        (("C2", "USD", None), "customer 'C2' has balance None, not a number"),
-        (("C2", "US", "10.00"), "customer 'C2' has currency 'US', not a three-letter code"),
-        ((None, "USD", "10.00"), "row 2: customer_id is empty (None)"),
+        (("C2", "USD", "n/a"), "row 2: column 'balance': "),
+        (("C2", "USD", None), "row 2: column 'balance': is empty (write 0 for a customer"),
+        (("C2", "US", "10.00"), "row 2: column 'currency': 'US' is not a three-letter currency"),
+        ((None, "USD", "10.00"), "row 2: column 'customer_id': is empty (a control total needs"),
+        # Checked as the files' control totals are: exact to the money's places and digits.
+        (("C2", "USD", "10.00001"), "row 2: column 'balance': 10.00001 has more than 4 decimal"),
+        (
+            ("C2", "USD", "1" * 15),
+            "row 2: column 'balance': " + "1" * 15 + " has more than 14 digits",
+        ),
+        (("C2" * 200, "USD", "1"), "row 2: column 'customer_id': the customer id has 400"),
     ],
 )
 def test_a_control_figure_that_is_not_an_amount_is_fatal_and_named(

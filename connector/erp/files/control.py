@@ -14,7 +14,7 @@ named at once, as file:line and reason, so that one corrected export fixes them 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -104,16 +104,13 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
     # Each mapped column as a list once: a cell looked up by position costs a pandas call.
     cells = {name: table.columns[spec.column].tolist() for name, spec in columns.items()}
     for row, line in enumerate(table.lines.tolist()):
-        read = _Row(parser, cells, columns, row)
-        customer_id = read.cell("customer_id", _customer_id)
-        currency = read.cell("currency", _currency)
-        balance = read.cell("balance", _balance)
-        if customer_id is None or currency is None or balance is None:
-            problems.append((line, table.location(line), "; ".join(read.reasons)))
-            continue
-        balances.append(ControlBalance(customer_id, currency, balance))
+        read = control_balance(parser, columns, {name: cells[name][row] for name in columns})
+        if isinstance(read, ControlBalance):
+            balances.append(read)
+        else:
+            problems.append((line, table.location(line), "; ".join(read)))
     if problems:
-        raise _error(table.name, sorted(problems))
+        raise control_error(f"the control totals {table.name}", sorted(problems))
     log.info(
         "erp.files.control_totals_read",
         file=table.name,
@@ -125,27 +122,28 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
     )
 
 
-class _Row:
-    """One data row's cells, read one field at a time; every bad cell's reason is kept, so
-    that the message names all of a row's problems at once."""
+def control_balance(
+    parser: CellParser, columns: Mapping[str, ColumnSpec], raw: Mapping[str, object]
+) -> ControlBalance | list[str]:
+    """One control row (its `customer_id`, `currency` and `balance` cells as the file or the
+    driver gave them) as a balance, or the reason of each cell that cannot be read, all of
+    them at once. The files' control totals and the SQL control query read rows alike."""
+    reasons: list[str] = []
 
-    def __init__(
-        self,
-        parser: CellParser,
-        cells: dict[str, list[object]],
-        columns: dict[str, ColumnSpec],
-        row: int,
-    ) -> None:
-        self._parser, self._cells, self._columns, self._row = parser, cells, columns, row
-        self.reasons: list[str] = []
-
-    def cell(self, name: str, read: Callable[[CellParser, object, ColumnSpec], T]) -> T | None:
-        spec = self._columns[name]
+    def cell(name: str, read: Callable[[CellParser, object, ColumnSpec], T]) -> T | None:
+        spec = columns[name]
         try:
-            return read(self._parser, self._cells[name][self._row], spec)
+            return read(parser, raw[name], spec)
         except CellError as error:
-            self.reasons.append(f"column {spec.column!r}: {error}")
+            reasons.append(f"column {spec.column!r}: {error}")
             return None
+
+    customer_id = cell("customer_id", _customer_id)
+    currency = cell("currency", _currency)
+    balance = cell("balance", _balance)
+    if customer_id is None or currency is None or balance is None:
+        return reasons
+    return ControlBalance(customer_id, currency, balance)
 
 
 def _check_header(table: TextTable, columns: dict[str, ColumnSpec]) -> None:
@@ -158,15 +156,18 @@ def _check_header(table: TextTable, columns: dict[str, ColumnSpec]) -> None:
         )
 
 
-def _error(name: str, problems: list[tuple[int, str, str]]) -> ControlTotalsError:
+def control_error(
+    what: str, problems: list[tuple[int, str, str]], fix: str = "correct the export"
+) -> ControlTotalsError:
+    """Every row that cannot be read (line, location, reason), the first ones named."""
     shown = [f"{location}: {reason}" for _, location, reason in problems[:_SHOWN]]
     if len(problems) > _SHOWN:
         shown.append(f"... and {len(problems) - _SHOWN:,} more")
     rows = "1 row" if len(problems) == 1 else f"{len(problems):,} rows"
     return ControlTotalsError(
-        f"{rows} of the control totals {name} cannot be read, so the balances cannot be "
-        "checked against the ERP's and nothing is written; correct the export and run "
-        "again:\n" + "\n".join(shown)
+        f"{rows} of {what} cannot be read, so the balances cannot be "
+        f"checked against the ERP's and nothing is written; {fix} and run again:\n"
+        + "\n".join(shown)
     )
 
 

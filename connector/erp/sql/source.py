@@ -19,13 +19,11 @@ off) without moving the invoice's stamp.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -40,8 +38,9 @@ from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import IncrementalSource, Pulled, PulledItem
+from connector.erp.files.control import control_balance, control_error
 from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow, ColumnSpec
-from connector.erp.files.values import CellError, CellParser
+from connector.erp.files.values import CellParser
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
 from connector.erp.sql.settings import (
@@ -75,7 +74,6 @@ _SHARED_CONNECTION_DIALECTS = frozenset({"postgresql", "sqlite"})
 
 Parts = dict[str, list[tuple[Application, str]]]  # document id -> its applications, locations
 ControlRow = tuple[object, object, object]  # customer_id, currency, balance, as the driver gave
-_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True)
@@ -151,9 +149,17 @@ class SqlSource(IncrementalSource):
             with self._transaction() as connection:
                 rows = self._read_control(connection, self._control_source(connection, control))
         parser = CellParser(self._settings.formats.cell_formats())
-        balances = tuple(
-            _control_balance(parser, row, number) for number, row in enumerate(rows, 1)
-        )
+        specs = {name: ColumnSpec(column=name) for name in CONTROL_COLUMNS}
+        read = [control_balance(parser, specs, dict(zip(specs, row, strict=True))) for row in rows]
+        balances = tuple(item for item in read if isinstance(item, ControlBalance))
+        problems = [
+            (number, f"row {number}", "; ".join(item))
+            for number, item in enumerate(read, 1)
+            if not isinstance(item, ControlBalance)
+        ]
+        if problems:
+            fix = "correct the data or the query"
+            raise control_error("the rows of source.control.query", problems, fix)
         log.info(
             "erp.control_balances_read", erp=self.name, figure=control.figure, rows=len(balances)
         )
@@ -618,35 +624,6 @@ class _Counts:
             quarantined=self.quarantined,
             incremental=incremental,
         )
-
-
-def _control_balance(parser: CellParser, row: ControlRow, number: int) -> ControlBalance:
-    """One row of `control.query` as a balance: exact, or a FatalError naming the customer
-    and the value. A control figure that cannot be read is no check at all."""
-    raw_customer, raw_currency, raw_balance = row
-    customer = str(raw_customer).strip() if raw_customer is not None else ""
-    if not customer:
-        raise FatalError(
-            f"source.control.query row {number}: customer_id is empty ({raw_customer!r})"
-        )
-    currency = str(raw_currency).strip().upper() if raw_currency is not None else ""
-    if not _CURRENCY_CODE.match(currency):
-        raise FatalError(
-            f"source.control.query: customer {customer!r} has currency {raw_currency!r}, "
-            "not a three-letter code"
-        )
-    try:
-        amount = parser.parse(raw_balance, Decimal, ColumnSpec(column="balance"))
-    except CellError as error:
-        raise FatalError(
-            f"source.control.query: customer {customer!r} has balance {raw_balance!r}, "
-            f"not a number: {error}"
-        ) from None
-    if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise FatalError(
-            f"source.control.query: customer {customer!r} has balance {raw_balance!r}, not a number"
-        )
-    return ControlBalance(customer, currency, amount)
 
 
 def _application(
