@@ -106,6 +106,14 @@ RECORD_MODELS: dict[str, type[Record]] = {
     "credit_memo_applications": ApplicationRow,
 }
 REQUIRED_FILES = frozenset({"customers", "invoices"})
+RECORD_TYPES = {  # kind -> its record type in the quarantine, in the order kinds are read
+    "customers": "customer",
+    "invoices": "invoice",
+    "payments": "payment",
+    "credit_memos": "credit_memo",
+    "payment_applications": "payment_application",
+    "credit_memo_applications": "credit_memo_application",
+}
 
 
 class FileSpec(_Strict):

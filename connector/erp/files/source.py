@@ -24,6 +24,7 @@ from connector.erp.files.columns import typed_batch
 from connector.erp.files.control import control_file, read_control_totals
 from connector.erp.files.mapping import (
     RECORD_MODELS,
+    RECORD_TYPES,
     ApplicationRow,
     ColumnSpec,
     FileMapping,
@@ -33,14 +34,6 @@ from connector.erp.files.paths import inside_folder
 from connector.erp.files.table import TextTable, read_table
 
 Row = dict[str, object]
-_RECORD_TYPE = {
-    "customers": "customer",
-    "invoices": "invoice",
-    "payments": "payment",
-    "credit_memos": "credit_memo",
-    "payment_applications": "payment_application",
-    "credit_memo_applications": "credit_memo_application",
-}
 
 
 class FileSource(FrameSource):
@@ -102,7 +95,7 @@ class FileSource(FrameSource):
 
     def _mapped_files(self) -> list[Path]:
         files = []
-        for kind in _RECORD_TYPE:
+        for kind in RECORD_TYPES:
             spec = self._mapping.file(kind)
             if spec is not None:
                 files.append(self._file_path(kind, spec))
@@ -117,7 +110,7 @@ class FileSource(FrameSource):
         self._bytes_done = 0
         self._size = None  # measured afresh for each pull
         formats = self._mapping.formats
-        for kind, record_type in _RECORD_TYPE.items():
+        for kind, record_type in RECORD_TYPES.items():
             spec = self._mapping.file(kind)
             if spec is None:
                 continue
@@ -188,11 +181,11 @@ class FileSource(FrameSource):
             own = kind.removesuffix("_applications") + "s"
             for application, location in orphans:
                 yield QuarantineEntry(
-                    record_type=_RECORD_TYPE[kind],
+                    record_type=RECORD_TYPES[kind],
                     record_id=f"{document_id}->{application.invoice_id}",
                     location=location,
                     rule="unknown_document",
-                    reason=f"{_RECORD_TYPE[own].replace('_', ' ')} {document_id!r} is not in "
+                    reason=f"{RECORD_TYPES[own].replace('_', ' ')} {document_id!r} is not in "
                     f"{self._mapping.file(own).path} or was quarantined",  # type: ignore[union-attr]
                 )
 
@@ -235,7 +228,7 @@ class FileSource(FrameSource):
             if kind.endswith("_applications") and "invoice_id" in row:
                 record_id = f"{record_id}->{row['invoice_id']}"
             return QuarantineEntry(
-                record_type=_RECORD_TYPE[kind],
+                record_type=RECORD_TYPES[kind],
                 record_id=None if record_id is None else str(record_id),
                 location=location,
                 rule="invalid_record",

@@ -39,7 +39,7 @@ from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import IncrementalSource, Pulled, PulledItem
 from connector.erp.files.control import control_balance, control_error
-from connector.erp.files.mapping import RECORD_MODELS, ApplicationRow, ColumnSpec
+from connector.erp.files.mapping import RECORD_MODELS, RECORD_TYPES, ApplicationRow, ColumnSpec
 from connector.erp.files.values import CellParser
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
@@ -56,14 +56,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-_RECORD_TYPE = {
-    "customers": "customer",
-    "invoices": "invoice",
-    "payments": "payment",
-    "credit_memos": "credit_memo",
-    "payment_applications": "payment_application",
-    "credit_memo_applications": "credit_memo_application",
-}
 _DOCUMENT_MODELS: dict[str, type[Payment] | type[CreditMemo]] = {
     "payments": Payment,
     "credit_memos": CreditMemo,
@@ -521,7 +513,7 @@ class SqlSource(IncrementalSource):
             statement = statement.where(
                 _after(connection, applications.modified_at, "since", cutoff)
             )
-        document_type = _RECORD_TYPE[documents.kind].replace("_", " ")
+        document_type = RECORD_TYPES[documents.kind].replace("_", " ")
         for batch in self._batches(connection, statement, applications):
             for row in batch:
                 read = applications.reader.read(row)
@@ -532,7 +524,7 @@ class SqlSource(IncrementalSource):
                     continue
                 document_id, application, location = item
                 yield QuarantineEntry(
-                    record_type=_RECORD_TYPE[applications.kind],
+                    record_type=RECORD_TYPES[applications.kind],
                     record_id=f"{document_id}->{application.invoice_id}",
                     location=location,
                     rule="unknown_document",
@@ -645,7 +637,7 @@ def _application(
 
 def _rejection(relation: _Relation, key: str, reason: str) -> QuarantineEntry:
     return QuarantineEntry(
-        record_type=_RECORD_TYPE[relation.kind],
+        record_type=RECORD_TYPES[relation.kind],
         record_id=None if key.startswith("#") else key,
         location=relation.location(key),
         rule="invalid_record",
