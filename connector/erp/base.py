@@ -16,6 +16,7 @@ from arsync.errors import FatalError
 from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord
+from connector.erp.paging import P, Page, Paginator, pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +200,17 @@ class IncrementalSource(Source):
 
 class ApiSource(IncrementalSource):
     """The shared base of the ERP API sources: an incremental source that also words, once
-    for all of them, the control balances they read for the reconciliation."""
+    for all of them, the paging loop and the control balances they read for the
+    reconciliation."""
+
+    def _paged(
+        self, stream: str, fetch: Callable[[P], Page[T]], paginator: Paginator[P]
+    ) -> Iterator[Page[T]]:
+        """Every page of one read of `stream`, `fetch` asked for each position `paginator`
+        names: the one paging loop of the API sources (`connector.erp.paging.pages`), each
+        page logged as `erp.page_fetched` under this source's name, a server that would
+        page forever stopped with a `FatalError`."""
+        return pages(fetch, paginator, erp=self.name, stream=stream)
 
     def _control_list(
         self,

@@ -1,10 +1,10 @@
-"""Reading Business Central API v2.0 collections: `value` pages chained by `@odata.nextLink`;
-with `$count=true`, the first page's `@odata.count` is the collection's size (filter applied)."""
+"""Reading Business Central API v2.0 collections: `value` pages chained by `@odata.nextLink`
+(one page at a time: the source pages them, `connector.erp.paging.NextLink`); with
+`$count=true`, the first page's `@odata.count` is the collection's size (filter applied)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ import structlog
 from arsync.errors import FatalError
 from connector.erp.http import ApiError
 from connector.erp.json_body import json_object
+from connector.erp.paging import Page
 
 if TYPE_CHECKING:
     from connector.erp.http import HttpClient
@@ -48,38 +49,20 @@ class OData:
     root: str
     page_size: int | None = None
 
-    def collection(
-        self,
-        stream: str,
-        path: str,
-        params: dict[str, str] | None = None,
-        on_count: Callable[[int], None] | None = None,
-    ) -> Iterator[Entity]:
-        """Every entity of a collection, page after page until there is no next link;
-        `on_count` asks for `$count=true` and hears the first page's `@odata.count`."""
-        url: str | None = f"{self.root}/{path}"
-        query = params if on_count is None else {**(params or {}), "$count": "true"}
-        pages = 0
-        while url is not None:
-            body = self._first_page(path, url, query) if pages == 0 else self._get(url, query)
-            entities = body.get("value")
-            if not isinstance(entities, list):
-                raise FatalError(f"Business Central answered {path} without a `value` list")
-            count = body.get("@odata.count")
-            if on_count is not None and pages == 0 and isinstance(count, int):
-                on_count(count)
-            pages += 1
-            url = body.get("@odata.nextLink")
-            query = None  # the next link carries the whole query, skip token included
-            log.info(
-                "erp.page_fetched",
-                source="business_central",
-                stream=stream,
-                page=pages,
-                rows=len(entities),
-                has_more=url is not None,
-            )
-            yield from entities
+    def url(self, path: str) -> str:
+        """A collection's (or entity's) address under the company."""
+        return f"{self.root}/{path}"
+
+    def page(self, path: str, url: str, query: dict[str, str] | None, first: bool) -> Page[Entity]:
+        """One page of a collection: its `value` entities and its `@odata.nextLink`. The first
+        is asked at the collection's `url` with the query; a next link carries the whole query,
+        skip token included."""
+        body = self._first_page(path, url, query) if first else self._get(url, None)
+        entities = body.get("value")
+        if not isinstance(entities, list):
+            raise FatalError(f"Business Central answered {path} without a `value` list")
+        link = body.get("@odata.nextLink")
+        return Page(entities, next_link=None if link is None else str(link), body=body)
 
     def _first_page(self, path: str, url: str, query: dict[str, str] | None) -> Entity:
         """The first page; asked with `$count=true` and refused as a bad request (an
@@ -95,7 +78,7 @@ class OData:
 
     def entity(self, path: str) -> Entity:
         """One entity by its path, e.g. `customers(<id>)`."""
-        return self._get(f"{self.root}/{path}", None)
+        return self._get(self.url(path), None)
 
     def _get(self, url: str, params: dict[str, str] | None) -> Entity:
         headers = {"Accept": "application/json"}

@@ -40,6 +40,7 @@ from connector.erp.business_central import mapping
 from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
 from connector.erp.http import ApiError
+from connector.erp.paging import NextLink, Page
 
 log = structlog.get_logger(__name__)
 STREAMS = ("customers", "salesInvoices", "salesCreditMemos", "customerPayments")
@@ -98,7 +99,7 @@ class BusinessCentralSource(ApiSource):
         local = self._lcy or self._read_local_currency()
         self._lcy = local
         params = {"$expand": "customerFinancialDetail"}
-        entities = self._odata.collection("customerFinancialDetails", "customers", params)
+        entities = self._collection("customerFinancialDetails", "customers", params)
         balances = [_control_balance(entity, local) for entity in entities]
         return self._control_list(
             CONTROL_FIGURE,
@@ -133,7 +134,7 @@ class BusinessCentralSource(ApiSource):
 
     def _read_entities(self, stream: str, params: dict[str, str] | None) -> Iterator[Entity]:
         """A collection's entities, each counted and moving the stream's cursor."""
-        for entity in self._odata.collection(stream, stream, params, self._expect(stream)):
+        for entity in self._collection(stream, stream, params, self._expect(stream)):
             self._read[stream] += 1
             self._advance(stream, entity)
             yield entity
@@ -179,11 +180,11 @@ class BusinessCentralSource(ApiSource):
     def _payments(self, cursor: str | None, lookups: Lookups) -> Iterator[PulledItem]:
         after = None if cursor is None else parse_cursor(cursor)
         lines: list[Entity] = []
-        for journal in self._odata.collection("customerPaymentJournals", "customerPaymentJournals"):
+        for journal in self._collection("customerPaymentJournals", "customerPaymentJournals"):
             journal_id = mapping.text(journal, "id")
             path = f"customerPaymentJournals({journal_id})/customerPayments"
             counted = self._expect("customerPayments")
-            lines.extend(self._odata.collection("customerPayments", path, on_count=counted))
+            lines.extend(self._collection("customerPayments", path, on_count=counted))
         self._read["customerPayments"] = len(lines)
         self._finish("customerPayments")
         changed: set[tuple[str | None, str | None]] = set()
@@ -199,22 +200,43 @@ class BusinessCentralSource(ApiSource):
         ]
         yield from mapping.payments(wanted, lambda i, c: self._payment_currency(i, c, lookups))
 
+    def _collection(
+        self,
+        stream: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        on_count: Callable[[int], None] | None = None,
+    ) -> Iterator[Entity]:
+        """Every entity of a collection, page after page until there is no next link;
+        `on_count` asks for `$count=true` and hears the first page's `@odata.count`."""
+        start = self._odata.url(path)
+        query = params if on_count is None else {**(params or {}), "$count": "true"}
+
+        def fetch(url: str) -> Page[Entity]:
+            return self._odata.page(path, url, query, first=url == start)
+
+        for number, page in enumerate(self._paged(stream, fetch, NextLink(start)), 1):
+            count = page.body.get("@odata.count")
+            if on_count is not None and number == 1 and isinstance(count, int):
+                on_count(count)
+            yield from page.items
+
     # ----------------------------------------------------------------------- lookups
 
     def _lookups(self) -> Lookups:
         lookups = Lookups(self._local_currency or self._read_local_currency())
-        for term in self._odata.collection("paymentTerms", "paymentTerms"):
+        for term in self._collection("paymentTerms", "paymentTerms"):
             days = mapping.terms_days(mapping.text(term, "dueDateCalculation"))
             lookups.terms[mapping.text(term, "id") or ""] = days
-        for method in self._odata.collection("paymentMethods", "paymentMethods"):
+        for method in self._collection("paymentMethods", "paymentMethods"):
             name = mapping.text(method, "displayName") or mapping.text(method, "code")
             lookups.methods[mapping.text(method, "id") or ""] = mapping.payment_method(name)
-        lookups.add_rates(self._odata.collection("currencyExchangeRates", "currencyExchangeRates"))
+        lookups.add_rates(self._collection("currencyExchangeRates", "currencyExchangeRates"))
         return lookups
 
     def _read_local_currency(self) -> str:
         """`localCurrencyCode` of the company's general ledger setup."""
-        setups = list(self._odata.collection("generalLedgerSetup", "generalLedgerSetup"))
+        setups = list(self._collection("generalLedgerSetup", "generalLedgerSetup"))
         code = mapping.text(setups[0], "localCurrencyCode") if setups else None
         if code is None:
             raise FatalError(

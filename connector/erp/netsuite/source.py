@@ -23,6 +23,7 @@ After the pull, `control_balances()` reads NetSuite's own balance of every custo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -31,9 +32,11 @@ from typing import ClassVar
 import structlog
 
 from arsync.control import ControlBalance, ControlBalances
+from arsync.errors import FatalError
 from connector.erp.base import ApiSource, PulledItem, keep_freshest
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
+from connector.erp.paging import Offset
 
 log = structlog.get_logger(__name__)
 STREAMS = ("customers", "transactions")
@@ -77,7 +80,7 @@ class NetSuiteSource(ApiSource):
         calls = self._suiteql.http.calls
         balances: list[ControlBalance] = []
         skipped = 0
-        for row in self._suiteql.rows("control_balances", mapping.control_balances_query()):
+        for row in self._rows("control_balances", mapping.control_balances_query()):
             balance = mapping.control_balance(row)
             if isinstance(balance, ControlBalance):
                 balances.append(balance)
@@ -101,10 +104,46 @@ class NetSuiteSource(ApiSource):
         def expect(total: int) -> None:
             self._totals[stream] = before + total
 
-        for row in self._suiteql.rows(stream, query, on_total=expect):
+        for row in self._rows(stream, query, on_total=expect):
             self._read[stream] += 1
             yield row
         self._totals[stream] = self._read[stream]
+
+    def _rows(
+        self, stream: str, query: Query, on_total: Callable[[int], None] | None = None
+    ) -> Iterator[Row]:
+        """Every row of the query, in key order, across as many windows as it takes: a window
+        is the query paged by offset up to the row cap (`SuiteQL.max_rows`), the next starts at
+        the last key seen (`key >= last`) with the rows sharing it held back and read again in
+        full, so a key's rows are never split between two windows. `on_total` hears the first
+        page's `totalResults`: the rows of the whole query (later windows count only theirs)."""
+        suiteql = self._suiteql
+        lower: object | None = None
+        while True:
+            pending: list[Row] = []  # the rows sharing the latest key: not yielded yet
+            paging = Offset(suiteql.page_size, cap=suiteql.max_rows)
+            fetch = functools.partial(suiteql.page, query.sql(lower))
+            counting = on_total if lower is None else None
+            for number, page in enumerate(self._paged(stream, fetch, paging), 1):
+                total = page.body.get("totalResults")
+                if counting is not None and number == 1 and isinstance(total, int):
+                    counting(total)
+                for row in page.items:
+                    if pending and row.get(query.key_field) != pending[-1].get(query.key_field):
+                        yield from pending
+                        pending = []
+                    pending.append(row)
+            if not paging.capped:
+                yield from pending
+                return
+            last = pending[-1].get(query.key_field) if pending else None
+            if last is None or last == lower:
+                raise FatalError(
+                    f"NetSuite query for {stream} cannot go on: more than {suiteql.max_rows} "
+                    f"rows share {query.key} = {last!r}"
+                )
+            log.info("erp.window_continued", source="netsuite", stream=stream, key=str(last))
+            lower = last
 
     def _customers(self, since: str | None) -> Iterator[PulledItem]:
         for row in self._counted("customers", mapping.customers_query(since)):
@@ -146,7 +185,7 @@ class NetSuiteSource(ApiSource):
     def _links(self, documents: list[Row], since: str | None) -> list[Row]:
         if not documents:
             return []
-        return list(self._suiteql.rows("applications", mapping.applications_query(since)))
+        return list(self._rows("applications", mapping.applications_query(since)))
 
     def _documents(self, documents: list[Row], links: list[Row]) -> Iterator[PulledItem]:
         amounts = mapping.link_amounts(links)

@@ -1,4 +1,5 @@
-"""SuiteQL over REST: one query paged by offset, continued in key windows past the row cap.
+"""SuiteQL over REST: one query paged by offset, continued in key windows past the row cap
+(the source pages and windows, `NetSuiteSource._rows`; this module asks for one page).
 
 NetSuite answers `POST /services/rest/query/v1/suiteql?limit=&offset=` (header
 `Prefer: transient`, body `{"q": ...}`) with `items`, `hasMore`, `count`, `offset`,
@@ -11,7 +12,6 @@ key's rows are never split between two windows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ import structlog
 
 from arsync.errors import FatalError
 from connector.erp.json_body import json_object
+from connector.erp.paging import Page
 
 if TYPE_CHECKING:
     import requests
@@ -76,62 +77,16 @@ class SuiteQL:
     page_size: int = 1000
     max_rows: int = 100_000
 
-    def rows(
-        self, stream: str, query: Query, on_total: Callable[[int], None] | None = None
-    ) -> Iterator[Row]:
-        """Every row of the query, in key order, across as many windows as it takes;
-        `on_total` hears the first page's `totalResults`: the rows of the whole query (later
-        windows count only their own rows)."""
-        lower: object | None = None
-        while True:
-            pending: list[Row] = []  # the rows sharing the latest key: not yielded yet
-            truncated = False
-            counting = on_total if lower is None else None
-            for page, capped in self._window(stream, query.sql(lower), counting):
-                truncated = capped
-                for row in page:
-                    if pending and row.get(query.key_field) != pending[-1].get(query.key_field):
-                        yield from pending
-                        pending = []
-                    pending.append(row)
-            if not truncated:
-                yield from pending
-                return
-            last = pending[-1].get(query.key_field) if pending else None
-            if last is None or last == lower:
-                raise FatalError(
-                    f"NetSuite query for {stream} cannot go on: more than {self.max_rows} rows "
-                    f"share {query.key} = {last!r}"
-                )
-            log.info("erp.window_continued", source="netsuite", stream=stream, key=str(last))
-            lower = last
-
-    def _window(
-        self, stream: str, sql: str, on_total: Callable[[int], None] | None = None
-    ) -> Iterator[tuple[list[Row], bool]]:
-        """Pages of one query; each with True when the cap stops it before its end."""
-        offset = 0
-        while True:
-            body = self._post(sql, offset)
-            items = list(body.get("items") or [])
-            total = body.get("totalResults")
-            if on_total is not None and offset == 0 and isinstance(total, int):
-                on_total(total)
-            has_more = bool(body.get("hasMore"))
-            log.info(
-                "erp.page_fetched",
-                source="netsuite",
-                stream=stream,
-                offset=offset,
-                rows=len(items),
-                total=body.get("totalResults"),
-                has_more=has_more,
-            )
-            offset += self.page_size
-            truncated = has_more and offset + self.page_size > self.max_rows
-            yield items, truncated
-            if not has_more or truncated or not items:
-                return
+    def page(self, sql: str, offset: int) -> Page[Row]:
+        """One page of a query at `offset`: its `items`, NetSuite's `hasMore`, and the whole
+        answer (`totalResults` is the rows of the whole query)."""
+        body = self._post(sql, offset)
+        return Page(
+            list(body.get("items") or []),
+            more=bool(body.get("hasMore")),
+            body=body,
+            context={"total": body.get("totalResults")},
+        )
 
     def _post(self, sql: str, offset: int) -> dict[str, Any]:
         response = self.http.request(

@@ -38,6 +38,7 @@ from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest
 from connector.erp.json_body import json_object
+from connector.erp.paging import Offset, Page
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import SOURCE_FIELDS, Json, Lookups
 from connector.erp.quickbooks.settings import QuickBooksSettings
@@ -384,34 +385,27 @@ class QuickBooksSource(ApiSource):
     def _query_all(
         self, entity_name: str, where: str | None, *, counted: bool = False
     ) -> Iterator[Json]:
-        """Every entity the query matches, page by page (STARTPOSITION counts from 1);
-        `counted`: the stream's total is known after its first page."""
+        """Every entity the query matches, page by page (STARTPOSITION counts from 1) until a
+        short page; `counted`: the stream's total is known after its first page."""
         size = self._settings.page_size
-        start = 1
-        while True:
-            # QuickBooks' own query language, not SQL: entity names are constants here, and
-            # the only values put in (times, ids) are re-formatted or stripped of quotes.
-            statement = f"SELECT * FROM {entity_name}"  # noqa: S608
-            if where:
-                statement += f" WHERE {where}"
-            statement += f" STARTPOSITION {start} MAXRESULTS {size}"
-            answer = self._query(statement)
-            entities = answer.get(entity_name) or []
-            log.info(
-                "erp.page_fetched",
-                erp=self.name,
-                stream=entity_name,
-                start=start,
-                records=len(entities),
-            )
-            if counted and start == 1:
+        # QuickBooks' own query language, not SQL: entity names are constants here, and the
+        # only values put in (times, ids) are re-formatted or stripped of quotes.
+        statement = f"SELECT * FROM {entity_name}"  # noqa: S608
+        if where:
+            statement += f" WHERE {where}"
+
+        def fetch(start: int) -> Page[Json]:
+            answer = self._query(f"{statement} STARTPOSITION {start} MAXRESULTS {size}")
+            return Page(answer.get(entity_name) or [])
+
+        paging = Offset(size, start=1)
+        for number, page in enumerate(self._paged(entity_name, fetch, paging), 1):
+            if counted and number == 1:
+                entities = page.items
                 total = len(entities) if len(entities) < size else self._count(entity_name, where)
                 if total is not None:  # on top of what earlier reads of the stream brought
                     self._totals[entity_name] = self._read[entity_name] + total
-            yield from entities
-            if len(entities) < size:
-                return
-            start += size
+            yield from page.items
 
     def _count(self, entity_name: str, where: str | None) -> int | None:
         """How many entities the query matches, by `SELECT COUNT(*)` with the same filter,

@@ -36,6 +36,7 @@ from arsync.errors import FatalError
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
 from connector.erp.json_body import json_object
+from connector.erp.paging import Page, PageNumber
 from connector.erp.validation import UnmappableError, money, rejected
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import SOURCE_FIELDS, Context, Json, NotReceivableError
@@ -287,10 +288,10 @@ class XeroSource(ApiSource):
         """Every object of the stream (that `query` asks for), page by page; the cursor
         follows the newest. Each read adds to the stream's read and total."""
         modified_since = None if cursor is None else _if_modified_since(stream.name, cursor)
-        for page, body, items in self._raw_pages(stream, modified_since, query):
-            if page == 1:
-                self._expect(stream.name, body)
-            for entity in items:
+        for number, page in enumerate(self._raw_pages(stream, modified_since, query), 1):
+            if number == 1:
+                self._expect(stream.name, page.body)
+            for entity in page.items:
                 self._read[stream.name] += 1
                 self._advance(stream.name, entity)
                 yield entity
@@ -299,36 +300,31 @@ class XeroSource(ApiSource):
     def _uncounted(self, stream: Stream) -> Iterator[Json]:
         """Every object of the stream, read outside the pull: no cursor moves, and nothing is
         added to the pull's counts."""
-        for _, _, items in self._raw_pages(stream, None, ()):
-            yield from items
+        for page in self._raw_pages(stream, None, ()):
+            yield from page.items
 
     def _raw_pages(
         self, stream: Stream, modified_since: str | None, query: tuple[tuple[str, str], ...]
-    ) -> Iterator[tuple[int, Json, list[Json]]]:
-        """Each page of the stream: its number, the answer and its objects."""
-        page = 1
-        while True:
-            params: dict[str, str | int] = {"page": page, **dict(stream.query), **dict(query)}
+    ) -> Iterator[Page[Json]]:
+        """Each page of the stream (`page=1, 2, ...`), the answer with its objects, until the
+        `pagination` object's `pageCount`, or a short page when there is none."""
+
+        def fetch(number: int) -> Page[Json]:
+            params: dict[str, str | int] = {"page": number, **dict(stream.query), **dict(query)}
             if stream.where:
                 params["where"] = stream.where
             response, body = self._get(stream.name, params, modified_since)
-            items = body.get(stream.name) or []
-            log.info(
-                "erp.page_fetched",
-                erp=self.name,
-                stream=stream.name,
-                page=page,
-                records=len(items),
-                minute_calls_left=response.headers.get("X-MinLimit-Remaining"),
-                day_calls_left=response.headers.get("X-DayLimit-Remaining"),
-            )
             _warn_if_day_limit_low(response)
-            yield page, body, items
-            if _last_page(body, page, len(items)):
-                return
-            page += 1
+            calls_left = {
+                "minute_calls_left": response.headers.get("X-MinLimit-Remaining"),
+                "day_calls_left": response.headers.get("X-DayLimit-Remaining"),
+            }
+            items = body.get(stream.name) or []
+            return Page(items, more=_more_pages(body, number), body=body, context=calls_left)
 
-    def _expect(self, stream: str, body: Json) -> None:
+        return self._paged(stream.name, fetch, PageNumber(PAGE_SIZE))
+
+    def _expect(self, stream: str, body: Mapping[str, Any]) -> None:
         """The stream's total from `pagination.itemCount`, when this API version sends it."""
         pagination = body.get("pagination")
         count = pagination.get("itemCount") if isinstance(pagination, dict) else None
@@ -397,12 +393,13 @@ def _supplier_only(contact: Json) -> bool:
     return bool(contact.get("IsSupplier")) and contact.get("IsCustomer") is False
 
 
-def _last_page(body: Json, page: int, count: int) -> bool:
-    """The `pagination` object when Xero sends one; else a short page ends the list."""
+def _more_pages(body: Json, page: int) -> bool | None:
+    """Whether pages follow page `page`, by the `pagination` object when Xero sends one; None
+    when it does not (a short page then ends the list)."""
     pagination = body.get("pagination")
     if isinstance(pagination, dict) and pagination.get("pageCount") is not None:
-        return page >= int(pagination["pageCount"])
-    return count < PAGE_SIZE
+        return page < int(pagination["pageCount"])
+    return None
 
 
 def _if_modified_since(stream: str, cursor: str) -> str:
