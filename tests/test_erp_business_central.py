@@ -533,6 +533,52 @@ def test_invoices_that_cannot_be_mapped_are_quarantined(mock: responses.Requests
     assert "remainingAmount" in rejected[3].reason
 
 
+@pytest.mark.parametrize("field", ["remainingAmount", "totalAmountIncludingTax"])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("n/a", "is not a number (got 'n/a')"), ("", "is empty"), (None, "is empty")],
+)
+def test_an_invoice_amount_that_is_not_a_number_is_quarantined_naming_the_field(
+    mock: responses.RequestsMock, field: str, value: str | None, reason: str
+) -> None:
+    """`money()` has one meaning: a bad amount is refused in the API field's name, never read
+    as missing; the other invoices of the page still arrive."""
+    company(
+        salesInvoices=[sales_invoice(I1), sales_invoice("bad", **{field: value}), sales_invoice(I2)]
+    ).register(mock)
+
+    records, rejected = pull(source())
+
+    assert [r.id for r in records] == [I1, I2]
+    assert [(q.record_id, q.location, q.rule, q.reason) for q in rejected] == [
+        ("bad", "business_central:salesInvoices/bad", "invalid_record", f"{field} {reason}")
+    ]
+
+
+def test_a_cancelled_invoice_is_owed_nothing_whatever_its_remaining_amount(
+    mock: responses.RequestsMock,
+) -> None:
+    company(salesInvoices=[sales_invoice(I1, status="Canceled", remainingAmount="")]).register(mock)
+
+    records, rejected = pull(source())
+
+    assert rejected == []
+    assert [(r.status, r.open_balance) for r in records] == [(InvoiceStatus.VOID, D(0))]
+
+
+def test_a_credit_limit_that_is_not_a_number_is_quarantined_not_dropped(
+    mock: responses.RequestsMock,
+) -> None:
+    company(customers=[customer(C1, creditLimit="lots"), customer(C2)]).register(mock)
+
+    records, rejected = pull(source())
+
+    assert [r.id for r in records] == [C2]
+    assert [(q.record_type, q.record_id, q.reason) for q in rejected] == [
+        ("customer", C1, "creditLimit is not a number (got 'lots')")
+    ]
+
+
 def test_credit_memos_paid_to_an_invoice_or_open(mock: responses.RequestsMock) -> None:
     company(
         salesCreditMemos=[
@@ -660,6 +706,56 @@ def test_payments_that_cannot_be_mapped_are_quarantined(mock: responses.Requests
         ("payment", "MIXED", "business_central:customerPayments/line-1", "mixed_customers"),
         ("payment", "GHOST", "business_central:customerPayments/line-3", "invalid_record"),
     ]
+
+
+def test_a_payment_line_that_cannot_be_read_quarantines_its_document_only(
+    mock: responses.RequestsMock,
+) -> None:
+    """A journal line whose `amount` is not a number refuses its payment document (one
+    record), named by the line and at its location; the other payments, and the rest of the
+    pull, still arrive, and every line read is accounted for."""
+    fake = company(
+        customers=[customer(C1)],
+        salesInvoices=[sales_invoice(I1), sales_invoice(I2)],
+        customerPaymentJournals=[journal()],
+    )
+    fake.journal_lines["journal-1"] = [
+        line(1, "G00001", -500, I1),
+        line(2, "G00001", "12,50", I2),  # a decimal comma: not a number
+        line(3, "G00002", -80, I2),
+        line(4, "G00003", None),  # no amount at all
+        line(5, "G00004", -25),
+    ]
+    fake.register(mock)
+
+    loaded = pull_into(source(), frozenset({"USD"}), BarRecorder())
+
+    entries = list(loaded.builder.quarantine)
+    assert [(q.record_type, q.record_id, q.location, q.rule, q.reason) for q in entries] == [
+        (
+            "payment",
+            "G00001",
+            "business_central:customerPayments/line-2",
+            "invalid_record",
+            "line line-2 of document G00001: amount is not a number (got '12,50')",
+        ),
+        (
+            "payment",
+            "G00003",
+            "business_central:customerPayments/line-4",
+            "invalid_record",
+            "line line-4 of document G00003: amount is empty",
+        ),
+    ]
+    payments = {p.record.id: p.record for p in loaded.pulled if isinstance(p.record, Payment)}
+    assert sorted(payments) == ["G00002", "G00004"]
+    assert payments["G00002"].applied == D("80")
+    assert {type(p.record).__name__ for p in loaded.pulled} == {"Customer", "Invoice", "Payment"}
+    loaded.builder.build(as_of=dt.date(2026, 7, 1))
+    accounting = loaded.accounting()
+    assert accounting["payment"].read == 4
+    assert (accounting["payment"].ledger, accounting["payment"].quarantined) == (2, 2)
+    assert not any(count.unaccounted for count in accounting.values())
 
 
 def test_a_positive_payment_line_is_a_reversal_not_cash(mock: responses.RequestsMock) -> None:

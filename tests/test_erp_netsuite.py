@@ -470,6 +470,102 @@ def test_invoices_that_cannot_be_mapped_are_quarantined_by_record(
     assert "currency.symbol" in rejected[2].reason
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("foreignamountunpaid", "n/a", "foreignamountunpaid is not a number (got 'n/a')"),
+        ("foreignamountunpaid", "", "foreignamountunpaid is empty"),
+        ("foreigntotal", "1.234,56", "foreigntotal is not a number (got '1.234,56')"),
+    ],
+)
+def test_an_invoice_amount_that_is_not_a_number_is_quarantined_naming_the_column(
+    mock: responses.RequestsMock, column: str, value: str, reason: str
+) -> None:
+    """`money()` has one meaning: a bad amount is refused in the column's name, never read as
+    missing; the other rows of the page still arrive."""
+    FakeNetSuite(transactions=[invoice(1), invoice(2, **{column: value}), invoice(3)]).register(
+        mock
+    )
+
+    records, rejected = pull(source())
+
+    assert [r.id for r in records] == ["1", "3"]
+    assert [(q.record_id, q.location, q.rule, q.reason) for q in rejected] == [
+        ("2", "netsuite:CustInvc/2", "invalid_record", reason)
+    ]
+
+
+def test_a_paid_invoice_may_leave_its_unpaid_amount_null_but_not_unreadable(
+    mock: responses.RequestsMock,
+) -> None:
+    paid = invoice(1, status="CustInvc:B")
+    del paid["foreignamountunpaid"]  # SuiteQL leaves NULL columns out
+    FakeNetSuite(
+        transactions=[paid, invoice(2, status="CustInvc:B", foreignamountunpaid="-")]
+    ).register(mock)
+
+    records, rejected = pull(source())
+
+    assert [(r.id, r.open_balance) for r in records] == [("1", D(0))]
+    assert [(q.record_id, q.reason) for q in rejected] == [
+        ("2", "foreignamountunpaid is not a number (got '-')")
+    ]
+
+
+def test_a_credit_limit_that_is_not_a_number_is_quarantined_not_dropped(
+    mock: responses.RequestsMock,
+) -> None:
+    FakeNetSuite(customers=[customer(1, creditlimit="lots"), customer(2)]).register(mock)
+
+    records, rejected = pull(source())
+
+    assert [r.id for r in records] == ["2"]
+    assert [(q.record_type, q.record_id, q.reason) for q in rejected] == [
+        ("customer", "1", "creditlimit is not a number (got 'lots')")
+    ]
+
+
+def test_a_link_row_that_cannot_be_read_quarantines_its_document_only(
+    mock: responses.RequestsMock,
+) -> None:
+    """A `NextTransactionLineLink` row whose amount is not a number refuses the document it
+    applies (what that document applied is not known), named by the link and at its location;
+    the other documents keep their links, and every row read is accounted for."""
+    memo = {**payment(30), "type": "CustCred", "foreigntotal": "-40.00", "status": "CustCred:A"}
+    FakeNetSuite(
+        customers=[customer(1)],
+        transactions=[invoice(1), invoice(2), payment(10), payment(11), memo],
+        links=[
+            link(1, 10, "50.00"),
+            link(2, 10, "oops"),
+            link(1, 11, "30.00"),
+            link(2, 30, "15.00", "CustCred"),
+        ],
+    ).register(mock)
+
+    loaded = pull_into(source(), frozenset({"USD"}), BarRecorder())
+
+    entries = list(loaded.builder.quarantine)
+    assert [(q.record_type, q.record_id, q.location, q.rule, q.reason) for q in entries] == [
+        (
+            "payment",
+            "10",
+            "netsuite:NextTransactionLineLink/10->2",
+            "invalid_record",
+            "NextTransactionLineLink 10->2: foreignamount is not a number (got 'oops')",
+        )
+    ]
+    pulled = {p.record.id: p.record for p in loaded.pulled if not isinstance(p.record, Customer)}
+    assert set(pulled) == {"1", "2", "11", "30"}
+    assert [(a.invoice_id, a.amount) for a in pulled["11"].applications] == [("1", D("30.00"))]
+    assert [(a.invoice_id, a.amount) for a in pulled["30"].applications] == [("2", D("15.00"))]
+    loaded.builder.build(as_of=dt.date(2026, 7, 1))
+    accounting = loaded.accounting()
+    assert (accounting["payment"].read, accounting["payment"].quarantined) == (2, 1)
+    assert accounting["payment_application"].ledger == 1
+    assert not any(count.unaccounted for count in accounting.values())
+
+
 def test_payments_and_credit_memos_carry_their_applications(
     mock: responses.RequestsMock,
 ) -> None:

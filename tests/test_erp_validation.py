@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import ClassVar
+
 import pytest
 from pydantic import ValidationError
 
 from arsync.errors import SkippableError
+from arsync.quarantine import QuarantineEntry
 from arsync.records import Invoice
+from connector.erp.base import ApiSource, PulledItem
 from connector.erp.quickbooks import mapping as quickbooks
 from connector.erp.validation import UnmappableError, rejected
 from connector.erp.xero import mapping as xero
@@ -39,3 +44,35 @@ def test_pydantics_complaints_name_the_erps_field_and_the_value_it_sent() -> Non
     assert entry.rule == "invalid_record"
     assert entry.reason.startswith(f"{xero.SOURCE_FIELDS['total']}: ")
     assert "(got 'ten')" in entry.reason
+
+
+class _Source(ApiSource):
+    name = "example"
+    streams = ("Invoices",)
+    fields: ClassVar[Mapping[str, str]] = {"total": "Total"}
+
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
+        yield from ()
+
+
+def test_the_base_catches_each_records_refusal_once_and_nothing_else() -> None:
+    source = _Source()
+
+    def bad_total() -> Invoice:
+        return Invoice.model_validate({"id": "7", "total": "ten"})
+
+    def bad_line() -> Invoice:
+        raise UnmappableError("line 2: amount is empty", location="example:Lines/2")
+
+    def broken() -> Invoice:
+        raise KeyError("a bug, not a bad record")
+
+    entry = source._convert("invoice", "7", "example:Invoices/7", bad_total)
+    assert isinstance(entry, QuarantineEntry)
+    assert "; Total: Input should be a valid decimal (got 'ten')" in entry.reason
+    entry = source._convert("invoice", "8", "example:Invoices/8", bad_line)
+    assert isinstance(entry, QuarantineEntry)
+    assert (entry.location, entry.rule) == ("example:Lines/2", "invalid_record")
+    assert source._caught("invoice", "9", "example:Invoices/9", lambda: None) is None
+    with pytest.raises(KeyError):  # an unexpected exception is fatal, never quarantine
+        source._convert("invoice", "10", "example:Invoices/10", broken)

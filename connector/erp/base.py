@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 import structlog
+from pydantic import ValidationError
 
 from arsync.control import Basis, ControlBalance, ControlBalances
-from arsync.errors import FatalError
+from arsync.errors import FatalError, SkippableError
 from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord
 from connector.erp.paging import P, Page, Paginator, pages
+from connector.erp.validation import rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +234,35 @@ class ApiSource(IncrementalSource):
             **context,
         )
         return ControlBalances(figure, Basis.NET, listed, every_customer=every_customer)
+
+    # Canonical field -> the ERP's own name for it, to word quarantine reasons in its terms.
+    fields: ClassVar[Mapping[str, str]] = {}
+
+    def _convert(
+        self,
+        record_type: str,
+        record_id: object,
+        location: str,
+        build: Callable[[], CanonicalRecord],
+    ) -> PulledItem:
+        """One record mapped by `build` (a call of the ERP's mapping): Pulled at `location`,
+        or, when the mapping refuses it, its quarantine entry (`_caught`)."""
+        made = self._caught(record_type, record_id, location, build)
+        return made if isinstance(made, QuarantineEntry) else Pulled(made, location)
+
+    def _caught(
+        self, record_type: str, record_id: object, location: str, build: Callable[[], T]
+    ) -> T | QuarantineEntry:
+        """What `build` makes of one record (a record, a Skip, a payment split...), or the
+        record's quarantine entry when it raises a SkippableError or pydantic's
+        ValidationError: the one place an API source turns a bad record into quarantine, the
+        reason worded once (`connector.erp.validation.rejected`) in the ERP's `fields`. Each
+        record is caught on its own, so one bad record never takes the rest of a page, of a
+        payment's lines or of a link query with it; any other exception is not caught."""
+        try:
+            return build()
+        except (SkippableError, ValidationError) as error:
+            return rejected(record_type, record_id, location, error, self.fields)
 
 
 def utc_cursor(stream: str, cursor: str) -> dt.datetime:

@@ -1,42 +1,57 @@
 """Turning an API payload into a canonical record, or into a quarantine entry in the ERP's words.
 
 Every API source validates the same way; only the names differ: a reason names the ERP's own
-field (`remainingAmount`, `foreignamountunpaid`), which is what its admin can look up.
+field (`remainingAmount`, `foreignamountunpaid`), which is what its admin can look up. A mapping
+raises (`UnmappableError`, or pydantic's `ValidationError`); the shared base,
+`connector.erp.base.ApiSource._convert`, catches it per record and words it here (`rejected`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from pydantic import ValidationError
 
 from arsync.errors import SkippableError
 from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
-from arsync.records import CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import Pulled
-
-Model = type[Customer] | type[Invoice] | type[Payment] | type[CreditMemo]
 
 
 class UnmappableError(SkippableError):
-    """A payload arsync cannot turn into a record; the message says why, in the ERP's terms."""
+    """A payload arsync cannot turn into a record; the message says why, in the ERP's terms.
 
-    def __init__(self, reason: str) -> None:
-        super().__init__("invalid_record", reason)
+    `rule` is `invalid_record` unless the mapping knows a more telling one (`unknown_status`,
+    `payment_reversal`); `location` is where the fault is when that is a part of the record
+    (a payment's journal line), else the record's own location is used."""
+
+    def __init__(
+        self, reason: str, *, rule: str = "invalid_record", location: str | None = None
+    ) -> None:
+        super().__init__(rule, reason)
+        self.location = location
 
 
 def money(value: object, name: str) -> Decimal:
     """A required amount (a JSON number, or its text) as an exact Decimal, through its text,
     never through binary float; empty or not a number: UnmappableError, in the ERP's `name`."""
-    if value is None or isinstance(value, bool):
+    if value is None or value == "" or isinstance(value, bool):
         raise UnmappableError(f"{name} is empty")
     try:
-        return Decimal(str(value))
+        amount = Decimal(str(value))
     except InvalidOperation:
         raise UnmappableError(f"{name} is not a number (got {value!r})") from None
+    if not amount.is_finite():
+        raise UnmappableError(f"{name} is not a number (got {value!r})")
+    return amount
+
+
+def optional_money(value: object, name: str) -> Decimal | None:
+    """An amount the ERP may leave out: None when it is absent or empty; anything else must
+    be a number (`money`), never taken as missing."""
+    if value is None or value == "":
+        return None
+    return money(value, name)
 
 
 def rejected(
@@ -46,29 +61,15 @@ def rejected(
     error: SkippableError | ValidationError,
     names: Mapping[str, str],
 ) -> QuarantineEntry:
-    """The quarantine entry for a payload a mapping refused: its own rule and reason, or
-    pydantic's complaints in the ERP's field `names`."""
+    """The quarantine entry for a payload a mapping refused: its own rule and reason (at the
+    part it names, if it names one), or pydantic's complaints in the ERP's field `names`."""
     if isinstance(error, ValidationError):
         return quarantined(
             record_type, record_id, location, "invalid_record", validation_reason(error, names)
         )
+    if isinstance(error, UnmappableError) and error.location is not None:
+        location = error.location
     return quarantined(record_type, record_id, location, error.rule, error.reason)
-
-
-def validated(
-    model: Model,
-    data: Mapping[str, Any],
-    record_type: str,
-    location: str,
-    names: Mapping[str, str],
-) -> Pulled | QuarantineEntry:
-    """The record, or its quarantine entry with the reason in the ERP's field `names`."""
-    try:
-        record = model.model_validate(data)
-    except ValidationError as error:
-        why = validation_reason(error, names)
-        return quarantined(record_type, data.get("id"), location, "invalid_record", why)
-    return Pulled(record, location)
 
 
 def quarantined(

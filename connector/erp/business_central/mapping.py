@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
-from arsync.quarantine import QuarantineEntry
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
+from connector.erp import validation
 from connector.erp.base import Pulled
 from connector.erp.payment_methods import method_named
-from connector.erp.validation import Model, quarantined, validation_reason
-from connector.erp.validation import validated as validate_record
+from connector.erp.validation import UnmappableError
 
 log = structlog.get_logger(__name__)
 Entity = dict[str, Any]
@@ -64,14 +62,14 @@ def day(entity: Entity, name: str) -> str | None:
     return None if value is None or value == EMPTY_DATE else value
 
 
-def money(entity: Entity, name: str) -> Decimal | None:
-    value = entity.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
+def money(entity: Entity, name: str) -> Decimal:
+    """A required amount: empty or not a number is UnmappableError, naming the API field."""
+    return validation.money(entity.get(name), name)
+
+
+def optional_money(entity: Entity, name: str) -> Decimal | None:
+    """An amount that may be absent (None); present, it must be a number."""
+    return validation.optional_money(entity.get(name), name)
 
 
 def stamp(entity: Entity) -> dt.datetime | None:
@@ -115,8 +113,17 @@ class Lookups:
         latest: dict[str, str] = {}
         for entity in entities:
             code = (text(entity, "currencyCode") or "").upper()
-            amount = money(entity, "exchangeRateAmount")
-            relational = money(entity, "relationalExchangeRateAmount")
+            try:
+                amount = optional_money(entity, "exchangeRateAmount")
+                relational = optional_money(entity, "relationalExchangeRateAmount")
+            except UnmappableError as error:  # a rate arsync cannot read is not used
+                log.warning(
+                    "erp.exchange_rate_skipped",
+                    source="business_central",
+                    record=f"currencyExchangeRates/{text(entity, 'id')}",
+                    reason=error.reason,
+                )
+                continue
             starting = day(entity, "startingDate") or ""
             if not code or text(entity, "relationalCurrencyCode") or not amount or not relational:
                 continue
@@ -141,11 +148,11 @@ class Lookups:
 # --------------------------------------------------------------------------- records
 
 
-def customer(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry:
+def customer(entity: Entity, lookups: Lookups) -> Customer:
     """`creditLimit` is kept in LCY by Business Central: converted to the customer's currency
-    by the latest exchange rate; 0 means no limit."""
+    by the latest exchange rate; 0 (or none) means no limit."""
     currency = lookups.currency(entity)
-    limit = money(entity, "creditLimit")
+    limit = optional_money(entity, "creditLimit")
     if limit is not None and limit > 0:
         converted = lookups.from_local(limit, currency)
         if converted is None:
@@ -168,7 +175,7 @@ def customer(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry:
     days = lookups.terms.get(guid(entity, "paymentTermsId") or "")
     if days is not None:
         data["payment_terms_days"] = days
-    return validated(Customer, data, "customer", location("customers", entity))
+    return Customer.model_validate(data)
 
 
 _INVOICE_STATUS = {
@@ -180,19 +187,18 @@ _INVOICE_STATUS = {
 _NOT_POSTED = {"", "Draft", "In Review"}
 
 
-def invoice(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry | Skip:
-    """Owed by the bill-to customer: the one Business Central posts the receivable to."""
+def invoice(entity: Entity, lookups: Lookups) -> Invoice | Skip:
+    """Owed by the bill-to customer: the one Business Central posts the receivable to. A
+    cancelled invoice is owed nothing, whatever `remainingAmount` says."""
     status_text = text(entity, "status") or ""
     if status_text in _NOT_POSTED:
         return Skip.NOT_POSTED
     status = _INVOICE_STATUS.get(status_text)
-    where = location("salesInvoices", entity)
     if status is None:
         why = f"status {status_text!r} is not a sales invoice status arsync knows"
-        return quarantined("invoice", text(entity, "id"), where, "unknown_status", why)
-    open_balance = money(entity, "remainingAmount")
-    if status is InvoiceStatus.VOID:
-        open_balance = Decimal(0)
+        raise UnmappableError(why, rule="unknown_status")
+    void = status is InvoiceStatus.VOID
+    open_balance = Decimal(0) if void else money(entity, "remainingAmount")
     data = {
         "id": text(entity, "id"),
         "number": text(entity, "number"),
@@ -205,10 +211,10 @@ def invoice(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry | Skip
         "status": status,
         "last_modified": stamp(entity),
     }
-    return validated(Invoice, data, "invoice", where)
+    return Invoice.model_validate(data)
 
 
-def credit_memo(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry | Skip:
+def credit_memo(entity: Entity, lookups: Lookups) -> Pulled | Skip:
     """A posted memo: `Paid` means fully applied, and with an `invoiceId` it went to that
     invoice; an `Open` memo's applied part is not in the API, so it is all unapplied credit."""
     status = text(entity, "status") or ""
@@ -222,7 +228,7 @@ def credit_memo(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry | 
     where = location("salesCreditMemos", entity)
     if status not in {"Open", "Paid"}:
         why = f"status {status!r} is not a sales credit memo status arsync knows"
-        return quarantined("credit_memo", text(entity, "id"), where, "unknown_status", why)
+        raise UnmappableError(why, rule="unknown_status")
     amount = money(entity, "totalAmountIncludingTax")
     date = day(entity, "creditMemoDate") or day(entity, "postingDate")
     applications = []
@@ -236,16 +242,12 @@ def credit_memo(entity: Entity, lookups: Lookups) -> Pulled | QuarantineEntry | 
         "date": date,
         "applications": tuple(applications),
     }
-    result = validated(CreditMemo, data, "credit_memo", where)
-    if isinstance(result, Pulled) and applications:
-        return Pulled(result.record, where, (where,))
-    return result
+    return Pulled(CreditMemo.model_validate(data), where, (where,) if applications else ())
 
 
-def payments(
-    lines: Iterable[Entity], currency_of: Callable[[str | None, str | None], str | None]
-) -> list[Pulled | QuarantineEntry]:
-    """Payment journal lines grouped into payments by journal and document number.
+def payment_documents(lines: Iterable[Entity]) -> list[list[Entity]]:
+    """Payment journal lines grouped into payments by journal and document number, each
+    group made into a payment by `payment`.
 
     Each line with `appliesToInvoiceId` applies its amount to that invoice; a line without is
     cash not applied yet. `amount` is the journal line's signed `Amount` (positive a debit):
@@ -270,7 +272,7 @@ def payments(
             continue
         key = (text(line, "journalId") or "", text(line, "documentNumber") or "")
         groups.setdefault(key, []).append(line)
-    return [_payment(group, currency_of) for group in groups.values()]
+    return list(groups.values())
 
 
 def applied_outside_the_api(line: Entity) -> bool:
@@ -286,30 +288,32 @@ def applied_outside_the_api(line: Entity) -> bool:
     return guid(line, "appliesToInvoiceId") is None and number is not None
 
 
-def _payment(
+def payment(
     group: list[Entity], currency_of: Callable[[str | None, str | None], str | None]
-) -> Pulled | QuarantineEntry:
+) -> Pulled:
+    """One payment document (a group of `payment_documents`), at its first line. A line
+    that cannot be read, or that debits the customer, is named in the reason, at its own
+    location: the document is one record, and without that line its amount is not known."""
     first = group[0]
     where = location("customerPayments", first)
     doc_id = text(first, "documentNumber")
     customers = {guid(line, "customerId") for line in group}
     if len(customers) > 1:
         why = f"document {doc_id} has lines for {len(customers)} different customers"
-        return quarantined("payment", doc_id, where, "mixed_customers", why)
-    for line in group:
-        signed = money(line, "amount")
-        if signed is not None and signed > 0:
-            line_id = text(line, "id")
+        raise UnmappableError(why, rule="mixed_customers")
+    signed = [_line_amount(line, doc_id) for line in group]
+    for line, amount in zip(group, signed, strict=True):
+        if amount > 0:
             why = (
-                f"line {line_id} of document {doc_id} has amount +{signed}: a debit to the "
-                "customer (a reversal or refund), not cash received"
+                f"line {text(line, 'id')} of document {doc_id} has amount +{amount}: a debit "
+                "to the customer (a reversal or refund), not cash received"
             )
             reversal = location("customerPayments", line)
-            return quarantined("payment", doc_id, reversal, "payment_reversal", why)
+            raise UnmappableError(why, rule="payment_reversal", location=reversal)
     applied: dict[str, tuple[Decimal, str | None, str]] = {}
     total = Decimal(0)
-    for line in group:
-        amount = -(money(line, "amount") or Decimal(0))
+    for line, line_amount in zip(group, signed, strict=True):
+        amount = -line_amount
         total += amount
         target = guid(line, "appliesToInvoiceId")
         if target is None or not amount:
@@ -333,11 +337,18 @@ def _payment(
             for target, (amount, applied_date, _) in sorted(applied.items())
         ),
     }
-    result = validated(Payment, data, "payment", where)
-    if isinstance(result, Pulled):
-        parts = tuple(part for _, (_, _, part) in sorted(applied.items()))
-        return Pulled(result.record, where, parts)
-    return result
+    parts = tuple(part for _, (_, _, part) in sorted(applied.items()))
+    return Pulled(Payment.model_validate(data), where, parts)
+
+
+def _line_amount(line: Entity, doc_id: str | None) -> Decimal:
+    """A journal line's signed `amount`; one that cannot be read refuses its document, at the
+    line's own location."""
+    try:
+        return money(line, "amount")
+    except UnmappableError as error:
+        why = f"line {text(line, 'id')} of document {doc_id}: {error.reason}"
+        raise UnmappableError(why, location=location("customerPayments", line)) from None
 
 
 def _earliest(dates: Iterable[str | None]) -> str | None:
@@ -370,14 +381,3 @@ FIELDS = {  # canonical field -> the API field it came from, for quarantine reas
     "received_date": "postingDate",
     "id": "id",
 }
-
-
-def validated(
-    model: Model, data: Mapping[str, Any], record_type: str, where: str
-) -> Pulled | QuarantineEntry:
-    return validate_record(model, data, record_type, where, FIELDS)
-
-
-def reason(error: ValidationError) -> str:
-    """Pydantic's errors in this ERP's words: its own field names."""
-    return validation_reason(error, FIELDS)

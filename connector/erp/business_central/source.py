@@ -27,23 +27,31 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import ClassVar
 
 import structlog
 
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
-from arsync.quarantine import QuarantineEntry
+from arsync.records import Customer, Invoice
 from connector.erp.base import ApiSource, Pulled, PulledItem, keep_freshest
 from connector.erp.business_central import mapping
 from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
 from connector.erp.http import ApiError
 from connector.erp.paging import NextLink, Page
+from connector.erp.validation import UnmappableError
 
 log = structlog.get_logger(__name__)
 STREAMS = ("customers", "salesInvoices", "salesCreditMemos", "customerPayments")
+RECORD_TYPES = {
+    "customers": "customer",
+    "salesInvoices": "invoice",
+    "salesCreditMemos": "credit_memo",
+    "customerPayments": "payment",
+}
 CONTROL_FIGURE = "Business Central customerFinancialDetail.balance (LCY)"
 
 
@@ -54,6 +62,7 @@ class BusinessCentralSource(ApiSource):
 
     name: ClassVar[str] = "business_central"
     streams: ClassVar[tuple[str, ...]] = STREAMS
+    fields: ClassVar[Mapping[str, str]] = mapping.FIELDS
 
     def __init__(
         self,
@@ -113,8 +122,10 @@ class BusinessCentralSource(ApiSource):
         self,
         stream: str,
         since: dict[str, str],
-        to_record: Callable[[Entity], Pulled | QuarantineEntry | Skip],
+        to_record: Callable[[Entity], Customer | Invoice | Pulled | Skip],
     ) -> Iterator[PulledItem]:
+        """The stream's entities, each mapped by `to_record` on its own (`_caught`): a record
+        at the entity's location, its quarantine entry, or a document skipped."""
         cursor = since.get(stream)
         if cursor is None:
             entities = self._read_entities(stream, None)
@@ -123,7 +134,11 @@ class BusinessCentralSource(ApiSource):
         else:
             entities = self._read_entities(stream, {"$filter": modified_after(cursor)})
         for entity in entities:
-            item = to_record(entity)
+            where = mapping.location(stream, entity)
+            entity_id = mapping.text(entity, "id")
+            item = self._caught(RECORD_TYPES[stream], entity_id, where, partial(to_record, entity))
+            if isinstance(item, Customer | Invoice):
+                item = Pulled(item, where)
             if isinstance(item, Skip):
                 _log_skip(stream, entity, item)
                 continue
@@ -198,7 +213,12 @@ class BusinessCentralSource(ApiSource):
             for line in lines
             if (mapping.text(line, "journalId"), mapping.text(line, "documentNumber")) in changed
         ]
-        yield from mapping.payments(wanted, lambda i, c: self._payment_currency(i, c, lookups))
+        currency_of = partial(self._payment_currency, lookups=lookups)
+        for group in mapping.payment_documents(wanted):
+            where = mapping.location("customerPayments", group[0])
+            doc_id = mapping.text(group[0], "documentNumber")
+            build = partial(mapping.payment, group, currency_of)
+            yield self._caught("payment", doc_id, where, build)
 
     def _collection(
         self,
@@ -305,12 +325,18 @@ def _control_balance(entity: Entity, local: str) -> ControlBalance | None:
     or its documents are in another currency."""
     customer_id = mapping.text(entity, "id")
     detail = entity.get("customerFinancialDetail")
-    balance = mapping.money(detail, "balance") if isinstance(detail, dict) else None
+    unreadable = None
+    try:
+        balance = mapping.optional_money(detail, "balance") if isinstance(detail, dict) else None
+    except UnmappableError as error:  # never taken as 0
+        balance, unreadable = None, f"customerFinancialDetail.{error.reason}"
     currency = (mapping.text(entity, "currencyCode") or local).upper()
     if customer_id is not None and balance is not None and currency == local:
         return ControlBalance(customer_id, local, balance)
     if customer_id is None:
         reason = "no id"
+    elif unreadable is not None:
+        reason = unreadable
     elif balance is None:
         reason = "no customerFinancialDetail.balance"
     else:

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from pydantic import ValidationError
-
 from arsync.control import ControlBalance
-from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     CreditMemo,
     Customer,
@@ -28,11 +25,11 @@ from arsync.records import (
     Payment,
     PaymentMethod,
 )
+from connector.erp import validation
 from connector.erp.base import Pulled
 from connector.erp.netsuite.suiteql import Query, Row, modified_after
 from connector.erp.payment_methods import method_named
-from connector.erp.validation import Model, quarantined, validation_reason
-from connector.erp.validation import validated as validate_record
+from connector.erp.validation import UnmappableError
 
 INVOICE, PAYMENT, CREDIT_MEMO = "CustInvc", "CustPymt", "CustCred"
 
@@ -139,7 +136,10 @@ def control_balance(row: Row) -> ControlBalance | str:
     customer's currency is a base currency, so only those customers are compared.
     """
     customer_id = text(row, "id")
-    amount = money(row, "balancesearch")
+    try:
+        amount = optional_money(row, "balancesearch")
+    except UnmappableError as error:  # never taken as 0
+        return error.reason
     code = currency(row)
     if customer_id is None:
         return "no id"
@@ -169,22 +169,21 @@ def currency(row: Row) -> str | None:
     return None if value is None else value.upper()
 
 
-def money(row: Row, column: str) -> Decimal | None:
-    """A JSON number or numeric string as an exact Decimal (the answer is parsed with
-    `parse_float=Decimal`, so no binary float ever stands in between)."""
-    value = row.get(column)
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
+def money(row: Row, column: str) -> Decimal:
+    """A required amount, a JSON number or numeric string, as an exact Decimal (the answer is
+    parsed with `parse_float=Decimal`, so no binary float ever stands in between); left out
+    (NULL), empty or not a number: UnmappableError, naming the column."""
+    return validation.money(row.get(column), column)
 
 
-def magnitude(row: Row, column: str) -> Decimal | None:
+def optional_money(row: Row, column: str) -> Decimal | None:
+    """An amount that may be NULL (None); present, it must be a number."""
+    return validation.optional_money(row.get(column), column)
+
+
+def magnitude(row: Row, column: str) -> Decimal:
     """Payments and credit memos carry signed totals (credit side): their size is the amount."""
-    value = money(row, column)
-    return None if value is None else abs(value)
+    return abs(money(row, column))
 
 
 def day(row: Row, column: str) -> str | None:
@@ -215,7 +214,7 @@ def payment_method(name: str | None) -> PaymentMethod | None:
 # --------------------------------------------------------------------------- records
 
 
-def customer(row: Row) -> Pulled | QuarantineEntry:
+def customer(row: Row) -> Customer:
     name = text(row, "companyname") or " ".join(
         part for part in (text(row, "firstname"), text(row, "lastname")) if part
     )
@@ -223,31 +222,30 @@ def customer(row: Row) -> Pulled | QuarantineEntry:
         "id": text(row, "id"),
         "name": name or text(row, "entityid"),
         "currency": currency(row),
-        "credit_limit": money(row, "creditlimit"),
+        "credit_limit": optional_money(row, "creditlimit"),
         "parent_id": text(row, "parent"),
     }
-    terms = money(row, "daysuntilnetdue")
+    terms = optional_money(row, "daysuntilnetdue")
     if terms is not None:
         data["payment_terms_days"] = int(terms)
-    return validated(Customer, data, "customer", f"netsuite:customer/{data['id']}")
+    return Customer.model_validate(data)
 
 
-def invoice(row: Row) -> Pulled | QuarantineEntry | Skip:
-    location = f"netsuite:{INVOICE}/{text(row, 'id')}"
+def invoice(row: Row) -> Invoice | Skip:
+    """A voided invoice is owed nothing, whatever it still shows; a paid one may leave
+    `foreignamountunpaid` NULL, which is 0; any other must say what is unpaid."""
     status = _invoice_status(row)
     if isinstance(status, Skip):
         return status
     if status is None:
-        return quarantined(
-            "invoice",
-            text(row, "id"),
-            location,
-            "unknown_status",
-            f"status {text(row, 'status')!r} is not an invoice status arsync knows",
-        )
-    open_balance = money(row, "foreignamountunpaid")
-    if status is InvoiceStatus.VOID or (open_balance is None and status is InvoiceStatus.PAID):
-        open_balance = Decimal(0)  # a voided invoice is owed nothing, whatever it still shows
+        why = f"status {text(row, 'status')!r} is not an invoice status arsync knows"
+        raise UnmappableError(why, rule="unknown_status")
+    if status is InvoiceStatus.VOID:
+        open_balance = Decimal(0)
+    elif status is InvoiceStatus.PAID:
+        open_balance = optional_money(row, "foreignamountunpaid") or Decimal(0)
+    else:
+        open_balance = money(row, "foreignamountunpaid")
     data = {
         "id": text(row, "id"),
         "number": text(row, "tranid"),
@@ -260,7 +258,7 @@ def invoice(row: Row) -> Pulled | QuarantineEntry | Skip:
         "status": status,
         "last_modified": stamp(row),
     }
-    return validated(Invoice, data, "invoice", location)
+    return Invoice.model_validate(data)
 
 
 def _invoice_status(row: Row) -> InvoiceStatus | Skip | None:
@@ -282,9 +280,20 @@ def document_skipped(row: Row) -> bool:
     return text(row, "type") == PAYMENT and letter == "A"
 
 
-def document(row: Row, applications: Mapping[str, Decimal]) -> Pulled | QuarantineEntry:
+def record_type(row: Row) -> str:
+    """The record type of a payment or credit memo row."""
+    return "payment" if text(row, "type") == PAYMENT else "credit_memo"
+
+
+def document(
+    row: Row, applications: Mapping[str, Decimal], refused: UnmappableError | None = None
+) -> Pulled:
     """A payment or credit memo, with what it applied to each invoice (dated its own date:
-    the link rows carry no application date)."""
+    the link rows carry no application date). `refused`: one of its link rows could not be
+    read (`link_amounts`), so what it applied is not known: the document is refused with
+    that link row's reason, at the link row."""
+    if refused is not None:
+        raise refused
     kind = text(row, "type")
     doc_id = text(row, "id")
     location = f"netsuite:{kind}/{doc_id}"
@@ -292,10 +301,7 @@ def document(row: Row, applications: Mapping[str, Decimal]) -> Pulled | Quaranti
         {"invoice_id": invoice_id, "amount": amount, "applied_date": day(row, "trandate")}
         for invoice_id, amount in sorted(applications.items())
     )
-    part_locations = tuple(
-        f"netsuite:NextTransactionLineLink/{doc_id}->{invoice_id}"
-        for invoice_id in sorted(applications)
-    )
+    part_locations = tuple(link_location(doc_id, invoice_id) for invoice_id in sorted(applications))
     data: dict[str, Any] = {
         "id": doc_id,
         "customer_id": text(row, "entity"),
@@ -303,36 +309,50 @@ def document(row: Row, applications: Mapping[str, Decimal]) -> Pulled | Quaranti
         "amount": magnitude(row, "foreigntotal"),
         "applications": parts,
     }
+    record: Payment | CreditMemo
     if kind == PAYMENT:
         data["received_date"] = day(row, "trandate")
         data["method"] = payment_method(text(row, "paymentmethod"))
-        result = validated(Payment, data, "payment", location)
+        record = Payment.model_validate(data)
     else:
         data["date"] = day(row, "trandate")
         data["reason"] = text(row, "memo")
-        result = validated(CreditMemo, data, "credit_memo", location)
-    if isinstance(result, Pulled):
-        return Pulled(result.record, result.location, part_locations)
-    return result
+        record = CreditMemo.model_validate(data)
+    return Pulled(record, location, part_locations)
 
 
-def link_amounts(links: Iterable[Row]) -> dict[str, dict[str, Decimal]]:
-    """Per payment or credit memo, the amount applied to each invoice.
+def link_location(doc_id: str | None, invoice_id: str | None) -> str:
+    return f"netsuite:NextTransactionLineLink/{doc_id}->{invoice_id}"
+
+
+def link_amounts(
+    links: Iterable[Row],
+) -> tuple[dict[str, dict[str, Decimal]], dict[str, UnmappableError]]:
+    """Per payment or credit memo, the amount applied to each invoice; and per document, the
+    first of its link rows that could not be read (its amount), for `document` to refuse it
+    with. Each row is read on its own: a bad one takes no other document's links with it.
 
     Line links of one application are summed. Should an account hold the same application in
     both orientations, the invoice-to-document one is kept, so nothing is counted twice.
     """
     forward: dict[str, dict[str, Decimal]] = {}
     backward: dict[str, dict[str, Decimal]] = {}
+    refused: dict[str, UnmappableError] = {}
     for link in links:
-        amount = magnitude(link, "foreignamount")
-        if not amount:
-            continue
         if text(link, "previoustype") == INVOICE:
             doc, target, into = text(link, "nextdoc"), text(link, "previousdoc"), forward
         else:
             doc, target, into = text(link, "previousdoc"), text(link, "nextdoc"), backward
         if doc is None or target is None:
+            continue
+        try:
+            amount = magnitude(link, "foreignamount")
+        except UnmappableError as error:
+            where = link_location(doc, target)
+            why = f"NextTransactionLineLink {doc}->{target}: {error.reason}"
+            refused.setdefault(doc, UnmappableError(why, location=where))
+            continue
+        if not amount:
             continue
         per_invoice = into.setdefault(doc, {})
         per_invoice[target] = per_invoice.get(target, Decimal(0)) + amount
@@ -340,7 +360,7 @@ def link_amounts(links: Iterable[Row]) -> dict[str, dict[str, Decimal]]:
         merged = forward.setdefault(doc, {})
         for target, amount in per_invoice.items():
             merged.setdefault(target, amount)
-    return forward
+    return forward, refused
 
 
 # --------------------------------------------------------------------------- validation
@@ -363,14 +383,3 @@ COLUMNS = {  # canonical field -> the NetSuite column it came from, for quaranti
     "date": "trandate",
     "applications": "NextTransactionLineLink",
 }
-
-
-def validated(
-    model: Model, data: Mapping[str, Any], record_type: str, location: str
-) -> Pulled | QuarantineEntry:
-    return validate_record(model, data, record_type, location, COLUMNS)
-
-
-def reason(error: ValidationError) -> str:
-    """Pydantic's errors in this ERP's words: its own field names."""
-    return validation_reason(error, COLUMNS)

@@ -25,15 +25,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import ClassVar
 
 import structlog
 
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
-from connector.erp.base import ApiSource, PulledItem, keep_freshest
+from arsync.records import Invoice
+from connector.erp.base import ApiSource, Pulled, PulledItem, keep_freshest
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 from connector.erp.paging import Offset
@@ -51,6 +53,7 @@ class NetSuiteSource(ApiSource):
 
     name: ClassVar[str] = "netsuite"
     streams: ClassVar[tuple[str, ...]] = STREAMS
+    fields: ClassVar[Mapping[str, str]] = mapping.COLUMNS
 
     def __init__(self, suiteql: SuiteQL, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
@@ -148,7 +151,9 @@ class NetSuiteSource(ApiSource):
     def _customers(self, since: str | None) -> Iterator[PulledItem]:
         for row in self._counted("customers", mapping.customers_query(since)):
             self._advance("customers", row)
-            yield mapping.customer(row)
+            customer_id = mapping.text(row, "id")
+            where = f"netsuite:customer/{customer_id}"
+            yield self._convert("customer", customer_id, where, partial(mapping.customer, row))
 
     def _transactions(self, since: str | None) -> Iterator[PulledItem]:
         documents: list[Row] = []
@@ -158,7 +163,7 @@ class NetSuiteSource(ApiSource):
             kind = mapping.text(row, "type")
             if kind == mapping.INVOICE:
                 if since is None:
-                    yield from _invoice(row)
+                    yield from self._invoice(row)
                 else:
                     keep_freshest(invoices, mapping.text(row, "id") or "", row, _older)
             elif mapping.document_skipped(row):
@@ -176,7 +181,7 @@ class NetSuiteSource(ApiSource):
                 invoices=len(invoices),
             )
             for row in invoices.values():
-                yield from _invoice(row)
+                yield from self._invoice(row)
         links = self._links(documents, since)
         yield from self._documents(documents, links)
         if since is not None:
@@ -188,10 +193,15 @@ class NetSuiteSource(ApiSource):
         return list(self._rows("applications", mapping.applications_query(since)))
 
     def _documents(self, documents: list[Row], links: list[Row]) -> Iterator[PulledItem]:
-        amounts = mapping.link_amounts(links)
+        """Each payment and credit memo with its applications, on its own: a link row that
+        cannot be read refuses its own document only."""
+        amounts, refused = mapping.link_amounts(links)
         for row in documents:
-            own: dict[str, Decimal] = amounts.get(mapping.text(row, "id") or "", {})
-            yield mapping.document(row, own)
+            doc_id = mapping.text(row, "id")
+            own: dict[str, Decimal] = amounts.get(doc_id or "", {})
+            build = partial(mapping.document, row, own, refused.get(doc_id or ""))
+            where = f"netsuite:{mapping.text(row, 'type')}/{doc_id}"
+            yield self._caught(mapping.record_type(row), doc_id, where, build)
 
     def _paid_invoices(self, links: list[Row], read: set[str]) -> Iterator[PulledItem]:
         """The invoices the changed documents apply to that this pull has not read: one paid
@@ -207,7 +217,16 @@ class NetSuiteSource(ApiSource):
             query = mapping.invoices_query(wanted[start : start + IDS_PER_QUERY])
             for row in self._counted("transactions", query):
                 self._advance("transactions", row)
-                yield from _invoice(row)
+                yield from self._invoice(row)
+
+    def _invoice(self, row: Row) -> Iterator[PulledItem]:
+        invoice_id = mapping.text(row, "id")
+        where = f"netsuite:{mapping.INVOICE}/{invoice_id}"
+        item = self._caught("invoice", invoice_id, where, partial(mapping.invoice, row))
+        if isinstance(item, mapping.Skip):
+            _log_skip(row, item)
+        else:
+            yield Pulled(item, where) if isinstance(item, Invoice) else item
 
     def _advance(self, stream: str, row: Row) -> None:
         """Move the stream's cursor to this row's `lastmodified` if it is later."""
@@ -219,14 +238,6 @@ class NetSuiteSource(ApiSource):
 
     def _format_cursor(self, moment: dt.datetime) -> str:
         return moment.isoformat(timespec="seconds")
-
-
-def _invoice(row: Row) -> Iterator[PulledItem]:
-    item = mapping.invoice(row)
-    if isinstance(item, mapping.Skip):
-        _log_skip(row, item)
-    else:
-        yield item
 
 
 def _older(row: Row, than: Row) -> bool:

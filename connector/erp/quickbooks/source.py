@@ -26,11 +26,11 @@ import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
 import structlog
-from pydantic import ValidationError
 
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
@@ -42,7 +42,7 @@ from connector.erp.paging import Offset, Page
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import SOURCE_FIELDS, Json, Lookups
 from connector.erp.quickbooks.settings import QuickBooksSettings
-from connector.erp.validation import UnmappableError, money, rejected
+from connector.erp.validation import UnmappableError, money
 
 if TYPE_CHECKING:
     import requests
@@ -74,6 +74,7 @@ class QuickBooksSource(ApiSource):
 
     name: ClassVar[str] = "quickbooks"
     streams: ClassVar[tuple[str, ...]] = STREAMS
+    fields: ClassVar[Mapping[str, str]] = SOURCE_FIELDS
 
     def __init__(self, settings: QuickBooksSettings, client: HttpClient) -> None:
         super().__init__()
@@ -146,13 +147,13 @@ class QuickBooksSource(ApiSource):
         self._read_invoices = set()
         self._paid_invoices = set()
         if "Invoice" in since:
-            yield from self._convert("Invoice", self._changed_and_open_invoices(since))
+            yield from self._records("Invoice", self._changed_and_open_invoices(since))
         else:
             yield from self._simple("Invoice", since, mapping.invoice)
         credits: dict[str, list[Application]] = defaultdict(list)
         yield from self._payments(since, credits)
         if "Invoice" in since:
-            yield from self._convert("Invoice", self._linked_invoices())
+            yield from self._records("Invoice", self._linked_invoices())
         yield from self._credit_memos(since, credits)
 
     # ------------------------------------------------------------------ streams
@@ -164,21 +165,19 @@ class QuickBooksSource(ApiSource):
         convert: Callable[[Json, Lookups], Customer | Invoice],
         extra: str | None = None,
     ) -> Iterator[PulledItem]:
-        yield from self._convert(entity_name, self._changed(entity_name, since, extra), convert)
+        yield from self._records(entity_name, self._changed(entity_name, since, extra), convert)
 
-    def _convert(
+    def _records(
         self,
         entity_name: str,
         entities: Iterator[Json],
         convert: Callable[[Json, Lookups], Customer | Invoice] = mapping.invoice,
     ) -> Iterator[PulledItem]:
+        record_type = RECORD_TYPES[entity_name]
         for entity in entities:
-            try:
-                record = convert(entity, self._lookups)
-            except (UnmappableError, ValidationError) as error:
-                yield self._rejection(entity_name, entity, error)
-                continue
-            yield Pulled(record, _location(entity_name, entity))
+            where = _location(entity_name, entity)
+            build = partial(convert, entity, self._lookups)
+            yield self._convert(record_type, entity.get("Id"), where, build)
 
     def _changed_and_open_invoices(self, since: Mapping[str, str]) -> Iterator[Json]:
         """The invoices changed at or after the cursor, and every open one, each once.
@@ -264,17 +263,21 @@ class QuickBooksSource(ApiSource):
             yield from self._credit_memo(entity, credits.get(str(entity.get("Id")), []))
 
     def _credit_memo(self, entity: Json, applications: list[Application]) -> Iterator[PulledItem]:
-        try:
-            memo = mapping.credit_memo(entity, applications, self._lookups)
-        except (UnmappableError, ValidationError) as error:
-            yield self._rejection("CreditMemo", entity, error)
-            return
         location = _location("CreditMemo", entity)
-        if memo is None:
+
+        def build() -> CreditMemo | None:
+            memo = mapping.credit_memo(entity, applications, self._lookups)
+            if memo is not None:
+                _warn_credit_used_elsewhere(entity, memo, location)
+            return memo
+
+        memo = self._caught("credit_memo", entity.get("Id"), location, build)
+        if isinstance(memo, QuarantineEntry):
+            yield memo
+        elif memo is None:
             log.debug("erp.record_skipped", erp=self.name, record=location, reason="zero credit")
-            return
-        _warn_credit_used_elsewhere(entity, memo, location)
-        yield Pulled(memo, location)
+        else:
+            yield Pulled(memo, location)
 
     def _all_credit_applications(
         self, credits: dict[str, list[Application]]
@@ -291,15 +294,13 @@ class QuickBooksSource(ApiSource):
     # ------------------------------------------------------------------ mapping
 
     def _split(self, entity: Json) -> mapping.SplitPayment | QuarantineEntry:
-        try:
-            return mapping.split_payment(entity, self._lookups)
-        except (UnmappableError, ValidationError) as error:
-            entry = self._rejection("Payment", entity, error)
-            ignored = _ignored_text(entity)
-            if ignored:
-                reason = f"{entry.reason} (lines linked to {ignored} are not read)"
-                entry = dataclasses.replace(entry, reason=reason)
-            return entry
+        location = _location("Payment", entity)
+        build = partial(mapping.split_payment, entity, self._lookups)
+        split = self._caught("payment", entity.get("Id"), location, build)
+        if isinstance(split, QuarantineEntry) and _ignored_text(entity):
+            reason = f"{split.reason} (lines linked to {_ignored_text(entity)} are not read)"
+            return dataclasses.replace(split, reason=reason)
+        return split
 
     def _ignored_links(self, entity: Json, split: mapping.SplitPayment) -> Iterator[PulledItem]:
         for kind, txn_id, amount in split.ignored_links:
@@ -311,14 +312,6 @@ class QuickBooksSource(ApiSource):
                 reason=f"a Line of {amount} is linked to {kind} {txn_id}; only Invoice and "
                 "CreditMemo links become applications",
             )
-
-    def _rejection(
-        self, entity_name: str, entity: Json, error: UnmappableError | ValidationError
-    ) -> QuarantineEntry:
-        record_type = RECORD_TYPES[entity_name]
-        return rejected(
-            record_type, entity.get("Id"), _location(entity_name, entity), error, SOURCE_FIELDS
-        )
 
     # ------------------------------------------------------------------ lookups
 

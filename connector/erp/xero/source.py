@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
-from pydantic import ValidationError
 
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
@@ -37,7 +36,7 @@ from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payme
 from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
 from connector.erp.json_body import json_object
 from connector.erp.paging import Page, PageNumber
-from connector.erp.validation import UnmappableError, money, rejected
+from connector.erp.validation import UnmappableError, money
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import SOURCE_FIELDS, Context, Json, NotReceivableError
 from connector.erp.xero.settings import XeroSettings
@@ -103,6 +102,7 @@ class XeroSource(ApiSource):
 
     name: ClassVar[str] = "xero"
     streams: ClassVar[tuple[str, ...]] = tuple(stream.name for stream in STREAMS)
+    fields: ClassVar[Mapping[str, str]] = SOURCE_FIELDS
 
     def __init__(self, settings: XeroSettings, client: HttpClient) -> None:
         super().__init__()
@@ -242,17 +242,18 @@ class XeroSource(ApiSource):
 
     def _item(self, stream: Stream, entity: Json) -> PulledItem | None:
         location = f"xero:{stream.name}/{entity.get(stream.id_field)}"
-        try:
+
+        def build() -> CanonicalRecord:
             record = stream.convert(entity, self._context)
+            if isinstance(record, Payment | CreditMemo):
+                _warn_credit_used_elsewhere(entity, record, location)
+            return record
+
+        try:
+            return self._convert(stream.record_type, entity.get(stream.id_field), location, build)
         except NotReceivableError as skipped:
             log.debug("erp.record_skipped", erp=self.name, record=location, reason=str(skipped))
             return None
-        except (UnmappableError, ValidationError) as error:
-            record_id = entity.get(stream.id_field)
-            return rejected(stream.record_type, record_id, location, error, SOURCE_FIELDS)
-        if isinstance(record, Payment | CreditMemo):
-            _warn_credit_used_elsewhere(entity, record, location)
-        return Pulled(record, location)
 
     def _release(self, customer_id: str) -> Iterator[PulledItem]:
         held = self._held.pop(customer_id, None)
