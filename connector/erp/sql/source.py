@@ -38,7 +38,7 @@ from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import IncrementalSource, Pulled, PulledItem
-from connector.erp.files.control import control_balance, control_error
+from connector.erp.control_rows import control_balance, control_error
 from connector.erp.files.mapping import RECORD_MODELS, RECORD_TYPES, ApplicationRow, ColumnSpec
 from connector.erp.files.values import CellParser
 from connector.erp.sql.database import describe
