@@ -200,10 +200,31 @@ class IncrementalSource(Source):
         return moment.isoformat()
 
 
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One stream of an API source, declared once as the Singer SDK does: the source's code
+    reads it, and the base takes from it what every source needs (`streams`, the quarantine's
+    record type)."""
+
+    name: str  # the endpoint or entity, and the key of its cursor
+    record_type: str  # its records' type in the quarantine ("transaction": each names its own)
+    key: str  # the field holding a record's id
+    cursor: str  # the ERP's change stamp the stream's cursor follows
+
+
 class ApiSource(IncrementalSource):
-    """The shared base of the ERP API sources: an incremental source that also words, once
-    for all of them, the paging loop and the control balances they read for the
+    """The shared base of the ERP API sources: an incremental source that declares its
+    streams (`declared`, from which `streams` follows) and that also words, once for all of
+    them, the paging loop, the per-record catch and the control balances they read for the
     reconciliation."""
+
+    declared: ClassVar[tuple[Stream, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """A source that declares its streams keeps cursors for them by name."""
+        super().__init_subclass__(**kwargs)
+        if "declared" in cls.__dict__:
+            cls.streams = tuple(stream.name for stream in cls.declared)
 
     def _paged(
         self, stream: str, fetch: Callable[[P], Page[T]], paginator: Paginator[P]
@@ -240,7 +261,7 @@ class ApiSource(IncrementalSource):
 
     def _convert(
         self,
-        record_type: str,
+        record_type: str | Stream,
         record_id: object,
         location: str,
         build: Callable[[], CanonicalRecord],
@@ -251,18 +272,24 @@ class ApiSource(IncrementalSource):
         return made if isinstance(made, QuarantineEntry) else Pulled(made, location)
 
     def _caught(
-        self, record_type: str, record_id: object, location: str, build: Callable[[], T]
+        self,
+        record_type: str | Stream,
+        record_id: object,
+        location: str,
+        build: Callable[[], T],
     ) -> T | QuarantineEntry:
         """What `build` makes of one record (a record, a Skip, a payment split...), or the
         record's quarantine entry when it raises a SkippableError or pydantic's
         ValidationError: the one place an API source turns a bad record into quarantine, the
-        reason worded once (`connector.erp.validation.rejected`) in the ERP's `fields`. Each
-        record is caught on its own, so one bad record never takes the rest of a page, of a
-        payment's lines or of a link query with it; any other exception is not caught."""
+        reason worded once (`connector.erp.validation.rejected`) in the ERP's `fields`, under
+        the record type its stream declares (or one named here). Each record is caught on its
+        own, so one bad record never takes the rest of a page, of a payment's lines or of a
+        link query with it; any other exception is not caught."""
         try:
             return build()
         except (SkippableError, ValidationError) as error:
-            return rejected(record_type, record_id, location, error, self.fields)
+            kind = record_type.record_type if isinstance(record_type, Stream) else record_type
+            return rejected(kind, record_id, location, error, self.fields)
 
 
 def utc_cursor(stream: str, cursor: str) -> dt.datetime:

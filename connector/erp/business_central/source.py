@@ -36,7 +36,7 @@ import structlog
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
 from arsync.records import Customer, Invoice
-from connector.erp.base import ApiSource, Pulled, PulledItem, keep_freshest
+from connector.erp.base import ApiSource, Pulled, PulledItem, Stream, keep_freshest
 from connector.erp.business_central import mapping
 from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
@@ -45,13 +45,14 @@ from connector.erp.paging import NextLink, Page
 from connector.erp.validation import UnmappableError
 
 log = structlog.get_logger(__name__)
-STREAMS = ("customers", "salesInvoices", "salesCreditMemos", "customerPayments")
-RECORD_TYPES = {
-    "customers": "customer",
-    "salesInvoices": "invoice",
-    "salesCreditMemos": "credit_memo",
-    "customerPayments": "payment",
-}
+STAMP = "lastModifiedDateTime"  # every collection's change stamp, filtered on with `gt`
+STREAMS = (
+    Stream("customers", "customer", "id", STAMP),
+    Stream("salesInvoices", "invoice", "id", STAMP),
+    Stream("salesCreditMemos", "credit_memo", "id", STAMP),
+    Stream("customerPayments", "payment", "documentNumber", STAMP),  # a payment: its lines
+)
+CUSTOMERS, INVOICES, CREDIT_MEMOS, PAYMENTS = STREAMS
 CONTROL_FIGURE = "Business Central customerFinancialDetail.balance (LCY)"
 
 
@@ -61,7 +62,7 @@ class BusinessCentralSource(ApiSource):
     the API answers with the ledger as it is then."""
 
     name: ClassVar[str] = "business_central"
-    streams: ClassVar[tuple[str, ...]] = STREAMS
+    declared: ClassVar[tuple[Stream, ...]] = STREAMS
     fields: ClassVar[Mapping[str, str]] = mapping.FIELDS
 
     def __init__(
@@ -82,12 +83,10 @@ class BusinessCentralSource(ApiSource):
         self._as_of = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         lookups = self._lookups()
         self._lcy = lookups.local_currency
-        yield from self._stream("customers", since, lambda e: mapping.customer(e, lookups))
-        yield from self._stream("salesInvoices", since, lambda e: mapping.invoice(e, lookups))
-        yield from self._stream(
-            "salesCreditMemos", since, lambda e: mapping.credit_memo(e, lookups)
-        )
-        yield from self._payments(since.get("customerPayments"), lookups)
+        yield from self._stream(CUSTOMERS, since, lambda e: mapping.customer(e, lookups))
+        yield from self._stream(INVOICES, since, lambda e: mapping.invoice(e, lookups))
+        yield from self._stream(CREDIT_MEMOS, since, lambda e: mapping.credit_memo(e, lookups))
+        yield from self._payments(since.get(PAYMENTS.name), lookups)
 
     def control_balances(self) -> ControlBalances:
         """Each LCY customer's `customerFinancialDetail.balance`: the customer's `Balance (LCY)`,
@@ -120,23 +119,24 @@ class BusinessCentralSource(ApiSource):
 
     def _stream(
         self,
-        stream: str,
+        declared: Stream,
         since: dict[str, str],
         to_record: Callable[[Entity], Customer | Invoice | Pulled | Skip],
     ) -> Iterator[PulledItem]:
         """The stream's entities, each mapped by `to_record` on its own (`_caught`): a record
         at the entity's location, its quarantine entry, or a document skipped."""
+        stream = declared.name
         cursor = since.get(stream)
         if cursor is None:
             entities = self._read_entities(stream, None)
-        elif stream == "salesInvoices":
+        elif declared is INVOICES:
             entities = self._changed_and_open_invoices(cursor)
         else:
             entities = self._read_entities(stream, {"$filter": modified_after(cursor)})
         for entity in entities:
             where = mapping.location(stream, entity)
-            entity_id = mapping.text(entity, "id")
-            item = self._caught(RECORD_TYPES[stream], entity_id, where, partial(to_record, entity))
+            entity_id = mapping.text(entity, declared.key)
+            item = self._caught(declared, entity_id, where, partial(to_record, entity))
             if isinstance(item, Customer | Invoice):
                 item = Pulled(item, where)
             if isinstance(item, Skip):
@@ -216,9 +216,9 @@ class BusinessCentralSource(ApiSource):
         currency_of = partial(self._payment_currency, lookups=lookups)
         for group in mapping.payment_documents(wanted):
             where = mapping.location("customerPayments", group[0])
-            doc_id = mapping.text(group[0], "documentNumber")
+            doc_id = mapping.text(group[0], PAYMENTS.key)
             build = partial(mapping.payment, group, currency_of)
-            yield self._caught("payment", doc_id, where, build)
+            yield self._caught(PAYMENTS, doc_id, where, build)
 
     def _collection(
         self,
@@ -303,9 +303,7 @@ class BusinessCentralSource(ApiSource):
 
     def _advance(self, stream: str, entity: Entity) -> None:
         """Move the stream's cursor to this entity's `lastModifiedDateTime` if it is later."""
-        self._move_cursor(
-            stream, mapping.stamp(entity), mapping.text(entity, "lastModifiedDateTime")
-        )
+        self._move_cursor(stream, mapping.stamp(entity), mapping.text(entity, STAMP))
 
     def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
         return parse_cursor(cursor)

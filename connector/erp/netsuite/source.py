@@ -35,13 +35,18 @@ import structlog
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
 from arsync.records import Invoice
-from connector.erp.base import ApiSource, Pulled, PulledItem, keep_freshest
+from connector.erp.base import ApiSource, Pulled, PulledItem, Stream, keep_freshest
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 from connector.erp.paging import Offset
 
 log = structlog.get_logger(__name__)
-STREAMS = ("customers", "transactions")
+STAMP = "lastmodifieddate"  # the change stamp of customers and transactions, to the second
+STREAMS = (
+    Stream("customers", "customer", "id", STAMP),
+    Stream("transactions", "transaction", "id", STAMP),  # invoices, payments, credit memos
+)
+CUSTOMERS, TRANSACTIONS = STREAMS
 IDS_PER_QUERY = 500  # `t.id IN (...)` lists, under SuiteQL's 1,000 expressions in a list
 CONTROL_FIGURE = "NetSuite customer.balancesearch"
 
@@ -52,7 +57,7 @@ class NetSuiteSource(ApiSource):
     began: the API answers with the ledger as it is then."""
 
     name: ClassVar[str] = "netsuite"
-    streams: ClassVar[tuple[str, ...]] = STREAMS
+    declared: ClassVar[tuple[Stream, ...]] = STREAMS
     fields: ClassVar[Mapping[str, str]] = mapping.COLUMNS
 
     def __init__(self, suiteql: SuiteQL, clock: Callable[[], float] = time.time) -> None:
@@ -62,8 +67,8 @@ class NetSuiteSource(ApiSource):
 
     def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
         self._as_of = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        yield from self._customers(since.get("customers"))
-        yield from self._transactions(since.get("transactions"))
+        yield from self._customers(since.get(CUSTOMERS.name))
+        yield from self._transactions(since.get(TRANSACTIONS.name))
 
     def control_balances(self) -> ControlBalances:
         """Each customer's `balancesearch`: its accounts receivable balance, open invoices
@@ -151,9 +156,9 @@ class NetSuiteSource(ApiSource):
     def _customers(self, since: str | None) -> Iterator[PulledItem]:
         for row in self._counted("customers", mapping.customers_query(since)):
             self._advance("customers", row)
-            customer_id = mapping.text(row, "id")
+            customer_id = mapping.text(row, CUSTOMERS.key)
             where = f"netsuite:customer/{customer_id}"
-            yield self._convert("customer", customer_id, where, partial(mapping.customer, row))
+            yield self._convert(CUSTOMERS, customer_id, where, partial(mapping.customer, row))
 
     def _transactions(self, since: str | None) -> Iterator[PulledItem]:
         documents: list[Row] = []

@@ -36,7 +36,7 @@ from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
-from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest
+from connector.erp.base import ApiSource, Pulled, PulledItem, Source, Stream, keep_freshest
 from connector.erp.json_body import json_object
 from connector.erp.paging import Offset, Page
 from connector.erp.quickbooks import mapping
@@ -52,13 +52,14 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 ERP = "QuickBooks Online"
 REQUESTS_PER_MINUTE = 500  # Intuit's throttle per company (realm)
-STREAMS = ("Customer", "Invoice", "Payment", "CreditMemo")
-RECORD_TYPES = {
-    "Customer": "customer",
-    "Invoice": "invoice",
-    "Payment": "payment",
-    "CreditMemo": "credit_memo",
-}
+STAMP = "MetaData.LastUpdatedTime"  # every entity's change stamp, filtered on with `>=`
+STREAMS = (
+    Stream("Customer", "customer", "Id", STAMP),
+    Stream("Invoice", "invoice", "Id", STAMP),
+    Stream("Payment", "payment", "Id", STAMP),
+    Stream("CreditMemo", "credit_memo", "Id", STAMP),
+)
+CUSTOMERS, INVOICES, PAYMENTS, CREDIT_MEMOS = STREAMS
 IDS_PER_QUERY = 50  # `Id IN (...)` lists, kept well under URL limits
 ALL = "Active IN (true, false)"  # name lists answer active entries only unless asked
 OPEN = "Balance > '0'"  # the invoices still owed, a documented query filter on Invoice
@@ -73,7 +74,7 @@ class QuickBooksSource(ApiSource):
     data is as of the server time of the pull's first answer."""
 
     name: ClassVar[str] = "quickbooks"
-    streams: ClassVar[tuple[str, ...]] = STREAMS
+    declared: ClassVar[tuple[Stream, ...]] = STREAMS
     fields: ClassVar[Mapping[str, str]] = SOURCE_FIELDS
 
     def __init__(self, settings: QuickBooksSettings, client: HttpClient) -> None:
@@ -143,41 +144,40 @@ class QuickBooksSource(ApiSource):
         find them (and only the changed payments are yielded).
         """
         self._lookups = self._read_lookups()
-        yield from self._simple("Customer", since, mapping.customer, extra=ALL)
+        yield from self._simple(CUSTOMERS, since, mapping.customer, extra=ALL)
         self._read_invoices = set()
         self._paid_invoices = set()
         if "Invoice" in since:
-            yield from self._records("Invoice", self._changed_and_open_invoices(since))
+            yield from self._records(INVOICES, self._changed_and_open_invoices(since))
         else:
-            yield from self._simple("Invoice", since, mapping.invoice)
+            yield from self._simple(INVOICES, since, mapping.invoice)
         credits: dict[str, list[Application]] = defaultdict(list)
         yield from self._payments(since, credits)
         if "Invoice" in since:
-            yield from self._records("Invoice", self._linked_invoices())
+            yield from self._records(INVOICES, self._linked_invoices())
         yield from self._credit_memos(since, credits)
 
     # ------------------------------------------------------------------ streams
 
     def _simple(
         self,
-        entity_name: str,
+        stream: Stream,
         since: Mapping[str, str],
         convert: Callable[[Json, Lookups], Customer | Invoice],
         extra: str | None = None,
     ) -> Iterator[PulledItem]:
-        yield from self._records(entity_name, self._changed(entity_name, since, extra), convert)
+        yield from self._records(stream, self._changed(stream.name, since, extra), convert)
 
     def _records(
         self,
-        entity_name: str,
+        stream: Stream,
         entities: Iterator[Json],
         convert: Callable[[Json, Lookups], Customer | Invoice] = mapping.invoice,
     ) -> Iterator[PulledItem]:
-        record_type = RECORD_TYPES[entity_name]
         for entity in entities:
-            where = _location(entity_name, entity)
+            where = _location(stream.name, entity)
             build = partial(convert, entity, self._lookups)
-            yield self._convert(record_type, entity.get("Id"), where, build)
+            yield self._convert(stream, entity.get(stream.key), where, build)
 
     def _changed_and_open_invoices(self, since: Mapping[str, str]) -> Iterator[Json]:
         """The invoices changed at or after the cursor, and every open one, each once.
@@ -271,7 +271,7 @@ class QuickBooksSource(ApiSource):
                 _warn_credit_used_elsewhere(entity, memo, location)
             return memo
 
-        memo = self._caught("credit_memo", entity.get("Id"), location, build)
+        memo = self._caught(CREDIT_MEMOS, entity.get(CREDIT_MEMOS.key), location, build)
         if isinstance(memo, QuarantineEntry):
             yield memo
         elif memo is None:
@@ -296,7 +296,7 @@ class QuickBooksSource(ApiSource):
     def _split(self, entity: Json) -> mapping.SplitPayment | QuarantineEntry:
         location = _location("Payment", entity)
         build = partial(mapping.split_payment, entity, self._lookups)
-        split = self._caught("payment", entity.get("Id"), location, build)
+        split = self._caught(PAYMENTS, entity.get(PAYMENTS.key), location, build)
         if isinstance(split, QuarantineEntry) and _ignored_text(entity):
             reason = f"{split.reason} (lines linked to {_ignored_text(entity)} are not read)"
             return dataclasses.replace(split, reason=reason)
@@ -358,7 +358,7 @@ class QuickBooksSource(ApiSource):
         if entity_name in since:
             # Whole seconds, as QuickBooks keeps them (flooring keeps `>=` safe).
             moment = self._cursor_time(entity_name, since[entity_name]).replace(microsecond=0)
-            conditions.append(f"MetaData.LastUpdatedTime >= '{moment.isoformat()}'")
+            conditions.append(f"{STAMP} >= '{moment.isoformat()}'")
         where = " AND ".join(conditions) or None
         self._read[entity_name] = 0
         for entity in self._query_all(entity_name, where, counted=True):

@@ -33,7 +33,15 @@ import structlog
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import ApiSource, Pulled, PulledItem, Source, keep_freshest, utc_cursor
+from connector.erp.base import (
+    ApiSource,
+    Pulled,
+    PulledItem,
+    Source,
+    Stream,
+    keep_freshest,
+    utc_cursor,
+)
 from connector.erp.json_body import json_object
 from connector.erp.paging import Page, PageNumber
 from connector.erp.validation import UnmappableError, money
@@ -55,16 +63,17 @@ IDS_PER_CALL = 50  # `IDs=` lists, kept well under URL limits
 OPEN = (("Statuses", "AUTHORISED"),)  # approved and not fully paid: still owed
 
 
-@dataclass(frozen=True)
-class Stream:
-    """One list endpoint: how to ask for it and how its objects become records."""
+@dataclass(frozen=True, slots=True)
+class XeroStream(Stream):
+    """One list endpoint (`name`, also the key of its list in the answer): besides what every
+    stream declares, how to ask for it and how its objects become records."""
 
-    name: str  # the endpoint, and the key of its list in the answer
-    id_field: str
-    record_type: str
     where: str | None
     convert: Callable[[Json, Context], CanonicalRecord]
     query: tuple[tuple[str, str], ...] = ()  # sent on every request, full or incremental
+
+
+UPDATED = "UpdatedDateUTC"  # every endpoint's change stamp, asked for by If-Modified-Since
 
 
 # Xero returns only ACTIVE contacts unless asked: an archived contact's outstanding invoices
@@ -72,25 +81,41 @@ class Stream:
 INCLUDE_ARCHIVED = (("includeArchived", "true"),)
 
 STREAMS = (
-    Stream("Contacts", "ContactID", "customer", None, mapping.customer, INCLUDE_ARCHIVED),
-    Stream("Invoices", "InvoiceID", "invoice", 'Type=="ACCREC"', mapping.invoice),
-    Stream("Payments", "PaymentID", "payment", 'PaymentType=="ACCRECPAYMENT"', mapping.payment),
-    Stream(
-        "Prepayments",
-        "PrepaymentID",
+    XeroStream(
+        "Contacts", "customer", "ContactID", UPDATED, None, mapping.customer, INCLUDE_ARCHIVED
+    ),
+    XeroStream("Invoices", "invoice", "InvoiceID", UPDATED, 'Type=="ACCREC"', mapping.invoice),
+    XeroStream(
+        "Payments",
         "payment",
+        "PaymentID",
+        UPDATED,
+        'PaymentType=="ACCRECPAYMENT"',
+        mapping.payment,
+    ),
+    XeroStream(
+        "Prepayments",
+        "payment",
+        "PrepaymentID",
+        UPDATED,
         'Type=="RECEIVE-PREPAYMENT"',
         lambda entity, context: mapping.prepayment(entity, context, "Prepayment"),
     ),
-    Stream(
+    XeroStream(
         "Overpayments",
-        "OverpaymentID",
         "payment",
+        "OverpaymentID",
+        UPDATED,
         'Type=="RECEIVE-OVERPAYMENT"',
         lambda entity, context: mapping.prepayment(entity, context, "Overpayment"),
     ),
-    Stream(
-        "CreditNotes", "CreditNoteID", "credit_memo", 'Type=="ACCRECCREDIT"', mapping.credit_note
+    XeroStream(
+        "CreditNotes",
+        "credit_memo",
+        "CreditNoteID",
+        UPDATED,
+        'Type=="ACCRECCREDIT"',
+        mapping.credit_note,
     ),
 )
 CONTACTS, INVOICES = STREAMS[0], STREAMS[1]
@@ -101,7 +126,7 @@ class XeroSource(ApiSource):
     """Receivables of one Xero organisation (tenant)."""
 
     name: ClassVar[str] = "xero"
-    streams: ClassVar[tuple[str, ...]] = tuple(stream.name for stream in STREAMS)
+    declared: ClassVar[tuple[Stream, ...]] = STREAMS
     fields: ClassVar[Mapping[str, str]] = SOURCE_FIELDS
 
     def __init__(self, settings: XeroSettings, client: HttpClient) -> None:
@@ -200,7 +225,7 @@ class XeroSource(ApiSource):
         currency = mapping.currency(contact, "DefaultCurrency", self._context)
         return ControlBalance(str(contact["ContactID"]), currency, amount)
 
-    def _emit(self, stream: Stream, entity: Json) -> Iterator[PulledItem]:
+    def _emit(self, stream: XeroStream, entity: Json) -> Iterator[PulledItem]:
         item = self._item(stream, entity)
         if item is None:
             return
@@ -219,7 +244,7 @@ class XeroSource(ApiSource):
         """
         freshest: dict[str, Json] = {}
         for entity in [*self._pages(INVOICES, cursor), *self._pages(INVOICES, None, OPEN)]:
-            keep_freshest(freshest, str(entity.get(INVOICES.id_field)), entity, _older)
+            keep_freshest(freshest, str(entity.get(INVOICES.key)), entity, _older)
         self._read_invoices = set(freshest)
         log.info(
             "erp.open_invoices_reread",
@@ -240,8 +265,8 @@ class XeroSource(ApiSource):
 
     # ------------------------------------------------------------------ mapping
 
-    def _item(self, stream: Stream, entity: Json) -> PulledItem | None:
-        location = f"xero:{stream.name}/{entity.get(stream.id_field)}"
+    def _item(self, stream: XeroStream, entity: Json) -> PulledItem | None:
+        location = f"xero:{stream.name}/{entity.get(stream.key)}"
 
         def build() -> CanonicalRecord:
             record = stream.convert(entity, self._context)
@@ -250,7 +275,7 @@ class XeroSource(ApiSource):
             return record
 
         try:
-            return self._convert(stream.record_type, entity.get(stream.id_field), location, build)
+            return self._convert(stream, entity.get(stream.key), location, build)
         except NotReceivableError as skipped:
             log.debug("erp.record_skipped", erp=self.name, record=location, reason=str(skipped))
             return None
@@ -284,7 +309,7 @@ class XeroSource(ApiSource):
     # ------------------------------------------------------------------ paging
 
     def _pages(
-        self, stream: Stream, cursor: str | None, query: tuple[tuple[str, str], ...] = ()
+        self, stream: XeroStream, cursor: str | None, query: tuple[tuple[str, str], ...] = ()
     ) -> Iterator[Json]:
         """Every object of the stream (that `query` asks for), page by page; the cursor
         follows the newest. Each read adds to the stream's read and total."""
@@ -298,14 +323,14 @@ class XeroSource(ApiSource):
                 yield entity
         self._totals[stream.name] = self._read[stream.name]  # what there was to read
 
-    def _uncounted(self, stream: Stream) -> Iterator[Json]:
+    def _uncounted(self, stream: XeroStream) -> Iterator[Json]:
         """Every object of the stream, read outside the pull: no cursor moves, and nothing is
         added to the pull's counts."""
         for page in self._raw_pages(stream, None, ()):
             yield from page.items
 
     def _raw_pages(
-        self, stream: Stream, modified_since: str | None, query: tuple[tuple[str, str], ...]
+        self, stream: XeroStream, modified_since: str | None, query: tuple[tuple[str, str], ...]
     ) -> Iterator[Page[Json]]:
         """Each page of the stream (`page=1, 2, ...`), the answer with its objects, until the
         `pagination` object's `pageCount`, or a short page when there is none."""
