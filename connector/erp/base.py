@@ -47,6 +47,7 @@ class Rejected:
 log = structlog.get_logger(__name__)
 Cursors = Mapping[str, str]  # stream name -> where the next incremental pull starts
 T = TypeVar("T")
+E = TypeVar("E")  # one entity, row or object as a source reads it
 
 
 def keep_freshest(kept: dict[str, T], key: str, copy: T, older: Callable[[T, T], bool]) -> None:
@@ -124,8 +125,9 @@ class IncrementalSource(Source):
     the streams it keeps a cursor for (`streams`) and how it reads them (`_pull`); the base
     keeps, once for all of them, each stream's cursor (moved by `_move_cursor` to the newest
     change seen), the counts behind the progress bar (`_totals` as each stream reports them,
-    `_read` as records arrive), the moment the data is of (`_as_of`), and the pull's last item
-    held back until every count is final."""
+    `_read` as records arrive; `_tracked_read` does both per record, from the stamp a source
+    names), the moment the data is of (`_as_of`), and the pull's last item held back until
+    every count is final."""
 
     incremental: ClassVar[bool] = True
     streams: ClassVar[tuple[str, ...]]  # the streams a cursor may be kept for, by name
@@ -170,6 +172,28 @@ class IncrementalSource(Source):
     @abstractmethod
     def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
         """The pull itself, its counts and cursors reset."""
+
+    def _tracked_read(
+        self,
+        stream: str,
+        entities: Iterable[E],
+        stamp: Callable[[E], dt.datetime | None],
+        text: Callable[[E], str | None] | None = None,
+        *,
+        final: bool = True,
+    ) -> Iterator[E]:
+        """The entities of one read of `stream`, as the Singer SDK advances a stream's state
+        from each record's replication key: each counted in the stream's read and moving its
+        cursor to its `stamp` (kept as its `text`, the ERP's own spelling, when given) before
+        it is yielded. A read counts on top of the stream's earlier reads in this pull; when
+        it is over, the stream's total is what was read (a count taken before a change is
+        not), unless more of the stream is still to come (`final=False`)."""
+        for entity in entities:
+            self._read[stream] += 1
+            self._move_cursor(stream, stamp(entity), None if text is None else text(entity))
+            yield entity
+        if final:
+            self._totals[stream] = self._read[stream]
 
     def _tracked(self) -> tuple[str, ...]:
         """The streams whose cursors this pull keeps: a cursor of any other is dropped, so a

@@ -149,10 +149,8 @@ class BusinessCentralSource(ApiSource):
 
     def _read_entities(self, stream: str, params: dict[str, str] | None) -> Iterator[Entity]:
         """A collection's entities, each counted and moving the stream's cursor."""
-        for entity in self._collection(stream, stream, params, self._expect(stream)):
-            self._read[stream] += 1
-            self._advance(stream, entity)
-            yield entity
+        entities = self._collection(stream, stream, params, self._expect(stream))
+        yield from self._tracked_read(stream, entities, mapping.stamp, _stamp_text, final=False)
 
     def _changed_and_open_invoices(self, cursor: str) -> Iterator[Entity]:
         """The invoices changed after the cursor, and every open one, each once.
@@ -200,11 +198,10 @@ class BusinessCentralSource(ApiSource):
             path = f"customerPaymentJournals({journal_id})/customerPayments"
             counted = self._expect("customerPayments")
             lines.extend(self._collection("customerPayments", path, on_count=counted))
-        self._read["customerPayments"] = len(lines)
-        self._finish("customerPayments")
+        read = self._tracked_read("customerPayments", lines, mapping.stamp, _stamp_text)
+        lines = list(read)
         changed: set[tuple[str | None, str | None]] = set()
         for line in lines:
-            self._advance("customerPayments", line)
             moment = mapping.stamp(line)
             if after is None or (moment is not None and moment > after):
                 changed.add((mapping.text(line, "journalId"), mapping.text(line, "documentNumber")))
@@ -301,12 +298,13 @@ class BusinessCentralSource(ApiSource):
         elif stream == "salesInvoices":
             self._invoice_currency[record.id] = record.currency
 
-    def _advance(self, stream: str, entity: Entity) -> None:
-        """Move the stream's cursor to this entity's `lastModifiedDateTime` if it is later."""
-        self._move_cursor(stream, mapping.stamp(entity), mapping.text(entity, STAMP))
-
     def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
         return parse_cursor(cursor)
+
+
+def _stamp_text(entity: Entity) -> str | None:
+    """An entity's `lastModifiedDateTime` as Business Central spells it, the cursor's text."""
+    return mapping.text(entity, STAMP)
 
 
 def _older(entity: Entity, than: Entity) -> bool:

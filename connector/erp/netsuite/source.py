@@ -105,17 +105,14 @@ class NetSuiteSource(ApiSource):
         )
 
     def _counted(self, stream: str, query: Query) -> Iterator[Row]:
-        """The stream's rows, counted as they are read, on top of the stream's earlier reads
-        in this pull; its total is then what was read."""
+        """The stream's rows (`_tracked_read`), its total until they are read the first
+        page's `totalResults` on top of the stream's earlier reads in this pull."""
         before = self._read[stream]
 
         def expect(total: int) -> None:
             self._totals[stream] = before + total
 
-        for row in self._rows(stream, query, on_total=expect):
-            self._read[stream] += 1
-            yield row
-        self._totals[stream] = self._read[stream]
+        yield from self._tracked_read(stream, self._rows(stream, query, expect), mapping.stamp)
 
     def _rows(
         self, stream: str, query: Query, on_total: Callable[[int], None] | None = None
@@ -155,7 +152,6 @@ class NetSuiteSource(ApiSource):
 
     def _customers(self, since: str | None) -> Iterator[PulledItem]:
         for row in self._counted("customers", mapping.customers_query(since)):
-            self._advance("customers", row)
             customer_id = mapping.text(row, CUSTOMERS.key)
             where = f"netsuite:customer/{customer_id}"
             yield self._convert(CUSTOMERS, customer_id, where, partial(mapping.customer, row))
@@ -164,7 +160,6 @@ class NetSuiteSource(ApiSource):
         documents: list[Row] = []
         invoices: dict[str, Row] = {}  # an incremental pull's invoices, the freshest copy
         for row in self._counted("transactions", mapping.transactions_query(since)):
-            self._advance("transactions", row)
             kind = mapping.text(row, "type")
             if kind == mapping.INVOICE:
                 if since is None:
@@ -177,7 +172,6 @@ class NetSuiteSource(ApiSource):
                 documents.append(row)
         if since is not None:
             for row in self._counted("transactions", mapping.open_invoices_query()):
-                self._advance("transactions", row)
                 keep_freshest(invoices, mapping.text(row, "id") or "", row, _older)
             log.info(
                 "erp.open_invoices_reread",
@@ -221,7 +215,6 @@ class NetSuiteSource(ApiSource):
         for start in range(0, len(wanted), IDS_PER_QUERY):
             query = mapping.invoices_query(wanted[start : start + IDS_PER_QUERY])
             for row in self._counted("transactions", query):
-                self._advance("transactions", row)
                 yield from self._invoice(row)
 
     def _invoice(self, row: Row) -> Iterator[PulledItem]:
@@ -232,10 +225,6 @@ class NetSuiteSource(ApiSource):
             _log_skip(row, item)
         else:
             yield Pulled(item, where) if isinstance(item, Invoice) else item
-
-    def _advance(self, stream: str, row: Row) -> None:
-        """Move the stream's cursor to this row's `lastmodified` if it is later."""
-        self._move_cursor(stream, mapping.stamp(row))
 
     def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
         """A cursor as the naive account-time stamp the rows carry (an offset is dropped)."""

@@ -23,6 +23,7 @@ the rest), for the reconciliation.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -217,11 +218,7 @@ class QuickBooksSource(ApiSource):
     def _more(self, entity_name: str, entities: Iterator[Json]) -> Iterator[Json]:
         """A further read of a stream already read: counted in its read and its total, and
         moving its cursor."""
-        for entity in entities:
-            self._read[entity_name] += 1
-            self._advance(entity_name, entity)
-            yield entity
-        self._totals[entity_name] = self._read[entity_name]
+        yield from self._tracked_read(entity_name, entities, _last_updated)
 
     def _payments(
         self, since: Mapping[str, str], credits: dict[str, list[Application]]
@@ -361,11 +358,8 @@ class QuickBooksSource(ApiSource):
             conditions.append(f"{STAMP} >= '{moment.isoformat()}'")
         where = " AND ".join(conditions) or None
         self._read[entity_name] = 0
-        for entity in self._query_all(entity_name, where, counted=True):
-            self._read[entity_name] += 1
-            self._advance(entity_name, entity)
-            yield entity
-        self._totals[entity_name] = self._read[entity_name]  # what was there to read
+        entities = self._query_all(entity_name, where, counted=True)
+        yield from self._tracked_read(entity_name, entities, _last_updated)
 
     def _by_ids(self, entity_name: str, ids: Sequence[str]) -> list[Json]:
         found: list[Json] = []
@@ -431,15 +425,17 @@ class QuickBooksSource(ApiSource):
             self._as_of = mapping.stamp(body["time"])
         return body
 
-    def _advance(self, stream: str, entity: Json) -> None:
-        try:
-            moment = mapping.last_updated(entity)
-        except UnmappableError:  # the record itself is quarantined for it
-            return
-        self._move_cursor(stream, moment)
-
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _last_updated(entity: Json) -> dt.datetime | None:
+    """The entity's `LastUpdatedTime`, the cursor's stamp; None when it cannot be read (the
+    record itself is quarantined for it)."""
+    try:
+        return mapping.last_updated(entity)
+    except UnmappableError:
+        return None
 
 
 def _older(entity: Json, than: Json) -> bool:

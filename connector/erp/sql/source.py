@@ -323,15 +323,12 @@ class SqlSource(IncrementalSource):
             statement = statement.where(sa.or_(changed, *reverified))
         self._count(connection, relation, statement)
         counts = _Counts()
-        for batch in self._batches(connection, statement, relation):
-            for row in batch:
-                self._read[relation.kind] += 1
-                read = relation.reader.read(row)
-                self._advance(relation.kind, read.changed_at)
-                item = self._record(relation, read, counts.next_row())
-                counts.add(item)
-                yield item
-        self._totals[relation.kind] = self._read[relation.kind]
+        rows = (row for batch in self._batches(connection, statement, relation) for row in batch)
+        reads = (relation.reader.read(row) for row in rows)
+        for read in self._tracked_read(relation.kind, reads, _instant, _text):
+            item = self._record(relation, read, counts.next_row())
+            counts.add(item)
+            yield item
         counts.log(relation, incremental=cutoff is not None)
         if cutoff is not None and reverified:
             log.info(
@@ -408,9 +405,8 @@ class SqlSource(IncrementalSource):
                     ]
                     parts, rejected = self._applications(lookup, applications, ids)
                     yield from rejected
-                for read in reads:
-                    self._read[documents.kind] += 1
-                    self._advance(documents.kind, read.changed_at)
+                tracked = self._tracked_read(documents.kind, reads, _instant, _text, final=False)
+                for read in tracked:
                     item = self._document(documents, read, parts, counts.next_row())
                     counts.add(item)
                     yield item
@@ -616,6 +612,16 @@ class _Counts:
             quarantined=self.quarantined,
             incremental=incremental,
         )
+
+
+def _instant(read: ReadRow) -> dt.datetime | None:
+    """The row's change time, the cursor's stamp."""
+    return None if read.changed_at is None else read.changed_at.instant
+
+
+def _text(read: ReadRow) -> str | None:
+    """The row's change time as the cursor keeps it (`cursor_text`)."""
+    return None if read.changed_at is None else read.changed_at.text
 
 
 def _application(

@@ -314,14 +314,15 @@ class XeroSource(ApiSource):
         """Every object of the stream (that `query` asks for), page by page; the cursor
         follows the newest. Each read adds to the stream's read and total."""
         modified_since = None if cursor is None else _if_modified_since(stream.name, cursor)
-        for number, page in enumerate(self._raw_pages(stream, modified_since, query), 1):
+        entities = self._counted(stream, self._raw_pages(stream, modified_since, query))
+        yield from self._tracked_read(stream.name, entities, _updated)
+
+    def _counted(self, stream: XeroStream, pages: Iterator[Page[Json]]) -> Iterator[Json]:
+        """The objects of the pages, the stream's total taken from the first."""
+        for number, page in enumerate(pages, 1):
             if number == 1:
                 self._expect(stream.name, page.body)
-            for entity in page.items:
-                self._read[stream.name] += 1
-                self._advance(stream.name, entity)
-                yield entity
-        self._totals[stream.name] = self._read[stream.name]  # what there was to read
+            yield from page.items
 
     def _uncounted(self, stream: XeroStream) -> Iterator[Json]:
         """Every object of the stream, read outside the pull: no cursor moves, and nothing is
@@ -374,15 +375,16 @@ class XeroSource(ApiSource):
             self._as_of = None if stamp is None else stamp.astimezone(dt.UTC)
         return response, body
 
-    def _advance(self, stream: str, entity: Json) -> None:
-        try:
-            moment = mapping.updated(entity)
-        except UnmappableError:
-            return
-        self._move_cursor(stream, moment)
-
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _updated(entity: Json) -> dt.datetime | None:
+    """The object's `UpdatedDateUTC`, the cursor's stamp; None when it cannot be read."""
+    try:
+        return mapping.updated(entity)
+    except UnmappableError:
+        return None
 
 
 def _older(entity: Json, than: Json) -> bool:
