@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
 
-from connector.erp.base import ApiSource, PulledItem, Stream
+from arsync.quarantine import QuarantineEntry
+from connector.erp.base import ApiSource, Extent, PulledItem, Stream
 from connector.erp.business_central.source import BusinessCentralSource
 from connector.erp.netsuite.source import NetSuiteSource
 from connector.erp.quickbooks.source import QuickBooksSource
@@ -64,3 +67,64 @@ def test_streams_follow_the_nearest_declaration() -> None:
     assert _Named.streams == ("Invoices",)
     assert _Declared.streams == ("Bills",)
     assert _Inherited.streams == ("Bills",)
+
+
+BILLS: list[dict[str, str | None]] = [
+    {"Id": "1", "Stamp": "2024-03-01T10:00:00+00:00"},
+    {"Id": "2", "Stamp": None},  # no stamp: counted, the cursor stays
+    {"Id": "3", "Stamp": "2024-03-02T09:30:00Z"},  # kept as spelled
+    {"Id": "4", "Stamp": "2024-02-01T00:00:00+00:00"},  # older: the cursor stays
+]
+
+
+def _stamp(bill: dict[str, str | None]) -> dt.datetime | None:
+    return None if bill["Stamp"] is None else dt.datetime.fromisoformat(bill["Stamp"])
+
+
+class _Tracked(_Declared):
+    """Reads `Bills` through the base's `_tracked_read`, the stamp kept as spelled, then two
+    more bills as a read that is not the stream's last; notes what the base says after each
+    bill."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int | None, dict[str, str], Extent | None]] = []
+
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
+        self._totals["Bills"] = 10  # as the ERP counted them: replaced once they are read
+        spelled = self._tracked_read("Bills", BILLS, _stamp, lambda bill: bill["Stamp"])
+        more = self._tracked_read("Bills", BILLS[:2], _stamp, final=False)
+        for bill in itertools.chain(spelled, more):
+            self.seen.append((self.done(), self.cursors(), self.extent()))
+            yield QuarantineEntry(
+                record_type="invoice", record_id=bill["Id"], location="x", rule="r", reason="r"
+            )
+
+
+def test_the_base_counts_each_record_and_moves_the_cursor_from_its_stamp() -> None:
+    source = _Tracked()
+    pulled = list(source.pull({"Bills": "2024-01-01T00:00:00+00:00"}))
+    assert len(pulled) == 6
+    newest = {"Bills": "2024-03-02T09:30:00Z"}
+    first = {"Bills": "2024-03-01T10:00:00+00:00"}
+    assert source.seen[:4] == [
+        (1, first, Extent(10, "records")),
+        (2, first, Extent(10, "records")),
+        (3, newest, Extent(10, "records")),
+        (4, newest, Extent(10, "records")),
+    ]
+    # The first read is over (its total is what was read); the second adds to the read only.
+    assert source.seen[4:] == [
+        (5, newest, Extent(4, "records")),
+        (6, newest, Extent(4, "records")),
+    ]
+    assert source.done() == 6
+    assert source.extent() == Extent(4, "records")
+    assert source.cursors() == newest
+
+
+def test_a_stamp_before_the_stored_cursor_keeps_the_cursor() -> None:
+    source = _Tracked()
+    list(source.pull({"Bills": "2025-01-01T00:00:00+00:00"}))
+    assert source.cursors() == {"Bills": "2025-01-01T00:00:00+00:00"}
+    assert source.done() == 6
