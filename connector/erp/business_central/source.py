@@ -198,8 +198,7 @@ class BusinessCentralSource(ApiSource):
             path = f"customerPaymentJournals({journal_id})/customerPayments"
             counted = self._expect("customerPayments")
             lines.extend(self._collection("customerPayments", path, on_count=counted))
-        read = self._tracked_read("customerPayments", lines, mapping.stamp, _stamp_text)
-        lines = list(read)
+        lines = list(self._tracked_read("customerPayments", lines, mapping.stamp, _stamp_text))
         changed: set[tuple[str | None, str | None]] = set()
         for line in lines:
             moment = mapping.stamp(line)

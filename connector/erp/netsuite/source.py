@@ -105,8 +105,9 @@ class NetSuiteSource(ApiSource):
         )
 
     def _counted(self, stream: str, query: Query) -> Iterator[Row]:
-        """The stream's rows (`_tracked_read`), its total until they are read the first
-        page's `totalResults` on top of the stream's earlier reads in this pull."""
+        """The stream's rows, each counted and moving its cursor (`_tracked_read`); until
+        they are read, its total is the first page's `totalResults` on top of the stream's
+        earlier reads in this pull."""
         before = self._read[stream]
 
         def expect(total: int) -> None:
