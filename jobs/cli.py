@@ -899,6 +899,67 @@ def report(
     raise typer.Exit(result.loaded.exit_code)
 
 
+@app.command()
+def backtest(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=[DATE],
+            metavar="YYYY-MM-DD",
+            help="Backtest on the ledger as of this date (default: the data's).",
+        ),
+    ] = None,
+    origins: Annotated[
+        int, typer.Option(min=1, max=36, help="Monthly origins to test, the latest first.")
+    ] = 6,
+) -> None:
+    """Try the late-payment model on the ledger's own history: trained before each origin,
+    tested on the month after it, beside the customer's past late rate."""
+    from jobs.backtest import run_backtest  # noqa: PLC0415 - scikit-learn: this command's
+
+    run_id = new_run_id()
+    bind_run(run_id)
+    settings = _load(config)
+    day = as_of.date() if as_of else None
+    with _exit_codes("backtest.failed", "The backtest stopped"), _progress() as progress:
+        run = run_backtest(settings, as_of=day, origins=origins, progress=progress)
+    result = run.result
+    if not result.origins:
+        out.print(
+            "[bold]Backtest[/bold]: too little history: no origin had 50 invoices whose "
+            "outcome was known before it."
+        )
+        raise typer.Exit(ExitCode.OK)
+    out.print(
+        f"[bold]Backtest[/bold] as of {run.loaded.as_of}: {len(result.origins)} monthly "
+        f"origins ({result.origins[0]} to {result.origins[-1]}), {result.examples:,} invoices "
+        f"due in the 30 days after an origin; late = paid more than {run.grace_days} days "
+        "after the due date."
+    )
+    figures = Table("", "AUC", "Brier", "ECE", title="Out-of-time quality")
+    for name, metrics in (("model", result.model), ("past late rate", result.baseline)):
+        figures.add_row(name, f"{metrics.auc:.3f}", f"{metrics.brier:.3f}", f"{metrics.ece:.3f}")
+    tiers = Table(
+        "Tier", "Invoices", "Share", "Mean probability", "Paid late", title="Tiers by probability"
+    )
+    for row in result.tiers.itertuples(index=False):
+        tiers.add_row(
+            str(row.tier),
+            f"{row.examples:,}",
+            _percent(row.share),
+            _percent(row.probability),
+            _percent(row.late_share),
+        )
+    out.print(Columns([figures, tiers]))
+    raise typer.Exit(ExitCode.OK)
+
+
+def _percent(value: object) -> str:
+    number = float(value)  # type: ignore[arg-type]  # itertuples' fields are untyped objects
+    return "-" if math.isnan(number) else f"{number:.1%}"
+
+
 def _print_report_summary(result: ReportResult, top: int = 5) -> None:
     summary, places = result.report, result.report.money_places
     out.print(

@@ -1,0 +1,210 @@
+"""The late-payment model's features, outcomes, fit and backtest (issue 14, first part)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import build, customer, invoice, payment
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from arsync.ledger import Ledger
+from jobs.cli import app
+from jobs.sample_data.generate import generate_ledger
+from scoring.late_model import (
+    DEFAULT_BANDS,
+    LateModel,
+    backtest,
+    calibration_error,
+    metrics,
+    tier_table,
+)
+from scoring.late_payment import FEATURES, outcomes, snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+END = dt.date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def ledger() -> Ledger:
+    return generate_ledger(40, seed=11, end_date=END)
+
+
+def cut_at(ledger: Ledger, day: dt.date) -> Ledger:
+    """The ledger as it stood on `day`: nothing issued, received or applied later, and each
+    invoice's open balance with the later applications added back."""
+    cutoff = pd.Timestamp(day)
+    applications = ledger.applications
+    later = applications[applications["applied_date"] > cutoff]
+    back = later.groupby("invoice_id")["amount_minor"].sum()
+    invoices = ledger.invoices[ledger.invoices["issue_date"] <= cutoff].copy()
+    added = back.reindex(invoices["invoice_id"]).fillna(0).astype("int64").to_numpy()
+    invoices["open_minor"] = invoices["open_minor"].to_numpy() + added
+    return dataclasses.replace(
+        ledger,
+        invoices=invoices.reset_index(drop=True),
+        applications=applications[applications["applied_date"] <= cutoff].reset_index(drop=True),
+        payments=ledger.payments[ledger.payments["received_date"] <= cutoff].reset_index(drop=True),
+        credit_memos=ledger.credit_memos[ledger.credit_memos["date"] <= cutoff].reset_index(
+            drop=True
+        ),
+    )
+
+
+@settings(max_examples=15)
+@given(offset=st.integers(min_value=120, max_value=600))
+def test_no_feature_uses_data_after_the_snapshot_date(ledger: Ledger, offset: int) -> None:
+    day = END - dt.timedelta(days=offset)
+
+    full = snapshot(ledger, day)
+    cut = snapshot(cut_at(ledger, day), day)
+
+    assert len(full) > 0
+    pd.testing.assert_frame_equal(
+        full.sort_values("invoice_id").reset_index(drop=True),
+        cut.sort_values("invoice_id").reset_index(drop=True),
+    )
+
+
+def test_a_snapshot_holds_the_invoices_open_and_due_within_the_horizon(ledger: Ledger) -> None:
+    day = END - dt.timedelta(days=200)
+
+    rows = snapshot(ledger, day, horizon_days=30)
+
+    cutoff = pd.Timestamp(day)
+    assert (rows["due_date"] > cutoff).all()
+    assert (rows["due_date"] <= cutoff + pd.Timedelta(days=30)).all()
+    assert list(rows.columns) == ["invoice_id", "customer_id", "due_date", "as_of", *FEATURES]
+    assert rows["late_rate_365d"].dropna().between(0, 1).all()
+
+
+def small_ledger() -> Ledger:
+    """C1's invoices: I1 paid on its due date, I2 paid 5 days after it, I3 never paid, I4 due
+    after the end; C2 with nothing paid yet."""
+    ledger, quarantine = build(
+        customer("C1"),
+        customer("C2"),
+        invoice("I1", "100", "0", issued="2026-01-01", due="2026-02-01", customer_id="C1"),
+        invoice("I2", "100", "0", issued="2026-01-01", due="2026-02-10", customer_id="C1"),
+        invoice("I3", "100", issued="2026-01-05", due="2026-02-15", customer_id="C1"),
+        invoice("I4", "100", issued="2026-02-20", due="2026-03-25", customer_id="C1"),
+        invoice("I5", "300", issued="2026-01-10", due="2026-02-12", customer_id="C2"),
+        payment("P1", "100", received="2026-02-01", applied={"I1": "100"}, customer_id="C1"),
+        payment("P2", "100", received="2026-02-15", applied={"I2": "100"}, customer_id="C1"),
+    )
+    assert not list(quarantine)
+    return ledger
+
+
+def test_an_invoice_is_late_when_unpaid_by_its_due_date_plus_grace() -> None:
+    ledger = small_ledger()
+    rows = snapshot(ledger, dt.date(2026, 1, 20), horizon_days=60)
+
+    late = outcomes(ledger, rows, dt.date(2026, 3, 1), grace_days=3)
+
+    by_invoice = dict(zip(rows["invoice_id"], late, strict=True))
+    assert by_invoice["I1"] == 0.0  # paid on the due date
+    assert by_invoice["I2"] == 1.0  # paid 5 days after it: beyond the 3 days' grace
+    assert by_invoice["I3"] == 1.0  # still open 3 days after it
+    assert by_invoice["I5"] == 1.0
+    assert "I4" not in by_invoice  # issued after the snapshot
+    later = snapshot(ledger, dt.date(2026, 2, 25), horizon_days=60)
+    unknown = outcomes(ledger, later, dt.date(2026, 3, 1), grace_days=3)
+    assert math.isnan(dict(zip(later["invoice_id"], unknown, strict=True))["I4"])
+
+
+def test_a_customers_history_counts_late_payments_not_netted_by_early_ones() -> None:
+    ledger = small_ledger()
+
+    rows = snapshot(ledger, dt.date(2026, 3, 1), horizon_days=60, grace_days=3)
+
+    [row] = rows.to_dict("records")  # I4, C1's only invoice due in the window
+    assert row["invoice_id"] == "I4"
+    assert row["late_rate_365d"] == 0.5  # I1 on time, I2 late
+    assert row["days_late_mean_365d"] == 2.5  # (0 + 5) / 2
+    assert row["paid_365d"] == pytest.approx(math.log1p(2))
+    assert row["overdue_share_now"] == 0.5  # of I3 (overdue) and I4 (not yet due)
+    assert row["terms_days"] == 33
+    assert row["amount_ratio"] == 0.0  # the customer's usual amount
+
+
+def test_the_fit_does_not_depend_on_the_row_order(ledger: Ledger) -> None:
+    frames = [snapshot(ledger, END - dt.timedelta(days=60 + 30 * k)) for k in range(1, 12)]
+    training = pd.concat(frames, ignore_index=True)
+    training["late"] = outcomes(ledger, training, END).to_numpy()
+    training = training[training["late"].notna()].reset_index(drop=True)
+    shuffled = training.sample(frac=1.0, random_state=3)
+    test = snapshot(ledger, END - dt.timedelta(days=60))
+
+    first = LateModel(training, training["late"]).probability(test)
+    again = LateModel(training, training["late"]).probability(test)
+    reordered = LateModel(shuffled, shuffled["late"]).probability(test)
+
+    assert len(first) > 0
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(first, reordered, rtol=0, atol=1e-12)
+
+
+def test_the_backtest_beats_the_past_late_rate_and_its_outer_tiers_are_ordered(
+    ledger: Ledger,
+) -> None:
+    result = backtest(ledger, END, origins=6)
+
+    assert len(result.origins) == 6
+    assert result.origins == tuple(sorted(result.origins))
+    assert result.examples == len(result.predictions) > 100
+    assert result.model.auc > 0.75
+    assert 0 <= result.model.brier < 0.25
+    assert result.model.auc > result.baseline.auc  # on this ledger; the gate will say so
+    shares = result.tiers.set_index("tier")["late_share"]
+    assert shares["low"] < shares["high"] < shares["critical"]
+    assert result.tiers["examples"].sum() == result.examples
+    # Out of time: no prediction comes from a model that saw its own outcome.
+    assert (result.predictions["as_of"] >= pd.Timestamp(result.origins[0])).all()
+
+
+def test_calibration_error_weights_each_bins_gap_by_its_examples() -> None:
+    probability = np.array([0.1, 0.1, 0.9, 0.9])
+    late = np.array([0.0, 1.0, 1.0, 1.0])
+
+    # Bin 1: mean 0.1, late share 0.5 (gap 0.4); bin 9: 0.9 against 1.0 (gap 0.1).
+    assert calibration_error(late, probability) == pytest.approx((0.4 * 2 + 0.1 * 2) / 4)
+    assert metrics(late, probability).brier == pytest.approx((0.01 + 0.81 + 0.01 + 0.01) / 4)
+    assert metrics(late, probability).auc == pytest.approx(5 / 6)
+
+
+def test_tiers_are_bands_of_the_probability() -> None:
+    probability = np.array([0.1, 0.3, 0.6, 0.8, 0.9])
+    late = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
+
+    table = tier_table(late, probability, DEFAULT_BANDS)
+
+    assert table["tier"].tolist() == ["low", "medium", "high", "critical"]
+    assert table["examples"].tolist() == [1, 1, 1, 2]
+    assert table["late_share"].tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_arsync_backtest_prints_the_models_figures_beside_the_baseline(tmp_path: Path) -> None:
+    import shutil  # noqa: PLC0415
+
+    for folder in ("config", "mappings", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+
+    result = CliRunner().invoke(
+        app, ["backtest", "--config", str(tmp_path / "config/arsync.yaml"), "--origins", "3"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Backtest as of 2026-11-20: 3 monthly origins" in result.stdout
+    model_row = next(line for line in result.stdout.splitlines() if "│ model" in line)
+    auc = float(model_row.split("│")[2])
+    assert 0.5 < auc <= 1.0
+    assert "past late rate" in result.stdout
+    assert "critical" in result.stdout
