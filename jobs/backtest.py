@@ -16,7 +16,7 @@ import structlog
 from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
-from scoring.late_model import Backtest, backtest
+from scoring.late_model import Backtest, Gate, backtest, gate
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +25,7 @@ log = structlog.get_logger(__name__)
 class BacktestRun:
     loaded: LoadedLedger
     result: Backtest
+    gate: Gate
     grace_days: int
 
 
@@ -32,15 +33,24 @@ def run_backtest(
     settings: RunSettings,
     *,
     as_of: dt.date | None = None,
-    origins: int = 6,
+    origins: int | None = None,
     progress: Reporter | None = None,
 ) -> BacktestRun:
-    """Pull the ledger as of `as_of` (default: the data's) and backtest the model on it."""
+    """Pull the ledger as of `as_of` (default: the data's), backtest the model on it over
+    `origins` months (default: the settings') and say whether it passes the gate."""
     progress = progress or Silent()
     loaded = load_ledger(settings, as_of, progress, started_event="backtest.started")
     grace = settings.scoring.behaviour.on_time_grace_days
+    model = settings.scoring.model
     with progress.step("Training and testing the late-payment model"):
-        result = backtest(loaded.ledger, loaded.as_of, origins=origins, grace_days=grace)
+        result = backtest(
+            loaded.ledger,
+            loaded.as_of,
+            origins=origins or model.origins,
+            grace_days=grace,
+            bands=model.bands,
+        )
+    decision = gate(result, model)
     log.info(
         "backtest.finished",
         origins=len(result.origins),
@@ -49,5 +59,7 @@ def run_backtest(
         baseline_auc=round(result.baseline.auc, 4),
         brier=round(result.model.brier, 4),
         ece=round(result.model.ece, 4),
+        basis=decision.basis,
+        reason=decision.reason,
     )
-    return BacktestRun(loaded, result, grace)
+    return BacktestRun(loaded, result, decision, grace)

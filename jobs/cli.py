@@ -911,8 +911,9 @@ def backtest(
         ),
     ] = None,
     origins: Annotated[
-        int, typer.Option(min=1, max=36, help="Monthly origins to test, the latest first.")
-    ] = 6,
+        int | None,
+        typer.Option(min=1, max=36, help="Monthly origins to test (default: model.origins)."),
+    ] = None,
 ) -> None:
     """Try the late-payment model on the ledger's own history: trained before each origin,
     tested on the month after it, beside the customer's past late rate."""
@@ -952,6 +953,9 @@ def backtest(
             _percent(row.late_share),
         )
     out.print(Columns([figures, tiers]))
+    verdict = "passes" if run.gate.basis == "model" else "does not pass"
+    kept = "" if run.gate.basis == "model" else "; the rule score stays"
+    out.print(f"Gate: the model {verdict} ({escaped(run.gate.reason)}){kept}.")
     raise typer.Exit(ExitCode.OK)
 
 

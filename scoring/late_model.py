@@ -20,6 +20,7 @@ Pure: frames in, results out, no I/O, no clock.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ import pandas as pd
 
 from arsync.ledger import Ledger
 from scoring.late_payment import FEATURES, outcomes, snapshot
+from scoring.settings import ModelSettings
 
 DEFAULT_BANDS: tuple[float, ...] = (0.25, 0.5, 0.75)
 """Probability bands of the tiers low / medium / high / critical: the upper edge of each but
@@ -151,6 +153,45 @@ def backtest(
         model=metrics(late, predictions["probability"].to_numpy(dtype="float64")),
         baseline=metrics(late, predictions["baseline"].to_numpy(dtype="float64")),
         tiers=tier_table(late, predictions["probability"].to_numpy(dtype="float64"), bands),
+    )
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether the model may stand in for the rule score, and why, in words for the Account
+    and the report (`basis`: "model" or "rule")."""
+
+    basis: str
+    reason: str
+
+
+def gate(result: Backtest, settings: ModelSettings) -> Gate:
+    """The model passes when it was tried on at least `min_examples` out-of-time invoices,
+    ranks better than the customer's past late rate by `auc_margin` and is calibrated within
+    `max_ece`; otherwise the rule score stays, and the reason names the first test failed."""
+    model, baseline = result.model, result.baseline
+    if result.examples < settings.min_examples:
+        return Gate(
+            "rule",
+            f"too little history: {result.examples:,} invoices could be tested out of time, "
+            f"{settings.min_examples:,} are needed",
+        )
+    if math.isnan(model.auc) or not model.auc >= baseline.auc + settings.auc_margin:
+        return Gate(
+            "rule",
+            f"the model ranks no better than the past late rate: AUC {model.auc:.3f} against "
+            f"{baseline.auc:.3f}, a margin of {settings.auc_margin:.3f} is needed",
+        )
+    if not model.ece <= settings.max_ece:
+        return Gate(
+            "rule",
+            f"the model's probabilities are not calibrated: ECE {model.ece:.3f}, at most "
+            f"{settings.max_ece:.3f}",
+        )
+    return Gate(
+        "model",
+        f"AUC {model.auc:.3f} against the past late rate's {baseline.auc:.3f}, ECE "
+        f"{model.ece:.3f}, on {result.examples:,} invoices",
     )
 
 

@@ -355,6 +355,33 @@ DEFAULT_PLAYBOOK = (
 )
 
 
+class ModelSettings(_Strict):
+    """The late-payment model: its tiers and the quality gate it must pass, out of time on
+    the tenant's own history, before its probability may stand in for the rule score."""
+
+    bands: tuple[float, float, float] = Field(
+        default=(0.25, 0.5, 0.75),
+        description="upper probability edges of the low, medium and high tiers (critical above)",
+    )
+    origins: int = Field(default=6, ge=1, le=36, description="monthly origins the backtest tests")
+    min_examples: int = Field(
+        default=200, ge=1, description="out-of-time invoices below which the gate says no"
+    )
+    auc_margin: float = Field(
+        default=0.01, ge=0, le=0.5, description="AUC the model must beat the baseline's by"
+    )
+    max_ece: float = Field(
+        default=0.05, gt=0, le=1, description="the calibration error the model may have at most"
+    )
+
+    @model_validator(mode="after")
+    def _rising_bands(self) -> ModelSettings:
+        low, medium, high = self.bands
+        if not 0 < low < medium < high < 1:
+            raise ValueError(f"bands must rise strictly between 0 and 1 (got {list(self.bands)})")
+        return self
+
+
 class ScoringSettings(_Strict):
     aging_buckets: tuple[AgingBucket, ...] = DEFAULT_BUCKETS
     behaviour: BehaviourSettings = BehaviourSettings()
@@ -367,6 +394,7 @@ class ScoringSettings(_Strict):
     playbook: tuple[PlaybookRule, ...] = DEFAULT_PLAYBOOK
     priority: PrioritySettings = PrioritySettings()
     promises: PromiseSettings = PromiseSettings()
+    model: ModelSettings = ModelSettings()
 
     def _check_rule_values(self) -> None:
         """A misspelt segment, stage or tier in a rule would silently never match."""

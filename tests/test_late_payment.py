@@ -20,13 +20,17 @@ from jobs.cli import app
 from jobs.sample_data.generate import generate_ledger
 from scoring.late_model import (
     DEFAULT_BANDS,
+    Backtest,
     LateModel,
+    Metrics,
     backtest,
     calibration_error,
+    gate,
     metrics,
     tier_table,
 )
 from scoring.late_payment import FEATURES, outcomes, snapshot
+from scoring.settings import ModelSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 END = dt.date(2026, 6, 30)
@@ -191,6 +195,35 @@ def test_tiers_are_bands_of_the_probability() -> None:
     assert table["late_share"].tolist() == [0.0, 0.0, 1.0, 1.0]
 
 
+def tried(examples: int, model: Metrics, baseline: Metrics) -> Backtest:
+    predictions = pd.DataFrame({"late": np.zeros(examples)})
+    return Backtest((dt.date(2026, 1, 1),), predictions, model, baseline, pd.DataFrame())
+
+
+@pytest.mark.parametrize(
+    ("examples", "model", "basis", "reason"),
+    [
+        (500, Metrics(0.85, 0.1, 0.03), "model", "AUC 0.850 against the past late rate's 0.800"),
+        (150, Metrics(0.85, 0.1, 0.03), "rule", "too little history: 150 invoices"),
+        (500, Metrics(0.805, 0.1, 0.03), "rule", "ranks no better than the past late rate"),
+        (500, Metrics(float("nan"), 0.1, 0.03), "rule", "ranks no better"),
+        (500, Metrics(0.85, 0.1, 0.08), "rule", "not calibrated: ECE 0.080, at most 0.050"),
+    ],
+)
+def test_the_gate_keeps_the_rule_score_unless_the_model_wins_out_of_time(
+    examples: int, model: Metrics, basis: str, reason: str
+) -> None:
+    decision = gate(tried(examples, model, Metrics(0.8, 0.12, 0.04)), ModelSettings())
+
+    assert decision.basis == basis
+    assert reason in decision.reason
+
+
+def test_tier_bands_must_rise_between_0_and_1() -> None:
+    with pytest.raises(ValueError, match="bands must rise strictly between 0 and 1"):
+        ModelSettings(bands=(0.5, 0.4, 0.9))
+
+
 def test_arsync_backtest_prints_the_models_figures_beside_the_baseline(tmp_path: Path) -> None:
     import shutil  # noqa: PLC0415
 
@@ -208,3 +241,4 @@ def test_arsync_backtest_prints_the_models_figures_beside_the_baseline(tmp_path:
     assert 0.5 < auc <= 1.0
     assert "past late rate" in result.stdout
     assert "critical" in result.stdout
+    assert "Gate: the model " in result.stdout
