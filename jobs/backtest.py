@@ -3,20 +3,24 @@
 The ledger is pulled and checked as a run pulls it (`load_ledger`, nothing is written to the
 CRM or the state store); `scoring.late_model.backtest` then trains on the past of each origin
 and scores the month after it. The figures are logged once (`backtest.finished`) and printed by
-the CLI.
+the CLI. The model trained on all that is known now then scores the invoices due in the next
+30 days: `late_payment.csv` in the output folder holds, per customer, what it would say (its
+probability, tier and reasons) and whether the gate lets it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
 from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
-from scoring.late_model import Backtest, Gate, backtest, gate
+from scoring.late_model import Backtest, Gate, backtest, customer_risk, fit_latest, gate
+from scoring.late_payment import snapshot
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +31,8 @@ class BacktestRun:
     result: Backtest
     gate: Gate
     grace_days: int
+    written: Path | None  # late_payment.csv, unless no model could be trained
+    customers: int  # rows of it
 
 
 def run_backtest(
@@ -62,4 +68,15 @@ def run_backtest(
         basis=decision.basis,
         reason=decision.reason,
     )
-    return BacktestRun(loaded, result, decision, grace)
+    with progress.step("Scoring the invoices due in the next 30 days"):
+        latest = fit_latest(loaded.ledger, loaded.as_of, grace_days=grace)
+        if latest is None:
+            return BacktestRun(loaded, result, decision, grace, None, 0)
+        rows = snapshot(loaded.ledger, loaded.as_of, grace_days=grace)
+        table = customer_risk(latest, rows, model.bands).assign(score_basis=decision.basis)
+        out_dir = settings.app.output.dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "late_payment.csv"
+        table.to_csv(path, index=False, float_format="%.4f")
+    log.info("backtest.written", file=str(path), customers=len(table), basis=decision.basis)
+    return BacktestRun(loaded, result, decision, grace, path, len(table))

@@ -956,6 +956,11 @@ def backtest(
     verdict = "passes" if run.gate.basis == "model" else "does not pass"
     kept = "" if run.gate.basis == "model" else "; the rule score stays"
     out.print(f"Gate: the model {verdict} ({escaped(run.gate.reason)}){kept}.")
+    if run.written is not None:
+        out.print(
+            f"Wrote {escaped(str(run.written))}: what the model says of the {run.customers:,} "
+            "customers with an invoice due in the next 30 days (probability, tier, reasons)."
+        )
     raise typer.Exit(ExitCode.OK)
 
 

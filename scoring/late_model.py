@@ -87,6 +87,22 @@ class LateModel:
         features = training.loc[order, list(FEATURES)].to_numpy(dtype="float64")
         self._pipeline.fit(features, labels.loc[order].to_numpy(dtype="int64"))
 
+    def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Per row and feature, the feature's term in the linear model's log-odds (its
+        standardised value times its weight, a missing value's indicator added to it),
+        averaged over the calibration folds: positive terms push towards late."""
+        features = rows[list(FEATURES)].to_numpy(dtype="float64")
+        total = np.zeros((len(rows), len(FEATURES)))
+        folds = self._pipeline.calibrated_classifiers_
+        for fold in folds:
+            imputer, scaler, linear = (step for _, step in fold.estimator.steps)
+            terms = scaler.transform(imputer.transform(features)) * linear.coef_[0]
+            total += terms[:, : len(FEATURES)]
+            if imputer.indicator_ is not None:
+                missing = np.asarray(imputer.indicator_.features_, dtype="int64")
+                np.add.at(total.T, missing, terms[:, len(FEATURES) :].T)
+        return pd.DataFrame(total / len(folds), columns=list(FEATURES), index=rows.index)
+
     def probability(self, rows: pd.DataFrame) -> np.ndarray:
         """The probability that each row's invoice is paid late."""
         if rows.empty:
@@ -109,20 +125,8 @@ def backtest(
     Snapshots are taken every `horizon_days` back from the last origin, so that each invoice
     is in one snapshot at most; an origin is scored when at least `_MIN_TRAINING` labelled
     examples were known by it."""
-    last = end - dt.timedelta(days=horizon_days + grace_days + 1)
-    start = _first_day(ledger) + dt.timedelta(days=90)  # some history before the first one
-    dates = []
-    day = last
-    while day >= start:
-        dates.append(day)
-        day -= dt.timedelta(days=horizon_days)
-    dates.reverse()
-    frames = [
-        snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days) for day in dates
-    ]
-    pool = pd.concat(frames, ignore_index=True) if frames else snapshot(ledger, end)
-    pool["late"] = outcomes(ledger, pool, end, grace_days).to_numpy()
-    pool = pool[pool["late"].notna()].reset_index(drop=True)
+    pool = _pool(ledger, end, horizon_days, grace_days)
+    dates = sorted({stamp.date() for stamp in pool["as_of"]})
     scored: list[pd.DataFrame] = []
     used: list[dt.date] = []
     for origin in dates[-origins:]:
@@ -195,6 +199,78 @@ def gate(result: Backtest, settings: ModelSettings) -> Gate:
     )
 
 
+REASON_CODES: dict[str, str | None] = {
+    "paid_365d": None,  # how much history there is: NEW_CUSTOMER when there is none
+    "relationship_days": None,
+    "late_rate_365d": "MISSED_DUE_DATES",
+    "late_rate_90d": "MISSED_DUE_DATES",
+    "late_trend": "PAYING_LATER",
+    "days_late_mean_365d": "LATE_PAYER",
+    "days_late_p75_365d": "LATE_PAYER",
+    "overdue_share_now": "OVERDUE_BALANCE",
+    "disputed_share": "DISPUTES",
+    "amount_ratio": None,  # the invoice's own size, terms and season say nothing of the
+    "terms_days": None,  # customer a rep could act on: they move the probability but are
+    "due_month_sin": None,  # not given as reasons
+    "due_month_cos": None,
+}
+"""Each feature's reason code: the codes the Account's health reasons already use."""
+NEW_CUSTOMER = "NEW_CUSTOMER"
+
+
+def fit_latest(
+    ledger: Ledger, end: dt.date, *, horizon_days: int = 30, grace_days: int = 3
+) -> LateModel | None:
+    """The model trained on every snapshot whose outcomes are known on `end`, to score the
+    invoices open on `end`; None when there are too few to train on."""
+    pool = _pool(ledger, end, horizon_days, grace_days)
+    if len(pool) < _MIN_TRAINING or pool["late"].nunique() < 2:
+        return None
+    return LateModel(pool, pool["late"])
+
+
+def customer_risk(
+    model: LateModel, rows: pd.DataFrame, bands: tuple[float, ...] = DEFAULT_BANDS
+) -> pd.DataFrame:
+    """Per customer with an invoice in the snapshot `rows`: the probability that an invoice
+    of it due in the horizon is paid late, its tier, and the model's top three reasons.
+
+    The customer's probability is its riskiest invoice's: a customer's invoices are paid
+    late together far more often than independently, so the product rule would overstate it.
+    Its reasons are those of that invoice: the reason codes whose terms push it towards late
+    the most, after NEW_CUSTOMER for a customer with nothing paid in the last year (as the
+    health score's reasons say it first)."""
+    columns = ["customer_id", "late_probability", "tier", "reason_1", "reason_2", "reason_3"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    scored = rows[["customer_id", "invoice_id"]].assign(probability=model.probability(rows))
+    order = scored.sort_values(
+        ["customer_id", "probability", "invoice_id"], ascending=[True, False, True], kind="stable"
+    )
+    riskiest = order.drop_duplicates("customer_id")
+    terms = model.contributions(rows.loc[riskiest.index])
+    by_code = terms.T.groupby(pd.Series(REASON_CODES)).sum().T
+    new = rows.loc[riskiest.index, "paid_365d"].isna().to_numpy()
+    reasons = [
+        ([NEW_CUSTOMER] if is_new else [])
+        + [code for code, value in row.sort_values(ascending=False).items() if value > 0]
+        for is_new, (_, row) in zip(new, by_code.iterrows(), strict=True)
+    ]
+    probability = riskiest["probability"].to_numpy()
+    tiers = np.asarray(TIERS)[np.searchsorted(np.asarray(bands), probability, side="right")]
+    return pd.DataFrame(
+        {
+            "customer_id": riskiest["customer_id"].to_numpy(),
+            "late_probability": probability,
+            "tier": tiers,
+            **{
+                f"reason_{n}": [row[n - 1] if len(row) >= n else "" for row in reasons]
+                for n in (1, 2, 3)
+            },
+        }
+    ).reset_index(drop=True)
+
+
 def metrics(late: np.ndarray, probability: np.ndarray) -> Metrics:
     """AUC, Brier score and ECE of `probability` against the outcomes `late` (0 or 1); NaN
     where they are undefined (no example, or one class only for the AUC)."""
@@ -237,6 +313,25 @@ def tier_table(late: np.ndarray, probability: np.ndarray, bands: tuple[float, ..
             }
         )
     return pd.DataFrame(rows)
+
+
+def _pool(ledger: Ledger, end: dt.date, horizon_days: int, grace_days: int) -> pd.DataFrame:
+    """Every snapshot, `horizon_days` apart back from the last whose outcomes `end` knows, to
+    90 days after the first invoice, with its examples' outcomes; unknown ones left out."""
+    last = end - dt.timedelta(days=horizon_days + grace_days + 1)
+    start = _first_day(ledger) + dt.timedelta(days=90)  # some history before the first one
+    dates = []
+    day = last
+    while day >= start:
+        dates.append(day)
+        day -= dt.timedelta(days=horizon_days)
+    frames = [
+        snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days)
+        for day in reversed(dates)
+    ]
+    pool = pd.concat(frames, ignore_index=True) if frames else snapshot(ledger, end)
+    pool["late"] = outcomes(ledger, pool, end, grace_days).to_numpy()
+    return pool[pool["late"].notna()].reset_index(drop=True)
 
 
 def _stable_order(frame: pd.DataFrame) -> pd.Index:

@@ -25,6 +25,8 @@ from scoring.late_model import (
     Metrics,
     backtest,
     calibration_error,
+    customer_risk,
+    fit_latest,
     gate,
     metrics,
     tier_table,
@@ -195,6 +197,56 @@ def test_tiers_are_bands_of_the_probability() -> None:
     assert table["late_share"].tolist() == [0.0, 0.0, 1.0, 1.0]
 
 
+def test_the_terms_add_up_to_the_linear_models_log_odds(ledger: Ledger) -> None:
+    model = fit_latest(ledger, END)
+    assert model is not None
+    rows = snapshot(ledger, END)
+
+    terms = model.contributions(rows)
+
+    folds = model._pipeline.calibrated_classifiers_
+    log_odds = np.mean(
+        [fold.estimator.decision_function(rows[list(FEATURES)].to_numpy()) for fold in folds],
+        axis=0,
+    )
+    intercept = np.mean([fold.estimator.steps[-1][1].intercept_[0] for fold in folds])
+    np.testing.assert_allclose(terms.sum(axis=1).to_numpy() + intercept, log_odds, atol=1e-9)
+
+
+def test_a_customers_risk_is_its_riskiest_invoices_with_that_invoices_reasons(
+    ledger: Ledger,
+) -> None:
+    model = fit_latest(ledger, END)
+    assert model is not None
+    rows = snapshot(ledger, END)
+
+    table = customer_risk(model, rows)
+
+    probability = pd.Series(model.probability(rows), index=rows["customer_id"].to_numpy())
+    riskiest = probability.groupby(level=0).max()
+    assert table["customer_id"].tolist() == sorted(riskiest.index)
+    np.testing.assert_allclose(table["late_probability"], riskiest.loc[table["customer_id"]])
+    expected_tiers = np.asarray(["low", "medium", "high", "critical"])[
+        np.searchsorted(DEFAULT_BANDS, table["late_probability"], side="right")
+    ]
+    assert table["tier"].tolist() == expected_tiers.tolist()
+    codes = {"NEW_CUSTOMER", "MISSED_DUE_DATES", "PAYING_LATER", "LATE_PAYER"}
+    codes |= {"OVERDUE_BALANCE", "DISPUTES", ""}
+    assert set(table[["reason_1", "reason_2", "reason_3"]].to_numpy().ravel()) <= codes
+    risky = table[table["tier"] == "critical"]
+    assert (risky["reason_1"] != "").all()  # a critical customer is told why
+
+
+def test_a_customer_without_paid_history_is_new_first() -> None:
+    rows = snapshot(small_ledger(), dt.date(2026, 1, 20), horizon_days=60)
+    training = pd.concat([rows] * 30, ignore_index=True)
+    labels = pd.Series(np.arange(len(training)) % 2, index=training.index, dtype="float64")
+
+    table = customer_risk(LateModel(training, labels), rows)
+
+    assert table.set_index("customer_id").loc["C2", "reason_1"] == "NEW_CUSTOMER"
+
+
 def tried(examples: int, model: Metrics, baseline: Metrics) -> Backtest:
     predictions = pd.DataFrame({"late": np.zeros(examples)})
     return Backtest((dt.date(2026, 1, 1),), predictions, model, baseline, pd.DataFrame())
@@ -242,3 +294,11 @@ def test_arsync_backtest_prints_the_models_figures_beside_the_baseline(tmp_path:
     assert "past late rate" in result.stdout
     assert "critical" in result.stdout
     assert "Gate: the model " in result.stdout
+    written = pd.read_csv(tmp_path / "out/late_payment.csv")
+    assert list(written.columns) == [
+        "customer_id", "late_probability", "tier", "reason_1", "reason_2", "reason_3",
+        "score_basis",
+    ]  # fmt: skip
+    assert len(written) > 0
+    assert written["late_probability"].between(0, 1).all()
+    assert set(written["score_basis"]) <= {"model", "rule"}
