@@ -33,6 +33,8 @@ BEHAVIOUR_COLUMNS: tuple[str, ...] = (
     "avg_days_beyond_terms_12m",
     "weighted_days_beyond_terms_12m",
     "on_time_share_12m",
+    "days_late_p75_12m",
+    "disputed_share_12m",
     "avg_days_beyond_terms_90d",
     "on_time_share_90d",
     "avg_days_beyond_terms_prior",
@@ -144,6 +146,8 @@ def payment_behaviour(
             "avg_days_beyond_terms_12m": _mean(total(long, beyond), count_long),
             "weighted_days_beyond_terms_12m": _mean(total(long, weight * beyond), weight_long),
             "on_time_share_12m": _mean(total(long, on_time), count_long),
+            "days_late_p75_12m": _late_percentile(code[long], beyond[long], size, 0.75),
+            "disputed_share_12m": _disputed_share(ledger, customers, long_start, today),
             "avg_days_beyond_terms_90d": beyond_short,
             "on_time_share_90d": _mean(total(short, on_time), count_short),
             "avg_days_beyond_terms_prior": beyond_prior,
@@ -153,6 +157,32 @@ def payment_behaviour(
         },
         index=customers,
     )
+
+
+def _late_percentile(code: np.ndarray, beyond: np.ndarray, size: int, q: float) -> np.ndarray:
+    """Per customer, the `q` quantile of its days paid late, an early payment counted as 0
+    days late: one early payment cannot net out the late ones as it does in a mean. NaN for a
+    customer with no paid invoice."""
+    late = pd.Series(np.maximum(beyond, 0).astype("float64"))
+    quantile = late.groupby(code).quantile(q)
+    result = np.full(size, np.nan)
+    result[quantile.index.to_numpy(dtype="int64")] = quantile.to_numpy()
+    return result
+
+
+def _disputed_share(ledger: Ledger, customers: pd.Index, start: int, today: int) -> np.ndarray:
+    """Per customer, of its invoices issued in the long window (open or paid, not void), the
+    share flagged disputed: a dispute settled last month still says something of the next
+    invoice. NaN for a customer with no such invoice."""
+    invoices = ledger.invoices
+    issued = _days(invoices["issue_date"].to_numpy())
+    kept = (issued > start) & (issued <= today) & ~equals_text(invoices["status"], "void")
+    code = positions(customers, invoices["customer_id"][kept])
+    known = code >= 0
+    disputed = invoices["disputed"].to_numpy(dtype=bool)[kept][known].astype(np.int64)
+    counts = np.bincount(code[known], minlength=len(customers))
+    flagged = np.bincount(code[known], weights=disputed, minlength=len(customers))
+    return _mean(flagged, counts)
 
 
 def _last_payment(ledger: Ledger, as_of: dt.date, customers: pd.Index) -> np.ndarray:

@@ -43,6 +43,14 @@ def _slipping(features: pd.DataFrame) -> pd.Series:
     return recent - before
 
 
+def _disputes(features: pd.DataFrame) -> pd.Series:
+    """The larger of the open balance's disputed share and the share of the last year's
+    invoices that were disputed: a customer that disputes often is a risk also between two
+    disputes, not only while one is open."""
+    open_share = _ratio(features["disputed_balance"], features["open_balance"])
+    return open_share.combine(features["disputed_share_12m"].fillna(0.0), max)
+
+
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     safe = denominator.where(denominator > 0)
     return (numerator / safe).fillna(0.0)
@@ -114,9 +122,14 @@ COMPONENTS = (
         "disputes",
         "DISPUTES",
         False,
-        lambda f, s: _ratio(f["disputed_balance"], f["open_balance"]),
+        lambda f, s: _disputes(f),
         lambda f: [
-            f"{amount:,.2f} of the open balance is disputed" for amount in f["disputed_balance"]
+            f"{amount:,.2f} of the open balance is disputed"
+            if amount > 0
+            else f"{share:.0%} of its invoices were disputed (12 months)"
+            for amount, share in zip(
+                f["disputed_balance"], f["disputed_share_12m"].fillna(0.0), strict=True
+            )
         ],
     ),
 )

@@ -325,8 +325,9 @@ DEFAULT_SEGMENTS = (
     _segment("high_exposure", credit_utilisation={"gte": 1}),
     _segment("high_exposure", open_balance={"gte": 250_000}),
     _segment("deteriorating", flag_deteriorating=True),
-    _segment("chronic_late", avg_days_beyond_terms_12m={"gt": 15}),
-    _segment("slow_but_steady", avg_days_beyond_terms_12m={"gt": 3}),
+    _segment("chronic_late", days_late_p75_12m={"gt": 15}),
+    _segment("slow_but_steady", days_late_p75_12m={"gt": 3}),
+    _segment("slow_but_steady", on_time_share_12m={"lt": 0.8}),
     _segment("prompt"),
 )
 

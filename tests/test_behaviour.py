@@ -283,3 +283,39 @@ def test_shares_are_shares_and_counts_nest(
             .between(paid["days_to_pay"].min(), paid["days_to_pay"].max())
             .all()
         )
+
+
+def test_days_late_percentile_is_not_netted_by_an_early_payment() -> None:
+    """The issue's customer: 9 of its last 10 invoices paid 2 to 19 days late, one 60 days
+    early; its mean days beyond terms is under 3, yet it is late nine times in ten."""
+    records: list[CanonicalRecord] = [customer("C1")]
+    late_by = [2, 3, 4, 5, 6, 7, 8, 12, 19, -60]
+    for number, days in enumerate(late_by, start=1):
+        due = dt.date(2026, 1, 1) + dt.timedelta(days=10 * number)
+        paid = due + dt.timedelta(days=days)
+        issued = due - dt.timedelta(days=30)
+        records += [
+            invoice(f"I{number}", "100", "0", issued=str(issued), due=str(due)),
+            payment(f"P{number}", "100", received=str(paid), applied={f"I{number}": "100"}),
+        ]
+
+    row = behaviour(*records).loc["C1"]
+
+    assert row["avg_days_beyond_terms_12m"] == pytest.approx(0.6)  # (66 - 60) / 10
+    assert row["on_time_share_12m"] == pytest.approx(0.1)
+    # max(days, 0) = 0, 2, 3, 4, 5, 6, 7, 8, 12, 19: the 75th percentile (linear) is 7.75.
+    assert row["days_late_p75_12m"] == pytest.approx(7.75)
+
+
+def test_disputed_share_counts_the_years_invoices_open_or_paid() -> None:
+    row = behaviour(
+        customer("C1"),
+        invoice("D1", "100", "0", issued="2026-03-01", due="2026-03-31", disputed=True),
+        payment("PD1", "100", received="2026-04-05", applied={"D1": "100"}),
+        invoice("D2", "100", issued="2026-05-01", due="2026-05-31"),
+        invoice("D3", "100", issued="2026-05-15", due="2026-06-14"),
+        invoice("D4", "100", issued="2026-06-01", due="2026-07-01", disputed=True),
+        invoice("OLD", "100", "0", issued="2025-01-01", due="2025-01-31", disputed=True),
+    ).loc["C1"]
+
+    assert row["disputed_share_12m"] == pytest.approx(2 / 4)  # OLD is outside the window

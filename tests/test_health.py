@@ -50,6 +50,7 @@ _SPOTLESS: dict[str, Any] = {
     "aged_balance": 0.0,
     "aged_invoice_count": 0,
     "disputed_balance": 0.0,
+    "disputed_share_12m": 0.0,
     "credit_utilisation": math.nan,
 }
 
@@ -247,6 +248,24 @@ def test_a_reason_costs_at_least_half_a_point(share: float, kept: bool) -> None:
     assert (row["reason_codes"] == "DISPUTES") is kept
     if kept:
         assert row["reason_1"] == "DISPUTES: 100.00 of the open balance is disputed"
+
+
+def test_past_disputes_cost_points_when_none_is_open() -> None:
+    # Half of last year's invoices were disputed, none is now: 0.5 x 5 = 2.5 points.
+    row = health_of({"disputed_balance": 0.0, "disputed_share_12m": 0.5}).loc["C1"]
+
+    assert row["points_disputes"] == pytest.approx(2.5)
+    assert row["reason_1"] == "DISPUTES: 50% of its invoices were disputed (12 months)"
+
+
+def test_an_open_dispute_and_past_ones_count_once_by_the_larger_share() -> None:
+    # 20% of the open balance disputed, 40% of the year's invoices: the larger, 0.4 x 5 = 2.
+    row = health_of(
+        {"open_balance": 1000.0, "disputed_balance": 200.0, "disputed_share_12m": 0.4}
+    ).loc["C1"]
+
+    assert row["points_disputes"] == pytest.approx(2.0)
+    assert row["reason_1"] == "DISPUTES: 200.00 of the open balance is disputed"
 
 
 def test_aged_debt_reason_counts_invoices_and_says_the_threshold() -> None:
@@ -448,6 +467,7 @@ def feature_rows(draw: st.DrawFn) -> dict[str, Any]:
         "aged_balance": draw(part),
         "aged_invoice_count": draw(st.integers(0, 20)),
         "disputed_balance": draw(part),
+        "disputed_share_12m": draw(st.one_of(st.just(math.nan), st.floats(0, 1))),
         "credit_utilisation": draw(st.one_of(st.just(math.nan), st.floats(0, 5))),
     }
 

@@ -113,7 +113,8 @@ _STEADY: dict[str, Any] = {
     "credit_utilisation": float("nan"),
     "open_balance": 1000.0,
     "flag_deteriorating": False,
-    "avg_days_beyond_terms_12m": 0.0,
+    "days_late_p75_12m": 0.0,
+    "on_time_share_12m": 1.0,
     "crm_dispute_open": False,
 }
 
@@ -123,19 +124,21 @@ _STEADY: dict[str, Any] = {
     [
         ({}, "prompt"),
         ({"is_new": True, "disputed_balance": 500.0}, "new"),  # new comes first
-        ({"disputed_balance": 0.01, "avg_days_beyond_terms_12m": 40.0}, "disputing"),
+        ({"disputed_balance": 0.01, "days_late_p75_12m": 40.0}, "disputing"),
         ({"disputed_balance": 500.0, "credit_utilisation": 2.0}, "disputing"),
         ({"credit_utilisation": 1.0}, "high_exposure"),
         ({"credit_utilisation": 0.99}, "prompt"),
         ({"open_balance": 250_000.0}, "high_exposure"),
         ({"open_balance": 249_999.99}, "prompt"),
-        ({"flag_deteriorating": True, "avg_days_beyond_terms_12m": 20.0}, "deteriorating"),
-        ({"avg_days_beyond_terms_12m": 15.01}, "chronic_late"),
-        ({"avg_days_beyond_terms_12m": 15.0}, "slow_but_steady"),
-        ({"avg_days_beyond_terms_12m": 3.01}, "slow_but_steady"),
-        ({"avg_days_beyond_terms_12m": 3.0}, "prompt"),
-        ({"avg_days_beyond_terms_12m": float("nan")}, "prompt"),  # no comparison holds
-        ({"crm_dispute_open": True, "avg_days_beyond_terms_12m": 40.0}, "disputing"),
+        ({"flag_deteriorating": True, "days_late_p75_12m": 20.0}, "deteriorating"),
+        ({"days_late_p75_12m": 15.01}, "chronic_late"),
+        ({"days_late_p75_12m": 15.0}, "slow_but_steady"),
+        ({"days_late_p75_12m": 3.01}, "slow_but_steady"),
+        ({"days_late_p75_12m": 3.0}, "prompt"),
+        ({"on_time_share_12m": 0.79}, "slow_but_steady"),  # late one time in five
+        ({"on_time_share_12m": 0.8}, "prompt"),
+        ({"days_late_p75_12m": float("nan")}, "prompt"),  # no comparison holds
+        ({"crm_dispute_open": True, "days_late_p75_12m": 40.0}, "disputing"),
     ],
 )
 def test_segment_is_the_first_shipped_rule_that_holds(
