@@ -43,11 +43,13 @@ def _slipping(features: pd.DataFrame) -> pd.Series:
     return recent - before
 
 
-def _disputes(features: pd.DataFrame) -> pd.Series:
-    """The larger of the open balance's disputed share and the share of the last year's
-    invoices that were disputed: a customer that disputes often is a risk also between two
-    disputes, not only while one is open."""
+def _disputes(features: pd.DataFrame, *, past: bool) -> pd.Series:
+    """The larger of the open balance's disputed share and (with `past`) the share of the
+    last year's invoices that were disputed: a customer that disputes often is a risk also
+    between two disputes, not only while one is open."""
     open_share = _ratio(features["disputed_balance"], features["open_balance"])
+    if not past:
+        return open_share
     return open_share.combine(features["disputed_share_12m"].fillna(0.0), max)
 
 
@@ -122,7 +124,7 @@ COMPONENTS = (
         "disputes",
         "DISPUTES",
         False,
-        lambda f, s: _disputes(f),
+        lambda f, s: _disputes(f, past=s.past_disputes),
         lambda f: [
             f"{amount:,.2f} of the open balance is disputed"
             if amount > 0

@@ -145,6 +145,11 @@ class HealthSettings(_Strict):
     neutral_penalty: float = Field(
         default=0.3, ge=0, le=1, description="share of a history component a new customer loses"
     )
+    past_disputes: bool = Field(
+        default=True,
+        description="the disputes component also weighs the share of the last year's invoices "
+        "that were disputed, not only the open balance in dispute",
+    )
     tiers: RiskTiers = RiskTiers()
 
 

@@ -258,6 +258,15 @@ def test_past_disputes_cost_points_when_none_is_open() -> None:
     assert row["reason_1"] == "DISPUTES: 50% of its invoices were disputed (12 months)"
 
 
+def test_past_disputes_can_be_left_out_of_the_score() -> None:
+    settings = HealthSettings(past_disputes=False)
+
+    row = health_of({"disputed_share_12m": 0.5}, settings=settings).loc["C1"]
+
+    assert row["points_disputes"] == 0.0
+    assert row["health_score"] == 100
+
+
 def test_an_open_dispute_and_past_ones_count_once_by_the_larger_share() -> None:
     # 20% of the open balance disputed, 40% of the year's invoices: the larger, 0.4 x 5 = 2.
     row = health_of(

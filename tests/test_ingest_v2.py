@@ -380,7 +380,9 @@ def test_scores_and_plan_on_the_clean_export_are_those_of_the_first_version(
 ) -> None:
     """tests/data holds out/scores.csv and out/plan.csv of `arsync run --dry-run` on the
     bundled sample as the first version (the per-record load) wrote them: the columnar load
-    must not move a single value."""
+    must not move a single value. Scored by the first version's rules: segments by the mean
+    days beyond terms, only open disputes in the health score (issue 14 changed both)."""
+    _first_version_rules(project / "config/scoring.yaml")
     config = str(project / "config/arsync.yaml")
 
     result = CliRunner().invoke(app, ["run", "--dry-run", "-c", config])
@@ -396,16 +398,35 @@ def test_scores_and_plan_on_the_clean_export_are_those_of_the_first_version(
         assert now == before, name
 
 
+def _first_version_rules(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    for new, old in (
+        ("{days_late_p75_12m: {gt: 15}}", "{avg_days_beyond_terms_12m: {gt: 15}}"),
+        ("{days_late_p75_12m: {gt: 3}}", "{avg_days_beyond_terms_12m: {gt: 3}}"),
+        ("  - {segment: slow_but_steady, when: {on_time_share_12m: {lt: 0.8}}}\n", ""),
+        ("past_disputes: true", "past_disputes: false"),
+    ):
+        assert new in text, new
+        text = text.replace(new, old)
+    path.write_text(text, encoding="utf-8")
+
+
+_NEW_COLUMNS = ("days_late_p75_12m", "disputed_share_12m")  # issue 14's, after the first version
+
+
 def _as_first_version(scores: str) -> str:
     """The scores as the first version named them: its `money_at_risk` is `priority_weight`
     now, and the new `money_at_risk` (checked here) is the open balance at a high or
-    critical tier."""
+    critical tier; the columns added since are left out."""
     rows = list(csv.DictReader(io.StringIO(scores)))
     for row in rows:
         at_risk = row["risk_tier"] in {"high", "critical"}
         assert float(row["money_at_risk"]) == (float(row["open_balance"]) if at_risk else 0.0)
         row["money_at_risk"] = row.pop("priority_weight")
-    header = [c for c in scores.splitlines()[0].split(",") if c != "priority_weight"]
+        for column in _NEW_COLUMNS:
+            del row[column]
+    dropped = {"priority_weight", *_NEW_COLUMNS}
+    header = [c for c in scores.splitlines()[0].split(",") if c not in dropped]
     return _csv(header, rows)
 
 
