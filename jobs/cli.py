@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +32,15 @@ from jobs.exit_codes import ExitCode
 from jobs.logging import LogFormat, LogLevel, bind_run, configure_logging, new_run_id
 from jobs.progress import Bars, Reporter, Silent
 from jobs.report_options import DEFAULT_COMPARE_DAYS
+
+
+class SampleProfile(StrEnum):
+    """`arsync sample-data --profile`: jobs.sample_data.PROFILES, spelled here so that the CLI
+    does not import numpy to list them (a test keeps the two equal)."""
+
+    DEFAULT = "default"
+    NOISY = "noisy"
+
 
 # What a command needs beyond this is imported in the command: `arsync --help`, completion and
 # `--version` load neither pandas, nor Arrow, nor the state store, nor any connector.
@@ -530,6 +540,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @app.command("sample-data")
 def sample_data(
+    *,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the CSV export to.")],
     customers: Annotated[int, typer.Option(min=1, help="How many customers.")] = 60,
     seed: Annotated[int, typer.Option(help="Same seed, same ledger, byte for byte.")] = 7,
@@ -538,12 +549,23 @@ def sample_data(
         typer.Option(formats=[DATE], metavar="YYYY-MM-DD", help="Last day of the ledger."),
     ] = dt.datetime(2026, 11, 20),  # noqa: DTZ001 - a fixed, documented default date
     months: Annotated[int, typer.Option(min=1, help="Months of history.")] = 24,
+    profile: Annotated[
+        SampleProfile,
+        typer.Option(
+            help="How late customers pay: each kind's clear habit (default), or short, noisy "
+            "delays, most customers late now and then, as in a real ledger (noisy).",
+        ),
+    ] = SampleProfile.DEFAULT,
 ) -> None:
     """Write a realistic, deterministic B2B ledger as an ERP export (CSV) to --out."""
     from jobs.sample_data import generate_ledger, write_export  # noqa: PLC0415 - rarely used
 
     ledger = generate_ledger(
-        customers=customers, seed=seed, end_date=end_date.date(), months=months
+        customers=customers,
+        seed=seed,
+        end_date=end_date.date(),
+        months=months,
+        profile=profile.value,
     )
     exported_at = dt.datetime.combine(end_date.date(), dt.time(23, 0), tzinfo=dt.UTC)
     paths = write_export(ledger, out_dir, exported_at)

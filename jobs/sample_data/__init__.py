@@ -7,11 +7,13 @@ with every kind of customer a collector meets (see `Archetype`).
 from jobs.sample_data.archetypes import ARCHETYPE_SHARES, Archetype
 from jobs.sample_data.export import EXPORT_FILES, write_export
 from jobs.sample_data.generate import DEFAULT_INVOICES_PER_CUSTOMER, SampleLedger, generate_ledger
+from jobs.sample_data.invoices import PROFILES
 
 __all__ = [
     "ARCHETYPE_SHARES",
     "DEFAULT_INVOICES_PER_CUSTOMER",
     "EXPORT_FILES",
+    "PROFILES",
     "Archetype",
     "SampleLedger",
     "generate_ledger",

@@ -33,7 +33,7 @@ from jobs.sample_data.common import (
     months_before,
 )
 from jobs.sample_data.customers import DELIVERY, INDUSTRIES, METHODS, CustomerPlan, plan_customers
-from jobs.sample_data.invoices import DISPUTE_REASONS, InvoicePlan, plan_invoices
+from jobs.sample_data.invoices import DISPUTE_REASONS, PROFILES, InvoicePlan, plan_invoices
 from jobs.sample_data.settlement import Documents, Settlement, settle
 
 DEFAULT_INVOICES_PER_CUSTOMER = 40.0
@@ -71,13 +71,18 @@ def generate_ledger(
     currencies: tuple[str, ...] = ("USD", "EUR"),
     *,
     invoices_per_customer: float = DEFAULT_INVOICES_PER_CUSTOMER,
+    profile: str = "default",
 ) -> SampleLedger:
     """A realistic B2B receivables ledger; the same arguments always give the same ledger.
 
     `invoices_per_customer` is the mean over the whole `months` window. Nothing is dated after
-    `end_date` except the due dates of invoices that are not yet due.
+    `end_date` except the due dates of invoices that are not yet due. `profile` is how late
+    customers pay (`PROFILES`): "noisy" gives most customers a few short delays, as a real
+    ledger has, where "default" keeps each archetype's habit clear-cut.
     """
     _check_arguments(customers, months, currencies, invoices_per_customer)
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, not {profile!r}")
     end = dt.date(end_date.year, end_date.month, end_date.day)
     start_day, end_day = day_number(months_before(end, months)), day_number(end)
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -89,7 +94,7 @@ def generate_ledger(
         end_day=end_day,
         invoices_per_customer=invoices_per_customer,
     )
-    invoices = plan_invoices(rng, plan, start_day, end_day)
+    invoices = plan_invoices(rng, plan, start_day, end_day, profile)
     settlement = settle(rng, plan, invoices, start_day, end_day)
     ids = _ids(plan, invoices, settlement, currencies)
     return SampleLedger(

@@ -26,6 +26,28 @@ _OUTLIER_FACTOR = 10.0
 _AMOUNT_SIGMA = 0.35
 _RECENT_DAYS = 180  # disputes cluster on recent invoices: old ones get settled
 
+PROFILES = ("default", "noisy")
+"""How late customers pay: `default`, the archetypes' clear habits (prompt payers never late,
+chronic ones always 20+ days); `noisy`, short noisy delays like a real ledger's (below)."""
+
+# The noisy profile: each customer's chance of paying an invoice late is drawn from a wide Beta
+# around its archetype's mean, so the archetype says less about the next invoice than the
+# customer's own luck does; late payments are mostly 1-20 days beyond terms.
+_NOISY_LATE_MEAN: dict[Archetype, float] = {
+    Archetype.PROMPT: 0.12,
+    Archetype.STEADY: 0.25,
+    Archetype.CHRONIC_LATE: 0.5,
+    Archetype.SLIPPER: 0.15,
+    Archetype.DISPUTER: 0.3,
+    Archetype.PARTIAL: 0.35,
+    Archetype.CREDIT_MEMO: 0.25,
+    Archetype.UNAPPLIED_CASH: 0.25,
+}
+_NOISY_SLIPPED_MEAN = 0.5  # a slipper's late chance once it has slipped
+_NOISY_CONCENTRATION = 4.0  # of the Beta: low, so customers of one archetype differ widely
+_NOISY_DAYS_SHAPE, _NOISY_DAYS_SCALE = 1.5, 4.0  # gamma of the days beyond terms, minus one
+_NOISY_EARLY_SHARE = 0.12  # of the invoices paid on time, paid some days early
+
 
 @dataclass(frozen=True)
 class InvoicePlan:
@@ -47,9 +69,15 @@ class InvoicePlan:
 
 
 def plan_invoices(
-    rng: np.random.Generator, customers: CustomerPlan, start_day: int, end_day: int
+    rng: np.random.Generator,
+    customers: CustomerPlan,
+    start_day: int,
+    end_day: int,
+    profile: str = "default",
 ) -> InvoicePlan:
-    """Issue dates spread over each customer's active window, then sorted chronologically."""
+    """Issue dates spread over each customer's active window, then sorted chronologically.
+
+    The delays are drawn last, so `profile` changes nothing but them (and the draws after)."""
     customer = np.repeat(np.arange(customers.size, dtype=np.int64), customers.invoice_count)
     size = len(customer)
     span = customers.last_day - customers.first_day + 1
@@ -80,7 +108,11 @@ def plan_invoices(
         disputed=disputed,
         reason=reason,
         never_paid=never_paid,
-        delay=_delays(rng, customers, customer, due),
+        delay=(
+            _noisy_delays(rng, customers, customer, due)
+            if profile == "noisy"
+            else _delays(rng, customers, customer, due)
+        ),
     )
 
 
@@ -125,3 +157,28 @@ def _delays(
     delay = delay + mail_float
     punctual = (archetype == Archetype.PROMPT) | ((archetype == Archetype.SLIPPER) & ~slipped)
     return np.where(punctual, np.minimum(delay, 0), delay).astype(np.int64)
+
+
+def _noisy_delays(
+    rng: np.random.Generator, customers: CustomerPlan, customer: IntArray, due: IntArray
+) -> IntArray:
+    """Late now and then, by a few days, at each customer's own rate; a few pay early."""
+    size = len(customer)
+    means = np.array([_NOISY_LATE_MEAN[kind] for kind in Archetype], dtype=np.float64)
+    mean = means[customers.archetype]
+    rate = rng.beta(mean * _NOISY_CONCENTRATION, (1 - mean) * _NOISY_CONCENTRATION)
+    slipped_rate = rng.beta(
+        _NOISY_SLIPPED_MEAN * _NOISY_CONCENTRATION,
+        (1 - _NOISY_SLIPPED_MEAN) * _NOISY_CONCENTRATION,
+        customers.size,
+    )
+    slipped = (customers.archetype[customer] == Archetype.SLIPPER) & (
+        due >= customers.slip_day[customer]
+    )
+    chance = np.where(slipped, slipped_rate[customer], rate[customer])
+    late = rng.random(size) < chance
+    days = 1 + np.rint(rng.gamma(_NOISY_DAYS_SHAPE, _NOISY_DAYS_SCALE, size))
+    early = rng.random(size) < _NOISY_EARLY_SHARE
+    ahead = -1 - np.floor(rng.exponential(2.5, size))
+    delay = np.where(late, days, np.where(early, ahead, 0))
+    return delay.astype(np.int64)
