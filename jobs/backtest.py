@@ -21,6 +21,7 @@ from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
 from scoring.late_model import Backtest, Gate, backtest, customer_risk, fit_latest, gate
 from scoring.late_payment import snapshot
+from scoring.pay_date import PayDateBacktest, pay_date_backtest
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +30,7 @@ log = structlog.get_logger(__name__)
 class BacktestRun:
     loaded: LoadedLedger
     result: Backtest
+    pay_dates: PayDateBacktest
     gate: Gate
     grace_days: int
     written: Path | None  # late_payment.csv, unless no model could be trained
@@ -56,6 +58,9 @@ def run_backtest(
             grace_days=grace,
             bands=model.bands,
         )
+        pay_dates = pay_date_backtest(
+            loaded.ledger, loaded.as_of, origins=origins or model.origins, grace_days=grace
+        )
     decision = gate(result, model)
     log.info(
         "backtest.finished",
@@ -65,13 +70,16 @@ def run_backtest(
         baseline_auc=round(result.baseline.auc, 4),
         brier=round(result.model.brier, 4),
         ece=round(result.model.ece, 4),
+        pay_date_mae=round(pay_dates.model_mae, 2),
+        baseline_pay_date_mae=round(pay_dates.baseline_mae, 2),
+        pay_date_coverage=round(pay_dates.coverage, 4),
         basis=decision.basis,
         reason=decision.reason,
     )
     with progress.step("Scoring the invoices due in the next 30 days"):
         latest = fit_latest(loaded.ledger, loaded.as_of, grace_days=grace)
         if latest is None:
-            return BacktestRun(loaded, result, decision, grace, None, 0)
+            return BacktestRun(loaded, result, pay_dates, decision, grace, None, 0)
         rows = snapshot(loaded.ledger, loaded.as_of, grace_days=grace)
         table = customer_risk(latest, rows, model.bands).assign(score_basis=decision.basis)
         out_dir = settings.app.output.dir
@@ -79,4 +87,4 @@ def run_backtest(
         path = out_dir / "late_payment.csv"
         table.to_csv(path, index=False, float_format="%.4f")
     log.info("backtest.written", file=str(path), customers=len(table), basis=decision.basis)
-    return BacktestRun(loaded, result, decision, grace, path, len(table))
+    return BacktestRun(loaded, result, pay_dates, decision, grace, path, len(table))

@@ -975,6 +975,14 @@ def backtest(
             _percent(row.late_share),
         )
     out.print(Columns([figures, tiers]))
+    dates = run.pay_dates
+    if dates.origins:
+        out.print(
+            f"Pay date: the predicted median is {dates.model_mae:.1f} days off on average; the "
+            f"customer's own average days to pay, {dates.baseline_mae:.1f} days off; "
+            f"{_percent(dates.coverage)} of pay dates fell in the predicted p10-p90 interval "
+            f"({dates.censored:,} invoices still unpaid are in no figure)."
+        )
     verdict = "passes" if run.gate.basis == "model" else "does not pass"
     kept = "" if run.gate.basis == "model" else "; the rule score stays"
     out.print(f"Gate: the model {verdict} ({escaped(run.gate.reason)}){kept}.")

@@ -294,6 +294,7 @@ def test_arsync_backtest_prints_the_models_figures_beside_the_baseline(tmp_path:
     assert "past late rate" in result.stdout
     assert "critical" in result.stdout
     assert "Gate: the model " in result.stdout
+    assert "Pay date: the predicted median is " in result.stdout
     written = pd.read_csv(tmp_path / "out/late_payment.csv")
     assert list(written.columns) == [
         "customer_id", "late_probability", "tier", "reason_1", "reason_2", "reason_3",
