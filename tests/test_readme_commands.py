@@ -61,6 +61,7 @@ COVERED = {
     "arsync run",
     "arsync worker --once-now --dry-run",
     "arsync report",
+    "arsync backtest",
 }
 
 
@@ -214,3 +215,13 @@ def test_the_report(initialised: Path) -> None:
     html = (initialised / "out/report.html").read_text(encoding="utf-8")
     assert "<svg" in html
     assert (initialised / "out/worklist.csv").is_file()
+
+
+def test_the_backtest(initialised: Path) -> None:
+    [command] = block_commands(block_with("arsync backtest"))
+
+    code, output = arsync(command)
+
+    assert code == 0, output
+    assert "Gate: the model " in output
+    assert (initialised / "out/late_payment.csv").is_file()
