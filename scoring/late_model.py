@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from arsync.ledger import Ledger
-from scoring.late_payment import FEATURES, outcomes, snapshot
+from scoring.late_payment import FEATURES, outcomes, snapshot, snapshot_dates, stable_order
 from scoring.settings import ModelSettings
 
 DEFAULT_BANDS: tuple[float, ...] = (0.25, 0.5, 0.75)
@@ -74,7 +74,7 @@ class LateModel:
         from sklearn.pipeline import make_pipeline  # noqa: PLC0415
         from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
 
-        order = _stable_order(training)
+        order = stable_order(training)
         linear = make_pipeline(
             SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
             StandardScaler(),
@@ -316,30 +316,11 @@ def tier_table(late: np.ndarray, probability: np.ndarray, bands: tuple[float, ..
 
 
 def _pool(ledger: Ledger, end: dt.date, horizon_days: int, grace_days: int) -> pd.DataFrame:
-    """Every snapshot, `horizon_days` apart back from the last whose outcomes `end` knows, to
-    90 days after the first invoice, with its examples' outcomes; unknown ones left out."""
-    last = end - dt.timedelta(days=horizon_days + grace_days + 1)
-    start = _first_day(ledger) + dt.timedelta(days=90)  # some history before the first one
-    dates = []
-    day = last
-    while day >= start:
-        dates.append(day)
-        day -= dt.timedelta(days=horizon_days)
+    """Every snapshot (`snapshot_dates`) with its examples' outcomes; unknown ones left out."""
+    dates = snapshot_dates(ledger, end, horizon_days, grace_days)
     frames = [
-        snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days)
-        for day in reversed(dates)
+        snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days) for day in dates
     ]
     pool = pd.concat(frames, ignore_index=True) if frames else snapshot(ledger, end)
     pool["late"] = outcomes(ledger, pool, end, grace_days).to_numpy()
     return pool[pool["late"].notna()].reset_index(drop=True)
-
-
-def _stable_order(frame: pd.DataFrame) -> pd.Index:
-    """The rows sorted by snapshot and invoice: a fit independent of the frame's row order."""
-    keys = frame[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
-    return keys.sort_values(["as_of", "invoice_id"], kind="stable").index
-
-
-def _first_day(ledger: Ledger) -> dt.date:
-    issued = ledger.invoices["issue_date"]
-    return issued.min().date() if len(issued) else dt.date.min

@@ -98,6 +98,29 @@ def outcomes(
     return pd.Series(np.where(known, late, np.nan), index=examples.index, name="late")
 
 
+def snapshot_dates(
+    ledger: Ledger, end: dt.date, horizon_days: int, grace_days: int
+) -> list[dt.date]:
+    """The snapshot days of a backtest, oldest first: every `horizon_days` (so that an invoice
+    is in one snapshot at most) back from the last whose late outcomes `end` tells, to 90 days
+    after the first invoice (some history before the first)."""
+    issued = ledger.invoices["issue_date"]
+    first = issued.min().date() if len(issued) else dt.date.min
+    start = first + dt.timedelta(days=90)
+    day = end - dt.timedelta(days=horizon_days + grace_days + 1)
+    dates = []
+    while day >= start:
+        dates.append(day)
+        day -= dt.timedelta(days=horizon_days)
+    return dates[::-1]
+
+
+def stable_order(frame: pd.DataFrame) -> pd.Index:
+    """The rows sorted by snapshot and invoice: a fit independent of the frame's row order."""
+    keys = frame[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
+    return keys.sort_values(["as_of", "invoice_id"], kind="stable").index
+
+
 def _customer_history(
     ledger: Ledger, as_of: dt.date, open_now: pd.DataFrame, grace_days: int
 ) -> pd.DataFrame:

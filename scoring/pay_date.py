@@ -35,7 +35,7 @@ import pandas as pd
 
 from arsync.ledger import Ledger
 from scoring.behaviour import paid_invoices
-from scoring.late_payment import FEATURES, snapshot
+from scoring.late_payment import FEATURES, snapshot, snapshot_dates, stable_order
 
 PAY_DATE_FEATURES: tuple[str, ...] = (*FEATURES, "usual_days_beyond_due")
 """The late-payment FEATURES and the baseline's own figure (`usual_days`): the model sees what
@@ -77,7 +77,7 @@ class PayDateModel:
     def __init__(self, training: pd.DataFrame, target: pd.Series) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: PLC0415 - model runs only
 
-        order = _stable_order(training)
+        order = stable_order(training)
         features = training.loc[order, list(PAY_DATE_FEATURES)].to_numpy(dtype="float64")
         values = target.loc[order].to_numpy(dtype="float64")
         self._models = [
@@ -177,7 +177,7 @@ def pay_date_backtest(
     model is trained on the earlier snapshots with their targets as known on the origin
     (capped when still unpaid), and predicts the origin's snapshot, whose targets are read on
     `end`."""
-    dates = _snapshot_dates(ledger, end, horizon_days, grace_days)
+    dates = snapshot_dates(ledger, end, horizon_days, grace_days)
     frames = [
         snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days) for day in dates
     ]
@@ -238,30 +238,6 @@ def mean_absolute_error(actual: np.ndarray, predicted: np.ndarray) -> float:
 def coverage(actual: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
     """The share of `actual` inside [low, high], both ends included; NaN when empty."""
     return float(np.mean((actual >= low) & (actual <= high))) if len(actual) else float("nan")
-
-
-def _snapshot_dates(
-    ledger: Ledger, end: dt.date, horizon_days: int, grace_days: int
-) -> list[dt.date]:
-    """`scoring.late_model.backtest`'s snapshot dates: every `horizon_days` back from the last
-    one whose late outcome `end` tells, to 90 days after the first invoice."""
-    last = end - dt.timedelta(days=horizon_days + grace_days + 1)
-    issued = ledger.invoices["issue_date"]
-    first = issued.min().date() if len(issued) else dt.date.min
-    start = first + dt.timedelta(days=90)
-    dates = []
-    day = last
-    while day >= start:
-        dates.append(day)
-        day -= dt.timedelta(days=horizon_days)
-    dates.reverse()
-    return dates
-
-
-def _stable_order(frame: pd.DataFrame) -> pd.Index:
-    """The rows sorted by snapshot and invoice: a fit independent of the frame's row order."""
-    keys = frame[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
-    return keys.sort_values(["as_of", "invoice_id"], kind="stable").index
 
 
 def _days(dates: np.ndarray) -> np.ndarray:
