@@ -28,6 +28,8 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class BacktestRun:
+    """What `arsync backtest` found and wrote, for the CLI to print."""
+
     loaded: LoadedLedger
     result: Backtest
     pay_dates: PayDateBacktest
