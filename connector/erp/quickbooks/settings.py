@@ -6,14 +6,12 @@ token: name a `refresh_token_file` so arsync can keep the newest one between run
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from arsync.records import PaymentMethod
-from connector.erp.http_settings import HttpSettings
-from connector.secrets import SecretRef
+from connector.erp.http_settings import RefreshTokenAuth
 
 PRODUCTION_URL = "https://quickbooks.api.intuit.com"
 SANDBOX_URL = "https://sandbox-quickbooks.api.intuit.com"
@@ -21,10 +19,8 @@ TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa:
 Url = Annotated[str, Field(pattern=r"^https?://[^\s?#]+$")]
 
 
-class QuickBooksSettings(BaseModel):
+class QuickBooksSettings(RefreshTokenAuth):
     """One QuickBooks Online company (realm) and the app's OAuth 2.0 credentials."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["quickbooks"]
     realm_id: Annotated[str, Field(pattern=r"^[0-9]{1,32}$", description="the company id")]
@@ -32,14 +28,6 @@ class QuickBooksSettings(BaseModel):
         default=PRODUCTION_URL, description=f"{SANDBOX_URL} for a sandbox company"
     )
     token_url: Url = TOKEN_URL
-    client_id: SecretRef
-    client_secret: SecretRef
-    refresh_token: SecretRef
-    refresh_token_file: Path | None = Field(
-        default=None,
-        description="where arsync keeps the newest refresh token (read first, rewritten on "
-        "rotation); without it the operator must store each new token in the variable",
-    )
     minor_version: int = Field(
         default=75, ge=75, description="the API minor version every request is pinned to"
     )
@@ -49,4 +37,3 @@ class QuickBooksSettings(BaseModel):
         description="QuickBooks payment method name -> check, ach, card, wire or other, for "
         "names arsync cannot classify itself",
     )
-    http: HttpSettings = HttpSettings()

@@ -6,23 +6,19 @@ token on every use: name a `refresh_token_file` so arsync can keep the newest on
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from connector.erp.http_settings import HttpSettings
-from connector.secrets import SecretRef
+from connector.erp.http_settings import RefreshTokenAuth
 
 API_URL = "https://api.xero.com/api.xro/2.0"
 TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 - a public endpoint, not a secret
 Url = Annotated[str, Field(pattern=r"^https?://[^\s?#]+$")]
 
 
-class XeroSettings(BaseModel):
+class XeroSettings(RefreshTokenAuth):
     """One Xero organisation (tenant) and the app's OAuth 2.0 credentials."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["xero"]
     tenant_id: Annotated[
@@ -34,12 +30,3 @@ class XeroSettings(BaseModel):
     ]
     base_url: Url = API_URL
     token_url: Url = TOKEN_URL
-    client_id: SecretRef
-    client_secret: SecretRef
-    refresh_token: SecretRef
-    refresh_token_file: Path | None = Field(
-        default=None,
-        description="where arsync keeps the newest refresh token (read first, rewritten on "
-        "rotation); without it the operator must store each new token in the variable",
-    )
-    http: HttpSettings = HttpSettings()
