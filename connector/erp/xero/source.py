@@ -80,43 +80,36 @@ UPDATED = "UpdatedDateUTC"  # every endpoint's change stamp, asked for by If-Mod
 # are still receivables, so ARCHIVED (and GDPRREQUEST) contacts are read too.
 INCLUDE_ARCHIVED = (("includeArchived", "true"),)
 
+
+def _endpoint(
+    name: str,
+    record_type: str,
+    where: str | None,
+    convert: Callable[[Json, Context], CanonicalRecord],
+    query: tuple[tuple[str, str], ...] = (),
+) -> XeroStream:
+    """A list endpoint: its objects' key is the singular of its name and ID (`Contacts`:
+    `ContactID`), its change stamp UpdatedDateUTC."""
+    return XeroStream(name, record_type, f"{name[:-1]}ID", UPDATED, where, convert, query)
+
+
 STREAMS = (
-    XeroStream(
-        "Contacts", "customer", "ContactID", UPDATED, None, mapping.customer, INCLUDE_ARCHIVED
-    ),
-    XeroStream("Invoices", "invoice", "InvoiceID", UPDATED, 'Type=="ACCREC"', mapping.invoice),
-    XeroStream(
-        "Payments",
-        "payment",
-        "PaymentID",
-        UPDATED,
-        'PaymentType=="ACCRECPAYMENT"',
-        mapping.payment,
-    ),
-    XeroStream(
+    _endpoint("Contacts", "customer", None, mapping.customer, INCLUDE_ARCHIVED),
+    _endpoint("Invoices", "invoice", 'Type=="ACCREC"', mapping.invoice),
+    _endpoint("Payments", "payment", 'PaymentType=="ACCRECPAYMENT"', mapping.payment),
+    _endpoint(
         "Prepayments",
         "payment",
-        "PrepaymentID",
-        UPDATED,
         'Type=="RECEIVE-PREPAYMENT"',
         lambda entity, context: mapping.prepayment(entity, context, "Prepayment"),
     ),
-    XeroStream(
+    _endpoint(
         "Overpayments",
         "payment",
-        "OverpaymentID",
-        UPDATED,
         'Type=="RECEIVE-OVERPAYMENT"',
         lambda entity, context: mapping.prepayment(entity, context, "Overpayment"),
     ),
-    XeroStream(
-        "CreditNotes",
-        "credit_memo",
-        "CreditNoteID",
-        UPDATED,
-        'Type=="ACCRECCREDIT"',
-        mapping.credit_note,
-    ),
+    _endpoint("CreditNotes", "credit_memo", 'Type=="ACCRECCREDIT"', mapping.credit_note),
 )
 CONTACTS, INVOICES = STREAMS[0], STREAMS[1]
 CONTROL_FIGURE = "Xero Balances.AccountsReceivable.Outstanding (read as net of credit)"
