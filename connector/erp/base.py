@@ -195,6 +195,16 @@ class IncrementalSource(Source):
         if final:
             self._totals[stream] = self._read[stream]
 
+    def _log_reread(self, stream: str, invoices: int, read: int | None = None) -> None:
+        """One line for the open invoices an incremental pull read again beside the changed
+        ones (`read`: the stream's records read, by default all of this pull's)."""
+        log.info(
+            "erp.open_invoices_reread",
+            erp=self.name,
+            read=self._read[stream] if read is None else read,
+            invoices=invoices,
+        )
+
     def _tracked(self) -> tuple[str, ...]:
         """The streams whose cursors this pull keeps: a cursor of any other is dropped, so a
         stream that gains a stamp again later starts with a full read."""

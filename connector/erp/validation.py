@@ -32,6 +32,15 @@ class UnmappableError(SkippableError):
         self.location = location
 
 
+def text(record: Mapping[str, object], name: str) -> str | None:
+    """A field as trimmed text; None when absent, null or blank."""
+    value = record.get(name)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
 def money(value: object, name: str) -> Decimal:
     """A required amount (a JSON number, or its text) as an exact Decimal, through its text,
     never through binary float; empty or not a number: UnmappableError, in the ERP's `name`."""

@@ -22,7 +22,7 @@ from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment
 from connector.erp import validation
 from connector.erp.base import Pulled
 from connector.erp.payment_methods import method_named
-from connector.erp.validation import UnmappableError
+from connector.erp.validation import UnmappableError, text
 
 log = structlog.get_logger(__name__)
 Entity = dict[str, Any]
@@ -42,14 +42,6 @@ class Skip(Enum):
 
 
 # --------------------------------------------------------------------------- values
-
-
-def text(entity: Entity, name: str) -> str | None:
-    value = entity.get(name)
-    if value is None:
-        return None
-    value = str(value).strip()
-    return value or None
 
 
 def guid(entity: Entity, name: str) -> str | None:

@@ -42,7 +42,7 @@ from connector.erp.business_central.mapping import Entity, Lookups, Skip
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
 from connector.erp.http import ApiError
 from connector.erp.paging import NextLink, Page
-from connector.erp.validation import UnmappableError
+from connector.erp.validation import UnmappableError, text
 
 log = structlog.get_logger(__name__)
 STAMP = "lastModifiedDateTime"  # every collection's change stamp, filtered on with `gt`
@@ -135,7 +135,7 @@ class BusinessCentralSource(ApiSource):
             entities = self._read_entities(stream, {"$filter": modified_after(cursor)})
         for entity in entities:
             where = mapping.location(stream, entity)
-            entity_id = mapping.text(entity, declared.key)
+            entity_id = text(entity, declared.key)
             item = self._caught(declared, entity_id, where, partial(to_record, entity))
             if isinstance(item, Customer | Invoice):
                 item = Pulled(item, where)
@@ -169,13 +169,8 @@ class BusinessCentralSource(ApiSource):
         reads = ({"$filter": modified_after(cursor)}, {"$filter": "status eq 'Open'"})
         for params in reads:
             for entity in self._read_entities("salesInvoices", params):
-                keep_freshest(freshest, mapping.text(entity, "id") or "", entity, _older)
-        log.info(
-            "erp.open_invoices_reread",
-            source="business_central",
-            read=self._read["salesInvoices"],
-            invoices=len(freshest),
-        )
+                keep_freshest(freshest, text(entity, "id") or "", entity, _older)
+        self._log_reread("salesInvoices", len(freshest))
         yield from freshest.values()
 
     def _expect(self, stream: str) -> Callable[[int], None]:
@@ -194,7 +189,7 @@ class BusinessCentralSource(ApiSource):
         after = None if cursor is None else parse_cursor(cursor)
         lines: list[Entity] = []
         for journal in self._collection("customerPaymentJournals", "customerPaymentJournals"):
-            journal_id = mapping.text(journal, "id")
+            journal_id = text(journal, "id")
             path = f"customerPaymentJournals({journal_id})/customerPayments"
             counted = self._expect("customerPayments")
             lines.extend(self._collection("customerPayments", path, on_count=counted))
@@ -203,16 +198,16 @@ class BusinessCentralSource(ApiSource):
         for line in lines:
             moment = mapping.stamp(line)
             if after is None or (moment is not None and moment > after):
-                changed.add((mapping.text(line, "journalId"), mapping.text(line, "documentNumber")))
+                changed.add((text(line, "journalId"), text(line, "documentNumber")))
         wanted = [
             line
             for line in lines
-            if (mapping.text(line, "journalId"), mapping.text(line, "documentNumber")) in changed
+            if (text(line, "journalId"), text(line, "documentNumber")) in changed
         ]
         currency_of = partial(self._payment_currency, lookups=lookups)
         for group in mapping.payment_documents(wanted):
             where = mapping.location("customerPayments", group[0])
-            doc_id = mapping.text(group[0], PAYMENTS.key)
+            doc_id = text(group[0], PAYMENTS.key)
             build = partial(mapping.payment, group, currency_of)
             yield self._caught(PAYMENTS, doc_id, where, build)
 
@@ -242,18 +237,18 @@ class BusinessCentralSource(ApiSource):
     def _lookups(self) -> Lookups:
         lookups = Lookups(self._local_currency or self._read_local_currency())
         for term in self._collection("paymentTerms", "paymentTerms"):
-            days = mapping.terms_days(mapping.text(term, "dueDateCalculation"))
-            lookups.terms[mapping.text(term, "id") or ""] = days
+            days = mapping.terms_days(text(term, "dueDateCalculation"))
+            lookups.terms[text(term, "id") or ""] = days
         for method in self._collection("paymentMethods", "paymentMethods"):
-            name = mapping.text(method, "displayName") or mapping.text(method, "code")
-            lookups.methods[mapping.text(method, "id") or ""] = mapping.payment_method(name)
+            name = text(method, "displayName") or text(method, "code")
+            lookups.methods[text(method, "id") or ""] = mapping.payment_method(name)
         lookups.add_rates(self._collection("currencyExchangeRates", "currencyExchangeRates"))
         return lookups
 
     def _read_local_currency(self) -> str:
         """`localCurrencyCode` of the company's general ledger setup."""
         setups = list(self._collection("generalLedgerSetup", "generalLedgerSetup"))
-        code = mapping.text(setups[0], "localCurrencyCode") if setups else None
+        code = text(setups[0], "localCurrencyCode") if setups else None
         if code is None:
             raise FatalError(
                 "Business Central's generalLedgerSetup names no local currency: "
@@ -303,7 +298,7 @@ class BusinessCentralSource(ApiSource):
 
 def _stamp_text(entity: Entity) -> str | None:
     """An entity's `lastModifiedDateTime` as Business Central spells it, the cursor's text."""
-    return mapping.text(entity, STAMP)
+    return text(entity, STAMP)
 
 
 def _older(entity: Entity, than: Entity) -> bool:
@@ -318,14 +313,14 @@ def _older(entity: Entity, than: Entity) -> bool:
 def _control_balance(entity: Entity, local: str) -> ControlBalance | None:
     """A customer's LCY balance, or None (with the reason in a debug line) when it has none
     or its documents are in another currency."""
-    customer_id = mapping.text(entity, "id")
+    customer_id = text(entity, "id")
     detail = entity.get("customerFinancialDetail")
     unreadable = None
     try:
         balance = mapping.optional_money(detail, "balance") if isinstance(detail, dict) else None
     except UnmappableError as error:  # never taken as 0
         balance, unreadable = None, f"customerFinancialDetail.{error.reason}"
-    currency = (mapping.text(entity, "currencyCode") or local).upper()
+    currency = (text(entity, "currencyCode") or local).upper()
     if customer_id is not None and balance is not None and currency == local:
         return ControlBalance(customer_id, local, balance)
     if customer_id is None:
@@ -349,7 +344,7 @@ def _log_skip(stream: str, entity: Entity, why: Skip) -> None:
     log.info(
         "erp.record_skipped",
         source="business_central",
-        record=f"{stream}/{mapping.text(entity, 'id')}",
-        status=mapping.text(entity, "status"),
+        record=f"{stream}/{text(entity, 'id')}",
+        status=text(entity, "status"),
         reason=why.value,
     )

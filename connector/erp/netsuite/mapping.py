@@ -29,7 +29,7 @@ from connector.erp import validation
 from connector.erp.base import Pulled
 from connector.erp.netsuite.suiteql import Query, Row, modified_after
 from connector.erp.payment_methods import method_named
-from connector.erp.validation import UnmappableError
+from connector.erp.validation import UnmappableError, text
 
 INVOICE, PAYMENT, CREDIT_MEMO = "CustInvc", "CustPymt", "CustCred"
 
@@ -153,14 +153,6 @@ def control_balance(row: Row) -> ControlBalance | str:
 
 
 # --------------------------------------------------------------------------- values
-
-
-def text(row: Row, column: str) -> str | None:
-    value = row.get(column)
-    if value is None:
-        return None
-    value = str(value).strip()
-    return value or None
 
 
 def currency(row: Row) -> str | None:

@@ -39,6 +39,7 @@ from connector.erp.base import ApiSource, Pulled, PulledItem, Stream, keep_fresh
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 from connector.erp.paging import Offset
+from connector.erp.validation import text
 
 log = structlog.get_logger(__name__)
 STAMP = "lastmodifieddate"  # the change stamp of customers and transactions, to the second
@@ -97,7 +98,7 @@ class NetSuiteSource(ApiSource):
             log.debug(
                 "erp.control_balance_skipped",
                 erp=self.name,
-                record=f"customer/{mapping.text(row, 'id')}",
+                record=f"customer/{text(row, 'id')}",
                 reason=balance,
             )
         return self._control_list(
@@ -153,7 +154,7 @@ class NetSuiteSource(ApiSource):
 
     def _customers(self, since: str | None) -> Iterator[PulledItem]:
         for row in self._counted("customers", mapping.customers_query(since)):
-            customer_id = mapping.text(row, CUSTOMERS.key)
+            customer_id = text(row, CUSTOMERS.key)
             where = f"netsuite:customer/{customer_id}"
             yield self._convert(CUSTOMERS, customer_id, where, partial(mapping.customer, row))
 
@@ -161,25 +162,20 @@ class NetSuiteSource(ApiSource):
         documents: list[Row] = []
         invoices: dict[str, Row] = {}  # an incremental pull's invoices, the freshest copy
         for row in self._counted("transactions", mapping.transactions_query(since)):
-            kind = mapping.text(row, "type")
+            kind = text(row, "type")
             if kind == mapping.INVOICE:
                 if since is None:
                     yield from self._invoice(row)
                 else:
-                    keep_freshest(invoices, mapping.text(row, "id") or "", row, _older)
+                    keep_freshest(invoices, text(row, "id") or "", row, _older)
             elif mapping.document_skipped(row):
                 _log_skip(row, mapping.Skip.NOT_RECEIVABLE)
             else:
                 documents.append(row)
         if since is not None:
             for row in self._counted("transactions", mapping.open_invoices_query()):
-                keep_freshest(invoices, mapping.text(row, "id") or "", row, _older)
-            log.info(
-                "erp.open_invoices_reread",
-                source="netsuite",
-                read=self._read["transactions"],
-                invoices=len(invoices),
-            )
+                keep_freshest(invoices, text(row, "id") or "", row, _older)
+            self._log_reread("transactions", len(invoices))
             for row in invoices.values():
                 yield from self._invoice(row)
         links = self._links(documents, since)
@@ -197,20 +193,20 @@ class NetSuiteSource(ApiSource):
         cannot be read refuses its own document only."""
         amounts, refused = mapping.link_amounts(links)
         for row in documents:
-            doc_id = mapping.text(row, "id")
+            doc_id = text(row, "id")
             own: dict[str, Decimal] = amounts.get(doc_id or "", {})
             build = partial(mapping.document, row, own, refused.get(doc_id or ""))
-            where = f"netsuite:{mapping.text(row, 'type')}/{doc_id}"
+            where = f"netsuite:{text(row, 'type')}/{doc_id}"
             yield self._caught(mapping.record_type(row), doc_id, where, build)
 
     def _paid_invoices(self, links: list[Row], read: set[str]) -> Iterator[PulledItem]:
         """The invoices the changed documents apply to that this pull has not read: one paid
         off is no longer open, and its stamp may not have moved."""
         named = {
-            mapping.text(link, side + "doc") or ""
+            text(link, side + "doc") or ""
             for link in links
             for side in ("previous", "next")
-            if mapping.text(link, side + "type") == mapping.INVOICE
+            if text(link, side + "type") == mapping.INVOICE
         }
         wanted = sorted(named - read - {""})
         for start in range(0, len(wanted), IDS_PER_QUERY):
@@ -219,7 +215,7 @@ class NetSuiteSource(ApiSource):
                 yield from self._invoice(row)
 
     def _invoice(self, row: Row) -> Iterator[PulledItem]:
-        invoice_id = mapping.text(row, "id")
+        invoice_id = text(row, "id")
         where = f"netsuite:{mapping.INVOICE}/{invoice_id}"
         item = self._caught("invoice", invoice_id, where, partial(mapping.invoice, row))
         if isinstance(item, mapping.Skip):
@@ -245,7 +241,7 @@ def _log_skip(row: Row, why: mapping.Skip) -> None:
     log.info(
         "erp.record_skipped",
         source="netsuite",
-        record=f"{mapping.text(row, 'type')}/{mapping.text(row, 'id')}",
-        status=mapping.text(row, "status"),
+        record=f"{text(row, 'type')}/{text(row, 'id')}",
+        status=text(row, "status"),
         reason=why.value,
     )

@@ -198,12 +198,7 @@ class QuickBooksSource(ApiSource):
             for entity in entities:
                 keep_freshest(freshest, str(entity.get("Id")), entity, _older)
         self._read_invoices = set(freshest)
-        log.info(
-            "erp.open_invoices_reread",
-            erp=self.name,
-            read=self._read["Invoice"],
-            invoices=len(freshest),
-        )
+        self._log_reread("Invoice", len(freshest))
         yield from freshest.values()
 
     def _linked_invoices(self) -> Iterator[Json]:

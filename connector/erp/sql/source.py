@@ -331,9 +331,7 @@ class SqlSource(IncrementalSource):
             yield item
         counts.log(relation, incremental=cutoff is not None)
         if cutoff is not None and reverified:
-            log.info(
-                "erp.open_invoices_reread", erp=self.name, read=counts.rows, invoices=counts.rows
-            )
+            self._log_reread(relation.kind, counts.rows, counts.rows)
 
     def _reverified(
         self, connection: Connection, relations: Mapping[str, _Relation], since: Mapping[str, str]

@@ -239,12 +239,7 @@ class XeroSource(ApiSource):
         for entity in [*self._pages(INVOICES, cursor), *self._pages(INVOICES, None, OPEN)]:
             keep_freshest(freshest, str(entity.get(INVOICES.key)), entity, _older)
         self._read_invoices = set(freshest)
-        log.info(
-            "erp.open_invoices_reread",
-            erp=self.name,
-            read=self._read[INVOICES.name],
-            invoices=len(freshest),
-        )
+        self._log_reread(INVOICES.name, len(freshest))
         yield from freshest.values()
 
     def _linked_invoices(self) -> Iterator[Json]:
