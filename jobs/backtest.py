@@ -20,7 +20,7 @@ from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
 from scoring.late_model import Backtest, Gate, backtest, customer_risk, fit_latest, gate
-from scoring.late_payment import snapshot
+from scoring.late_payment import snapshot, snapshots
 from scoring.pay_date import PayDateBacktest, pay_date_backtest
 
 log = structlog.get_logger(__name__)
@@ -52,16 +52,19 @@ def run_backtest(
     loaded = load_ledger(settings, as_of, progress, started_event="backtest.started")
     grace = settings.scoring.behaviour.on_time_grace_days
     model = settings.scoring.model
+    months = origins or model.origins
     with progress.step("Training and testing the late-payment model"):
+        taken = snapshots(loaded.ledger, loaded.as_of, grace_days=grace)  # once, for all three
         result = backtest(
             loaded.ledger,
             loaded.as_of,
-            origins=origins or model.origins,
+            origins=months,
             grace_days=grace,
             bands=model.bands,
+            taken=taken,
         )
         pay_dates = pay_date_backtest(
-            loaded.ledger, loaded.as_of, origins=origins or model.origins, grace_days=grace
+            loaded.ledger, loaded.as_of, origins=months, grace_days=grace, taken=taken
         )
     decision = gate(result, model)
     log.info(
@@ -79,7 +82,7 @@ def run_backtest(
         reason=decision.reason,
     )
     with progress.step("Scoring the invoices due in the next 30 days"):
-        latest = fit_latest(loaded.ledger, loaded.as_of, grace_days=grace)
+        latest = fit_latest(loaded.ledger, loaded.as_of, grace_days=grace, taken=taken)
         if latest is None:
             return BacktestRun(loaded, result, pay_dates, decision, grace, None, 0)
         rows = snapshot(loaded.ledger, loaded.as_of, grace_days=grace)

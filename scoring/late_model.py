@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from arsync.ledger import Ledger
-from scoring.late_payment import FEATURES, outcomes, snapshot, snapshot_dates, stable_order
+from scoring.late_payment import FEATURES, outcomes, snapshots, stable_order
 from scoring.settings import ModelSettings
 
 DEFAULT_BANDS: tuple[float, ...] = (0.25, 0.5, 0.75)
@@ -119,13 +119,14 @@ def backtest(
     horizon_days: int = 30,
     grace_days: int = 3,
     bands: tuple[float, ...] = DEFAULT_BANDS,
+    taken: pd.DataFrame | None = None,
 ) -> Backtest:
     """Rolling-origin backtest of the model on the ledger as it stands on `end`.
 
     Snapshots are taken every `horizon_days` back from the last origin, so that each invoice
     is in one snapshot at most; an origin is scored when at least `_MIN_TRAINING` labelled
-    examples were known by it."""
-    pool = _pool(ledger, end, horizon_days, grace_days)
+    examples were known by it. `taken`: the `snapshots` already built for these settings."""
+    pool = _pool(ledger, end, horizon_days, grace_days, taken)
     dates = sorted({stamp.date() for stamp in pool["as_of"]})
     scored: list[pd.DataFrame] = []
     used: list[dt.date] = []
@@ -219,11 +220,17 @@ NEW_CUSTOMER = "NEW_CUSTOMER"
 
 
 def fit_latest(
-    ledger: Ledger, end: dt.date, *, horizon_days: int = 30, grace_days: int = 3
+    ledger: Ledger,
+    end: dt.date,
+    *,
+    horizon_days: int = 30,
+    grace_days: int = 3,
+    taken: pd.DataFrame | None = None,
 ) -> LateModel | None:
     """The model trained on every snapshot whose outcomes are known on `end`, to score the
-    invoices open on `end`; None when there are too few to train on."""
-    pool = _pool(ledger, end, horizon_days, grace_days)
+    invoices open on `end`; None when there are too few to train on. `taken`: the
+    `snapshots` already built for these settings."""
+    pool = _pool(ledger, end, horizon_days, grace_days, taken)
     if len(pool) < _MIN_TRAINING or pool["late"].nunique() < 2:
         return None
     return LateModel(pool, pool["late"])
@@ -315,12 +322,17 @@ def tier_table(late: np.ndarray, probability: np.ndarray, bands: tuple[float, ..
     return pd.DataFrame(rows)
 
 
-def _pool(ledger: Ledger, end: dt.date, horizon_days: int, grace_days: int) -> pd.DataFrame:
-    """Every snapshot (`snapshot_dates`) with its examples' outcomes; unknown ones left out."""
-    dates = snapshot_dates(ledger, end, horizon_days, grace_days)
-    frames = [
-        snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days) for day in dates
-    ]
-    pool = pd.concat(frames, ignore_index=True) if frames else snapshot(ledger, end)
+def _pool(
+    ledger: Ledger,
+    end: dt.date,
+    horizon_days: int,
+    grace_days: int,
+    taken: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Every snapshot (`taken`, else built: `snapshots`) with its examples' outcomes; unknown
+    ones left out."""
+    if taken is None:
+        taken = snapshots(ledger, end, horizon_days=horizon_days, grace_days=grace_days)
+    pool = taken.copy()
     pool["late"] = outcomes(ledger, pool, end, grace_days).to_numpy()
     return pool[pool["late"].notna()].reset_index(drop=True)

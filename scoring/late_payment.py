@@ -115,6 +115,20 @@ def snapshot_dates(
     return dates[::-1]
 
 
+def snapshots(
+    ledger: Ledger, end: dt.date, *, horizon_days: int = 30, grace_days: int = 3
+) -> pd.DataFrame:
+    """Every snapshot of a backtest (`snapshot_dates`) in one frame: built once, for the
+    late-payment model, its backtest and the pay-date backtest alike."""
+    frames = [
+        snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days)
+        for day in snapshot_dates(ledger, end, horizon_days, grace_days)
+    ]
+    if not frames:
+        return snapshot(ledger, end, horizon_days=horizon_days, grace_days=grace_days)
+    return pd.concat(frames, ignore_index=True)
+
+
 def stable_order(frame: pd.DataFrame) -> pd.Index:
     """The rows sorted by snapshot and invoice: a fit independent of the frame's row order."""
     keys = frame[["as_of", "invoice_id"]].astype({"invoice_id": "string"})

@@ -35,7 +35,7 @@ import pandas as pd
 
 from arsync.ledger import Ledger
 from scoring.behaviour import paid_invoices
-from scoring.late_payment import FEATURES, snapshot, snapshot_dates, stable_order
+from scoring.late_payment import FEATURES, snapshot_dates, snapshots, stable_order
 
 PAY_DATE_FEATURES: tuple[str, ...] = (*FEATURES, "usual_days_beyond_due")
 """The late-payment FEATURES and the baseline's own figure (`usual_days`): the model sees what
@@ -170,19 +170,18 @@ def pay_date_backtest(
     origins: int = 6,
     horizon_days: int = 30,
     grace_days: int = 3,
+    taken: pd.DataFrame | None = None,
 ) -> PayDateBacktest:
     """Rolling-origin backtest of the pay-date model on the ledger as it stands on `end`.
 
     The snapshot dates and origins are `scoring.late_model.backtest`'s; at each origin the
     model is trained on the earlier snapshots with their targets as known on the origin
     (capped when still unpaid), and predicts the origin's snapshot, whose targets are read on
-    `end`."""
+    `end`. `taken`: the `snapshots` already built for these settings."""
     dates = snapshot_dates(ledger, end, horizon_days, grace_days)
-    frames = [
-        snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days) for day in dates
-    ]
-    pool = pd.concat(frames, ignore_index=True) if frames else snapshot(ledger, end)
-    pool = with_usual_days(ledger, pool)
+    if taken is None:
+        taken = snapshots(ledger, end, horizon_days=horizon_days, grace_days=grace_days)
+    pool = with_usual_days(ledger, taken)
     scored: list[pd.DataFrame] = []
     used: list[dt.date] = []
     capped = 0
