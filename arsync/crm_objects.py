@@ -23,6 +23,8 @@ INVOICE_COLUMNS = {
     "total": "the invoice total, in its currency",
     "open_amount": "what is still open, in its currency (0 once paid, void or removed)",
     "days_overdue": "days past due on the as-of date (0 when not due or not open)",
+    "expected_pay_date": "when an open invoice is expected to be paid, by the customer's habit "
+    "(empty when not open, or disputed)",
     "disputed": "the invoice is disputed",
     "dispute_reason": "why, as the ERP says",
     "status": "open, paid, void, or removed (no longer in the ERP)",

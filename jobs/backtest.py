@@ -16,11 +16,12 @@ from pathlib import Path
 
 import structlog
 
+from jobs.late_risk import judge_late_risk
 from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
-from scoring.late_model import Backtest, Gate, backtest, customer_risk, fit_latest, gate
-from scoring.late_payment import snapshot, snapshots
+from scoring.late_model import Backtest, Gate
+from scoring.late_payment import snapshots
 from scoring.pay_date import PayDateBacktest, pay_date_backtest
 
 log = structlog.get_logger(__name__)
@@ -51,22 +52,16 @@ def run_backtest(
     progress = progress or Silent()
     loaded = load_ledger(settings, as_of, progress, started_event="backtest.started")
     grace = settings.scoring.behaviour.on_time_grace_days
-    model = settings.scoring.model
-    months = origins or model.origins
+    months = origins or settings.scoring.model.origins
     with progress.step("Training and testing the late-payment model"):
-        taken = snapshots(loaded.ledger, loaded.as_of, grace_days=grace)  # once, for all three
-        result = backtest(
-            loaded.ledger,
-            loaded.as_of,
-            origins=months,
-            grace_days=grace,
-            bands=model.bands,
-            taken=taken,
+        taken = snapshots(loaded.ledger, loaded.as_of, grace_days=grace)  # once, for both
+        judged = judge_late_risk(
+            loaded.ledger, loaded.as_of, settings.scoring, origins=months, taken=taken
         )
         pay_dates = pay_date_backtest(
             loaded.ledger, loaded.as_of, origins=months, grace_days=grace, taken=taken
         )
-    decision = gate(result, model)
+    result, decision = judged.result, judged.gate
     log.info(
         "backtest.finished",
         origins=len(result.origins),
@@ -81,15 +76,12 @@ def run_backtest(
         basis=decision.basis,
         reason=decision.reason,
     )
-    with progress.step("Scoring the invoices due in the next 30 days"):
-        latest = fit_latest(loaded.ledger, loaded.as_of, grace_days=grace, taken=taken)
-        if latest is None:
-            return BacktestRun(loaded, result, pay_dates, decision, grace, None, 0)
-        rows = snapshot(loaded.ledger, loaded.as_of, grace_days=grace)
-        table = customer_risk(latest, rows, model.bands).assign(score_basis=decision.basis)
-        out_dir = settings.app.output.dir
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "late_payment.csv"
-        table.to_csv(path, index=False, float_format="%.4f")
+    if judged.risk is None:
+        return BacktestRun(loaded, result, pay_dates, decision, grace, None, 0)
+    table = judged.risk.assign(score_basis=decision.basis)
+    out_dir = settings.app.output.dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "late_payment.csv"
+    table.to_csv(path, index=False, float_format="%.4f")
     log.info("backtest.written", file=str(path), customers=len(table), basis=decision.basis)
     return BacktestRun(loaded, result, pay_dates, decision, grace, path, len(table))

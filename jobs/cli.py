@@ -433,6 +433,8 @@ def runs_show(
     out.print(plain(counts))
     if record.accounting:
         out.print(_accounting_table(record.accounting))
+    if record.model is not None:
+        _print_model(record.model)
     table = Table(title=f"Quarantine: {len(quarantine)} records")
     for column in ("Record", "Where", "Rule", "Reason"):
         table.add_column(column, overflow="fold")
@@ -703,6 +705,8 @@ def _print_summary(result: SyncResult, show: int) -> None:
                 ]
             )
         )
+    if result.late_risk is not None:
+        out.print(plain(_model_line(result.late_risk.summary())), highlight=False)
     line = summary.change_line(
         result.plan, online=result.crm.online, dry_run=result.dry_run, scored=len(scores)
     )
@@ -742,6 +746,48 @@ def _print_files(outputs: dict[str, Path]) -> None:
         folders.setdefault(path.parent, []).append(path.name)
     for folder, files in folders.items():
         out.print(plain(f"Wrote to {folder}/: {', '.join(files)}"), highlight=False)
+
+
+def _model_line(summary: dict[str, Any]) -> str:
+    """A run's late-payment model verdict in a line (`jobs.late_risk.LateRisk.summary`)."""
+    if summary["basis"] == "model":
+        verdict = (
+            f"scored the {summary['customers_scored']:,} customers with an invoice due in 30 days"
+        )
+    else:
+        verdict = "did not pass its gate; the rule score stands for every customer"
+    return (
+        f"Late-payment model: {verdict} ({summary['reason']}; {summary['examples']:,} invoices "
+        f"over {summary['origins']} monthly origins tested, {summary['seconds']:.1f} s)."
+    )
+
+
+def _print_model(summary: dict[str, Any]) -> None:
+    """A run's late-payment model verdict and its backtest's tier table."""
+    out.print(plain(_model_line(summary)), highlight=False)
+    out.print(
+        Columns(
+            [
+                _tier_table(summary["tiers"], "Invoices", "Backtest tiers: invoices"),
+                _tier_table(
+                    summary.get("customer_tiers", []), "Customer-months", "Customers per origin"
+                ),
+            ]
+        )
+    )
+
+
+def _tier_table(rows: list[dict[Any, Any]], unit: str, title: str) -> Table:
+    """A backtest's tier table: per tier its examples, their share, the mean probability
+    and the share paid late."""
+    table = Table("Tier", unit, "Share", "Mean probability", "Paid late", title=title)
+    for row in rows:
+        table.add_row(
+            plain(str(row["tier"])),
+            f"{int(row['examples']):,}",
+            *(_percent(row[name]) for name in ("share", "probability", "late_share")),
+        )
+    return table
 
 
 def _accounting_table(accounting: dict[str, dict[str, int]]) -> Table:
@@ -963,18 +1009,15 @@ def backtest(
     figures = Table("", "AUC", "Brier", "ECE", title="Out-of-time quality")
     for name, metrics in (("model", result.model), ("past late rate", result.baseline)):
         figures.add_row(name, f"{metrics.auc:.3f}", f"{metrics.brier:.3f}", f"{metrics.ece:.3f}")
-    tiers = Table(
-        "Tier", "Invoices", "Share", "Mean probability", "Paid late", title="Tiers by probability"
-    )
-    for row in result.tiers.itertuples(index=False):
-        tiers.add_row(
-            str(row.tier),
-            f"{row.examples:,}",
-            _percent(row.share),
-            _percent(row.probability),
-            _percent(row.late_share),
-        )
-    out.print(Columns([figures, tiers]))
+    tables = [
+        _tier_table(result.tiers.to_dict("records"), "Invoices", "Tiers by probability: invoices"),
+        _tier_table(
+            result.customer_tiers.to_dict("records"),
+            "Customer-months",
+            "Customers per origin (riskiest invoice; late: any)",
+        ),
+    ]
+    out.print(Columns([figures, *tables]))
     dates = run.pay_dates
     if dates.origins:
         out.print(
@@ -995,6 +1038,9 @@ def backtest(
 
 
 def _percent(value: object) -> str:
+    """A share as a percent; "-" where it is undefined (NaN, or None in a run record)."""
+    if value is None:
+        return "-"
     number = float(value)  # type: ignore[arg-type]  # itertuples' fields are untyped objects
     return "-" if math.isnan(number) else f"{number:.1%}"
 

@@ -47,6 +47,7 @@ from jobs.crm import (
     sync_crm,
 )
 from jobs.exit_codes import ExitCode
+from jobs.late_risk import LateRisk, judge_late_risk
 from jobs.progress import Reporter, Silent
 from jobs.reconciliation import (
     BalanceCheck,
@@ -62,6 +63,7 @@ from jobs.sources import build_source
 from jobs.state import StateStore
 from jobs.state.store import FULL_PULL
 from scoring import score_accounts
+from scoring.model_scores import MODEL
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +83,7 @@ class SyncResult:
     trips: tuple[Trip, ...] = ()  # the circuit breaker's, accepted or (a dry run) only warned
     portfolio_open_minor: int = 0  # reporting currency: what the next run's breaker compares
     crm_read: CrmRead | None = None  # what was read before scoring (owners: for the history)
+    late_risk: LateRisk | None = None  # the late-payment model's backtest and gate (enabled)
 
     @property
     def plan(self) -> pd.DataFrame:
@@ -512,6 +515,7 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         replace_records_of=None if loaded.incremental else loaded.source_name,
         accounting={stream: count.as_dict() for stream, count in loaded.accounting.items()},
         reconciliation=out_of_line(loaded.balances.result),
+        model=result.late_risk.summary() if result.late_risk is not None else None,
     )
 
 
@@ -627,6 +631,11 @@ def _sync_steps(
             keys = match_keys(ledger.customers, settings.crm_mapping.match)
             online = (connection, read_crm(settings, connection, keys))
 
+    judged = None
+    if settings.scoring.model.enabled:
+        with progress.step("Testing the late-payment model"):
+            judged = judge_late_risk(ledger, as_of, settings.scoring)
+
     with progress.step("Scoring accounts"):
         scores = score_accounts(
             ledger,
@@ -635,8 +644,13 @@ def _sync_steps(
             settings.currencies,
             data_as_of=loaded.data_as_of,
             crm=online[1].inputs if online is not None else None,
+            late_risk=judged.gated_risk if judged is not None else None,
         )
-    log.info("scoring.finished", customers=len(scores))
+    log.info(
+        "scoring.finished",
+        customers=len(scores),
+        by_model=int((scores["score_basis"] == MODEL).sum()),
+    )
 
     # The circuit breaker, after the scores and before anything is written.
     currency = settings.app.reporting_currency
@@ -715,6 +729,7 @@ def _sync_steps(
         tuple(trips),
         open_now,
         crm_read=online[1] if online is not None else None,
+        late_risk=judged,
     )
     statuses = crm.outcomes["status"].value_counts().to_dict()
     log.info(

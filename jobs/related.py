@@ -66,7 +66,7 @@ def sync_related(
     invoices = mapping.invoices
     if invoices.enabled:
         fields = connection.invoice_fields
-        lines = invoice_lines(ledger, as_of)
+        lines = invoice_lines(ledger, as_of, scores.set_index("customer_id"))
         changes = plan_invoices(
             client,
             invoices,

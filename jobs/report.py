@@ -24,6 +24,7 @@ from arsync.csv_safety import safe_frame
 from arsync.ledger import Ledger
 from arsync.money import exponent
 from jobs.charts import Bar, Line, column_chart, compact_number, line_chart, row_chart
+from jobs.late_risk import LateRisk, judge_late_risk, risk_as_of
 from jobs.pipeline import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
 from jobs.reconciliation import BalanceCheck, out_of_line
@@ -33,6 +34,8 @@ from jobs.report_text import DASH, plural, reword, signed
 from jobs.settings import RunSettings
 from scoring import score_accounts
 from scoring.aging import open_invoices
+from scoring.cash_forecast import weekly_receipts
+from scoring.currency import CurrencyTable
 from scoring.health import AT_RISK_TIERS, TIERS
 from scoring.kpis import money_at_risk, money_sum, portfolio_kpis
 from scoring.trends import (
@@ -162,6 +165,11 @@ class Report:
     crm_note: str | None = None
     # The check against the ERP's own balances (jobs.reconciliation), as the report's load ran it.
     balances: BalanceCheck = field(default_factory=BalanceCheck)
+    # The late-payment model's backtest and gate (`LateRisk.summary`); None: model off.
+    model: dict[str, Any] | None = None
+    # Expected receipts per week ahead (`scoring.cash_forecast.weekly_receipts`): week_start,
+    # amount (reporting currency, major units).
+    cash_forecast: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def money_places(self) -> int:
@@ -191,6 +199,7 @@ def build_report(
     accounting: dict[str, dict[str, int]] | None = None,
     history: History | None = None,
     balances: BalanceCheck | None = None,
+    late_risk: LateRisk | None = None,
 ) -> Report:
     """Score the ledger as of `as_of` and as of `compare_days` earlier, and summarise.
 
@@ -199,13 +208,17 @@ def build_report(
     snapshots that runs recorded. The snapshots keep no sales, so the DSO of each trend day
     is computed from this ledger as of that day. The promises, the CRM's disputes and the
     breakdown by owner come from the latest snapshot too: what its run read from the CRM.
+    `late_risk` is the model's verdict as of `as_of`: when the gate passed, both days are
+    scored with the model (each trained on what was known that day), as a run scores them.
     """
     if compare_days < 1:
         raise ValueError(f"compare_days must be at least 1, not {compare_days}")
     scoring, currencies = settings.scoring, settings.currencies
     compared_with = as_of - dt.timedelta(days=compare_days)
-    now = score_accounts(ledger, as_of, scoring, currencies)
-    then = score_accounts(ledger, compared_with, scoring, currencies)
+    gated = late_risk.gated_risk if late_risk is not None else None
+    earlier = risk_as_of(ledger, compared_with, scoring) if gated is not None else None
+    now = score_accounts(ledger, as_of, scoring, currencies, late_risk=gated)
+    then = score_accounts(ledger, compared_with, scoring, currencies, late_risk=earlier)
     places = exponent(currencies.reporting)
     aging = pd.DataFrame(
         {
@@ -260,6 +273,20 @@ def build_report(
         crm_disputes=crm.disputes,
         crm_note=crm.note,
         balances=balances or BalanceCheck(),
+        model=late_risk.summary() if late_risk is not None else None,
+        cash_forecast=_cash_forecast(ledger, as_of, now, currencies),
+    )
+
+
+def _cash_forecast(
+    ledger: Ledger, as_of: dt.date, scores: pd.DataFrame, currencies: CurrencyTable
+) -> pd.DataFrame:
+    """The portfolio's expected receipts per week, from each customer's habit as scored."""
+    items = open_invoices(ledger, as_of)
+    items = items.assign(minor=currencies.to_reporting(items["open_minor"], items["currency"]))
+    weeks = weekly_receipts(items, scores.set_index("customer_id"), as_of)
+    return pd.DataFrame(
+        {"week_start": weeks["week_start"], "amount": currencies.to_major(weeks["minor"])}
     )
 
 
@@ -641,6 +668,70 @@ def tier_chart(report: Report) -> str:
     )
 
 
+def cash_chart(report: Report) -> str | None:
+    """Expected receipts per week ahead, the portfolio's cash forecast; None without weeks."""
+    if report.cash_forecast.empty:
+        return None
+    bars = [
+        Bar(
+            f"{row['week_start']:%m-%d}",
+            max(float(row["amount"]), 0.0),
+            compact_number(float(row["amount"])),
+        )
+        for row in report.cash_forecast.to_dict("records")
+    ]
+    currency = report.reporting_currency
+    return column_chart(
+        bars,
+        title=f"Expected receipts per week ({currency})",
+        x_title="Week starting",
+        y_title=f"Expected ({currency})",
+        gap=0.1,
+        name="cash",
+    )
+
+
+def calibration_chart(model: dict[str, Any]) -> str | None:
+    """Per tenth of the probability, the model's mean probability beside the share paid late,
+    out of time: a calibrated model's two lines lie on each other. None without points."""
+    points = {round(point["low"] * 10): point for point in model.get("calibration", [])}
+    if not points:
+        return None
+    labels = [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
+
+    def series(name: str) -> list[float | None]:
+        return [
+            None if i not in points or points[i][name] is None else 100 * points[i][name]
+            for i in range(10)
+        ]
+
+    return line_chart(
+        labels,
+        [
+            Line("Predicted", tuple(series("probability")), "#52606d", dashed=True),
+            Line("Paid late", tuple(series("late_share")), "#c92a2a"),
+        ],
+        title="Calibration of the late-payment model, out of time",
+        y_title="Share of invoices (%)",
+        x_title="Predicted probability of late payment",
+        axis_format=lambda value: f"{value:g}",
+        name="calibration",
+    )
+
+
+def _model_rows(model: dict[str, Any], key: str = "tiers") -> list[dict[str, str]]:
+    """A backtest tier table (`tiers`: invoices, `customer_tiers`): per tier its examples,
+    share, mean probability and late share."""
+    return [
+        {
+            "tier": str(row["tier"]),
+            "examples": f"{int(row['examples']):,}",
+            **{name: format_share(row[name]) for name in ("share", "probability", "late_share")},
+        }
+        for row in model.get(key, [])
+    ]
+
+
 def score_chart(report: Report) -> str:
     bands = [str(band) for band in report.score_bands.index]
     counts = [int(count) for count in report.score_bands.tolist()]
@@ -888,6 +979,8 @@ def render_html(report: Report) -> str:
 
     movers = movers_chart(report)
     trends = trend_charts(report)
+    chart = calibration_chart(report.model) if report.model else None
+    cash = cash_chart(report)
     low, medium, high = report.tier_thresholds
     places = report.money_places
     context = {
@@ -902,6 +995,11 @@ def render_html(report: Report) -> str:
         "aging_chart": Markup(aging_chart(report)),  # noqa: S704
         "tier_chart": Markup(tier_chart(report)),  # noqa: S704
         "score_chart": Markup(score_chart(report)),  # noqa: S704
+        "cash_chart": Markup(cash) if cash else None,  # noqa: S704
+        "cash_total": format_money(
+            float(report.cash_forecast["amount"].sum()) if len(report.cash_forecast) else 0.0,
+            places,
+        ),
         "movers_chart": Markup(movers) if movers else None,  # noqa: S704
         "trend_money_chart": Markup(trends[0]) if trends else None,  # noqa: S704
         "trend_dso_chart": Markup(trends[1]) if trends else None,  # noqa: S704
@@ -933,6 +1031,10 @@ def render_html(report: Report) -> str:
         "mover_rows": _mover_rows(report),
         "data_as_of": _timestamp(report.data_as_of),
         "reconciliation": _reconciliation(report.balances),
+        "model": report.model,
+        "model_rows": _model_rows(report.model) if report.model else [],
+        "model_customer_rows": _model_rows(report.model, "customer_tiers") if report.model else [],
+        "calibration_chart": Markup(chart) if chart else None,  # noqa: S704
     }
     return _environment().get_template("report.html.j2").render(context)
 
@@ -1057,6 +1159,10 @@ def run_report(
             if history
             else History(note="the score history was not read (--no-history)")
         )
+    judged = None
+    if settings.scoring.model.enabled:
+        with progress.step("Testing the late-payment model"):
+            judged = judge_late_risk(loaded.ledger, loaded.as_of, settings.scoring)
     with progress.step("Scoring and summarising"):
         report = build_report(
             loaded.ledger,
@@ -1068,6 +1174,7 @@ def run_report(
             accounting={s: c.as_dict() for s, c in loaded.accounting.items()},
             history=past,
             balances=loaded.balances,
+            late_risk=judged,
         )
     log.info(
         "report.built",

@@ -15,11 +15,13 @@ from arsync.codes import as_str
 from arsync.ledger import Ledger
 from scoring.aging import aging_by_customer, exposure_by_customer, open_invoices, unapplied_credit
 from scoring.behaviour import payment_behaviour
+from scoring.cash_forecast import customer_forecast
 from scoring.columns import output_columns
 from scoring.currency import CurrencyTable
 from scoring.flags import customer_flags
 from scoring.health import health
 from scoring.kpis import customer_kpis
+from scoring.model_scores import apply_late_risk
 from scoring.promises import (
     crm_inputs,
     hold_for_promises,
@@ -41,6 +43,7 @@ def score_accounts(
     *,
     data_as_of: dt.datetime | None = None,
     crm: pd.DataFrame | None = None,
+    late_risk: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every customer of the ledger, with its balances, behaviour and health as of `as_of`.
 
@@ -48,7 +51,9 @@ def score_accounts(
     written back as paid up instead of keeping yesterday's figures. `data_as_of` is when the
     ERP data was current (the source says): it is only carried, as the `data_as_of` column.
     `crm` holds what people recorded in the CRM per customer (promises to pay, disputes;
-    see `scoring.promises.crm_inputs`).
+    see `scoring.promises.crm_inputs`). `late_risk` is the late-payment model's
+    `customer_risk`, given only when the model passed its gate: the customers it scored take
+    its score, tier and reasons (`scoring.model_scores`).
     """
     features = _attributes(ledger, currencies)
     items = open_invoices(ledger, as_of)
@@ -70,17 +75,22 @@ def score_accounts(
     )
     features = features.join(flags)
     features = features.join(health(features, settings.health))
+    modelled = apply_late_risk(features, late_risk, settings.model.bands)
+    features = features.drop(columns=[c for c in modelled.columns if c in features]).join(modelled)
     features = features.join(crm_inputs(features.index, crm))
     features = features.join(
         judge_promises(features, _payments(ledger, currencies), as_of, settings.promises)
     )
-    penalised = penalise_broken_promises(features, settings.health, settings.promises)
+    penalised = penalise_broken_promises(
+        features, settings.health, settings.promises, settings.model.bands
+    )
     features[penalised.columns] = penalised
     features["collection_stage"] = collection_stage(features, settings)
     features["segment"] = segment(features, settings)
     actions = next_action(features, as_of, settings)
     features = features.join(hold_for_promises(features, actions, settings.promises))
     features = features.join(priority(features, settings))
+    features = features.join(_forecast(items, features, as_of, currencies))
     features["reporting_currency"] = currencies.reporting
     features["as_of_date"] = as_of
     features["data_as_of"] = _utc(data_as_of)
@@ -88,6 +98,20 @@ def score_accounts(
 
     result = features.reset_index()
     return result[list(output_columns(settings))].sort_values("customer_id", ignore_index=True)
+
+
+def _forecast(
+    items: pd.DataFrame, features: pd.DataFrame, as_of: dt.date, currencies: CurrencyTable
+) -> pd.DataFrame:
+    """Expected receipts and the probability-weighted overdue (`scoring.cash_forecast`), in
+    the reporting currency: the late chance is the model's where it scored the customer, else
+    the customer's own past late share."""
+    chance = (features["late_payment_chance"] / 100).fillna(1 - features["on_time_share_12m"])
+    minor = customer_forecast(items.reset_index(drop=True), features, as_of, chance)
+    return pd.DataFrame(
+        {name.removesuffix("_minor"): currencies.to_major(minor[name]) for name in minor.columns},
+        index=features.index,
+    )
 
 
 def _utc(moment: dt.datetime | None) -> pd.Timestamp | None:

@@ -116,9 +116,20 @@ _FLAGS = {
 }
 _HEALTH = {
     "health_score": Column(Kind.INTEGER, "0 (worst) to 100 (best)"),
-    "risk_tier": Column(Kind.TEXT, "low, medium, high or critical, by the score"),
+    "risk_tier": Column(
+        Kind.TEXT, "low, medium, high or critical: by the score, or the model's probability band"
+    ),
     "is_new": Column(Kind.BOOLEAN, "too little payment history to judge"),
-    "score_basis": Column(Kind.TEXT, "history, or provisional for a new customer"),
+    "score_basis": Column(
+        Kind.TEXT,
+        "model (the late-payment model, past its gate), history (the rule score), or "
+        "provisional (the rule score of a new customer)",
+    ),
+    "late_payment_chance": Column(
+        Kind.NUMBER,
+        "the model's chance in percent that an invoice due in the next 30 days is paid late; "
+        "empty where the rule score stands",
+    ),
     **{
         f"points_{c.name}": Column(Kind.NUMBER, f"points the {c.name} component took off")
         for c in COMPONENTS
@@ -153,6 +164,18 @@ _WORKLIST = {
     ),
     "money_at_risk": Column(Kind.MONEY, "the open balance, when the risk tier is high or critical"),
     "priority_rank": Column(Kind.INTEGER, "1 = work first; empty when nothing is at risk"),
+}
+_FORECAST = {
+    **_columns(
+        Kind.MONEY,
+        expected_receipts_30d="open invoices expected to be paid within 30 days, by the "
+        "customer's own habit (disputed ones left out)",
+        expected_receipts_60d="the same within 60 days (the 30 days included)",
+        expected_receipts_90d="the same within 90 days (the 60 days included)",
+        expected_overdue_30d="overdue now, plus what falls due in 30 days: disputed in full, "
+        "the rest times its late chance (the model's, else the past late share); empty when "
+        "that chance is unknown",
+    ),
 }
 _AFTER_SEGMENT = frozenset(_WORKLIST) - {"segment"}
 _ROLLUP_MONEY = {
@@ -203,6 +226,7 @@ def output_columns(settings: ScoringSettings) -> dict[str, Column]:
         **_HEALTH,
         **_CRM,
         **_WORKLIST,
+        **_FORECAST,
         **rollup,
     }
 
@@ -211,7 +235,8 @@ def rule_columns(settings: ScoringSettings) -> dict[str, object]:
     """Validation context for the rules: the columns segment and playbook rules may test
     (those computed before them), and each column's kind."""
     registry = output_columns(settings)
-    columns = [c for c in registry if not c.startswith("rollup_")]  # computed last
+    # The roll-up and the forecast are computed after the rules.
+    columns = [c for c in registry if not c.startswith("rollup_") and c not in _FORECAST]
     return {
         "segment_columns": [c for c in columns if c not in _WORKLIST],
         "playbook_columns": [c for c in columns if c not in _AFTER_SEGMENT],

@@ -14,6 +14,7 @@ import pandas as pd
 from arsync.ledger import Ledger
 from arsync.money import exponent
 from scoring.aging import open_invoices
+from scoring.cash_forecast import expected_pay_dates
 
 LINE_COLUMNS = [
     "invoice_id",
@@ -25,15 +26,21 @@ LINE_COLUMNS = [
     "total",
     "open_amount",
     "days_overdue",
+    "expected_pay_date",
     "disputed",
     "dispute_reason",
     "status",
 ]
 
 
-def invoice_lines(ledger: Ledger, as_of: dt.date) -> pd.DataFrame:
+def invoice_lines(
+    ledger: Ledger, as_of: dt.date, habits: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One line per invoice issued by `as_of`: `open` with its open amount and days past due,
-    else `paid` or `void` with nothing open. Amounts in the invoice's currency, major units."""
+    else `paid` or `void` with nothing open. Amounts in the invoice's currency, major units.
+    An open invoice not disputed has its `expected_pay_date` from its customer's habit
+    (`habits`, the scores indexed by customer id; `scoring.cash_forecast`); without
+    `habits`, none."""
     invoices = ledger.invoices[ledger.invoices["issue_date"] <= pd.Timestamp(as_of)]
     open_now = open_invoices(ledger, as_of)
     open_minor = open_now.set_index("invoice_id")["open_minor"]
@@ -43,6 +50,11 @@ def invoice_lines(ledger: Ledger, as_of: dt.date) -> pd.DataFrame:
     places = invoices["currency"].map(exponent).astype("int64").to_numpy()
     scale = 10.0**places
     still_open = open_minor.reindex(ids).fillna(0).to_numpy(dtype="float64")
+    expected = pd.Series(pd.NaT, index=ids.to_numpy(), dtype="datetime64[s]")
+    if habits is not None and len(open_now):
+        dates = expected_pay_dates(open_now, habits, as_of)
+        waiting = ~open_now["disputed"].fillna(False).to_numpy(dtype=bool)
+        expected.loc[open_now["invoice_id"].to_numpy()[waiting]] = dates.to_numpy()[waiting]
     status = np.where(
         is_open, "open", np.where(invoices["status"].to_numpy() == "void", "void", "paid")
     )
@@ -58,6 +70,9 @@ def invoice_lines(ledger: Ledger, as_of: dt.date) -> pd.DataFrame:
             "total": invoices["total_minor"].to_numpy() / scale,
             "open_amount": still_open / scale,
             "days_overdue": days.reindex(ids).fillna(0).clip(lower=0).to_numpy(dtype="int64"),
+            "expected_pay_date": [
+                None if pd.isna(moment) else moment.date() for moment in expected.tolist()
+            ],
             "disputed": invoices["disputed"].to_numpy(dtype=bool) & is_open,
             "dispute_reason": invoices["dispute_reason"]
             .where(pd.Series(is_open, index=invoices.index))

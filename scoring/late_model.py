@@ -30,9 +30,9 @@ from arsync.ledger import Ledger
 from scoring.late_payment import FEATURES, outcomes, snapshots, stable_order
 from scoring.settings import ModelSettings
 
-DEFAULT_BANDS: tuple[float, ...] = (0.25, 0.5, 0.75)
+DEFAULT_BANDS: tuple[float, ...] = (0.1, 0.55, 0.7)
 """Probability bands of the tiers low / medium / high / critical: the upper edge of each but
-the last."""
+the last. Low: late one time in ten at most; critical: late more than seven times in ten."""
 TIERS: tuple[str, ...] = ("low", "medium", "high", "critical")
 REGULARISATION = 0.01  # the logistic regression's C: strong, for a few hundred examples
 CALIBRATION_FOLDS = 5
@@ -57,7 +57,10 @@ class Backtest:
     predictions: pd.DataFrame  # invoice_id, customer_id, as_of, late, probability, baseline
     model: Metrics
     baseline: Metrics
-    tiers: pd.DataFrame  # tier, examples, share, mean probability, late share
+    tiers: pd.DataFrame  # tier, examples, share, mean probability, late share (invoices)
+    # The same per customer and origin, as the Account shows it: the customer's riskiest
+    # invoice due in the horizon, late when any of them was.
+    customer_tiers: pd.DataFrame
 
     @property
     def examples(self) -> int:
@@ -158,6 +161,7 @@ def backtest(
         model=metrics(late, predictions["probability"].to_numpy(dtype="float64")),
         baseline=metrics(late, predictions["baseline"].to_numpy(dtype="float64")),
         tiers=tier_table(late, predictions["probability"].to_numpy(dtype="float64"), bands),
+        customer_tiers=_customer_tiers(predictions, bands),
     )
 
 
@@ -320,6 +324,19 @@ def tier_table(late: np.ndarray, probability: np.ndarray, bands: tuple[float, ..
             }
         )
     return pd.DataFrame(rows)
+
+
+def _customer_tiers(predictions: pd.DataFrame, bands: tuple[float, ...]) -> pd.DataFrame:
+    """`tier_table` per customer and origin: its riskiest invoice's probability (as
+    `customer_risk` gives the Account), late when any of its invoices was paid late."""
+    per_customer = predictions.groupby(["as_of", "customer_id"], sort=True).agg(
+        probability=("probability", "max"), late=("late", "max")
+    )
+    return tier_table(
+        per_customer["late"].to_numpy(dtype="float64"),
+        per_customer["probability"].to_numpy(dtype="float64"),
+        bands,
+    )
 
 
 def _pool(

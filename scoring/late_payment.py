@@ -103,10 +103,11 @@ def snapshot_dates(
 ) -> list[dt.date]:
     """The snapshot days of a backtest, oldest first: every `horizon_days` (so that an invoice
     is in one snapshot at most) back from the last whose late outcomes `end` tells, to 90 days
-    after the first invoice (some history before the first)."""
+    after the first invoice (some history before the first); none without an invoice."""
     issued = ledger.invoices["issue_date"]
-    first = issued.min().date() if len(issued) else dt.date.min
-    start = first + dt.timedelta(days=90)
+    if issued.isna().all():
+        return []
+    start = issued.min().date() + dt.timedelta(days=90)
     day = end - dt.timedelta(days=horizon_days + grace_days + 1)
     dates = []
     while day >= start:

@@ -15,7 +15,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from scoring.health import TIERS, risk_tier
+from scoring.health import TIERS
+from scoring.late_model import DEFAULT_BANDS
+from scoring.model_scores import tier_by_score
 from scoring.settings import HealthSettings, PromiseSettings
 
 NO_PROMISE, PENDING, KEPT, BROKEN = "none", "pending", "kept", "broken"
@@ -82,9 +84,14 @@ def judge_promises(
 
 
 def penalise_broken_promises(
-    features: pd.DataFrame, health: HealthSettings, settings: PromiseSettings
+    features: pd.DataFrame,
+    health: HealthSettings,
+    settings: PromiseSettings,
+    bands: tuple[float, ...] = DEFAULT_BANDS,
 ) -> pd.DataFrame:
-    """Score, tier and reasons after a broken promise: points off, tier up, reason first."""
+    """Score, tier and reasons after a broken promise: points off, tier up, reason first. The
+    tier of the lowered score is read on the score's own basis (`tier_by_score`: a model
+    score by the probability `bands`)."""
     broken = (features["promise_status"] == BROKEN).to_numpy()
     result = features[
         ["health_score", "risk_tier", "reason_1", "reason_2", "reason_3", "reason_codes"]
@@ -94,7 +101,7 @@ def penalise_broken_promises(
     score = features["health_score"] - np.where(broken, settings.broken_points, 0)
     score = np.floor(score + 0.5).clip(0, 100).astype("int64")
     position = {tier: i for i, tier in enumerate(TIERS)}
-    by_score = risk_tier(score, health).map(position)
+    by_score = tier_by_score(score, features["score_basis"], health, bands).map(position)
     raised = features["risk_tier"].map(position) + settings.broken_tier_steps
     tier = np.where(broken, np.maximum(by_score, raised.clip(upper=len(TIERS) - 1)), by_score)
     result["health_score"] = score

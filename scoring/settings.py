@@ -365,8 +365,12 @@ class ModelSettings(_Strict):
     """The late-payment model: its tiers and the quality gate it must pass, out of time on
     the tenant's own history, before its probability may stand in for the rule score."""
 
+    enabled: bool = Field(
+        default=True,
+        description="backtest and gate the model on every run; false: the rule score only",
+    )
     bands: tuple[float, float, float] = Field(
-        default=(0.25, 0.5, 0.75),
+        default=(0.1, 0.55, 0.7),
         description="upper probability edges of the low, medium and high tiers (critical above)",
     )
     origins: int = Field(default=6, ge=1, le=36, description="monthly origins the backtest tests")

@@ -31,7 +31,7 @@ from scoring.late_model import (
     metrics,
     tier_table,
 )
-from scoring.late_payment import FEATURES, outcomes, snapshot
+from scoring.late_payment import FEATURES, outcomes, snapshot, snapshot_dates
 from scoring.settings import ModelSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +187,7 @@ def test_calibration_error_weights_each_bins_gap_by_its_examples() -> None:
 
 
 def test_tiers_are_bands_of_the_probability() -> None:
-    probability = np.array([0.1, 0.3, 0.6, 0.8, 0.9])
+    probability = np.array([0.05, 0.3, 0.6, 0.8, 0.9])  # bands 0.1, 0.55, 0.7
     late = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
 
     table = tier_table(late, probability, DEFAULT_BANDS)
@@ -249,7 +249,9 @@ def test_a_customer_without_paid_history_is_new_first() -> None:
 
 def tried(examples: int, model: Metrics, baseline: Metrics) -> Backtest:
     predictions = pd.DataFrame({"late": np.zeros(examples)})
-    return Backtest((dt.date(2026, 1, 1),), predictions, model, baseline, pd.DataFrame())
+    return Backtest(
+        (dt.date(2026, 1, 1),), predictions, model, baseline, pd.DataFrame(), pd.DataFrame()
+    )
 
 
 @pytest.mark.parametrize(
@@ -303,3 +305,10 @@ def test_arsync_backtest_prints_the_models_figures_beside_the_baseline(tmp_path:
     assert len(written) > 0
     assert written["late_probability"].between(0, 1).all()
     assert set(written["score_basis"]) <= {"model", "rule"}
+
+
+def test_a_ledger_without_invoices_has_no_snapshot_to_test() -> None:
+    empty, _ = build(customer("C1"))
+
+    assert snapshot_dates(empty, END, 30, 3) == []
+    assert backtest(empty, END, origins=6).origins == ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import json
 import re
 import shutil
@@ -261,11 +262,11 @@ def test_the_page_charts_are_well_formed_svg(report: Report) -> None:
 
     charts = re.findall(r"<svg\b.*?</svg>", page, flags=re.DOTALL)
     names = [re.search(r'data-chart="([^"]+)"', chart).group(1) for chart in charts]  # type: ignore[union-attr]
-    assert names == ["aging", "tiers", "scores", "movers"]  # no history: no trend charts
+    assert names == ["aging", "tiers", "scores", "cash", "movers"]  # no history: no trends
     for chart in charts:
         root = ET.fromstring(chart)  # noqa: S314 - our own output, parsed to prove it is XML
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    movers = ET.fromstring(charts[3])  # noqa: S314
+    movers = ET.fromstring(charts[4])  # noqa: S314
     labels = ["".join(t.itertext()) for t in movers.iter("{http://www.w3.org/2000/svg}text")]
     assert "Acme Tools" in labels
     assert "-25 (100 → 75)" in labels
@@ -288,7 +289,7 @@ def test_the_page_without_movers_says_so(report: Report) -> None:
 
     page = render_html(calm)
 
-    assert len(re.findall(r"<svg\b", page)) == 3
+    assert len(re.findall(r"<svg\b", page)) == 4
     assert "No account's health score fell since 2026-05-01." in page
 
 
@@ -443,3 +444,59 @@ def test_report_command_options_and_partial_exit(project: Path) -> None:
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+MODEL_SUMMARY: dict[str, Any] = {
+    "basis": "rule",
+    "reason": "too little history: 120 invoices could be tested out of time, 200 are needed",
+    "origins": 6,
+    "examples": 120,
+    "auc": 0.81,
+    "baseline_auc": 0.8,
+    "ece": 0.04,
+    "customers_scored": 0,
+    "tiers": [
+        {"tier": "low", "examples": 60, "share": 0.5, "probability": 0.1, "late_share": 0.08},
+        {"tier": "critical", "examples": 60, "share": 0.5, "probability": 0.9, "late_share": 0.85},
+    ],
+    "calibration": [
+        {"low": 0.1, "high": 0.2, "examples": 60, "probability": 0.1, "late_share": 0.08},
+        {"low": 0.9, "high": 1.0, "examples": 60, "probability": 0.9, "late_share": 0.85},
+    ],
+}
+
+
+def test_the_page_shows_the_models_verdict_tiers_and_calibration(report: Report) -> None:
+    page = render_html(dataclasses.replace(report, model=MODEL_SUMMARY))
+
+    assert "The model did not pass its gate, so every account keeps the rule score: too" in page
+    assert "AUC 0.810 against 0.800" in page
+    assert '<td class="num">85.0%</td>' in page  # the critical tier's late share
+    charts = re.findall(r"<svg\b.*?</svg>", page, flags=re.DOTALL)
+    calibration = next(c for c in charts if 'data-chart="calibration"' in c)
+    root = ET.fromstring(calibration)  # noqa: S314 - our own output, parsed to prove it is XML
+    points = {
+        (c.get("data-series"), c.get("data-x")): float(c.get("data-value", "nan"))
+        for c in root.iter("{http://www.w3.org/2000/svg}circle")
+    }
+    assert points == {
+        ("Predicted", "10-20%"): 10.0,
+        ("Paid late", "10-20%"): 8.0,
+        ("Predicted", "90-100%"): 90.0,
+        ("Paid late", "90-100%"): 85.0,
+    }
+    assert 'id="model"' not in render_html(report)  # model off: no section
+
+
+def test_the_cash_forecast_is_the_open_money_by_expected_week(report: Report) -> None:
+    weeks = report.cash_forecast
+
+    assert len(weeks) == 13
+    assert weeks["week_start"].iloc[0] == report.as_of + dt.timedelta(days=1)
+    charts = re.findall(r"<svg\b.*?</svg>", render_html(report), flags=re.DOTALL)
+    cash = ET.fromstring(next(c for c in charts if 'data-chart="cash"' in c))  # noqa: S314
+    bars = [
+        float(r.get("data-value", "nan")) for r in cash.iter("{http://www.w3.org/2000/svg}rect")
+    ]
+    assert bars == weeks["amount"].tolist()
+    assert 0 < sum(bars) <= report.kpi("open_balance")

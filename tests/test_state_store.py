@@ -557,7 +557,7 @@ def test_a_database_of_the_first_schema_upgrades_to_the_latest(state_url: str) -
 
     engine = make_engine(state_url)
     try:
-        assert current(engine) == head() == "0007"
+        assert current(engine) == head() == "0008"
     finally:
         engine.dispose()
 

@@ -102,6 +102,8 @@ class Run(Base):
     config_fingerprint: Mapped[str] = mapped_column(String(64))
     counts: Mapped[dict[str, int]] = mapped_column(JSON)
     accounting: Mapped[dict[str, dict[str, int]] | None] = mapped_column(JSON)
+    # The late-payment model's backtest and gate verdict (since 0008; None: model off).
+    model: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)

@@ -115,6 +115,9 @@ class RunRecord:
     pid: int
     # Per file or stream: rows read, in the ledger, quarantined, merged (empty before v0005).
     accounting: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The late-payment model's backtest and gate (`jobs.late_risk.LateRisk.summary`; since
+    # v0008, None when the run did not test the model).
+    model: dict[str, Any] | None = None
 
     @property
     def completed(self) -> bool:
@@ -244,6 +247,7 @@ class StateStore:
         written: Iterable[tuple[str, str, Any]] = (),
         accounting: Mapping[str, Mapping[str, int]] | None = None,
         reconciliation: Iterable[Mapping[str, Any]] = (),
+        model: Mapping[str, Any] | None = None,
     ) -> None:
         """Record the end of a run and all it produced, in one transaction: all or nothing.
 
@@ -261,6 +265,7 @@ class StateStore:
         `forget_records` (source, type, id) those that changed into something quarantined.
         `reconciliation` takes the customers out of line with the ERP's balances (the columns
         of RECONCILIATION_COLUMNS), also of a failed run: the portfolio check fails runs.
+        `model` is the late-payment model's verdict (JSON-ready), when the run tested it.
         """
         if status not in FINISHED_STATUSES:
             raise ValueError(f"a run finishes as one of {FINISHED_STATUSES}, not {status!r}")
@@ -298,6 +303,8 @@ class StateStore:
                         str(stream): {str(k): int(v) for k, v in count.items()}
                         for stream, count in accounting.items()
                     }
+                if model is not None:
+                    run.model = dict(model)
                 if data_as_of is not None:
                     run.data_as_of = data_as_of
                 if as_of is not None:
@@ -851,6 +858,7 @@ def _record(run: Run) -> RunRecord:
         host=run.host,
         pid=run.pid,
         accounting={str(k): dict(v) for k, v in (run.accounting or {}).items()},
+        model=dict(run.model) if run.model is not None else None,
     )
 
 
