@@ -86,7 +86,7 @@ def test_salesforce_check_reports_the_login_and_the_mapping(
 
     assert code == 0, output
     assert "logged in to acme.my.salesforce.com" in output
-    assert "31 Account fields exist" in output  # 26 written, the match key, 4 read from_crm
+    assert "37 Account fields exist" in output  # 32 written, the match key, 4 read from_crm
     assert "AR_Invoice__c" not in output  # off by default
 
 

@@ -39,6 +39,7 @@ INVOICE_FIELDS: dict[str, dict[str, Any]] = {
     "ERP_Invoice_Id__c": {"type": "string", "length": 64},
     "Account__c": {"type": "reference"},
     "Issue_Date__c": {"type": "date"},
+    "Expected_Pay_Date__c": {"type": "date"},
     "Due_Date__c": {"type": "date"},
     "Currency__c": {"type": "string", "length": 3},
     # Numbers, not Currency fields: a Currency field shows the org's or the record's currency,
