@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from arsync.quarantine import QuarantineEntry
-from connector.erp.base import ApiSource, Extent, PulledItem, Stream
+from connector.erp.base import ApiSource, Extent, Paging, PulledItem, Stream
 from connector.erp.business_central.source import BusinessCentralSource
 from connector.erp.netsuite.source import NetSuiteSource
 from connector.erp.quickbooks.source import QuickBooksSource
@@ -56,7 +56,9 @@ class _Named(ApiSource):
 
 
 class _Declared(_Named):
-    declared: ClassVar[tuple[Stream, ...]] = (Stream("Bills", "invoice", "Id", "Stamp"),)
+    declared: ClassVar[tuple[Stream, ...]] = (
+        Stream("Bills", "invoice", "Id", "Stamp", Paging.OFFSET),
+    )
 
 
 class _Inherited(_Declared):
