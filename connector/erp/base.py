@@ -21,7 +21,7 @@ from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.paging import NextLink, Offset, P, Page, PageNumber, Paginator, pages
-from connector.erp.validation import rejected, text
+from connector.erp.validation import money, rejected, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +441,28 @@ class ApiSource(IncrementalSource):
             **context,
         )
         return ControlBalances(figure, Basis.NET, listed, every_customer=every_customer)
+
+    def _control_skipped(self, record: str, reason: str) -> ControlBalance | None:
+        """A customer left out of the control balances, and why: never taken as 0 (None, the
+        balance read of it)."""
+        log.debug("erp.control_balance_skipped", erp=self.name, record=record, reason=reason)
+        return None
+
+    def _warn_if_credit_used_elsewhere(
+        self, entity: Mapping[str, object], record: Payment | CreditMemo, location: str
+    ) -> None:
+        """Credit whose `RemainingCredit` (QuickBooks, Xero) is below what the applications
+        leave was also refunded in cash or used in a way arsync does not read: neither
+        applied nor still available, so the unapplied amount arsync keeps overstates it."""
+        remaining = entity.get("RemainingCredit")
+        if remaining is not None and money(remaining, "RemainingCredit") < record.unapplied:
+            log.warning(
+                "erp.credit_used_elsewhere",
+                erp=self.name,
+                record=location,
+                remaining_credit=str(remaining),
+                unapplied=str(record.unapplied),
+            )
 
     # Canonical field -> the ERP's own name for it, to word quarantine reasons in its terms.
     fields: ClassVar[Mapping[str, str]] = {}

@@ -63,6 +63,16 @@ def optional_money(value: object, name: str) -> Decimal | None:
     return money(value, name)
 
 
+def money_of(record: Mapping[str, object], name: str) -> Decimal:
+    """The record's required amount `name` (`money`), as the ERP names the field."""
+    return money(record.get(name), name)
+
+
+def optional_money_of(record: Mapping[str, object], name: str) -> Decimal | None:
+    """The record's amount `name` that may be left out (`optional_money`)."""
+    return optional_money(record.get(name), name)
+
+
 def rejected(
     record_type: str,
     record_id: object,

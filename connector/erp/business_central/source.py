@@ -41,7 +41,8 @@ from connector.erp.business_central.mapping import Entity, Lookups
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
 from connector.erp.http import ApiError
 from connector.erp.paging import Page
-from connector.erp.validation import UnmappableError, text
+from connector.erp.payment_methods import optional_method
+from connector.erp.validation import UnmappableError, optional_money_of, text
 
 log = structlog.get_logger(__name__)
 STAMP = "lastModifiedDateTime"  # every collection's change stamp, filtered on with `gt`
@@ -120,7 +121,7 @@ class BusinessCentralSource(ApiSource):
         self._lcy = local
         params = {"$expand": "customerFinancialDetail"}
         entities = self._collection("customerFinancialDetails", "customers", params)
-        balances = [_control_balance(entity, local) for entity in entities]
+        balances = [self._control_balance(entity, local) for entity in entities]
         return self._control_list(
             CONTROL_FIGURE,
             [balance for balance in balances if balance is not None],
@@ -218,7 +219,7 @@ class BusinessCentralSource(ApiSource):
             lookups.terms[text(term, "id") or ""] = days
         for method in self._collection("paymentMethods", "paymentMethods"):
             name = text(method, "displayName") or text(method, "code")
-            lookups.methods[text(method, "id") or ""] = mapping.payment_method(name)
+            lookups.methods[text(method, "id") or ""] = optional_method(name)
         lookups.add_rates(self._collection("currencyExchangeRates", "currencyExchangeRates"))
         return lookups
 
@@ -272,32 +273,25 @@ class BusinessCentralSource(ApiSource):
     def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
         return parse_cursor(cursor)
 
-
-def _control_balance(entity: Entity, local: str) -> ControlBalance | None:
-    """A customer's LCY balance, or None (with the reason in a debug line) when it has none
-    or its documents are in another currency."""
-    customer_id = text(entity, "id")
-    detail = entity.get("customerFinancialDetail")
-    unreadable = None
-    try:
-        balance = mapping.optional_money(detail, "balance") if isinstance(detail, dict) else None
-    except UnmappableError as error:  # never taken as 0
-        balance, unreadable = None, f"customerFinancialDetail.{error.reason}"
-    currency = (text(entity, "currencyCode") or local).upper()
-    if customer_id is not None and balance is not None and currency == local:
-        return ControlBalance(customer_id, local, balance)
-    if customer_id is None:
-        reason = "no id"
-    elif unreadable is not None:
-        reason = unreadable
-    elif balance is None:
-        reason = "no customerFinancialDetail.balance"
-    else:
-        reason = f"the balance is in {local}, the customer's documents in {currency}"
-    log.debug(
-        "erp.control_balance_skipped",
-        erp="business_central",
-        record=f"customers/{customer_id}",
-        reason=reason,
-    )
-    return None
+    def _control_balance(self, entity: Entity, local: str) -> ControlBalance | None:
+        """A customer's LCY balance, or None (with the reason in a debug line) when it has none
+        or its documents are in another currency."""
+        customer_id = text(entity, "id")
+        detail = entity.get("customerFinancialDetail")
+        unreadable = None
+        try:
+            balance = optional_money_of(detail, "balance") if isinstance(detail, dict) else None
+        except UnmappableError as error:  # never taken as 0
+            balance, unreadable = None, f"customerFinancialDetail.{error.reason}"
+        currency = (text(entity, "currencyCode") or local).upper()
+        if customer_id is not None and balance is not None and currency == local:
+            return ControlBalance(customer_id, local, balance)
+        if customer_id is None:
+            reason = "no id"
+        elif unreadable is not None:
+            reason = unreadable
+        elif balance is None:
+            reason = "no customerFinancialDetail.balance"
+        else:
+            reason = f"the balance is in {local}, the customer's documents in {currency}"
+        return self._control_skipped(f"customers/{customer_id}", reason)

@@ -34,7 +34,7 @@ import structlog
 
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
-from connector.erp.base import ApiSource, Paging, PulledItem, Stream, keep_freshest
+from connector.erp.base import ApiSource, Paging, PulledItem, Stream
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 from connector.erp.paging import Offset, Page
@@ -96,12 +96,7 @@ class NetSuiteSource(ApiSource):
                 balances.append(balance)
                 continue
             skipped += 1
-            log.debug(
-                "erp.control_balance_skipped",
-                erp=self.name,
-                record=f"customer/{text(row, 'id')}",
-                reason=balance,
-            )
+            self._control_skipped(f"customer/{text(row, 'id')}", balance)
         return self._control_list(
             CONTROL_FIGURE, balances, calls=self._suiteql.http.calls - calls, skipped=skipped
         )
@@ -172,22 +167,21 @@ class NetSuiteSource(ApiSource):
 
     def _transactions(self, since: str | None) -> Iterator[PulledItem]:
         documents: list[Row] = []
-        invoices: dict[str, Row] = {}  # an incremental pull's invoices, the freshest copy
+        changed: list[Row] = []  # an incremental pull's invoices, folded with the open ones
         for row in self._counted("transactions", mapping.transactions_query(since)):
-            kind = text(row, "type")
-            if kind == mapping.INVOICE:
-                if since is None:
-                    yield from self._invoice(row)
+            if text(row, "type") != mapping.INVOICE:
+                if mapping.document_skipped(row):
+                    self._skipped(TRANSACTIONS, row, mapping.Skip.NOT_RECEIVABLE)
                 else:
-                    keep_freshest(invoices, text(row, "id") or "", row, self._older)
-            elif mapping.document_skipped(row):
-                self._skipped(TRANSACTIONS, row, mapping.Skip.NOT_RECEIVABLE)
+                    documents.append(row)
+            elif since is None:
+                yield from self._invoice(row)
             else:
-                documents.append(row)
+                changed.append(row)
+        invoices: dict[str, Row] = {}
         if since is not None:
-            for row in self._counted("transactions", mapping.open_invoices_query()):
-                keep_freshest(invoices, text(row, "id") or "", row, self._older)
-            self._log_reread("transactions", len(invoices))
+            opened = self._counted("transactions", mapping.open_invoices_query())
+            invoices = self._freshest(TRANSACTIONS, changed, opened)
             for row in invoices.values():
                 yield from self._invoice(row)
         links = self._links(documents, since)

@@ -44,7 +44,7 @@ from connector.erp.paging import Page
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import SOURCE_FIELDS, Json, Lookups
 from connector.erp.quickbooks.settings import QuickBooksSettings
-from connector.erp.validation import UnmappableError, money
+from connector.erp.validation import UnmappableError, money_of
 
 if TYPE_CHECKING:
     import requests
@@ -130,16 +130,10 @@ class QuickBooksSource(ApiSource):
         try:
             if customer_id in (None, ""):
                 raise UnmappableError("Id is empty")
-            amount = money(entity.get("Balance"), "Balance")
+            amount = money_of(entity, "Balance")
             currency = mapping.currency(entity, self._lookups)
         except UnmappableError as error:
-            log.debug(
-                "erp.control_balance_skipped",
-                erp=self.name,
-                record=_location("Customer", entity),
-                reason=str(error),
-            )
-            return None
+            return self._control_skipped(_location("Customer", entity), str(error))
         return ControlBalance(str(customer_id), currency, amount)
 
     def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
@@ -237,7 +231,7 @@ class QuickBooksSource(ApiSource):
         def build() -> CreditMemo | None:
             memo = mapping.credit_memo(entity, applications, self._lookups)
             if memo is not None:
-                _warn_credit_used_elsewhere(entity, memo, location)
+                self._warn_if_credit_used_elsewhere(entity, memo, location)
             return memo
 
         memo = self._caught(CREDIT_MEMOS, entity.get(CREDIT_MEMOS.key), location, build)
@@ -445,22 +439,6 @@ def _fault(fault: object) -> str:
         return "no detail"
     first = errors[0]
     return f"{first.get('code')} {first.get('Message')}: {first.get('Detail')}"
-
-
-def _warn_credit_used_elsewhere(entity: Json, memo: CreditMemo, location: str) -> None:
-    """A credit memo whose RemainingCredit is below what its applications leave was also
-    refunded or used in a way arsync does not read: its unapplied credit is overstated."""
-    remaining = entity.get("RemainingCredit")
-    if remaining is None:
-        return
-    if money(remaining, "RemainingCredit") < memo.unapplied:
-        log.warning(
-            "erp.credit_used_elsewhere",
-            erp="quickbooks",
-            record=location,
-            remaining_credit=str(remaining),
-            unapplied=str(memo.unapplied),
-        )
 
 
 # --------------------------------------------------------------------------- building

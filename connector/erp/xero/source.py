@@ -201,10 +201,7 @@ class XeroSource(ApiSource):
                 raise UnmappableError("ContactID is empty")
             amount = money(outstanding, "Balances.AccountsReceivable.Outstanding")
         except UnmappableError as error:
-            log.debug(
-                "erp.control_balance_skipped", erp=self.name, record=location, reason=str(error)
-            )
-            return None
+            return self._control_skipped(location, str(error))
         if amount == 0 and _supplier_only(contact):
             return None
         currency = mapping.currency(contact, "DefaultCurrency", self._lookups)
@@ -260,7 +257,7 @@ class XeroSource(ApiSource):
         def build(entity: Json, context: Context) -> object:
             record = mapped(entity, context)
             if isinstance(record, Payment | CreditMemo):
-                _warn_credit_used_elsewhere(entity, record, location)
+                self._warn_if_credit_used_elsewhere(entity, record, location)
             return record
 
         try:
@@ -413,22 +410,6 @@ def _warn_if_day_limit_low(response: requests.Response) -> None:
     left = response.headers.get("X-DayLimit-Remaining")
     if left is not None and left.isdigit() and int(left) < DAY_LIMIT_WARNING:
         log.warning("erp.day_limit_low", erp="xero", day_calls_left=int(left))
-
-
-def _warn_credit_used_elsewhere(entity: Json, record: Payment | CreditMemo, location: str) -> None:
-    """Credit refunded in cash (`Payments[]` on a credit note, prepayment or overpayment)
-    is neither applied nor still available: arsync's unapplied amount overstates it."""
-    remaining = entity.get("RemainingCredit")
-    if remaining is None:
-        return
-    if money(remaining, "RemainingCredit") < record.unapplied:
-        log.warning(
-            "erp.credit_used_elsewhere",
-            erp="xero",
-            record=location,
-            remaining_credit=str(remaining),
-            unapplied=str(record.unapplied),
-        )
 
 
 def _stop_at_daily_limit(response: requests.Response, *args: Any, **kwargs: Any) -> None:
