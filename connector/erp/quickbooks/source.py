@@ -452,11 +452,9 @@ def make_client(
     on_rotate: Callable[[str], None] | None = None,
 ) -> HttpClient:
     """The HTTP client with Intuit's OAuth 2.0 refresh-token grant and rate limit."""
-    import requests  # noqa: PLC0415 - the HTTP stack loads only for a run that reads QuickBooks
-
+    # The HTTP stack loads only for a run that reads QuickBooks.
     from connector.erp.tokenstore import refresh_token_client  # noqa: PLC0415
 
-    session = session or requests.Session()
     return refresh_token_client(
         settings,
         ERP,

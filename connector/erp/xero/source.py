@@ -435,12 +435,9 @@ def make_client(
     on_rotate: Callable[[str], None] | None = None,
 ) -> HttpClient:
     """The HTTP client with Xero's OAuth 2.0 refresh-token grant and call limits."""
-    import requests  # noqa: PLC0415 - the HTTP stack loads only for a run that reads Xero
-
+    # The HTTP stack loads only for a run that reads Xero.
     from connector.erp.tokenstore import refresh_token_client  # noqa: PLC0415
 
-    session = session or requests.Session()
-    session.hooks["response"].append(_stop_at_daily_limit)
     return refresh_token_client(
         settings,
         ERP,
@@ -449,6 +446,7 @@ def make_client(
         session=session,
         sleep=sleep,
         on_rotate=on_rotate,
+        hooks=(_stop_at_daily_limit,),
     )
 
 
