@@ -14,8 +14,8 @@ from typing import TypeVar
 from arsync.control import ControlBalance
 from arsync.errors import FatalError
 from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
-from connector.erp.files.mapping import ColumnSpec
-from connector.erp.files.values import CellError, CellParser
+from connector.erp.record_columns import ColumnSpec
+from connector.erp.values import CellError, CellParser
 
 _SHOWN = 20  # bad rows named in the message; the rest are counted
 _ID_LENGTH = 255  # canonical ids' limit: a longer one could match no customer

@@ -20,10 +20,11 @@ import structlog
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import SourceConfigError
 from connector.erp.control_rows import ControlTotalsError, control_balance, control_error
-from connector.erp.files.mapping import ColumnSpec, ControlTotalsSpec, Formats
+from connector.erp.files.mapping import ControlTotalsSpec, Formats
 from connector.erp.files.paths import inside_folder
 from connector.erp.files.table import TextTable, read_table
-from connector.erp.files.values import CellParser
+from connector.erp.record_columns import ColumnSpec
+from connector.erp.values import CellParser
 
 log = structlog.get_logger(__name__)
 

@@ -22,16 +22,10 @@ from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, 
 from connector.erp.base import Cursors, Extent, FrameSource, Pulled, PulledItem, Rejected
 from connector.erp.files.columns import typed_batch
 from connector.erp.files.control import control_file, read_control_totals
-from connector.erp.files.mapping import (
-    RECORD_MODELS,
-    RECORD_TYPES,
-    ApplicationRow,
-    ColumnSpec,
-    FileMapping,
-    FileSpec,
-)
+from connector.erp.files.mapping import FileMapping, FileSpec
 from connector.erp.files.paths import inside_folder
 from connector.erp.files.table import TextTable, read_table
+from connector.erp.record_columns import RECORD_MODELS, RECORD_TYPES, ApplicationRow, ColumnSpec
 
 Row = dict[str, object]
 

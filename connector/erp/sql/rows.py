@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from arsync.errors import SourceConfigError
 from arsync.located import error_loc
 from arsync.records import Record
-from connector.erp.files.mapping import ColumnSpec
-from connector.erp.files.values import CellError, CellParser, field_type
-from connector.erp.sql.settings import Column, ValueFormats
+from connector.erp.record_columns import ColumnSpec
+from connector.erp.sql.settings import ValueFormats
+from connector.erp.values import CellError, CellParser, field_type
 
 _UPPER_CASE = frozenset({"currency"})
 """Fields whose codes the records take upper-case only (`usd` in a warehouse means USD)."""
@@ -50,7 +50,7 @@ class RowReader:
     def __init__(
         self,
         model: type[Record],
-        columns: Mapping[str, Column],
+        columns: Mapping[str, ColumnSpec],
         formats: ValueFormats,
         modified_at: str | None,
     ) -> None:
@@ -107,7 +107,7 @@ class RowReader:
                 reasons.append(f"column {spec.column!r}: {message}")
         return "; ".join(reasons)
 
-    def _value(self, raw: object, target: type, spec: Column) -> object:
+    def _value(self, raw: object, target: type, spec: ColumnSpec) -> object:
         if raw is not None and spec.values:
             key = raw.strip() if isinstance(raw, str) else str(raw)
             raw = spec.values.get(key, raw)

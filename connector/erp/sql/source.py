@@ -39,17 +39,22 @@ from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
 from connector.erp.base import IncrementalSource, Pulled, PulledItem
 from connector.erp.control_rows import control_balance, control_error
-from connector.erp.files.mapping import RECORD_MODELS, RECORD_TYPES, ApplicationRow, ColumnSpec
-from connector.erp.files.values import CellParser
+from connector.erp.record_columns import (
+    DOCUMENTS,
+    RECORD_MODELS,
+    RECORD_TYPES,
+    ApplicationRow,
+    ColumnSpec,
+)
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
 from connector.erp.sql.settings import (
     CONTROL_COLUMNS,
-    DOCUMENTS,
     ControlQuery,
     RecordSource,
     Settings,
 )
+from connector.erp.values import CellParser
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
