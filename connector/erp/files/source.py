@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from arsync.control import ControlBalances
 from arsync.errors import SourceConfigError
 from arsync.frames import LINE, LOCATION, MONEY_FIELDS, STREAM, RecordFrame, locations
-from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record
 from connector.erp.base import Cursors, Extent, FrameSource, Pulled, PulledItem, Rejected
@@ -26,6 +25,7 @@ from connector.erp.files.mapping import FileMapping, FileSpec
 from connector.erp.files.paths import inside_folder
 from connector.erp.files.table import TextTable, read_table
 from connector.erp.record_columns import RECORD_MODELS, RECORD_TYPES, ApplicationRow, ColumnSpec
+from connector.erp.validation import validation_reason
 
 Row = dict[str, object]
 
@@ -217,7 +217,7 @@ class FileSource(FrameSource):
         try:
             return RECORD_MODELS[kind].model_validate(row), location
         except ValidationError as error:
-            reason = _validation_reason(error, labels)
+            reason = validation_reason(error, labels, as_named=False)
             record_id = row.get("id", row.get("document_id"))
             if kind.endswith("_applications") and "invoice_id" in row:
                 record_id = f"{record_id}->{row['invoice_id']}"
@@ -268,22 +268,3 @@ def _decimal(scaled: int) -> Decimal:
         if value == value.quantize(quantum):
             return value.quantize(quantum)
     return value
-
-
-def _validation_reason(error: ValidationError, labels: dict[str, str]) -> str:
-    """Pydantic's errors in the words of the export: column names, not field names."""
-    reasons = []
-    for detail in error.errors(include_url=False):
-        loc = detail["loc"] or error_loc(detail)
-        field = str(loc[0]) if loc else ""
-        message = detail["msg"].removeprefix("Value error, ")
-        column = labels.get(field)
-        if detail["type"] == "missing":
-            reasons.append(f"{column} is empty" if column else f"{field} is missing")
-        elif column is not None and detail["loc"]:
-            reasons.append(f"{column}: {message} (got {detail['input']!r})")
-        elif column is not None:
-            reasons.append(f"{column}: {message}")
-        else:
-            reasons.append(f"{field}: {message}" if field else message)
-    return "; ".join(reasons)
