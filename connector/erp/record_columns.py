@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 
+from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record, RecordId
 
 Header = Annotated[str, StringConstraints(min_length=1)]
@@ -49,6 +50,10 @@ class ApplicationRow(Application):
     """One row of a payment- or credit-memo-application kind, before it joins its document."""
 
     document_id: RecordId
+
+    def application(self) -> Application:
+        """The application as its document holds it."""
+        return Application.model_validate(self.model_dump(exclude={"document_id"}))
 
 
 RECORD_MODELS: dict[str, type[Record]] = {
@@ -108,3 +113,18 @@ def check_documents_first(entry: Callable[[str], object | None], section: str) -
     for documents, applications in DOCUMENTS.items():
         if entry(applications) is not None and entry(documents) is None:
             raise ValueError(f"{section}.{applications} needs a {section}.{documents} entry")
+
+
+def orphan(
+    applications: str, document_id: str, application: Application, location: str, not_in: str
+) -> QuarantineEntry:
+    """An application of kind `applications` whose document is not among those read (`not_in`
+    says where they come from)."""
+    documents = next(kind for kind, parts in DOCUMENTS.items() if parts == applications)
+    return QuarantineEntry(
+        record_type=RECORD_TYPES[applications],
+        record_id=f"{document_id}->{application.invoice_id}",
+        location=location,
+        rule="unknown_document",
+        reason=f"{RECORD_TYPES[documents].replace('_', ' ')} {document_id!r} is not in {not_in}",
+    )

@@ -24,8 +24,14 @@ from connector.erp.files.control import control_file, read_control_totals
 from connector.erp.files.mapping import FileMapping, FileSpec
 from connector.erp.files.paths import inside_folder
 from connector.erp.files.table import TextTable, read_table
-from connector.erp.record_columns import RECORD_MODELS, RECORD_TYPES, ApplicationRow, ColumnSpec
-from connector.erp.validation import validation_reason
+from connector.erp.record_columns import (
+    RECORD_MODELS,
+    RECORD_TYPES,
+    ApplicationRow,
+    ColumnSpec,
+    orphan,
+)
+from connector.erp.validation import quarantined, validation_reason
 
 Row = dict[str, object]
 
@@ -160,10 +166,7 @@ class FileSource(FrameSource):
                         continue
                     part = validated[0]
                     assert isinstance(part, ApplicationRow)  # noqa: S101 - kind says so
-                    application = Application.model_validate(
-                        part.model_dump(exclude={"document_id"})
-                    )
-                    documents[f"{kind}:{part.document_id}"].append((application, location))
+                    documents[f"{kind}:{part.document_id}"].append((part.application(), location))
                     continue
                 for item in self._record(batch.kind, row, location, batch.labels, documents):
                     located.append((*at, item))
@@ -173,15 +176,9 @@ class FileSource(FrameSource):
         for key, orphans in documents.items():
             kind, document_id = key.split(":", 1)
             own = kind.removesuffix("_applications") + "s"
+            path = self._mapping.file(own).path  # type: ignore[union-attr]
             for application, location in orphans:
-                yield QuarantineEntry(
-                    record_type=RECORD_TYPES[kind],
-                    record_id=f"{document_id}->{application.invoice_id}",
-                    location=location,
-                    rule="unknown_document",
-                    reason=f"{RECORD_TYPES[own].replace('_', ' ')} {document_id!r} is not in "
-                    f"{self._mapping.file(own).path} or was quarantined",  # type: ignore[union-attr]
-                )
+                yield orphan(kind, document_id, application, location, f"{path} or was quarantined")
 
     def _record(
         self,
@@ -221,13 +218,7 @@ class FileSource(FrameSource):
             record_id = row.get("id", row.get("document_id"))
             if kind.endswith("_applications") and "invoice_id" in row:
                 record_id = f"{record_id}->{row['invoice_id']}"
-            return QuarantineEntry(
-                record_type=RECORD_TYPES[kind],
-                record_id=None if record_id is None else str(record_id),
-                location=location,
-                rule="invalid_record",
-                reason=reason,
-            )
+            return quarantined(RECORD_TYPES[kind], record_id, location, "invalid_record", reason)
 
     def _file_path(self, kind: str, spec: FileSpec) -> Path:
         """The file's path, refused when it leads outside the export folder."""

@@ -36,7 +36,7 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
-from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
+from arsync.records import Application, CanonicalRecord
 from connector.erp.base import IncrementalSource, Pulled, PulledItem
 from connector.erp.control_rows import control_balance, control_error
 from connector.erp.record_columns import (
@@ -45,6 +45,7 @@ from connector.erp.record_columns import (
     RECORD_TYPES,
     ApplicationRow,
     ColumnSpec,
+    orphan,
 )
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
@@ -54,6 +55,7 @@ from connector.erp.sql.settings import (
     RecordSource,
     Settings,
 )
+from connector.erp.validation import quarantined
 from connector.erp.values import CellParser
 
 if TYPE_CHECKING:
@@ -61,10 +63,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-_DOCUMENT_MODELS: dict[str, type[Payment] | type[CreditMemo]] = {
-    "payments": Payment,
-    "credit_memos": CreditMemo,
-}
 _IN_LIST_SIZE = 1000  # ids per `IN (...)`: under every database's bound-parameter limit
 _SHARED_CONNECTION_DIALECTS = frozenset({"postgresql", "sqlite"})
 """Dialects whose drivers run another query while a streamed result is still open."""
@@ -370,16 +368,21 @@ class SqlSource(IncrementalSource):
         counting = sa.select(sa.func.count()).select_from(statement.subquery())
         self._totals[relation.kind] = int(connection.execute(counting).scalar_one())
 
-    def _record(self, relation: _Relation, read: ReadRow, row_number: int) -> PulledItem:
+    def _record(
+        self, relation: _Relation, read: ReadRow, row_number: int, parts: Parts | None = None
+    ) -> PulledItem:
+        """A row's record (a document with its own applications of `parts`), or why not."""
         key = _key(read.values.get("id"), row_number)
         if read.problems:
             return _rejection(relation, key, "; ".join(read.problems))
+        own = [] if parts is None else parts.get(key, [])
+        applications = {} if parts is None else {"applications": tuple(part for part, _ in own)}
         try:
-            record = RECORD_MODELS[relation.kind].model_validate(read.values)
+            record = RECORD_MODELS[relation.kind].model_validate({**read.values, **applications})
         except ValidationError as error:
             return _rejection(relation, key, relation.reader.reason(error))
-        assert isinstance(record, Customer | Invoice)  # noqa: S101 - the kind says so
-        return Pulled(record, relation.location(key))
+        assert isinstance(record, CanonicalRecord)  # noqa: S101 - the kind says so
+        return Pulled(record, relation.location(key), tuple(location for _, location in own))
 
     # -- payments and credit memos, with their applications ------------------------------
 
@@ -410,7 +413,7 @@ class SqlSource(IncrementalSource):
                     yield from rejected
                 tracked = self._tracked_read(documents.kind, reads, _instant, _text, final=False)
                 for read in tracked:
-                    item = self._document(documents, read, parts, counts.next_row())
+                    item = self._record(documents, read, counts.next_row(), parts)
                     counts.add(item)
                     yield item
         self._totals[documents.kind] = self._read[documents.kind]
@@ -479,22 +482,6 @@ class SqlSource(IncrementalSource):
                     parts[document_id].append((application, location))
         return parts, rejected
 
-    def _document(
-        self, relation: _Relation, read: ReadRow, parts: Parts, row_number: int
-    ) -> PulledItem:
-        key = _key(read.values.get("id"), row_number)
-        if read.problems:
-            return _rejection(relation, key, "; ".join(read.problems))
-        own = parts.get(key, [])
-        model = _DOCUMENT_MODELS[relation.kind]
-        try:
-            record = model.model_validate(
-                {**read.values, "applications": tuple(part for part, _ in own)}
-            )
-        except ValidationError as error:
-            return _rejection(relation, key, relation.reader.reason(error))
-        return Pulled(record, relation.location(key), tuple(location for _, location in own))
-
     def _orphans(
         self,
         connection: Connection,
@@ -512,7 +499,7 @@ class SqlSource(IncrementalSource):
             statement = statement.where(
                 _after(connection, applications.modified_at, "since", cutoff)
             )
-        document_type = RECORD_TYPES[documents.kind].replace("_", " ")
+        not_in = f"sql:{documents.label} (or that query leaves it out)"
         for batch in self._batches(connection, statement, applications):
             for row in batch:
                 read = applications.reader.read(row)
@@ -521,15 +508,7 @@ class SqlSource(IncrementalSource):
                 if isinstance(item, QuarantineEntry):
                     yield item
                     continue
-                document_id, application, location = item
-                yield QuarantineEntry(
-                    record_type=RECORD_TYPES[applications.kind],
-                    record_id=f"{document_id}->{application.invoice_id}",
-                    location=location,
-                    rule="unknown_document",
-                    reason=f"{document_type} {document_id!r} is not in sql:{documents.label} "
-                    "(or that query leaves it out)",
-                )
+                yield orphan(applications.kind, *item, not_in)
 
     # -- the control figure ------------------------------------------------------------------
 
@@ -640,18 +619,13 @@ def _application(
         row = ApplicationRow.model_validate(read.values)
     except ValidationError as error:
         return _rejection(relation, key, relation.reader.reason(error))
-    application = Application.model_validate(row.model_dump(exclude={"document_id"}))
-    return row.document_id, application, relation.location(key)
+    return row.document_id, row.application(), relation.location(key)
 
 
 def _rejection(relation: _Relation, key: str, reason: str) -> QuarantineEntry:
-    return QuarantineEntry(
-        record_type=RECORD_TYPES[relation.kind],
-        record_id=None if key.startswith("#") else key,
-        location=relation.location(key),
-        rule="invalid_record",
-        reason=reason,
-    )
+    record_id = None if key.startswith("#") else key
+    kind = RECORD_TYPES[relation.kind]
+    return quarantined(kind, record_id, relation.location(key), "invalid_record", reason)
 
 
 def _key(record_id: object, row_number: int) -> str:
