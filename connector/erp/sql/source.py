@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -175,13 +175,23 @@ class SqlSource(IncrementalSource):
             # A wrong column of the control query stops the run before the first row.
             wanted = self._settings.control
             control = self._control_source(connection, wanted) if wanted is not None else None
-            yield from self._plain(connection, relations["customers"], since)
+            customers, invoices = relations["customers"], relations["invoices"]
+            yield from self._read_kind(
+                connection, customers, self._changed(connection, customers, since)
+            )
+            changed = self._changed(connection, invoices, since)
             reverified = self._reverified(connection, relations, since)
-            yield from self._plain(connection, relations["invoices"], since, reverified)
+            where = None if changed is None else sa.or_(changed, *reverified)
+            yield from self._read_kind(connection, invoices, where)
+            if where is not None:
+                self._log_reread("invoices", self._read["invoices"], self._read["invoices"])
             for documents, applications in DOCUMENTS.items():
                 if documents in relations:
-                    pair = (relations[documents], relations.get(applications))
-                    yield from self._documents(connection, *pair, since)
+                    parts = relations.get(applications)
+                    read = self._document_filter(connection, relations[documents], parts, since)
+                    yield from self._read_kind(connection, relations[documents], read, parts)
+                    if parts is not None:
+                        yield from self._orphans(connection, relations[documents], parts, since)
             if control is not None:
                 self._control_rows = self._read_control(connection, control)
 
@@ -241,9 +251,9 @@ class SqlSource(IncrementalSource):
         )
 
     @contextmanager
-    def _lookup_connection(self, connection: Connection) -> Iterator[Connection]:
-        """Where application lookups run while the document rows still stream."""
-        if connection.dialect.name in _SHARED_CONNECTION_DIALECTS:
+    def _lookup_connection(self, connection: Connection, needed: bool) -> Iterator[Connection]:
+        """Where application lookups run while the document rows still stream (if `needed`)."""
+        if not needed or connection.dialect.name in _SHARED_CONNECTION_DIALECTS:
             yield connection
             return
         side = self._connect()
@@ -308,33 +318,54 @@ class SqlSource(IncrementalSource):
             ) from error
         return list(result.keys())
 
-    # -- customers and invoices ----------------------------------------------------------
+    # -- reading a record type ----------------------------------------------------------
 
-    def _plain(
+    def _read_kind(
+        self,
+        connection: Connection,
+        relation: _Relation,
+        where: ColumnElement[bool] | None,
+        applications: _Relation | None = None,
+    ) -> Iterator[PulledItem]:
+        """The rows of one record type (those `where` picks; all without), each its record or
+        its rejection: a document with its applications, read a batch of documents at a
+        time; then the applications whose document was not read."""
+        statement = relation.select() if where is None else relation.select().where(where)
+        self._count(connection, relation, statement)
+        counts = _Counts()
+        document = relation.kind in DOCUMENTS
+        with self._lookup_connection(connection, applications is not None) as lookup:
+            for batch in self._batches(connection, statement, relation):
+                reads = [relation.reader.read(row) for row in batch]
+                parts: Parts | None = {} if document else None
+                if applications is not None:
+                    id_column = relation.spec.column_specs()["id"].column
+                    ids = [
+                        row[id_column]
+                        for row, read in zip(batch, reads, strict=True)
+                        if not read.problems and "id" in read.values
+                    ]
+                    parts, rejected = self._applications(lookup, applications, ids)
+                    yield from rejected
+                for read in self._tracked_read(relation.kind, reads, _instant, _text, final=False):
+                    item = self._record(relation, read, counts.next_row(), parts)
+                    counts.add(item)
+                    yield item
+        self._totals[relation.kind] = self._read[relation.kind]
+        counts.log(relation, incremental=where is not None)
+
+    def _changed(
         self,
         connection: Connection,
         relation: _Relation,
         since: Mapping[str, str],
-        reverified: Sequence[ColumnElement[bool]] = (),
-    ) -> Iterator[PulledItem]:
-        """The rows of customers or invoices; in an incremental pull those changed after the
-        cursor, and those `reverified` names whatever their stamp (open invoices)."""
-        statement = relation.select()
+        name: str = "since",
+    ) -> ColumnElement[bool] | None:
+        """The rows changed after the record type's cursor; None: no cursor, read them all."""
         cutoff = self._since_value(connection, relation, since)
-        if cutoff is not None and relation.modified_at is not None:
-            changed = _after(connection, relation.modified_at, "since", cutoff)
-            statement = statement.where(sa.or_(changed, *reverified))
-        self._count(connection, relation, statement)
-        counts = _Counts()
-        rows = (row for batch in self._batches(connection, statement, relation) for row in batch)
-        reads = (relation.reader.read(row) for row in rows)
-        for read in self._tracked_read(relation.kind, reads, _instant, _text):
-            item = self._record(relation, read, counts.next_row())
-            counts.add(item)
-            yield item
-        counts.log(relation, incremental=cutoff is not None)
-        if cutoff is not None and reverified:
-            self._log_reread(relation.kind, counts.rows, counts.rows)
+        if cutoff is None or relation.modified_at is None:
+            return None
+        return _after(connection, relation.modified_at, name, cutoff)
 
     def _reverified(
         self, connection: Connection, relations: Mapping[str, _Relation], since: Mapping[str, str]
@@ -386,53 +417,6 @@ class SqlSource(IncrementalSource):
 
     # -- payments and credit memos, with their applications ------------------------------
 
-    def _documents(
-        self,
-        connection: Connection,
-        documents: _Relation,
-        applications: _Relation | None,
-        since: Mapping[str, str],
-    ) -> Iterator[PulledItem]:
-        statement, incremental = self._document_statement(
-            connection, documents, applications, since
-        )
-        self._count(connection, documents, statement)
-        counts = _Counts()
-        with self._lookup_connection(connection) as lookup:
-            for batch in self._batches(connection, statement, documents):
-                reads = [documents.reader.read(row) for row in batch]
-                parts: Parts = {}
-                if applications is not None:
-                    id_column = documents.spec.column_specs()["id"].column
-                    ids = [
-                        row[id_column]
-                        for row, read in zip(batch, reads, strict=True)
-                        if not read.problems and "id" in read.values
-                    ]
-                    parts, rejected = self._applications(lookup, applications, ids)
-                    yield from rejected
-                tracked = self._tracked_read(documents.kind, reads, _instant, _text, final=False)
-                for read in tracked:
-                    item = self._record(documents, read, counts.next_row(), parts)
-                    counts.add(item)
-                    yield item
-        self._totals[documents.kind] = self._read[documents.kind]
-        counts.log(documents, incremental=incremental)
-        if applications is not None:
-            yield from self._orphans(connection, documents, applications, since)
-
-    def _document_statement(
-        self,
-        connection: Connection,
-        documents: _Relation,
-        applications: _Relation | None,
-        since: Mapping[str, str],
-    ) -> tuple[Select[Any], bool]:
-        """The documents to read, and whether that is fewer than all of them."""
-        statement = documents.select()
-        read = self._document_filter(connection, documents, applications, since)
-        return (statement, False) if read is None else (statement.where(read), True)
-
     def _document_filter(
         self,
         connection: Connection,
@@ -444,18 +428,13 @@ class SqlSource(IncrementalSource):
 
         The filter applies only when every changed row can be seen: a record type whose
         applications have a `modified_at` but no cursor yet is read whole."""
-        cutoff = self._since_value(connection, documents, since)
-        if cutoff is None or documents.modified_at is None:
-            return None
-        changed = _after(connection, documents.modified_at, "since", cutoff)
-        if applications is None or applications.modified_at is None:
+        changed = self._changed(connection, documents, since)
+        if changed is None or applications is None or applications.modified_at is None:
             return changed
-        parts_cutoff = self._since_value(connection, applications, since)
-        if parts_cutoff is None:
+        touched_at = self._changed(connection, applications, since, "parts_since")
+        if touched_at is None:
             return None
-        touched = sa.select(applications.column("document_id")).where(
-            _after(connection, applications.modified_at, "parts_since", parts_cutoff)
-        )
+        touched = sa.select(applications.column("document_id")).where(touched_at)
         return sa.or_(changed, documents.column("id").in_(touched.correlate(None)))
 
     def _applications(
@@ -471,10 +450,7 @@ class SqlSource(IncrementalSource):
         for start in range(0, len(unique), _IN_LIST_SIZE):
             chunk = unique[start : start + _IN_LIST_SIZE]
             statement = relation.select().where(relation.column("document_id").in_(chunk))
-            for row in connection.execute(statement).mappings():
-                read = relation.reader.read(row)
-                self._advance(relation.kind, read.changed_at)
-                item = _application(relation, read)
+            for item in self._parts(relation, connection.execute(statement).mappings()):
                 if isinstance(item, QuarantineEntry):
                     rejected.append(item)
                 else:
@@ -494,21 +470,27 @@ class SqlSource(IncrementalSource):
             documents.column("id") == applications.column("document_id")
         )
         statement = applications.select().where(~has_document)
-        cutoff = self._since_value(connection, applications, since)
-        if cutoff is not None and applications.modified_at is not None:
-            statement = statement.where(
-                _after(connection, applications.modified_at, "since", cutoff)
-            )
+        changed = self._changed(connection, applications, since)
+        if changed is not None:
+            statement = statement.where(changed)
         not_in = f"sql:{documents.label} (or that query leaves it out)"
         for batch in self._batches(connection, statement, applications):
-            for row in batch:
-                read = applications.reader.read(row)
-                self._advance(applications.kind, read.changed_at)
-                item = _application(applications, read)
-                if isinstance(item, QuarantineEntry):
-                    yield item
-                    continue
-                yield orphan(applications.kind, *item, not_in)
+            for item in self._parts(applications, batch):
+                yield (
+                    item
+                    if isinstance(item, QuarantineEntry)
+                    else orphan(applications.kind, *item, not_in)
+                )
+
+    def _parts(
+        self, relation: _Relation, rows: Iterable[RowMapping]
+    ) -> Iterator[tuple[str, Application, str] | QuarantineEntry]:
+        """Each application row as its application, or why not; read uncounted (they are
+        not records), each moves its record type's cursor."""
+        for row in rows:
+            read = relation.reader.read(row)
+            self._advance(relation.kind, read.changed_at)
+            yield _application(relation, read)
 
     # -- the control figure ------------------------------------------------------------------
 
