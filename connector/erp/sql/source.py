@@ -275,12 +275,12 @@ class SqlSource(IncrementalSource):
             RECORD_MODELS[kind], spec.column_specs(), self._settings.formats, spec.modified_at
         )
         label = spec.label(kind)
-        columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
         if spec.table is not None:
             schema, _, table = spec.table.rpartition(".")
+            columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
             source: FromClause = sa.table(table, *columns, schema=schema or None)
         else:
-            source = sa.text(spec.query or "").columns(*columns).subquery(label)
+            source = _query_source(spec.query or "", reader.column_names, label)
         relation = _Relation(kind, label, spec, reader, source)
         self._check_columns(connection, relation)
         return relation
@@ -308,15 +308,9 @@ class SqlSource(IncrementalSource):
                     f"(records.{relation.kind}.table){detail}"
                 ) from None
             return [str(column["name"]) for column in columns]
-        probe = sa.text(spec.query or "").columns().subquery(relation.label)
-        try:
-            empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
-            result: sa.CursorResult[Any] = connection.execute(empty)
-        except DBAPIError as error:
-            raise SourceConfigError(
-                f"records.{relation.kind}.query: the database refused it: {_first_line(error)}"
-            ) from error
-        return list(result.keys())
+        return _query_columns(
+            connection, spec.query or "", relation.label, f"records.{relation.kind}.query"
+        )
 
     # -- reading a record type ----------------------------------------------------------
 
@@ -496,14 +490,7 @@ class SqlSource(IncrementalSource):
 
     def _control_source(self, connection: Connection, control: ControlQuery) -> FromClause:
         """`control.query` as a subquery, its three columns checked against the database."""
-        probe = sa.text(control.query).columns().subquery("control")
-        empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
-        try:
-            found = list(connection.execute(empty).keys())
-        except DBAPIError as error:
-            raise SourceConfigError(
-                f"source.control.query: the database refused it: {_first_line(error)}"
-            ) from error
+        found = _query_columns(connection, control.query, "control", "source.control.query")
         missing = [name for name in CONTROL_COLUMNS if name not in found]
         if missing:
             raise SourceConfigError(
@@ -511,8 +498,7 @@ class SqlSource(IncrementalSource):
                 f"must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS); "
                 f"columns found: {', '.join(found) or 'none'}"
             )
-        columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in CONTROL_COLUMNS]
-        return sa.text(control.query).columns(*columns).subquery("control")
+        return _query_source(control.query, CONTROL_COLUMNS, "control")
 
     def _read_control(self, connection: Connection, source: FromClause) -> list[ControlRow]:
         statement = sa.select(*(source.c[name] for name in CONTROL_COLUMNS))
@@ -683,6 +669,22 @@ def _as_of(value: object) -> dt.datetime | None:
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp")
+
+
+def _query_columns(connection: Connection, query: str, label: str, key: str) -> list[str]:
+    """The columns a SELECT returns, asked of the database without reading a row; a query
+    it refuses is a settings problem, named by its `key`."""
+    probe = sa.text(query).columns().subquery(label)
+    empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
+    try:
+        return list(connection.execute(empty).keys())
+    except DBAPIError as error:
+        raise SourceConfigError(f"{key}: the database refused it: {_first_line(error)}") from error
+
+
+def _query_source(query: str, names: Iterable[str], label: str) -> FromClause:
+    """A SELECT as a subquery with the columns `names`."""
+    return sa.text(query).columns(*(sa.column(name) for name in names)).subquery(label)
 
 
 def _first_line(error: DBAPIError) -> str:
