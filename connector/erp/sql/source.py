@@ -33,12 +33,12 @@ from sqlalchemy import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
-from arsync.control import ControlBalance, ControlBalances
+from arsync.control import ControlBalances
 from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CanonicalRecord
 from connector.erp.base import IncrementalSource, Pulled, PulledItem
-from connector.erp.control_rows import control_balance, control_error
+from connector.erp.control_rows import control_balances
 from connector.erp.record_columns import (
     DOCUMENTS,
     RECORD_MODELS,
@@ -145,16 +145,11 @@ class SqlSource(IncrementalSource):
                 rows = self._read_control(connection, self._control_source(connection, control))
         parser = CellParser(self._settings.formats.cell_formats())
         specs = {name: ColumnSpec(column=name) for name in CONTROL_COLUMNS}
-        read = [control_balance(parser, specs, dict(zip(specs, row, strict=True))) for row in rows]
-        balances = tuple(item for item in read if isinstance(item, ControlBalance))
-        problems = [
-            (number, f"row {number}", "; ".join(item))
-            for number, item in enumerate(read, 1)
-            if not isinstance(item, ControlBalance)
+        cells = [
+            (n, f"row {n}", dict(zip(specs, row, strict=True))) for n, row in enumerate(rows, 1)
         ]
-        if problems:
-            fix = "correct the data or the query"
-            raise control_error("the rows of source.control.query", problems, fix)
+        what, fix = "the rows of source.control.query", "correct the data or the query"
+        balances = control_balances(parser, specs, cells, what, fix=fix)
         log.info(
             "erp.control_balances_read", erp=self.name, figure=control.figure, rows=len(balances)
         )
