@@ -250,7 +250,7 @@ class Paging(Enum):
 @dataclass(frozen=True, slots=True)
 class Stream:
     """One stream of an API source, declared once as the Singer SDK does: what the base needs
-    to read it (`ApiSource._read`, `_records`) besides the source's own `_fetch` of a page."""
+    to read it (`ApiSource._read_stream`, `_records`) besides the source's `_fetch` of a page."""
 
     name: str  # the endpoint or entity, and the key of its cursor
     record_type: str  # its records' type in the quarantine ("transaction": each names its own)
@@ -265,7 +265,7 @@ class Stream:
 class ApiSource(IncrementalSource):
     """The shared base of the ERP API sources: an incremental source that declares its
     streams (`declared`, from which `streams` follows) and that words, once for all of them,
-    the read of a stream (`_read`: pages by its declared paging, each entity counted and
+    the read of a stream (`_read_stream`: pages by its declared paging, each entity counted and
     moving the cursor; `_records`: each mapped by its declared mapping, caught on its own),
     and the control balances they read for the reconciliation. A source writes how to fetch
     one page (`_fetch`) and its special cases."""
@@ -285,6 +285,7 @@ class ApiSource(IncrementalSource):
         raise NotImplementedError(f"{self.name} does not fetch pages of {stream.name}")
 
     def _page_size(self) -> int:
+        """How many entities a page of this ERP holds (an offset's step)."""
         raise NotImplementedError(f"{self.name} does not say its page size")
 
     def _paginator(self, stream: Stream, request: Any) -> Paginator[Any]:
