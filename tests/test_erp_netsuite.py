@@ -651,12 +651,16 @@ def test_an_over_applied_payment_is_quarantined(mock: responses.RequestsMock) ->
         ("Visa", PaymentMethod.CARD),
         ("American Express", PaymentMethod.CARD),
         ("Cash", PaymentMethod.OTHER),
+        (None, None),
     ],
 )
-def test_payment_method_names_map_to_the_usual_methods(name: str, method: PaymentMethod) -> None:
-    from connector.erp.netsuite.mapping import payment_method  # noqa: PLC0415 - unit under test
+def test_payment_method_names_map_to_the_usual_methods(
+    name: str | None, method: PaymentMethod | None
+) -> None:
+    # NetSuite's (and Business Central's) mapping of a method's name, shared.
+    from connector.erp.payment_methods import optional_method  # noqa: PLC0415 - unit under test
 
-    assert payment_method(name) is method
+    assert optional_method(name) is method
 
 
 # --------------------------------------------------------------------------- incremental

@@ -5,15 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterator
-from typing import ClassVar
+from enum import Enum
+from typing import Any, ClassVar
 
 import pytest
+from structlog.testing import capture_logs
 
 from arsync.quarantine import QuarantineEntry
-from connector.erp.base import ApiSource, Extent, PulledItem, Stream
+from arsync.records import Customer
+from connector.erp.base import ApiSource, Extent, Paging, Pulled, PulledItem, Stream
 from connector.erp.business_central.source import BusinessCentralSource
 from connector.erp.netsuite.source import NetSuiteSource
+from connector.erp.paging import Page
 from connector.erp.quickbooks.source import QuickBooksSource
+from connector.erp.validation import UnmappableError
 from connector.erp.xero.source import XeroSource
 
 # Renaming a stream would orphan every stored cursor of it, so the names are pinned here.
@@ -56,7 +61,9 @@ class _Named(ApiSource):
 
 
 class _Declared(_Named):
-    declared: ClassVar[tuple[Stream, ...]] = (Stream("Bills", "invoice", "Id", "Stamp"),)
+    declared: ClassVar[tuple[Stream, ...]] = (
+        Stream("Bills", "invoice", "Id", "Stamp", Paging.OFFSET),
+    )
 
 
 class _Inherited(_Declared):
@@ -128,3 +135,79 @@ def test_a_stamp_before_the_stored_cursor_keeps_the_cursor() -> None:
     list(source.pull({"Bills": "2025-01-01T00:00:00+00:00"}))
     assert source.cursors() == {"Bills": "2025-01-01T00:00:00+00:00"}
     assert source.done() == 6
+
+
+class _Skip(Enum):
+    DRAFT = "a draft"
+
+
+def _contact(entity: dict[str, str | None], lookups: str) -> Customer | _Skip:
+    """A declared mapping: the source's lookups (its currency) come second."""
+    if entity["Status"] == "DRAFT":
+        return _Skip.DRAFT
+    if not entity["Name"]:
+        raise UnmappableError("Name is empty")
+    return Customer(id=str(entity["Id"]), name=str(entity["Name"]), currency=lookups)
+
+
+CONTACTS = [
+    {"Id": "1", "Name": "Acme", "Status": "ACTIVE", "Stamp": "2024-03-01T10:00:00+00:00"},
+    {"Id": "2", "Name": "", "Status": "ACTIVE", "Stamp": "2024-03-03T10:00:00+00:00"},
+    {"Id": "3", "Name": "Draft", "Status": "DRAFT", "Stamp": "2024-03-02T10:00:00+00:00"},
+    {"Id": "4", "Name": "Bolt", "Status": "ACTIVE", "Stamp": None},
+    {"Id": "5", "Name": "Cask", "Status": "ACTIVE", "Stamp": "2024-02-01T10:00:00+00:00"},
+]
+
+
+class _Paged(ApiSource):
+    """A declared stream read wholly by the base: only fetching a page is the source's."""
+
+    name = "paged"
+    declared: ClassVar[tuple[Stream, ...]] = (
+        Stream("Contacts", "customer", "Id", "Stamp", Paging.PAGE_NUMBER, _contact),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lookups = "EUR"
+        self.asked: list[int] = []
+
+    def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
+        stream = self.declared[0]
+        return self._records(stream, self._read_stream(stream))
+
+    def _fetch(self, stream: Stream, request: object, position: int) -> Page[Any]:
+        self.asked.append(position)
+        return Page(CONTACTS[(position - 1) * 2 : position * 2], body={"count": len(CONTACTS)})
+
+    def _page_size(self) -> int:
+        return 2
+
+    def _page_total(self, stream: Stream, request: object, page: Page[Any]) -> int | None:
+        return int(page.body["count"])
+
+    def _change_stamp(self, entity: Any) -> dt.datetime | None:
+        return _stamp(entity)
+
+
+def test_the_base_reads_a_declared_stream_by_its_paging_and_mapping() -> None:
+    source = _Paged()
+    with capture_logs() as logs:
+        items = list(source.pull({"Contacts": "2024-01-01T00:00:00+00:00"}))
+    assert source.asked == [1, 2, 3]  # page numbers until a short page
+    pulled = [item for item in items if isinstance(item, Pulled)]
+    assert [(p.record.id, p.record.currency, p.location) for p in pulled] == [
+        ("1", "EUR", "paged:Contacts/1"),
+        ("4", "EUR", "paged:Contacts/4"),
+        ("5", "EUR", "paged:Contacts/5"),
+    ]
+    rejected = [item for item in items if isinstance(item, QuarantineEntry)]
+    assert [(e.record_type, e.record_id, e.location, e.reason) for e in rejected] == [
+        ("customer", "2", "paged:Contacts/2", "Name is empty")
+    ]
+    skipped = [e for e in logs if e["event"] == "erp.record_skipped"]
+    assert [(e["record"], e["reason"]) for e in skipped] == [("Contacts/3", "a draft")]
+    # Every entity counted, the cursor at the newest stamp of any (the refused one's too).
+    assert source.done() == 5
+    assert source.extent() == Extent(5, "records")
+    assert source.cursors() == {"Contacts": "2024-03-03T10:00:00+00:00"}

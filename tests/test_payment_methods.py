@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from arsync.records import PaymentMethod
-from connector.erp.business_central import mapping as business_central
-from connector.erp.netsuite import mapping as netsuite
-from connector.erp.payment_methods import method_named
+from connector.erp.payment_methods import method_named, optional_method
 from connector.erp.quickbooks import mapping as quickbooks
 
 
@@ -29,6 +27,9 @@ from connector.erp.quickbooks import mapping as quickbooks
 )
 def test_every_source_reads_a_method_name_the_same_way(name: str, method: PaymentMethod) -> None:
     assert method_named(name) is method
-    assert business_central.payment_method(name) is method
-    assert netsuite.payment_method(name) is method
+    assert optional_method(name) is method  # Business Central's and NetSuite's
     assert quickbooks.payment_method({"Name": name, "Type": "NON_CREDIT_CARD"}, {}) is method
+
+
+def test_a_method_left_empty_is_none() -> None:
+    assert optional_method(None) is None

@@ -13,8 +13,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from connector.erp.files.columns import _by_distinct_value, _parse
-from connector.erp.files.mapping import ColumnSpec, Formats
-from connector.erp.files.values import CellParser
+from connector.erp.files.mapping import Formats
+from connector.erp.record_columns import ColumnSpec
+from connector.erp.values import CellParser
 
 SPEC = ColumnSpec(column="Cell")
 

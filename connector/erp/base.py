@@ -7,7 +7,10 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from enum import Enum
+from functools import partial
+from itertools import chain
+from typing import Any, ClassVar, TypeVar
 
 import structlog
 from pydantic import ValidationError
@@ -16,9 +19,9 @@ from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.errors import FatalError, SkippableError
 from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
-from arsync.records import CanonicalRecord
-from connector.erp.paging import P, Page, Paginator, pages
-from connector.erp.validation import rejected
+from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
+from connector.erp.paging import NextLink, Offset, P, Page, PageNumber, Paginator, pages
+from connector.erp.validation import money, rejected, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,31 +237,77 @@ class IncrementalSource(Source):
         return moment.isoformat()
 
 
+class Paging(Enum):
+    """How a stream's pages are found (`connector.erp.paging`): `page=N`, an offset, each
+    page's next link, or an offset up to the query's row cap continued in key windows."""
+
+    PAGE_NUMBER = "page number"
+    OFFSET = "offset"
+    NEXT_LINK = "next link"
+    KEY_WINDOW = "key window"
+
+
 @dataclass(frozen=True, slots=True)
 class Stream:
-    """One stream of an API source, declared once as the Singer SDK does: the source's code
-    reads it, and the base takes from it what every source needs (`streams`, the quarantine's
-    record type)."""
+    """One stream of an API source, declared once as the Singer SDK does: what the base needs
+    to read it (`ApiSource._read_stream`, `_records`) besides the source's `_fetch` of a page."""
 
     name: str  # the endpoint or entity, and the key of its cursor
     record_type: str  # its records' type in the quarantine ("transaction": each names its own)
     key: str  # the field holding a record's id
     cursor: str  # the ERP's change stamp the stream's cursor follows
+    paging: Paging
+    # ERP entity, the source's lookups -> a record, a Pulled, or why it is skipped (a Skip,
+    # None); None: the source maps the stream itself (a payment split, a credit memo).
+    mapping: Callable[[Any, Any], object] | None = None
 
 
 class ApiSource(IncrementalSource):
     """The shared base of the ERP API sources: an incremental source that declares its
-    streams (`declared`, from which `streams` follows) and that also words, once for all of
-    them, the paging loop, the per-record catch and the control balances they read for the
-    reconciliation."""
+    streams (`declared`, from which `streams` follows) and that words, once for all of them,
+    the read of a stream (`_read_stream`: pages by its declared paging, each entity counted and
+    moving the cursor; `_records`: each mapped by its declared mapping, caught on its own),
+    and the control balances they read for the reconciliation. A source writes how to fetch
+    one page (`_fetch`) and its special cases."""
 
     declared: ClassVar[tuple[Stream, ...]] = ()
+    first_offset: ClassVar[int] = 0  # where `Paging.OFFSET` counts from
+    _lookups: Any = None  # the second argument of every declared mapping
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         """A source that declares its streams keeps cursors for them by name."""
         super().__init_subclass__(**kwargs)
         if "declared" in cls.__dict__:
             cls.streams = tuple(stream.name for stream in cls.declared)
+
+    def _fetch(self, stream: Stream, request: Any, position: Any) -> Page[Any]:
+        """One page of `stream` at `position` (what `request` asks: a filter, ids...)."""
+        raise NotImplementedError(f"{self.name} does not fetch pages of {stream.name}")
+
+    def _page_size(self) -> int:
+        """How many entities a page of this ERP holds (an offset's step)."""
+        raise NotImplementedError(f"{self.name} does not say its page size")
+
+    def _paginator(self, stream: Stream, request: Any) -> Paginator[Any]:
+        """The paginator of the stream's declared paging (a next link's first address is the
+        source's `_first_link`; a key window's cap its `_row_cap`)."""
+        if stream.paging is Paging.NEXT_LINK:
+            return NextLink(self._first_link(stream, request))
+        if stream.paging is Paging.PAGE_NUMBER:
+            return PageNumber(self._page_size())
+        cap = self._row_cap() if stream.paging is Paging.KEY_WINDOW else None
+        return Offset(self._page_size(), start=self.first_offset, cap=cap)
+
+    def _first_link(self, stream: Stream, request: Any) -> str:
+        raise NotImplementedError(f"{self.name} pages {stream.name} by no link")
+
+    def _row_cap(self) -> int | None:
+        return None
+
+    def _page_total(self, stream: Stream, request: Any, page: Page[Any]) -> int | None:
+        """The records of the whole read, as the ERP counts them on its first page; None:
+        it does not say."""
+        return None
 
     def _paged(
         self, stream: str, fetch: Callable[[P], Page[T]], paginator: Paginator[P]
@@ -268,6 +317,110 @@ class ApiSource(IncrementalSource):
         page logged as `erp.page_fetched` under this source's name, a server that would
         page forever stopped with a `FatalError`."""
         return pages(fetch, paginator, erp=self.name, stream=stream)
+
+    def _items(
+        self, stream: Stream, request: Any = None, paginator: Paginator[Any] | None = None
+    ) -> Iterator[Any]:
+        """The entities of one read, uncounted: every page `_fetch` brings by the stream's
+        paging; the first page's count (`_page_total`) is the stream's total, on top of
+        what earlier reads of the stream in this pull brought."""
+        before = self._read[stream.name]
+        paging = paginator or self._paginator(stream, request)
+        fetch = partial(self._fetch, stream, request)
+        for number, page in enumerate(self._paged(stream.name, fetch, paging), 1):
+            total = self._page_total(stream, request, page) if number == 1 else None
+            if total is not None:
+                self._totals[stream.name] = before + total
+            yield from page.items
+
+    def _read_stream(
+        self, stream: Stream, request: Any = None, *, final: bool = True
+    ) -> Iterator[Any]:
+        """The entities of one read of `stream`, each counted and moving its cursor."""
+        entities = self._items(stream, request)
+        yield from self._tracked_read(
+            stream.name, entities, self._stamp, self._stamp_text, final=final
+        )
+
+    def _change_stamp(self, entity: Any) -> dt.datetime | None:
+        """The entity's change stamp; a SkippableError when it cannot be read."""
+        raise NotImplementedError(f"{self.name} reads no change stamp")
+
+    def _stamp(self, entity: Any) -> dt.datetime | None:
+        """The entity's change stamp, the cursor's; None when it cannot be read (the record
+        itself is quarantined for it)."""
+        try:
+            return self._change_stamp(entity)
+        except SkippableError:
+            return None
+
+    def _stamp_text(self, entity: Any) -> str | None:
+        """The stamp as the ERP spells it, kept as the cursor; None: `_format_cursor`."""
+        return None
+
+    def _older(self, entity: Any, than: Any) -> bool:
+        """Whether `entity` carries an earlier change stamp than `than` (no stamp is
+        earliest; a stamp that cannot be read decides nothing)."""
+        try:
+            stamp, other = self._change_stamp(entity), self._change_stamp(than)
+        except SkippableError:
+            return False
+        return other is not None and (stamp is None or stamp < other)
+
+    def _freshest(self, stream: Stream, *reads: Iterable[Any]) -> dict[str, Any]:
+        """Each entity of `reads` (the changed ones, the open ones) once, by id: of two
+        copies the later stamp wins, on a tie the later read; the re-read logged."""
+        kept: dict[str, Any] = {}
+        for entity in chain(*reads):
+            keep_freshest(kept, str(self._record_id(stream, entity)), entity, self._older)
+        self._log_reread(stream.name, len(kept))
+        return kept
+
+    def _record_id(self, stream: Stream, entity: Any) -> object:
+        return entity.get(stream.key)
+
+    def _location(self, stream: Stream, entity: Any) -> str:
+        return f"{self.name}:{stream.name}/{self._record_id(stream, entity)}"
+
+    def _records(self, stream: Stream, entities: Iterable[Any]) -> Iterator[PulledItem]:
+        """Each entity mapped by the stream's declared mapping (`_record`)."""
+        for entity in entities:
+            item = self._record(stream, entity)
+            if item is not None:
+                yield item
+
+    def _record(
+        self,
+        stream: Stream,
+        entity: Any,
+        convert: Callable[[Any, Any], object] | None = None,
+        record_type: str | None = None,
+    ) -> PulledItem | None:
+        """One entity mapped (by `convert`, else the stream's mapping) with the source's
+        lookups, on its own (`_caught`): Pulled at its `_location`, its quarantine entry,
+        or None for a document the mapping skips (`_skipped` logs why)."""
+        where = self._location(stream, entity)
+        mapped = convert or stream.mapping
+        if mapped is None:
+            raise NotImplementedError(f"{self.name} maps {stream.name} itself")
+        build = partial(mapped, entity, self._lookups)
+        made = self._caught(record_type or stream, self._record_id(stream, entity), where, build)
+        if isinstance(made, Pulled | QuarantineEntry):
+            return made
+        if isinstance(made, Customer | Invoice | Payment | CreditMemo):
+            return Pulled(made, where)
+        self._skipped(stream, entity, made)
+        return None
+
+    def _skipped(self, stream: Stream, entity: Any, why: Any) -> None:
+        """A document the mapping skips (a draft, a cancelled pair), with its status."""
+        log.info(
+            "erp.record_skipped",
+            source=self.name,
+            record=self._location(stream, entity).removeprefix(f"{self.name}:"),
+            status=text(entity, "status"),
+            reason=why.value,
+        )
 
     def _control_list(
         self,
@@ -289,6 +442,28 @@ class ApiSource(IncrementalSource):
             **context,
         )
         return ControlBalances(figure, Basis.NET, listed, every_customer=every_customer)
+
+    def _control_skipped(self, record: str, reason: str) -> ControlBalance | None:
+        """A customer left out of the control balances, and why: never taken as 0 (None, the
+        balance read of it)."""
+        log.debug("erp.control_balance_skipped", erp=self.name, record=record, reason=reason)
+        return None
+
+    def _warn_if_credit_used_elsewhere(
+        self, entity: Mapping[str, object], record: Payment | CreditMemo, location: str
+    ) -> None:
+        """Credit whose `RemainingCredit` (QuickBooks, Xero) is below what the applications
+        leave was also refunded in cash or used in a way arsync does not read: neither
+        applied nor still available, so the unapplied amount arsync keeps overstates it."""
+        remaining = entity.get("RemainingCredit")
+        if remaining is not None and money(remaining, "RemainingCredit") < record.unapplied:
+            log.warning(
+                "erp.credit_used_elsewhere",
+                erp=self.name,
+                record=location,
+                remaining_credit=str(remaining),
+                unapplied=str(record.unapplied),
+            )
 
     # Canonical field -> the ERP's own name for it, to word quarantine reasons in its terms.
     fields: ClassVar[Mapping[str, str]] = {}

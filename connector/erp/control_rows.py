@@ -7,15 +7,15 @@ a customer silently missing from the control figure would go unchecked."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import TypeVar
 
 from arsync.control import ControlBalance
 from arsync.errors import FatalError
 from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
-from connector.erp.files.mapping import ColumnSpec
-from connector.erp.files.values import CellError, CellParser
+from connector.erp.record_columns import ColumnSpec
+from connector.erp.values import CellError, CellParser
 
 _SHOWN = 20  # bad rows named in the message; the rest are counted
 _ID_LENGTH = 255  # canonical ids' limit: a longer one could match no customer
@@ -50,6 +50,30 @@ def control_balance(
     if customer_id is None or currency is None or balance is None:
         return reasons
     return ControlBalance(customer_id, currency, balance)
+
+
+def control_balances(
+    parser: CellParser,
+    columns: Mapping[str, ColumnSpec],
+    rows: Iterable[tuple[int, str, Mapping[str, object]]],
+    what: str,
+    *,
+    problems: Iterable[tuple[int, str, str]] = (),
+    fix: str = "correct the export",
+) -> tuple[ControlBalance, ...]:
+    """Every control row (its line, location and cells) as a balance; a ControlTotalsError
+    naming each row that cannot be read (and the `problems` found before) in line order."""
+    balances: list[ControlBalance] = []
+    unread = list(problems)
+    for line, location, raw in rows:
+        read = control_balance(parser, columns, raw)
+        if isinstance(read, ControlBalance):
+            balances.append(read)
+        else:
+            unread.append((line, location, "; ".join(read)))
+    if unread:
+        raise control_error(what, sorted(unread), fix)
+    return tuple(balances)
 
 
 def control_error(

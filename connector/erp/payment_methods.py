@@ -32,3 +32,8 @@ def method_named(name: str) -> PaymentMethod:
         if pattern.search(words):
             return method
     return PaymentMethod.OTHER
+
+
+def optional_method(name: str | None) -> PaymentMethod | None:
+    """The method a name says; None when the ERP names none (an empty method)."""
+    return None if name is None else method_named(name)

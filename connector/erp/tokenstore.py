@@ -122,12 +122,16 @@ def refresh_token_client(
     per_minute: float,
     *,
     environ: Mapping[str, str] | None,
-    session: requests.Session,
+    session: requests.Session | None,
     sleep: Callable[[float], None],
     on_rotate: Callable[[str], None] | None,
+    hooks: tuple[Callable[..., None], ...] = (),
 ) -> HttpClient:
-    """The HTTP client of a source that logs in with a rotating OAuth 2.0 refresh token."""
+    """The HTTP client of a source that logs in with a rotating OAuth 2.0 refresh token, on
+    `session` (a new one by default) with the ERP's response `hooks` added."""
     environ = os.environ if environ is None else environ
+    session = session or requests.Session()
+    session.hooks["response"].extend(hooks)
     store = RefreshTokenStore(settings.refresh_token, settings.refresh_token_file, erp)
     token = OAuthToken(
         token_url=settings.token_url,

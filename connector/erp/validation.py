@@ -63,6 +63,16 @@ def optional_money(value: object, name: str) -> Decimal | None:
     return money(value, name)
 
 
+def money_of(record: Mapping[str, object], name: str) -> Decimal:
+    """The record's required amount `name` (`money`), as the ERP names the field."""
+    return money(record.get(name), name)
+
+
+def optional_money_of(record: Mapping[str, object], name: str) -> Decimal | None:
+    """The record's amount `name` that may be left out (`optional_money`)."""
+    return optional_money(record.get(name), name)
+
+
 def rejected(
     record_type: str,
     record_id: object,
@@ -93,16 +103,29 @@ def quarantined(
     )
 
 
-def validation_reason(error: ValidationError, names: Mapping[str, str]) -> str:
-    """Pydantic's errors with canonical field names replaced by the ERP's (`names`)."""
+def validation_reason(
+    error: ValidationError,
+    names: Mapping[str, str],
+    empty: str = "{} is empty",
+    *,
+    as_named: bool = True,
+) -> str:
+    """Pydantic's errors with canonical field names replaced by the source's (`names`: the
+    ERP's field, the export's column, `column 'DUE_DT'`), a missing value said by `empty`.
+    `as_named` (the APIs): a field without a name is named as itself, and a null value is
+    missing; otherwise (files, SQL) such a field is spoken of plainly."""
     reasons = []
     for detail in error.errors(include_url=False):
         loc = detail["loc"] or error_loc(detail)
         field = str(loc[0]) if loc else ""
-        name = names.get(field, field)
         message = detail["msg"].removeprefix("Value error, ")
-        if detail["type"] == "missing" or detail["input"] is None:
-            reasons.append(f"{name} is empty")
+        name = names.get(field, field if as_named else None)
+        if name is None and detail["type"] == "missing":
+            reasons.append(f"{field} is missing")
+        elif name is None:
+            reasons.append(f"{field}: {message}" if field else message)
+        elif detail["type"] == "missing" or (as_named and detail["input"] is None):
+            reasons.append(empty.format(name))
         elif detail["loc"]:
             reasons.append(f"{name}: {message} (got {detail['input']!r})")
         else:

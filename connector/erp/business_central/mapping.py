@@ -19,10 +19,8 @@ from typing import Any
 import structlog
 
 from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment, PaymentMethod
-from connector.erp import validation
 from connector.erp.base import Pulled
-from connector.erp.payment_methods import method_named
-from connector.erp.validation import UnmappableError, text
+from connector.erp.validation import UnmappableError, money_of, optional_money_of, text
 
 log = structlog.get_logger(__name__)
 Entity = dict[str, Any]
@@ -54,16 +52,6 @@ def day(entity: Entity, name: str) -> str | None:
     return None if value is None or value == EMPTY_DATE else value
 
 
-def money(entity: Entity, name: str) -> Decimal:
-    """A required amount: empty or not a number is UnmappableError, naming the API field."""
-    return validation.money(entity.get(name), name)
-
-
-def optional_money(entity: Entity, name: str) -> Decimal | None:
-    """An amount that may be absent (None); present, it must be a number."""
-    return validation.optional_money(entity.get(name), name)
-
-
 def stamp(entity: Entity) -> dt.datetime | None:
     value = text(entity, "lastModifiedDateTime")
     if value is None:
@@ -85,11 +73,6 @@ def terms_days(formula: str | None) -> int | None:
     return count * 7 if match.group(2).upper() == "W" else count
 
 
-def payment_method(name: str | None) -> PaymentMethod | None:
-    """Payment methods are codes each company names: map the usual ones."""
-    return None if name is None else method_named(name)
-
-
 @dataclass
 class Lookups:
     """The company's small reference tables, read once a pull."""
@@ -106,8 +89,8 @@ class Lookups:
         for entity in entities:
             code = (text(entity, "currencyCode") or "").upper()
             try:
-                amount = optional_money(entity, "exchangeRateAmount")
-                relational = optional_money(entity, "relationalExchangeRateAmount")
+                amount = optional_money_of(entity, "exchangeRateAmount")
+                relational = optional_money_of(entity, "relationalExchangeRateAmount")
             except UnmappableError as error:  # a rate arsync cannot read is not used
                 log.warning(
                     "erp.exchange_rate_skipped",
@@ -144,7 +127,7 @@ def customer(entity: Entity, lookups: Lookups) -> Customer:
     """`creditLimit` is kept in LCY by Business Central: converted to the customer's currency
     by the latest exchange rate; 0 (or none) means no limit."""
     currency = lookups.currency(entity)
-    limit = optional_money(entity, "creditLimit")
+    limit = optional_money_of(entity, "creditLimit")
     if limit is not None and limit > 0:
         converted = lookups.from_local(limit, currency)
         if converted is None:
@@ -190,7 +173,7 @@ def invoice(entity: Entity, lookups: Lookups) -> Invoice | Skip:
         why = f"status {status_text!r} is not a sales invoice status arsync knows"
         raise UnmappableError(why, rule="unknown_status")
     void = status is InvoiceStatus.VOID
-    open_balance = Decimal(0) if void else money(entity, "remainingAmount")
+    open_balance = Decimal(0) if void else money_of(entity, "remainingAmount")
     data = {
         "id": text(entity, "id"),
         "number": text(entity, "number"),
@@ -198,7 +181,7 @@ def invoice(entity: Entity, lookups: Lookups) -> Invoice | Skip:
         "issue_date": day(entity, "invoiceDate"),
         "due_date": day(entity, "dueDate"),
         "currency": lookups.currency(entity),
-        "total": money(entity, "totalAmountIncludingTax"),
+        "total": money_of(entity, "totalAmountIncludingTax"),
         "open_balance": open_balance,
         "status": status,
         "last_modified": stamp(entity),
@@ -221,7 +204,7 @@ def credit_memo(entity: Entity, lookups: Lookups) -> Pulled | Skip:
     if status not in {"Open", "Paid"}:
         why = f"status {status!r} is not a sales credit memo status arsync knows"
         raise UnmappableError(why, rule="unknown_status")
-    amount = money(entity, "totalAmountIncludingTax")
+    amount = money_of(entity, "totalAmountIncludingTax")
     date = day(entity, "creditMemoDate") or day(entity, "postingDate")
     applications = []
     if status == "Paid":
@@ -337,7 +320,7 @@ def _line_amount(line: Entity, doc_id: str | None) -> Decimal:
     """A journal line's signed `amount`; one that cannot be read refuses its document, at the
     line's own location."""
     try:
-        return money(line, "amount")
+        return money_of(line, "amount")
     except UnmappableError as error:
         why = f"line {text(line, 'id')} of document {doc_id}: {error.reason}"
         raise UnmappableError(why, location=location("customerPayments", line)) from None

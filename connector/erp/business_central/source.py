@@ -35,25 +35,28 @@ import structlog
 
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
-from arsync.records import Customer, Invoice
-from connector.erp.base import ApiSource, Pulled, PulledItem, Stream, keep_freshest
+from connector.erp.base import ApiSource, Paging, Pulled, PulledItem, Stream
 from connector.erp.business_central import mapping
-from connector.erp.business_central.mapping import Entity, Lookups, Skip
+from connector.erp.business_central.mapping import Entity, Lookups
 from connector.erp.business_central.odata import OData, modified_after, parse_cursor
 from connector.erp.http import ApiError
-from connector.erp.paging import NextLink, Page
-from connector.erp.validation import UnmappableError, text
+from connector.erp.paging import Page
+from connector.erp.payment_methods import optional_method
+from connector.erp.validation import UnmappableError, optional_money_of, text
 
 log = structlog.get_logger(__name__)
 STAMP = "lastModifiedDateTime"  # every collection's change stamp, filtered on with `gt`
+LINKS = Paging.NEXT_LINK  # every collection is paged by `@odata.nextLink`
 STREAMS = (
-    Stream("customers", "customer", "id", STAMP),
-    Stream("salesInvoices", "invoice", "id", STAMP),
-    Stream("salesCreditMemos", "credit_memo", "id", STAMP),
-    Stream("customerPayments", "payment", "documentNumber", STAMP),  # a payment: its lines
+    Stream("customers", "customer", "id", STAMP, LINKS, mapping.customer),
+    Stream("salesInvoices", "invoice", "id", STAMP, LINKS, mapping.invoice),
+    Stream("salesCreditMemos", "credit_memo", "id", STAMP, LINKS, mapping.credit_memo),
+    # A payment is its journal lines, mapped as a group (`_payments`).
+    Stream("customerPayments", "payment", "documentNumber", STAMP, LINKS),
 )
 CUSTOMERS, INVOICES, CREDIT_MEMOS, PAYMENTS = STREAMS
 CONTROL_FIGURE = "Business Central customerFinancialDetail.balance (LCY)"
+Request = tuple[str, dict[str, str] | None]  # a collection's path under the company, its query
 
 
 class BusinessCentralSource(ApiSource):
@@ -80,13 +83,23 @@ class BusinessCentralSource(ApiSource):
         self._invoice_currency: dict[str, str] = {}
 
     def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
+        """Customers, invoices and credit memos changed after their cursors (the invoices
+        also when open, `_changed_and_open_invoices`), then the payments."""
         self._as_of = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        lookups = self._lookups()
-        self._lcy = lookups.local_currency
-        yield from self._stream(CUSTOMERS, since, lambda e: mapping.customer(e, lookups))
-        yield from self._stream(INVOICES, since, lambda e: mapping.invoice(e, lookups))
-        yield from self._stream(CREDIT_MEMOS, since, lambda e: mapping.credit_memo(e, lookups))
-        yield from self._payments(since.get(PAYMENTS.name), lookups)
+        self._lookups = self._read_lookups()
+        self._lcy = self._lookups.local_currency
+        for stream in (CUSTOMERS, INVOICES, CREDIT_MEMOS):
+            cursor = since.get(stream.name)
+            if cursor is not None and stream is INVOICES:
+                entities = self._changed_and_open_invoices(cursor)
+            else:
+                changed = None if cursor is None else {"$filter": modified_after(cursor)}
+                entities = self._counted(stream, changed)
+            for item in self._records(stream, entities):
+                if isinstance(item, Pulled):
+                    self._remember(stream.name, item)
+                yield item
+        yield from self._payments(since.get(PAYMENTS.name))
 
     def control_balances(self) -> ControlBalances:
         """Each LCY customer's `customerFinancialDetail.balance`: the customer's `Balance (LCY)`,
@@ -108,7 +121,7 @@ class BusinessCentralSource(ApiSource):
         self._lcy = local
         params = {"$expand": "customerFinancialDetail"}
         entities = self._collection("customerFinancialDetails", "customers", params)
-        balances = [_control_balance(entity, local) for entity in entities]
+        balances = [self._control_balance(entity, local) for entity in entities]
         return self._control_list(
             CONTROL_FIGURE,
             [balance for balance in balances if balance is not None],
@@ -117,40 +130,14 @@ class BusinessCentralSource(ApiSource):
 
     # ----------------------------------------------------------------------- streams
 
-    def _stream(
-        self,
-        declared: Stream,
-        since: dict[str, str],
-        to_record: Callable[[Entity], Customer | Invoice | Pulled | Skip],
-    ) -> Iterator[PulledItem]:
-        """The stream's entities, each mapped by `to_record` on its own (`_caught`): a record
-        at the entity's location, its quarantine entry, or a document skipped."""
-        stream = declared.name
-        cursor = since.get(stream)
-        if cursor is None:
-            entities = self._read_entities(stream, None)
-        elif declared is INVOICES:
-            entities = self._changed_and_open_invoices(cursor)
-        else:
-            entities = self._read_entities(stream, {"$filter": modified_after(cursor)})
-        for entity in entities:
-            where = mapping.location(stream, entity)
-            entity_id = text(entity, declared.key)
-            item = self._caught(declared, entity_id, where, partial(to_record, entity))
-            if isinstance(item, Customer | Invoice):
-                item = Pulled(item, where)
-            if isinstance(item, Skip):
-                _log_skip(stream, entity, item)
-                continue
-            if isinstance(item, Pulled):
-                self._remember(stream, item)
-            yield item
-        self._finish(stream)
-
-    def _read_entities(self, stream: str, params: dict[str, str] | None) -> Iterator[Entity]:
-        """A collection's entities, each counted and moving the stream's cursor."""
-        entities = self._collection(stream, stream, params, self._expect(stream))
-        yield from self._tracked_read(stream, entities, mapping.stamp, _stamp_text, final=False)
+    def _counted(
+        self, stream: Stream, params: dict[str, str] | None = None, path: str | None = None
+    ) -> Iterator[Entity]:
+        """One read of a collection of `stream` (its own by default), each entity counted
+        and moving the cursor; asked with `$count=true`, the first page's `@odata.count`
+        is the read's total."""
+        query = {**(params or {}), "$count": "true"}
+        return self._read_stream(stream, (path or stream.name, query))
 
     def _changed_and_open_invoices(self, cursor: str) -> Iterator[Entity]:
         """The invoices changed after the cursor, and every open one, each once.
@@ -165,35 +152,17 @@ class BusinessCentralSource(ApiSource):
         among the open ones, with its remaining amount read now). Of two copies the later
         stamp wins; on a tie, the later read.
         """
-        freshest: dict[str, Entity] = {}
-        reads = ({"$filter": modified_after(cursor)}, {"$filter": "status eq 'Open'"})
-        for params in reads:
-            for entity in self._read_entities("salesInvoices", params):
-                keep_freshest(freshest, text(entity, "id") or "", entity, _older)
-        self._log_reread("salesInvoices", len(freshest))
-        yield from freshest.values()
+        filters = (modified_after(cursor), "status eq 'Open'")
+        reads = (self._counted(INVOICES, {"$filter": f}) for f in filters)
+        yield from self._freshest(INVOICES, *reads).values()
 
-    def _expect(self, stream: str) -> Callable[[int], None]:
-        """Adds a collection's `@odata.count` to its stream's total."""
-
-        def add(count: int) -> None:
-            self._totals[stream] = self._totals.get(stream, 0) + count
-
-        return add
-
-    def _finish(self, stream: str) -> None:
-        """A read stream's total is what was read (a count taken before a change is not)."""
-        self._totals[stream] = self._read[stream]
-
-    def _payments(self, cursor: str | None, lookups: Lookups) -> Iterator[PulledItem]:
+    def _payments(self, cursor: str | None) -> Iterator[PulledItem]:
         after = None if cursor is None else parse_cursor(cursor)
         lines: list[Entity] = []
         for journal in self._collection("customerPaymentJournals", "customerPaymentJournals"):
-            journal_id = text(journal, "id")
-            path = f"customerPaymentJournals({journal_id})/customerPayments"
-            counted = self._expect("customerPayments")
-            lines.extend(self._collection("customerPayments", path, on_count=counted))
-        lines = list(self._tracked_read("customerPayments", lines, mapping.stamp, _stamp_text))
+            path = f"customerPaymentJournals({text(journal, 'id')})/customerPayments"
+            lines.extend(self._counted(PAYMENTS, path=path))
+        self._totals[PAYMENTS.name] = self._read[PAYMENTS.name]
         changed: set[tuple[str | None, str | None]] = set()
         for line in lines:
             moment = mapping.stamp(line)
@@ -204,7 +173,7 @@ class BusinessCentralSource(ApiSource):
             for line in lines
             if (text(line, "journalId"), text(line, "documentNumber")) in changed
         ]
-        currency_of = partial(self._payment_currency, lookups=lookups)
+        currency_of = partial(self._payment_currency, lookups=self._lookups)
         for group in mapping.payment_documents(wanted):
             where = mapping.location("customerPayments", group[0])
             doc_id = text(group[0], PAYMENTS.key)
@@ -212,36 +181,45 @@ class BusinessCentralSource(ApiSource):
             yield self._caught(PAYMENTS, doc_id, where, build)
 
     def _collection(
-        self,
-        stream: str,
-        path: str,
-        params: dict[str, str] | None = None,
-        on_count: Callable[[int], None] | None = None,
+        self, name: str, path: str, params: dict[str, str] | None = None
     ) -> Iterator[Entity]:
-        """Every entity of a collection, page after page until there is no next link;
-        `on_count` asks for `$count=true` and hears the first page's `@odata.count`."""
-        start = self._odata.url(path)
-        query = params if on_count is None else {**(params or {}), "$count": "true"}
+        """Every entity of a collection read uncounted (reference tables, the balances)."""
+        return self._items(Stream(name, "", "id", STAMP, LINKS), (path, params))
 
-        def fetch(url: str) -> Page[Entity]:
-            return self._odata.page(path, url, query, first=url == start)
+    def _fetch(self, stream: Stream, request: Request, position: str) -> Page[Entity]:
+        path, query = request
+        return self._odata.page(path, position, query, first=position == self._odata.url(path))
 
-        for number, page in enumerate(self._paged(stream, fetch, NextLink(start)), 1):
-            count = page.body.get("@odata.count")
-            if on_count is not None and number == 1 and isinstance(count, int):
-                on_count(count)
-            yield from page.items
+    def _first_link(self, stream: Stream, request: Request) -> str:
+        return self._odata.url(request[0])
+
+    def _page_total(self, stream: Stream, request: Request, page: Page[Entity]) -> int | None:
+        count = page.body.get("@odata.count")
+        return count if "$count" in (request[1] or {}) and isinstance(count, int) else None
+
+    def _change_stamp(self, entity: Entity) -> dt.datetime | None:
+        return mapping.stamp(entity)
+
+    def _stamp_text(self, entity: Entity) -> str | None:
+        """`lastModifiedDateTime` as Business Central spells it, the cursor's text."""
+        return text(entity, STAMP)
+
+    def _record_id(self, stream: Stream, entity: Entity) -> object:
+        return text(entity, stream.key)
+
+    def _location(self, stream: Stream, entity: Entity) -> str:
+        return mapping.location(stream.name, entity)
 
     # ----------------------------------------------------------------------- lookups
 
-    def _lookups(self) -> Lookups:
+    def _read_lookups(self) -> Lookups:
         lookups = Lookups(self._local_currency or self._read_local_currency())
         for term in self._collection("paymentTerms", "paymentTerms"):
             days = mapping.terms_days(text(term, "dueDateCalculation"))
             lookups.terms[text(term, "id") or ""] = days
         for method in self._collection("paymentMethods", "paymentMethods"):
             name = text(method, "displayName") or text(method, "code")
-            lookups.methods[text(method, "id") or ""] = mapping.payment_method(name)
+            lookups.methods[text(method, "id") or ""] = optional_method(name)
         lookups.add_rates(self._collection("currencyExchangeRates", "currencyExchangeRates"))
         return lookups
 
@@ -295,56 +273,25 @@ class BusinessCentralSource(ApiSource):
     def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
         return parse_cursor(cursor)
 
-
-def _stamp_text(entity: Entity) -> str | None:
-    """An entity's `lastModifiedDateTime` as Business Central spells it, the cursor's text."""
-    return text(entity, STAMP)
-
-
-def _older(entity: Entity, than: Entity) -> bool:
-    """Whether `entity` carries an earlier `lastModifiedDateTime` than `than` (no stamp is
-    earliest)."""
-    stamp, other = mapping.stamp(entity), mapping.stamp(than)
-    if other is None:
-        return False
-    return stamp is None or stamp < other
-
-
-def _control_balance(entity: Entity, local: str) -> ControlBalance | None:
-    """A customer's LCY balance, or None (with the reason in a debug line) when it has none
-    or its documents are in another currency."""
-    customer_id = text(entity, "id")
-    detail = entity.get("customerFinancialDetail")
-    unreadable = None
-    try:
-        balance = mapping.optional_money(detail, "balance") if isinstance(detail, dict) else None
-    except UnmappableError as error:  # never taken as 0
-        balance, unreadable = None, f"customerFinancialDetail.{error.reason}"
-    currency = (text(entity, "currencyCode") or local).upper()
-    if customer_id is not None and balance is not None and currency == local:
-        return ControlBalance(customer_id, local, balance)
-    if customer_id is None:
-        reason = "no id"
-    elif unreadable is not None:
-        reason = unreadable
-    elif balance is None:
-        reason = "no customerFinancialDetail.balance"
-    else:
-        reason = f"the balance is in {local}, the customer's documents in {currency}"
-    log.debug(
-        "erp.control_balance_skipped",
-        erp="business_central",
-        record=f"customers/{customer_id}",
-        reason=reason,
-    )
-    return None
-
-
-def _log_skip(stream: str, entity: Entity, why: Skip) -> None:
-    log.info(
-        "erp.record_skipped",
-        source="business_central",
-        record=f"{stream}/{text(entity, 'id')}",
-        status=text(entity, "status"),
-        reason=why.value,
-    )
+    def _control_balance(self, entity: Entity, local: str) -> ControlBalance | None:
+        """A customer's LCY balance, or None (with the reason in a debug line) when it has none
+        or its documents are in another currency."""
+        customer_id = text(entity, "id")
+        detail = entity.get("customerFinancialDetail")
+        unreadable = None
+        try:
+            balance = optional_money_of(detail, "balance") if isinstance(detail, dict) else None
+        except UnmappableError as error:  # never taken as 0
+            balance, unreadable = None, f"customerFinancialDetail.{error.reason}"
+        currency = (text(entity, "currencyCode") or local).upper()
+        if customer_id is not None and balance is not None and currency == local:
+            return ControlBalance(customer_id, local, balance)
+        if customer_id is None:
+            reason = "no id"
+        elif unreadable is not None:
+            reason = unreadable
+        elif balance is None:
+            reason = "no customerFinancialDetail.balance"
+        else:
+            reason = f"the balance is in {local}, the customer's documents in {currency}"
+        return self._control_skipped(f"customers/{customer_id}", reason)

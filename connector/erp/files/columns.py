@@ -25,9 +25,10 @@ from arsync import parallel
 from arsync.frames import FIELDS, LINE, LOCATION, STREAM, RecordFrame
 from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
 from arsync.quarantine import QuarantineEntry
-from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, Formats
+from connector.erp.files.mapping import Formats
 from connector.erp.files.table import TextTable
-from connector.erp.files.values import CellError, CellParser, field_type
+from connector.erp.record_columns import RECORD_MODELS, ColumnSpec
+from connector.erp.values import CellError, CellParser, field_type
 
 _MAX_WHOLE_DIGITS = MONEY_WHOLE_DIGITS  # canonical money's, one limit for every source
 _MAX_PLACES = MONEY_PLACES

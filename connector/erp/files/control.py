@@ -17,13 +17,14 @@ from pathlib import Path
 
 import structlog
 
-from arsync.control import ControlBalance, ControlBalances
+from arsync.control import ControlBalances
 from arsync.errors import SourceConfigError
-from connector.erp.control_rows import ControlTotalsError, control_balance, control_error
-from connector.erp.files.mapping import ColumnSpec, ControlTotalsSpec, Formats
+from connector.erp.control_rows import ControlTotalsError, control_balances
+from connector.erp.files.mapping import ControlTotalsSpec, Formats
 from connector.erp.files.paths import inside_folder
 from connector.erp.files.table import TextTable, read_table
-from connector.erp.files.values import CellParser
+from connector.erp.record_columns import ColumnSpec
+from connector.erp.values import CellParser
 
 log = structlog.get_logger(__name__)
 
@@ -87,18 +88,14 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
     problems = [
         (_line_of(entry.location), entry.location, entry.reason) for entry, _ in table.damaged
     ]
-    parser = CellParser(formats)
-    balances: list[ControlBalance] = []
     # Each mapped column as a list once: a cell looked up by position costs a pandas call.
     cells = {name: table.columns[spec.column].tolist() for name, spec in columns.items()}
-    for row, line in enumerate(table.lines.tolist()):
-        read = control_balance(parser, columns, {name: cells[name][row] for name in columns})
-        if isinstance(read, ControlBalance):
-            balances.append(read)
-        else:
-            problems.append((line, table.location(line), "; ".join(read)))
-    if problems:
-        raise control_error(f"the control totals {table.name}", sorted(problems))
+    rows = (
+        (line, table.location(line), {name: cells[name][row] for name in columns})
+        for row, line in enumerate(table.lines.tolist())
+    )
+    what = f"the control totals {table.name}"
+    balances = control_balances(CellParser(formats), columns, rows, what, problems=problems)
     log.info(
         "erp.files.control_totals_read",
         file=table.name,
@@ -106,7 +103,7 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
         basis=spec.basis.value,
     )
     return ControlBalances(
-        figure=spec.figure, basis=spec.basis, balances=tuple(balances), every_customer=False
+        figure=spec.figure, basis=spec.basis, balances=balances, every_customer=False
     )
 
 

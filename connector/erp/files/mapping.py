@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     create_model,
@@ -21,24 +20,22 @@ from pydantic import (
 )
 
 from arsync.control import Basis
-from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record, RecordId
+from arsync.records import Record
+from connector.erp.record_columns import (
+    CellFormats,
+    ColumnSpec,
+    Header,
+    Strict,
+    check_documents_first,
+    column_specs,
+    columns_model,
+    kinds_model,
+)
 
-Header = Annotated[str, StringConstraints(min_length=1)]
 
+class Formats(CellFormats):
+    """How the export writes dates, numbers and booleans, and how its CSV files are read."""
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Formats(_Strict):
-    """How the export writes dates, numbers and booleans."""
-
-    date: str = "%Y-%m-%d"
-    datetime: str = "%Y-%m-%dT%H:%M:%S%z"
-    decimal_separator: str = "."
-    thousands_separator: str = ""
-    true_values: tuple[str, ...] = ("yes", "y", "true", "1")
-    false_values: tuple[str, ...] = ("no", "n", "false", "0", "")
     encoding: str = Field(
         default="utf-8",
         description="text encoding of CSV files, a Python codec name: utf-8 (a byte-order mark "
@@ -74,91 +71,29 @@ class Formats(_Strict):
         plain = self.encoding.lower().replace("_", "-")
         return "utf-8-sig" if plain == "utf-8" else self.encoding
 
-    @model_validator(mode="after")
-    def _separators_differ(self) -> Formats:
-        if self.decimal_separator == self.thousands_separator:
-            raise ValueError("decimal_separator and thousands_separator must differ")
-        return self
-
-
-class ColumnSpec(_Strict):
-    """A column whose values the export spells its own way (`values` maps them)."""
-
-    column: Header
-    values: dict[str, str] = Field(default_factory=dict)
-
 
 ColumnRef = Header | ColumnSpec
 
 
-class ApplicationRow(Application):
-    """One row of a payment- or credit-memo-application file, before it joins its document."""
-
-    document_id: RecordId
-
-
-RECORD_MODELS: dict[str, type[Record]] = {
-    "customers": Customer,
-    "invoices": Invoice,
-    "payments": Payment,
-    "payment_applications": ApplicationRow,
-    "credit_memos": CreditMemo,
-    "credit_memo_applications": ApplicationRow,
-}
-REQUIRED_FILES = frozenset({"customers", "invoices"})
-RECORD_TYPES = {  # kind -> its record type in the quarantine, in the order kinds are read
-    "customers": "customer",
-    "invoices": "invoice",
-    "payments": "payment",
-    "credit_memos": "credit_memo",
-    "payment_applications": "payment_application",
-    "credit_memo_applications": "credit_memo_application",
-}
-
-
-class FileSpec(_Strict):
+class FileSpec(Strict):
     path: Path
     sheet: str | None = Field(default=None, description="XLSX sheet; the first one if empty")
     columns: BaseModel
 
     def column_specs(self) -> dict[str, ColumnSpec]:
         """Canonical field -> its column, for the fields this export maps."""
-        specs: dict[str, ColumnSpec] = {}
-        for name in type(self.columns).model_fields:
-            ref = getattr(self.columns, name)
-            if ref is not None:
-                specs[name] = ref if isinstance(ref, ColumnSpec) else ColumnSpec(column=ref)
-        return specs
-
-
-def _columns_model(kind: str, record: type[Record]) -> type[BaseModel]:
-    """A model whose keys are the record's fields: required ones must be mapped."""
-    fields: dict[str, Any] = {}
-    for name, info in record.model_fields.items():
-        if name == "applications":
-            continue
-        fields[name] = (ColumnRef, ...) if info.is_required() else (ColumnRef | None, None)
-    return create_model(f"{kind}_columns", __base__=_Strict, **fields)
+        return column_specs(self.columns)
 
 
 def _file_model(kind: str, record: type[Record]) -> type[FileSpec]:
-    return create_model(
-        f"{kind}_file", __base__=FileSpec, columns=(_columns_model(kind, record), ...)
-    )
+    columns = columns_model(f"{kind}_columns", record, ColumnRef, ColumnRef | None)
+    return create_model(f"{kind}_file", __base__=FileSpec, columns=(columns, ...))
 
 
-def _files_model() -> type[BaseModel]:
-    fields: dict[str, Any] = {}
-    for kind, record in RECORD_MODELS.items():
-        model = _file_model(kind, record)
-        fields[kind] = (model, ...) if kind in REQUIRED_FILES else (model | None, None)
-    return create_model("files", __base__=_Strict, **fields)
+FilesModel = kinds_model("files", _file_model)
 
 
-FilesModel = _files_model()
-
-
-class ControlTotalsColumns(_Strict):
+class ControlTotalsColumns(Strict):
     """The three columns of a control-totals file: whose balance, in what, how much."""
 
     customer_id: ColumnRef
@@ -166,7 +101,7 @@ class ControlTotalsColumns(_Strict):
     balance: ColumnRef
 
 
-class ControlTotalsSpec(_Strict):
+class ControlTotalsSpec(Strict):
     """An optional file of the ERP's own balance per customer, beside the ledger's files:
     what arsync's computed balances are checked against (`arsync.reconcile`). It is no
     ledger stream: its rows become no records and do not count in the row accounting."""
@@ -194,14 +129,10 @@ class ControlTotalsSpec(_Strict):
 
     def column_specs(self) -> dict[str, ColumnSpec]:
         """Field (customer_id, currency, balance) -> its column."""
-        refs = {name: getattr(self.columns, name) for name in ControlTotalsColumns.model_fields}
-        return {
-            name: ref if isinstance(ref, ColumnSpec) else ColumnSpec(column=ref)
-            for name, ref in refs.items()
-        }
+        return column_specs(self.columns)
 
 
-class FileMapping(_Strict):
+class FileMapping(Strict):
     """The YAML file as a whole: shared formats, then one entry per exported file."""
 
     formats: Formats = Formats()
@@ -217,12 +148,7 @@ class FileMapping(_Strict):
 
     @model_validator(mode="after")
     def _applications_need_documents(self) -> FileMapping:
-        for documents, applications in (
-            ("payments", "payment_applications"),
-            ("credit_memos", "credit_memo_applications"),
-        ):
-            if self.file(applications) is not None and self.file(documents) is None:
-                raise ValueError(f"files.{applications} needs a files.{documents} entry")
+        check_documents_first(self.file, "files")
         return self
 
     def file(self, kind: str) -> FileSpec | None:

@@ -25,9 +25,10 @@ from arsync.errors import FatalError, SourceConfigError
 from arsync.extras import XLSX, missing_extra
 from arsync.yamlfile import ConfigProblem, YamlDocument, read_yaml
 from connector.erp.files.control import control_file, read_control_totals
-from connector.erp.files.mapping import RECORD_MODELS, ColumnSpec, FileMapping, FileSpec, Formats
+from connector.erp.files.mapping import FileMapping, FileSpec, Formats
 from connector.erp.files.paths import inside_folder
-from connector.erp.files.values import CellError, CellParser, field_type
+from connector.erp.record_columns import RECORD_MODELS, ColumnSpec
+from connector.erp.values import CellError, CellParser, field_type
 
 SAMPLE_ROWS = 200
 """Data rows read from each file: enough to meet a non-empty value in a sparse column."""

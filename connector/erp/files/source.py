@@ -16,22 +16,22 @@ from pydantic import ValidationError
 from arsync.control import ControlBalances
 from arsync.errors import SourceConfigError
 from arsync.frames import LINE, LOCATION, MONEY_FIELDS, STREAM, RecordFrame, locations
-from arsync.located import error_loc
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record
 from connector.erp.base import Cursors, Extent, FrameSource, Pulled, PulledItem, Rejected
 from connector.erp.files.columns import typed_batch
 from connector.erp.files.control import control_file, read_control_totals
-from connector.erp.files.mapping import (
+from connector.erp.files.mapping import FileMapping, FileSpec
+from connector.erp.files.paths import inside_folder
+from connector.erp.files.table import TextTable, read_table
+from connector.erp.record_columns import (
     RECORD_MODELS,
     RECORD_TYPES,
     ApplicationRow,
     ColumnSpec,
-    FileMapping,
-    FileSpec,
+    orphan,
 )
-from connector.erp.files.paths import inside_folder
-from connector.erp.files.table import TextTable, read_table
+from connector.erp.validation import quarantined, validation_reason
 
 Row = dict[str, object]
 
@@ -166,10 +166,7 @@ class FileSource(FrameSource):
                         continue
                     part = validated[0]
                     assert isinstance(part, ApplicationRow)  # noqa: S101 - kind says so
-                    application = Application.model_validate(
-                        part.model_dump(exclude={"document_id"})
-                    )
-                    documents[f"{kind}:{part.document_id}"].append((application, location))
+                    documents[f"{kind}:{part.document_id}"].append((part.application(), location))
                     continue
                 for item in self._record(batch.kind, row, location, batch.labels, documents):
                     located.append((*at, item))
@@ -179,15 +176,9 @@ class FileSource(FrameSource):
         for key, orphans in documents.items():
             kind, document_id = key.split(":", 1)
             own = kind.removesuffix("_applications") + "s"
+            path = self._mapping.file(own).path  # type: ignore[union-attr]
             for application, location in orphans:
-                yield QuarantineEntry(
-                    record_type=RECORD_TYPES[kind],
-                    record_id=f"{document_id}->{application.invoice_id}",
-                    location=location,
-                    rule="unknown_document",
-                    reason=f"{RECORD_TYPES[own].replace('_', ' ')} {document_id!r} is not in "
-                    f"{self._mapping.file(own).path} or was quarantined",  # type: ignore[union-attr]
-                )
+                yield orphan(kind, document_id, application, location, f"{path} or was quarantined")
 
     def _record(
         self,
@@ -223,17 +214,11 @@ class FileSource(FrameSource):
         try:
             return RECORD_MODELS[kind].model_validate(row), location
         except ValidationError as error:
-            reason = _validation_reason(error, labels)
+            reason = validation_reason(error, labels, as_named=False)
             record_id = row.get("id", row.get("document_id"))
             if kind.endswith("_applications") and "invoice_id" in row:
                 record_id = f"{record_id}->{row['invoice_id']}"
-            return QuarantineEntry(
-                record_type=RECORD_TYPES[kind],
-                record_id=None if record_id is None else str(record_id),
-                location=location,
-                rule="invalid_record",
-                reason=reason,
-            )
+            return quarantined(RECORD_TYPES[kind], record_id, location, "invalid_record", reason)
 
     def _file_path(self, kind: str, spec: FileSpec) -> Path:
         """The file's path, refused when it leads outside the export folder."""
@@ -274,22 +259,3 @@ def _decimal(scaled: int) -> Decimal:
         if value == value.quantize(quantum):
             return value.quantize(quantum)
     return value
-
-
-def _validation_reason(error: ValidationError, labels: dict[str, str]) -> str:
-    """Pydantic's errors in the words of the export: column names, not field names."""
-    reasons = []
-    for detail in error.errors(include_url=False):
-        loc = detail["loc"] or error_loc(detail)
-        field = str(loc[0]) if loc else ""
-        message = detail["msg"].removeprefix("Value error, ")
-        column = labels.get(field)
-        if detail["type"] == "missing":
-            reasons.append(f"{column} is empty" if column else f"{field} is missing")
-        elif column is not None and detail["loc"]:
-            reasons.append(f"{column}: {message} (got {detail['input']!r})")
-        elif column is not None:
-            reasons.append(f"{column}: {message}")
-        else:
-            reasons.append(f"{field}: {message}" if field else message)
-    return "; ".join(reasons)

@@ -23,13 +23,11 @@ from arsync.records import (
     Invoice,
     InvoiceStatus,
     Payment,
-    PaymentMethod,
 )
-from connector.erp import validation
 from connector.erp.base import Pulled
 from connector.erp.netsuite.suiteql import Query, Row, modified_after
-from connector.erp.payment_methods import method_named
-from connector.erp.validation import UnmappableError, text
+from connector.erp.payment_methods import optional_method
+from connector.erp.validation import UnmappableError, money_of, optional_money_of, text
 
 INVOICE, PAYMENT, CREDIT_MEMO = "CustInvc", "CustPymt", "CustCred"
 
@@ -137,7 +135,7 @@ def control_balance(row: Row) -> ControlBalance | str:
     """
     customer_id = text(row, "id")
     try:
-        amount = optional_money(row, "balancesearch")
+        amount = optional_money_of(row, "balancesearch")
     except UnmappableError as error:  # never taken as 0
         return error.reason
     code = currency(row)
@@ -161,21 +159,9 @@ def currency(row: Row) -> str | None:
     return None if value is None else value.upper()
 
 
-def money(row: Row, column: str) -> Decimal:
-    """A required amount, a JSON number or numeric string, as an exact Decimal (the answer is
-    parsed with `parse_float=Decimal`, so no binary float ever stands in between); left out
-    (NULL), empty or not a number: UnmappableError, naming the column."""
-    return validation.money(row.get(column), column)
-
-
-def optional_money(row: Row, column: str) -> Decimal | None:
-    """An amount that may be NULL (None); present, it must be a number."""
-    return validation.optional_money(row.get(column), column)
-
-
 def magnitude(row: Row, column: str) -> Decimal:
     """Payments and credit memos carry signed totals (credit side): their size is the amount."""
-    return abs(money(row, column))
+    return abs(money_of(row, column))
 
 
 def day(row: Row, column: str) -> str | None:
@@ -198,11 +184,6 @@ def status_letter(row: Row) -> str:
     return (text(row, "status") or "").rsplit(":", 1)[-1].upper()
 
 
-def payment_method(name: str | None) -> PaymentMethod | None:
-    """NetSuite payment methods are named by each account: map the usual names."""
-    return None if name is None else method_named(name)
-
-
 # --------------------------------------------------------------------------- records
 
 
@@ -214,10 +195,10 @@ def customer(row: Row) -> Customer:
         "id": text(row, "id"),
         "name": name or text(row, "entityid"),
         "currency": currency(row),
-        "credit_limit": optional_money(row, "creditlimit"),
+        "credit_limit": optional_money_of(row, "creditlimit"),
         "parent_id": text(row, "parent"),
     }
-    terms = optional_money(row, "daysuntilnetdue")
+    terms = optional_money_of(row, "daysuntilnetdue")
     if terms is not None:
         data["payment_terms_days"] = int(terms)
     return Customer.model_validate(data)
@@ -235,9 +216,9 @@ def invoice(row: Row) -> Invoice | Skip:
     if status is InvoiceStatus.VOID:
         open_balance = Decimal(0)
     elif status is InvoiceStatus.PAID:
-        open_balance = optional_money(row, "foreignamountunpaid") or Decimal(0)
+        open_balance = optional_money_of(row, "foreignamountunpaid") or Decimal(0)
     else:
-        open_balance = money(row, "foreignamountunpaid")
+        open_balance = money_of(row, "foreignamountunpaid")
     data = {
         "id": text(row, "id"),
         "number": text(row, "tranid"),
@@ -245,7 +226,7 @@ def invoice(row: Row) -> Invoice | Skip:
         "issue_date": day(row, "trandate"),
         "due_date": day(row, "duedate"),
         "currency": currency(row),
-        "total": money(row, "foreigntotal"),
+        "total": money_of(row, "foreigntotal"),
         "open_balance": open_balance,
         "status": status,
         "last_modified": stamp(row),
@@ -304,7 +285,7 @@ def document(
     record: Payment | CreditMemo
     if kind == PAYMENT:
         data["received_date"] = day(row, "trandate")
-        data["method"] = payment_method(text(row, "paymentmethod"))
+        data["method"] = optional_method(text(row, "paymentmethod"))
         record = Payment.model_validate(data)
     else:
         data["date"] = day(row, "trandate")

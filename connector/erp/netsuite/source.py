@@ -23,9 +23,9 @@ After the pull, `control_balances()` reads NetSuite's own balance of every custo
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import ClassVar
@@ -34,18 +34,19 @@ import structlog
 
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
-from arsync.records import Invoice
-from connector.erp.base import ApiSource, Pulled, PulledItem, Stream, keep_freshest
+from connector.erp.base import ApiSource, Paging, PulledItem, Stream
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
-from connector.erp.paging import Offset
+from connector.erp.paging import Offset, Page
 from connector.erp.validation import text
 
 log = structlog.get_logger(__name__)
 STAMP = "lastmodifieddate"  # the change stamp of customers and transactions, to the second
+WINDOWS = Paging.KEY_WINDOW  # every query is paged by offset, continued in key windows
 STREAMS = (
-    Stream("customers", "customer", "id", STAMP),
-    Stream("transactions", "transaction", "id", STAMP),  # invoices, payments, credit memos
+    Stream("customers", "customer", "id", STAMP, WINDOWS, lambda row, _: mapping.customer(row)),
+    # Invoices, payments and credit memos, each type mapped its own way (`_transactions`).
+    Stream("transactions", "transaction", "id", STAMP, WINDOWS),
 )
 CUSTOMERS, TRANSACTIONS = STREAMS
 IDS_PER_QUERY = 500  # `t.id IN (...)` lists, under SuiteQL's 1,000 expressions in a list
@@ -95,12 +96,7 @@ class NetSuiteSource(ApiSource):
                 balances.append(balance)
                 continue
             skipped += 1
-            log.debug(
-                "erp.control_balance_skipped",
-                erp=self.name,
-                record=f"customer/{text(row, 'id')}",
-                reason=balance,
-            )
+            self._control_skipped(f"customer/{text(row, 'id')}", balance)
         return self._control_list(
             CONTROL_FIGURE, balances, calls=self._suiteql.http.calls - calls, skipped=skipped
         )
@@ -109,73 +105,83 @@ class NetSuiteSource(ApiSource):
         """The stream's rows, each counted and moving its cursor (`_tracked_read`); until
         they are read, its total is the first page's `totalResults` on top of the stream's
         earlier reads in this pull."""
-        before = self._read[stream]
+        yield from self._tracked_read(stream, self._rows(stream, query, counted=True), self._stamp)
 
-        def expect(total: int) -> None:
-            self._totals[stream] = before + total
-
-        yield from self._tracked_read(stream, self._rows(stream, query, expect), mapping.stamp)
-
-    def _rows(
-        self, stream: str, query: Query, on_total: Callable[[int], None] | None = None
-    ) -> Iterator[Row]:
+    def _rows(self, stream: str, query: Query, *, counted: bool = False) -> Iterator[Row]:
         """Every row of the query, in key order, across as many windows as it takes: a window
         is the query paged by offset up to the row cap (`SuiteQL.max_rows`), the next starts at
         the last key seen (`key >= last`) with the rows sharing it held back and read again in
-        full, so a key's rows are never split between two windows. `on_total` hears the first
-        page's `totalResults`: the rows of the whole query (later windows count only theirs)."""
-        suiteql = self._suiteql
+        full, so a key's rows are never split between two windows. `counted`: the first
+        page's `totalResults` is the total of the whole query (later windows count only
+        theirs)."""
+        declared = Stream(stream, "", query.key_field, STAMP, WINDOWS)
         lower: object | None = None
         while True:
             pending: list[Row] = []  # the rows sharing the latest key: not yielded yet
-            paging = Offset(suiteql.page_size, cap=suiteql.max_rows)
-            fetch = functools.partial(suiteql.page, query.sql(lower))
-            counting = on_total if lower is None else None
-            for number, page in enumerate(self._paged(stream, fetch, paging), 1):
-                total = page.body.get("totalResults")
-                if counting is not None and number == 1 and isinstance(total, int):
-                    counting(total)
-                for row in page.items:
-                    if pending and row.get(query.key_field) != pending[-1].get(query.key_field):
-                        yield from pending
-                        pending = []
-                    pending.append(row)
-            if not paging.capped:
+            paging = self._paginator(declared, None)
+            window = _Window(query.sql(lower), counted and lower is None)
+            for row in self._items(declared, window, paging):
+                if pending and row.get(query.key_field) != pending[-1].get(query.key_field):
+                    yield from pending
+                    pending = []
+                pending.append(row)
+            if not (isinstance(paging, Offset) and paging.capped):
                 yield from pending
                 return
             last = pending[-1].get(query.key_field) if pending else None
             if last is None or last == lower:
                 raise FatalError(
-                    f"NetSuite query for {stream} cannot go on: more than {suiteql.max_rows} "
-                    f"rows share {query.key} = {last!r}"
+                    f"NetSuite query for {stream} cannot go on: more than "
+                    f"{self._suiteql.max_rows} rows share {query.key} = {last!r}"
                 )
             log.info("erp.window_continued", source="netsuite", stream=stream, key=str(last))
             lower = last
 
+    def _fetch(self, stream: Stream, request: _Window, position: int) -> Page[Row]:
+        return self._suiteql.page(request.sql, position)
+
+    def _page_size(self) -> int:
+        return self._suiteql.page_size
+
+    def _row_cap(self) -> int:
+        return self._suiteql.max_rows
+
+    def _page_total(self, stream: Stream, request: _Window, page: Page[Row]) -> int | None:
+        total = page.body.get("totalResults")
+        return total if request.counted and isinstance(total, int) else None
+
+    def _change_stamp(self, entity: Row) -> dt.datetime | None:
+        return mapping.stamp(entity)
+
+    def _record_id(self, stream: Stream, entity: Row) -> object:
+        return text(entity, stream.key)
+
+    def _location(self, stream: Stream, entity: Row) -> str:
+        kind = "customer" if stream is CUSTOMERS else text(entity, "type")
+        return f"netsuite:{kind}/{text(entity, 'id')}"
+
     def _customers(self, since: str | None) -> Iterator[PulledItem]:
-        for row in self._counted("customers", mapping.customers_query(since)):
-            customer_id = text(row, CUSTOMERS.key)
-            where = f"netsuite:customer/{customer_id}"
-            yield self._convert(CUSTOMERS, customer_id, where, partial(mapping.customer, row))
+        yield from self._records(
+            CUSTOMERS, self._counted("customers", mapping.customers_query(since))
+        )
 
     def _transactions(self, since: str | None) -> Iterator[PulledItem]:
         documents: list[Row] = []
-        invoices: dict[str, Row] = {}  # an incremental pull's invoices, the freshest copy
+        changed: list[Row] = []  # an incremental pull's invoices, folded with the open ones
         for row in self._counted("transactions", mapping.transactions_query(since)):
-            kind = text(row, "type")
-            if kind == mapping.INVOICE:
-                if since is None:
-                    yield from self._invoice(row)
+            if text(row, "type") != mapping.INVOICE:
+                if mapping.document_skipped(row):
+                    self._skipped(TRANSACTIONS, row, mapping.Skip.NOT_RECEIVABLE)
                 else:
-                    keep_freshest(invoices, text(row, "id") or "", row, _older)
-            elif mapping.document_skipped(row):
-                _log_skip(row, mapping.Skip.NOT_RECEIVABLE)
+                    documents.append(row)
+            elif since is None:
+                yield from self._invoice(row)
             else:
-                documents.append(row)
+                changed.append(row)
+        invoices: dict[str, Row] = {}
         if since is not None:
-            for row in self._counted("transactions", mapping.open_invoices_query()):
-                keep_freshest(invoices, text(row, "id") or "", row, _older)
-            self._log_reread("transactions", len(invoices))
+            opened = self._counted("transactions", mapping.open_invoices_query())
+            invoices = self._freshest(TRANSACTIONS, changed, opened)
             for row in invoices.values():
                 yield from self._invoice(row)
         links = self._links(documents, since)
@@ -196,7 +202,7 @@ class NetSuiteSource(ApiSource):
             doc_id = text(row, "id")
             own: dict[str, Decimal] = amounts.get(doc_id or "", {})
             build = partial(mapping.document, row, own, refused.get(doc_id or ""))
-            where = f"netsuite:{text(row, 'type')}/{doc_id}"
+            where = self._location(TRANSACTIONS, row)
             yield self._caught(mapping.record_type(row), doc_id, where, build)
 
     def _paid_invoices(self, links: list[Row], read: set[str]) -> Iterator[PulledItem]:
@@ -215,13 +221,9 @@ class NetSuiteSource(ApiSource):
                 yield from self._invoice(row)
 
     def _invoice(self, row: Row) -> Iterator[PulledItem]:
-        invoice_id = text(row, "id")
-        where = f"netsuite:{mapping.INVOICE}/{invoice_id}"
-        item = self._caught("invoice", invoice_id, where, partial(mapping.invoice, row))
-        if isinstance(item, mapping.Skip):
-            _log_skip(row, item)
-        else:
-            yield Pulled(item, where) if isinstance(item, Invoice) else item
+        item = self._record(TRANSACTIONS, row, lambda row, _: mapping.invoice(row), "invoice")
+        if item is not None:
+            yield item
 
     def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
         """A cursor as the naive account-time stamp the rows carry (an offset is dropped)."""
@@ -231,17 +233,9 @@ class NetSuiteSource(ApiSource):
         return moment.isoformat(timespec="seconds")
 
 
-def _older(row: Row, than: Row) -> bool:
-    """Whether `row` carries an earlier `lastmodified` than `than` (no stamp is earliest)."""
-    stamp, other = mapping.stamp(row), mapping.stamp(than)
-    return other is not None and (stamp is None or stamp < other)
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """One key window of a query as SuiteQL text, and whether its first page counts."""
 
-
-def _log_skip(row: Row, why: mapping.Skip) -> None:
-    log.info(
-        "erp.record_skipped",
-        source="netsuite",
-        record=f"{text(row, 'type')}/{text(row, 'id')}",
-        status=text(row, "status"),
-        reason=why.value,
-    )
+    sql: str
+    counted: bool

@@ -27,6 +27,7 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
@@ -36,14 +37,14 @@ import structlog
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
-from arsync.records import Application, CreditMemo, Customer, Invoice, PaymentMethod
-from connector.erp.base import ApiSource, Pulled, PulledItem, Source, Stream, keep_freshest
+from arsync.records import Application, CreditMemo, PaymentMethod
+from connector.erp.base import ApiSource, Paging, Pulled, PulledItem, Source, Stream
 from connector.erp.json_body import json_object
-from connector.erp.paging import Offset, Page
+from connector.erp.paging import Page
 from connector.erp.quickbooks import mapping
 from connector.erp.quickbooks.mapping import SOURCE_FIELDS, Json, Lookups
 from connector.erp.quickbooks.settings import QuickBooksSettings
-from connector.erp.validation import UnmappableError, money
+from connector.erp.validation import UnmappableError, money_of
 
 if TYPE_CHECKING:
     import requests
@@ -54,11 +55,14 @@ log = structlog.get_logger(__name__)
 ERP = "QuickBooks Online"
 REQUESTS_PER_MINUTE = 500  # Intuit's throttle per company (realm)
 STAMP = "MetaData.LastUpdatedTime"  # every entity's change stamp, filtered on with `>=`
+OFFSET = Paging.OFFSET  # STARTPOSITION, counted from 1
 STREAMS = (
-    Stream("Customer", "customer", "Id", STAMP),
-    Stream("Invoice", "invoice", "Id", STAMP),
-    Stream("Payment", "payment", "Id", STAMP),
-    Stream("CreditMemo", "credit_memo", "Id", STAMP),
+    Stream("Customer", "customer", "Id", STAMP, OFFSET, mapping.customer),
+    Stream("Invoice", "invoice", "Id", STAMP, OFFSET, mapping.invoice),
+    # Split into the payment and its credit memo applications (`_payments`).
+    Stream("Payment", "payment", "Id", STAMP, OFFSET),
+    # Yielded with the applications the payments carry (`_credit_memos`).
+    Stream("CreditMemo", "credit_memo", "Id", STAMP, OFFSET),
 )
 CUSTOMERS, INVOICES, PAYMENTS, CREDIT_MEMOS = STREAMS
 IDS_PER_QUERY = 50  # `Id IN (...)` lists, kept well under URL limits
@@ -77,6 +81,7 @@ class QuickBooksSource(ApiSource):
     name: ClassVar[str] = "quickbooks"
     declared: ClassVar[tuple[Stream, ...]] = STREAMS
     fields: ClassVar[Mapping[str, str]] = SOURCE_FIELDS
+    first_offset: ClassVar[int] = 1
 
     def __init__(self, settings: QuickBooksSettings, client: HttpClient) -> None:
         super().__init__()
@@ -125,16 +130,10 @@ class QuickBooksSource(ApiSource):
         try:
             if customer_id in (None, ""):
                 raise UnmappableError("Id is empty")
-            amount = money(entity.get("Balance"), "Balance")
+            amount = money_of(entity, "Balance")
             currency = mapping.currency(entity, self._lookups)
         except UnmappableError as error:
-            log.debug(
-                "erp.control_balance_skipped",
-                erp=self.name,
-                record=_location("Customer", entity),
-                reason=str(error),
-            )
-            return None
+            return self._control_skipped(_location("Customer", entity), str(error))
         return ControlBalance(str(customer_id), currency, amount)
 
     def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
@@ -145,13 +144,13 @@ class QuickBooksSource(ApiSource):
         find them (and only the changed payments are yielded).
         """
         self._lookups = self._read_lookups()
-        yield from self._simple(CUSTOMERS, since, mapping.customer, extra=ALL)
+        yield from self._records(CUSTOMERS, self._changed("Customer", since, ALL))
         self._read_invoices = set()
         self._paid_invoices = set()
         if "Invoice" in since:
             yield from self._records(INVOICES, self._changed_and_open_invoices(since))
         else:
-            yield from self._simple(INVOICES, since, mapping.invoice)
+            yield from self._records(INVOICES, self._changed("Invoice", since))
         credits: dict[str, list[Application]] = defaultdict(list)
         yield from self._payments(since, credits)
         if "Invoice" in since:
@@ -159,26 +158,6 @@ class QuickBooksSource(ApiSource):
         yield from self._credit_memos(since, credits)
 
     # ------------------------------------------------------------------ streams
-
-    def _simple(
-        self,
-        stream: Stream,
-        since: Mapping[str, str],
-        convert: Callable[[Json, Lookups], Customer | Invoice],
-        extra: str | None = None,
-    ) -> Iterator[PulledItem]:
-        yield from self._records(stream, self._changed(stream.name, since, extra), convert)
-
-    def _records(
-        self,
-        stream: Stream,
-        entities: Iterator[Json],
-        convert: Callable[[Json, Lookups], Customer | Invoice] = mapping.invoice,
-    ) -> Iterator[PulledItem]:
-        for entity in entities:
-            where = _location(stream.name, entity)
-            build = partial(convert, entity, self._lookups)
-            yield self._convert(stream, entity.get(stream.key), where, build)
 
     def _changed_and_open_invoices(self, since: Mapping[str, str]) -> Iterator[Json]:
         """The invoices changed at or after the cursor, and every open one, each once.
@@ -188,17 +167,9 @@ class QuickBooksSource(ApiSource):
         whatever the stamp says. Of two copies the later stamp wins; on a tie, the later
         read.
         """
-        freshest: dict[str, Json] = {}
-        for where in (None, OPEN):
-            entities = (
-                self._changed("Invoice", since)
-                if where is None
-                else self._more("Invoice", self._query_all("Invoice", where, counted=True))
-            )
-            for entity in entities:
-                keep_freshest(freshest, str(entity.get("Id")), entity, _older)
+        opened = self._more("Invoice", self._query_all("Invoice", OPEN, counted=True))
+        freshest = self._freshest(INVOICES, self._changed("Invoice", since), opened)
         self._read_invoices = set(freshest)
-        self._log_reread("Invoice", len(freshest))
         yield from freshest.values()
 
     def _linked_invoices(self) -> Iterator[Json]:
@@ -213,7 +184,7 @@ class QuickBooksSource(ApiSource):
     def _more(self, entity_name: str, entities: Iterator[Json]) -> Iterator[Json]:
         """A further read of a stream already read: counted in its read and its total, and
         moving its cursor."""
-        yield from self._tracked_read(entity_name, entities, _last_updated)
+        yield from self._tracked_read(entity_name, entities, self._stamp)
 
     def _payments(
         self, since: Mapping[str, str], credits: dict[str, list[Application]]
@@ -260,7 +231,7 @@ class QuickBooksSource(ApiSource):
         def build() -> CreditMemo | None:
             memo = mapping.credit_memo(entity, applications, self._lookups)
             if memo is not None:
-                _warn_credit_used_elsewhere(entity, memo, location)
+                self._warn_if_credit_used_elsewhere(entity, memo, location)
             return memo
 
         memo = self._caught(CREDIT_MEMOS, entity.get(CREDIT_MEMOS.key), location, build)
@@ -354,7 +325,7 @@ class QuickBooksSource(ApiSource):
         where = " AND ".join(conditions) or None
         self._read[entity_name] = 0
         entities = self._query_all(entity_name, where, counted=True)
-        yield from self._tracked_read(entity_name, entities, _last_updated)
+        yield from self._tracked_read(entity_name, entities, self._stamp)
 
     def _by_ids(self, entity_name: str, ids: Sequence[str]) -> list[Json]:
         found: list[Json] = []
@@ -369,31 +340,37 @@ class QuickBooksSource(ApiSource):
     ) -> Iterator[Json]:
         """Every entity the query matches, page by page (STARTPOSITION counts from 1) until a
         short page; `counted`: the stream's total is known after its first page."""
-        size = self._settings.page_size
+        return self._items(Stream(entity_name, "", "Id", STAMP, OFFSET), _Query(where, counted))
+
+    def _fetch(self, stream: Stream, request: _Query, position: int) -> Page[Json]:
         # QuickBooks' own query language, not SQL: entity names are constants here, and the
         # only values put in (times, ids) are re-formatted or stripped of quotes.
-        statement = f"SELECT * FROM {entity_name}"  # noqa: S608
-        if where:
-            statement += f" WHERE {where}"
+        statement = f"SELECT * FROM {stream.name}"  # noqa: S608
+        if request.where:
+            statement += f" WHERE {request.where}"
+        size = self._page_size()
+        answer = self._query(f"{statement} STARTPOSITION {position} MAXRESULTS {size}")
+        return Page(answer.get(stream.name) or [])
 
-        def fetch(start: int) -> Page[Json]:
-            answer = self._query(f"{statement} STARTPOSITION {start} MAXRESULTS {size}")
-            return Page(answer.get(entity_name) or [])
+    def _page_size(self) -> int:
+        return self._settings.page_size
 
-        paging = Offset(size, start=1)
-        for number, page in enumerate(self._paged(entity_name, fetch, paging), 1):
-            if counted and number == 1:
-                entities = page.items
-                total = len(entities) if len(entities) < size else self._count(entity_name, where)
-                if total is not None:  # on top of what earlier reads of the stream brought
-                    self._totals[entity_name] = self._read[entity_name] + total
-            yield from page.items
+    def _page_total(self, stream: Stream, request: _Query, page: Page[Json]) -> int | None:
+        """The first page's entities when it is the only one, else a `SELECT COUNT(*)`."""
+        if not request.counted:
+            return None
+        if len(page.items) < self._page_size():
+            return len(page.items)
+        return self._count(stream.name, request.where)
+
+    def _change_stamp(self, entity: Json) -> dt.datetime | None:
+        return mapping.last_updated(entity)
 
     def _count(self, entity_name: str, where: str | None) -> int | None:
         """How many entities the query matches, by `SELECT COUNT(*)` with the same filter,
         through the same client, retries and rate limit as the pages; None when the answer
         holds no `totalCount` (the bar then goes without this stream's total)."""
-        statement = f"SELECT COUNT(*) FROM {entity_name}"  # noqa: S608 - as in _query_all
+        statement = f"SELECT COUNT(*) FROM {entity_name}"  # noqa: S608 - as in _fetch
         if where:
             statement += f" WHERE {where}"
         count = self._query(statement).get("totalCount")
@@ -424,25 +401,12 @@ class QuickBooksSource(ApiSource):
 # --------------------------------------------------------------------------- helpers
 
 
-def _last_updated(entity: Json) -> dt.datetime | None:
-    """The entity's `LastUpdatedTime`, the cursor's stamp; None when it cannot be read (the
-    record itself is quarantined for it)."""
-    try:
-        return mapping.last_updated(entity)
-    except UnmappableError:
-        return None
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What one read of an entity asks for: its WHERE, and whether its total is counted."""
 
-
-def _older(entity: Json, than: Json) -> bool:
-    """Whether `entity` carries an earlier `MetaData.LastUpdatedTime` than `than` (no stamp,
-    or one that cannot be read, is earliest)."""
-    try:
-        stamp, other = mapping.last_updated(entity), mapping.last_updated(than)
-    except UnmappableError:
-        return False
-    if other is None:
-        return False
-    return stamp is None or stamp < other
+    where: str | None
+    counted: bool = False
 
 
 def _linked(entity: Json, kind: str) -> set[str]:
@@ -477,22 +441,6 @@ def _fault(fault: object) -> str:
     return f"{first.get('code')} {first.get('Message')}: {first.get('Detail')}"
 
 
-def _warn_credit_used_elsewhere(entity: Json, memo: CreditMemo, location: str) -> None:
-    """A credit memo whose RemainingCredit is below what its applications leave was also
-    refunded or used in a way arsync does not read: its unapplied credit is overstated."""
-    remaining = entity.get("RemainingCredit")
-    if remaining is None:
-        return
-    if money(remaining, "RemainingCredit") < memo.unapplied:
-        log.warning(
-            "erp.credit_used_elsewhere",
-            erp="quickbooks",
-            record=location,
-            remaining_credit=str(remaining),
-            unapplied=str(memo.unapplied),
-        )
-
-
 # --------------------------------------------------------------------------- building
 
 
@@ -504,11 +452,9 @@ def make_client(
     on_rotate: Callable[[str], None] | None = None,
 ) -> HttpClient:
     """The HTTP client with Intuit's OAuth 2.0 refresh-token grant and rate limit."""
-    import requests  # noqa: PLC0415 - the HTTP stack loads only for a run that reads QuickBooks
-
+    # The HTTP stack loads only for a run that reads QuickBooks.
     from connector.erp.tokenstore import refresh_token_client  # noqa: PLC0415
 
-    session = session or requests.Session()
     return refresh_token_client(
         settings,
         ERP,

@@ -16,11 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from arsync.errors import SourceConfigError
-from arsync.located import error_loc
 from arsync.records import Record
-from connector.erp.files.mapping import ColumnSpec
-from connector.erp.files.values import CellError, CellParser, field_type
-from connector.erp.sql.settings import Column, ValueFormats
+from connector.erp.record_columns import ColumnSpec
+from connector.erp.sql.settings import ValueFormats
+from connector.erp.validation import validation_reason
+from connector.erp.values import CellError, CellParser, field_type
 
 _UPPER_CASE = frozenset({"currency"})
 """Fields whose codes the records take upper-case only (`usd` in a warehouse means USD)."""
@@ -50,7 +50,7 @@ class RowReader:
     def __init__(
         self,
         model: type[Record],
-        columns: Mapping[str, Column],
+        columns: Mapping[str, ColumnSpec],
         formats: ValueFormats,
         modified_at: str | None,
     ) -> None:
@@ -91,23 +91,10 @@ class RowReader:
 
     def reason(self, error: ValidationError) -> str:
         """Pydantic's errors in the words of the database: column names, not field names."""
-        reasons = []
-        for detail in error.errors(include_url=False):
-            loc = detail["loc"] or error_loc(detail)
-            field = str(loc[0]) if loc else ""
-            message = detail["msg"].removeprefix("Value error, ")
-            spec = self._columns.get(field)
-            if spec is None:
-                reasons.append(f"{field}: {message}" if field else message)
-            elif detail["type"] == "missing":
-                reasons.append(f"column {spec.column!r} is NULL")
-            elif detail["loc"]:
-                reasons.append(f"column {spec.column!r}: {message} (got {detail['input']!r})")
-            else:
-                reasons.append(f"column {spec.column!r}: {message}")
-        return "; ".join(reasons)
+        names = {field: f"column {spec.column!r}" for field, spec in self._columns.items()}
+        return validation_reason(error, names, "{} is NULL", as_named=False)
 
-    def _value(self, raw: object, target: type, spec: Column) -> object:
+    def _value(self, raw: object, target: type, spec: ColumnSpec) -> object:
         if raw is not None and spec.values:
             key = raw.strip() if isinstance(raw, str) else str(raw)
             raw = spec.values.get(key, raw)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     create_model,
     model_validator,
@@ -29,13 +28,19 @@ from sqlalchemy.exc import ArgumentError
 
 from arsync.control import Basis
 from arsync.records import Record
-from connector.erp.files.mapping import RECORD_MODELS, REQUIRED_FILES, Formats
+from connector.erp.record_columns import (
+    CellFormats,
+    ColumnSpec,
+    Strict,
+    check_documents_first,
+    column_specs,
+    columns_model,
+    kinds_model,
+)
 
 KIND = "sql"
 CONTROL_COLUMNS = ("customer_id", "currency", "balance")
 """What `control.query` returns, by these names: one row per customer (and currency)."""
-DOCUMENTS = {"payments": "payment_applications", "credit_memos": "credit_memo_applications"}
-"""Documents and the record type holding their applications to invoices."""
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]{0,127}"
 _COLUMN = re.compile(rf"^{_IDENTIFIER}$")
@@ -43,10 +48,6 @@ _TABLE = re.compile(rf"^(?:{_IDENTIFIER}\.)?{_IDENTIFIER}$")
 _ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
 _LEADING_COMMENTS = re.compile(r"^\s*(?:--[^\n]*(?:\n|$)\s*|/\*.*?\*/\s*)*", re.DOTALL)
 _SELECT = re.compile(r"^(?:select|with)\b", re.IGNORECASE)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _column_name(value: str) -> str:
@@ -110,11 +111,10 @@ SelectQuery = Annotated[str, AfterValidator(_select_query)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 
 
-class Column(_Strict):
+class Column(ColumnSpec):
     """A column whose values the database spells its own way (`values` maps them)."""
 
     column: ColumnName
-    values: dict[str, str] = Field(default_factory=dict)
 
 
 def _short_form(value: object) -> object:
@@ -126,7 +126,7 @@ RequiredColumn = Annotated[Column, BeforeValidator(_short_form)]
 OptionalColumn = Annotated[Column | None, BeforeValidator(_short_form)]
 
 
-class ValueFormats(_Strict):
+class ValueFormats(Strict):
     """How values stored as text are spelt. Typed columns (DATE, TIMESTAMP, NUMERIC, BOOLEAN)
     come back typed from the driver and need none of this."""
 
@@ -143,9 +143,9 @@ class ValueFormats(_Strict):
             raise ValueError("decimal_separator and thousands_separator must differ")
         return self
 
-    def cell_formats(self) -> Formats:
-        """The file source's formats, so its cell parser reads text values the same way."""
-        return Formats(
+    def cell_formats(self) -> CellFormats:
+        """The formats of the shared cell parser, which reads text values as for files."""
+        return CellFormats(
             date=self.date or "%Y-%m-%d",
             datetime=self.datetime or "%Y-%m-%dT%H:%M:%S%z",
             decimal_separator=self.decimal_separator,
@@ -155,7 +155,7 @@ class ValueFormats(_Strict):
         )
 
 
-class RecordSource(_Strict):
+class RecordSource(Strict):
     """Where one record type is read: a table (or view), or a SELECT query."""
 
     table: TableName | None = Field(default=None, description="table or view, maybe schema.table")
@@ -178,44 +178,24 @@ class RecordSource(_Strict):
             raise ValueError("give either `table` or `query` (exactly one of them)")
         return self
 
-    def column_specs(self) -> dict[str, Column]:
+    def column_specs(self) -> dict[str, ColumnSpec]:
         """Canonical field -> its column, for the fields this mapping fills."""
-        specs: dict[str, Column] = {}
-        for name in type(self.columns).model_fields:
-            spec = getattr(self.columns, name)
-            if spec is not None:
-                specs[name] = spec
-        return specs
+        return column_specs(self.columns)
 
     def label(self, kind: str) -> str:
         """The name that `sql:<name>/<id>` locations and log events use."""
         return self.name or self.table or kind
 
 
-def _columns_model(kind: str, record: type[Record]) -> type[BaseModel]:
-    """A model whose keys are the record's fields: required ones must be mapped."""
-    fields: dict[str, Any] = {}
-    for name, info in record.model_fields.items():
-        if name == "applications":
-            continue  # joined from the application record type
-        fields[name] = (RequiredColumn, ...) if info.is_required() else (OptionalColumn, None)
-    return create_model(f"sql_{kind}_columns", __base__=_Strict, **fields)
+def _record_model(kind: str, record: type[Record]) -> type[RecordSource]:
+    columns = columns_model(f"sql_{kind}_columns", record, RequiredColumn, OptionalColumn)
+    return create_model(f"sql_{kind}", __base__=RecordSource, columns=(columns, ...))
 
 
-def _records_model() -> type[BaseModel]:
-    fields: dict[str, Any] = {}
-    for kind, record in RECORD_MODELS.items():
-        model = create_model(
-            f"sql_{kind}", __base__=RecordSource, columns=(_columns_model(kind, record), ...)
-        )
-        fields[kind] = (model, ...) if kind in REQUIRED_FILES else (model | None, None)
-    return create_model("sql_records", __base__=_Strict, **fields)
+RecordsModel = kinds_model("sql_records", _record_model)
 
 
-RecordsModel = _records_model()
-
-
-class ControlQuery(_Strict):
+class ControlQuery(Strict):
     """The warehouse's own balance per customer, which the balances arsync computes from the
     documents must match (`arsync.reconcile`): a check that the mapping reads the whole
     ledger, as the warehouse's finance team counts it."""
@@ -235,7 +215,7 @@ class ControlQuery(_Strict):
     )
 
 
-class Settings(_Strict):
+class Settings(Strict):
     """The `sql` source: a warehouse or an ERP's reporting database, read through a mapping."""
 
     kind: Literal["sql"]
@@ -259,9 +239,7 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _applications_need_documents(self) -> Settings:
-        for documents, applications in DOCUMENTS.items():
-            if self.source(applications) is not None and self.source(documents) is None:
-                raise ValueError(f"records.{applications} needs a records.{documents} entry")
+        check_documents_first(self.source, "records")
         return self
 
     def source(self, kind: str) -> RecordSource | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,33 +33,36 @@ from sqlalchemy import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
-from arsync.control import ControlBalance, ControlBalances
+from arsync.control import ControlBalances
 from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
-from arsync.records import Application, CreditMemo, Customer, Invoice, Payment
+from arsync.records import Application, CanonicalRecord
 from connector.erp.base import IncrementalSource, Pulled, PulledItem
-from connector.erp.control_rows import control_balance, control_error
-from connector.erp.files.mapping import RECORD_MODELS, RECORD_TYPES, ApplicationRow, ColumnSpec
-from connector.erp.files.values import CellParser
+from connector.erp.control_rows import control_balances
+from connector.erp.record_columns import (
+    DOCUMENTS,
+    RECORD_MODELS,
+    RECORD_TYPES,
+    ApplicationRow,
+    ColumnSpec,
+    orphan,
+)
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
 from connector.erp.sql.settings import (
     CONTROL_COLUMNS,
-    DOCUMENTS,
     ControlQuery,
     RecordSource,
     Settings,
 )
+from connector.erp.validation import quarantined
+from connector.erp.values import CellParser
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
 log = structlog.get_logger(__name__)
 
-_DOCUMENT_MODELS: dict[str, type[Payment] | type[CreditMemo]] = {
-    "payments": Payment,
-    "credit_memos": CreditMemo,
-}
 _IN_LIST_SIZE = 1000  # ids per `IN (...)`: under every database's bound-parameter limit
 _SHARED_CONNECTION_DIALECTS = frozenset({"postgresql", "sqlite"})
 """Dialects whose drivers run another query while a streamed result is still open."""
@@ -142,16 +145,11 @@ class SqlSource(IncrementalSource):
                 rows = self._read_control(connection, self._control_source(connection, control))
         parser = CellParser(self._settings.formats.cell_formats())
         specs = {name: ColumnSpec(column=name) for name in CONTROL_COLUMNS}
-        read = [control_balance(parser, specs, dict(zip(specs, row, strict=True))) for row in rows]
-        balances = tuple(item for item in read if isinstance(item, ControlBalance))
-        problems = [
-            (number, f"row {number}", "; ".join(item))
-            for number, item in enumerate(read, 1)
-            if not isinstance(item, ControlBalance)
+        cells = [
+            (n, f"row {n}", dict(zip(specs, row, strict=True))) for n, row in enumerate(rows, 1)
         ]
-        if problems:
-            fix = "correct the data or the query"
-            raise control_error("the rows of source.control.query", problems, fix)
+        what, fix = "the rows of source.control.query", "correct the data or the query"
+        balances = control_balances(parser, specs, cells, what, fix=fix)
         log.info(
             "erp.control_balances_read", erp=self.name, figure=control.figure, rows=len(balances)
         )
@@ -172,13 +170,23 @@ class SqlSource(IncrementalSource):
             # A wrong column of the control query stops the run before the first row.
             wanted = self._settings.control
             control = self._control_source(connection, wanted) if wanted is not None else None
-            yield from self._plain(connection, relations["customers"], since)
+            customers, invoices = relations["customers"], relations["invoices"]
+            yield from self._read_kind(
+                connection, customers, self._changed(connection, customers, since)
+            )
+            changed = self._changed(connection, invoices, since)
             reverified = self._reverified(connection, relations, since)
-            yield from self._plain(connection, relations["invoices"], since, reverified)
+            where = None if changed is None else sa.or_(changed, *reverified)
+            yield from self._read_kind(connection, invoices, where)
+            if where is not None:
+                self._log_reread("invoices", self._read["invoices"], self._read["invoices"])
             for documents, applications in DOCUMENTS.items():
                 if documents in relations:
-                    pair = (relations[documents], relations.get(applications))
-                    yield from self._documents(connection, *pair, since)
+                    parts = relations.get(applications)
+                    read = self._document_filter(connection, relations[documents], parts, since)
+                    yield from self._read_kind(connection, relations[documents], read, parts)
+                    if parts is not None:
+                        yield from self._orphans(connection, relations[documents], parts, since)
             if control is not None:
                 self._control_rows = self._read_control(connection, control)
 
@@ -238,9 +246,9 @@ class SqlSource(IncrementalSource):
         )
 
     @contextmanager
-    def _lookup_connection(self, connection: Connection) -> Iterator[Connection]:
-        """Where application lookups run while the document rows still stream."""
-        if connection.dialect.name in _SHARED_CONNECTION_DIALECTS:
+    def _lookup_connection(self, connection: Connection, needed: bool) -> Iterator[Connection]:
+        """Where application lookups run while the document rows still stream (if `needed`)."""
+        if not needed or connection.dialect.name in _SHARED_CONNECTION_DIALECTS:
             yield connection
             return
         side = self._connect()
@@ -262,12 +270,12 @@ class SqlSource(IncrementalSource):
             RECORD_MODELS[kind], spec.column_specs(), self._settings.formats, spec.modified_at
         )
         label = spec.label(kind)
-        columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
         if spec.table is not None:
             schema, _, table = spec.table.rpartition(".")
+            columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
             source: FromClause = sa.table(table, *columns, schema=schema or None)
         else:
-            source = sa.text(spec.query or "").columns(*columns).subquery(label)
+            source = _query_source(spec.query or "", reader.column_names, label)
         relation = _Relation(kind, label, spec, reader, source)
         self._check_columns(connection, relation)
         return relation
@@ -295,43 +303,58 @@ class SqlSource(IncrementalSource):
                     f"(records.{relation.kind}.table){detail}"
                 ) from None
             return [str(column["name"]) for column in columns]
-        probe = sa.text(spec.query or "").columns().subquery(relation.label)
-        try:
-            empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
-            result: sa.CursorResult[Any] = connection.execute(empty)
-        except DBAPIError as error:
-            raise SourceConfigError(
-                f"records.{relation.kind}.query: the database refused it: {_first_line(error)}"
-            ) from error
-        return list(result.keys())
+        return _query_columns(
+            connection, spec.query or "", relation.label, f"records.{relation.kind}.query"
+        )
 
-    # -- customers and invoices ----------------------------------------------------------
+    # -- reading a record type ----------------------------------------------------------
 
-    def _plain(
+    def _read_kind(
+        self,
+        connection: Connection,
+        relation: _Relation,
+        where: ColumnElement[bool] | None,
+        applications: _Relation | None = None,
+    ) -> Iterator[PulledItem]:
+        """The rows of one record type (those `where` picks; all without), each its record or
+        its rejection: a document with its applications, read a batch of documents at a
+        time; then the applications whose document was not read."""
+        statement = relation.select() if where is None else relation.select().where(where)
+        self._count(connection, relation, statement)
+        counts = _Counts()
+        document = relation.kind in DOCUMENTS
+        with self._lookup_connection(connection, applications is not None) as lookup:
+            for batch in self._batches(connection, statement, relation):
+                reads = [relation.reader.read(row) for row in batch]
+                parts: Parts | None = {} if document else None
+                if applications is not None:
+                    id_column = relation.spec.column_specs()["id"].column
+                    ids = [
+                        row[id_column]
+                        for row, read in zip(batch, reads, strict=True)
+                        if not read.problems and "id" in read.values
+                    ]
+                    parts, rejected = self._applications(lookup, applications, ids)
+                    yield from rejected
+                for read in self._tracked_read(relation.kind, reads, _instant, _text, final=False):
+                    item = self._record(relation, read, counts.next_row(), parts)
+                    counts.add(item)
+                    yield item
+        self._totals[relation.kind] = self._read[relation.kind]
+        counts.log(relation, incremental=where is not None)
+
+    def _changed(
         self,
         connection: Connection,
         relation: _Relation,
         since: Mapping[str, str],
-        reverified: Sequence[ColumnElement[bool]] = (),
-    ) -> Iterator[PulledItem]:
-        """The rows of customers or invoices; in an incremental pull those changed after the
-        cursor, and those `reverified` names whatever their stamp (open invoices)."""
-        statement = relation.select()
+        name: str = "since",
+    ) -> ColumnElement[bool] | None:
+        """The rows changed after the record type's cursor; None: no cursor, read them all."""
         cutoff = self._since_value(connection, relation, since)
-        if cutoff is not None and relation.modified_at is not None:
-            changed = _after(connection, relation.modified_at, "since", cutoff)
-            statement = statement.where(sa.or_(changed, *reverified))
-        self._count(connection, relation, statement)
-        counts = _Counts()
-        rows = (row for batch in self._batches(connection, statement, relation) for row in batch)
-        reads = (relation.reader.read(row) for row in rows)
-        for read in self._tracked_read(relation.kind, reads, _instant, _text):
-            item = self._record(relation, read, counts.next_row())
-            counts.add(item)
-            yield item
-        counts.log(relation, incremental=cutoff is not None)
-        if cutoff is not None and reverified:
-            self._log_reread(relation.kind, counts.rows, counts.rows)
+        if cutoff is None or relation.modified_at is None:
+            return None
+        return _after(connection, relation.modified_at, name, cutoff)
 
     def _reverified(
         self, connection: Connection, relations: Mapping[str, _Relation], since: Mapping[str, str]
@@ -365,65 +388,23 @@ class SqlSource(IncrementalSource):
         counting = sa.select(sa.func.count()).select_from(statement.subquery())
         self._totals[relation.kind] = int(connection.execute(counting).scalar_one())
 
-    def _record(self, relation: _Relation, read: ReadRow, row_number: int) -> PulledItem:
+    def _record(
+        self, relation: _Relation, read: ReadRow, row_number: int, parts: Parts | None = None
+    ) -> PulledItem:
+        """A row's record (a document with its own applications of `parts`), or why not."""
         key = _key(read.values.get("id"), row_number)
         if read.problems:
             return _rejection(relation, key, "; ".join(read.problems))
+        own = [] if parts is None else parts.get(key, [])
+        applications = {} if parts is None else {"applications": tuple(part for part, _ in own)}
         try:
-            record = RECORD_MODELS[relation.kind].model_validate(read.values)
+            record = RECORD_MODELS[relation.kind].model_validate({**read.values, **applications})
         except ValidationError as error:
             return _rejection(relation, key, relation.reader.reason(error))
-        assert isinstance(record, Customer | Invoice)  # noqa: S101 - the kind says so
-        return Pulled(record, relation.location(key))
+        assert isinstance(record, CanonicalRecord)  # noqa: S101 - the kind says so
+        return Pulled(record, relation.location(key), tuple(location for _, location in own))
 
     # -- payments and credit memos, with their applications ------------------------------
-
-    def _documents(
-        self,
-        connection: Connection,
-        documents: _Relation,
-        applications: _Relation | None,
-        since: Mapping[str, str],
-    ) -> Iterator[PulledItem]:
-        statement, incremental = self._document_statement(
-            connection, documents, applications, since
-        )
-        self._count(connection, documents, statement)
-        counts = _Counts()
-        with self._lookup_connection(connection) as lookup:
-            for batch in self._batches(connection, statement, documents):
-                reads = [documents.reader.read(row) for row in batch]
-                parts: Parts = {}
-                if applications is not None:
-                    id_column = documents.spec.column_specs()["id"].column
-                    ids = [
-                        row[id_column]
-                        for row, read in zip(batch, reads, strict=True)
-                        if not read.problems and "id" in read.values
-                    ]
-                    parts, rejected = self._applications(lookup, applications, ids)
-                    yield from rejected
-                tracked = self._tracked_read(documents.kind, reads, _instant, _text, final=False)
-                for read in tracked:
-                    item = self._document(documents, read, parts, counts.next_row())
-                    counts.add(item)
-                    yield item
-        self._totals[documents.kind] = self._read[documents.kind]
-        counts.log(documents, incremental=incremental)
-        if applications is not None:
-            yield from self._orphans(connection, documents, applications, since)
-
-    def _document_statement(
-        self,
-        connection: Connection,
-        documents: _Relation,
-        applications: _Relation | None,
-        since: Mapping[str, str],
-    ) -> tuple[Select[Any], bool]:
-        """The documents to read, and whether that is fewer than all of them."""
-        statement = documents.select()
-        read = self._document_filter(connection, documents, applications, since)
-        return (statement, False) if read is None else (statement.where(read), True)
 
     def _document_filter(
         self,
@@ -436,18 +417,13 @@ class SqlSource(IncrementalSource):
 
         The filter applies only when every changed row can be seen: a record type whose
         applications have a `modified_at` but no cursor yet is read whole."""
-        cutoff = self._since_value(connection, documents, since)
-        if cutoff is None or documents.modified_at is None:
-            return None
-        changed = _after(connection, documents.modified_at, "since", cutoff)
-        if applications is None or applications.modified_at is None:
+        changed = self._changed(connection, documents, since)
+        if changed is None or applications is None or applications.modified_at is None:
             return changed
-        parts_cutoff = self._since_value(connection, applications, since)
-        if parts_cutoff is None:
+        touched_at = self._changed(connection, applications, since, "parts_since")
+        if touched_at is None:
             return None
-        touched = sa.select(applications.column("document_id")).where(
-            _after(connection, applications.modified_at, "parts_since", parts_cutoff)
-        )
+        touched = sa.select(applications.column("document_id")).where(touched_at)
         return sa.or_(changed, documents.column("id").in_(touched.correlate(None)))
 
     def _applications(
@@ -463,32 +439,13 @@ class SqlSource(IncrementalSource):
         for start in range(0, len(unique), _IN_LIST_SIZE):
             chunk = unique[start : start + _IN_LIST_SIZE]
             statement = relation.select().where(relation.column("document_id").in_(chunk))
-            for row in connection.execute(statement).mappings():
-                read = relation.reader.read(row)
-                self._advance(relation.kind, read.changed_at)
-                item = _application(relation, read)
+            for item in self._parts(relation, connection.execute(statement).mappings()):
                 if isinstance(item, QuarantineEntry):
                     rejected.append(item)
                 else:
                     document_id, application, location = item
                     parts[document_id].append((application, location))
         return parts, rejected
-
-    def _document(
-        self, relation: _Relation, read: ReadRow, parts: Parts, row_number: int
-    ) -> PulledItem:
-        key = _key(read.values.get("id"), row_number)
-        if read.problems:
-            return _rejection(relation, key, "; ".join(read.problems))
-        own = parts.get(key, [])
-        model = _DOCUMENT_MODELS[relation.kind]
-        try:
-            record = model.model_validate(
-                {**read.values, "applications": tuple(part for part, _ in own)}
-            )
-        except ValidationError as error:
-            return _rejection(relation, key, relation.reader.reason(error))
-        return Pulled(record, relation.location(key), tuple(location for _, location in own))
 
     def _orphans(
         self,
@@ -502,42 +459,33 @@ class SqlSource(IncrementalSource):
             documents.column("id") == applications.column("document_id")
         )
         statement = applications.select().where(~has_document)
-        cutoff = self._since_value(connection, applications, since)
-        if cutoff is not None and applications.modified_at is not None:
-            statement = statement.where(
-                _after(connection, applications.modified_at, "since", cutoff)
-            )
-        document_type = RECORD_TYPES[documents.kind].replace("_", " ")
+        changed = self._changed(connection, applications, since)
+        if changed is not None:
+            statement = statement.where(changed)
+        not_in = f"sql:{documents.label} (or that query leaves it out)"
         for batch in self._batches(connection, statement, applications):
-            for row in batch:
-                read = applications.reader.read(row)
-                self._advance(applications.kind, read.changed_at)
-                item = _application(applications, read)
-                if isinstance(item, QuarantineEntry):
-                    yield item
-                    continue
-                document_id, application, location = item
-                yield QuarantineEntry(
-                    record_type=RECORD_TYPES[applications.kind],
-                    record_id=f"{document_id}->{application.invoice_id}",
-                    location=location,
-                    rule="unknown_document",
-                    reason=f"{document_type} {document_id!r} is not in sql:{documents.label} "
-                    "(or that query leaves it out)",
+            for item in self._parts(applications, batch):
+                yield (
+                    item
+                    if isinstance(item, QuarantineEntry)
+                    else orphan(applications.kind, *item, not_in)
                 )
+
+    def _parts(
+        self, relation: _Relation, rows: Iterable[RowMapping]
+    ) -> Iterator[tuple[str, Application, str] | QuarantineEntry]:
+        """Each application row as its application, or why not; read uncounted (they are
+        not records), each moves its record type's cursor."""
+        for row in rows:
+            read = relation.reader.read(row)
+            self._advance(relation.kind, read.changed_at)
+            yield _application(relation, read)
 
     # -- the control figure ------------------------------------------------------------------
 
     def _control_source(self, connection: Connection, control: ControlQuery) -> FromClause:
         """`control.query` as a subquery, its three columns checked against the database."""
-        probe = sa.text(control.query).columns().subquery("control")
-        empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
-        try:
-            found = list(connection.execute(empty).keys())
-        except DBAPIError as error:
-            raise SourceConfigError(
-                f"source.control.query: the database refused it: {_first_line(error)}"
-            ) from error
+        found = _query_columns(connection, control.query, "control", "source.control.query")
         missing = [name for name in CONTROL_COLUMNS if name not in found]
         if missing:
             raise SourceConfigError(
@@ -545,8 +493,7 @@ class SqlSource(IncrementalSource):
                 f"must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS); "
                 f"columns found: {', '.join(found) or 'none'}"
             )
-        columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in CONTROL_COLUMNS]
-        return sa.text(control.query).columns(*columns).subquery("control")
+        return _query_source(control.query, CONTROL_COLUMNS, "control")
 
     def _read_control(self, connection: Connection, source: FromClause) -> list[ControlRow]:
         statement = sa.select(*(source.c[name] for name in CONTROL_COLUMNS))
@@ -635,18 +582,13 @@ def _application(
         row = ApplicationRow.model_validate(read.values)
     except ValidationError as error:
         return _rejection(relation, key, relation.reader.reason(error))
-    application = Application.model_validate(row.model_dump(exclude={"document_id"}))
-    return row.document_id, application, relation.location(key)
+    return row.document_id, row.application(), relation.location(key)
 
 
 def _rejection(relation: _Relation, key: str, reason: str) -> QuarantineEntry:
-    return QuarantineEntry(
-        record_type=RECORD_TYPES[relation.kind],
-        record_id=None if key.startswith("#") else key,
-        location=relation.location(key),
-        rule="invalid_record",
-        reason=reason,
-    )
+    record_id = None if key.startswith("#") else key
+    kind = RECORD_TYPES[relation.kind]
+    return quarantined(kind, record_id, relation.location(key), "invalid_record", reason)
 
 
 def _key(record_id: object, row_number: int) -> str:
@@ -722,6 +664,22 @@ def _as_of(value: object) -> dt.datetime | None:
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp")
+
+
+def _query_columns(connection: Connection, query: str, label: str, key: str) -> list[str]:
+    """The columns a SELECT returns, asked of the database without reading a row; a query
+    it refuses is a settings problem, named by its `key`."""
+    probe = sa.text(query).columns().subquery(label)
+    empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
+    try:
+        return list(connection.execute(empty).keys())
+    except DBAPIError as error:
+        raise SourceConfigError(f"{key}: the database refused it: {_first_line(error)}") from error
+
+
+def _query_source(query: str, names: Iterable[str], label: str) -> FromClause:
+    """A SELECT as a subquery with the columns `names`."""
+    return sa.text(query).columns(*(sa.column(name) for name in names)).subquery(label)
 
 
 def _first_line(error: DBAPIError) -> str:

@@ -33,17 +33,9 @@ import structlog
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
-from connector.erp.base import (
-    ApiSource,
-    Pulled,
-    PulledItem,
-    Source,
-    Stream,
-    keep_freshest,
-    utc_cursor,
-)
+from connector.erp.base import ApiSource, Paging, Pulled, PulledItem, Source, Stream, utc_cursor
 from connector.erp.json_body import json_object
-from connector.erp.paging import Page, PageNumber
+from connector.erp.paging import Page
 from connector.erp.validation import UnmappableError, money
 from connector.erp.xero import mapping
 from connector.erp.xero.mapping import SOURCE_FIELDS, Context, Json, NotReceivableError
@@ -65,11 +57,10 @@ OPEN = (("Statuses", "AUTHORISED"),)  # approved and not fully paid: still owed
 
 @dataclass(frozen=True, slots=True)
 class XeroStream(Stream):
-    """One list endpoint (`name`, also the key of its list in the answer): besides what every
-    stream declares, how to ask for it and how its objects become records."""
+    """One list endpoint (`name`, also the key of its list in the answer), paged by `page=`:
+    besides what every stream declares, the filter and the parameters Xero is asked with."""
 
-    where: str | None
-    convert: Callable[[Json, Context], CanonicalRecord]
+    where: str | None = None
     query: tuple[tuple[str, str], ...] = ()  # sent on every request, full or incremental
 
 
@@ -90,7 +81,8 @@ def _endpoint(
 ) -> XeroStream:
     """A list endpoint: its objects' key is the singular of its name and ID (`Contacts`:
     `ContactID`), its change stamp UpdatedDateUTC."""
-    return XeroStream(name, record_type, f"{name[:-1]}ID", UPDATED, where, convert, query)
+    key = f"{name[:-1]}ID"
+    return XeroStream(name, record_type, key, UPDATED, Paging.PAGE_NUMBER, convert, where, query)
 
 
 STREAMS = (
@@ -128,7 +120,7 @@ class XeroSource(ApiSource):
         self._client = client
         self._base = settings.base_url.rstrip("/")
         self._organisation: Json | None = None
-        self._context = Context(self._base_currency, self._default_terms_days)
+        self._lookups = Context(self._base_currency, self._default_terms_days)
         self._held: dict[str, Customer] = {}
         self._read_invoices: set[str] = set()  # the invoices this pull has read
         self._paid_invoices: set[str] = set()  # the invoices changed payments point at
@@ -209,17 +201,14 @@ class XeroSource(ApiSource):
                 raise UnmappableError("ContactID is empty")
             amount = money(outstanding, "Balances.AccountsReceivable.Outstanding")
         except UnmappableError as error:
-            log.debug(
-                "erp.control_balance_skipped", erp=self.name, record=location, reason=str(error)
-            )
-            return None
+            return self._control_skipped(location, str(error))
         if amount == 0 and _supplier_only(contact):
             return None
-        currency = mapping.currency(contact, "DefaultCurrency", self._context)
+        currency = mapping.currency(contact, "DefaultCurrency", self._lookups)
         return ControlBalance(str(contact["ContactID"]), currency, amount)
 
     def _emit(self, stream: XeroStream, entity: Json) -> Iterator[PulledItem]:
-        item = self._item(stream, entity)
+        item = self._record(stream, entity)
         if item is None:
             return
         record = item.record if isinstance(item, Pulled) else None
@@ -235,11 +224,9 @@ class XeroSource(ApiSource):
 
         Of two copies the later `UpdatedDateUTC` wins; on a tie, the later read.
         """
-        freshest: dict[str, Json] = {}
-        for entity in [*self._pages(INVOICES, cursor), *self._pages(INVOICES, None, OPEN)]:
-            keep_freshest(freshest, str(entity.get(INVOICES.key)), entity, _older)
+        reads = (self._pages(INVOICES, cursor), self._pages(INVOICES, None, OPEN))
+        freshest = self._freshest(INVOICES, *reads)
         self._read_invoices = set(freshest)
-        self._log_reread(INVOICES.name, len(freshest))
         yield from freshest.values()
 
     def _linked_invoices(self) -> Iterator[Json]:
@@ -253,17 +240,28 @@ class XeroSource(ApiSource):
 
     # ------------------------------------------------------------------ mapping
 
-    def _item(self, stream: XeroStream, entity: Json) -> PulledItem | None:
-        location = f"xero:{stream.name}/{entity.get(stream.key)}"
+    def _record(
+        self,
+        stream: Stream,
+        entity: Json,
+        convert: Callable[[Json, Context], object] | None = None,
+        record_type: str | None = None,
+    ) -> PulledItem | None:
+        """The declared mapping, and a warning for credit refunded in cash; a document that
+        is not a receivable (`NotReceivableError`) is skipped with a debug line."""
+        location = self._location(stream, entity)
+        mapped = convert or stream.mapping
+        if mapped is None:  # the base refuses a stream without a mapping
+            return super()._record(stream, entity)
 
-        def build() -> CanonicalRecord:
-            record = stream.convert(entity, self._context)
+        def build(entity: Json, context: Context) -> object:
+            record = mapped(entity, context)
             if isinstance(record, Payment | CreditMemo):
-                _warn_credit_used_elsewhere(entity, record, location)
+                self._warn_if_credit_used_elsewhere(entity, record, location)
             return record
 
         try:
-            return self._convert(stream, entity.get(stream.key), location, build)
+            return super()._record(stream, entity, build, record_type)
         except NotReceivableError as skipped:
             log.debug("erp.record_skipped", erp=self.name, record=location, reason=str(skipped))
             return None
@@ -300,51 +298,45 @@ class XeroSource(ApiSource):
         self, stream: XeroStream, cursor: str | None, query: tuple[tuple[str, str], ...] = ()
     ) -> Iterator[Json]:
         """Every object of the stream (that `query` asks for), page by page; the cursor
-        follows the newest. Each read adds to the stream's read and total."""
+        follows the newest. Each read adds to the stream's read and total (the first page's
+        `pagination.itemCount`)."""
         modified_since = None if cursor is None else _if_modified_since(stream.name, cursor)
-        entities = self._counted(stream, self._raw_pages(stream, modified_since, query))
-        yield from self._tracked_read(stream.name, entities, _updated)
-
-    def _counted(self, stream: XeroStream, pages: Iterator[Page[Json]]) -> Iterator[Json]:
-        """The objects of the pages, the stream's total taken from the first."""
-        for number, page in enumerate(pages, 1):
-            if number == 1:
-                self._expect(stream.name, page.body)
-            yield from page.items
+        return self._read_stream(stream, _Request(modified_since, query, counted=True))
 
     def _uncounted(self, stream: XeroStream) -> Iterator[Json]:
         """Every object of the stream, read outside the pull: no cursor moves, and nothing is
         added to the pull's counts."""
-        for page in self._raw_pages(stream, None, ()):
-            yield from page.items
+        return self._items(stream, _Request(None, ()))
 
-    def _raw_pages(
-        self, stream: XeroStream, modified_since: str | None, query: tuple[tuple[str, str], ...]
-    ) -> Iterator[Page[Json]]:
-        """Each page of the stream (`page=1, 2, ...`), the answer with its objects, until the
-        `pagination` object's `pageCount`, or a short page when there is none."""
+    def _fetch(self, stream: Stream, request: _Request, position: int) -> Page[Json]:
+        """Page `position` of the stream, until the `pagination` object's `pageCount`, or a
+        short page when there is none."""
+        where = stream.where if isinstance(stream, XeroStream) else None
+        fixed = stream.query if isinstance(stream, XeroStream) else ()
+        params: dict[str, str | int] = {"page": position, **dict(fixed), **dict(request.query)}
+        if where:
+            params["where"] = where
+        response, body = self._get(stream.name, params, request.modified_since)
+        _warn_if_day_limit_low(response)
+        calls_left = {
+            "minute_calls_left": response.headers.get("X-MinLimit-Remaining"),
+            "day_calls_left": response.headers.get("X-DayLimit-Remaining"),
+        }
+        items = body.get(stream.name) or []
+        return Page(items, more=_more_pages(body, position), body=body, context=calls_left)
 
-        def fetch(number: int) -> Page[Json]:
-            params: dict[str, str | int] = {"page": number, **dict(stream.query), **dict(query)}
-            if stream.where:
-                params["where"] = stream.where
-            response, body = self._get(stream.name, params, modified_since)
-            _warn_if_day_limit_low(response)
-            calls_left = {
-                "minute_calls_left": response.headers.get("X-MinLimit-Remaining"),
-                "day_calls_left": response.headers.get("X-DayLimit-Remaining"),
-            }
-            items = body.get(stream.name) or []
-            return Page(items, more=_more_pages(body, number), body=body, context=calls_left)
+    def _page_size(self) -> int:
+        return PAGE_SIZE
 
-        return self._paged(stream.name, fetch, PageNumber(PAGE_SIZE))
-
-    def _expect(self, stream: str, body: Mapping[str, Any]) -> None:
+    def _page_total(self, stream: Stream, request: _Request, page: Page[Json]) -> int | None:
         """The stream's total from `pagination.itemCount`, when this API version sends it."""
-        pagination = body.get("pagination")
+        pagination = page.body.get("pagination")
         count = pagination.get("itemCount") if isinstance(pagination, dict) else None
-        if isinstance(count, int) and not isinstance(count, bool):
-            self._totals[stream] = self._read[stream] + count  # on top of earlier reads
+        counted = request.counted and isinstance(count, int) and not isinstance(count, bool)
+        return count if counted else None
+
+    def _change_stamp(self, entity: Json) -> dt.datetime | None:
+        return mapping.updated(entity)
 
     def _get(
         self, endpoint: str, params: Mapping[str, str | int], modified_since: str | None
@@ -367,24 +359,14 @@ class XeroSource(ApiSource):
 # --------------------------------------------------------------------------- helpers
 
 
-def _updated(entity: Json) -> dt.datetime | None:
-    """The object's `UpdatedDateUTC`, the cursor's stamp; None when it cannot be read."""
-    try:
-        return mapping.updated(entity)
-    except UnmappableError:
-        return None
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One read of an endpoint: its If-Modified-Since, the parameters it adds, and whether
+    its first page's count is the stream's total."""
 
-
-def _older(entity: Json, than: Json) -> bool:
-    """Whether `entity` carries an earlier `UpdatedDateUTC` than `than` (no stamp, or one
-    that cannot be read, is earliest)."""
-    try:
-        stamp, other = mapping.updated(entity), mapping.updated(than)
-    except UnmappableError:
-        return False
-    if other is None:
-        return False
-    return stamp is None or stamp < other
+    modified_since: str | None
+    query: tuple[tuple[str, str], ...]
+    counted: bool = False
 
 
 def _pointed_at(entity: Json) -> set[str]:
@@ -430,22 +412,6 @@ def _warn_if_day_limit_low(response: requests.Response) -> None:
         log.warning("erp.day_limit_low", erp="xero", day_calls_left=int(left))
 
 
-def _warn_credit_used_elsewhere(entity: Json, record: Payment | CreditMemo, location: str) -> None:
-    """Credit refunded in cash (`Payments[]` on a credit note, prepayment or overpayment)
-    is neither applied nor still available: arsync's unapplied amount overstates it."""
-    remaining = entity.get("RemainingCredit")
-    if remaining is None:
-        return
-    if money(remaining, "RemainingCredit") < record.unapplied:
-        log.warning(
-            "erp.credit_used_elsewhere",
-            erp="xero",
-            record=location,
-            remaining_credit=str(remaining),
-            unapplied=str(record.unapplied),
-        )
-
-
 def _stop_at_daily_limit(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     """A 429 for the daily limit will not clear within a run: stop at once instead of
     retrying (the per-minute 429s are retried by HttpClient, honouring Retry-After). The
@@ -469,12 +435,9 @@ def make_client(
     on_rotate: Callable[[str], None] | None = None,
 ) -> HttpClient:
     """The HTTP client with Xero's OAuth 2.0 refresh-token grant and call limits."""
-    import requests  # noqa: PLC0415 - the HTTP stack loads only for a run that reads Xero
-
+    # The HTTP stack loads only for a run that reads Xero.
     from connector.erp.tokenstore import refresh_token_client  # noqa: PLC0415
 
-    session = session or requests.Session()
-    session.hooks["response"].append(_stop_at_daily_limit)
     return refresh_token_client(
         settings,
         ERP,
@@ -483,6 +446,7 @@ def make_client(
         session=session,
         sleep=sleep,
         on_rotate=on_rotate,
+        hooks=(_stop_at_daily_limit,),
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from connector.erp.files.mapping import ColumnSpec, Formats
+from connector.erp.record_columns import CellFormats, ColumnSpec
 
 
 class CellError(ValueError):
@@ -29,7 +29,7 @@ def field_type(annotation: Any) -> type:
 
 
 class CellParser:
-    def __init__(self, formats: Formats) -> None:
+    def __init__(self, formats: CellFormats) -> None:
         self._formats = formats
         self._true = {v.casefold() for v in formats.true_values}
         self._false = {v.casefold() for v in formats.false_values}
