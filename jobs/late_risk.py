@@ -63,18 +63,10 @@ class LateRisk:
         """The figures a run record keeps and `runs show` prints (JSON-ready)."""
         model, baseline = self.result.model, self.result.baseline
         return {
-            "basis": self.gate.basis,
-            "reason": self.gate.reason,
-            "origins": len(self.result.origins),
-            "examples": self.result.examples,
-            "auc": _figure(model.auc),
-            "baseline_auc": _figure(baseline.auc),
+            **self.logged(),
             "brier": _figure(model.brier),
             "baseline_brier": _figure(baseline.brier),
-            "ece": _figure(model.ece),
             "baseline_ece": _figure(baseline.ece),
-            "customers_scored": 0 if self.risk is None else len(self.risk),
-            "seconds": round(self.seconds, 3),
             "tiers": _tier_rows(self.result.tiers),
             "customer_tiers": _tier_rows(self.result.customer_tiers),
             "calibration": calibration_bins(self.result.predictions),
