@@ -165,6 +165,7 @@ def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFram
         mapping.object,
         [MatchKey(*key) for key in zip(*columns, strict=True)],
         fields,
+        ignore_case=frozenset(n for n, f in connection.fields.items() if not f.case_sensitive),
     )
     rows = read_inputs(connection.client, snapshot, mapping.from_crm)
     return CrmRead(
