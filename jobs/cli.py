@@ -386,7 +386,7 @@ def runs_list(
             record.started_at.strftime("%Y-%m-%d %H:%M"),
             plain(record.status),
             "yes" if record.dry_run else "",
-            plain(record.as_of),
+            plain(record.as_of) if record.as_of_known else "-",
             *(
                 _count(counts.get(name, ""))
                 for name in (
@@ -424,7 +424,8 @@ def runs_show(
         out_of_line = state.reconciliation_of(record.run_id)
     out.print(
         f"[bold]Run {escaped(record.run_id)}[/bold]: {escaped(record.status)}, started "
-        f"{record.started_at.isoformat()}, as of {escaped(record.as_of)}"
+        f"{record.started_at.isoformat()}, as of "
+        + (escaped(record.as_of) if record.as_of_known else "unknown (no data loaded)")
         + (" (dry run)" if record.dry_run else "")
     )
     if record.error:
