@@ -336,8 +336,10 @@ def salesforce_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     )
     out.print(f"[green]ok[/green] logged in to {escaped(check.instance)}; {usage}")
     out.print(
-        f"[green]ok[/green] {check.fields_checked} {escaped(check.sobject)} fields exist, are "
-        "writable and fit the mapped values"
+        f"[green]ok[/green] {check.fields_checked} {escaped(check.sobject)} fields exist: "
+        f"{check.fields_written} written are writable and fit the mapped values, "
+        f"{len(check.fields_read)} only read (to match, hold or weigh as from_crm inputs) "
+        "are readable"
     )
     for what in check.also_checked:
         out.print(f"[green]ok[/green] {escaped(what)}: checked against describe()")

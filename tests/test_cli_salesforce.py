@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,8 +87,29 @@ def test_salesforce_check_reports_the_login_and_the_mapping(
 
     assert code == 0, output
     assert "logged in to acme.my.salesforce.com" in output
-    assert "37 Account fields exist" in output  # 32 written, the match key, 4 read from_crm
+    # 32 written; the match key, the hold checkbox and 4 from_crm inputs only read.
+    assert (
+        "ok 38 Account fields exist: 32 written are writable and fit the mapped values, "
+        "6 only read (to match, hold or weigh as from_crm inputs) are readable"
+    ) in " ".join(output.split())
     assert "AR_Invoice__c" not in output  # off by default
+
+
+def test_salesforce_check_needs_the_from_crm_inputs_readable_not_writable(
+    project: Path, org: FakeSalesforce
+) -> None:
+    # A person fills the promise in; the integration user may well only read it.
+    for name in ("AR_Promise_Amount__c", "AR_Dispute_Status__c"):
+        org.add_field(dataclasses.replace(org.fields[name], updateable=False))
+    described = {f["name"]: f for f in org.describe_body()["fields"]}
+    assert not described["AR_Promise_Amount__c"]["updateable"]
+
+    code, output = run(project, org, "salesforce", "check")
+
+    assert code == 0, output
+    text = " ".join(output.split())
+    assert "32 written are writable" in text
+    assert "6 only read (to match, hold or weigh as from_crm inputs) are readable" in text
 
 
 def test_salesforce_check_covers_the_invoice_object_and_the_task_checkbox(
