@@ -15,6 +15,16 @@ from typer.testing import CliRunner
 
 from jobs.cli import app
 
+SEGMENT_LABELS = {
+    "new": "New",
+    "disputing": "Disputing",
+    "high_exposure": "High Exposure",
+    "deteriorating": "Deteriorating",
+    "chronic_late": "Chronic Late",
+    "slow_but_steady": "Slow but Steady",
+    "prompt": "Prompt",
+}
+
 
 @pytest.fixture
 def org() -> Iterator[FakeSalesforce]:
@@ -57,6 +67,7 @@ def test_run_writes_the_scores_onto_the_accounts_and_a_rerun_writes_nothing(
         assert account["AR_Health_Score__c"] == int(expected["health_score"])
         assert account["AR_Open_Balance__c"] == pytest.approx(float(expected["open_balance"]))
         assert account["AR_Risk_Tier__c"] == expected["risk_tier"].capitalize()
+        assert account["AR_Segment__c"] == SEGMENT_LABELS[expected["segment"]]  # not the code
     writes = org.count("composite") + org.count("bulk_create")
 
     code, output = run(project, org, "run")
