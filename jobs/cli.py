@@ -336,8 +336,10 @@ def salesforce_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     )
     out.print(f"[green]ok[/green] logged in to {escaped(check.instance)}; {usage}")
     out.print(
-        f"[green]ok[/green] {check.fields_checked} {escaped(check.sobject)} fields exist, are "
-        "writable and fit the mapped values"
+        f"[green]ok[/green] {check.fields_checked} {escaped(check.sobject)} fields exist: "
+        f"{check.fields_written} written are writable and fit the mapped values, "
+        f"{len(check.fields_read)} only read (to match, hold or weigh as from_crm inputs) "
+        "are readable"
     )
     for what in check.also_checked:
         out.print(f"[green]ok[/green] {escaped(what)}: checked against describe()")
@@ -386,7 +388,7 @@ def runs_list(
             record.started_at.strftime("%Y-%m-%d %H:%M"),
             plain(record.status),
             "yes" if record.dry_run else "",
-            plain(record.as_of),
+            plain(record.as_of) if record.as_of_known else "-",
             *(
                 _count(counts.get(name, ""))
                 for name in (
@@ -424,7 +426,8 @@ def runs_show(
         out_of_line = state.reconciliation_of(record.run_id)
     out.print(
         f"[bold]Run {escaped(record.run_id)}[/bold]: {escaped(record.status)}, started "
-        f"{record.started_at.isoformat()}, as of {escaped(record.as_of)}"
+        f"{record.started_at.isoformat()}, as of "
+        + (escaped(record.as_of) if record.as_of_known else "unknown (no data loaded)")
         + (" (dry run)" if record.dry_run else "")
     )
     if record.error:

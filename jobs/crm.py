@@ -165,6 +165,7 @@ def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFram
         mapping.object,
         [MatchKey(*key) for key in zip(*columns, strict=True)],
         fields,
+        ignore_case=frozenset(n for n, f in connection.fields.items() if not f.case_sensitive),
     )
     rows = read_inputs(connection.client, snapshot, mapping.from_crm)
     return CrmRead(
@@ -269,8 +270,15 @@ class ConnectionCheck:
     api_used: int | None
     api_limit: int | None
     sobject: str
-    fields_checked: int
+    fields_written: int  # the mapped fields: writable and fit for their values
+    # The fields only read (the match key, the hold checkbox, the from_crm inputs): they need
+    # to be readable, which describe() already says by listing them, never writable.
+    fields_read: tuple[str, ...] = ()
     also_checked: tuple[str, ...] = ()  # the invoice object and Tasks, when turned on
+
+    @property
+    def fields_checked(self) -> int:
+        return self.fields_written + len(self.fields_read)
 
 
 def check_connection(
@@ -284,7 +292,16 @@ def check_connection(
         api_used=client.budget.used,
         api_limit=client.budget.limit,
         sobject=mapping.object,
-        fields_checked=len(mapping.fields) + 1 + len(mapping.from_crm.account_fields()),
+        fields_written=len(mapping.fields),
+        fields_read=tuple(
+            dict.fromkeys(
+                [
+                    mapping.match.external_id_field,
+                    *filter(None, [mapping.match.hold_field]),
+                    *mapping.from_crm.account_fields(),
+                ]
+            )
+        ),
         also_checked=(
             *(
                 [f"{len(mapping.invoices.fields) + 2} {mapping.invoices.object} fields"]

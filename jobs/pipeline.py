@@ -438,6 +438,7 @@ def run_sync(
             ]
         )
     started_at = dt.datetime.now(dt.UTC)
+    loaded: list[LoadedLedger] = []  # the ledger, once loaded: a failed run records its dates
     steps = functools.partial(
         _sync_steps,
         settings,
@@ -452,6 +453,7 @@ def run_sync(
         started_at=started_at,
         allow_older_data=allow_older_data,
         accept_large_change=accept_large_change,
+        on_loaded=loaded.append,
     )
     if state is None:
         return steps()
@@ -467,11 +469,21 @@ def run_sync(
             result = steps()
             record_run(state, result)  # all or nothing: if it raises, nothing of it was saved
         except BaseException as error:
+            # The data's as-of date once the ledger is loaded; before that it stays unknown
+            # (no accounting recorded: `RunRecord.as_of_known`), never the day the run failed.
+            ledger = loaded[0] if loaded else None
             state.finish_run(
                 run_id,
                 status="failed",
                 finished_at=dt.datetime.now(dt.UTC),
                 counts={},
+                as_of=ledger.as_of if ledger else None,
+                data_as_of=ledger.data_as_of if ledger else None,
+                accounting=(
+                    {stream: count.as_dict() for stream, count in ledger.accounting.items()}
+                    if ledger
+                    else None
+                ),
                 error=redact(f"{type(error).__name__}: {error}")[:2000],
                 reconciliation=out_of_line(error.check)
                 if isinstance(error, UnreconciledPortfolioError)
@@ -613,12 +625,15 @@ def _sync_steps(
     started_at: dt.datetime,
     allow_older_data: bool = False,
     accept_large_change: bool = False,
+    on_loaded: Callable[[LoadedLedger], None] | None = None,
 ) -> SyncResult:
     progress = progress or Silent()
     started = time.perf_counter()
     loaded = load_ledger(
         settings, as_of, progress, today, state=state, full=full, started_at=started_at
     )
+    if on_loaded is not None:
+        on_loaded(loaded)
     if state is not None and not dry_run and not allow_older_data:
         refuse_older_data(state, loaded.data_as_of)
     enforce_portfolio(loaded.balances, dry_run=dry_run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,16 @@ from sfdx import ROOT
 from typer.testing import CliRunner
 
 from jobs.cli import app
+
+SEGMENT_LABELS = {
+    "new": "New",
+    "disputing": "Disputing",
+    "high_exposure": "High Exposure",
+    "deteriorating": "Deteriorating",
+    "chronic_late": "Chronic Late",
+    "slow_but_steady": "Slow but Steady",
+    "prompt": "Prompt",
+}
 
 
 @pytest.fixture
@@ -56,6 +67,7 @@ def test_run_writes_the_scores_onto_the_accounts_and_a_rerun_writes_nothing(
         assert account["AR_Health_Score__c"] == int(expected["health_score"])
         assert account["AR_Open_Balance__c"] == pytest.approx(float(expected["open_balance"]))
         assert account["AR_Risk_Tier__c"] == expected["risk_tier"].capitalize()
+        assert account["AR_Segment__c"] == SEGMENT_LABELS[expected["segment"]]  # not the code
     writes = org.count("composite") + org.count("bulk_create")
 
     code, output = run(project, org, "run")
@@ -86,8 +98,29 @@ def test_salesforce_check_reports_the_login_and_the_mapping(
 
     assert code == 0, output
     assert "logged in to acme.my.salesforce.com" in output
-    assert "37 Account fields exist" in output  # 32 written, the match key, 4 read from_crm
+    # 32 written; the match key, the hold checkbox and 4 from_crm inputs only read.
+    assert (
+        "ok 38 Account fields exist: 32 written are writable and fit the mapped values, "
+        "6 only read (to match, hold or weigh as from_crm inputs) are readable"
+    ) in " ".join(output.split())
     assert "AR_Invoice__c" not in output  # off by default
+
+
+def test_salesforce_check_needs_the_from_crm_inputs_readable_not_writable(
+    project: Path, org: FakeSalesforce
+) -> None:
+    # A person fills the promise in; the integration user may well only read it.
+    for name in ("AR_Promise_Amount__c", "AR_Dispute_Status__c"):
+        org.add_field(dataclasses.replace(org.fields[name], updateable=False))
+    described = {f["name"]: f for f in org.describe_body()["fields"]}
+    assert not described["AR_Promise_Amount__c"]["updateable"]
+
+    code, output = run(project, org, "salesforce", "check")
+
+    assert code == 0, output
+    text = " ".join(output.split())
+    assert "32 written are writable" in text
+    assert "6 only read (to match, hold or weigh as from_crm inputs) are readable" in text
 
 
 def test_salesforce_check_covers_the_invoice_object_and_the_task_checkbox(

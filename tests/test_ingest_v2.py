@@ -457,15 +457,30 @@ def _worded_as_now(scores: str) -> str:
     return _csv(scores.splitlines()[0].split(","), rows)
 
 
+# The segment codes as the shipped mapping labels them now (the first version wrote codes).
+_SEGMENT_LABELS = {
+    "new": "New",
+    "disputing": "Disputing",
+    "high_exposure": "High Exposure",
+    "deteriorating": "Deteriorating",
+    "chronic_late": "Chronic Late",
+    "slow_but_steady": "Slow but Steady",
+    "prompt": "Prompt",
+}
+
+
 def _planned_as_now(plan: str) -> str:
-    """The first version's plan with the same two changes: reasons and flags worded as now,
-    and the promise picklist's "None" renamed "No Promise" (Salesforce shows its own --None--)."""
+    """The first version's plan with the changes since: reasons and flags worded as now, the
+    promise picklist's "None" renamed "No Promise" (Salesforce shows its own --None--), and
+    segments written as labels."""
     rows = list(csv.DictReader(io.StringIO(plan)))
     for row in rows:
         if row["field"].startswith(("AR_Health_Reason_", "AR_Flags__c")):
             row["value"] = reword(row["value"])
         elif row["field"] == "AR_Promise_Status__c" and row["value"] == "None":
             row["value"] = "No Promise"
+        elif row["field"] == "AR_Segment__c":
+            row["value"] = _SEGMENT_LABELS[row["value"]]
     return _csv(plan.splitlines()[0].split(","), rows)
 
 

@@ -607,6 +607,7 @@ def test_runs_lists_every_run_and_runs_show_tells_the_quarantine_and_failed_acco
         "11",  # API calls: limits, describe, 2 queries, owner names, 6 Collections calls
     ]
     assert runs[failed.run_id][2] == "failed"
+    assert runs[failed.run_id][4] == "2026-11-20"  # the data's as-of date, not the day it ran
     assert runs[failed.run_id][5:] == [""] * 6  # a failed run has no counts
 
     code, shown, _ = cli(project, "runs", "show", partial.run_id[:6])  # a prefix
@@ -637,9 +638,30 @@ def test_runs_lists_every_run_and_runs_show_tells_the_quarantine_and_failed_acco
 
     assert code == 0, shown
     assert f"Run {failed.run_id}: failed" in shown
+    assert "as of 2026-11-20" in shown
     assert "Error: KeyboardInterrupt" in shown
     assert "Quarantine: 0 records" in shown
     assert "Accounts not written: 0" in shown
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_a_run_that_fails_before_its_data_is_loaded_has_no_as_of_date(
+    project: Project, org: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        _kill_pull(m, org)
+        code, _, _ = cli(project, "run")
+    assert code == 3
+    with project.store() as store:
+        (failed,) = store.recent_runs()
+
+    code, listing, _ = cli(project, "runs")
+    _, shown, _ = cli(project, "runs", "show", failed.run_id)
+
+    assert code == 0, listing
+    assert table_rows(listing)[failed.run_id][2:5] == ["failed", "", "-"]
+    assert "as of unknown (no data loaded)" in shown
+    assert not failed.as_of_known
 
 
 def table_rows(output: str) -> dict[str, list[str]]:

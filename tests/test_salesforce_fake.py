@@ -249,6 +249,30 @@ def test_soql_string_comparison_ignores_case_and_like_escapes(fake: Fake, sf: Sa
     assert {r["Name"] for r in both["records"]} == {"Acme", "Half"}
 
 
+def test_external_ids_compare_as_describe_says_case_sensitive_or_not(
+    fake: Fake, sf: Salesforce
+) -> None:
+    fake.add_field(FieldSpec("Legacy_Code__c", "string", length=20, caseSensitive=True))
+    fake.add_account(ERP_Customer_Id__c="c00016", Legacy_Code__c="ab")
+    fake.add_account(ERP_Customer_Id__c="C00583", Legacy_Code__c="AB")
+    fake.add_account(ERP_Customer_Id__c="c00583", Legacy_Code__c="Ab")
+
+    fields = {f["name"]: f for f in sf.Account.describe()["fields"]}
+    found = sf.query(
+        "SELECT ERP_Customer_Id__c FROM Account WHERE ERP_Customer_Id__c IN ('C00016', 'C00583')"
+    )
+    exact = sf.query("SELECT ERP_Customer_Id__c FROM Account WHERE Legacy_Code__c IN ('AB')")
+
+    assert fields["ERP_Customer_Id__c"]["caseSensitive"] is False
+    assert fields["Legacy_Code__c"]["caseSensitive"] is True
+    assert sorted(r["ERP_Customer_Id__c"] for r in found["records"]) == [
+        "C00583",
+        "c00016",
+        "c00583",
+    ]
+    assert [r["ERP_Customer_Id__c"] for r in exact["records"]] == ["C00583"]
+
+
 @pytest.mark.parametrize(
     ("soql", "code"),
     [

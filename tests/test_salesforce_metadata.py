@@ -108,6 +108,19 @@ def test_the_promise_status_field_holds_the_values_arsync_writes() -> None:
     assert "Written by arsync" in field_metadata("Account", PROMISE_STATUS)["description"]
 
 
+def test_every_segment_is_written_as_a_label_that_fits_the_segment_field() -> None:
+    scoring = load_model(ScoringSettings, ROOT / "config/scoring.yaml")
+    codes = {rule.segment for rule in scoring.segments}
+    field = _by_name(describe_fields())["AR_Segment__c"]
+    labels = _load_mapping().fields["AR_Segment__c"].values
+
+    assert codes == {rule.segment for rule in ScoringSettings().segments}
+    assert set(labels) == codes  # every segment has a label, and no label a lost segment
+    assert labels["chronic_late"] == "Chronic Late"
+    assert field["type"] == "string"  # text, not a picklist: a segment of one's own still fits
+    assert max(len(label) for label in labels.values()) <= field["length"]
+
+
 def test_every_invoice_field_the_writer_uses_is_shipped_with_a_fitting_type() -> None:
     fields = _by_name(object_fields("AR_Invoice__c"))
     infos = {name: FieldInfo.from_describe(f) for name, f in fields.items()}

@@ -316,6 +316,60 @@ def test_customers_without_an_account_or_with_two_are_reported_not_written(
     assert result.ambiguous == 1
 
 
+def test_external_ids_match_whatever_their_case_as_salesforce_compares_them(
+    fake: FakeSalesforce,
+) -> None:
+    # ERP_Customer_Id__c is not caseSensitive (shipped metadata, Salesforce's default).
+    lower = fake.add_account(Name="Lower", ERP_Customer_Id__c="c00001")
+    upper = fake.add_account(Name="Upper", ERP_Customer_Id__c="C00002")
+    twin_a = fake.add_account(Name="Twin A", ERP_Customer_Id__c="C00003")
+    twin_b = fake.add_account(Name="Twin B", ERP_Customer_Id__c="c00003")
+
+    result = sync(fake, scores(3))
+
+    statuses = dict(zip(result.outcomes["customer_id"], result.outcomes["status"], strict=True))
+    assert statuses == {"C00001": "written", "C00002": "written", "C00003": "ambiguous"}
+    assert fake.account(lower)["AR_Open_Balance__c"] == 100.0
+    assert fake.account(upper)["AR_Open_Balance__c"] == 100.0
+    assert fake.account(twin_a).get("AR_Open_Balance__c") is None
+    assert fake.account(twin_b).get("AR_Open_Balance__c") is None
+    message = result.outcomes.set_index("customer_id").loc["C00003", "message"]
+    assert message.startswith("2 Account records match")
+
+
+def test_erp_customers_whose_ids_differ_only_in_case_are_ambiguous(fake: FakeSalesforce) -> None:
+    account = fake.add_account(Name="One", ERP_Customer_Id__c="C00001")
+    frame = scores(2)
+    frame.loc[1, "customer_id"] = "c00001"
+
+    result = sync(fake, frame)
+
+    assert set(result.outcomes["status"]) == {"ambiguous"}
+    assert len(result.outcomes) == 2
+    assert fake.account(account).get("AR_Open_Balance__c") is None
+
+
+def test_a_case_sensitive_external_id_matches_only_its_own_case(fake: FakeSalesforce) -> None:
+    fake.add_field(
+        FieldSpec(
+            "ERP_Customer_Id__c",
+            "string",
+            length=64,
+            externalId=True,
+            idLookup=True,
+            unique=True,
+            caseSensitive=True,
+        )
+    )
+    other = fake.add_account(Name="Other", ERP_Customer_Id__c="c00001")
+    mine = fake.add_account(Name="Mine", ERP_Customer_Id__c="C00001")
+
+    result = sync(fake, scores(1))
+
+    assert result.outcomes[["account_id", "status"]].values.tolist() == [[mine, "written"]]
+    assert fake.account(other).get("AR_Open_Balance__c") is None
+
+
 def test_the_budget_stops_the_run_before_it_writes(fake: FakeSalesforce) -> None:
     fake.seed_accounts(5)
     fake.daily_used = 79_999  # of 100,000; arsync may go to 80%

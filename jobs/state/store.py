@@ -124,6 +124,13 @@ class RunRecord:
         """The run did all its work (perhaps with quarantined records): its watermarks count."""
         return self.status in COMPLETED_STATUSES
 
+    @property
+    def as_of_known(self) -> bool:
+        """`as_of` is the date the run scored for: it completed, or it loaded its ledger
+        before it failed (its rows read are recorded). Otherwise `as_of` is only the
+        placeholder the run began with (the date asked for, or the day it started)."""
+        return self.completed or bool(self.accounting)
+
 
 class StateStore:
     """The runs, watermarks, quarantine, outcomes, score history and sync lock of one database.

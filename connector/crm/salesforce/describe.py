@@ -41,6 +41,8 @@ class FieldInfo:
     id_lookup: bool = False
     restricted: bool = False
     picklist: frozenset[str] = frozenset()
+    # Whether "ABC" and "abc" are two values; Salesforce's default for text is that they are not.
+    case_sensitive: bool = False
 
     @classmethod
     def from_describe(cls, field: Mapping[str, Any]) -> FieldInfo:
@@ -54,6 +56,7 @@ class FieldInfo:
             external_id=bool(field.get("externalId")),
             id_lookup=bool(field.get("idLookup")),
             restricted=bool(field.get("restrictedPicklist")),
+            case_sensitive=bool(field.get("caseSensitive")),
             picklist=frozenset(
                 str(v["value"]) for v in field.get("picklistValues") or () if v.get("active", True)
             ),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -106,26 +106,33 @@ class Snapshot:
 
 
 def read_snapshot(
-    client: SalesforceClient, sobject: str, keys: Sequence[MatchKey], fields: Iterable[str]
+    client: SalesforceClient,
+    sobject: str,
+    keys: Sequence[MatchKey],
+    fields: Iterable[str],
+    *,
+    ignore_case: Collection[str] = frozenset(),
 ) -> Snapshot:
     """Find each customer's one Account and read `fields` of it, a few hundred keys a query.
 
     Two customers pointing at one Account, or one key matching two Accounts, is ambiguous:
     none of them is written, because writing one customer's figures over another's is worse
-    than writing nothing.
+    than writing nothing. Values of a match field in `ignore_case` (describe() says it is not
+    `caseSensitive`) are compared as Salesforce compares them: "c00016" is "C00016".
     """
     snapshot = Snapshot()
     by_key: dict[tuple[str, str], list[MatchKey]] = defaultdict(list)
     for key in keys:
-        by_key[(key.match_field, key.match_value)].append(key)
-    for (match_field, match_value), items in by_key.items():
+        folded = _key(key.match_value, key.match_field, key.match_field in ignore_case)
+        by_key[(key.match_field, folded)].append(key)
+    for (match_field, _), items in by_key.items():
         if len(items) > 1:
             others = ", ".join(i.customer_id for i in items)
             for item in items:
                 snapshot.not_written[item.customer_id] = NotWritten(
                     item.customer_id,
                     match_field,
-                    match_value,
+                    item.match_value,
                     f"{len(items)} ERP customers ({others}) point at the same Account",
                     "ambiguous",
                 )
@@ -133,6 +140,7 @@ def read_snapshot(
     selected = sorted(set(fields))
     for match_field in sorted({item.match_field for item in unique}):
         group = [item for item in unique if item.match_field == match_field]
+        fold = match_field in ignore_case
         found = read_accounts(
             client,
             sobject=sobject,
@@ -140,9 +148,10 @@ def read_snapshot(
             keys=[i.match_value for i in group],
             fields=selected,
             ids_per_query=client.settings.ids_per_query,
+            ignore_case=fold,
         )
         for item in group:
-            accounts = found.get(_key(item.match_value, match_field), [])
+            accounts = found.get(_key(item.match_value, match_field, fold), [])
             if len(accounts) == 1:
                 snapshot.accounts[item.customer_id] = accounts[0]
                 continue
@@ -230,22 +239,30 @@ def read_accounts(
     keys: Sequence[str],
     fields: Iterable[str],
     ids_per_query: int,
+    ignore_case: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Current values of `fields` for the records whose `key_field` is one of `keys`."""
+    """Current values of `fields` for the records whose `key_field` is one of `keys`, by key
+    (case-folded when `ignore_case`: the field's values match regardless of case)."""
     selected = [ID_FIELD, key_field, *fields]
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for chunk in chunks(list(dict.fromkeys(keys)), ids_per_query):
         for record in client.query(select_in(sobject, selected, key_field, chunk)):
             key = record.get(key_field)
             if key is not None:
-                found[_key(key, key_field)].append(record)
+                found[_key(key, key_field, ignore_case)].append(record)
     return found
 
 
-def _key(value: Any, key_field: str) -> str:
-    """Record Ids come back in 18-character form; an ERP may hold the 15-character one."""
+def _key(value: Any, key_field: str, ignore_case: bool = False) -> str:
+    """A match value as Salesforce compares it.
+
+    Record Ids come back in 18-character form; an ERP may hold the 15-character one, whose
+    case matters, so an Id is never case-folded.
+    """
     text = str(value)
-    return text[:15] if key_field == ID_FIELD and len(text) == 18 else text
+    if key_field == ID_FIELD:
+        return text[:15] if len(text) == 18 else text
+    return text.casefold() if ignore_case else text
 
 
 def diff(
