@@ -73,6 +73,12 @@ class LateRisk:
         }
 
 
+def wanted(settings: ScoringSettings) -> bool:
+    """Whether a run (or the report) tests the model: `model.enabled`. One place to ask, so
+    that the tests of other stages can run without the model's seconds per ledger."""
+    return settings.model.enabled
+
+
 def judge_late_risk(
     ledger: Ledger,
     as_of: dt.date,

@@ -26,6 +26,7 @@ from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payme
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
+from jobs import late_risk
 from jobs.as_of_check import as_of_warning
 from jobs.breaker import (
     PORTFOLIO_OPEN,
@@ -647,7 +648,7 @@ def _sync_steps(
             online = (connection, read_crm(settings, connection, keys))
 
     judged = None
-    if settings.scoring.model.enabled:
+    if late_risk.wanted(settings.scoring):
         with progress.step("Testing the late-payment model"):
             judged = judge_late_risk(ledger, as_of, settings.scoring)
 

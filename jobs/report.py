@@ -23,6 +23,7 @@ import structlog
 from arsync.csv_safety import safe_frame
 from arsync.ledger import Ledger
 from arsync.money import exponent
+from jobs import late_risk
 from jobs.charts import Bar, Line, column_chart, compact_number, line_chart, row_chart
 from jobs.late_risk import LateRisk, judge_late_risk, risk_as_of
 from jobs.pipeline import LoadedLedger, load_ledger
@@ -1160,7 +1161,7 @@ def run_report(
             else History(note="the score history was not read (--no-history)")
         )
     judged = None
-    if settings.scoring.model.enabled:
+    if late_risk.wanted(settings.scoring):
         with progress.step("Testing the late-payment model"):
             judged = judge_late_risk(loaded.ledger, loaded.as_of, settings.scoring)
     with progress.step("Scoring and summarising"):

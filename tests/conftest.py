@@ -30,6 +30,18 @@ def _fresh_logging() -> Iterator[None]:
     structlog.contextvars.clear_contextvars()
 
 
+@pytest.fixture(autouse=True)
+def _model_only_where_tested(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The late-payment model's step (backtest, gate, fit) costs a run 2-3 s per ledger, and
+    most tests run many ledgers that are about something else: those run without it, as a
+    run with `model: {enabled: false}` does. A test marked `model` runs it as shipped
+    (tests/test_model_scores.py, the report's model section, the CLI's end to end)."""
+    if request.node.get_closest_marker("model") is None:
+        monkeypatch.setattr("jobs.late_risk.wanted", lambda _settings: False)
+
+
 POSTGRES_URL_VARIABLE = "ARSYNC_TEST_POSTGRES_URL"
 
 

@@ -34,6 +34,7 @@ def dry_run(config: Path, *extra: str) -> tuple[str, list[dict[str, Any]]]:
     return result.stdout, [e for e in events if e["event"] == "ledger.as_of_outside_data"]
 
 
+@pytest.mark.model  # the model's step once crashed on a ledger with no invoice yet
 def test_as_of_years_before_the_data_warns_that_every_score_reads_as_new(config: Path) -> None:
     output, [event] = dry_run(config, "--as-of", "2000-01-01")
 

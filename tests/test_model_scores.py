@@ -28,6 +28,8 @@ from scoring.model_scores import apply_late_risk, model_health, tier_by_score
 from scoring.promises import BROKEN, penalise_broken_promises
 from scoring.settings import HealthSettings, PromiseSettings, ScoringSettings
 
+pytestmark = pytest.mark.model  # these test the model's step in a run
+
 ROOT = Path(__file__).resolve().parents[1]
 BANDS = (0.25, 0.5, 0.75)
 

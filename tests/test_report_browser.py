@@ -28,6 +28,8 @@ from jobs.pipeline import load_ledger
 from jobs.progress import Silent
 from jobs.settings import load_run_settings
 
+pytestmark = pytest.mark.model  # these test the model's step in a run
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -152,7 +154,11 @@ def test_the_charts_match_the_csv_files(browser: Any, written: Path) -> None:
     (kpis,) = _rows(written / "portfolio_kpis.csv")
     open_balance, at_risk = float(kpis["open_balance"]), float(kpis["money_at_risk"])
     charts = seen["charts"]
-    assert set(charts) == {"trend-money", "trend-dso", "aging", "tiers", "scores", "movers"}
+    assert set(charts) == {
+        "trend-money", "trend-dso", "aging", "tiers", "scores", "movers", "cash", "calibration",
+    }  # fmt: skip
+    cash = sum(value for _, value, _ in charts["cash"]["bars"])
+    assert 0 < cash <= open_balance
     tiers = {label: value for label, value, _ in charts["tiers"]["bars"]}
     assert list(tiers) == ["low", "medium", "high", "critical"]
     assert sum(tiers.values()) == pytest.approx(open_balance, abs=0.005)
