@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from arsync.errors import SourceConfigError
@@ -458,15 +459,9 @@ def _worded_as_now(scores: str) -> str:
 
 
 # The segment codes as the shipped mapping labels them now (the first version wrote codes).
-_SEGMENT_LABELS = {
-    "new": "New",
-    "disputing": "Disputing",
-    "high_exposure": "High Exposure",
-    "deteriorating": "Deteriorating",
-    "chronic_late": "Chronic Late",
-    "slow_but_steady": "Slow but Steady",
-    "prompt": "Prompt",
-}
+_SEGMENT_LABELS: dict[str, str] = yaml.safe_load(
+    (REPO / "mappings/salesforce_account.yaml").read_text(encoding="utf-8")
+)["fields"]["AR_Segment__c"]["values"]
 
 
 def _planned_as_now(plan: str) -> str:
