@@ -350,17 +350,7 @@ def test_erp_customers_whose_ids_differ_only_in_case_are_ambiguous(fake: FakeSal
 
 
 def test_a_case_sensitive_external_id_matches_only_its_own_case(fake: FakeSalesforce) -> None:
-    fake.add_field(
-        FieldSpec(
-            "ERP_Customer_Id__c",
-            "string",
-            length=64,
-            externalId=True,
-            idLookup=True,
-            unique=True,
-            caseSensitive=True,
-        )
-    )
+    fake.add_field(dataclasses.replace(fake.fields["ERP_Customer_Id__c"], caseSensitive=True))
     other = fake.add_account(Name="Other", ERP_Customer_Id__c="c00001")
     mine = fake.add_account(Name="Mine", ERP_Customer_Id__c="C00001")
 
