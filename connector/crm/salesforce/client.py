@@ -3,6 +3,11 @@
 simple-salesforce retries nothing but an expired session (and only when it logged in itself):
 5xx answers, connection errors, lock errors and concurrency limits are retried here, with
 tenacity, a bounded number of times. Every call first checks the API budget.
+
+When simple-salesforce logs in again it rebuilds its `headers` and resends the call without
+the call's own `headers=`: so `Sforce-Call-Options` lives on the requests session, and a
+call's own headers (a Bulk CSV upload's `Content-Type`) are set by a request hook that the
+resend keeps.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, TypeVar
 import jwt
 import requests
 import structlog
+from requests.auth import AuthBase
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -34,7 +40,7 @@ from tenacity import (
 )
 
 from arsync.errors import FatalError, RetriableError
-from arsync.redact import register_secret
+from arsync.redact import redact, register_secret
 from connector.crm.salesforce.settings import (
     JwtAuth,
     PasswordAuth,
@@ -133,7 +139,8 @@ class SalesforceClient:
         self.sf = sf
         self.settings = settings
         self.budget = ApiBudget(settings.max_daily_api_share)
-        sf.headers["Sforce-Call-Options"] = f"client={settings.client_name}"
+        # On the session, not sf.headers: simple-salesforce rebuilds those when it logs in again.
+        sf.session.headers["Sforce-Call-Options"] = f"client={settings.client_name}"
 
     @classmethod
     def connect(
@@ -167,9 +174,7 @@ class SalesforceClient:
             else:
                 sf = cls._jwt_login(auth, settings, environ, common)
         except SalesforceAuthenticationFailed as error:
-            raise FatalError(
-                f"Salesforce refused the login: {error.code}: {error.message}"
-            ) from None
+            raise FatalError(f"Salesforce refused the login: {_login_reason(error)}") from None
         except requests.RequestException as error:
             raise FatalError(f"cannot reach Salesforce to log in: {type(error).__name__}") from None
         register_secret(sf.session_id)
@@ -284,13 +289,24 @@ class SalesforceClient:
             self.budget.observe(daily["Max"] - daily["Remaining"], daily["Max"])
         return result
 
-    def raw(self, kind: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def raw(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         """A REST call whose body is not JSON (Bulk API 2.0 CSV), with the same care.
 
         Goes through simple-salesforce's own request method so that the session refresh and
-        the usage header parsing apply here too.
+        the usage header parsing apply here too. `headers` go by a request hook, so that the
+        call simple-salesforce resends after logging in again still carries them.
         """
         url = f"{self.sf.base_url}{path}"
+        if headers:
+            kwargs["auth"] = _CallHeaders(headers)
         # simple-salesforce has no public call for a CSV body that keeps its session handling.
         response: requests.Response = self._call(
             kind, lambda: self.sf._call_salesforce(method, url, name=path, **kwargs)
@@ -336,6 +352,27 @@ class SalesforceClient:
         usage = self.sf.api_usage.get("api-usage")
         if usage is not None:
             self.budget.observe(int(usage.used), int(usage.total))
+
+
+class _CallHeaders(AuthBase):
+    """Headers of one call, set on the prepared request (after the session's and
+    simple-salesforce's own): its resend after a new login drops `headers=` but keeps `auth=`."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = dict(headers)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self.headers)
+        return request
+
+
+def _login_reason(error: SalesforceAuthenticationFailed) -> str:
+    """Salesforce's own code and reason: `error.message` is simple-salesforce's template."""
+    reason = redact(" ".join(str(error.auth_message or "").split())) or "no reason given"
+    code = str(error.code) if error.code is not None else ""
+    if code and not reason.startswith(code):
+        return f"{code}: {reason}"
+    return reason
 
 
 def _fatal(kind: str, error: Exception, attempts: int) -> FatalError:
