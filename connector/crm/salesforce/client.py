@@ -41,6 +41,7 @@ from tenacity import (
 
 from arsync.errors import FatalError, RetriableError
 from arsync.redact import redact, register_secret
+from connector.crm.salesforce.readback import AnswerLostError
 from connector.crm.salesforce.settings import (
     JwtAuth,
     PasswordAuth,
@@ -113,6 +114,14 @@ def is_transient(error: BaseException) -> bool:
         refused_for_the_day = any("TotalRequests" in str(e.get("message")) for e in _errors(error))
         return bool(codes & _TRANSIENT_CODES) and not refused_for_the_day
     return False
+
+
+def answer_may_be_lost(error: BaseException) -> bool:
+    """The request may have reached Salesforce and been acted on: only a connect timeout
+    says for sure that it never left."""
+    return isinstance(error, requests.ConnectionError | requests.Timeout) and not isinstance(
+        error, requests.ConnectTimeout
+    )
 
 
 def _nothing_was_done(error: BaseException) -> bool:
@@ -242,11 +251,16 @@ class SalesforceClient:
     def update_collection(
         self, sobject: str, records: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """sObject Collections update, allOrNone false: one answer per record, in order."""
+        """sObject Collections update, allOrNone false: one answer per record, in order.
+
+        Not resent when its answer is lost (`AnswerLostError`): saving a record twice runs
+        its triggers and flows twice, so the caller reads back what was saved first.
+        """
         body = self._collection_body(sobject, records)
         result = self._call(
             "composite",
             lambda: self.sf.restful("composite/sobjects", method="PATCH", json=body),
+            resend_after_loss=False,
         )
         return list(result or [])
 
@@ -314,16 +328,31 @@ class SalesforceClient:
         self.budget.observe_header(response.headers.get("Sforce-Limit-Info"))
         return response
 
-    def _call(self, kind: str, call: Callable[[], T], *, idempotent: bool = True) -> T:
+    def _call(
+        self,
+        kind: str,
+        call: Callable[[], T],
+        *,
+        idempotent: bool = True,
+        resend_after_loss: bool = True,
+    ) -> T:
         """`call`, counted and budgeted; retried when transient, if sending it twice is safe.
 
         A create is not: when the connection drops, Salesforce may have made the records,
         and sending them again would make them twice. It fails instead, and the next run
-        finds what was made (arsync reads before it creates).
+        finds what was made (arsync reads before it creates). An update whose answer is lost
+        (`resend_after_loss` false) raises `AnswerLostError`: its caller reads back the
+        records and resends only what was not saved.
         """
         retry = self.settings.retry
+
+        def worth_retrying(error: BaseException) -> bool:
+            if not idempotent:
+                return _nothing_was_done(error)
+            return is_transient(error) and (resend_after_loss or not answer_may_be_lost(error))
+
         retrying = Retrying(
-            retry=retry_if_exception(is_transient if idempotent else _nothing_was_done),
+            retry=retry_if_exception(worth_retrying),
             stop=stop_after_attempt(retry.max_attempts),
             wait=wait_exponential_jitter(
                 multiplier=retry.initial_wait_seconds, max=retry.max_wait_seconds
@@ -345,6 +374,8 @@ class SalesforceClient:
                     self._observe_usage()
                     return result
         except (requests.RequestException, SalesforceError) as error:
+            if idempotent and not resend_after_loss and answer_may_be_lost(error):
+                raise AnswerLostError(kind) from error
             raise _fatal(kind, error, retry.max_attempts) from None
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 

@@ -21,6 +21,7 @@ import structlog
 
 from arsync.errors import FatalError
 from connector.crm.salesforce.plan import ID_FIELD, AccountUpdate
+from connector.crm.salesforce.readback import AnswerLostError, already_saved
 
 if TYPE_CHECKING:
     from connector.crm.salesforce.client import SalesforceClient
@@ -163,8 +164,7 @@ def _collections(
     for start in range(0, len(writes), size):
         batch = writes[start : start + size]
         if operation.kind == "update":
-            records = [{"id": w.record_id, **w.values} for w in batch]
-            answers = client.update_collection(operation.sobject, records)
+            answers = _update_once(client, operation.sobject, batch)
         elif operation.kind == "upsert":
             records = [dict(w.values) for w in batch]
             answers = client.upsert_collection(operation.sobject, operation.key_field, records)
@@ -175,6 +175,51 @@ def _collections(
         for write, answer in zip(batch, answers, strict=True):
             results[write.key] = _collection_outcome(write, answer, operation)
     return results
+
+
+def _update_once(
+    client: SalesforceClient, sobject: str, batch: Sequence[RecordWrite]
+) -> list[dict[str, Any]]:
+    """One Collections update of `batch`, each record saved at most once.
+
+    When an answer is lost, the records are read back: those already holding every value
+    sent were saved (a success); only the others are sent again, a bounded number of times.
+    """
+    attempts = client.settings.retry.max_attempts
+    answers: dict[str, dict[str, Any]] = {}
+    pending = list(batch)
+    for attempt in range(1, attempts + 1):
+        try:
+            got = client.update_collection(
+                sobject, [{"id": w.record_id, **w.values} for w in pending]
+            )
+        except AnswerLostError as lost:
+            if attempt == attempts:
+                raise FatalError(
+                    f"Salesforce did not answer the {lost.kind} call after {attempts} attempts "
+                    "(the answer was lost each time)"
+                ) from None
+            saved = already_saved(client, sobject, {str(w.record_id): w.values for w in pending})
+            log.warning(
+                "salesforce.answer_lost",
+                kind=lost.kind,
+                sobject=sobject,
+                records=len(pending),
+                already_saved=len(saved),
+                resent=len(pending) - len(saved),
+            )
+            for write in pending:
+                if write.record_id in saved:
+                    answers[write.key] = {"id": write.record_id, "success": True, "errors": []}
+            pending = [w for w in pending if w.record_id not in saved]
+            if not pending:
+                break
+            continue
+        if len(got) != len(pending):
+            raise FatalError(f"Salesforce answered {len(got)} results for {len(pending)} records")
+        answers.update((w.key, answer) for w, answer in zip(pending, got, strict=True))
+        break
+    return [answers[w.key] for w in batch]
 
 
 def _collection_outcome(
