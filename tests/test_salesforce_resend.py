@@ -135,3 +135,38 @@ def test_a_task_update_whose_answer_was_lost_is_not_saved_twice(org: FakeSalesfo
     assert saves(org, tasks, "Task") == [1, 1, 1, 1]
     assert all(outcomes[t].ok for t in tasks)
     assert org.count("composite") == 1
+
+
+def test_a_bulk_upload_whose_answer_was_lost_goes_into_a_new_job_not_twice_into_one(
+    org: FakeSalesforce,
+) -> None:
+    ids = org.seed_accounts(6)
+    org.fail_next("bulk_upload", Fault.answer_lost())
+    client = client_for(org, bulk_threshold=1)
+
+    with capture_logs() as logs:
+        outcomes = write_records(client, UPDATE, writes(ids), lambda _: None)
+
+    assert saves(org, ids) == [1] * 6
+    assert all(outcomes[i].ok for i in ids)
+    assert sorted(job.state for job in org.jobs.values()) == ["Aborted", "JobComplete"]
+    assert [c.status for c in org.calls_of("bulk_upload")] == [0, 201]
+    lost = [e for e in logs if e["event"] == "salesforce.answer_lost"]
+    assert [(e["kind"], e["records"], e["already_saved"], e["resent"]) for e in lost] == [
+        ("bulk_upload", 6, 0, 6)
+    ]
+
+
+def test_a_bulk_close_whose_answer_was_lost_is_resolved_by_the_jobs_state(
+    org: FakeSalesforce,
+) -> None:
+    ids = org.seed_accounts(4)
+    org.fail_next("bulk_close", Fault.answer_lost(timeout=True))
+    client = client_for(org, bulk_threshold=1)
+
+    outcomes = write_records(client, UPDATE, writes(ids), lambda _: None)
+
+    assert saves(org, ids) == [1] * 4
+    assert all(outcomes[i].ok for i in ids)
+    assert org.count("bulk_close") == 1
+    assert [job.state for job in org.jobs.values()] == ["JobComplete"]

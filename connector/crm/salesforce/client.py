@@ -310,20 +310,24 @@ class SalesforceClient:
         path: str,
         *,
         headers: Mapping[str, str] | None = None,
+        resend_after_loss: bool = True,
         **kwargs: Any,
     ) -> requests.Response:
         """A REST call whose body is not JSON (Bulk API 2.0 CSV), with the same care.
 
         Goes through simple-salesforce's own request method so that the session refresh and
         the usage header parsing apply here too. `headers` go by a request hook, so that the
-        call simple-salesforce resends after logging in again still carries them.
+        call simple-salesforce resends after logging in again still carries them. With
+        `resend_after_loss` false a lost answer raises `AnswerLostError` instead of a resend.
         """
         url = f"{self.sf.base_url}{path}"
         if headers:
             kwargs["auth"] = _CallHeaders(headers)
         # simple-salesforce has no public call for a CSV body that keeps its session handling.
         response: requests.Response = self._call(
-            kind, lambda: self.sf._call_salesforce(method, url, name=path, **kwargs)
+            kind,
+            lambda: self.sf._call_salesforce(method, url, name=path, **kwargs),
+            resend_after_loss=resend_after_loss,
         )
         self.budget.observe_header(response.headers.get("Sforce-Limit-Info"))
         return response
