@@ -226,3 +226,18 @@ def test_a_missing_jwt_key_file_is_fatal_and_names_the_file(tmp_path: Path) -> N
 
     with pytest.raises(FatalError, match=f"cannot read the JWT private key the file {missing}"):
         SalesforceClient.connect(settings, environ={"SF_CONSUMER_KEY": "consumer-key-1234"})
+
+
+def test_a_login_answered_by_a_page_is_refused_with_the_page_cut_short() -> None:
+    org = FakeSalesforce()
+    auth, environ = logins(org)["jwt"]
+    page = "<html><body>" + "Service unavailable. " * 100 + "</body></html>"
+    org.fail_next("login", Fault(503, page))
+
+    with org.running(), pytest.raises(FatalError) as refused:
+        SalesforceClient.connect(SalesforceSettings(auth=auth), environ=environ)
+
+    message = str(refused.value)
+    assert message.startswith("Salesforce refused the login: 503: <html><body>Service unavailable.")
+    assert message.endswith("…")
+    assert len(message) == len("Salesforce refused the login: 503: ") + 300

@@ -56,6 +56,7 @@ T = TypeVar("T")
 _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
 _PURPOSE = "to log in to Salesforce"
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_MAX_REASON = 300
 
 
 class BudgetExhaustedError(FatalError):
@@ -402,8 +403,11 @@ class _CallHeaders(AuthBase):
 
 
 def _login_reason(error: SalesforceAuthenticationFailed) -> str:
-    """Salesforce's own code and reason: `error.message` is simple-salesforce's template."""
+    """Salesforce's own code and reason: `error.message` is simple-salesforce's template.
+    A reason that is a whole page (a proxy's HTML) is cut short."""
     reason = redact(" ".join(str(error.auth_message or "").split())) or "no reason given"
+    if len(reason) > _MAX_REASON:
+        reason = reason[: _MAX_REASON - 1] + "…"
     code = str(error.code) if error.code is not None else ""
     if code and not reason.startswith(code):
         return f"{code}: {reason}"
