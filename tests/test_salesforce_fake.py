@@ -722,6 +722,36 @@ def test_faults_are_queued_per_kind_and_consumed_in_order(fake: Fake, sf: Salesf
     assert fake.api_calls_used == 4  # 403, 500, limits, describe: the drops never arrived
 
 
+def test_an_answer_lost_after_the_commit_keeps_the_work_done(fake: Fake, sf: Salesforce) -> None:
+    ids = fake.seed_accounts(2)
+    fake.fail_next("composite", Fault.answer_lost())
+    fake.fail_next("composite", Fault.answer_lost(timeout=True))
+    body = collection(
+        [{"attributes": {"type": "Account"}, "id": i, "Name": "Renamed"} for i in ids]
+    )
+
+    with pytest.raises(requests.ConnectionError):
+        sf.restful("composite/sobjects", method="PATCH", json=body)
+    with pytest.raises(requests.ReadTimeout):
+        sf.restful("composite/sobjects", method="PATCH", json=body)
+
+    assert [fake.account(i)["Name"] for i in ids] == ["Renamed", "Renamed"]
+    assert [fake.saves[("Account", i)] for i in ids] == [2, 2]
+    assert [c.status for c in fake.calls_of("composite")] == [0, 0]
+    assert fake.api_calls_used == 2  # both reached the org
+
+
+def test_a_session_expired_fault_ends_every_token(fake: Fake, sf: Salesforce) -> None:
+    fake.fail_next("limits", Fault.session_expired())
+
+    with pytest.raises(SalesforceExpiredSession):
+        sf.limits()
+    with pytest.raises(SalesforceExpiredSession):
+        sf.query("SELECT Id FROM Account")
+
+    assert [c.status for c in fake.calls] == [401, 401]
+
+
 def test_an_expired_given_token_answers_401(fake: Fake, sf: Salesforce) -> None:
     fake.expire_session()
 

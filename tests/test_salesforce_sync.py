@@ -259,6 +259,22 @@ def test_503s_locks_and_an_expired_session_end_in_a_complete_correct_write(
     assert rerun.changes.empty
 
 
+def test_a_collections_answer_lost_after_the_commit_saves_no_account_twice(
+    fake: FakeSalesforce,
+) -> None:
+    ids = fake.seed_accounts(200)
+    fake.fail_next("composite", Fault.answer_lost())
+
+    result = sync(fake, scores(200))
+    rerun = sync(fake, scores(200))
+
+    assert (result.outcomes["status"] == "written").sum() == 200
+    assert [fake.saves[("Account", i)] for i in ids] == [1] * 200
+    assert fake.count("composite") == 1
+    assert all(fake.account(i)["AR_Open_Balance__c"] == 100.0 for i in ids)
+    assert rerun.changes.empty
+
+
 def test_token_mode_cannot_log_in_again_and_says_so(fake: FakeSalesforce) -> None:
     fake.seed_accounts(2)
     connect = connector(fake)

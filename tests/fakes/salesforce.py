@@ -19,7 +19,10 @@ URLs and payloads simple-salesforce 1.12.10 sends and parses:
 Every REST call must carry a current token (`Authorization: Bearer ...`), counts against the
 daily allocation and is answered with `Sforce-Limit-Info: api-usage=USED/MAX`. Faults are
 queued per endpoint kind (`fail_next`), rows can be locked (`lock_records`), sessions expired
-(`expire_session`), Bulk jobs failed (`fail_bulk_job`). Every request is kept in `calls`.
+(`expire_session`, or at a given call with `Fault.session_expired`), Bulk jobs failed
+(`fail_bulk_job`), and an answer lost after the org committed the work (`Fault.answer_lost`).
+Every request is kept in `calls`; every save of a record (when its triggers and flows would
+run) is counted in `saves`.
 
     fake = FakeSalesforce()
     ids = fake.seed_accounts(3)
@@ -59,11 +62,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -597,6 +600,8 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     connection_error: bool = False
     timeout: bool = False
+    expires_session: bool = False
+    after_commit: bool = False
 
     @classmethod
     def http(cls, status: int, error_code: str, message: str) -> Fault:
@@ -621,6 +626,12 @@ class Fault:
         return cls.http(401, "INVALID_SESSION_ID", _SESSION_EXPIRED)
 
     @classmethod
+    def session_expired(cls) -> Fault:
+        """Every token issued so far stops working at this request, which answers 401
+        INVALID_SESSION_ID: a client that can log in again gets a new token and resends."""
+        return replace(cls.invalid_session(), expires_session=True)
+
+    @classmethod
     def request_limit_exceeded(cls) -> Fault:
         """Too many concurrent long-running requests (worth a retry after a pause)."""
         return cls.http(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
@@ -639,6 +650,12 @@ class Fault:
     def connection_reset(cls) -> Fault:
         """The request raises `requests.ConnectionError`; nothing reaches the org."""
         return cls(0, connection_error=True)
+
+    @classmethod
+    def answer_lost(cls, *, timeout: bool = False) -> Fault:
+        """The org does the work and commits it, then the answer is lost on the way back: the
+        request raises `requests.ConnectionError` (or `requests.ReadTimeout`)."""
+        return cls(0, connection_error=not timeout, timeout=timeout, after_commit=True)
 
     @classmethod
     def read_timeout(cls) -> Fault:
@@ -867,6 +884,12 @@ class _DirectAdapter(BaseAdapter):
 
     def close(self) -> None:
         """Nothing to release: no connections."""
+
+
+def _lose_answer(kind: str, fault: Fault) -> NoReturn:
+    if fault.timeout:
+        raise requests.ReadTimeout(f"fake Salesforce: read timed out after the commit ({kind})")
+    raise requests.ConnectionError(f"fake Salesforce: connection reset after the commit ({kind})")
 
 
 def _json_answer(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Answer:
@@ -1562,7 +1585,8 @@ class FakeSalesforce:
     (`add_object` adds one). `user_id` is the integration user; `add_user()` makes more and
     `users` lists them all, so that OwnerId references can name someone. Also public:
     `deleted` (Ids of deleted records), `jobs` (Bulk API 2.0 ingest jobs), `daily_used`.
-    Observation: `calls`, `count(kind)`, `calls_of(kind)`, `queries` (every SOQL statement),
+    Observation: `calls`, `count(kind)`, `calls_of(kind)`, `saves` (per record, how many
+    times it was saved, creation included), `queries` (every SOQL statement),
     `soql_literals` (every string literal as decoded), `api_calls_used`, `serving_seconds`
     (wall time spent answering requests, the fake's own cost).
     """
@@ -1629,6 +1653,7 @@ class FakeSalesforce:
         self._object_rules: dict[str, list[ValidationRule]] = {}
         self.jobs: dict[str, IngestJob] = {}
         self.calls: list[Call] = []
+        self.saves: Counter[tuple[str, str]] = Counter()  # (object, Id) -> times saved
         self.queries: list[str] = []
         self.soql_literals: list[str] = []
         # Objects the integration user may not read: Salesforce answers a query FROM one
@@ -2051,7 +2076,7 @@ class FakeSalesforce:
     def _dispatch(self, kind: str, handler: Handler, request: _Request) -> Answer:
         self._note_written(kind, request)
         fault = self._faults.get(kind)
-        if fault:
+        if fault and not fault[0].after_commit:
             return self._fault_answer(kind, fault.popleft())
         if kind == "login":
             return handler(request)
@@ -2063,13 +2088,21 @@ class FakeSalesforce:
         if self.daily_used >= self.daily_max:
             return _json_answer(403, Fault.daily_limit_exceeded().body, self._usage_header())
         self.daily_used += 1
-        try:
-            status, headers, body = handler(request)
-        except _ApiError as error:
-            status, headers, body = _json_answer(error.status, error.body())
+        status, headers, body = self._handle(handler, request)
+        if fault:  # the work is done and kept; only its answer goes missing
+            _lose_answer(kind, fault.popleft())
         return status, {**headers, **self._usage_header()}, body
 
+    @staticmethod
+    def _handle(handler: Handler, request: _Request) -> Answer:
+        try:
+            return handler(request)
+        except _ApiError as error:
+            return _json_answer(error.status, error.body())
+
     def _fault_answer(self, kind: str, fault: Fault) -> Answer:
+        if fault.expires_session:
+            self._tokens.clear()
         if fault.connection_error:
             raise requests.ConnectionError(f"fake Salesforce: connection reset ({kind})")
         if fault.timeout:
@@ -2711,6 +2744,7 @@ class FakeSalesforce:
             row = store[record_id]
             row.update(values)
         row["LastModifiedDate"] = now
+        self.saves[(sobject, record_id)] += 1
         self._apply_computed(sobject, row)
 
     def _body_changes(self, sobject: str, body: dict[str, Any]) -> dict[str, Any]:

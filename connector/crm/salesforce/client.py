@@ -3,6 +3,11 @@
 simple-salesforce retries nothing but an expired session (and only when it logged in itself):
 5xx answers, connection errors, lock errors and concurrency limits are retried here, with
 tenacity, a bounded number of times. Every call first checks the API budget.
+
+When simple-salesforce logs in again it rebuilds its `headers` and resends the call without
+the call's own `headers=`: so `Sforce-Call-Options` lives on the requests session, and a
+call's own headers (a Bulk CSV upload's `Content-Type`) are set by a request hook that the
+resend keeps.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, TypeVar
 import jwt
 import requests
 import structlog
+from requests.auth import AuthBase
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -34,7 +40,8 @@ from tenacity import (
 )
 
 from arsync.errors import FatalError, RetriableError
-from arsync.redact import register_secret
+from arsync.redact import redact, register_secret
+from connector.crm.salesforce.readback import AnswerLostError
 from connector.crm.salesforce.settings import (
     JwtAuth,
     PasswordAuth,
@@ -49,6 +56,7 @@ T = TypeVar("T")
 _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
 _PURPOSE = "to log in to Salesforce"
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_MAX_REASON = 300
 
 
 class BudgetExhaustedError(FatalError):
@@ -109,6 +117,14 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+def answer_may_be_lost(error: BaseException) -> bool:
+    """The request may have reached Salesforce and been acted on: only a connect timeout
+    says for sure that it never left."""
+    return isinstance(error, requests.ConnectionError | requests.Timeout) and not isinstance(
+        error, requests.ConnectTimeout
+    )
+
+
 def _nothing_was_done(error: BaseException) -> bool:
     """Refused before any work (a concurrency limit, a lock): safe to send again even when
     sending twice would not be."""
@@ -133,7 +149,8 @@ class SalesforceClient:
         self.sf = sf
         self.settings = settings
         self.budget = ApiBudget(settings.max_daily_api_share)
-        sf.headers["Sforce-Call-Options"] = f"client={settings.client_name}"
+        # On the session, not sf.headers: simple-salesforce rebuilds those when it logs in again.
+        sf.session.headers["Sforce-Call-Options"] = f"client={settings.client_name}"
 
     @classmethod
     def connect(
@@ -167,9 +184,7 @@ class SalesforceClient:
             else:
                 sf = cls._jwt_login(auth, settings, environ, common)
         except SalesforceAuthenticationFailed as error:
-            raise FatalError(
-                f"Salesforce refused the login: {error.code}: {error.message}"
-            ) from None
+            raise FatalError(f"Salesforce refused the login: {_login_reason(error)}") from None
         except requests.RequestException as error:
             raise FatalError(f"cannot reach Salesforce to log in: {type(error).__name__}") from None
         register_secret(sf.session_id)
@@ -237,11 +252,16 @@ class SalesforceClient:
     def update_collection(
         self, sobject: str, records: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """sObject Collections update, allOrNone false: one answer per record, in order."""
+        """sObject Collections update, allOrNone false: one answer per record, in order.
+
+        Not resent when its answer is lost (`AnswerLostError`): saving a record twice runs
+        its triggers and flows twice, so the caller reads back what was saved first.
+        """
         body = self._collection_body(sobject, records)
         result = self._call(
             "composite",
             lambda: self.sf.restful("composite/sobjects", method="PATCH", json=body),
+            resend_after_loss=False,
         )
         return list(result or [])
 
@@ -284,30 +304,60 @@ class SalesforceClient:
             self.budget.observe(daily["Max"] - daily["Remaining"], daily["Max"])
         return result
 
-    def raw(self, kind: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def raw(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        resend_after_loss: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
         """A REST call whose body is not JSON (Bulk API 2.0 CSV), with the same care.
 
         Goes through simple-salesforce's own request method so that the session refresh and
-        the usage header parsing apply here too.
+        the usage header parsing apply here too. `headers` go by a request hook, so that the
+        call simple-salesforce resends after logging in again still carries them. With
+        `resend_after_loss` false a lost answer raises `AnswerLostError` instead of a resend.
         """
         url = f"{self.sf.base_url}{path}"
+        if headers:
+            kwargs["auth"] = _CallHeaders(headers)
         # simple-salesforce has no public call for a CSV body that keeps its session handling.
         response: requests.Response = self._call(
-            kind, lambda: self.sf._call_salesforce(method, url, name=path, **kwargs)
+            kind,
+            lambda: self.sf._call_salesforce(method, url, name=path, **kwargs),
+            resend_after_loss=resend_after_loss,
         )
         self.budget.observe_header(response.headers.get("Sforce-Limit-Info"))
         return response
 
-    def _call(self, kind: str, call: Callable[[], T], *, idempotent: bool = True) -> T:
+    def _call(
+        self,
+        kind: str,
+        call: Callable[[], T],
+        *,
+        idempotent: bool = True,
+        resend_after_loss: bool = True,
+    ) -> T:
         """`call`, counted and budgeted; retried when transient, if sending it twice is safe.
 
         A create is not: when the connection drops, Salesforce may have made the records,
         and sending them again would make them twice. It fails instead, and the next run
-        finds what was made (arsync reads before it creates).
+        finds what was made (arsync reads before it creates). An update whose answer is lost
+        (`resend_after_loss` false) raises `AnswerLostError`: its caller reads back the
+        records and resends only what was not saved.
         """
         retry = self.settings.retry
+
+        def worth_retrying(error: BaseException) -> bool:
+            if not idempotent:
+                return _nothing_was_done(error)
+            return is_transient(error) and (resend_after_loss or not answer_may_be_lost(error))
+
         retrying = Retrying(
-            retry=retry_if_exception(is_transient if idempotent else _nothing_was_done),
+            retry=retry_if_exception(worth_retrying),
             stop=stop_after_attempt(retry.max_attempts),
             wait=wait_exponential_jitter(
                 multiplier=retry.initial_wait_seconds, max=retry.max_wait_seconds
@@ -329,6 +379,8 @@ class SalesforceClient:
                     self._observe_usage()
                     return result
         except (requests.RequestException, SalesforceError) as error:
+            if idempotent and not resend_after_loss and answer_may_be_lost(error):
+                raise AnswerLostError(kind) from error
             raise _fatal(kind, error, retry.max_attempts) from None
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
@@ -336,6 +388,30 @@ class SalesforceClient:
         usage = self.sf.api_usage.get("api-usage")
         if usage is not None:
             self.budget.observe(int(usage.used), int(usage.total))
+
+
+class _CallHeaders(AuthBase):
+    """Headers of one call, set on the prepared request (after the session's and
+    simple-salesforce's own): its resend after a new login drops `headers=` but keeps `auth=`."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = dict(headers)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self.headers)
+        return request
+
+
+def _login_reason(error: SalesforceAuthenticationFailed) -> str:
+    """Salesforce's own code and reason: `error.message` is simple-salesforce's template.
+    A reason that is a whole page (a proxy's HTML) is cut short."""
+    reason = redact(" ".join(str(error.auth_message or "").split())) or "no reason given"
+    if len(reason) > _MAX_REASON:
+        reason = reason[: _MAX_REASON - 1] + "…"
+    code = str(error.code) if error.code is not None else ""
+    if code and not reason.startswith(code):
+        return f"{code}: {reason}"
+    return reason
 
 
 def _fatal(kind: str, error: Exception, attempts: int) -> FatalError:

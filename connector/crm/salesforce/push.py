@@ -21,6 +21,7 @@ import structlog
 
 from arsync.errors import FatalError
 from connector.crm.salesforce.plan import ID_FIELD, AccountUpdate
+from connector.crm.salesforce.readback import AnswerLostError, already_saved
 
 if TYPE_CHECKING:
     from connector.crm.salesforce.client import SalesforceClient
@@ -163,8 +164,7 @@ def _collections(
     for start in range(0, len(writes), size):
         batch = writes[start : start + size]
         if operation.kind == "update":
-            records = [{"id": w.record_id, **w.values} for w in batch]
-            answers = client.update_collection(operation.sobject, records)
+            answers = _update_once(client, operation.sobject, batch)
         elif operation.kind == "upsert":
             records = [dict(w.values) for w in batch]
             answers = client.upsert_collection(operation.sobject, operation.key_field, records)
@@ -175,6 +175,51 @@ def _collections(
         for write, answer in zip(batch, answers, strict=True):
             results[write.key] = _collection_outcome(write, answer, operation)
     return results
+
+
+def _update_once(
+    client: SalesforceClient, sobject: str, batch: Sequence[RecordWrite]
+) -> list[dict[str, Any]]:
+    """One Collections update of `batch`, each record saved at most once.
+
+    When an answer is lost, the records are read back: those already holding every value
+    sent were saved (a success); only the others are sent again, a bounded number of times.
+    """
+    attempts = client.settings.retry.max_attempts
+    answers: dict[str, dict[str, Any]] = {}
+    pending = list(batch)
+    for attempt in range(1, attempts + 1):
+        try:
+            got = client.update_collection(
+                sobject, [{"id": w.record_id, **w.values} for w in pending]
+            )
+        except AnswerLostError as lost:
+            if attempt == attempts:
+                raise FatalError(
+                    f"Salesforce did not answer the {lost.kind} call after {attempts} attempts "
+                    "(the answer was lost each time)"
+                ) from None
+            saved = already_saved(client, sobject, {str(w.record_id): w.values for w in pending})
+            log.warning(
+                "salesforce.answer_lost",
+                kind=lost.kind,
+                sobject=sobject,
+                records=len(pending),
+                already_saved=len(saved),
+                resent=len(pending) - len(saved),
+            )
+            for write in pending:
+                if write.record_id in saved:
+                    answers[write.key] = {"id": write.record_id, "success": True, "errors": []}
+            pending = [w for w in pending if w.record_id not in saved]
+            if not pending:
+                break
+            continue
+        if len(got) != len(pending):
+            raise FatalError(f"Salesforce answered {len(got)} results for {len(pending)} records")
+        answers.update((w.key, answer) for w, answer in zip(pending, got, strict=True))
+        break
+    return [answers[w.key] for w in batch]
 
 
 def _collection_outcome(
@@ -254,31 +299,8 @@ def _bulk_job(
     sleep: Callable[[float], None],
 ) -> dict[str, RecordOutcome]:
     settings = client.settings
-    body = {
-        "object": operation.sobject,
-        "operation": operation.kind,
-        "contentType": "CSV",
-        "lineEnding": "LF",
-        "columnDelimiter": "COMMA",
-    }
-    if operation.kind == "upsert":
-        body["externalIdFieldName"] = operation.key_field
-    job_id = client.raw("bulk_create", "POST", "jobs/ingest", json=body).json()["id"]
-    log.info(
-        "salesforce.bulk_job_created",
-        job_id=job_id,
-        sobject=operation.sobject,
-        operation=operation.kind,
-        records=len(writes),
-    )
-    client.raw(
-        "bulk_upload",
-        "PUT",
-        f"jobs/ingest/{job_id}/batches",
-        data=records_csv(writes, with_id=operation.kind == "update").encode("utf-8"),
-        headers={"Content-Type": "text/csv"},
-    )
-    client.raw("bulk_close", "PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
+    job_id = _loaded_job(client, operation, writes)
+    _close_job(client, job_id)
     deadline = time.monotonic() + settings.bulk_timeout_seconds
     while True:
         state = client.raw("bulk_status", "GET", f"jobs/ingest/{job_id}").json()
@@ -295,6 +317,102 @@ def _bulk_job(
         failed=state.get("numberRecordsFailed"),
     )
     return _bulk_outcomes(client, job_id, operation, writes, state.get("errorMessage"))
+
+
+def _loaded_job(
+    client: SalesforceClient, operation: Operation, writes: Sequence[RecordWrite]
+) -> str:
+    """A new ingest job holding the CSV of `writes` exactly once; its Id.
+
+    Creating a job twice is harmless (an empty Open job is never processed), uploading twice
+    into one job is not (each row would be saved twice). So an upload whose answer is lost
+    is not resent: that job is aborted, never to be processed, and a new one takes the data.
+    """
+    body = {
+        "object": operation.sobject,
+        "operation": operation.kind,
+        "contentType": "CSV",
+        "lineEnding": "LF",
+        "columnDelimiter": "COMMA",
+    }
+    if operation.kind == "upsert":
+        body["externalIdFieldName"] = operation.key_field
+    data = records_csv(writes, with_id=operation.kind == "update").encode("utf-8")
+    attempts = client.settings.retry.max_attempts
+    for attempt in range(1, attempts + 1):
+        job_id = str(client.raw("bulk_create", "POST", "jobs/ingest", json=body).json()["id"])
+        log.info(
+            "salesforce.bulk_job_created",
+            job_id=job_id,
+            sobject=operation.sobject,
+            operation=operation.kind,
+            records=len(writes),
+        )
+        try:
+            client.raw(
+                "bulk_upload",
+                "PUT",
+                f"jobs/ingest/{job_id}/batches",
+                data=data,
+                headers={"Content-Type": "text/csv"},
+                resend_after_loss=False,
+            )
+            return job_id
+        except AnswerLostError as lost:
+            log.warning(
+                "salesforce.answer_lost",
+                kind=lost.kind,
+                sobject=operation.sobject,
+                job_id=job_id,
+                records=len(writes),
+                already_saved=0,  # an Open job saves nothing
+                resent=len(writes) if attempt < attempts else 0,
+            )
+            _abort_job(client, job_id)
+    raise FatalError(
+        f"Salesforce did not answer the bulk_upload call after {attempts} attempts "
+        "(the answer was lost each time)"
+    )
+
+
+def _abort_job(client: SalesforceClient, job_id: str) -> None:
+    """Abort an Open job; if this answer is lost too, the job is Aborted or still Open, and
+    an Open job that is never closed is never processed either."""
+    try:
+        client.raw(
+            "bulk_abort",
+            "PATCH",
+            f"jobs/ingest/{job_id}",
+            json={"state": "Aborted"},
+            resend_after_loss=False,
+        )
+    except AnswerLostError:
+        return
+
+
+def _close_job(client: SalesforceClient, job_id: str) -> None:
+    """Mark the upload complete. A close whose answer is lost is resolved by the job's
+    state: closed already (anything but Open), or closed again."""
+    attempts = client.settings.retry.max_attempts
+    for _attempt in range(attempts):
+        try:
+            client.raw(
+                "bulk_close",
+                "PATCH",
+                f"jobs/ingest/{job_id}",
+                json={"state": "UploadComplete"},
+                resend_after_loss=False,
+            )
+            return
+        except AnswerLostError as lost:
+            state = client.raw("bulk_status", "GET", f"jobs/ingest/{job_id}").json()["state"]
+            log.warning("salesforce.answer_lost", kind=lost.kind, job_id=job_id, state=state)
+            if state != "Open":
+                return
+    raise FatalError(
+        f"Salesforce did not answer the bulk_close call after {attempts} attempts "
+        "(the answer was lost each time)"
+    )
 
 
 def _bulk_outcomes(
