@@ -10,12 +10,21 @@ from pathlib import Path
 import pytest
 import structlog
 from hypothesis import settings
+from hypothesis_budget import DEFAULT_EXAMPLES, examples
 
 from jobs.logging import unroute_standard_logging
 
 # CI: the same examples on every run (a red build is reproducible, a green one is not luck), no
-# example database to keep, no deadline on a shared 2-core machine. Elsewhere: random examples.
-settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+# example database to keep, no deadline on a shared 2-core machine, a share of the examples
+# (tests/hypothesis_budget.py). Elsewhere: random examples, as many as each property asks.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    max_examples=examples(DEFAULT_EXAMPLES),
+)
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 

@@ -11,6 +11,7 @@ import pytest
 from factories import build, credit_memo, customer, day, invoice, payment
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from arsync.records import CanonicalRecord, InvoiceStatus
 from scoring import CurrencyTable, ScoringSettings, score_accounts
@@ -145,7 +146,7 @@ def ledgers(draw: st.DrawFn) -> list[CanonicalRecord]:
     return records
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(records=ledgers(), as_of=dates)
 def test_money_is_conserved_across_buckets(records: list[CanonicalRecord], as_of: dt.date) -> None:
     scores = score(*records, as_of=as_of)
@@ -157,7 +158,7 @@ def test_money_is_conserved_across_buckets(records: list[CanonicalRecord], as_of
     assert overdue.tolist() == scores["overdue_balance"].tolist()
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(records=ledgers(), as_of=dates, seed=st.integers(0, 2**32))
 def test_scores_do_not_depend_on_record_order(
     records: list[CanonicalRecord], as_of: dt.date, seed: int

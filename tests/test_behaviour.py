@@ -11,6 +11,7 @@ import pytest
 from factories import build, credit_memo, customer, day, invoice, payment
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from ledger_strategies import consistent_ledgers, shuffled
 
 from arsync.ledger import Ledger
@@ -246,7 +247,7 @@ def test_empty_ledger_gives_an_empty_frame() -> None:
 as_of_dates = st.dates(min_value=dt.date(2025, 1, 1), max_value=dt.date(2027, 3, 31))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(records=consistent_ledgers(), as_of=as_of_dates, seed=st.integers(0, 2**32 - 1))
 def test_behaviour_does_not_depend_on_row_order(
     records: list[CanonicalRecord], as_of: dt.date, seed: int
@@ -259,7 +260,7 @@ def test_behaviour_does_not_depend_on_row_order(
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(records=consistent_ledgers(), as_of=as_of_dates, grace=st.integers(0, 30))
 def test_shares_are_shares_and_counts_nest(
     records: list[CanonicalRecord], as_of: dt.date, grace: int

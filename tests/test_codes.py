@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from ledger_strategies import consistent_ledgers
 
 from arsync import parallel
@@ -25,7 +26,7 @@ ids = st.one_of(st.text(alphabet="AC01-é ", min_size=0, max_size=4), st.none())
 dtypes = st.sampled_from([object, "string", "string[pyarrow]", "str"])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(columns=st.lists(st.lists(ids, max_size=12), min_size=1, max_size=4), dtype=dtypes)
 def test_shared_codes_are_one_factorisation_in_order_of_first_appearance(
     columns: list[list[str | None]], dtype: object
@@ -48,7 +49,7 @@ def test_codes_of_arrow_text_and_of_python_text_agree() -> None:
     assert [c.tolist() for c in shared_codes(arrow, python)] == [[0, 1, 0, -1], [0, 1, 0, -1]]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(cells=st.lists(ids, max_size=12), text=st.sampled_from(["void", "", "A", "é"]), dtype=dtypes)
 def test_equals_text_is_the_cell_by_cell_comparison(
     cells: list[str | None], text: str, dtype: object
@@ -58,7 +59,7 @@ def test_equals_text_is_the_cell_by_cell_comparison(
     assert equals_text(column, text).tolist() == [cell == text for cell in cells]
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(cells=st.lists(st.text(alphabet="AC01-é ", max_size=4), max_size=12), dtype=dtypes)
 def test_as_str_is_the_column_a_frame_infers_from_the_objects(
     cells: list[str], dtype: object
@@ -92,7 +93,7 @@ def test_parallel_work_comes_back_in_order_and_fails_as_one_after_the_other() ->
         parallel.each(fail_on_three, items, rows=parallel.WORTH_IT)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(records=consistent_ledgers())
 def test_the_builders_invoice_rows_are_those_found_by_id(records: list[CanonicalRecord]) -> None:
     builder = LedgerBuilder(currencies={"USD", "EUR"})

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from arsync.csv_safety import safe_frame
 from arsync.frame_csv import write_safe_csv
@@ -172,7 +173,7 @@ def written(frame: pd.DataFrame) -> tuple[bytes, bytes]:
         return old.read_bytes(), new.read_bytes()
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(frames())
 def test_bytes_are_those_of_safe_frame_to_csv(frame: pd.DataFrame) -> None:
     old, new = written(frame)

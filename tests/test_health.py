@@ -12,6 +12,7 @@ import pytest
 from factories import build, customer, day, invoice, payment
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from ledger_strategies import consistent_ledgers, shuffled
 
 from arsync.ledger import Ledger
@@ -500,7 +501,7 @@ def pair_scores(
     return first, second
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(row=feature_rows(), values=st.lists(maybe_nan, min_size=2, max_size=2), hs=health_settings)
 def test_score_never_rises_with_lateness(
     row: dict[str, Any], values: list[float], hs: HealthSettings
@@ -512,7 +513,7 @@ def test_score_never_rises_with_lateness(
     assert first >= second
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     row=feature_rows(),
     shares=st.lists(st.floats(0, 1), min_size=2, max_size=2),
@@ -528,7 +529,7 @@ def test_score_never_rises_with_the_overdue_aged_or_disputed_share(
     assert first >= second
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(rows=st.lists(feature_rows(), min_size=1, max_size=5), hs=health_settings)
 def test_score_stays_within_0_and_100_and_points_add_up(
     rows: list[dict[str, Any]], hs: HealthSettings
@@ -568,7 +569,9 @@ def ledgers_with_twins(draw: st.DrawFn) -> list[CanonicalRecord]:
 
 
 # No shrinking: a failure names the column that differs, and shrinking whole ledgers is slow.
-@settings(max_examples=20, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(
+    max_examples=examples(20), deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate]
+)
 @given(records=ledgers_with_twins(), as_of=as_of_dates, seed=st.integers(0, 2**32 - 1))
 def test_scoring_a_ledger_is_deterministic_and_independent_of_row_order(
     records: list[CanonicalRecord], as_of: dt.date, seed: int

@@ -8,6 +8,7 @@ from decimal import Decimal
 from factories import build, customer, day, invoice, payment
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from ledger_strategies import consistent_ledgers
 
 from arsync.records import CanonicalRecord
@@ -57,7 +58,7 @@ def test_a_payment_after_the_as_of_date_leaves_the_invoice_open_then() -> None:
     assert invoice_lines(ledger, day("2026-07-02")).loc[0, "status"] == "paid"
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(records=consistent_ledgers(), as_of=st.dates(dt.date(2025, 6, 1), dt.date(2027, 1, 31)))
 def test_open_lines_add_up_to_each_accounts_open_balance(
     records: list[CanonicalRecord], as_of: dt.date

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from arsync.codes import positions
 
 ids = st.text(alphabet="AC01-", min_size=1, max_size=4)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     among=st.lists(ids, unique=True, max_size=12),
     keys=st.lists(st.one_of(ids, st.none()), max_size=20),

@@ -14,6 +14,7 @@ import pytest
 from factories import build, customer, day, invoice, payment
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from ledger_strategies import consistent_ledgers, shuffled
 
 from arsync.ledger import Ledger
@@ -218,7 +219,7 @@ def test_periods_come_from_the_settings() -> None:
     assert c1["cei"] == pytest.approx(50)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(records=consistent_ledgers(), as_of=st.dates(dt.date(2025, 1, 1), dt.date(2027, 3, 31)))
 def test_open_ar_agrees_with_the_aging(records: list[CanonicalRecord], as_of: dt.date) -> None:
     ledger = ledger_of(*records)
@@ -247,7 +248,7 @@ def test_empty_ledger() -> None:
 as_of_dates = st.dates(min_value=dt.date(2025, 1, 1), max_value=dt.date(2027, 3, 31))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(records=consistent_ledgers(), as_of=as_of_dates, seed=st.integers(0, 2**32 - 1))
 def test_kpis_do_not_depend_on_row_order(
     records: list[CanonicalRecord], as_of: dt.date, seed: int
@@ -262,7 +263,7 @@ def test_kpis_do_not_depend_on_row_order(
         )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     records=consistent_ledgers(),
     as_of=as_of_dates,

@@ -12,6 +12,7 @@ import pytest
 from factories import customer, invoice, payment
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from ledger_strategies import consistent_ledgers
 
 from arsync.frames import LOCATION, STREAM, RecordFrame, records_to_frames, rows_to_frame
@@ -119,7 +120,7 @@ def assert_same_ledger(actual: Ledger, expected: Ledger) -> None:
 # --- the same Ledger whichever way the rows came -------------------------------------------
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(records=consistent_ledgers())
 def test_frames_and_records_give_the_same_ledger(records: list[CanonicalRecord]) -> None:
     by_record = LedgerBuilder(currencies={"USD", "EUR"})
@@ -553,7 +554,7 @@ def messy_batches(draw: st.DrawFn) -> list[RecordFrame]:
     return found
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(batches=messy_batches(), rejected=st.integers(0, 3))
 def test_every_row_that_reaches_the_builder_is_in_exactly_one_bucket(
     batches: list[RecordFrame], rejected: int

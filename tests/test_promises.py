@@ -10,6 +10,7 @@ import pandas as pd
 from factories import build, customer, day, invoice, payment
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from arsync.records import CanonicalRecord
 from scoring import CurrencyTable, ScoringSettings, score_accounts
@@ -169,7 +170,7 @@ def test_a_dispute_opened_in_the_crm_comes_before_dunning() -> None:
     assert row["next_action"] == "resolve_dispute"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     days_late=st.integers(1, 200),
     amount=st.integers(1, 5000),

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from pydantic import ValidationError
 
 from arsync.frames import FIELDS, LOCATION, MONEY_FIELDS, STREAM, RecordFrame
@@ -279,37 +280,37 @@ def assert_same_verdicts(kind: str, rows: list[dict[str, Any]]) -> None:
                 assert cell == value, (name, cell, value)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(rows_of("customer"))
 def test_customer_rules_match_the_model(rows: list[dict[str, Any]]) -> None:
     assert_same_verdicts("customer", rows)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(rows_of("invoice"))
 def test_invoice_rules_match_the_model(rows: list[dict[str, Any]]) -> None:
     assert_same_verdicts("invoice", rows)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(rows_of("payment"))
 def test_payment_rules_match_the_model(rows: list[dict[str, Any]]) -> None:
     assert_same_verdicts("payment", rows)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(rows_of("credit_memo"))
 def test_credit_memo_rules_match_the_model(rows: list[dict[str, Any]]) -> None:
     assert_same_verdicts("credit_memo", rows)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(rows_of("application"))
 def test_application_rules_match_the_model(rows: list[dict[str, Any]]) -> None:
     assert_same_verdicts("application", rows)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(
     amount=st.integers(1, 10**6),
     parts=st.lists(st.integers(1, 10**6), max_size=4),

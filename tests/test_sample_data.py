@@ -17,6 +17,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from arsync.ledger import (
     APPLICATION_COLUMNS,
@@ -113,7 +114,7 @@ def test_no_customers_gives_an_empty_typed_ledger() -> None:
 # --- invariants --------------------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     customers=st.integers(0, 30),
     seed=st.integers(0, 2**63),
@@ -136,7 +137,7 @@ def test_invariants_hold_for_any_seed(
     assert_archetype_promises(generated)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(customers=st.integers(1, 12), seed=st.integers(0, 2**32))
 def test_records_pass_the_canonical_and_ledger_rules(customers: int, seed: int) -> None:
     generated = generate_ledger(customers, seed=seed, end_date=END, invoices_per_customer=8)
