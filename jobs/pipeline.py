@@ -25,6 +25,7 @@ from arsync.quarantine import Quarantine, QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
+from connector.crm.salesforce.related import ChangeOutcome
 from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
 from jobs import late_risk
 from jobs.as_of_check import as_of_warning
@@ -59,7 +60,7 @@ from jobs.reconciliation import (
     held_outcomes,
     out_of_line,
 )
-from jobs.related import sync_related
+from jobs.related import confirmed_records, sync_related
 from jobs.settings import RunSettings
 from jobs.sources import build_source
 from jobs.state import StateStore
@@ -481,15 +482,26 @@ class Reached:
     """How far a run got, filled in step by step: what a run that fails records of itself.
 
     `loaded` once the ledger is loaded (the data's as-of date, the rows read), `scores` once
-    scored, `pushed` the Account push as far as Salesforce confirmed it, batch by batch;
-    `crm` once every CRM write is done, and `outputs` once the out/ files are written.
+    scored, `pushed` the Account push and `records` the invoice and Task writes as far as
+    Salesforce confirmed them, batch by batch; `crm` once every CRM write is done, and
+    `outputs` once the out/ files are written.
     """
 
     loaded: LoadedLedger | None = None
     scores: pd.DataFrame | None = None
     pushed: Pushed = field(default_factory=Pushed)
+    records: list[ChangeOutcome] = field(default_factory=list)
     crm: CrmResult | None = None
     outputs: dict[str, Path] | None = None
+
+    def crm_result(self) -> CrmResult | None:
+        """What the CRM stage did, or as far as Salesforce confirmed it (None: no plan)."""
+        if self.crm is not None:
+            return self.crm
+        crm = self.pushed.result()
+        if crm is not None and self.records:
+            crm.records = confirmed_records(self.records)
+        return crm
 
 
 def record_failure(
@@ -505,7 +517,7 @@ def record_failure(
     watermarks: the next run redoes the work.
     """
     loaded = reached.loaded
-    crm = reached.crm or reached.pushed.result()
+    crm = reached.crm_result()
     state.finish_run(
         run_id,
         status="failed",
@@ -775,6 +787,7 @@ def _sync_steps(
                 quarantined_invoices=frozenset(
                     e.record_id for e in quarantine if e.record_type == "invoice" and e.record_id
                 ),
+                on_confirmed=reached.records.extend,
             )
     if held:
         unwritten = held_outcomes(loaded.balances, held, list(crm.outcomes.columns))

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from fakes.salesforce import FakeSalesforce, Fault, canonical_id
+from simple_salesforce.api import Salesforce
+from test_related_records import _set_sections
 from test_run_safety import (
     COLLECTION_SIZE,
     Project,
@@ -161,3 +164,38 @@ def test_the_run_after_one_failed_mid_push_writes_every_suggested_field_nobody_t
     assert code == 0, output
     assert _rows(project.folder / "out/plan.csv") == []
     assert [r["field"] for r in _rows(project.folder / "out/conflicts.csv")] == [EDITED]
+
+
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
+def test_a_run_failed_while_writing_tasks_counts_the_invoice_records_it_wrote(
+    project: Project, org: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invoice records are upserted, then Tasks created; the first Task create's answer is
+    lost (the org made them): the run fails, having confirmed the invoices and no Task."""
+    mapping = project.folder / "mappings/salesforce_account.yaml"
+    _set_sections(mapping, "invoices: {enabled: true}\ntasks: {enabled: true}\n")
+    restful = Salesforce.restful
+
+    def task_answer_lost(self: Salesforce, path: str, *args: Any, **kwargs: Any) -> Any:
+        answer = restful(self, path, *args, **kwargs)
+        if path == "composite/sobjects" and kwargs.get("method") == "POST":
+            raise requests.ConnectionError("connection reset after the org answered")
+        return answer
+
+    monkeypatch.setattr(Salesforce, "restful", task_answer_lost)
+    code, output, _ = cli(project, "run")
+
+    assert code == 3, output
+    invoices = len(org.records("AR_Invoice__c"))
+    assert invoices > 0
+    assert len(org.records("Task")) > 0  # made, but never confirmed
+    with project.store() as store:
+        (failed,) = store.recent_runs()
+    records = {k: n for k, n in failed.counts.items() if k.startswith(("AR_Invoice__c", "Task"))}
+    assert records == {"AR_Invoice__c_create_written": invoices}
+    rows = _rows(project.folder / "out/records.csv")
+    assert {(r["object"], r["action"], r["status"]) for r in rows} == {
+        ("AR_Invoice__c", "create", "written")
+    }
+    assert len(rows) == invoices
+    assert failed.counts["accounts_written"] == 59
