@@ -434,6 +434,8 @@ def runs_show(
         out.print(f"[red]Error:[/red] {escaped(record.error)}", markup=True, highlight=False)
     counts = ", ".join(f"{name} {count:,}" for name, count in sorted(record.counts.items()))
     out.print(plain(counts))
+    if record.status == "failed" and "accounts_changed" in record.counts:
+        out.print(plain(_stopped_line(record.counts)), highlight=False)
     if record.accounting:
         out.print(_accounting_table(record.accounting))
     if record.model is not None:
@@ -463,6 +465,16 @@ def runs_show(
     out.print(accounts)
     if out_of_line:
         out.print(_reconciliation_table(out_of_line))
+
+
+def _stopped_line(counts: dict[str, int]) -> str:
+    """What a failed run that had planned did before it stopped: what Salesforce confirmed."""
+    return (
+        f"Before it stopped: {counts.get('accounts_written', 0):,} of "
+        f"{counts['accounts_changed']:,} Accounts to change written, "
+        f"{counts.get('accounts_failed', 0):,} refused by Salesforce; the next run plans "
+        "again from what Salesforce holds and writes the rest."
+    )
 
 
 def _reconciliation_table(rows: list[dict[str, Any]]) -> Table:

@@ -94,6 +94,62 @@ class CrmResult:
         return int((self.outcomes["status"] == "ambiguous").sum()) if len(self.outcomes) else 0
 
 
+@dataclass
+class Pushed:
+    """The Account push as far as Salesforce confirmed it, batch by batch: what a run that
+    stops half-way records (outcomes and written values) and writes to its outputs.
+
+    Set by `sync_crm` once it has planned; `outcomes` (by Account Id, the latest answer)
+    grows with each confirmed batch, so it never holds a value Salesforce did not confirm.
+    """
+
+    plan: Plan | None = None
+    desired: pd.DataFrame | None = None
+    client: SalesforceClient | None = None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def confirm(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            self.outcomes[outcome.account_id] = outcome
+
+    def result(self) -> CrmResult | None:
+        """What was planned, with the outcomes confirmed so far (None: nothing planned)."""
+        if self.plan is None or self.desired is None:
+            return None
+        updates = self.plan.updates
+        confirmed = [self.outcomes[u.account_id] for u in updates if u.account_id in self.outcomes]
+        calls = dict(self.client.budget.calls) if self.client is not None else {}
+        return _result(self.plan, self.desired, confirmed, calls)
+
+
+def _result(
+    plan: Plan, desired: pd.DataFrame, outcomes: list[Outcome], api_calls: dict[str, int]
+) -> CrmResult:
+    """The plan's changes and conflicts, the outcomes given, and the values they wrote."""
+    by_account = {u.account_id: u for u in plan.updates}
+    written = [
+        (o.account_id, name, value)
+        for o in outcomes
+        if o.status is Status.WRITTEN
+        for name, value in by_account[o.account_id].changes.items()
+    ]
+    conflicts = pd.DataFrame(
+        [
+            (c.customer_id, c.account_id, c.field, c.current, c.last_written, c.proposed)
+            for c in plan.conflicts
+        ],
+        columns=CONFLICT_COLUMNS,
+    )
+    return CrmResult(
+        _changes(plan, desired),
+        _outcomes(plan, outcomes),
+        online=True,
+        api_calls=api_calls,
+        conflicts=conflicts,
+        written=written,
+    )
+
+
 def offline(desired: pd.DataFrame) -> CrmResult:
     """No CRM connection configured: the plan is every desired value, nothing is compared."""
     changes = desired.assign(account_id=None, current=None)[CHANGE_COLUMNS]
@@ -204,13 +260,16 @@ def sync_crm(
     last_written: Mapping[tuple[str, str], Any] | None = None,
     connection: CrmConnection | None = None,
     read: CrmRead | None = None,
+    pushed: Pushed | None = None,
 ) -> CrmResult:
     """Check the mapping against describe(), plan against current values, push unless dry.
 
     `last_written` ((account, field) -> value) is what arsync wrote before: a suggested field
     is left alone once a person has changed it. A run passes the `connection` and the `read`
-    it made before scoring; without them, both are made here.
+    it made before scoring; without them, both are made here. `pushed` follows the push
+    batch by batch: if the push stops half-way, it holds what Salesforce confirmed.
     """
+    pushed = pushed if pushed is not None else Pushed()
     salesforce = _require_salesforce(settings)
     connection = connection or open_crm(settings, connect)
     client, fields = connection.client, connection.fields
@@ -236,32 +295,12 @@ def sync_crm(
             },
         ),
     )
+    pushed.plan, pushed.desired, pushed.client = plan, desired, client
     outcomes: list[Outcome] = []
     if not dry_run and plan.updates:
         client.budget.check(_calls_needed(plan, salesforce))
-        outcomes = push(client, mapping.object, plan.updates)
-    by_account = {u.account_id: u for u in plan.updates}
-    written = [
-        (o.account_id, name, value)
-        for o in outcomes
-        if o.status is Status.WRITTEN
-        for name, value in by_account[o.account_id].changes.items()
-    ]
-    conflicts = pd.DataFrame(
-        [
-            (c.customer_id, c.account_id, c.field, c.current, c.last_written, c.proposed)
-            for c in plan.conflicts
-        ],
-        columns=CONFLICT_COLUMNS,
-    )
-    return CrmResult(
-        _changes(plan, desired),
-        _outcomes(plan, outcomes),
-        online=True,
-        api_calls=dict(client.budget.calls),
-        conflicts=conflicts,
-        written=written,
-    )
+        outcomes = push(client, mapping.object, plan.updates, on_confirmed=pushed.confirm)
+    return _result(plan, desired, outcomes, dict(client.budget.calls))
 
 
 @dataclass(frozen=True)

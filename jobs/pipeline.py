@@ -25,6 +25,7 @@ from arsync.quarantine import Quarantine, QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
+from connector.crm.salesforce.related import ChangeOutcome
 from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
 from jobs import late_risk
 from jobs.as_of_check import as_of_warning
@@ -41,6 +42,7 @@ from jobs.crm import (
     CrmConnection,
     CrmRead,
     CrmResult,
+    Pushed,
     connect_salesforce,
     offline,
     open_crm,
@@ -58,7 +60,7 @@ from jobs.reconciliation import (
     held_outcomes,
     out_of_line,
 )
-from jobs.related import sync_related
+from jobs.related import confirmed_records, sync_related
 from jobs.settings import RunSettings
 from jobs.sources import build_source
 from jobs.state import StateStore
@@ -439,7 +441,7 @@ def run_sync(
             ]
         )
     started_at = dt.datetime.now(dt.UTC)
-    loaded: list[LoadedLedger] = []  # the ledger, once loaded: a failed run records its dates
+    reached = Reached()  # how far the run got: a failed run records (and writes) that much
     steps = functools.partial(
         _sync_steps,
         settings,
@@ -454,7 +456,7 @@ def run_sync(
         started_at=started_at,
         allow_older_data=allow_older_data,
         accept_large_change=accept_large_change,
-        on_loaded=loaded.append,
+        reached=reached,
     )
     if state is None:
         return steps()
@@ -470,28 +472,99 @@ def run_sync(
             result = steps()
             record_run(state, result)  # all or nothing: if it raises, nothing of it was saved
         except BaseException as error:
-            # The data's as-of date once the ledger is loaded; before that it stays unknown
-            # (no accounting recorded: `RunRecord.as_of_known`), never the day the run failed.
-            ledger = loaded[0] if loaded else None
-            state.finish_run(
-                run_id,
-                status="failed",
-                finished_at=dt.datetime.now(dt.UTC),
-                counts={},
-                as_of=ledger.as_of if ledger else None,
-                data_as_of=ledger.data_as_of if ledger else None,
-                accounting=(
-                    {stream: count.as_dict() for stream, count in ledger.accounting.items()}
-                    if ledger
-                    else None
-                ),
-                error=redact(f"{type(error).__name__}: {error}")[:2000],
-                reconciliation=out_of_line(error.check)
-                if isinstance(error, UnreconciledPortfolioError)
-                else (),
-            )
+            record_failure(state, run_id, error, reached, settings.app.output.dir)
             raise
     return result
+
+
+@dataclass
+class Reached:
+    """How far a run got, filled in step by step: what a run that fails records of itself.
+
+    `loaded` once the ledger is loaded (the data's as-of date, the rows read), `scores` once
+    scored, `pushed` the Account push and `records` the invoice and Task writes as far as
+    Salesforce confirmed them, batch by batch; `crm` once every CRM write is done, and
+    `outputs` once the out/ files are written.
+    """
+
+    loaded: LoadedLedger | None = None
+    scores: pd.DataFrame | None = None
+    pushed: Pushed = field(default_factory=Pushed)
+    records: list[ChangeOutcome] = field(default_factory=list)
+    crm: CrmResult | None = None
+    outputs: dict[str, Path] | None = None
+
+    def crm_result(self) -> CrmResult | None:
+        """What the CRM stage did, or as far as Salesforce confirmed it (None: no plan)."""
+        if self.crm is not None:
+            return self.crm
+        crm = self.pushed.result()
+        if crm is not None and self.records:
+            crm.records = confirmed_records(self.records)
+        return crm
+
+
+def record_failure(
+    state: StateStore, run_id: str, error: BaseException, reached: Reached, out_dir: Path
+) -> None:
+    """The end of a failed run: its error, and what it did before it stopped.
+
+    The data's as-of date once the ledger is loaded; before that it stays unknown (no
+    accounting recorded: `RunRecord.as_of_known`), never the day the run failed. Once it
+    planned against Salesforce, the Account outcomes and the values Salesforce confirmed
+    (so the next run knows its own writes from a person's edits), their counts, and the
+    outputs (plan, confirmed outcomes, conflicts, scores, quarantine). Nothing moves the
+    watermarks: the next run redoes the work.
+    """
+    loaded = reached.loaded
+    crm = reached.crm_result()
+    state.finish_run(
+        run_id,
+        status="failed",
+        finished_at=dt.datetime.now(dt.UTC),
+        counts=failed_counts(loaded, crm) if crm is not None else {},
+        as_of=loaded.as_of if loaded else None,
+        data_as_of=loaded.data_as_of if loaded else None,
+        accounting=(
+            {stream: count.as_dict() for stream, count in loaded.accounting.items()}
+            if loaded
+            else None
+        ),
+        error=redact(f"{type(error).__name__}: {error}")[:2000],
+        reconciliation=out_of_line(error.check)
+        if isinstance(error, UnreconciledPortfolioError)
+        else (),
+        outcomes=_rows(crm.outcomes) if crm is not None else (),
+        written=crm.written if crm is not None else (),
+    )
+    if crm is None or loaded is None or reached.scores is None or reached.outputs is not None:
+        return  # nothing planned, or the run's own outputs are written already
+    try:
+        checked = loaded.balances.result
+        write_outputs(
+            out_dir,
+            reached.scores,
+            crm,
+            loaded.quarantine,
+            reconciliation=checked.customers if checked is not None else None,
+        )
+    except Exception as failure:  # the run's own error is the one to raise, not this
+        log.warning("sync.failed_run_outputs_not_written", error=redact(str(failure))[:500])
+
+
+def failed_counts(loaded: LoadedLedger | None, crm: CrmResult) -> dict[str, int]:
+    """A failed run's counts, as far as it got: the ledger, the plan, and the Accounts
+    Salesforce confirmed (`accounts_written`, `accounts_failed`, ... as a completed run)."""
+    statuses = crm.outcomes["status"].value_counts().to_dict()
+    return {
+        **(loaded.ledger.counts() if loaded is not None else {}),
+        "field_changes": len(crm.changes),
+        "accounts_changed": int(crm.changes["customer_id"].nunique()),
+        "field_conflicts": len(crm.conflicts),
+        **_record_counts(crm.records),
+        **{f"accounts_{name}": int(count) for name, count in statuses.items()},
+        "api_calls": sum(crm.api_calls.values()),
+    }
 
 
 def record_run(state: StateStore, result: SyncResult) -> None:
@@ -626,15 +699,15 @@ def _sync_steps(
     started_at: dt.datetime,
     allow_older_data: bool = False,
     accept_large_change: bool = False,
-    on_loaded: Callable[[LoadedLedger], None] | None = None,
+    reached: Reached | None = None,
 ) -> SyncResult:
     progress = progress or Silent()
+    reached = reached or Reached()
     started = time.perf_counter()
     loaded = load_ledger(
         settings, as_of, progress, today, state=state, full=full, started_at=started_at
     )
-    if on_loaded is not None:
-        on_loaded(loaded)
+    reached.loaded = loaded
     if state is not None and not dry_run and not allow_older_data:
         refuse_older_data(state, loaded.data_as_of)
     enforce_portfolio(loaded.balances, dry_run=dry_run)
@@ -662,6 +735,7 @@ def _sync_steps(
             crm=online[1].inputs if online is not None else None,
             late_risk=judged.gated_risk if judged is not None else None,
         )
+    reached.scores = scores
     log.info(
         "scoring.finished",
         customers=len(scores),
@@ -699,6 +773,7 @@ def _sync_steps(
                 last_written=last_written,
                 connection=connection,
                 read=crm_read,
+                pushed=reached.pushed,
             )
             crm.records = sync_related(
                 settings,
@@ -712,10 +787,12 @@ def _sync_steps(
                 quarantined_invoices=frozenset(
                     e.record_id for e in quarantine if e.record_type == "invoice" and e.record_id
                 ),
+                on_confirmed=reached.records.extend,
             )
     if held:
         unwritten = held_outcomes(loaded.balances, held, list(crm.outcomes.columns))
         crm.outcomes = pd.concat([crm.outcomes, unwritten], ignore_index=True)
+    reached.crm = crm
     log.info(
         "plan.built",
         rows=len(crm.changes),
@@ -731,6 +808,7 @@ def _sync_steps(
         quarantine,
         reconciliation=checked.customers if checked is not None else None,
     )
+    reached.outputs = outputs
     result = SyncResult(
         run_id,
         as_of,

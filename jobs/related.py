@@ -49,11 +49,13 @@ def sync_related(
     dry_run: bool,
     quarantined_invoices: frozenset[str] = frozenset(),
     held: frozenset[str] = frozenset(),
+    on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
 ) -> pd.DataFrame:
     """Plan (and unless dry, write) the invoice records and Tasks; one row per change.
 
     A quarantined invoice is still the ERP's: its record is left as it is, not marked removed.
     A `held` customer (its balance does not reconcile) is left as it is, like one on hold.
+    `on_confirmed` hears each batch's outcomes as Salesforce answers them.
     """
     mapping = settings.crm_mapping
     if not (mapping.invoices.enabled or mapping.tasks.enabled):
@@ -76,7 +78,11 @@ def sync_related(
             field_types={name: info.type for name, info in fields.items()},
         )
         operation = invoice_operation(invoices)
-        rows += _rows(changes, dry_run, lambda: write_changes(client, changes, lambda _: operation))
+        rows += _rows(
+            changes,
+            dry_run,
+            lambda: write_changes(client, changes, lambda _: operation, on_confirmed=on_confirmed),
+        )
 
     tasks = mapping.tasks
     if tasks.enabled:
@@ -84,7 +90,9 @@ def sync_related(
         customers = {account_id: customer for customer, account_id in in_scope.items()}
         task_changes = plan_tasks(client, tasks, wanted, customers)
         rows += _rows(
-            task_changes, dry_run, lambda: write_changes(client, task_changes, task_operation)
+            task_changes,
+            dry_run,
+            lambda: write_changes(client, task_changes, task_operation, on_confirmed=on_confirmed),
         )
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
@@ -148,21 +156,7 @@ def _rows(
     """One row per change; `write` answers one outcome per change, in their order."""
     outcomes: list[ChangeOutcome] = [] if dry_run or not changes else write()
     answered: list[ChangeOutcome | None] = [*outcomes] or [None] * len(changes)
-    rows = []
-    for change, outcome in zip(changes, answered, strict=True):
-        rows.append(
-            {
-                "object": change.sobject,
-                "key": change.key,
-                "customer_id": change.customer_id,
-                "action": change.action,
-                "record_id": outcome.record_id if outcome else change.record_id,
-                "fields": ",".join(sorted(change.values)),
-                "status": "planned" if outcome is None else "written" if outcome.ok else "failed",
-                "error_code": outcome.error_code if outcome else None,
-                "message": outcome.message if outcome else None,
-            }
-        )
+    rows = [_row(change, outcome) for change, outcome in zip(changes, answered, strict=True)]
     log.info(
         "salesforce.records_finished",
         sobject=changes[0].sobject if changes else None,
@@ -171,3 +165,29 @@ def _rows(
         failed=sum(1 for o in outcomes if not o.ok),
     )
     return rows
+
+
+def confirmed_records(outcomes: list[ChangeOutcome]) -> pd.DataFrame:
+    """The rows (RECORD_COLUMNS) of the changes Salesforce answered, for a run that stopped
+    while writing them: the latest answer per record, in the order first answered."""
+    latest: dict[tuple[str, str, str], ChangeOutcome] = {}
+    for outcome in outcomes:
+        change = outcome.change
+        latest[(change.sobject, change.action, change.record_id or change.key)] = outcome
+    rows = [_row(outcome.change, outcome) for outcome in latest.values()]
+    return pd.DataFrame(rows, columns=RECORD_COLUMNS)
+
+
+def _row(change: RecordChange, outcome: ChangeOutcome | None) -> dict[str, Any]:
+    """One change's row: `planned` without an outcome (a dry run), else written or failed."""
+    return {
+        "object": change.sobject,
+        "key": change.key,
+        "customer_id": change.customer_id,
+        "action": change.action,
+        "record_id": outcome.record_id if outcome else change.record_id,
+        "fields": ",".join(sorted(change.values)),
+        "status": "planned" if outcome is None else "written" if outcome.ok else "failed",
+        "error_code": outcome.error_code if outcome else None,
+        "message": outcome.message if outcome else None,
+    }

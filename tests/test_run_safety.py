@@ -301,6 +301,9 @@ def test_a_run_killed_at_any_step_then_rerun_ends_as_one_clean_run(
                 assert f"The run stopped: {kill.message}" in output
     killed_calls = org.calls_of("composite")
     written_before = composite_ids(killed_calls)
+    # A failed run records what Salesforce confirmed before it stopped (issue 15); a dead
+    # process records nothing.
+    recorded = written_before if kill.status == "failed" else []
 
     with project.store() as store:
         (killed,) = store.recent_runs()
@@ -308,8 +311,22 @@ def test_a_run_killed_at_any_step_then_rerun_ends_as_one_clean_run(
         assert (killed.finished_at is not None) == (kill.status == "failed")
         if kill.status == "failed":
             assert kill.message in (killed.error or "")
+        if not recorded:
             assert killed.counts == {}
-        assert store.outcomes_of(killed.run_id) == []
+        assert killed.counts.get("accounts_written", 0) == len(recorded)
+        outcomes = store.outcomes_of(killed.run_id)
+        assert sorted(o["account_id"] for o in outcomes if o["status"] == "written") == sorted(
+            recorded
+        )
+        sent = {
+            (record["id"], name): value
+            for call in killed_calls
+            if call.status == 200
+            for record in call.json()["records"]
+            for name, value in record.items()
+            if name not in {"id", "attributes"}
+        }
+        assert store.written_values() == (sent if recorded else {})
         if step == "push-hard-kill":  # the process is gone, its pid with it
             engine = make_engine(project.state_url)
             with engine.begin() as db:

@@ -12,6 +12,7 @@ import pytest
 from fakes.salesforce import FakeSalesforce, Fault, FieldSpec, PicklistValue
 from sfdx import ROOT, describe_fields
 
+from arsync.errors import FatalError
 from arsync.mapping import CrmMapping, desired_values
 from arsync.yamlfile import ConfigError
 from connector.crm.salesforce.client import BudgetExhaustedError, SalesforceClient
@@ -21,7 +22,7 @@ from connector.crm.salesforce.settings import (
     SalesforceSettings,
     TokenAuth,
 )
-from jobs.crm import CrmResult, sync_crm
+from jobs.crm import CrmResult, Pushed, sync_crm
 from jobs.settings import RunSettings, load_run_settings
 
 MAPPING = CrmMapping.model_validate(
@@ -215,6 +216,39 @@ def test_three_records_refused_by_a_rule_are_reported_and_alone_retried_next_run
     retried = fake.calls_of("composite")[-1].json()["records"]
     assert {r["id"] for r in retried} == refused
     assert set(second.outcomes["account_id"]) == refused
+
+
+def test_a_bulk_job_s_outcomes_are_kept_when_the_retry_after_it_fails(
+    fake: FakeSalesforce,
+) -> None:
+    """Outcomes are confirmed as each batch is answered (here a Bulk job's results): when the
+    push then fails (the row-lock retry cannot reach the org), what the job confirmed is
+    known, and nothing of the retry that never reached the org."""
+    ids = fake.seed_accounts(6)
+    fake.lock_records(ids[4:])
+    fake.fail_next("composite", Fault.connection_reset(), RetrySettings().max_attempts)
+    pushed = Pushed()
+
+    with pytest.raises(FatalError, match="did not answer"):
+        sync_crm(
+            settings_for(fake, bulk_threshold=5),
+            desired_values(scores(6), MAPPING),
+            dry_run=False,
+            connect=connector(fake),
+            pushed=pushed,
+        )
+
+    assert fake.count("bulk_create") == 1
+    result = pushed.result()
+    assert result is not None
+    statuses = dict(zip(result.outcomes["account_id"], result.outcomes["status"], strict=True))
+    assert statuses == {**dict.fromkeys(ids[:4], "written"), **dict.fromkeys(ids[4:], "failed")}
+    assert set(result.outcomes["error_code"].dropna()) == {"UNABLE_TO_LOCK_ROW"}
+    assert {(account, name) for account, name, _ in result.written} == {
+        (account, name) for account in ids[:4] for name in MAPPING.fields
+    }
+    assert all(fake.account(i)["AR_Open_Balance__c"] == 100.0 for i in ids[:4])
+    assert all(fake.account(i).get("AR_Open_Balance__c") is None for i in ids[4:])
 
 
 def test_503s_locks_and_an_expired_session_end_in_a_complete_correct_write(

@@ -775,10 +775,12 @@ def _record(
     ]
 
 
-def _finish(store: StateStore, run_id: str, status: str, **kept: Any) -> None:
+def _finish(
+    store: StateStore, run_id: str, status: str, *, dry_run: bool = False, **kept: Any
+) -> None:
     store.begin_run(
         run_id,
-        dry_run=False,
+        dry_run=dry_run,
         as_of=dt.date(2026, 6, 30),
         config_fingerprint="f" * 64,
         started_at=dt.datetime(2026, 6, 30, tzinfo=dt.UTC),
@@ -792,13 +794,22 @@ def _finish(store: StateStore, run_id: str, status: str, **kept: Any) -> None:
     )
 
 
-def test_written_values_are_kept_only_for_a_completed_real_run(state_url: str) -> None:
+def test_written_values_are_kept_for_every_real_run_a_failed_one_too(state_url: str) -> None:
+    """What Salesforce confirmed is in the org whatever became of the run: a failed run's
+    writes must not read as a person's edits to the next run (issue 15)."""
     with StateStore.open(state_url) as store:
         _finish(store, "run-w1", "succeeded", written=[("001A", "AR_Risk_Tier__c", "Low")])
         _finish(store, "run-w2", "failed", written=[("001A", "AR_Risk_Tier__c", "High")])
         _finish(store, "run-w3", "partial", written=[("001B", "AR_Open_Balance__c", 12.5)])
+        _finish(
+            store,
+            "run-w4",
+            "succeeded",
+            dry_run=True,
+            written=[("001B", "AR_Open_Balance__c", 99.0)],
+        )
 
         assert store.written_values() == {
-            ("001A", "AR_Risk_Tier__c"): "Low",
+            ("001A", "AR_Risk_Tier__c"): "High",
             ("001B", "AR_Open_Balance__c"): 12.5,
         }

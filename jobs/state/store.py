@@ -273,6 +273,9 @@ class StateStore:
         `reconciliation` takes the customers out of line with the ERP's balances (the columns
         of RECONCILIATION_COLUMNS), also of a failed run: the portfolio check fails runs.
         `model` is the late-payment model's verdict (JSON-ready), when the run tested it.
+        `written` (account, field, value) are the values Salesforce confirmed the run wrote:
+        kept for any real run, a failed one too, since they are in the org whatever became
+        of the run (the next run tells its own writes from a person's edits by them).
         """
         if status not in FINISHED_STATUSES:
             raise ValueError(f"a run finishes as one of {FINISHED_STATUSES}, not {status!r}")
@@ -322,8 +325,9 @@ class StateStore:
                 bulk_insert(session, ReconciliationRow, reconciliation_rows)
                 bulk_upsert(session, ScoreSnapshot, snapshot_rows, ("snapshot_date", "customer_id"))
                 moved = status in COMPLETED_STATUSES and not run.dry_run
-                if moved:
+                if not run.dry_run:  # what Salesforce confirmed, also of a run that failed
                     self._keep_written(session, run_id, written)
+                if moved:
                     self._keep_records(session, run_id, records, replace_records_of, forget_records)
                 if moved and watermarks:
                     rows = [

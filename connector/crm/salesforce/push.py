@@ -5,6 +5,10 @@ false); more go as Bulk API 2.0 ingest jobs. Updates, inserts and upserts by ext
 the same way, one outcome per record. A record that fails for a passing reason
 (a row lock) is sent again, a bounded number of times; a record the org refuses (a validation
 rule, a bad picklist value) is reported with Salesforce's code and never retried.
+
+Outcomes are confirmed a batch at a time (each Collections answer, each Bulk job's results):
+`on_confirmed` hears of each batch as it is answered, so a run that stops half-way still
+knows exactly what Salesforce confirmed before it stopped.
 """
 
 from __future__ import annotations
@@ -81,26 +85,30 @@ class RecordOutcome:
     message: str | None = None
 
 
+Confirmed = Callable[[Mapping[str, RecordOutcome]], None]
+"""Hears each batch's outcomes (key -> outcome) as Salesforce answers them."""
+
+
 def push(
     client: SalesforceClient,
     sobject: str,
     updates: Sequence[AccountUpdate],
     sleep: Callable[[float], None] = time.sleep,
+    on_confirmed: Callable[[list[Outcome]], None] | None = None,
 ) -> list[Outcome]:
-    """Write every Account update; one outcome per Account, in the order of `updates`."""
+    """Write every Account update; one outcome per Account, in the order of `updates`.
+
+    `on_confirmed` hears each batch's Account outcomes as they are answered (a record sent
+    again after a row lock is heard of again, with its later outcome)."""
+    by_id = {u.account_id: u for u in updates}
     writes = [RecordWrite(u.account_id, u.changes, u.account_id) for u in updates]
-    results = write_records(client, Operation(sobject, "update"), writes, sleep)
-    ordered = [
-        Outcome(
-            u.customer_id,
-            u.account_id,
-            Status.WRITTEN if results[u.account_id].ok else Status.FAILED,
-            tuple(u.changes),
-            results[u.account_id].error_code,
-            results[u.account_id].message,
-        )
-        for u in updates
-    ]
+
+    def confirmed(results: Mapping[str, RecordOutcome]) -> None:
+        if on_confirmed is not None:
+            on_confirmed([_outcome(by_id[key], result) for key, result in results.items()])
+
+    results = write_records(client, Operation(sobject, "update"), writes, sleep, confirmed)
+    ordered = [_outcome(u, results[u.account_id]) for u in updates]
     for outcome in ordered:
         if outcome.status is Status.FAILED:
             log.warning(
@@ -120,18 +128,32 @@ def push(
     return ordered
 
 
+def _outcome(update: AccountUpdate, result: RecordOutcome) -> Outcome:
+    return Outcome(
+        update.customer_id,
+        update.account_id,
+        Status.WRITTEN if result.ok else Status.FAILED,
+        tuple(update.changes),
+        result.error_code,
+        result.message,
+    )
+
+
 def write_records(
     client: SalesforceClient,
     operation: Operation,
     writes: Sequence[RecordWrite],
     sleep: Callable[[float], None] = time.sleep,
+    on_confirmed: Confirmed | None = None,
 ) -> dict[str, RecordOutcome]:
     """Write every record, by Collections or (above `bulk_threshold`) by Bulk API 2.0.
 
     Records refused for a passing reason (a row lock) are sent again, a bounded number of
     times; an insert is never resent once Salesforce may have created it (that is, only
-    when the answer says it was not). One outcome per key.
+    when the answer says it was not). One outcome per key; `on_confirmed` hears each
+    batch's as it is answered, before the next batch is sent.
     """
+    confirmed = on_confirmed or _ignore
     settings = client.settings
     outcomes: dict[str, RecordOutcome] = {}
     pending = list(writes)
@@ -139,9 +161,9 @@ def write_records(
         if not pending:
             break
         if len(pending) > settings.bulk_threshold:
-            results = _bulk(client, operation, pending, sleep)
+            results = _bulk(client, operation, pending, sleep, confirmed)
         else:
-            results = _collections(client, operation, pending)
+            results = _collections(client, operation, pending, confirmed)
         outcomes.update(results)
         retry = [w for w in pending if results[w.key].error_code in RETRY_RECORD_CODES]
         if retry and round_number < settings.retry.max_attempts:
@@ -156,8 +178,15 @@ def write_records(
     return outcomes
 
 
+def _ignore(_results: Mapping[str, RecordOutcome]) -> None:
+    """No one listens for the batches."""
+
+
 def _collections(
-    client: SalesforceClient, operation: Operation, writes: Sequence[RecordWrite]
+    client: SalesforceClient,
+    operation: Operation,
+    writes: Sequence[RecordWrite],
+    confirmed: Confirmed,
 ) -> dict[str, RecordOutcome]:
     size = client.settings.collection_size
     results: dict[str, RecordOutcome] = {}
@@ -172,8 +201,12 @@ def _collections(
             answers = client.create_collection(operation.sobject, [dict(w.values) for w in batch])
         if len(answers) != len(batch):
             raise FatalError(f"Salesforce answered {len(answers)} results for {len(batch)} records")
-        for write, answer in zip(batch, answers, strict=True):
-            results[write.key] = _collection_outcome(write, answer, operation)
+        answered = {
+            write.key: _collection_outcome(write, answer, operation)
+            for write, answer in zip(batch, answers, strict=True)
+        }
+        confirmed(answered)
+        results.update(answered)
     return results
 
 
@@ -243,10 +276,13 @@ def _bulk(
     operation: Operation,
     writes: Sequence[RecordWrite],
     sleep: Callable[[float], None],
+    confirmed: Confirmed,
 ) -> dict[str, RecordOutcome]:
     results: dict[str, RecordOutcome] = {}
     for part in _csv_parts(writes):
-        results.update(_bulk_job(client, operation, part, sleep))
+        answered = _bulk_job(client, operation, part, sleep)
+        confirmed(answered)
+        results.update(answered)
     return results
 
 

@@ -7,7 +7,7 @@ nothing new writes nothing, and a run after a crash finds what the crashed run c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -50,28 +50,32 @@ def write_changes(
     changes: Sequence[RecordChange],
     operation_for: Callable[[RecordChange], Operation],
     sleep: Callable[[float], None] = time.sleep,
+    on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
 ) -> list[ChangeOutcome]:
-    """Write the changes, grouped by operation; one outcome per change, in their order."""
+    """Write the changes, grouped by operation; one outcome per change, in their order.
+    `on_confirmed` hears each batch's outcomes as Salesforce answers them."""
     groups: dict[Operation, list[RecordChange]] = {}
     for change in changes:
         groups.setdefault(operation_for(change), []).append(change)
     results: dict[tuple[Operation, str], RecordOutcome] = {}
     for operation, group in groups.items():
+        by_key = {_write_key(c): c for c in group}
         writes = [RecordWrite(_write_key(c), c.values, c.record_id) for c in group]
-        for key, outcome in write_records(client, operation, writes, sleep).items():
+
+        def confirmed(
+            batch: Mapping[str, RecordOutcome], by_key: dict[str, RecordChange] = by_key
+        ) -> None:
+            if on_confirmed is not None:
+                on_confirmed(
+                    [_change_outcome(by_key[key], result) for key, result in batch.items()]
+                )
+
+        for key, outcome in write_records(client, operation, writes, sleep, confirmed).items():
             results[(operation, key)] = outcome
     outcomes = []
     for change in changes:
         result = results[(operation_for(change), _write_key(change))]
-        outcomes.append(
-            ChangeOutcome(
-                change,
-                result.ok,
-                result.record_id or change.record_id,
-                result.error_code,
-                result.message,
-            )
-        )
+        outcomes.append(_change_outcome(change, result))
         if not result.ok:
             log.warning(
                 "salesforce.record_failed",
@@ -83,6 +87,12 @@ def write_changes(
                 message=result.message,
             )
     return outcomes
+
+
+def _change_outcome(change: RecordChange, result: RecordOutcome) -> ChangeOutcome:
+    return ChangeOutcome(
+        change, result.ok, result.record_id or change.record_id, result.error_code, result.message
+    )
 
 
 def _write_key(change: RecordChange) -> str:
