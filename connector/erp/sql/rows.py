@@ -13,13 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from arsync.errors import SourceConfigError
 from arsync.records import Record
 from connector.erp.record_columns import ColumnSpec
 from connector.erp.sql.settings import ValueFormats
-from connector.erp.validation import validation_reason
 from connector.erp.values import CellError, CellParser, field_type
 
 _UPPER_CASE = frozenset({"currency"})
@@ -89,10 +86,10 @@ class RowReader:
                 problems.append(f"column {self._modified_at!r}: {error}")
         return ReadRow(values, problems, changed_at)
 
-    def reason(self, error: ValidationError) -> str:
-        """Pydantic's errors in the words of the database: column names, not field names."""
-        names = {field: f"column {spec.column!r}" for field, spec in self._columns.items()}
-        return validation_reason(error, names, "{} is NULL", as_named=False)
+    @property
+    def column_labels(self) -> dict[str, str]:
+        """Field -> its column, as reasons name it: the words of the database, not arsync's."""
+        return {field: f"column {spec.column!r}" for field, spec in self._columns.items()}
 
     def _value(self, raw: object, target: type, spec: ColumnSpec) -> object:
         if raw is not None and spec.values:

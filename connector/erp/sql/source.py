@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 import structlog
-from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
@@ -36,16 +35,18 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 from arsync.control import ControlBalances
 from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
-from arsync.records import Application, CanonicalRecord
+from arsync.records import Application, CanonicalRecord, Record
 from connector.erp.base import IncrementalSource, Pulled, PulledItem
 from connector.erp.control_rows import control_balances
 from connector.erp.record_columns import (
     DOCUMENTS,
     RECORD_MODELS,
-    RECORD_TYPES,
     ApplicationRow,
     ColumnSpec,
+    check_columns,
     orphan,
+    rejected_row,
+    row_record,
 )
 from connector.erp.sql.database import describe
 from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
@@ -55,7 +56,6 @@ from connector.erp.sql.settings import (
     RecordSource,
     Settings,
 )
-from connector.erp.validation import quarantined
 from connector.erp.values import CellParser
 
 if TYPE_CHECKING:
@@ -95,6 +95,18 @@ class _Relation:
 
     def location(self, key: str) -> str:
         return f"sql:{self.label}/{key}"
+
+    def validated(
+        self, read: ReadRow, key: str, joined: Mapping[str, object] | None = None
+    ) -> Record | QuarantineEntry:
+        """The row's record (with the `joined` fields), or its quarantine entry: for its cells
+        that could not be read, else for what its model refuses, in the database's words."""
+        record_id = None if key.startswith("#") else key
+        location, names = self.location(key), self.reader.column_labels
+        if read.problems:
+            return rejected_row(self.kind, record_id, location, "; ".join(read.problems))
+        values = {**read.values, **(joined or {})}
+        return row_record(self.kind, values, record_id, location, names, empty="{} is NULL")
 
 
 class SqlSource(IncrementalSource):
@@ -157,8 +169,7 @@ class SqlSource(IncrementalSource):
 
     def _tracked(self) -> tuple[str, ...]:
         """The record types with a `modified_at` column."""
-        specs = {kind: self._settings.source(kind) for kind in self.streams}
-        return tuple(kind for kind, spec in specs.items() if spec and spec.modified_at)
+        return tuple(kind for kind, spec in self._specs().items() if spec.modified_at)
 
     def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
         """Every record; with `since`, of each record type with a `modified_at` column only
@@ -166,7 +177,9 @@ class SqlSource(IncrementalSource):
         applications changed; invoices also when open, or applied to by a document read)."""
         self._control_rows = None
         with self._transaction() as connection:
-            relations = {kind: self._relation(connection, kind) for kind in self._kinds()}
+            relations = {
+                kind: self._relation(connection, kind, spec) for kind, spec in self._specs().items()
+            }
             # A wrong column of the control query stops the run before the first row.
             wanted = self._settings.control
             control = self._control_source(connection, wanted) if wanted is not None else None
@@ -259,13 +272,12 @@ class SqlSource(IncrementalSource):
 
     # -- relations -----------------------------------------------------------------------
 
-    def _kinds(self) -> list[str]:
-        return [kind for kind in RECORD_MODELS if self._settings.source(kind) is not None]
+    def _specs(self) -> dict[str, RecordSource]:
+        """The configured record types' tables or queries, in the order they are read."""
+        return {kind: spec for kind in RECORD_MODELS if (spec := self._settings.source(kind))}
 
-    def _relation(self, connection: Connection, kind: str) -> _Relation:
+    def _relation(self, connection: Connection, kind: str, spec: RecordSource) -> _Relation:
         """The record type's table or query, its columns checked against the database."""
-        spec = self._settings.source(kind)
-        assert spec is not None  # noqa: S101 - _kinds() lists only configured record types
         reader = RowReader(
             RECORD_MODELS[kind], spec.column_specs(), self._settings.formats, spec.modified_at
         )
@@ -282,12 +294,8 @@ class SqlSource(IncrementalSource):
 
     def _check_columns(self, connection: Connection, relation: _Relation) -> None:
         found = self._columns_found(connection, relation)
-        missing = [name for name in relation.reader.column_names if name not in found]
-        if missing:
-            raise SourceConfigError(
-                f"sql:{relation.label}: no column {', '.join(repr(m) for m in missing)} "
-                f"(records.{relation.kind} maps it); columns found: {', '.join(found)}"
-            )
+        why = f"records.{relation.kind} maps it"
+        check_columns(f"sql:{relation.label}:", relation.reader.column_names, found, why)
 
     def _columns_found(self, connection: Connection, relation: _Relation) -> list[str]:
         spec = relation.spec
@@ -321,7 +329,7 @@ class SqlSource(IncrementalSource):
         time; then the applications whose document was not read."""
         statement = relation.select() if where is None else relation.select().where(where)
         self._count(connection, relation, statement)
-        counts = _Counts()
+        quarantined = 0
         document = relation.kind in DOCUMENTS
         with self._lookup_connection(connection, applications is not None) as lookup:
             for batch in self._batches(connection, statement, relation):
@@ -337,11 +345,18 @@ class SqlSource(IncrementalSource):
                     parts, rejected = self._applications(lookup, applications, ids)
                     yield from rejected
                 for read in self._tracked_read(relation.kind, reads, _instant, _text, final=False):
-                    item = self._record(relation, read, counts.next_row(), parts)
-                    counts.add(item)
+                    item = self._record(relation, read, self._read[relation.kind], parts)
+                    quarantined += isinstance(item, QuarantineEntry)
                     yield item
         self._totals[relation.kind] = self._read[relation.kind]
-        counts.log(relation, incremental=where is not None)
+        log.info(
+            "erp.sql.stream_pulled",
+            stream=relation.kind,
+            relation=relation.label,
+            rows=self._read[relation.kind],
+            quarantined=quarantined,
+            incremental=where is not None,
+        )
 
     def _changed(
         self,
@@ -350,10 +365,16 @@ class SqlSource(IncrementalSource):
         since: Mapping[str, str],
         name: str = "since",
     ) -> ColumnElement[bool] | None:
-        """The rows changed after the record type's cursor; None: no cursor, read them all."""
-        cutoff = self._since_value(connection, relation, since)
-        if cutoff is None or relation.modified_at is None:
+        """The rows changed after the record type's cursor; None: no cursor, read them all.
+
+        The cursor is compared on SQLite as its one ISO spelling (the comparison reads both
+        sides as instants, see `_after`); elsewhere as a datetime, zone-aware exactly when the
+        column was."""
+        text = since.get(relation.kind)
+        if text is None or relation.modified_at is None:
             return None
+        instant = _parse_cursor(relation.kind, text)
+        cutoff = cursor_text(instant) if connection.dialect.name == "sqlite" else instant
         return _after(connection, relation.modified_at, name, cutoff)
 
     def _reverified(
@@ -393,14 +414,11 @@ class SqlSource(IncrementalSource):
     ) -> PulledItem:
         """A row's record (a document with its own applications of `parts`), or why not."""
         key = _key(read.values.get("id"), row_number)
-        if read.problems:
-            return _rejection(relation, key, "; ".join(read.problems))
         own = [] if parts is None else parts.get(key, [])
         applications = {} if parts is None else {"applications": tuple(part for part, _ in own)}
-        try:
-            record = RECORD_MODELS[relation.kind].model_validate({**read.values, **applications})
-        except ValidationError as error:
-            return _rejection(relation, key, relation.reader.reason(error))
+        record = relation.validated(read, key, applications)
+        if isinstance(record, QuarantineEntry):
+            return record
         assert isinstance(record, CanonicalRecord)  # noqa: S101 - the kind says so
         return Pulled(record, relation.location(key), tuple(location for _, location in own))
 
@@ -486,13 +504,8 @@ class SqlSource(IncrementalSource):
     def _control_source(self, connection: Connection, control: ControlQuery) -> FromClause:
         """`control.query` as a subquery, its three columns checked against the database."""
         found = _query_columns(connection, control.query, "control", "source.control.query")
-        missing = [name for name in CONTROL_COLUMNS if name not in found]
-        if missing:
-            raise SourceConfigError(
-                f"source.control.query returns no column {', '.join(repr(m) for m in missing)} (it "
-                f"must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS); "
-                f"columns found: {', '.join(found) or 'none'}"
-            )
+        why = f"it must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS"
+        check_columns("source.control.query returns", CONTROL_COLUMNS, found, why)
         return _query_source(control.query, CONTROL_COLUMNS, "control")
 
     def _read_control(self, connection: Connection, source: FromClause) -> list[ControlRow]:
@@ -522,42 +535,6 @@ class SqlSource(IncrementalSource):
             )
             yield batch
 
-    def _since_value(
-        self, connection: Connection, relation: _Relation, since: Mapping[str, str]
-    ) -> object | None:
-        """The cursor to compare `modified_at` with: on SQLite its one ISO spelling (the
-        comparison reads both sides as instants, see `_after`); elsewhere a datetime, zone-aware
-        exactly when the column was."""
-        text = since.get(relation.kind)
-        if text is None or relation.modified_at is None:
-            return None
-        instant = _parse_cursor(relation.kind, text)
-        return cursor_text(instant) if connection.dialect.name == "sqlite" else instant
-
-
-@dataclass
-class _Counts:
-    rows: int = 0
-    quarantined: int = 0
-
-    def next_row(self) -> int:
-        self.rows += 1
-        return self.rows
-
-    def add(self, item: PulledItem) -> None:
-        if isinstance(item, QuarantineEntry):
-            self.quarantined += 1
-
-    def log(self, relation: _Relation, *, incremental: bool) -> None:
-        log.info(
-            "erp.sql.stream_pulled",
-            stream=relation.kind,
-            relation=relation.label,
-            rows=self.rows,
-            quarantined=self.quarantined,
-            incremental=incremental,
-        )
-
 
 def _instant(read: ReadRow) -> dt.datetime | None:
     """The row's change time, the cursor's stamp."""
@@ -576,19 +553,11 @@ def _application(
     document = read.values.get("document_id")
     invoice = read.values.get("invoice_id")
     key = f"{document if document is not None else '?'}->{invoice if invoice is not None else '?'}"
-    if read.problems:
-        return _rejection(relation, key, "; ".join(read.problems))
-    try:
-        row = ApplicationRow.model_validate(read.values)
-    except ValidationError as error:
-        return _rejection(relation, key, relation.reader.reason(error))
+    row = relation.validated(read, key)
+    if isinstance(row, QuarantineEntry):
+        return row
+    assert isinstance(row, ApplicationRow)  # noqa: S101 - the kind says so
     return row.document_id, row.application(), relation.location(key)
-
-
-def _rejection(relation: _Relation, key: str, reason: str) -> QuarantineEntry:
-    record_id = None if key.startswith("#") else key
-    kind = RECORD_TYPES[relation.kind]
-    return quarantined(kind, record_id, relation.location(key), "invalid_record", reason)
 
 
 def _key(record_id: object, row_number: int) -> str:
