@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 import structlog
@@ -57,9 +57,6 @@ from connector.erp.sql.settings import (
     Settings,
 )
 from connector.erp.values import CellParser
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
 
 log = structlog.get_logger(__name__)
 
@@ -227,36 +224,20 @@ class SqlSource(IncrementalSource):
 
     def _connect(self) -> Connection:
         """A connection, retried with backoff while the server is unreachable."""
-        from tenacity import (  # noqa: PLC0415 - loaded by the sql runs only, which retry
-            Retrying,
-            retry_if_exception_type,
-            stop_after_attempt,
-            wait_exponential_jitter,
-        )
+        from connector.erp.retries import retrying  # noqa: PLC0415 - tenacity: sql runs only
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self._settings.connect_attempts),
-            wait=wait_exponential_jitter(initial=1, max=30),
-            retry=retry_if_exception_type(OperationalError),
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
+        database = describe(self._engine.url)
+        retry = retrying(
+            OperationalError,
+            self._settings.connect_attempts,
+            self._sleep,
+            "erp.sql.connect_retried",
+            database=database,
         )
         try:
-            return retrying(self._engine.connect)
+            return retry(self._engine.connect)
         except OperationalError as error:
-            raise FatalError(
-                f"cannot connect to {describe(self._engine.url)}: {_first_line(error)}"
-            ) from None
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
-            "erp.sql.connect_retried",
-            database=describe(self._engine.url),
-            attempt=state.attempt_number,
-            error=type(error).__name__,
-        )
+            raise FatalError(f"cannot connect to {database}: {_first_line(error)}") from None
 
     @contextmanager
     def _lookup_connection(self, connection: Connection, needed: bool) -> Iterator[Connection]:
