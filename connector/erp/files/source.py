@@ -30,6 +30,7 @@ from connector.erp.record_columns import (
     orphan,
     row_record,
 )
+from connector.erp.values import aware
 
 Row = dict[str, object]
 
@@ -60,7 +61,7 @@ class FileSource(FrameSource):
             raise SourceConfigError(
                 f"{path}: cannot read `exported_at` from the manifest ({error})"
             ) from None
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+        return aware(stamp)
 
     def control_balances(self) -> ControlBalances | None:
         """The export's control totals (`control_totals:` in the mapping): the ERP's own

@@ -17,7 +17,7 @@ from arsync.errors import SourceConfigError
 from arsync.records import Record
 from connector.erp.record_columns import ColumnSpec
 from connector.erp.sql.settings import ValueFormats
-from connector.erp.values import CellError, CellParser, field_type
+from connector.erp.values import CellError, CellParser, aware, field_type
 
 _UPPER_CASE = frozenset({"currency"})
 """Fields whose codes the records take upper-case only (`usd` in a warehouse means USD)."""
@@ -115,7 +115,7 @@ def stamp(raw: object, column: str) -> Stamp | None:
     if raw is None:
         return None
     if isinstance(raw, dt.datetime):
-        return Stamp(_aware(raw), cursor_text(raw))
+        return Stamp(aware(raw), cursor_text(raw))
     if isinstance(raw, dt.date):
         raise SourceConfigError(
             f"column {column!r} holds dates, not timestamps: a pull filtered by date would miss "
@@ -135,11 +135,6 @@ def cursor_text(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).isoformat()
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """A zone-less timestamp is taken as UTC, the warehouse convention."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _iso_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -153,7 +148,7 @@ def _iso_date(text: str) -> dt.date:
 
 def _iso_datetime(text: str) -> dt.datetime:
     try:
-        return _aware(dt.datetime.fromisoformat(text))
+        return aware(dt.datetime.fromisoformat(text))
     except ValueError:
         raise CellError(
             f"{text!r} is not an ISO 8601 timestamp (2026-06-30 17:45:00+00:00)"

@@ -56,7 +56,7 @@ from connector.erp.sql.settings import (
     RecordSource,
     Settings,
 )
-from connector.erp.values import CellParser
+from connector.erp.values import CellParser, aware
 
 log = structlog.get_logger(__name__)
 
@@ -603,16 +603,14 @@ def _as_of(value: object) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware(value)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(), dt.UTC)
     if isinstance(value, str):
         try:
-            parsed = dt.datetime.fromisoformat(value.strip())
+            return aware(dt.datetime.fromisoformat(value.strip()))
         except ValueError:
             pass
-        else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp")
 
 
