@@ -932,7 +932,9 @@ def test_a_query_the_database_refuses_is_a_settings_error(
 def test_a_saved_cursor_that_is_not_a_timestamp_is_fatal(
     warehouse: str, open_source: Callable[..., sql.SqlSource]
 ) -> None:
-    with pytest.raises(FatalError, match="cursor of stream 'invoices' is not an ISO 8601"):
+    with pytest.raises(
+        FatalError, match="the invoices cursor 'yesterday' is not an ISO 8601 timestamp"
+    ):
         list(open_source(warehouse).pull(since={"invoices": "yesterday"}))
 
 

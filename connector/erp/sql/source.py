@@ -36,7 +36,7 @@ from arsync.control import ControlBalances
 from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CanonicalRecord, Record
-from connector.erp.base import IncrementalSource, Pulled, PulledItem
+from connector.erp.base import IncrementalSource, Pulled, PulledItem, parse_cursor
 from connector.erp.control_rows import control_balances
 from connector.erp.record_columns import (
     DOCUMENTS,
@@ -49,7 +49,7 @@ from connector.erp.record_columns import (
     row_record,
 )
 from connector.erp.sql.database import describe
-from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
+from connector.erp.sql.rows import ReadRow, RowReader, cursor_text
 from connector.erp.sql.settings import (
     CONTROL_COLUMNS,
     ControlQuery,
@@ -200,10 +200,6 @@ class SqlSource(IncrementalSource):
             if control is not None:
                 self._control_rows = self._read_control(connection, control)
 
-    def _advance(self, kind: str, stamp: Stamp | None) -> None:
-        if stamp is not None:
-            self._move_cursor(kind, stamp.instant, stamp.text)
-
     # -- connections ---------------------------------------------------------------------
 
     @contextmanager
@@ -270,13 +266,9 @@ class SqlSource(IncrementalSource):
         else:
             source = _query_source(spec.query or "", reader.column_names, label)
         relation = _Relation(kind, label, spec, reader, source)
-        self._check_columns(connection, relation)
-        return relation
-
-    def _check_columns(self, connection: Connection, relation: _Relation) -> None:
         found = self._columns_found(connection, relation)
-        why = f"records.{relation.kind} maps it"
-        check_columns(f"sql:{relation.label}:", relation.reader.column_names, found, why)
+        check_columns(f"sql:{label}:", reader.column_names, found, f"records.{kind} maps it")
+        return relation
 
     def _columns_found(self, connection: Connection, relation: _Relation) -> list[str]:
         spec = relation.spec
@@ -354,7 +346,7 @@ class SqlSource(IncrementalSource):
         text = since.get(relation.kind)
         if text is None or relation.modified_at is None:
             return None
-        instant = _parse_cursor(relation.kind, text)
+        instant = parse_cursor(relation.kind, text)
         cutoff = cursor_text(instant) if connection.dialect.name == "sqlite" else instant
         return _after(connection, relation.modified_at, name, cutoff)
 
@@ -477,7 +469,8 @@ class SqlSource(IncrementalSource):
         not records), each moves its record type's cursor."""
         for row in rows:
             read = relation.reader.read(row)
-            self._advance(relation.kind, read.changed_at)
+            if read.changed_at is not None:
+                self._move_cursor(relation.kind, read.changed_at.instant, read.changed_at.text)
             yield _application(relation, read)
 
     # -- the control figure ------------------------------------------------------------------
@@ -588,15 +581,6 @@ def _open_balance(connection: Connection, column: ColumnElement[Any]) -> ColumnE
         sa.func.ltrim(spelt, characters) != sa.bindparam("nothing", "", unique=True),
         sa.func.instr(spelt, sa.bindparam("zero", "0", unique=True)) == 0,
     )
-
-
-def _parse_cursor(stream: str, text: str) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise FatalError(
-            f"the saved cursor of stream {stream!r} is not an ISO 8601 timestamp: {text!r}"
-        ) from None
 
 
 def _as_of(value: object) -> dt.datetime | None:
