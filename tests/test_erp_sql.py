@@ -218,6 +218,16 @@ def test_urls_without_a_written_password_are_accepted(url: str) -> None:
     assert sql.Settings.model_validate(data).url == url
 
 
+def test_applications_mapped_without_their_documents_are_refused_when_the_settings_load() -> None:
+    data = load_model(sql.Settings, EXAMPLE).model_dump()
+    data["records"]["payments"] = None
+
+    with pytest.raises(
+        ValueError, match=r"records\.payment_applications needs a records\.payments"
+    ):
+        sql.Settings.model_validate(data)
+
+
 def test_a_relative_sqlite_path_is_taken_from_the_settings_folder(tmp_path: Path) -> None:
     data = load_model(sql.Settings, EXAMPLE).model_dump()
     data["url"] = "sqlite:///../data/warehouse.db"

@@ -8,7 +8,7 @@ is mappable at once in both, and a misspelt one is an error on its own line of t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     BaseModel,
@@ -118,11 +118,21 @@ def column_specs(columns: BaseModel) -> dict[str, ColumnSpec]:
     }
 
 
-def check_documents_first(entry: Callable[[str], object | None], section: str) -> None:
-    """An application kind is read with its documents: mapped alone, it is a mistake."""
-    for documents, applications in DOCUMENTS.items():
-        if entry(applications) is not None and entry(documents) is None:
-            raise ValueError(f"{section}.{applications} needs a {section}.{documents} entry")
+class KindsMapping(Strict):
+    """A mapping with one entry per record kind under its `section` (`files`, `records`),
+    checked when it loads: an application kind is read with its documents, so one mapped
+    without them is a mistake."""
+
+    section: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _applications_need_documents(self) -> Self:
+        section = self.section
+        entries = getattr(self, section)
+        for documents, applications in DOCUMENTS.items():
+            if getattr(entries, applications) is not None and getattr(entries, documents) is None:
+                raise ValueError(f"{section}.{applications} needs a {section}.{documents} entry")
+        return self
 
 
 def orphan(
