@@ -35,6 +35,7 @@ from arsync.records import Customer, Invoice, InvoiceStatus, Payment
 from arsync.yamlfile import ConfigError, load_model
 from connector.erp import sql
 from connector.erp.base import Pulled
+from connector.erp.sql import source as sql_source
 from connector.erp.sql.database import create_source_engine, describe, resolve_url
 from connector.erp.sql.rows import RowReader
 from connector.erp.sql.settings import Column, ControlQuery, ValueFormats
@@ -363,6 +364,27 @@ def test_rows_stream_in_batches_and_applications_are_looked_up_per_batch(
         assert all(e.server_side for e in reads)
         assert transactions[0]["postgresql_readonly"] is True
         assert transactions[0]["isolation_level"] == "REPEATABLE READ"
+
+
+def test_where_a_driver_runs_one_query_at_a_time_lookups_use_a_second_connection_then_close_it(
+    warehouse: str, open_source: Callable[..., sql.SqlSource], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql_source, "_SHARED_CONNECTION_DIALECTS", frozenset())
+    source = open_source(warehouse)
+    opened: list[object] = []
+    closed: list[object] = []
+    event.listen(source.engine, "checkout", lambda dbapi, record, proxy: opened.append(dbapi))
+    event.listen(source.engine, "checkin", lambda dbapi, record: closed.append(dbapi))
+
+    pulled, rejected = _items(source)
+
+    assert rejected == []
+    assert sorted(item.record.id for item in pulled) == sorted(
+        item.record.id for item in _items(open_source(warehouse))[0]
+    )
+    # the pull's own, and one per document type with applications (payments, credit memos)
+    assert len(opened) == 3
+    assert sorted(map(id, closed)) == sorted(map(id, opened))
 
 
 def test_a_second_pull_reads_the_changed_rows_and_the_open_invoices_again(

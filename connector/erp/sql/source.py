@@ -22,7 +22,7 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -189,7 +189,7 @@ class SqlSource(IncrementalSource):
             where = None if changed is None else sa.or_(changed, *reverified)
             yield from self._read_kind(connection, invoices, where)
             if where is not None:
-                self._log_reread("invoices", self._read["invoices"], self._read["invoices"])
+                self._log_reread("invoices", self._read["invoices"])
             for documents, applications in DOCUMENTS.items():
                 if documents in relations:
                     parts = relations.get(applications)
@@ -235,17 +235,14 @@ class SqlSource(IncrementalSource):
         except OperationalError as error:
             raise FatalError(f"cannot connect to {database}: {_first_line(error)}") from None
 
-    @contextmanager
-    def _lookup_connection(self, connection: Connection, needed: bool) -> Iterator[Connection]:
-        """Where application lookups run while the document rows still stream (if `needed`)."""
+    def _lookup_connection(
+        self, connection: Connection, needed: bool
+    ) -> AbstractContextManager[Connection]:
+        """Where application lookups run while the document rows still stream (if `needed`):
+        the pull's own connection, or another one closed when they are over."""
         if not needed or connection.dialect.name in _SHARED_CONNECTION_DIALECTS:
-            yield connection
-            return
-        side = self._connect()
-        try:
-            yield side
-        finally:
-            side.close()
+            return nullcontext(connection)
+        return closing(self._connect())
 
     # -- relations -----------------------------------------------------------------------
 
