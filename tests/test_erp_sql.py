@@ -970,6 +970,16 @@ def test_a_saved_cursor_that_is_not_a_timestamp_is_fatal(
         list(open_source(warehouse).pull(since={"invoices": "yesterday"}))
 
 
+def test_a_data_as_of_query_the_database_refuses_stops_the_run_naming_it(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    query = "SELECT MAX(finished_at) FROM no_such_log"
+    settings = example_settings().model_copy(update={"data_as_of_query": query})
+
+    with pytest.raises(FatalError, match=r"data_as_of_query.*no_such_log"):
+        open_source(warehouse, settings).data_as_of()
+
+
 def test_without_a_data_as_of_query_the_source_does_not_know(
     warehouse: str, open_source: Callable[..., sql.SqlSource]
 ) -> None:

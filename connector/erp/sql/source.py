@@ -132,11 +132,8 @@ class SqlSource(IncrementalSource):
         query = self._settings.data_as_of_query
         if query is None:
             return None
-        with self._transaction() as connection:
-            try:
-                value = connection.execute(sa.text(query)).scalar()
-            except DBAPIError as error:
-                raise _database_error(error, "data_as_of_query") from error
+        with self._transaction("data_as_of_query") as connection:
+            value = connection.execute(sa.text(query)).scalar()
         return _as_of(value)
 
     def control_balances(self) -> ControlBalances | None:
@@ -203,8 +200,9 @@ class SqlSource(IncrementalSource):
     # -- connections ---------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """One read-only transaction; on PostgreSQL one snapshot for the whole pull."""
+    def _transaction(self, what: str = "the pull") -> Iterator[Connection]:
+        """One read-only transaction; on PostgreSQL one snapshot for the whole pull. A refusal
+        of the database in it is an error about `what` it was for."""
         connection = self._connect()
         try:
             if connection.dialect.name == "postgresql":
@@ -214,7 +212,7 @@ class SqlSource(IncrementalSource):
             with connection.begin():
                 yield connection
         except DBAPIError as error:
-            raise _database_error(error, "the pull") from error
+            raise _database_error(error, what) from error
         finally:
             connection.close()
 
@@ -258,32 +256,30 @@ class SqlSource(IncrementalSource):
         label = spec.label(kind)
         if spec.table is not None:
             schema, _, table = spec.table.rpartition(".")
+            found = self._table_columns(connection, kind, spec.table, table, schema or None)
             columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
             source: FromClause = sa.table(table, *columns, schema=schema or None)
         else:
-            source = _query_source(spec.query or "", reader.column_names, label)
-        relation = _Relation(kind, label, spec, reader, source)
-        found = self._columns_found(connection, relation)
+            query = spec.query or ""
+            found = _query_columns(connection, query, label, f"records.{kind}.query")
+            source = _query_source(query, reader.column_names, label)
         check_columns(f"sql:{label}:", reader.column_names, found, f"records.{kind} maps it")
-        return relation
+        return _Relation(kind, label, spec, reader, source)
 
-    def _columns_found(self, connection: Connection, relation: _Relation) -> list[str]:
-        spec = relation.spec
-        if spec.table is not None:
-            schema, _, table = spec.table.rpartition(".")
-            try:
-                columns = sa.inspect(connection).get_columns(table, schema=schema or None)
-            except (NoSuchTableError, DBAPIError) as error:
-                # SQLite reports an unknown schema as a database error, not as no such table.
-                detail = f": {_first_line(error)}" if isinstance(error, DBAPIError) else ""
-                raise SourceConfigError(
-                    f"no table or view {spec.table!r} in {describe(self._engine.url)} "
-                    f"(records.{relation.kind}.table){detail}"
-                ) from None
-            return [str(column["name"]) for column in columns]
-        return _query_columns(
-            connection, spec.query or "", relation.label, f"records.{relation.kind}.query"
-        )
+    def _table_columns(
+        self, connection: Connection, kind: str, name: str, table: str, schema: str | None
+    ) -> list[str]:
+        """The columns of the table or view `name` (`schema.table`) as the database has them."""
+        try:
+            columns = sa.inspect(connection).get_columns(table, schema=schema)
+        except (NoSuchTableError, DBAPIError) as error:
+            # SQLite reports an unknown schema as a database error, not as no such table.
+            detail = f": {_first_line(error)}" if isinstance(error, DBAPIError) else ""
+            raise SourceConfigError(
+                f"no table or view {name!r} in {describe(self._engine.url)} "
+                f"(records.{kind}.table){detail}"
+            ) from None
+        return [str(column["name"]) for column in columns]
 
     # -- reading a record type ----------------------------------------------------------
 
