@@ -144,15 +144,11 @@ class ValueFormats(Strict):
         return self
 
     def cell_formats(self) -> CellFormats:
-        """The formats of the shared cell parser, which reads text values as for files."""
-        return CellFormats(
-            date=self.date or "%Y-%m-%d",
-            datetime=self.datetime or "%Y-%m-%dT%H:%M:%S%z",
-            decimal_separator=self.decimal_separator,
-            thousands_separator=self.thousands_separator,
-            true_values=self.true_values,
-            false_values=self.false_values,
-        )
+        """The formats of the shared cell parser, which reads text values as for files: its
+        own spellings of dates where these name none (ISO 8601 is read before it is asked)."""
+        named = {"date": self.date, "datetime": self.datetime}
+        spelt = {name: value for name, value in named.items() if value}
+        return CellFormats(**self.model_dump(exclude=set(named)), **spelt)
 
 
 class RecordSource(Strict):
