@@ -56,6 +56,8 @@ class RowReader:
         self._parser = CellParser(formats.cell_formats())
         self._targets = {name: field_type(model.model_fields[name].annotation) for name in columns}
         self._modified_at = modified_at
+        # Field -> its column, as reasons name it: the words of the database, not arsync's.
+        self.column_labels = {field: f"column {spec.column!r}" for field, spec in columns.items()}
 
     @property
     def column_names(self) -> list[str]:
@@ -85,11 +87,6 @@ class RowReader:
             except CellError as error:
                 problems.append(f"column {self._modified_at!r}: {error}")
         return ReadRow(values, problems, changed_at)
-
-    @property
-    def column_labels(self) -> dict[str, str]:
-        """Field -> its column, as reasons name it: the words of the database, not arsync's."""
-        return {field: f"column {spec.column!r}" for field, spec in self._columns.items()}
 
     def _value(self, raw: object, target: type, spec: ColumnSpec) -> object:
         if raw is not None and spec.values:
