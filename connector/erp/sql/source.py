@@ -22,7 +22,7 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -584,10 +584,8 @@ def _as_of(value: object) -> dt.datetime | None:
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(), dt.UTC)
     if isinstance(value, str):
-        try:
+        with suppress(ValueError):
             return aware(dt.datetime.fromisoformat(value.strip()))
-        except ValueError:
-            pass
     raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp")
 
 
