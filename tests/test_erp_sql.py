@@ -35,6 +35,7 @@ from arsync.records import Customer, Invoice, InvoiceStatus, Payment
 from arsync.yamlfile import ConfigError, load_model
 from connector.erp import sql
 from connector.erp.base import Pulled
+from connector.erp.sql import source as sql_source
 from connector.erp.sql.database import create_source_engine, describe, resolve_url
 from connector.erp.sql.rows import RowReader
 from connector.erp.sql.settings import Column, ControlQuery, ValueFormats
@@ -218,6 +219,16 @@ def test_urls_without_a_written_password_are_accepted(url: str) -> None:
     assert sql.Settings.model_validate(data).url == url
 
 
+def test_applications_mapped_without_their_documents_are_refused_when_the_settings_load() -> None:
+    data = load_model(sql.Settings, EXAMPLE).model_dump()
+    data["records"]["payments"] = None
+
+    with pytest.raises(
+        ValueError, match=r"records\.payment_applications needs a records\.payments"
+    ):
+        sql.Settings.model_validate(data)
+
+
 def test_a_relative_sqlite_path_is_taken_from_the_settings_folder(tmp_path: Path) -> None:
     data = load_model(sql.Settings, EXAMPLE).model_dump()
     data["url"] = "sqlite:///../data/warehouse.db"
@@ -353,6 +364,27 @@ def test_rows_stream_in_batches_and_applications_are_looked_up_per_batch(
         assert all(e.server_side for e in reads)
         assert transactions[0]["postgresql_readonly"] is True
         assert transactions[0]["isolation_level"] == "REPEATABLE READ"
+
+
+def test_where_a_driver_runs_one_query_at_a_time_lookups_use_a_second_connection_then_close_it(
+    warehouse: str, open_source: Callable[..., sql.SqlSource], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql_source, "_SHARED_CONNECTION_DIALECTS", frozenset())
+    source = open_source(warehouse)
+    opened: list[object] = []
+    closed: list[object] = []
+    event.listen(source.engine, "checkout", lambda dbapi, record, proxy: opened.append(dbapi))
+    event.listen(source.engine, "checkin", lambda dbapi, record: closed.append(dbapi))
+
+    pulled, rejected = _items(source)
+
+    assert rejected == []
+    assert sorted(item.record.id for item in pulled) == sorted(
+        item.record.id for item in _items(open_source(warehouse))[0]
+    )
+    # the pull's own, and one per document type with applications (payments, credit memos)
+    assert len(opened) == 3
+    assert sorted(map(id, closed)) == sorted(map(id, opened))
 
 
 def test_a_second_pull_reads_the_changed_rows_and_the_open_invoices_again(
@@ -932,8 +964,20 @@ def test_a_query_the_database_refuses_is_a_settings_error(
 def test_a_saved_cursor_that_is_not_a_timestamp_is_fatal(
     warehouse: str, open_source: Callable[..., sql.SqlSource]
 ) -> None:
-    with pytest.raises(FatalError, match="cursor of stream 'invoices' is not an ISO 8601"):
+    with pytest.raises(
+        FatalError, match="the invoices cursor 'yesterday' is not an ISO 8601 timestamp"
+    ):
         list(open_source(warehouse).pull(since={"invoices": "yesterday"}))
+
+
+def test_a_data_as_of_query_the_database_refuses_stops_the_run_naming_it(
+    warehouse: str, open_source: Callable[..., sql.SqlSource]
+) -> None:
+    query = "SELECT MAX(finished_at) FROM no_such_log"
+    settings = example_settings().model_copy(update={"data_as_of_query": query})
+
+    with pytest.raises(FatalError, match=r"data_as_of_query.*no_such_log"):
+        open_source(warehouse, settings).data_as_of()
 
 
 def test_without_a_data_as_of_query_the_source_does_not_know(

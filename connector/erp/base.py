@@ -501,15 +501,20 @@ class ApiSource(IncrementalSource):
             return rejected(kind, record_id, location, error, self.fields)
 
 
-def utc_cursor(stream: str, cursor: str) -> dt.datetime:
-    """A stored cursor as an aware UTC time (a naive one is UTC); re-formatting it keeps
-    anything else out of a query."""
+def parse_cursor(stream: str, cursor: str) -> dt.datetime:
+    """A stored cursor as the time it names, zone-less when it names no zone (re-formatting
+    it keeps anything else out of a query); not a time: fatal, saying how to go on."""
     try:
-        moment = dt.datetime.fromisoformat(cursor)
+        return dt.datetime.fromisoformat(cursor)
     except ValueError:
         raise FatalError(
-            f"the {stream} cursor {cursor!r} is not an ISO 8601 time; clear it for a full pull"
+            f"the {stream} cursor {cursor!r} is not an ISO 8601 timestamp; clear it for a full pull"
         ) from None
+
+
+def utc_cursor(stream: str, cursor: str) -> dt.datetime:
+    """A stored cursor as an aware UTC time (a naive one is UTC)."""
+    moment = parse_cursor(stream, cursor)
     return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 

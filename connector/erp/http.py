@@ -18,17 +18,12 @@ from typing import Any
 
 import requests
 import structlog
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, wait_exponential_jitter
 
 from arsync.errors import FatalError, RetriableError
 from arsync.redact import redact
 from connector.erp.http_settings import HttpSettings
+from connector.erp.retries import retrying
 
 log = structlog.get_logger(__name__)
 # 408: the server gave up waiting for the request (a slow network, a busy gateway).
@@ -120,23 +115,16 @@ class HttpClient:
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send, retrying what is transient; a 401 refreshes the credentials once."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(
-                (RetriableError, requests.ConnectionError, requests.Timeout)
-            ),
-            stop=stop_after_attempt(self.settings.max_attempts),
-            wait=self._wait,
-            sleep=self.sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        transient = (RetriableError, requests.ConnectionError, requests.Timeout)
+        attempts = self.settings.max_attempts
+        retry = retrying(transient, attempts, self.sleep, "erp.request_retried", wait=self._wait)
         try:
-            for attempt in retrying:
+            for attempt in retry:
                 with attempt:
                     return self._send(method, url, kwargs)
-        except (RetriableError, requests.ConnectionError, requests.Timeout) as error:
+        except transient as error:
             raise FatalError(
-                f"the ERP API did not answer after {self.settings.max_attempts} attempts: "
+                f"the ERP API did not answer after {attempts} attempts: "
                 + redact(_without_queries(str(error)))
             ) from None
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
@@ -174,16 +162,6 @@ class HttpClient:
             multiplier=self.settings.initial_wait_seconds, max=self.settings.max_wait_seconds
         )
         return float(backoff(state))
-
-    @staticmethod
-    def _log_retry(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "erp.request_retried",
-            attempt=state.attempt_number,
-            error=type(error).__name__,
-            status=getattr(error, "status", None),
-        )
 
 
 def _safe(url: str) -> str:

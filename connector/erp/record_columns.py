@@ -7,13 +7,23 @@ is mappable at once in both, and a misspelt one is an error on its own line of t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
+from arsync.errors import SourceConfigError
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record, RecordId
+from connector.erp.validation import quarantined, validation_reason
 
 Header = Annotated[str, StringConstraints(min_length=1)]
 
@@ -108,11 +118,21 @@ def column_specs(columns: BaseModel) -> dict[str, ColumnSpec]:
     }
 
 
-def check_documents_first(entry: Callable[[str], object | None], section: str) -> None:
-    """An application kind is read with its documents: mapped alone, it is a mistake."""
-    for documents, applications in DOCUMENTS.items():
-        if entry(applications) is not None and entry(documents) is None:
-            raise ValueError(f"{section}.{applications} needs a {section}.{documents} entry")
+class KindsMapping(Strict):
+    """A mapping with one entry per record kind under its `section` (`files`, `records`),
+    checked when it loads: an application kind is read with its documents, so one mapped
+    without them is a mistake."""
+
+    section: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _applications_need_documents(self) -> Self:
+        section = self.section
+        entries = getattr(self, section)
+        for documents, applications in DOCUMENTS.items():
+            if getattr(entries, applications) is not None and getattr(entries, documents) is None:
+                raise ValueError(f"{section}.{applications} needs a {section}.{documents} entry")
+        return self
 
 
 def orphan(
@@ -128,3 +148,37 @@ def orphan(
         rule="unknown_document",
         reason=f"{RECORD_TYPES[documents].replace('_', ' ')} {document_id!r} is not in {not_in}",
     )
+
+
+def check_columns(where: str, expected: Iterable[str], found: Sequence[str], why: str) -> None:
+    """A SourceConfigError before the first row when the file or the query lacks a mapped
+    column: every missing one named (in `expected` order), with `why` and the columns found."""
+    missing = [name for name in dict.fromkeys(expected) if name not in found]
+    if missing:
+        raise SourceConfigError(
+            f"{where} no column {', '.join(repr(m) for m in missing)} ({why}); "
+            f"columns found: {', '.join(found) or 'none'}"
+        )
+
+
+def row_record(
+    kind: str,
+    values: Mapping[str, object],
+    record_id: object,
+    location: str,
+    names: Mapping[str, str],
+    *,
+    empty: str = "{} is empty",
+) -> Record | QuarantineEntry:
+    """One row's values as the record of `kind`, or what its model refuses as the row's
+    quarantine entry, worded in the source's column `names` (`empty`: a missing value)."""
+    try:
+        return RECORD_MODELS[kind].model_validate(values)
+    except ValidationError as error:
+        reason = validation_reason(error, names, empty, as_named=False)
+        return rejected_row(kind, record_id, location, reason)
+
+
+def rejected_row(kind: str, record_id: object, location: str, reason: str) -> QuarantineEntry:
+    """The quarantine entry of a row of `kind` that is no valid record, and why."""
+    return quarantined(RECORD_TYPES[kind], record_id, location, "invalid_record", reason)

@@ -16,6 +16,11 @@ class CellError(ValueError):
     """A cell that cannot become its field's type; the message is shown to a finance admin."""
 
 
+def aware(moment: dt.datetime) -> dt.datetime:
+    """A zone-less time taken as UTC, the convention of exports and warehouses alike."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def field_type(annotation: Any) -> type:
     """The plain type a field holds: `Decimal | None` -> Decimal, `tuple[...]` -> tuple."""
     if get_origin(annotation) in {Union, types.UnionType}:
@@ -83,14 +88,14 @@ class CellParser:
 
     def _datetime(self, raw: object) -> dt.datetime:
         if isinstance(raw, dt.datetime):
-            return raw if raw.tzinfo else raw.replace(tzinfo=dt.UTC)
+            return aware(raw)
         try:
             parsed = dt.datetime.strptime(str(raw), self._formats.datetime)  # noqa: DTZ007 - zone added below when absent
         except ValueError:
             raise CellError(
                 f"{raw!r} is not a date and time in the format {self._formats.datetime!r}"
             ) from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        return aware(parsed)
 
     def _decimal(self, raw: object) -> Decimal:
         if isinstance(raw, bool):

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from arsync.errors import FatalError
+from connector.erp import base
 from connector.erp.http import ApiError
 from connector.erp.json_body import json_object
 from connector.erp.paging import Page
+from connector.erp.values import aware
 
 if TYPE_CHECKING:
     from connector.erp.http import HttpClient
@@ -24,13 +26,7 @@ Entity = dict[str, Any]
 
 def parse_cursor(cursor: str) -> dt.datetime:
     """A cursor as an aware timestamp (UTC when it names no offset); anything else is fatal."""
-    try:
-        moment = dt.datetime.fromisoformat(cursor.replace("Z", "+00:00"))
-    except ValueError:
-        raise FatalError(
-            f"the Business Central cursor {cursor!r} is not an ISO 8601 timestamp"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware(base.parse_cursor("Business Central", cursor))
 
 
 def modified_after(cursor: str) -> str:

@@ -27,7 +27,7 @@ from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
 from arsync.quarantine import QuarantineEntry
 from connector.erp.files.mapping import Formats
 from connector.erp.files.table import TextTable
-from connector.erp.record_columns import RECORD_MODELS, ColumnSpec
+from connector.erp.record_columns import RECORD_MODELS, ColumnSpec, rejected_row
 from connector.erp.values import CellError, CellParser, field_type
 
 _MAX_WHOLE_DIGITS = MONEY_WHOLE_DIGITS  # canonical money's, one limit for every source
@@ -109,9 +109,6 @@ def _entries(
     parsed: dict[str, _Column],
     rows: np.ndarray,
 ) -> list[QuarantineEntry]:
-    record_type = {**_KINDS, "payment_applications": "payment_application"}.get(file_kind)
-    if file_kind == "credit_memo_applications":
-        record_type = "credit_memo_application"
     entries = []
     for row in rows:
         problems = [
@@ -119,15 +116,9 @@ def _entries(
             for name, column in parsed.items()
             if column.error(row) is not None
         ]
-        entries.append(
-            QuarantineEntry(
-                record_type=str(record_type),
-                record_id=_record_id(file_kind, parsed, int(row)),
-                location=table.location(int(table.lines[row])),
-                rule="invalid_record",
-                reason="; ".join(problems),
-            )
-        )
+        record_id = _record_id(file_kind, parsed, int(row))
+        location = table.location(int(table.lines[row]))
+        entries.append(rejected_row(file_kind, record_id, location, "; ".join(problems)))
     return entries
 
 

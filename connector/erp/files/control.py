@@ -22,8 +22,8 @@ from arsync.errors import SourceConfigError
 from connector.erp.control_rows import ControlTotalsError, control_balances
 from connector.erp.files.mapping import ControlTotalsSpec, Formats
 from connector.erp.files.paths import inside_folder
-from connector.erp.files.table import TextTable, read_table
-from connector.erp.record_columns import ColumnSpec
+from connector.erp.files.table import read_table
+from connector.erp.record_columns import check_columns
 from connector.erp.values import CellParser
 
 log = structlog.get_logger(__name__)
@@ -84,7 +84,9 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
         sheet=spec.sheet,
     )
     columns = spec.column_specs()
-    _check_header(table, columns)
+    expected = sorted(column.column for column in columns.values())
+    why = "the column mapping's control_totals.columns expects it"
+    check_columns(f"{table.name}:1:", expected, list(table.columns), why)
     problems = [
         (_line_of(entry.location), entry.location, entry.reason) for entry, _ in table.damaged
     ]
@@ -105,16 +107,6 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
     return ControlBalances(
         figure=spec.figure, basis=spec.basis, balances=balances, every_customer=False
     )
-
-
-def _check_header(table: TextTable, columns: dict[str, ColumnSpec]) -> None:
-    missing = sorted({column.column for column in columns.values()} - set(table.columns))
-    if missing:
-        raise SourceConfigError(
-            f"{table.name}:1: no column {', '.join(repr(m) for m in missing)} (the column "
-            f"mapping's control_totals.columns expects it); columns found: "
-            f"{', '.join(table.columns)}"
-        )
 
 
 def _line_of(location: str) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -16,7 +16,6 @@ from pydantic import (
     StringConstraints,
     create_model,
     field_validator,
-    model_validator,
 )
 
 from arsync.control import Basis
@@ -25,8 +24,8 @@ from connector.erp.record_columns import (
     CellFormats,
     ColumnSpec,
     Header,
+    KindsMapping,
     Strict,
-    check_documents_first,
     column_specs,
     columns_model,
     kinds_model,
@@ -132,8 +131,10 @@ class ControlTotalsSpec(Strict):
         return column_specs(self.columns)
 
 
-class FileMapping(Strict):
+class FileMapping(KindsMapping):
     """The YAML file as a whole: shared formats, then one entry per exported file."""
+
+    section: ClassVar[str] = "files"
 
     formats: Formats = Formats()
     manifest: Path | None = Field(
@@ -145,11 +146,6 @@ class FileMapping(Strict):
         description="the ERP's own balance per customer, to check arsync's against; "
         "none when the export has no such file",
     )
-
-    @model_validator(mode="after")
-    def _applications_need_documents(self) -> FileMapping:
-        check_documents_first(self.file, "files")
-        return self
 
     def file(self, kind: str) -> FileSpec | None:
         spec: FileSpec | None = getattr(self.files, kind)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
-from pydantic import ValidationError
 
 from arsync.control import ControlBalances
 from arsync.errors import SourceConfigError
@@ -23,15 +22,15 @@ from connector.erp.files.columns import typed_batch
 from connector.erp.files.control import control_file, read_control_totals
 from connector.erp.files.mapping import FileMapping, FileSpec
 from connector.erp.files.paths import inside_folder
-from connector.erp.files.table import TextTable, read_table
+from connector.erp.files.table import read_table
 from connector.erp.record_columns import (
-    RECORD_MODELS,
     RECORD_TYPES,
     ApplicationRow,
-    ColumnSpec,
+    check_columns,
     orphan,
+    row_record,
 )
-from connector.erp.validation import quarantined, validation_reason
+from connector.erp.values import aware
 
 Row = dict[str, object]
 
@@ -62,7 +61,7 @@ class FileSource(FrameSource):
             raise SourceConfigError(
                 f"{path}: cannot read `exported_at` from the manifest ({error})"
             ) from None
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+        return aware(stamp)
 
     def control_balances(self) -> ControlBalances | None:
         """The export's control totals (`control_totals:` in the mapping): the ERP's own
@@ -125,7 +124,9 @@ class FileSource(FrameSource):
                 max_lines_per_row=formats.max_lines_per_row,
                 sheet=spec.sheet,
             )
-            self._check_header(table, spec.column_specs())
+            found = list(table.columns)
+            expected = sorted(c.column for c in spec.column_specs().values())
+            check_columns(f"{table.name}:1:", expected, found, "the column mapping expects it")
             self._read[table.name] = table.read
             rejected = [Rejected(entry, table.name, rows) for entry, rows in table.damaged]
             batch, bad = typed_batch(kind, table, spec.column_specs(), formats)
@@ -160,11 +161,10 @@ class FileSource(FrameSource):
                 at = (_file_of(location), _line_of(location))
                 if batch.kind == "application":
                     kind = f"{row.pop('document_type')}_applications"
-                    validated = self._validated(kind, row, location, batch.labels)
-                    if isinstance(validated, QuarantineEntry):
-                        located.append((*at, validated))
+                    part = self._validated(kind, row, location, batch.labels)
+                    if isinstance(part, QuarantineEntry):
+                        located.append((*at, part))
                         continue
-                    part = validated[0]
                     assert isinstance(part, ApplicationRow)  # noqa: S101 - kind says so
                     documents[f"{kind}:{part.document_id}"].append((part.application(), location))
                     continue
@@ -192,33 +192,20 @@ class FileSource(FrameSource):
         if kind in ("payment", "credit_memo"):  # a document, with its application rows
             own = documents.pop(f"{kind}_applications:{row.get('id')}", [])
             row["applications"] = tuple(application for application, _ in own)
-        validated = self._validated(kind + "s", row, location, labels)
-        if isinstance(validated, QuarantineEntry):
-            yield validated
+        record = self._validated(kind + "s", row, location, labels)
+        if isinstance(record, QuarantineEntry):
+            yield record
             return
-        record = validated[0]
         assert isinstance(record, Customer | Invoice | Payment | CreditMemo)  # noqa: S101 - kind says so
         yield Pulled(record, location, tuple(loc for _, loc in own))
 
-    def _check_header(self, table: TextTable, columns: dict[str, ColumnSpec]) -> None:
-        missing = sorted({c.column for c in columns.values()} - set(table.columns))
-        if missing:
-            raise SourceConfigError(
-                f"{table.name}:1: no column {', '.join(repr(m) for m in missing)} "
-                f"(the column mapping expects it); columns found: {', '.join(table.columns)}"
-            )
-
     def _validated(
         self, kind: str, row: Row, location: str, labels: dict[str, str]
-    ) -> tuple[Record, str] | QuarantineEntry:
-        try:
-            return RECORD_MODELS[kind].model_validate(row), location
-        except ValidationError as error:
-            reason = validation_reason(error, labels, as_named=False)
-            record_id = row.get("id", row.get("document_id"))
-            if kind.endswith("_applications") and "invoice_id" in row:
-                record_id = f"{record_id}->{row['invoice_id']}"
-            return quarantined(RECORD_TYPES[kind], record_id, location, "invalid_record", reason)
+    ) -> Record | QuarantineEntry:
+        record_id = row.get("id", row.get("document_id"))
+        if kind.endswith("_applications") and "invoice_id" in row:
+            record_id = f"{record_id}->{row['invoice_id']}"
+        return row_record(kind, row, record_id, location, labels)
 
     def _file_path(self, kind: str, spec: FileSpec) -> Path:
         """The file's path, refused when it leads outside the export folder."""

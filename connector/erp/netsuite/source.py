@@ -34,7 +34,7 @@ import structlog
 
 from arsync.control import ControlBalance, ControlBalances
 from arsync.errors import FatalError
-from connector.erp.base import ApiSource, Paging, PulledItem, Stream
+from connector.erp.base import ApiSource, Paging, PulledItem, Stream, parse_cursor
 from connector.erp.netsuite import mapping
 from connector.erp.netsuite.suiteql import Query, Row, SuiteQL
 from connector.erp.paging import Offset, Page
@@ -227,7 +227,7 @@ class NetSuiteSource(ApiSource):
 
     def _cursor_time(self, stream: str, cursor: str) -> dt.datetime:
         """A cursor as the naive account-time stamp the rows carry (an offset is dropped)."""
-        return dt.datetime.fromisoformat(cursor).replace(tzinfo=None)
+        return parse_cursor(stream, cursor).replace(tzinfo=None)
 
     def _format_cursor(self, moment: dt.datetime) -> str:
         return moment.isoformat(timespec="seconds")

@@ -11,13 +11,12 @@ key's rows are never split between two windows.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from arsync.errors import FatalError
+from connector.erp.base import parse_cursor
 from connector.erp.json_body import json_object
 from connector.erp.paging import Page
 
@@ -59,11 +58,7 @@ def literal(value: object) -> str:
 def modified_after(column: str, cursor: str) -> str:
     """`column > cursor`, the cursor re-rendered from a parsed timestamp so that nothing but a
     timestamp can reach the query text."""
-    try:
-        moment = dt.datetime.fromisoformat(cursor)
-    except ValueError:
-        raise FatalError(f"the NetSuite cursor {cursor!r} is not an ISO 8601 timestamp") from None
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = parse_cursor("NetSuite", cursor).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{column} > TO_TIMESTAMP('{stamp}', '{TIMESTAMP_FORMAT}')"
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from arsync.errors import FatalError, SourceConfigError
+from arsync.errors import SourceConfigError
 from arsync.extras import POSTGRES, installed, missing_extra
 from connector.secrets import resolve_secret
 
@@ -37,7 +37,7 @@ def resolve_url(setting: str, environ: Mapping[str, str] | None = None) -> URL:
     A bare `postgresql://` goes to psycopg 3, the driver of the `postgres` extra.
     """
     whole = _REFERENCE.match(setting)
-    text = _secret(whole.group(1), setting, environ, "the SQL source's URL") if whole else setting
+    text = resolve_secret(setting, environ, "for the SQL source's URL") if whole else setting
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
@@ -46,19 +46,11 @@ def resolve_url(setting: str, environ: Mapping[str, str] | None = None) -> URL:
         raise SourceConfigError(f"{where} does not hold a database URL") from None
     password = _REFERENCE.match(str(url.password)) if url.password is not None else None
     if password:
-        what = f"the password of {describe(url)}"
-        url = url.set(password=_secret(password.group(1), str(url.password), environ, what))
+        what = f"for the password of {describe(url)}"
+        url = url.set(password=resolve_secret(str(url.password), environ, what))
     if url.get_backend_name() in _POSTGRES_NAMES and url.drivername in _POSTGRES_NAMES:
         url = url.set(drivername="postgresql+psycopg")
     return url
-
-
-def _secret(name: str, reference: str, environ: Mapping[str, str] | None, what: str) -> str:
-    try:
-        return resolve_secret(reference, environ)
-    except FatalError:
-        # resolve_secret's own message speaks of Salesforce; name what this secret is for.
-        raise FatalError(f"environment variable {name} is not set ({what})") from None
 
 
 def create_source_engine(url: URL) -> Engine:

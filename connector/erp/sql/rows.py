@@ -13,14 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from arsync.errors import SourceConfigError
 from arsync.records import Record
 from connector.erp.record_columns import ColumnSpec
 from connector.erp.sql.settings import ValueFormats
-from connector.erp.validation import validation_reason
-from connector.erp.values import CellError, CellParser, field_type
+from connector.erp.values import CellError, CellParser, aware, field_type
 
 _UPPER_CASE = frozenset({"currency"})
 """Fields whose codes the records take upper-case only (`usd` in a warehouse means USD)."""
@@ -59,6 +56,8 @@ class RowReader:
         self._parser = CellParser(formats.cell_formats())
         self._targets = {name: field_type(model.model_fields[name].annotation) for name in columns}
         self._modified_at = modified_at
+        # Field -> its column, as reasons name it: the words of the database, not arsync's.
+        self.column_labels = {field: f"column {spec.column!r}" for field, spec in columns.items()}
 
     @property
     def column_names(self) -> list[str]:
@@ -89,11 +88,6 @@ class RowReader:
                 problems.append(f"column {self._modified_at!r}: {error}")
         return ReadRow(values, problems, changed_at)
 
-    def reason(self, error: ValidationError) -> str:
-        """Pydantic's errors in the words of the database: column names, not field names."""
-        names = {field: f"column {spec.column!r}" for field, spec in self._columns.items()}
-        return validation_reason(error, names, "{} is NULL", as_named=False)
-
     def _value(self, raw: object, target: type, spec: ColumnSpec) -> object:
         if raw is not None and spec.values:
             key = raw.strip() if isinstance(raw, str) else str(raw)
@@ -118,7 +112,7 @@ def stamp(raw: object, column: str) -> Stamp | None:
     if raw is None:
         return None
     if isinstance(raw, dt.datetime):
-        return Stamp(_aware(raw), cursor_text(raw))
+        return Stamp(aware(raw), cursor_text(raw))
     if isinstance(raw, dt.date):
         raise SourceConfigError(
             f"column {column!r} holds dates, not timestamps: a pull filtered by date would miss "
@@ -138,11 +132,6 @@ def cursor_text(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).isoformat()
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """A zone-less timestamp is taken as UTC, the warehouse convention."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _iso_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -156,7 +145,7 @@ def _iso_date(text: str) -> dt.date:
 
 def _iso_datetime(text: str) -> dt.datetime:
     try:
-        return _aware(dt.datetime.fromisoformat(text))
+        return aware(dt.datetime.fromisoformat(text))
     except ValueError:
         raise CellError(
             f"{text!r} is not an ISO 8601 timestamp (2026-06-30 17:45:00+00:00)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,8 +31,8 @@ from arsync.records import Record
 from connector.erp.record_columns import (
     CellFormats,
     ColumnSpec,
+    KindsMapping,
     Strict,
-    check_documents_first,
     column_specs,
     columns_model,
     kinds_model,
@@ -144,15 +144,11 @@ class ValueFormats(Strict):
         return self
 
     def cell_formats(self) -> CellFormats:
-        """The formats of the shared cell parser, which reads text values as for files."""
-        return CellFormats(
-            date=self.date or "%Y-%m-%d",
-            datetime=self.datetime or "%Y-%m-%dT%H:%M:%S%z",
-            decimal_separator=self.decimal_separator,
-            thousands_separator=self.thousands_separator,
-            true_values=self.true_values,
-            false_values=self.false_values,
-        )
+        """The formats of the shared cell parser, which reads text values as for files: its
+        own spellings of dates where these name none (ISO 8601 is read before it is asked)."""
+        named = {"date": self.date, "datetime": self.datetime}
+        spelt = {name: value for name, value in named.items() if value}
+        return CellFormats(**self.model_dump(exclude=set(named)), **spelt)
 
 
 class RecordSource(Strict):
@@ -215,9 +211,10 @@ class ControlQuery(Strict):
     )
 
 
-class Settings(Strict):
+class Settings(KindsMapping):
     """The `sql` source: a warehouse or an ERP's reporting database, read through a mapping."""
 
+    section: ClassVar[str] = "records"
     kind: Literal["sql"]
     url: DatabaseUrl = Field(
         description="SQLAlchemy URL; the password (or the whole URL) as an environment reference"
@@ -236,11 +233,6 @@ class Settings(Strict):
         default=None, description="optional: the warehouse's balance per customer, to check"
     )
     records: RecordsModel  # type: ignore[valid-type]  # built from the record models at import
-
-    @model_validator(mode="after")
-    def _applications_need_documents(self) -> Settings:
-        check_documents_first(self.source, "records")
-        return self
 
     def source(self, kind: str) -> RecordSource | None:
         spec: RecordSource | None = getattr(self.records, kind)

@@ -22,13 +22,12 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 import structlog
-from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
@@ -36,30 +35,28 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 from arsync.control import ControlBalances
 from arsync.errors import FatalError, SourceConfigError
 from arsync.quarantine import QuarantineEntry
-from arsync.records import Application, CanonicalRecord
-from connector.erp.base import IncrementalSource, Pulled, PulledItem
+from arsync.records import Application, CanonicalRecord, Record
+from connector.erp.base import IncrementalSource, Pulled, PulledItem, parse_cursor
 from connector.erp.control_rows import control_balances
 from connector.erp.record_columns import (
     DOCUMENTS,
     RECORD_MODELS,
-    RECORD_TYPES,
     ApplicationRow,
     ColumnSpec,
+    check_columns,
     orphan,
+    rejected_row,
+    row_record,
 )
 from connector.erp.sql.database import describe
-from connector.erp.sql.rows import ReadRow, RowReader, Stamp, cursor_text
+from connector.erp.sql.rows import ReadRow, RowReader, cursor_text
 from connector.erp.sql.settings import (
     CONTROL_COLUMNS,
     ControlQuery,
     RecordSource,
     Settings,
 )
-from connector.erp.validation import quarantined
-from connector.erp.values import CellParser
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
+from connector.erp.values import CellParser, aware
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +93,18 @@ class _Relation:
     def location(self, key: str) -> str:
         return f"sql:{self.label}/{key}"
 
+    def validated(
+        self, read: ReadRow, key: str, joined: Mapping[str, object] | None = None
+    ) -> Record | QuarantineEntry:
+        """The row's record (with the `joined` fields), or its quarantine entry: for its cells
+        that could not be read, else for what its model refuses, in the database's words."""
+        record_id = None if key.startswith("#") else key
+        location, names = self.location(key), self.reader.column_labels
+        if read.problems:
+            return rejected_row(self.kind, record_id, location, "; ".join(read.problems))
+        values = {**read.values, **(joined or {})}
+        return row_record(self.kind, values, record_id, location, names, empty="{} is NULL")
+
 
 class SqlSource(IncrementalSource):
     """Reads the ledger from a database; each row that breaks a record rule is quarantined.
@@ -123,11 +132,8 @@ class SqlSource(IncrementalSource):
         query = self._settings.data_as_of_query
         if query is None:
             return None
-        with self._transaction() as connection:
-            try:
-                value = connection.execute(sa.text(query)).scalar()
-            except DBAPIError as error:
-                raise _database_error(error, "data_as_of_query") from error
+        with self._transaction("data_as_of_query") as connection:
+            value = connection.execute(sa.text(query)).scalar()
         return _as_of(value)
 
     def control_balances(self) -> ControlBalances | None:
@@ -157,8 +163,7 @@ class SqlSource(IncrementalSource):
 
     def _tracked(self) -> tuple[str, ...]:
         """The record types with a `modified_at` column."""
-        specs = {kind: self._settings.source(kind) for kind in self.streams}
-        return tuple(kind for kind, spec in specs.items() if spec and spec.modified_at)
+        return tuple(kind for kind, spec in self._specs().items() if spec.modified_at)
 
     def _pull(self, since: dict[str, str]) -> Iterator[PulledItem]:
         """Every record; with `since`, of each record type with a `modified_at` column only
@@ -166,7 +171,9 @@ class SqlSource(IncrementalSource):
         applications changed; invoices also when open, or applied to by a document read)."""
         self._control_rows = None
         with self._transaction() as connection:
-            relations = {kind: self._relation(connection, kind) for kind in self._kinds()}
+            relations = {
+                kind: self._relation(connection, kind, spec) for kind, spec in self._specs().items()
+            }
             # A wrong column of the control query stops the run before the first row.
             wanted = self._settings.control
             control = self._control_source(connection, wanted) if wanted is not None else None
@@ -179,7 +186,7 @@ class SqlSource(IncrementalSource):
             where = None if changed is None else sa.or_(changed, *reverified)
             yield from self._read_kind(connection, invoices, where)
             if where is not None:
-                self._log_reread("invoices", self._read["invoices"], self._read["invoices"])
+                self._log_reread("invoices", self._read["invoices"])
             for documents, applications in DOCUMENTS.items():
                 if documents in relations:
                     parts = relations.get(applications)
@@ -190,15 +197,12 @@ class SqlSource(IncrementalSource):
             if control is not None:
                 self._control_rows = self._read_control(connection, control)
 
-    def _advance(self, kind: str, stamp: Stamp | None) -> None:
-        if stamp is not None:
-            self._move_cursor(kind, stamp.instant, stamp.text)
-
     # -- connections ---------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """One read-only transaction; on PostgreSQL one snapshot for the whole pull."""
+    def _transaction(self, what: str = "the pull") -> Iterator[Connection]:
+        """One read-only transaction; on PostgreSQL one snapshot for the whole pull. A refusal
+        of the database in it is an error about `what` it was for."""
         connection = self._connect()
         try:
             if connection.dialect.name == "postgresql":
@@ -208,104 +212,74 @@ class SqlSource(IncrementalSource):
             with connection.begin():
                 yield connection
         except DBAPIError as error:
-            raise _database_error(error, "the pull") from error
+            raise _database_error(error, what) from error
         finally:
             connection.close()
 
     def _connect(self) -> Connection:
         """A connection, retried with backoff while the server is unreachable."""
-        from tenacity import (  # noqa: PLC0415 - loaded by the sql runs only, which retry
-            Retrying,
-            retry_if_exception_type,
-            stop_after_attempt,
-            wait_exponential_jitter,
-        )
+        from connector.erp.retries import retrying  # noqa: PLC0415 - tenacity: sql runs only
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self._settings.connect_attempts),
-            wait=wait_exponential_jitter(initial=1, max=30),
-            retry=retry_if_exception_type(OperationalError),
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            return retrying(self._engine.connect)
-        except OperationalError as error:
-            raise FatalError(
-                f"cannot connect to {describe(self._engine.url)}: {_first_line(error)}"
-            ) from None
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
+        database = describe(self._engine.url)
+        retry = retrying(
+            OperationalError,
+            self._settings.connect_attempts,
+            self._sleep,
             "erp.sql.connect_retried",
-            database=describe(self._engine.url),
-            attempt=state.attempt_number,
-            error=type(error).__name__,
+            database=database,
         )
-
-    @contextmanager
-    def _lookup_connection(self, connection: Connection, needed: bool) -> Iterator[Connection]:
-        """Where application lookups run while the document rows still stream (if `needed`)."""
-        if not needed or connection.dialect.name in _SHARED_CONNECTION_DIALECTS:
-            yield connection
-            return
-        side = self._connect()
         try:
-            yield side
-        finally:
-            side.close()
+            return retry(self._engine.connect)
+        except OperationalError as error:
+            raise FatalError(f"cannot connect to {database}: {_first_line(error)}") from None
+
+    def _lookup_connection(
+        self, connection: Connection, needed: bool
+    ) -> AbstractContextManager[Connection]:
+        """Where application lookups run while the document rows still stream (if `needed`):
+        the pull's own connection, or another one closed when they are over."""
+        if not needed or connection.dialect.name in _SHARED_CONNECTION_DIALECTS:
+            return nullcontext(connection)
+        return closing(self._connect())
 
     # -- relations -----------------------------------------------------------------------
 
-    def _kinds(self) -> list[str]:
-        return [kind for kind in RECORD_MODELS if self._settings.source(kind) is not None]
+    def _specs(self) -> dict[str, RecordSource]:
+        """The configured record types' tables or queries, in the order they are read."""
+        return {kind: spec for kind in RECORD_MODELS if (spec := self._settings.source(kind))}
 
-    def _relation(self, connection: Connection, kind: str) -> _Relation:
+    def _relation(self, connection: Connection, kind: str, spec: RecordSource) -> _Relation:
         """The record type's table or query, its columns checked against the database."""
-        spec = self._settings.source(kind)
-        assert spec is not None  # noqa: S101 - _kinds() lists only configured record types
         reader = RowReader(
             RECORD_MODELS[kind], spec.column_specs(), self._settings.formats, spec.modified_at
         )
         label = spec.label(kind)
         if spec.table is not None:
             schema, _, table = spec.table.rpartition(".")
+            found = self._table_columns(connection, kind, spec.table, table, schema or None)
             columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
             source: FromClause = sa.table(table, *columns, schema=schema or None)
         else:
-            source = _query_source(spec.query or "", reader.column_names, label)
-        relation = _Relation(kind, label, spec, reader, source)
-        self._check_columns(connection, relation)
-        return relation
+            query = spec.query or ""
+            found = _query_columns(connection, query, label, f"records.{kind}.query")
+            source = _query_source(query, reader.column_names, label)
+        check_columns(f"sql:{label}:", reader.column_names, found, f"records.{kind} maps it")
+        return _Relation(kind, label, spec, reader, source)
 
-    def _check_columns(self, connection: Connection, relation: _Relation) -> None:
-        found = self._columns_found(connection, relation)
-        missing = [name for name in relation.reader.column_names if name not in found]
-        if missing:
+    def _table_columns(
+        self, connection: Connection, kind: str, name: str, table: str, schema: str | None
+    ) -> list[str]:
+        """The columns of the table or view `name` (`schema.table`) as the database has them."""
+        try:
+            columns = sa.inspect(connection).get_columns(table, schema=schema)
+        except (NoSuchTableError, DBAPIError) as error:
+            # SQLite reports an unknown schema as a database error, not as no such table.
+            detail = f": {_first_line(error)}" if isinstance(error, DBAPIError) else ""
             raise SourceConfigError(
-                f"sql:{relation.label}: no column {', '.join(repr(m) for m in missing)} "
-                f"(records.{relation.kind} maps it); columns found: {', '.join(found)}"
-            )
-
-    def _columns_found(self, connection: Connection, relation: _Relation) -> list[str]:
-        spec = relation.spec
-        if spec.table is not None:
-            schema, _, table = spec.table.rpartition(".")
-            try:
-                columns = sa.inspect(connection).get_columns(table, schema=schema or None)
-            except (NoSuchTableError, DBAPIError) as error:
-                # SQLite reports an unknown schema as a database error, not as no such table.
-                detail = f": {_first_line(error)}" if isinstance(error, DBAPIError) else ""
-                raise SourceConfigError(
-                    f"no table or view {spec.table!r} in {describe(self._engine.url)} "
-                    f"(records.{relation.kind}.table){detail}"
-                ) from None
-            return [str(column["name"]) for column in columns]
-        return _query_columns(
-            connection, spec.query or "", relation.label, f"records.{relation.kind}.query"
-        )
+                f"no table or view {name!r} in {describe(self._engine.url)} "
+                f"(records.{kind}.table){detail}"
+            ) from None
+        return [str(column["name"]) for column in columns]
 
     # -- reading a record type ----------------------------------------------------------
 
@@ -321,7 +295,7 @@ class SqlSource(IncrementalSource):
         time; then the applications whose document was not read."""
         statement = relation.select() if where is None else relation.select().where(where)
         self._count(connection, relation, statement)
-        counts = _Counts()
+        quarantined = 0
         document = relation.kind in DOCUMENTS
         with self._lookup_connection(connection, applications is not None) as lookup:
             for batch in self._batches(connection, statement, relation):
@@ -337,11 +311,18 @@ class SqlSource(IncrementalSource):
                     parts, rejected = self._applications(lookup, applications, ids)
                     yield from rejected
                 for read in self._tracked_read(relation.kind, reads, _instant, _text, final=False):
-                    item = self._record(relation, read, counts.next_row(), parts)
-                    counts.add(item)
+                    item = self._record(relation, read, self._read[relation.kind], parts)
+                    quarantined += isinstance(item, QuarantineEntry)
                     yield item
         self._totals[relation.kind] = self._read[relation.kind]
-        counts.log(relation, incremental=where is not None)
+        log.info(
+            "erp.sql.stream_pulled",
+            stream=relation.kind,
+            relation=relation.label,
+            rows=self._read[relation.kind],
+            quarantined=quarantined,
+            incremental=where is not None,
+        )
 
     def _changed(
         self,
@@ -350,10 +331,16 @@ class SqlSource(IncrementalSource):
         since: Mapping[str, str],
         name: str = "since",
     ) -> ColumnElement[bool] | None:
-        """The rows changed after the record type's cursor; None: no cursor, read them all."""
-        cutoff = self._since_value(connection, relation, since)
-        if cutoff is None or relation.modified_at is None:
+        """The rows changed after the record type's cursor; None: no cursor, read them all.
+
+        The cursor is compared on SQLite as its one ISO spelling (the comparison reads both
+        sides as instants, see `_after`); elsewhere as a datetime, zone-aware exactly when the
+        column was."""
+        text = since.get(relation.kind)
+        if text is None or relation.modified_at is None:
             return None
+        instant = parse_cursor(relation.kind, text)
+        cutoff = cursor_text(instant) if connection.dialect.name == "sqlite" else instant
         return _after(connection, relation.modified_at, name, cutoff)
 
     def _reverified(
@@ -393,14 +380,11 @@ class SqlSource(IncrementalSource):
     ) -> PulledItem:
         """A row's record (a document with its own applications of `parts`), or why not."""
         key = _key(read.values.get("id"), row_number)
-        if read.problems:
-            return _rejection(relation, key, "; ".join(read.problems))
         own = [] if parts is None else parts.get(key, [])
         applications = {} if parts is None else {"applications": tuple(part for part, _ in own)}
-        try:
-            record = RECORD_MODELS[relation.kind].model_validate({**read.values, **applications})
-        except ValidationError as error:
-            return _rejection(relation, key, relation.reader.reason(error))
+        record = relation.validated(read, key, applications)
+        if isinstance(record, QuarantineEntry):
+            return record
         assert isinstance(record, CanonicalRecord)  # noqa: S101 - the kind says so
         return Pulled(record, relation.location(key), tuple(location for _, location in own))
 
@@ -478,7 +462,8 @@ class SqlSource(IncrementalSource):
         not records), each moves its record type's cursor."""
         for row in rows:
             read = relation.reader.read(row)
-            self._advance(relation.kind, read.changed_at)
+            if read.changed_at is not None:
+                self._move_cursor(relation.kind, read.changed_at.instant, read.changed_at.text)
             yield _application(relation, read)
 
     # -- the control figure ------------------------------------------------------------------
@@ -486,13 +471,8 @@ class SqlSource(IncrementalSource):
     def _control_source(self, connection: Connection, control: ControlQuery) -> FromClause:
         """`control.query` as a subquery, its three columns checked against the database."""
         found = _query_columns(connection, control.query, "control", "source.control.query")
-        missing = [name for name in CONTROL_COLUMNS if name not in found]
-        if missing:
-            raise SourceConfigError(
-                f"source.control.query returns no column {', '.join(repr(m) for m in missing)} (it "
-                f"must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS); "
-                f"columns found: {', '.join(found) or 'none'}"
-            )
+        why = f"it must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS"
+        check_columns("source.control.query returns", CONTROL_COLUMNS, found, why)
         return _query_source(control.query, CONTROL_COLUMNS, "control")
 
     def _read_control(self, connection: Connection, source: FromClause) -> list[ControlRow]:
@@ -522,42 +502,6 @@ class SqlSource(IncrementalSource):
             )
             yield batch
 
-    def _since_value(
-        self, connection: Connection, relation: _Relation, since: Mapping[str, str]
-    ) -> object | None:
-        """The cursor to compare `modified_at` with: on SQLite its one ISO spelling (the
-        comparison reads both sides as instants, see `_after`); elsewhere a datetime, zone-aware
-        exactly when the column was."""
-        text = since.get(relation.kind)
-        if text is None or relation.modified_at is None:
-            return None
-        instant = _parse_cursor(relation.kind, text)
-        return cursor_text(instant) if connection.dialect.name == "sqlite" else instant
-
-
-@dataclass
-class _Counts:
-    rows: int = 0
-    quarantined: int = 0
-
-    def next_row(self) -> int:
-        self.rows += 1
-        return self.rows
-
-    def add(self, item: PulledItem) -> None:
-        if isinstance(item, QuarantineEntry):
-            self.quarantined += 1
-
-    def log(self, relation: _Relation, *, incremental: bool) -> None:
-        log.info(
-            "erp.sql.stream_pulled",
-            stream=relation.kind,
-            relation=relation.label,
-            rows=self.rows,
-            quarantined=self.quarantined,
-            incremental=incremental,
-        )
-
 
 def _instant(read: ReadRow) -> dt.datetime | None:
     """The row's change time, the cursor's stamp."""
@@ -576,19 +520,11 @@ def _application(
     document = read.values.get("document_id")
     invoice = read.values.get("invoice_id")
     key = f"{document if document is not None else '?'}->{invoice if invoice is not None else '?'}"
-    if read.problems:
-        return _rejection(relation, key, "; ".join(read.problems))
-    try:
-        row = ApplicationRow.model_validate(read.values)
-    except ValidationError as error:
-        return _rejection(relation, key, relation.reader.reason(error))
+    row = relation.validated(read, key)
+    if isinstance(row, QuarantineEntry):
+        return row
+    assert isinstance(row, ApplicationRow)  # noqa: S101 - the kind says so
     return row.document_id, row.application(), relation.location(key)
-
-
-def _rejection(relation: _Relation, key: str, reason: str) -> QuarantineEntry:
-    record_id = None if key.startswith("#") else key
-    kind = RECORD_TYPES[relation.kind]
-    return quarantined(kind, record_id, relation.location(key), "invalid_record", reason)
 
 
 def _key(record_id: object, row_number: int) -> str:
@@ -640,29 +576,16 @@ def _open_balance(connection: Connection, column: ColumnElement[Any]) -> ColumnE
     )
 
 
-def _parse_cursor(stream: str, text: str) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise FatalError(
-            f"the saved cursor of stream {stream!r} is not an ISO 8601 timestamp: {text!r}"
-        ) from None
-
-
 def _as_of(value: object) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware(value)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(), dt.UTC)
     if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        with suppress(ValueError):
+            return aware(dt.datetime.fromisoformat(value.strip()))
     raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp")
 
 
