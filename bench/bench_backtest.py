@@ -8,7 +8,7 @@ configuration (each size with the default profile, and the smallest with the noi
    module's functions wrapped, not changed), and prints the AUC, ECE, baseline AUC and tiers;
 2. another child fits, per origin, a plain `LogisticRegression` (sklearn's defaults) on random
    features with that origin's training rows and the model's feature count: what any fit of
-   that many rows costs, without imputation, scaling or the five calibration folds.
+   that many rows costs, without imputation, scaling or the ten calibration folds.
 
 Each child is waited for with `os.wait4`, so the peak RSS reported is its own; the model
 child's includes the generated ledger, whose RSS is reported apart.

@@ -31,12 +31,12 @@ from arsync.ledger import Ledger
 from scoring.late_payment import FEATURES, outcomes, snapshots, stable_order
 from scoring.settings import ModelSettings
 
-DEFAULT_BANDS: tuple[float, ...] = (0.1, 0.55, 0.7)
+DEFAULT_BANDS: tuple[float, ...] = (0.05, 0.55, 0.7)
 """Probability bands of the tiers low / medium / high / critical: the upper edge of each but
-the last. Low: late one time in ten at most; critical: late more than seven times in ten."""
+the last. Low: late one time in twenty at most; critical: late more than seven times in ten."""
 TIERS: tuple[str, ...] = ("low", "medium", "high", "critical")
-REGULARISATION = 0.01  # the logistic regression's C: strong, for a few hundred examples
-CALIBRATION_FOLDS = 5
+REGULARISATION = 0.003  # the logistic regression's C: strong, for a few hundred examples
+CALIBRATION_FOLDS = 10
 _MIN_TRAINING = 50  # labelled examples below which no model is trained
 _ECE_BINS = 10
 

@@ -32,6 +32,7 @@ FEATURES: tuple[str, ...] = (
     "late_rate_365d",  # of those, the share paid later than terms plus grace
     "late_rate_90d",
     "late_trend",  # late_rate_90d - late_rate_365d: getting worse is positive
+    "late_log_odds_all",  # log-odds of the share paid late over all paid history, smoothed
     "days_late_mean_365d",  # mean days beyond terms, early payments counted as 0
     "days_late_p75_365d",
     "overdue_share_now",  # of the customer's open invoices on the snapshot, the share overdue
@@ -142,8 +143,8 @@ def _customer_history(
     """Per customer, what its past says on `as_of`: the FEATURES that are the customer's, and
     the helpers `median_total` and `first_issue_day`."""
     cutoff = pd.Timestamp(as_of)
-    paid = paid_invoices(ledger, as_of)
-    paid = paid[paid["paid_date"] > cutoff - pd.Timedelta(days=365)]
+    every_paid = paid_invoices(ledger, as_of)
+    paid = every_paid[every_paid["paid_date"] > cutoff - pd.Timedelta(days=365)]
     recent = paid["paid_date"] > cutoff - pd.Timedelta(days=90)
     beyond = paid["days_beyond_terms"].astype("float64")
     frame = pd.DataFrame(
@@ -165,6 +166,9 @@ def _customer_history(
         }
     )
     history["late_trend"] = history["late_rate_90d"] - history["late_rate_365d"]
+    lifetime = _lifetime_log_odds(every_paid, grace_days)
+    history = history.reindex(lifetime.index)
+    history["late_log_odds_all"] = lifetime
     invoices = ledger.invoices
     issued = invoices[(invoices["issue_date"] <= cutoff) & (invoices["status"] != "void")]
     by_customer = issued.groupby(issued["customer_id"].astype("string"), sort=True)
@@ -181,6 +185,17 @@ def _customer_history(
     combined = issued_stats.join(history, how="left")
     combined.index = combined.index.astype("string")
     return combined
+
+
+def _lifetime_log_odds(paid: pd.DataFrame, grace_days: int) -> pd.Series:
+    """Per customer with anything paid, the log-odds of its share paid late over its whole
+    history, smoothed by Laplace's rule ((late + 1) / (paid + 2)). Where lateness is a habit, more
+    history tells it better than the last year alone, and the smoothing keeps a customer with
+    two invoices from reading as always or never late."""
+    late = (paid["days_beyond_terms"].astype("float64") > grace_days).astype("float64")
+    grouped = late.groupby(paid["customer_id"].astype("string").to_numpy(), sort=True)
+    share = (grouped.sum() + 1.0) / (grouped.size().astype("float64") + 2.0)
+    return pd.Series(np.log(share / (1.0 - share)), index=share.index)
 
 
 def _days(dates: pd.Series) -> np.ndarray:

@@ -370,7 +370,7 @@ class ModelSettings(_Strict):
         description="backtest and gate the model on every run; false: the rule score only",
     )
     bands: tuple[float, float, float] = Field(
-        default=(0.1, 0.55, 0.7),
+        default=(0.05, 0.55, 0.7),
         description="upper probability edges of the low, medium and high tiers (critical above)",
     )
     origins: int = Field(default=6, ge=1, le=36, description="monthly origins the backtest tests")

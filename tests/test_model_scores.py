@@ -170,7 +170,7 @@ def test_on_the_sample_the_gate_keeps_the_rule_score_and_the_run_record_says_why
     assert scores["late_payment_chance"].isna().all()
     assert model is not None
     assert model["basis"] == "rule"
-    assert str(model["reason"]).startswith("the model ranks no better than the past late rate")
+    assert str(model["reason"]).startswith("the model's probabilities are not calibrated: ECE")
     assert [row["tier"] for row in model["tiers"]] == ["low", "medium", "high", "critical"]
     calibration = model["calibration"]
     assert calibration
