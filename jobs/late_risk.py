@@ -128,9 +128,12 @@ def _judge(
         grace_days=grace,
         bands=model.bands,
         taken=taken,
+        max_rows=model.max_training_rows,
     )
     decision = gate(result, model)
-    latest = fit_latest(ledger, as_of, grace_days=grace, taken=taken)
+    latest = fit_latest(
+        ledger, as_of, grace_days=grace, taken=taken, max_rows=model.max_training_rows
+    )
     risk = None
     if latest is not None:
         risk = customer_risk(latest, snapshot(ledger, as_of, grace_days=grace), model.bands)
@@ -162,7 +165,7 @@ def risk_as_of(ledger: Ledger, day: dt.date, settings: ScoringSettings) -> pd.Da
     """The model's per-customer word on an earlier `day`, trained on what was known then: the
     report's worst movers compare two days on the same basis. None: too little to train on."""
     grace = settings.behaviour.on_time_grace_days
-    model = fit_latest(ledger, day, grace_days=grace)
+    model = fit_latest(ledger, day, grace_days=grace, max_rows=settings.model.max_training_rows)
     if model is None:
         return None
     return customer_risk(model, snapshot(ledger, day, grace_days=grace), settings.model.bands)

@@ -37,6 +37,10 @@ the last. Low: late one time in twenty at most; critical: late more than seven t
 TIERS: tuple[str, ...] = ("low", "medium", "high", "critical")
 REGULARISATION = 0.003  # the logistic regression's C: strong, for a few hundred examples
 CALIBRATION_FOLDS = 10
+MAX_TRAINING_ROWS = 100_000
+"""Examples a fit trains on at most (`model.max_training_rows`): a 27-feature linear model has
+learnt what it can long before, while its time and memory grow with every row (at 50,000
+customers a fit would see 600,000)."""
 _MIN_TRAINING = 50  # labelled examples below which no model is trained
 _ECE_BINS = 10
 
@@ -71,14 +75,16 @@ class Backtest:
 class LateModel:
     """A fitted model: `probability` of late payment for the rows of a snapshot."""
 
-    def __init__(self, training: pd.DataFrame, labels: pd.Series) -> None:
+    def __init__(
+        self, training: pd.DataFrame, labels: pd.Series, max_rows: int = MAX_TRAINING_ROWS
+    ) -> None:
         from sklearn.calibration import CalibratedClassifierCV  # noqa: PLC0415 - model runs only
         from sklearn.impute import SimpleImputer  # noqa: PLC0415
         from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
         from sklearn.pipeline import make_pipeline  # noqa: PLC0415
         from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
 
-        order = stable_order(training)
+        order = stable_order(training.loc[sampled(training, max_rows)])
         linear = make_pipeline(
             SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
             StandardScaler(),
@@ -117,6 +123,17 @@ class LateModel:
             return np.asarray(self._pipeline.predict_proba(features)[:, 1], dtype="float64")
 
 
+def sampled(training: pd.DataFrame, max_rows: int) -> pd.Index:
+    """The rows a fit trains on: all of them up to `max_rows`, else the `max_rows` whose
+    snapshot and invoice hash lowest. Every snapshot keeps its share, and the choice depends
+    on the rows' content alone, so any row order gives the same model."""
+    if len(training) <= max_rows:
+        return training.index
+    keys = training[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
+    hashes = pd.util.hash_pandas_object(keys, index=False)
+    return hashes.sort_values(kind="stable").index[:max_rows]
+
+
 def _one_blas_thread() -> AbstractContextManager[object]:
     """BLAS on one thread for the model's small matrices (26 columns): on two cores its
     threads spend more time waiting for each other than multiplying, and L-BFGS asks for
@@ -137,6 +154,7 @@ def backtest(
     grace_days: int = 3,
     bands: tuple[float, ...] = DEFAULT_BANDS,
     taken: pd.DataFrame | None = None,
+    max_rows: int = MAX_TRAINING_ROWS,
 ) -> Backtest:
     """Rolling-origin backtest of the model on the ledger as it stands on `end`.
 
@@ -155,7 +173,7 @@ def backtest(
         test = pool[pool["as_of"] == pd.Timestamp(origin)]
         if test.empty:
             continue
-        model = LateModel(training, training["late"])
+        model = LateModel(training, training["late"], max_rows)
         prior = float(training["late"].mean())
         scored.append(
             test.assign(
@@ -223,6 +241,7 @@ REASON_CODES: dict[str, str | None] = {
     "relationship_days": None,
     "late_rate_365d": "MISSED_DUE_DATES",
     "late_rate_90d": "MISSED_DUE_DATES",
+    "late_log_odds_all": "MISSED_DUE_DATES",
     "late_trend": "PAYING_LATER",
     "days_late_mean_365d": "LATE_PAYER",
     "days_late_p75_365d": "LATE_PAYER",
@@ -244,6 +263,7 @@ def fit_latest(
     horizon_days: int = 30,
     grace_days: int = 3,
     taken: pd.DataFrame | None = None,
+    max_rows: int = MAX_TRAINING_ROWS,
 ) -> LateModel | None:
     """The model trained on every snapshot whose outcomes are known on `end`, to score the
     invoices open on `end`; None when there are too few to train on. `taken`: the
@@ -251,7 +271,7 @@ def fit_latest(
     pool = _pool(ledger, end, horizon_days, grace_days, taken)
     if len(pool) < _MIN_TRAINING or pool["late"].nunique() < 2:
         return None
-    return LateModel(pool, pool["late"])
+    return LateModel(pool, pool["late"], max_rows)
 
 
 def customer_risk(

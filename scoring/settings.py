@@ -383,6 +383,11 @@ class ModelSettings(_Strict):
     max_ece: float = Field(
         default=0.05, gt=0, le=1, description="the calibration error the model may have at most"
     )
+    max_training_rows: int = Field(
+        default=100_000,
+        ge=100,
+        description="examples a fit trains on at most, sampled evenly (time and memory)",
+    )
 
     @model_validator(mode="after")
     def _rising_bands(self) -> ModelSettings:

@@ -21,6 +21,7 @@ from jobs.cli import app
 from jobs.sample_data.generate import generate_ledger
 from scoring.late_model import (
     DEFAULT_BANDS,
+    REASON_CODES,
     Backtest,
     LateModel,
     Metrics,
@@ -30,6 +31,7 @@ from scoring.late_model import (
     fit_latest,
     gate,
     metrics,
+    sampled,
     tier_table,
 )
 from scoring.late_payment import FEATURES, outcomes, snapshot, snapshot_dates
@@ -137,6 +139,7 @@ def test_a_customers_history_counts_late_payments_not_netted_by_early_ones() -> 
     assert row["late_rate_365d"] == 0.5  # I1 on time, I2 late
     assert row["days_late_mean_365d"] == 2.5  # (0 + 5) / 2
     assert row["paid_365d"] == pytest.approx(math.log1p(2))
+    assert row["late_log_odds_all"] == 0.0  # (1 late + 1) / (2 paid + 2): even odds
     assert row["overdue_share_now"] == 0.5  # of I3 (overdue) and I4 (not yet due)
     assert row["terms_days"] == 33
     assert row["amount_ratio"] == 0.0  # the customer's usual amount
@@ -157,6 +160,39 @@ def test_the_fit_does_not_depend_on_the_row_order(ledger: Ledger) -> None:
     assert len(first) > 0
     np.testing.assert_array_equal(first, again)
     np.testing.assert_allclose(first, reordered, rtol=0, atol=1e-12)
+
+
+def test_a_fit_past_its_row_cap_trains_on_an_even_sample_whatever_the_row_order(
+    ledger: Ledger,
+) -> None:
+    frames = [snapshot(ledger, END - dt.timedelta(days=60 + 30 * k)) for k in range(1, 12)]
+    training = pd.concat(frames, ignore_index=True)
+    training["late"] = outcomes(ledger, training, END).to_numpy()
+    training = training[training["late"].notna()].reset_index(drop=True)
+    shuffled = training.sample(frac=1.0, random_state=5)
+    cap = len(training) // 2
+
+    kept = training.loc[sampled(training, cap)]
+    kept_shuffled = shuffled.loc[sampled(shuffled, cap)]
+    test = snapshot(ledger, END - dt.timedelta(days=60))
+
+    assert len(kept) == cap
+    assert sampled(training, len(training)).equals(training.index)
+    assert set(zip(kept["as_of"], kept["invoice_id"], strict=True)) == set(
+        zip(kept_shuffled["as_of"], kept_shuffled["invoice_id"], strict=True)
+    )
+    shares = kept["as_of"].value_counts() / training["as_of"].value_counts()
+    assert shares.min() > 0.2  # every snapshot keeps a share near half
+    np.testing.assert_allclose(
+        LateModel(training, training["late"], cap).probability(test),
+        LateModel(shuffled, shuffled["late"], cap).probability(test),
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+def test_every_feature_has_a_reason_code_entry() -> None:
+    assert set(REASON_CODES) == set(FEATURES)
 
 
 def test_the_backtest_beats_the_past_late_rate_and_its_outer_tiers_are_ordered(
