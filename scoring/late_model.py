@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +29,7 @@ import pandas as pd
 from arsync.ledger import Ledger
 from scoring.late_payment import FEATURES, outcomes, snapshots, stable_order
 from scoring.settings import ModelSettings
+from scoring.threads import one_thread
 
 DEFAULT_BANDS: tuple[float, ...] = (0.05, 0.55, 0.7)
 """Probability bands of the tiers low / medium / high / critical: the upper edge of each but
@@ -38,7 +38,7 @@ TIERS: tuple[str, ...] = ("low", "medium", "high", "critical")
 REGULARISATION = 0.003  # the logistic regression's C: strong, for a few hundred examples
 CALIBRATION_FOLDS = 10
 MAX_TRAINING_ROWS = 100_000
-"""Examples a fit trains on at most (`model.max_training_rows`): a 27-feature linear model has
+"""Examples a fit trains on at most (`model.max_training_rows`): a 14-feature linear model has
 learnt what it can long before, while its time and memory grow with every row (at 50,000
 customers a fit would see 600,000)."""
 _MIN_TRAINING = 50  # labelled examples below which no model is trained
@@ -95,7 +95,7 @@ class LateModel:
         # gives them back their meaning.
         self._pipeline = CalibratedClassifierCV(linear, method="isotonic", cv=CALIBRATION_FOLDS)
         features = training.loc[order, list(FEATURES)].to_numpy(dtype="float64")
-        with _one_blas_thread():
+        with one_thread():
             self._pipeline.fit(features, labels.loc[order].to_numpy(dtype="int64"))
 
     def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +119,7 @@ class LateModel:
         if rows.empty:
             return np.zeros(0)
         features = rows[list(FEATURES)].to_numpy(dtype="float64")
-        with _one_blas_thread():
+        with one_thread():
             return np.asarray(self._pipeline.predict_proba(features)[:, 1], dtype="float64")
 
 
@@ -132,17 +132,6 @@ def sampled(training: pd.DataFrame, max_rows: int) -> pd.Index:
     keys = training[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
     hashes = pd.util.hash_pandas_object(keys, index=False)
     return hashes.sort_values(kind="stable").index[:max_rows]
-
-
-def _one_blas_thread() -> AbstractContextManager[object]:
-    """BLAS on one thread for the model's small matrices (26 columns): on two cores its
-    threads spend more time waiting for each other than multiplying, and L-BFGS asks for
-    thousands of small products (the sample's backtest: 0.8 s on one thread, 1.5-3.2 s on
-    two)."""
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415 - scikit-learn's own dependency
-
-    limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
-    return limits
 
 
 def backtest(

@@ -36,6 +36,7 @@ import pandas as pd
 from arsync.ledger import Ledger
 from scoring.behaviour import paid_invoices
 from scoring.late_payment import FEATURES, snapshot_dates, snapshots, stable_order
+from scoring.threads import one_thread
 
 PAY_DATE_FEATURES: tuple[str, ...] = (*FEATURES, "usual_days_beyond_due")
 """The late-payment FEATURES and the baseline's own figure (`usual_days`): the model sees what
@@ -80,19 +81,21 @@ class PayDateModel:
         order = stable_order(training)
         features = training.loc[order, list(PAY_DATE_FEATURES)].to_numpy(dtype="float64")
         values = target.loc[order].to_numpy(dtype="float64")
-        self._models = [
-            HistGradientBoostingRegressor(
-                loss="quantile", quantile=q, random_state=0, early_stopping=False, **_BOOSTING
-            ).fit(features, values)
-            for q in QUANTILES
-        ]
+        with one_thread():
+            self._models = [
+                HistGradientBoostingRegressor(
+                    loss="quantile", quantile=q, random_state=0, early_stopping=False, **_BOOSTING
+                ).fit(features, values)
+                for q in QUANTILES
+            ]
 
     def quantiles(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Per row, p10, p50 and p90 of its invoice's days beyond due, sorted per row."""
         if rows.empty:
             return pd.DataFrame(columns=list(QUANTILE_COLUMNS), index=rows.index, dtype="float64")
         features = rows[list(PAY_DATE_FEATURES)].to_numpy(dtype="float64")
-        predicted = [model.predict(features) for model in self._models]
+        with one_thread():
+            predicted = [model.predict(features) for model in self._models]
         stacked = np.sort(np.column_stack(predicted), axis=1)
         return pd.DataFrame(stacked, columns=list(QUANTILE_COLUMNS), index=rows.index)
 
