@@ -156,7 +156,8 @@ def backtest(
     used: list[dt.date] = []
     for origin in dates[-origins:]:
         known = pool["as_of"] + pd.Timedelta(days=horizon_days + grace_days) < pd.Timestamp(origin)
-        training = pool[known]
+        keys = pool.loc[known, ["as_of", "invoice_id"]]
+        training = pool.loc[sampled(keys, max_rows)]  # copies only the rows a fit sees
         if len(training) < _MIN_TRAINING or training["late"].nunique() < 2:
             continue
         test = pool[pool["as_of"] == pd.Timestamp(origin)]
@@ -373,6 +374,6 @@ def _pool(
     ones left out."""
     if taken is None:
         taken = snapshots(ledger, end, horizon_days=horizon_days, grace_days=grace_days)
-    pool = taken.copy()
-    pool["late"] = outcomes(ledger, pool, end, grace_days).to_numpy()
-    return pool[pool["late"].notna()].reset_index(drop=True)
+    late = outcomes(ledger, taken, end, grace_days).to_numpy()
+    known = ~pd.isna(late)
+    return taken[known].assign(late=late[known]).reset_index(drop=True)
