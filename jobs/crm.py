@@ -21,8 +21,10 @@ from connector.crm.salesforce.describe import (
     field_infos,
 )
 from connector.crm.salesforce.inputs import INPUT_COLUMNS, read_inputs
+from connector.crm.salesforce.invoices import read_invoices
 from connector.crm.salesforce.owners import OWNER_FIELD, owner_names
 from connector.crm.salesforce.plan import (
+    ID_FIELD,
     Desired,
     MatchKey,
     Ownership,
@@ -33,6 +35,7 @@ from connector.crm.salesforce.plan import (
 )
 from connector.crm.salesforce.push import Outcome, Status, push
 from connector.crm.salesforce.settings import SalesforceSettings
+from connector.crm.salesforce.tasks import read_open_tasks
 from jobs.settings import RunSettings
 from scoring.columns import output_columns
 
@@ -167,8 +170,14 @@ class CrmConnection:
 
 @dataclass(frozen=True)
 class CrmRead:
-    """What Salesforce holds, read once before scoring: each customer's Account, and what
-    people recorded there that scoring weighs (promises, disputes; INPUT_COLUMNS)."""
+    """What Salesforce holds, read once before scoring: each customer's Account, what people
+    recorded there that scoring weighs (promises, disputes; INPUT_COLUMNS), and the records
+    arsync keeps beside the Accounts in scope, so that every object is planned from this one
+    read and nothing is queried after it.
+
+    `invoices` (ERP invoice id -> the open record) and `tasks` (15-character Account Id ->
+    arsync's open Tasks, oldest first) are None when that object is off in the mapping.
+    """
 
     snapshot: Snapshot
     inputs: pd.DataFrame
@@ -176,6 +185,8 @@ class CrmRead:
     owners: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OWNER_COLUMNS))
     promises_read: bool = False  # the mapping has a promise source (`from_crm.promise`)
     disputes_read: bool = False  # and a dispute field
+    invoices: dict[str, dict[str, Any]] | None = None
+    tasks: dict[str, list[dict[str, Any]]] | None = None
 
 
 def open_crm(settings: RunSettings, connect: Connect = connect_salesforce) -> CrmConnection:
@@ -224,13 +235,28 @@ def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFram
         ignore_case=frozenset(n for n, f in connection.fields.items() if not f.case_sensitive),
     )
     rows = read_inputs(connection.client, snapshot, mapping.from_crm)
+    # The Accounts in scope are known now; which customers' balances are held is decided
+    # later, so their records are read too and the planners leave them alone.
+    in_scope = sorted(accounts_in_scope(snapshot, mapping.match.hold_field).values())
+    invoices, tasks = mapping.invoices, mapping.tasks
     return CrmRead(
         snapshot,
         pd.DataFrame(rows, columns=INPUT_COLUMNS),
         owners=_owners(connection.client, snapshot) if owned else _no_owners(),
         promises_read=mapping.from_crm.promise is not None,
         disputes_read=mapping.from_crm.dispute is not None,
+        invoices=read_invoices(connection.client, invoices, in_scope) if invoices.enabled else None,
+        tasks=read_open_tasks(connection.client, tasks, in_scope) if tasks.enabled else None,
     )
+
+
+def accounts_in_scope(snapshot: Snapshot, hold_field: str | None) -> dict[str, str]:
+    """Customer -> Account Id, for the customers matched to one Account that is not on hold."""
+    return {
+        customer: str(account[ID_FIELD])
+        for customer, account in snapshot.accounts.items()
+        if not (hold_field and account.get(hold_field) is True)
+    }
 
 
 def _owners(client: SalesforceClient, snapshot: Snapshot) -> pd.DataFrame:

@@ -1,15 +1,16 @@
 """The records kept beside the Accounts: open invoices and next-action Tasks (both optional).
 
-Runs after the Account write, on the Accounts in scope: matched to one customer and not on
-hold. The objects were checked against describe() when the connection opened, before any
-write. A dry run plans them and writes nothing.
+Planned, after the Account write, from what `jobs.crm.read_crm` read before scoring (no query
+here), for the Accounts in scope: matched to one customer, not on hold and not held. The
+objects were checked against describe() when the connection opened, before any write. A dry
+run plans them and writes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import structlog
@@ -17,14 +18,14 @@ import structlog
 from arsync.crm_objects import TaskSync
 from arsync.ledger import Ledger
 from connector.crm.salesforce.invoices import invoice_operation, plan_invoices
-from connector.crm.salesforce.plan import ID_FIELD
 from connector.crm.salesforce.related import ChangeOutcome, RecordChange, write_changes
 from connector.crm.salesforce.tasks import WantedTask, plan_tasks, task_operation
-from jobs.crm import CrmConnection, CrmRead
+from jobs.crm import CrmConnection, CrmRead, accounts_in_scope
 from jobs.settings import RunSettings
 from scoring.invoices import invoice_lines
 
 log = structlog.get_logger(__name__)
+_Read = TypeVar("_Read", dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]])
 RECORD_COLUMNS = [
     "object",
     "key",
@@ -51,7 +52,8 @@ def sync_related(
     held: frozenset[str] = frozenset(),
     on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
 ) -> pd.DataFrame:
-    """Plan (and unless dry, write) the invoice records and Tasks; one row per change.
+    """Plan the invoice records and Tasks from `read` (no query: everything was read with the
+    Accounts) and, unless dry, write them; one row per change.
 
     A quarantined invoice is still the ERP's: its record is left as it is, not marked removed.
     A `held` customer (its balance does not reconcile) is left as it is, like one on hold.
@@ -61,7 +63,7 @@ def sync_related(
     if not (mapping.invoices.enabled or mapping.tasks.enabled):
         return pd.DataFrame(columns=RECORD_COLUMNS)
     client = connection.client
-    in_scope = accounts_in_scope(read, mapping.match.hold_field)
+    in_scope = accounts_in_scope(read.snapshot, mapping.match.hold_field)
     in_scope = {customer: account for customer, account in in_scope.items() if customer not in held}
     rows: list[dict[str, Any]] = []
 
@@ -70,10 +72,10 @@ def sync_related(
         fields = connection.invoice_fields
         lines = invoice_lines(ledger, as_of, scores.set_index("customer_id"))
         changes = plan_invoices(
-            client,
             invoices,
             lines,
             in_scope,
+            _was_read(read.invoices, invoices.object),
             known_invoices=set(ledger.invoices["invoice_id"].astype(str)) | quarantined_invoices,
             field_types={name: info.type for name, info in fields.items()},
         )
@@ -88,7 +90,7 @@ def sync_related(
     if tasks.enabled:
         wanted = wanted_tasks(scores, in_scope, read, tasks)
         customers = {account_id: customer for customer, account_id in in_scope.items()}
-        task_changes = plan_tasks(client, tasks, wanted, customers)
+        task_changes = plan_tasks(tasks, wanted, customers, _was_read(read.tasks, "Task"))
         rows += _rows(
             task_changes,
             dry_run,
@@ -97,13 +99,11 @@ def sync_related(
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
 
-def accounts_in_scope(read: CrmRead, hold_field: str | None) -> dict[str, str]:
-    """Customer -> Account Id, for the customers matched to one Account that is not on hold."""
-    return {
-        customer: str(account[ID_FIELD])
-        for customer, account in read.snapshot.accounts.items()
-        if not (hold_field and account.get(hold_field) is True)
-    }
+def _was_read(records: _Read | None, sobject: str) -> _Read:
+    """The records `read_crm` read; planning without them would create what exists."""
+    if records is None:
+        raise ValueError(f"{sobject} is on in the mapping but was not read with the Accounts")
+    return records
 
 
 def wanted_tasks(
