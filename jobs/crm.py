@@ -10,6 +10,7 @@ import pandas as pd
 import structlog
 
 from arsync.yamlfile import ConfigError, ConfigProblem, read_yaml
+from connector.crm.salesforce.changes import ChangeOutcome
 from connector.crm.salesforce.describe import (
     FieldInfo,
     Problem,
@@ -33,7 +34,7 @@ from connector.crm.salesforce.plan import (
     plan_changes,
     read_snapshot,
 )
-from connector.crm.salesforce.push import Outcome, Status, push
+from connector.crm.salesforce.push import push
 from connector.crm.salesforce.settings import SalesforceSettings
 from connector.crm.salesforce.tasks import read_open_tasks
 from jobs.settings import RunSettings
@@ -109,32 +110,31 @@ class Pushed:
     plan: Plan | None = None
     desired: pd.DataFrame | None = None
     client: SalesforceClient | None = None
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    outcomes: dict[str, ChangeOutcome] = field(default_factory=dict)
 
-    def confirm(self, outcomes: list[Outcome]) -> None:
+    def confirm(self, outcomes: list[ChangeOutcome]) -> None:
         for outcome in outcomes:
-            self.outcomes[outcome.account_id] = outcome
+            self.outcomes[str(outcome.change.record_id)] = outcome
 
     def result(self) -> CrmResult | None:
         """What was planned, with the outcomes confirmed so far (None: nothing planned)."""
         if self.plan is None or self.desired is None:
             return None
         updates = self.plan.updates
-        confirmed = [self.outcomes[u.account_id] for u in updates if u.account_id in self.outcomes]
+        confirmed = [self.outcomes[a] for u in updates if (a := str(u.record_id)) in self.outcomes]
         calls = dict(self.client.budget.calls) if self.client is not None else {}
         return _result(self.plan, self.desired, confirmed, calls)
 
 
 def _result(
-    plan: Plan, desired: pd.DataFrame, outcomes: list[Outcome], api_calls: dict[str, int]
+    plan: Plan, desired: pd.DataFrame, outcomes: list[ChangeOutcome], api_calls: dict[str, int]
 ) -> CrmResult:
     """The plan's changes and conflicts, the outcomes given, and the values they wrote."""
-    by_account = {u.account_id: u for u in plan.updates}
     written = [
-        (o.account_id, name, value)
+        (str(o.change.record_id), name, value)
         for o in outcomes
-        if o.status is Status.WRITTEN
-        for name, value in by_account[o.account_id].changes.items()
+        if o.ok
+        for name, value in o.change.values.items()
     ]
     conflicts = pd.DataFrame(
         [
@@ -322,7 +322,7 @@ def sync_crm(
         ),
     )
     pushed.plan, pushed.desired, pushed.client = plan, desired, client
-    outcomes: list[Outcome] = []
+    outcomes: list[ChangeOutcome] = []
     if not dry_run and plan.updates:
         client.budget.check(_calls_needed(plan, salesforce))
         outcomes = push(client, mapping.object, plan.updates, on_confirmed=pushed.confirm)
@@ -430,7 +430,7 @@ def _changes(plan: Plan, desired: pd.DataFrame) -> pd.DataFrame:
         (
             update.customer_id,
             names.get(update.customer_id),
-            update.account_id,
+            update.record_id,
             match_fields.get(update.customer_id),
             match_values.get(update.customer_id),
             name,
@@ -438,18 +438,18 @@ def _changes(plan: Plan, desired: pd.DataFrame) -> pd.DataFrame:
             value,
         )
         for update in plan.updates
-        for name, value in update.changes.items()
+        for name, value in update.values.items()
     ]
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS).astype({"current": object, "value": object})
 
 
-def _outcomes(plan: Plan, outcomes: list[Outcome]) -> pd.DataFrame:
+def _outcomes(plan: Plan, outcomes: list[ChangeOutcome]) -> pd.DataFrame:
     rows = [
         {
-            "customer_id": o.customer_id,
-            "account_id": o.account_id,
-            "status": o.status.value,
-            "fields": ",".join(o.fields),
+            "customer_id": o.change.customer_id,
+            "account_id": o.change.record_id,
+            "status": "written" if o.ok else "failed",
+            "fields": ",".join(o.change.values),
             "error_code": o.error_code,
             "message": o.message,
         }

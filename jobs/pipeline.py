@@ -25,7 +25,7 @@ from arsync.quarantine import Quarantine, QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
-from connector.crm.salesforce.related import ChangeOutcome
+from connector.crm.salesforce.changes import ChangeOutcome
 from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
 from jobs import late_risk
 from jobs.as_of_check import as_of_warning

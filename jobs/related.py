@@ -17,8 +17,9 @@ import structlog
 
 from arsync.crm_objects import TaskSync
 from arsync.ledger import Ledger
+from connector.crm.salesforce.changes import ChangeOutcome, RecordChange
 from connector.crm.salesforce.invoices import invoice_operation, plan_invoices
-from connector.crm.salesforce.related import ChangeOutcome, RecordChange, write_changes
+from connector.crm.salesforce.push import write_changes
 from connector.crm.salesforce.tasks import WantedTask, plan_tasks, task_operation
 from jobs.crm import CrmConnection, CrmRead, accounts_in_scope
 from jobs.settings import RunSettings

@@ -16,9 +16,9 @@ import structlog
 
 from arsync.crm_objects import InvoiceSync
 from arsync.shaping import shape_value
+from connector.crm.salesforce.changes import RecordChange
 from connector.crm.salesforce.plan import ID_FIELD, normalise
 from connector.crm.salesforce.push import Operation
-from connector.crm.salesforce.related import RecordChange
 from connector.crm.salesforce.soql import check_name, chunks, select_in
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from arsync.crm_objects import TaskSync
+from connector.crm.salesforce.changes import RecordChange
 from connector.crm.salesforce.plan import ID_FIELD, keeps_earlier, normalise
 from connector.crm.salesforce.push import Operation
-from connector.crm.salesforce.related import RecordChange
 from connector.crm.salesforce.soql import check_name, chunks, select_in
 
 if TYPE_CHECKING:
