@@ -277,33 +277,38 @@ def _no_owners() -> pd.DataFrame:
     return pd.DataFrame(columns=OWNER_COLUMNS)
 
 
+def open_and_read(
+    settings: RunSettings, keys: pd.DataFrame, connect: Connect = connect_salesforce
+) -> tuple[CrmConnection, CrmRead]:
+    """A run's whole contact with Salesforce before scoring: log in, check the mapping
+    against describe(), and read everything the run plans from (`read_crm`)."""
+    connection = open_crm(settings, connect)
+    return connection, read_crm(settings, connection, keys)
+
+
 def sync_crm(
     settings: RunSettings,
     desired: pd.DataFrame,
     *,
     dry_run: bool,
-    connect: Connect = connect_salesforce,
+    connection: CrmConnection,
+    read: CrmRead,
     last_written: Mapping[tuple[str, str], Any] | None = None,
-    connection: CrmConnection | None = None,
-    read: CrmRead | None = None,
     pushed: Pushed | None = None,
 ) -> CrmResult:
-    """Check the mapping against describe(), plan against current values, push unless dry.
+    """Check the values against describe(), plan against the run's one read, push unless dry.
 
-    `last_written` ((account, field) -> value) is what arsync wrote before: a suggested field
-    is left alone once a person has changed it. A run passes the `connection` and the `read`
-    it made before scoring; without them, both are made here. `pushed` follows the push
+    `connection` and `read` are what the run made before scoring (`open_and_read`): nothing
+    is read here. `last_written` ((account, field) -> value) is what arsync wrote before: a
+    suggested field is left alone once a person has changed it. `pushed` follows the push
     batch by batch: if the push stops half-way, it holds what Salesforce confirmed.
     """
     pushed = pushed if pushed is not None else Pushed()
     salesforce = _require_salesforce(settings)
-    connection = connection or open_crm(settings, connect)
     client, fields = connection.client, connection.fields
     mapping = settings.crm_mapping
     triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
     _raise_problems(settings, check_values(fields, triples))
-    if read is None:
-        read = read_crm(settings, connection, desired.drop_duplicates("customer_id"))
 
     plan = plan_changes(
         read.snapshot,

@@ -45,8 +45,7 @@ from jobs.crm import (
     Pushed,
     connect_salesforce,
     offline,
-    open_crm,
-    read_crm,
+    open_and_read,
     sync_crm,
 )
 from jobs.exit_codes import ExitCode
@@ -716,9 +715,8 @@ def _sync_steps(
     online: tuple[CrmConnection, CrmRead] | None = None
     if settings.app.salesforce is not None:
         with progress.step("Reading Salesforce"):
-            connection = open_crm(settings, connect)
             keys = match_keys(ledger.customers, settings.crm_mapping.match)
-            online = (connection, read_crm(settings, connection, keys))
+            online = open_and_read(settings, keys, connect)
 
     judged = None
     if late_risk.wanted(settings.scoring):
