@@ -296,21 +296,36 @@ def sync_crm(
     last_written: Mapping[tuple[str, str], Any] | None = None,
     pushed: Pushed | None = None,
 ) -> CrmResult:
-    """Check the values against describe(), plan against the run's one read, push unless dry.
+    """Plan the Accounts against the run's one read (`plan_accounts`), push unless dry
+    (`push_accounts`); the Account half of `jobs.crm_stage`, for a caller with no invoices
+    or Tasks to plan."""
+    plan = plan_accounts(
+        settings, desired, connection=connection, read=read, last_written=last_written
+    )
+    return push_accounts(
+        settings, plan, desired, connection=connection, dry_run=dry_run, pushed=pushed
+    )
+
+
+def plan_accounts(
+    settings: RunSettings,
+    desired: pd.DataFrame,
+    *,
+    connection: CrmConnection,
+    read: CrmRead,
+    last_written: Mapping[tuple[str, str], Any] | None = None,
+) -> Plan:
+    """Check the values against describe(), then diff them against the run's one read.
 
     `connection` and `read` are what the run made before scoring (`open_and_read`): nothing
     is read here. `last_written` ((account, field) -> value) is what arsync wrote before: a
-    suggested field is left alone once a person has changed it. `pushed` follows the push
-    batch by batch: if the push stops half-way, it holds what Salesforce confirmed.
+    suggested field is left alone once a person has changed it.
     """
-    pushed = pushed if pushed is not None else Pushed()
-    salesforce = _require_salesforce(settings)
-    client, fields = connection.client, connection.fields
+    fields = connection.fields
     mapping = settings.crm_mapping
     triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
     _raise_problems(settings, check_values(fields, triples))
-
-    plan = plan_changes(
+    return plan_changes(
         read.snapshot,
         _desired(desired),
         _types(fields),
@@ -326,11 +341,32 @@ def sync_crm(
             },
         ),
     )
+
+
+def push_accounts(
+    settings: RunSettings,
+    plan: Plan,
+    desired: pd.DataFrame,
+    *,
+    connection: CrmConnection,
+    dry_run: bool,
+    pushed: Pushed | None = None,
+) -> CrmResult:
+    """Write the planned Account updates unless dry; the plan's changes and outcomes.
+
+    `pushed` follows the push batch by batch: if the push stops half-way, it holds what
+    Salesforce confirmed.
+    """
+    pushed = pushed if pushed is not None else Pushed()
+    salesforce = _require_salesforce(settings)
+    client = connection.client
     pushed.plan, pushed.desired, pushed.client = plan, desired, client
     outcomes: list[ChangeOutcome] = []
     if not dry_run and plan.updates:
         client.budget.check(_calls_needed(plan, salesforce))
-        outcomes = push(client, mapping.object, plan.updates, on_confirmed=pushed.confirm)
+        outcomes = push(
+            client, settings.crm_mapping.object, plan.updates, on_confirmed=pushed.confirm
+        )
     return _result(plan, desired, outcomes, dict(client.budget.calls))
 
 

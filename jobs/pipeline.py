@@ -46,8 +46,8 @@ from jobs.crm import (
     connect_salesforce,
     offline,
     open_and_read,
-    sync_crm,
 )
+from jobs.crm_stage import plan_crm, write_crm
 from jobs.exit_codes import ExitCode
 from jobs.late_risk import LateRisk, judge_late_risk
 from jobs.progress import Reporter, Silent
@@ -59,7 +59,7 @@ from jobs.reconciliation import (
     held_outcomes,
     out_of_line,
 )
-from jobs.related import confirmed_records, sync_related
+from jobs.related import confirmed_records
 from jobs.settings import RunSettings
 from jobs.sources import build_source
 from jobs.state import StateStore
@@ -764,27 +764,26 @@ def _sync_steps(
         connection, crm_read = online
         with progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce"):
             last_written = state.written_values() if state is not None else None
-            crm = sync_crm(
-                settings,
-                desired,
-                dry_run=dry_run,
-                last_written=last_written,
-                connection=connection,
-                read=crm_read,
-                pushed=reached.pushed,
-            )
-            crm.records = sync_related(
+            plan = plan_crm(
                 settings,
                 connection,
                 crm_read,
-                writable,
-                ledger,
+                desired,
+                scores=writable,
+                ledger=ledger,
                 as_of=as_of,
-                dry_run=dry_run,
+                last_written=last_written,
                 held=held,
                 quarantined_invoices=frozenset(
                     e.record_id for e in quarantine if e.record_type == "invoice" and e.record_id
                 ),
+            )
+            crm = write_crm(
+                settings,
+                connection,
+                plan,
+                dry_run=dry_run,
+                pushed=reached.pushed,
                 on_confirmed=reached.records.extend,
             )
     if held:

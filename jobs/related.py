@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -40,6 +41,15 @@ RECORD_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class RelatedPlan:
+    """The invoice record and Task changes of a run, planned from its one read; an object
+    that is off in the mapping has none."""
+
+    invoices: list[RecordChange] = field(default_factory=list)
+    tasks: list[RecordChange] = field(default_factory=list)
+
+
 def sync_related(
     settings: RunSettings,
     connection: CrmConnection,
@@ -53,38 +63,55 @@ def sync_related(
     held: frozenset[str] = frozenset(),
     on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
 ) -> pd.DataFrame:
-    """Plan the invoice records and Tasks from `read` (no query: everything was read with the
-    Accounts) and, unless dry, write them; one row per change.
+    """Plan the invoice records and Tasks (`plan_related`) and, unless dry, write them
+    (`write_related`); one row per change."""
+    plan = plan_related(
+        settings,
+        connection,
+        read,
+        scores,
+        ledger,
+        as_of=as_of,
+        quarantined_invoices=quarantined_invoices,
+        held=held,
+    )
+    return write_related(settings, connection, plan, dry_run=dry_run, on_confirmed=on_confirmed)
+
+
+def plan_related(
+    settings: RunSettings,
+    connection: CrmConnection,
+    read: CrmRead,
+    scores: pd.DataFrame,
+    ledger: Ledger,
+    *,
+    as_of: dt.date,
+    quarantined_invoices: frozenset[str] = frozenset(),
+    held: frozenset[str] = frozenset(),
+) -> RelatedPlan:
+    """The invoice records and Tasks to write, from `read` alone (no query: everything was
+    read with the Accounts, before scoring); `connection` gives only the invoice fields'
+    types from describe().
 
     A quarantined invoice is still the ERP's: its record is left as it is, not marked removed.
     A `held` customer (its balance does not reconcile) is left as it is, like one on hold.
-    `on_confirmed` hears each batch's outcomes as Salesforce answers them.
     """
     mapping = settings.crm_mapping
-    if not (mapping.invoices.enabled or mapping.tasks.enabled):
-        return pd.DataFrame(columns=RECORD_COLUMNS)
-    client = connection.client
     in_scope = accounts_in_scope(read.snapshot, mapping.match.hold_field)
     in_scope = {customer: account for customer, account in in_scope.items() if customer not in held}
-    rows: list[dict[str, Any]] = []
+    invoice_changes: list[RecordChange] = []
+    task_changes: list[RecordChange] = []
 
     invoices = mapping.invoices
     if invoices.enabled:
-        fields = connection.invoice_fields
         lines = invoice_lines(ledger, as_of, scores.set_index("customer_id"))
-        changes = plan_invoices(
+        invoice_changes = plan_invoices(
             invoices,
             lines,
             in_scope,
             _was_read(read.invoices, invoices.object),
             known_invoices=set(ledger.invoices["invoice_id"].astype(str)) | quarantined_invoices,
-            field_types={name: info.type for name, info in fields.items()},
-        )
-        operation = invoice_operation(invoices)
-        rows += _rows(
-            changes,
-            dry_run,
-            lambda: write_changes(client, changes, lambda _: operation, on_confirmed=on_confirmed),
+            field_types={name: info.type for name, info in connection.invoice_fields.items()},
         )
 
     tasks = mapping.tasks
@@ -92,10 +119,38 @@ def sync_related(
         wanted = wanted_tasks(scores, in_scope, read, tasks)
         customers = {account_id: customer for customer, account_id in in_scope.items()}
         task_changes = plan_tasks(tasks, wanted, customers, _was_read(read.tasks, "Task"))
+    return RelatedPlan(invoice_changes, task_changes)
+
+
+def write_related(
+    settings: RunSettings,
+    connection: CrmConnection,
+    plan: RelatedPlan,
+    *,
+    dry_run: bool,
+    on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
+) -> pd.DataFrame:
+    """Write the planned invoice records, then the Tasks, unless dry; one row per change.
+    `on_confirmed` hears each batch's outcomes as Salesforce answers them."""
+    mapping = settings.crm_mapping
+    if not (mapping.invoices.enabled or mapping.tasks.enabled):
+        return pd.DataFrame(columns=RECORD_COLUMNS)
+    client = connection.client
+    rows: list[dict[str, Any]] = []
+    if mapping.invoices.enabled:
+        operation = invoice_operation(mapping.invoices)
+        invoices = plan.invoices
         rows += _rows(
-            task_changes,
+            invoices,
             dry_run,
-            lambda: write_changes(client, task_changes, task_operation, on_confirmed=on_confirmed),
+            lambda: write_changes(client, invoices, lambda _: operation, on_confirmed=on_confirmed),
+        )
+    if mapping.tasks.enabled:
+        tasks = plan.tasks
+        rows += _rows(
+            tasks,
+            dry_run,
+            lambda: write_changes(client, tasks, task_operation, on_confirmed=on_confirmed),
         )
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 

@@ -447,13 +447,13 @@ def test_a_rerun_reads_everything_once_before_planning_and_writes_nothing(
     org.run()
     calls, queries = len(org.fake.calls), len(org.fake.queries)
     planning: list[int] = []  # the fake's request count when the plan starts
-    sync_crm = pipeline.sync_crm
+    plan_crm = pipeline.plan_crm
 
     def plans(*args: Any, **kwargs: Any) -> Any:
         planning.append(len(org.fake.calls))
-        return sync_crm(*args, **kwargs)
+        return plan_crm(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "sync_crm", plans)
+    monkeypatch.setattr(pipeline, "plan_crm", plans)
 
     org.run()
 
