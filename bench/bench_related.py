@@ -13,8 +13,10 @@ customer over 24 months, about 4.3 of them open on the as-of date), kept in memo
 round trip gives the same ledger (tests/test_sample_data.py) and is not what is measured here.
 The org holds one Account per customer, by the customer's Salesforce Account Id where the ERP
 has one, else by ERP_Customer_Id__c. Each run does what `jobs.pipeline._sync_steps` does,
-minus the pull, the state store and the output files: open_crm, read_crm, score_accounts,
-sync_crm (the Accounts), then `jobs.related.sync_related`, which is what the table measures.
+minus the pull, the state store and the output files: open_crm, read_crm (the Accounts and,
+the objects being on, their open invoice records and Tasks: the run's one read),
+score_accounts, sync_crm (the Accounts), then `jobs.related.sync_related`, which plans the
+invoice records and Tasks from that read and writes them: what the table measures.
 
 Runs, in order, on one org:
 
@@ -25,11 +27,12 @@ c. rerun after 1% of the customers paid one open invoice each in full (a payment
 d. the next day: as-of one day later, nothing else new (what a daily schedule meets every day).
 
 Per run: invoice records and Tasks created / updated / closed (and failed), the API calls of
-sync_related by kind (counted by the fake; arsync's own count must agree), wall seconds of
+sync_related by kind (writes only: it queries nothing), wall seconds of
 sync_related, the part of them spent inside the fake answering, the peak RSS during
 sync_related (the high-water mark is reset before it, Linux), and the whole run's calls and
-seconds. In the fake every SOQL query scans every record of its object, so its share of the
-seconds grows with the square of the org (20,000 customers: most of a rerun's seconds).
+seconds (the invoice record and Task queries among them, in read_crm). In the fake every SOQL
+query scans every record of its object, so its share of the seconds grows with the square of
+the org (20,000 customers: most of a rerun's seconds).
 """
 
 from __future__ import annotations
@@ -223,9 +226,13 @@ def project_settings(folder: Path, fake: FakeSalesforce) -> RunSettings:
     for name in ("config", "mappings", "examples"):
         shutil.copytree(ROOT / name, folder / name)
     mapping = folder / "mappings/salesforce_account.yaml"
-    mapping.write_text(
-        mapping.read_text() + "\ninvoices: {enabled: true}\ntasks: {enabled: true}\n"
+    shipped = mapping.read_text()  # ships both sections, turned off: turn them on
+    turned_on = re.sub(
+        r"(?m)^(invoices|tasks):\n  enabled: false$", r"\1:\n  enabled: true", shipped
     )
+    if turned_on.count("enabled: true") < 2:
+        raise SystemExit("the shipped mapping no longer has invoices: and tasks: turned off")
+    mapping.write_text(turned_on)
     config = folder / "config/arsync.yaml"
     config.write_text(
         config.read_text()
@@ -343,18 +350,18 @@ def print_table(rows: list[Row], customers: int) -> None:
         )
     print(
         f"""
-{customers:,} customers, one Account each; default bulk_threshold (2,000) and collection_size
-(200). Records, calls, seconds and RSS are those of sync_related alone (the invoice records and
-Tasks). "run calls" and "run s" are the whole run's: open_crm (limits and the describes, those
-of AR_Invoice__c and Task included), read_crm, score_accounts, the Account write, and
-sync_related. API calls are counted by the fake, per kind; arsync's own
-count (client.budget.calls) agrees unless a note says otherwise. "bulk job calls": the create,
-upload, close, status polls and result reads of Bulk API 2.0 jobs (one job per object and
-operation above 2,000 records). Seconds are wall time in this process against an in-process
-fake: no network latency, no Salesforce processing, no Bulk queueing; "in fake" is the part
-spent inside the fake answering (each SOQL query scans every record of its object). "RSS
-before": resident memory as sync_related starts (the ledger, the org, the scores); "peak RSS":
-the high-water mark during sync_related ({_PEAK_NOTE})."""
+{customers:,} customers, one Account each; default bulk_threshold (2,000) and collection_size (200).
+Records, calls, seconds and RSS are those of sync_related alone (the invoice records and Tasks:
+planned from read_crm's read, so their calls are writes only). "run calls" and "run s" are the whole
+run's: open_crm (limits and the describes, those of AR_Invoice__c and Task included), read_crm (the
+Accounts, the open invoice records and the open Tasks), score_accounts, the Account write, and
+sync_related. API calls are counted by the fake, per kind; arsync's own count (client.budget.calls)
+agrees unless a note says otherwise. "bulk job calls": the create, upload, close, status polls and
+result reads of Bulk API 2.0 jobs (one job per object and operation above 2,000 records). Seconds
+are wall time in this process against an in-process fake: no network latency, no Salesforce
+processing, no Bulk queueing; "in fake" is the part spent inside the fake answering (each SOQL query
+scans every record of its object). "RSS before": resident memory as sync_related starts (the ledger,
+the org, the scores); "peak RSS": the high-water mark during sync_related ({_PEAK_NOTE})."""
     )
 
 

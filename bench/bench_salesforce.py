@@ -69,7 +69,7 @@ from connector.crm.salesforce.settings import (  # noqa: E402
     SalesforceSettings,
     TokenAuth,
 )
-from jobs.crm import CrmResult, sync_crm  # noqa: E402
+from jobs.crm import CrmResult, open_and_read, sync_crm  # noqa: E402
 from jobs.settings import RunSettings, load_run_settings  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 20)
@@ -269,15 +269,17 @@ def naive_values(desired: pd.DataFrame, ids: list[str]) -> list[tuple[str, dict[
 
 
 def arsync(settings: RunSettings, desired: pd.DataFrame) -> Run:
-    """`jobs.crm.sync_crm` as `arsync run` calls it: check, plan, push."""
+    """`jobs.crm` as `arsync run` calls it: check and read (`open_and_read`), plan, push."""
 
     def run(fake: FakeSalesforce, session: requests.Session | None) -> tuple[int, dict[str, int]]:
         environ = {"SF_ACCESS_TOKEN": fake.issue_token()}
-        result: CrmResult = sync_crm(
+        connection, read = open_and_read(
             settings,
-            desired,
-            dry_run=False,
-            connect=lambda sf: SalesforceClient.connect(sf, environ=environ, session=session),
+            desired.drop_duplicates("customer_id"),
+            lambda sf: SalesforceClient.connect(sf, environ=environ, session=session),
+        )
+        result: CrmResult = sync_crm(
+            settings, desired, dry_run=False, connection=connection, read=read
         )
         if result.failed or result.ambiguous:
             raise SystemExit(f"unexpected outcomes: {result.outcomes['status'].value_counts()}")

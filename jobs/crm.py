@@ -10,6 +10,7 @@ import pandas as pd
 import structlog
 
 from arsync.yamlfile import ConfigError, ConfigProblem, read_yaml
+from connector.crm.salesforce.changes import ChangeOutcome
 from connector.crm.salesforce.describe import (
     FieldInfo,
     Problem,
@@ -21,8 +22,10 @@ from connector.crm.salesforce.describe import (
     field_infos,
 )
 from connector.crm.salesforce.inputs import INPUT_COLUMNS, read_inputs
+from connector.crm.salesforce.invoices import read_invoices
 from connector.crm.salesforce.owners import OWNER_FIELD, owner_names
 from connector.crm.salesforce.plan import (
+    ID_FIELD,
     Desired,
     MatchKey,
     Ownership,
@@ -31,8 +34,9 @@ from connector.crm.salesforce.plan import (
     plan_changes,
     read_snapshot,
 )
-from connector.crm.salesforce.push import Outcome, Status, push
+from connector.crm.salesforce.push import push
 from connector.crm.salesforce.settings import SalesforceSettings
+from connector.crm.salesforce.tasks import read_open_tasks
 from jobs.settings import RunSettings
 from scoring.columns import output_columns
 
@@ -106,32 +110,31 @@ class Pushed:
     plan: Plan | None = None
     desired: pd.DataFrame | None = None
     client: SalesforceClient | None = None
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    outcomes: dict[str, ChangeOutcome] = field(default_factory=dict)
 
-    def confirm(self, outcomes: list[Outcome]) -> None:
+    def confirm(self, outcomes: list[ChangeOutcome]) -> None:
         for outcome in outcomes:
-            self.outcomes[outcome.account_id] = outcome
+            self.outcomes[str(outcome.change.record_id)] = outcome
 
     def result(self) -> CrmResult | None:
         """What was planned, with the outcomes confirmed so far (None: nothing planned)."""
         if self.plan is None or self.desired is None:
             return None
         updates = self.plan.updates
-        confirmed = [self.outcomes[u.account_id] for u in updates if u.account_id in self.outcomes]
+        confirmed = [self.outcomes[a] for u in updates if (a := str(u.record_id)) in self.outcomes]
         calls = dict(self.client.budget.calls) if self.client is not None else {}
         return _result(self.plan, self.desired, confirmed, calls)
 
 
 def _result(
-    plan: Plan, desired: pd.DataFrame, outcomes: list[Outcome], api_calls: dict[str, int]
+    plan: Plan, desired: pd.DataFrame, outcomes: list[ChangeOutcome], api_calls: dict[str, int]
 ) -> CrmResult:
     """The plan's changes and conflicts, the outcomes given, and the values they wrote."""
-    by_account = {u.account_id: u for u in plan.updates}
     written = [
-        (o.account_id, name, value)
+        (str(o.change.record_id), name, value)
         for o in outcomes
-        if o.status is Status.WRITTEN
-        for name, value in by_account[o.account_id].changes.items()
+        if o.ok
+        for name, value in o.change.values.items()
     ]
     conflicts = pd.DataFrame(
         [
@@ -167,8 +170,14 @@ class CrmConnection:
 
 @dataclass(frozen=True)
 class CrmRead:
-    """What Salesforce holds, read once before scoring: each customer's Account, and what
-    people recorded there that scoring weighs (promises, disputes; INPUT_COLUMNS)."""
+    """What Salesforce holds, read once before scoring: each customer's Account, what people
+    recorded there that scoring weighs (promises, disputes; INPUT_COLUMNS), and the records
+    arsync keeps beside the Accounts in scope, so that every object is planned from this one
+    read and nothing is queried after it.
+
+    `invoices` (ERP invoice id -> the open record) and `tasks` (15-character Account Id ->
+    arsync's open Tasks, oldest first) are None when that object is off in the mapping.
+    """
 
     snapshot: Snapshot
     inputs: pd.DataFrame
@@ -176,6 +185,8 @@ class CrmRead:
     owners: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OWNER_COLUMNS))
     promises_read: bool = False  # the mapping has a promise source (`from_crm.promise`)
     disputes_read: bool = False  # and a dispute field
+    invoices: dict[str, dict[str, Any]] | None = None
+    tasks: dict[str, list[dict[str, Any]]] | None = None
 
 
 def open_crm(settings: RunSettings, connect: Connect = connect_salesforce) -> CrmConnection:
@@ -224,13 +235,28 @@ def read_crm(settings: RunSettings, connection: CrmConnection, keys: pd.DataFram
         ignore_case=frozenset(n for n, f in connection.fields.items() if not f.case_sensitive),
     )
     rows = read_inputs(connection.client, snapshot, mapping.from_crm)
+    # The Accounts in scope are known now; which customers' balances are held is decided
+    # later, so their records are read too and the planners leave them alone.
+    in_scope = sorted(accounts_in_scope(snapshot, mapping.match.hold_field).values())
+    invoices, tasks = mapping.invoices, mapping.tasks
     return CrmRead(
         snapshot,
         pd.DataFrame(rows, columns=INPUT_COLUMNS),
         owners=_owners(connection.client, snapshot) if owned else _no_owners(),
         promises_read=mapping.from_crm.promise is not None,
         disputes_read=mapping.from_crm.dispute is not None,
+        invoices=read_invoices(connection.client, invoices, in_scope) if invoices.enabled else None,
+        tasks=read_open_tasks(connection.client, tasks, in_scope) if tasks.enabled else None,
     )
+
+
+def accounts_in_scope(snapshot: Snapshot, hold_field: str | None) -> dict[str, str]:
+    """Customer -> Account Id, for the customers matched to one Account that is not on hold."""
+    return {
+        customer: str(account[ID_FIELD])
+        for customer, account in snapshot.accounts.items()
+        if not (hold_field and account.get(hold_field) is True)
+    }
 
 
 def _owners(client: SalesforceClient, snapshot: Snapshot) -> pd.DataFrame:
@@ -251,35 +277,55 @@ def _no_owners() -> pd.DataFrame:
     return pd.DataFrame(columns=OWNER_COLUMNS)
 
 
+def open_and_read(
+    settings: RunSettings, keys: pd.DataFrame, connect: Connect = connect_salesforce
+) -> tuple[CrmConnection, CrmRead]:
+    """A run's whole contact with Salesforce before scoring: log in, check the mapping
+    against describe(), and read everything the run plans from (`read_crm`)."""
+    connection = open_crm(settings, connect)
+    return connection, read_crm(settings, connection, keys)
+
+
 def sync_crm(
     settings: RunSettings,
     desired: pd.DataFrame,
     *,
     dry_run: bool,
-    connect: Connect = connect_salesforce,
+    connection: CrmConnection,
+    read: CrmRead,
     last_written: Mapping[tuple[str, str], Any] | None = None,
-    connection: CrmConnection | None = None,
-    read: CrmRead | None = None,
     pushed: Pushed | None = None,
 ) -> CrmResult:
-    """Check the mapping against describe(), plan against current values, push unless dry.
+    """Plan the Accounts against the run's one read (`plan_accounts`), push unless dry
+    (`push_accounts`); the Account half of `jobs.crm_stage`, for a caller with no invoices
+    or Tasks to plan."""
+    plan = plan_accounts(
+        settings, desired, connection=connection, read=read, last_written=last_written
+    )
+    return push_accounts(
+        settings, plan, desired, connection=connection, dry_run=dry_run, pushed=pushed
+    )
 
-    `last_written` ((account, field) -> value) is what arsync wrote before: a suggested field
-    is left alone once a person has changed it. A run passes the `connection` and the `read`
-    it made before scoring; without them, both are made here. `pushed` follows the push
-    batch by batch: if the push stops half-way, it holds what Salesforce confirmed.
+
+def plan_accounts(
+    settings: RunSettings,
+    desired: pd.DataFrame,
+    *,
+    connection: CrmConnection,
+    read: CrmRead,
+    last_written: Mapping[tuple[str, str], Any] | None = None,
+) -> Plan:
+    """Check the values against describe(), then diff them against the run's one read.
+
+    `connection` and `read` are what the run made before scoring (`open_and_read`): nothing
+    is read here. `last_written` ((account, field) -> value) is what arsync wrote before: a
+    suggested field is left alone once a person has changed it.
     """
-    pushed = pushed if pushed is not None else Pushed()
-    salesforce = _require_salesforce(settings)
-    connection = connection or open_crm(settings, connect)
-    client, fields = connection.client, connection.fields
+    fields = connection.fields
     mapping = settings.crm_mapping
     triples = zip(desired["customer_id"], desired["field"], desired["value"], strict=True)
     _raise_problems(settings, check_values(fields, triples))
-    if read is None:
-        read = read_crm(settings, connection, desired.drop_duplicates("customer_id"))
-
-    plan = plan_changes(
+    return plan_changes(
         read.snapshot,
         _desired(desired),
         _types(fields),
@@ -295,11 +341,32 @@ def sync_crm(
             },
         ),
     )
+
+
+def push_accounts(
+    settings: RunSettings,
+    plan: Plan,
+    desired: pd.DataFrame,
+    *,
+    connection: CrmConnection,
+    dry_run: bool,
+    pushed: Pushed | None = None,
+) -> CrmResult:
+    """Write the planned Account updates unless dry; the plan's changes and outcomes.
+
+    `pushed` follows the push batch by batch: if the push stops half-way, it holds what
+    Salesforce confirmed.
+    """
+    pushed = pushed if pushed is not None else Pushed()
+    salesforce = _require_salesforce(settings)
+    client = connection.client
     pushed.plan, pushed.desired, pushed.client = plan, desired, client
-    outcomes: list[Outcome] = []
+    outcomes: list[ChangeOutcome] = []
     if not dry_run and plan.updates:
         client.budget.check(_calls_needed(plan, salesforce))
-        outcomes = push(client, mapping.object, plan.updates, on_confirmed=pushed.confirm)
+        outcomes = push(
+            client, settings.crm_mapping.object, plan.updates, on_confirmed=pushed.confirm
+        )
     return _result(plan, desired, outcomes, dict(client.budget.calls))
 
 
@@ -404,7 +471,7 @@ def _changes(plan: Plan, desired: pd.DataFrame) -> pd.DataFrame:
         (
             update.customer_id,
             names.get(update.customer_id),
-            update.account_id,
+            update.record_id,
             match_fields.get(update.customer_id),
             match_values.get(update.customer_id),
             name,
@@ -412,18 +479,18 @@ def _changes(plan: Plan, desired: pd.DataFrame) -> pd.DataFrame:
             value,
         )
         for update in plan.updates
-        for name, value in update.changes.items()
+        for name, value in update.values.items()
     ]
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS).astype({"current": object, "value": object})
 
 
-def _outcomes(plan: Plan, outcomes: list[Outcome]) -> pd.DataFrame:
+def _outcomes(plan: Plan, outcomes: list[ChangeOutcome]) -> pd.DataFrame:
     rows = [
         {
-            "customer_id": o.customer_id,
-            "account_id": o.account_id,
-            "status": o.status.value,
-            "fields": ",".join(o.fields),
+            "customer_id": o.change.customer_id,
+            "account_id": o.change.record_id,
+            "status": "written" if o.ok else "failed",
+            "fields": ",".join(o.change.values),
             "error_code": o.error_code,
             "message": o.message,
         }

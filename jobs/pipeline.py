@@ -25,7 +25,7 @@ from arsync.quarantine import Quarantine, QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
-from connector.crm.salesforce.related import ChangeOutcome
+from connector.crm.salesforce.changes import ChangeOutcome
 from connector.erp.base import Cursors, FrameSource, Pulled, Rejected, Source
 from jobs import late_risk
 from jobs.as_of_check import as_of_warning
@@ -45,10 +45,9 @@ from jobs.crm import (
     Pushed,
     connect_salesforce,
     offline,
-    open_crm,
-    read_crm,
-    sync_crm,
+    open_and_read,
 )
+from jobs.crm_stage import plan_crm, write_crm
 from jobs.exit_codes import ExitCode
 from jobs.late_risk import LateRisk, judge_late_risk
 from jobs.progress import Reporter, Silent
@@ -60,7 +59,7 @@ from jobs.reconciliation import (
     held_outcomes,
     out_of_line,
 )
-from jobs.related import confirmed_records, sync_related
+from jobs.related import confirmed_records
 from jobs.settings import RunSettings
 from jobs.sources import build_source
 from jobs.state import StateStore
@@ -716,9 +715,8 @@ def _sync_steps(
     online: tuple[CrmConnection, CrmRead] | None = None
     if settings.app.salesforce is not None:
         with progress.step("Reading Salesforce"):
-            connection = open_crm(settings, connect)
             keys = match_keys(ledger.customers, settings.crm_mapping.match)
-            online = (connection, read_crm(settings, connection, keys))
+            online = open_and_read(settings, keys, connect)
 
     judged = None
     if late_risk.wanted(settings.scoring):
@@ -766,27 +764,26 @@ def _sync_steps(
         connection, crm_read = online
         with progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce"):
             last_written = state.written_values() if state is not None else None
-            crm = sync_crm(
-                settings,
-                desired,
-                dry_run=dry_run,
-                last_written=last_written,
-                connection=connection,
-                read=crm_read,
-                pushed=reached.pushed,
-            )
-            crm.records = sync_related(
+            plan = plan_crm(
                 settings,
                 connection,
                 crm_read,
-                writable,
-                ledger,
+                desired,
+                scores=writable,
+                ledger=ledger,
                 as_of=as_of,
-                dry_run=dry_run,
+                last_written=last_written,
                 held=held,
                 quarantined_invoices=frozenset(
                     e.record_id for e in quarantine if e.record_type == "invoice" and e.record_id
                 ),
+            )
+            crm = write_crm(
+                settings,
+                connection,
+                plan,
+                dry_run=dry_run,
+                pushed=reached.pushed,
                 on_confirmed=reached.records.extend,
             )
     if held:

@@ -1,30 +1,33 @@
 """The records kept beside the Accounts: open invoices and next-action Tasks (both optional).
 
-Runs after the Account write, on the Accounts in scope: matched to one customer and not on
-hold. The objects were checked against describe() when the connection opened, before any
-write. A dry run plans them and writes nothing.
+Planned, after the Account write, from what `jobs.crm.read_crm` read before scoring (no query
+here), for the Accounts in scope: matched to one customer, not on hold and not held. The
+objects were checked against describe() when the connection opened, before any write. A dry
+run plans them and writes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pandas as pd
 import structlog
 
 from arsync.crm_objects import TaskSync
 from arsync.ledger import Ledger
+from connector.crm.salesforce.changes import ChangeOutcome, RecordChange
 from connector.crm.salesforce.invoices import invoice_operation, plan_invoices
-from connector.crm.salesforce.plan import ID_FIELD
-from connector.crm.salesforce.related import ChangeOutcome, RecordChange, write_changes
+from connector.crm.salesforce.push import write_changes
 from connector.crm.salesforce.tasks import WantedTask, plan_tasks, task_operation
-from jobs.crm import CrmConnection, CrmRead
+from jobs.crm import CrmConnection, CrmRead, accounts_in_scope
 from jobs.settings import RunSettings
 from scoring.invoices import invoice_lines
 
 log = structlog.get_logger(__name__)
+_Read = TypeVar("_Read", dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]])
 RECORD_COLUMNS = [
     "object",
     "key",
@@ -36,6 +39,15 @@ RECORD_COLUMNS = [
     "error_code",
     "message",
 ]
+
+
+@dataclass(frozen=True)
+class RelatedPlan:
+    """The invoice record and Task changes of a run, planned from its one read; an object
+    that is off in the mapping has none."""
+
+    invoices: list[RecordChange] = field(default_factory=list)
+    tasks: list[RecordChange] = field(default_factory=list)
 
 
 def sync_related(
@@ -51,59 +63,103 @@ def sync_related(
     held: frozenset[str] = frozenset(),
     on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
 ) -> pd.DataFrame:
-    """Plan (and unless dry, write) the invoice records and Tasks; one row per change.
+    """Plan the invoice records and Tasks (`plan_related`) and, unless dry, write them
+    (`write_related`); one row per change."""
+    plan = plan_related(
+        settings,
+        connection,
+        read,
+        scores,
+        ledger,
+        as_of=as_of,
+        quarantined_invoices=quarantined_invoices,
+        held=held,
+    )
+    return write_related(settings, connection, plan, dry_run=dry_run, on_confirmed=on_confirmed)
+
+
+def plan_related(
+    settings: RunSettings,
+    connection: CrmConnection,
+    read: CrmRead,
+    scores: pd.DataFrame,
+    ledger: Ledger,
+    *,
+    as_of: dt.date,
+    quarantined_invoices: frozenset[str] = frozenset(),
+    held: frozenset[str] = frozenset(),
+) -> RelatedPlan:
+    """The invoice records and Tasks to write, from `read` alone (no query: everything was
+    read with the Accounts, before scoring); `connection` gives only the invoice fields'
+    types from describe().
 
     A quarantined invoice is still the ERP's: its record is left as it is, not marked removed.
     A `held` customer (its balance does not reconcile) is left as it is, like one on hold.
-    `on_confirmed` hears each batch's outcomes as Salesforce answers them.
     """
     mapping = settings.crm_mapping
-    if not (mapping.invoices.enabled or mapping.tasks.enabled):
-        return pd.DataFrame(columns=RECORD_COLUMNS)
-    client = connection.client
-    in_scope = accounts_in_scope(read, mapping.match.hold_field)
+    in_scope = accounts_in_scope(read.snapshot, mapping.match.hold_field)
     in_scope = {customer: account for customer, account in in_scope.items() if customer not in held}
-    rows: list[dict[str, Any]] = []
+    invoice_changes: list[RecordChange] = []
+    task_changes: list[RecordChange] = []
 
     invoices = mapping.invoices
     if invoices.enabled:
-        fields = connection.invoice_fields
         lines = invoice_lines(ledger, as_of, scores.set_index("customer_id"))
-        changes = plan_invoices(
-            client,
+        invoice_changes = plan_invoices(
             invoices,
             lines,
             in_scope,
+            _was_read(read.invoices, invoices.object),
             known_invoices=set(ledger.invoices["invoice_id"].astype(str)) | quarantined_invoices,
-            field_types={name: info.type for name, info in fields.items()},
-        )
-        operation = invoice_operation(invoices)
-        rows += _rows(
-            changes,
-            dry_run,
-            lambda: write_changes(client, changes, lambda _: operation, on_confirmed=on_confirmed),
+            field_types={name: info.type for name, info in connection.invoice_fields.items()},
         )
 
     tasks = mapping.tasks
     if tasks.enabled:
         wanted = wanted_tasks(scores, in_scope, read, tasks)
         customers = {account_id: customer for customer, account_id in in_scope.items()}
-        task_changes = plan_tasks(client, tasks, wanted, customers)
+        task_changes = plan_tasks(tasks, wanted, customers, _was_read(read.tasks, "Task"))
+    return RelatedPlan(invoice_changes, task_changes)
+
+
+def write_related(
+    settings: RunSettings,
+    connection: CrmConnection,
+    plan: RelatedPlan,
+    *,
+    dry_run: bool,
+    on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
+) -> pd.DataFrame:
+    """Write the planned invoice records, then the Tasks, unless dry; one row per change.
+    `on_confirmed` hears each batch's outcomes as Salesforce answers them."""
+    mapping = settings.crm_mapping
+    if not (mapping.invoices.enabled or mapping.tasks.enabled):
+        return pd.DataFrame(columns=RECORD_COLUMNS)
+    client = connection.client
+    rows: list[dict[str, Any]] = []
+    if mapping.invoices.enabled:
+        operation = invoice_operation(mapping.invoices)
+        invoices = plan.invoices
         rows += _rows(
-            task_changes,
+            invoices,
             dry_run,
-            lambda: write_changes(client, task_changes, task_operation, on_confirmed=on_confirmed),
+            lambda: write_changes(client, invoices, lambda _: operation, on_confirmed=on_confirmed),
+        )
+    if mapping.tasks.enabled:
+        tasks = plan.tasks
+        rows += _rows(
+            tasks,
+            dry_run,
+            lambda: write_changes(client, tasks, task_operation, on_confirmed=on_confirmed),
         )
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
 
-def accounts_in_scope(read: CrmRead, hold_field: str | None) -> dict[str, str]:
-    """Customer -> Account Id, for the customers matched to one Account that is not on hold."""
-    return {
-        customer: str(account[ID_FIELD])
-        for customer, account in read.snapshot.accounts.items()
-        if not (hold_field and account.get(hold_field) is True)
-    }
+def _was_read(records: _Read | None, sobject: str) -> _Read:
+    """The records `read_crm` read; planning without them would create what exists."""
+    if records is None:
+        raise ValueError(f"{sobject} is on in the mapping but was not read with the Accounts")
+    return records
 
 
 def wanted_tasks(

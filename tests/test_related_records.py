@@ -8,6 +8,8 @@ run that lost its state still finds what the earlier run created.
 from __future__ import annotations
 
 import csv
+import re
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +20,8 @@ import requests
 from fakes.salesforce import FakeSalesforce
 from simple_salesforce.api import Salesforce
 from test_run_safety import Project, cli, make_project, new_org
+
+from jobs import pipeline
 
 AS_OF = "2026-11-20"
 
@@ -431,3 +435,41 @@ def test_a_lost_answer_to_a_task_create_is_not_sent_again_and_the_rerun_finds_th
     assert len(org.fake.records("Task")) == len(per_account)  # none made twice, none closed
     acting = [c for c, row in org.scores().items() if row["next_action"] != "none"]
     assert len(per_account) == len([c for c in acting if c != "C00005"])
+
+
+def test_a_rerun_reads_everything_once_before_planning_and_writes_nothing(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accounts, invoice records and Tasks come from the one read before scoring: a rerun on
+    unchanged data makes no write, and no query once planning has begun."""
+    config = org.project.config
+    config.write_text(config.read_text() + "  ids_per_query: 7\n")  # several chunks each
+    org.run()
+    calls, queries = len(org.fake.calls), len(org.fake.queries)
+    planning: list[int] = []  # the fake's request count when the plan starts
+    plan_crm = pipeline.plan_crm
+
+    def plans(*args: Any, **kwargs: Any) -> Any:
+        planning.append(len(org.fake.calls))
+        return plan_crm(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "plan_crm", plans)
+
+    org.run()
+
+    rerun = [call.kind for call in org.fake.calls[calls:]]
+    assert rerun[planning[0] - calls :] == []  # nothing at all once planning began
+    writes = {"composite", "composite_create", "composite_upsert", "sobject_create"}
+    writes |= {"sobject_update", "bulk_create", "bulk_upload", "bulk_close"}
+    assert [kind for kind in rerun if kind in writes] == []
+    read = Counter(re.findall(r" FROM (\w+) ", q)[0] for q in org.fake.queries[queries:])
+    customers = _read(org.project.folder / "examples/sample/customers.csv")
+    by_id = sum(1 for row in customers if row["Salesforce Account ID"])
+    in_scope = len(customers) - 1  # C00005 has no Account in the org
+    assert read == {
+        "Account": -(-by_id // 7) + -(-(len(customers) - by_id) // 7),
+        "User": 1,  # the owners' names, for the report
+        "AR_Invoice__c": -(-in_scope // 7),
+        "Task": -(-in_scope // 7),
+    }
+    assert rerun.count("query") == sum(read.values())  # one page each: no queryMore either

@@ -22,7 +22,7 @@ from connector.crm.salesforce.settings import (
     SalesforceSettings,
     TokenAuth,
 )
-from jobs.crm import CrmResult, Pushed, sync_crm
+from jobs.crm import Connect, CrmResult, Pushed, open_and_read, sync_crm
 from jobs.settings import RunSettings, load_run_settings
 
 MAPPING = CrmMapping.model_validate(
@@ -91,11 +91,19 @@ def scores(count: int, open_balance: float = 100.0, **changes: dict[str, Any]) -
     return frame
 
 
+def pipeline_sync(
+    settings: RunSettings, desired: pd.DataFrame, *, connect: Connect, **options: Any
+) -> CrmResult:
+    """`sync_crm` on the pipeline's path: the one read first (`open_and_read`), as a run does."""
+    connection, read = open_and_read(settings, desired.drop_duplicates("customer_id"), connect)
+    return sync_crm(settings, desired, connection=connection, read=read, **options)
+
+
 def sync(
     fake: FakeSalesforce, frame: pd.DataFrame, *, dry_run: bool = False, **overrides: Any
 ) -> CrmResult:
     settings = settings_for(fake, **overrides)
-    return sync_crm(
+    return pipeline_sync(
         settings, desired_values(frame, MAPPING), dry_run=dry_run, connect=connector(fake)
     )
 
@@ -230,12 +238,12 @@ def test_a_bulk_job_s_outcomes_are_kept_when_the_retry_after_it_fails(
     pushed = Pushed()
 
     with pytest.raises(FatalError, match="did not answer"):
-        sync_crm(
+        pipeline_sync(
             settings_for(fake, bulk_threshold=5),
             desired_values(scores(6), MAPPING),
             dry_run=False,
-            connect=connector(fake),
             pushed=pushed,
+            connect=connector(fake),
         )
 
     assert fake.count("bulk_create") == 1
@@ -282,14 +290,16 @@ def test_503s_locks_and_an_expired_session_end_in_a_complete_correct_write(
     def connect(salesforce: SalesforceSettings) -> SalesforceClient:
         return SalesforceClient.connect(salesforce, environ=ENV)
 
-    result = sync_crm(
+    result = pipeline_sync(
         settings, desired_values(scores(450), MAPPING), dry_run=False, connect=connect
     )
 
     assert (result.outcomes["status"] == "written").sum() == 450
     assert all(fake.account(i)["AR_Open_Balance__c"] == 100.0 for i in ids)
     assert fake.count("login") == 2  # the first login, and the one after the expired session
-    rerun = sync_crm(settings, desired_values(scores(450), MAPPING), dry_run=False, connect=connect)
+    rerun = pipeline_sync(
+        settings, desired_values(scores(450), MAPPING), dry_run=False, connect=connect
+    )
     assert rerun.changes.empty
 
 
@@ -315,7 +325,7 @@ def test_token_mode_cannot_log_in_again_and_says_so(fake: FakeSalesforce) -> Non
     fake.fail_next("limits", Fault.invalid_session())
 
     with pytest.raises(Exception, match="session expired"):
-        sync_crm(
+        pipeline_sync(
             settings_for(fake), desired_values(scores(2), MAPPING), dry_run=False, connect=connect
         )
 
@@ -431,7 +441,9 @@ def test_a_mapped_field_missing_in_the_org_stops_before_any_write(
     frame = scores(2).reindex(columns=[*scores(2).columns, *_all_columns(mapping)])
 
     with pytest.raises(ConfigError) as raised:
-        sync_crm(settings, desired_values(frame, mapping), dry_run=False, connect=connector(fake))
+        pipeline_sync(
+            settings, desired_values(frame, mapping), dry_run=False, connect=connector(fake)
+        )
 
     problem = raised.value.problems[0]
     assert problem.file == ROOT / "mappings/salesforce_account.yaml"
@@ -479,12 +491,12 @@ def test_a_suggested_field_a_person_changed_is_left_and_reported(fake: FakeSales
     settings = dataclasses.replace(settings_for(fake), crm_mapping=SUGGESTING)
 
     def sync_suggesting(frame: pd.DataFrame, last: dict[tuple[str, str], Any]) -> CrmResult:
-        return sync_crm(
+        return pipeline_sync(
             settings,
             desired_values(frame, SUGGESTING),
             dry_run=False,
-            connect=connector(fake),
             last_written=last,
+            connect=connector(fake),
         )
 
     first = sync_suggesting(scores(2), {})
@@ -529,7 +541,7 @@ def test_an_action_not_done_keeps_the_date_it_fell_due(fake: FakeSalesforce) -> 
     def nightly(label: str, date: str) -> CrmResult:
         frame = scores(2).assign(next_action_label=label, next_action_date=pd.Timestamp(date))
         desired = desired_values(frame, ACTION_MAPPING)
-        return sync_crm(settings, desired, dry_run=False, connect=connector(fake))
+        return pipeline_sync(settings, desired, dry_run=False, connect=connector(fake))
 
     nightly("Send a first overdue reminder", "2026-11-20")
     same = nightly("Send a first overdue reminder", "2026-11-21")

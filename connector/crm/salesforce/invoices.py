@@ -16,9 +16,9 @@ import structlog
 
 from arsync.crm_objects import InvoiceSync
 from arsync.shaping import shape_value
+from connector.crm.salesforce.changes import RecordChange
 from connector.crm.salesforce.plan import ID_FIELD, normalise
 from connector.crm.salesforce.push import Operation
-from connector.crm.salesforce.related import RecordChange
 from connector.crm.salesforce.soql import check_name, chunks, select_in
 
 if TYPE_CHECKING:
@@ -33,21 +33,29 @@ def invoice_operation(sync: InvoiceSync) -> Operation:
 
 
 def plan_invoices(
-    client: SalesforceClient,
     sync: InvoiceSync,
     lines: pd.DataFrame,
     accounts: Mapping[str, str],
+    read: Mapping[str, Mapping[str, Any]],
     *,
     known_invoices: Set[str],
     field_types: Mapping[str, str],
 ) -> list[RecordChange]:
-    """The invoice records to create or update for the customers in `accounts`.
+    """The invoice records to create or update for the customers in `accounts`; pure: it
+    plans from `read` (`read_invoices`, made with the Accounts before scoring) alone.
 
     `lines` has the invoice columns (`arsync.crm_objects.INVOICE_COLUMNS`); `accounts` maps
-    each customer in scope (matched, not held) to its Account Id; `known_invoices` is every
-    invoice id the ERP has, so that a record is marked removed only when its invoice is gone.
+    each customer in scope (matched, not held) to its Account Id; `read` may hold the records
+    of more Accounts (read before the held customers were known): only those of `accounts`
+    count. `known_invoices` is every invoice id the ERP has, so that a record is marked
+    removed only when its invoice is gone.
     """
-    existing = read_invoices(client, sync, accounts.values())
+    scope = {account_id[:15] for account_id in accounts.values()}
+    existing = {
+        invoice_id: record
+        for invoice_id, record in read.items()
+        if str(record.get(sync.account_field) or "")[:15] in scope
+    }
     in_scope = lines[lines["customer_id"].isin(list(accounts))]
     wanted = in_scope[(in_scope["status"] == "open") | in_scope["invoice_id"].isin(list(existing))]
     changes = [

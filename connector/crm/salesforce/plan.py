@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from connector.crm.salesforce.changes import RecordChange
 from connector.crm.salesforce.soql import chunks, select_in
 
 if TYPE_CHECKING:
@@ -33,14 +34,6 @@ class Desired:
     match_field: str
     match_value: str
     values: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class AccountUpdate:
-    customer_id: str
-    account_id: str
-    changes: dict[str, Any]  # field -> new value (None clears the field)
-    previous: dict[str, Any]  # field -> value Salesforce holds now
 
 
 @dataclass(frozen=True)
@@ -79,14 +72,14 @@ class Ownership:
 
 @dataclass
 class Plan:
-    updates: list[AccountUpdate] = field(default_factory=list)
+    updates: list[RecordChange] = field(default_factory=list)  # one per Account, key its customer
     not_written: list[NotWritten] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     unchanged: int = 0
 
     @property
     def field_changes(self) -> int:
-        return sum(len(u.changes) for u in self.updates)
+        return sum(len(u.values) for u in self.updates)
 
 
 @dataclass(frozen=True)
@@ -103,6 +96,7 @@ class Snapshot:
 
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # customer -> Account
     not_written: dict[str, NotWritten] = field(default_factory=dict)  # customer -> why not
+    sobject: str = "Account"  # the object the Accounts were read from
 
 
 def read_snapshot(
@@ -120,7 +114,7 @@ def read_snapshot(
     than writing nothing. Values of a match field in `ignore_case` (describe() says it is not
     `caseSensitive`) are compared as Salesforce compares them: "c00016" is "C00016".
     """
-    snapshot = Snapshot()
+    snapshot = Snapshot(sobject=sobject)
     by_key: dict[tuple[str, str], list[MatchKey]] = defaultdict(list)
     for key in keys:
         folded = _key(key.match_value, key.match_field, key.match_field in ignore_case)
@@ -207,9 +201,9 @@ def plan_changes(
                 )
             )
         else:
-            update, conflicts = diff(item, account, field_types, ownership)
+            update, conflicts = diff(item, account, field_types, ownership, snapshot.sobject)
             plan.conflicts.extend(conflicts)
-            if update.changes:
+            if update.values:
                 plan.updates.append(update)
             else:
                 plan.unchanged += 1
@@ -270,7 +264,8 @@ def diff(
     account: Mapping[str, Any],
     field_types: Mapping[str, str],
     ownership: Ownership | None = None,
-) -> tuple[AccountUpdate, list[Conflict]]:
+    sobject: str = "Account",
+) -> tuple[RecordChange, list[Conflict]]:
     """The fields to change; a suggested field a person has changed is a conflict instead.
 
     A suggested field is written only while Salesforce still holds what arsync last wrote
@@ -296,7 +291,10 @@ def diff(
                 continue
         changes[name] = new
         previous[name] = current
-    return AccountUpdate(item.customer_id, account_id, changes, previous), conflicts
+    update = RecordChange(
+        sobject, item.customer_id, item.customer_id, "update", changes, account_id, previous
+    )
+    return update, conflicts
 
 
 def keeps_earlier(

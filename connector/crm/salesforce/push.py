@@ -1,5 +1,8 @@
 """Writing the planned changes in as few calls as the platform allows, one outcome per record.
 
+The one writer of every object: Accounts (`push`), invoice records and Tasks alike go as
+`RecordChange`s through `write_changes` and come back as one `ChangeOutcome` each.
+
 Up to `bulk_threshold` records go as sObject Collections calls (200 a call, allOrNone
 false); more go as Bulk API 2.0 ingest jobs. Updates, inserts and upserts by external id go
 the same way, one outcome per record. A record that fails for a passing reason
@@ -18,13 +21,13 @@ import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
 from arsync.errors import FatalError
-from connector.crm.salesforce.plan import ID_FIELD, AccountUpdate
+from connector.crm.salesforce.changes import ChangeOutcome, RecordChange
+from connector.crm.salesforce.plan import ID_FIELD
 from connector.crm.salesforce.readback import AnswerLostError, already_saved
 
 if TYPE_CHECKING:
@@ -35,21 +38,6 @@ RETRY_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 BULK_NULL = "#N/A"  # in Bulk API 2.0 CSV an empty cell leaves a field unchanged
 _FINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 _MAX_CSV_BYTES = 90 * 2**20  # a job takes up to 150 MB; stay well below
-
-
-class Status(StrEnum):
-    WRITTEN = "written"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    customer_id: str
-    account_id: str
-    status: Status
-    fields: tuple[str, ...]
-    error_code: str | None = None
-    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,33 +80,17 @@ Confirmed = Callable[[Mapping[str, RecordOutcome]], None]
 def push(
     client: SalesforceClient,
     sobject: str,
-    updates: Sequence[AccountUpdate],
+    updates: Sequence[RecordChange],
     sleep: Callable[[float], None] = time.sleep,
-    on_confirmed: Callable[[list[Outcome]], None] | None = None,
-) -> list[Outcome]:
+    on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
+) -> list[ChangeOutcome]:
     """Write every Account update; one outcome per Account, in the order of `updates`.
 
     `on_confirmed` hears each batch's Account outcomes as they are answered (a record sent
     again after a row lock is heard of again, with its later outcome)."""
-    by_id = {u.account_id: u for u in updates}
-    writes = [RecordWrite(u.account_id, u.changes, u.account_id) for u in updates]
-
-    def confirmed(results: Mapping[str, RecordOutcome]) -> None:
-        if on_confirmed is not None:
-            on_confirmed([_outcome(by_id[key], result) for key, result in results.items()])
-
-    results = write_records(client, Operation(sobject, "update"), writes, sleep, confirmed)
-    ordered = [_outcome(u, results[u.account_id]) for u in updates]
-    for outcome in ordered:
-        if outcome.status is Status.FAILED:
-            log.warning(
-                "salesforce.record_failed",
-                customer_id=outcome.customer_id,
-                account_id=outcome.account_id,
-                error_code=outcome.error_code,
-                message=outcome.message,
-            )
-    failed = sum(1 for o in ordered if o.status is Status.FAILED)
+    operation = Operation(sobject, "update")
+    ordered = write_changes(client, updates, lambda _: operation, sleep, on_confirmed)
+    failed = sum(1 for o in ordered if not o.ok)
     log.info(
         "salesforce.push_finished",
         written=len(ordered) - failed,
@@ -128,15 +100,59 @@ def push(
     return ordered
 
 
-def _outcome(update: AccountUpdate, result: RecordOutcome) -> Outcome:
-    return Outcome(
-        update.customer_id,
-        update.account_id,
-        Status.WRITTEN if result.ok else Status.FAILED,
-        tuple(update.changes),
-        result.error_code,
-        result.message,
+def write_changes(
+    client: SalesforceClient,
+    changes: Sequence[RecordChange],
+    operation_for: Callable[[RecordChange], Operation],
+    sleep: Callable[[float], None] = time.sleep,
+    on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
+) -> list[ChangeOutcome]:
+    """Write the changes, grouped by operation; one outcome per change, in their order.
+    `on_confirmed` hears each batch's outcomes as Salesforce answers them."""
+    groups: dict[Operation, list[RecordChange]] = {}
+    for change in changes:
+        groups.setdefault(operation_for(change), []).append(change)
+    results: dict[tuple[Operation, str], RecordOutcome] = {}
+    for operation, group in groups.items():
+        by_key = {_write_key(c): c for c in group}
+        writes = [RecordWrite(_write_key(c), c.values, c.record_id) for c in group]
+
+        def confirmed(
+            batch: Mapping[str, RecordOutcome], by_key: dict[str, RecordChange] = by_key
+        ) -> None:
+            if on_confirmed is not None:
+                on_confirmed(
+                    [_change_outcome(by_key[key], result) for key, result in batch.items()]
+                )
+
+        for key, outcome in write_records(client, operation, writes, sleep, confirmed).items():
+            results[(operation, key)] = outcome
+    outcomes = []
+    for change in changes:
+        result = results[(operation_for(change), _write_key(change))]
+        outcomes.append(_change_outcome(change, result))
+        if not result.ok:
+            log.warning(
+                "salesforce.record_failed",
+                sobject=change.sobject,
+                key=change.key,
+                customer_id=change.customer_id,
+                action=change.action,
+                record_id=change.record_id,
+                error_code=result.error_code,
+                message=result.message,
+            )
+    return outcomes
+
+
+def _change_outcome(change: RecordChange, result: RecordOutcome) -> ChangeOutcome:
+    return ChangeOutcome(
+        change, result.ok, result.record_id or change.record_id, result.error_code, result.message
     )
+
+
+def _write_key(change: RecordChange) -> str:
+    return change.record_id or change.key
 
 
 def write_records(
@@ -300,9 +316,9 @@ def _csv_parts(writes: Sequence[RecordWrite]) -> list[list[RecordWrite]]:
     return parts
 
 
-def bulk_csv(updates: Sequence[AccountUpdate]) -> str:
+def bulk_csv(updates: Sequence[RecordChange]) -> str:
     """Id plus every changed field; an unchanged field's cell stays empty, None is #N/A."""
-    writes = [RecordWrite(u.account_id, u.changes, u.account_id) for u in updates]
+    writes = [RecordWrite(_write_key(u), u.values, u.record_id) for u in updates]
     return records_csv(writes, with_id=True)
 
 

@@ -11,16 +11,16 @@ afterwards is respected.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from arsync.crm_objects import TaskSync
+from connector.crm.salesforce.changes import RecordChange
 from connector.crm.salesforce.plan import ID_FIELD, keeps_earlier, normalise
 from connector.crm.salesforce.push import Operation
-from connector.crm.salesforce.related import RecordChange
 from connector.crm.salesforce.soql import check_name, chunks, select_in
 
 if TYPE_CHECKING:
@@ -52,14 +52,17 @@ def task_operation(change: RecordChange) -> Operation:
 
 
 def plan_tasks(
-    client: SalesforceClient,
     sync: TaskSync,
     wanted: Mapping[str, WantedTask | None],
     customers: Mapping[str, str],
+    open_tasks: Mapping[str, Sequence[Mapping[str, Any]]],
 ) -> list[RecordChange]:
     """The Tasks to create, update and close for the Accounts in `wanted` (Account Id ->
-    the Task it should have, or None for none); `customers` maps Account Id -> customer."""
-    open_tasks = read_open_tasks(client, sync, wanted)
+    the Task it should have, or None for none); `customers` maps Account Id -> customer.
+
+    Pure: it plans from `open_tasks` (`read_open_tasks`, made with the Accounts before
+    scoring), which may hold the Tasks of more Accounts than `wanted`; those are left alone.
+    """
     changes: list[RecordChange] = []
     for account_id, task in wanted.items():
         existing = open_tasks.get(account_id[:15], [])
