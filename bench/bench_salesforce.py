@@ -226,8 +226,31 @@ def synthetic_scores(count: int, seed: int) -> pd.DataFrame:
                 ["none", "pending", "kept", "broken"], [90, 5, 3, 2], k=count
             ),
             "data_as_of": [pd.Timestamp(AS_OF, tz="UTC")] * count,
+            "score_basis": rng.choices(["model", "history", "provisional"], [60, 35, 5], k=count),
+            "late_payment_chance": [round(rng.uniform(0, 100), 1) for _ in ids],
+            **_forecast(rng, open_balance),
         }
     )
+
+
+def _forecast(rng: random.Random, open_balance: list[float]) -> dict[str, list[float]]:
+    """Expected receipts within 30, 60 and 90 days (cumulative, within the open balance) and
+    the probability-weighted overdue amount, as `scoring.cash_forecast` gives them."""
+    in_30 = [round(balance * rng.uniform(0, 0.6), 2) for balance in open_balance]
+    in_60 = _towards(rng, in_30, open_balance)
+    in_90 = _towards(rng, in_60, open_balance)
+    overdue = [round(balance * rng.uniform(0, 0.3), 2) for balance in open_balance]
+    return {
+        "expected_receipts_30d": in_30,
+        "expected_receipts_60d": in_60,
+        "expected_receipts_90d": in_90,
+        "expected_overdue_30d": overdue,
+    }
+
+
+def _towards(rng: random.Random, start: list[float], end: list[float]) -> list[float]:
+    """Each value moved a random part of the way from `start` towards `end`."""
+    return [round(a + (b - a) * rng.uniform(0, 0.5), 2) for a, b in zip(start, end, strict=True)]
 
 
 def with_changes(frame: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
