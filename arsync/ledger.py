@@ -224,9 +224,8 @@ def _minor(values: np.ndarray, currencies: pd.Series, places: int) -> np.ndarray
 
 def _rescale(values: np.ndarray, places: int, minor_places: int) -> np.ndarray:
     """Units of 10**-places as units of 10**-minor_places, rounded half away from zero. Up
-    is exact in int64 while the result has 18 digits at most: a pull's amounts have fewer
-    than 18 - places before the point, and a minor unit has at most 4 places (ISO 4217
-    has none over 4)."""
+    is exact in int64 for every amount the builder keeps: `_fits_minor` quarantines those
+    whose minor units would pass 18 digits."""
     if minor_places >= places:
         return np.asarray(values * 10 ** (minor_places - places))
     divisor = 10 ** (places - minor_places)
@@ -349,8 +348,8 @@ class LedgerBuilder:
                     for a in record.applications
                 ]
             )
-            stream = application_stream or f"{kind}_application"
-            parts = application_rows(record, location, part_locations, stream, places)
+            parts_stream = application_stream or f"{kind}_application"
+            parts = application_rows(record, location, part_locations, parts_stream, places)
             for part in parts:
                 part[_POSITION] = self._take("application", 1)
                 part[_BATCH] = 0
