@@ -18,6 +18,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
 from arsync.control import Basis
+from arsync.errors import FatalError
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.quarantine import QuarantineEntry
 from arsync.reconcile import computed_balances
@@ -30,6 +31,7 @@ from arsync.records import (
 )
 from arsync.yamlfile import load_model
 from connector.erp import sql
+from connector.erp.base import Cursors, PulledItem, Source
 from connector.erp.sql.money import declared_places
 from jobs.pipeline import pull_into
 from jobs.progress import Silent
@@ -222,9 +224,9 @@ def test_numeric_18_2_amounts_of_16_digits_reach_the_ledger_exactly_in_cents(
 
     assert quarantined == []
     assert source.money_places() == 2
-    invoice = ledger.invoices.set_index("invoice_id").loc["I1"]
-    assert int(invoice["total_minor"]) == 999999999999999999
-    assert int(invoice["open_minor"]) == 876543210987654321
+    assert ledger.invoices[["invoice_id", "total_minor", "open_minor"]].values.tolist() == [
+        ["I1", 999999999999999999, 876543210987654321]
+    ]
     assert ledger.payments["amount_minor"].tolist() == [123456789012345678]
     assert ledger.payments["unapplied_minor"].tolist() == [0]
     assert ledger.applications["amount_minor"].tolist() == [123456789012345678]
@@ -320,4 +322,54 @@ def test_a_currency_with_more_minor_places_than_the_pull_must_fit_int64_in_them(
         "total 9999999999999999.99 has more than 15 digits before the point, too many for KWD "
         "in its minor unit (3 places); open_balance 9999999999999999.99 has more than 15 "
         "digits before the point, too many for KWD in its minor unit (3 places)"
+    )
+
+
+# -- records kept from an earlier incremental pull --------------------------------------------
+
+
+class _Unchanged(Source):
+    """An incremental source with nothing changed since the last run, at `places`."""
+
+    name = "unchanged"
+    incremental = True
+
+    def __init__(self, places: int) -> None:
+        self._places = places
+
+    def pull(self, since: Cursors | None = None) -> Iterator[PulledItem]:
+        return iter(())
+
+    def data_as_of(self) -> dt.datetime | None:
+        return None
+
+    def money_places(self) -> int:
+        return self._places
+
+
+def _kept_payloads() -> list[tuple[str, dict[str, Any], str]]:
+    customer, invoice = _records()[:2]
+    return [
+        ("customer", customer.model_dump(mode="json"), "sql:dim_customer/C1"),
+        ("invoice", invoice.model_dump(mode="json"), "sql:fact_ar_invoice/I1"),
+    ]
+
+
+def test_records_kept_from_the_last_run_are_read_at_the_pulls_places() -> None:
+    pull = pull_into(_Unchanged(2), frozenset({"USD"}), Silent(), since={}, kept=_kept_payloads())
+
+    ledger = pull.builder.build(as_of=AS_OF)
+
+    assert list(pull.builder.quarantine) == []
+    assert ledger.invoices["total_minor"].tolist() == [999999999999999999]
+
+
+def test_a_kept_record_the_pulls_places_cannot_hold_stops_the_run_asking_for_a_full_pull() -> None:
+    with pytest.raises(FatalError) as raised:
+        pull_into(_Unchanged(4), frozenset({"USD"}), Silent(), since={}, kept=_kept_payloads())
+
+    assert str(raised.value) == (
+        "the invoice 'I1' kept from the last run does not fit this pull's money (4 decimal "
+        "places, from the source's money columns): Decimal input should have no more than 14 "
+        "digits before the decimal point; run with --full to read every record again"
     )
