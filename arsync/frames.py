@@ -12,7 +12,7 @@ Column types, per canonical field type:
 | field type | frame dtype | missing |
 | --- | --- | --- |
 | id, text, enum value, currency code | pandas `string` | `<NA>` |
-| money (`Decimal`, 4 places at most) | `Int64`, in units of 1/10,000 (`MONEY_SCALE`) | `<NA>` |
+| money (`Decimal`, `places` at most) | `Int64`, units of 10**-places (`places`) | `<NA>` |
 | whole number | `Int64` | `<NA>` |
 | date | `datetime64[s]` (years 1 to 9999 fit, so a bad year is a finding, not a crash) | `NaT` |
 | date and time | `datetime64[s, UTC]` | `NaT` |
@@ -20,6 +20,11 @@ Column types, per canonical field type:
 
 Applications (of payments and credit memos to invoices) are their own kind, one row per
 application, with the document they belong to (`document_type`, `document_id`).
+
+Money places are a property of the pull, the same for every frame of one source's pull (so
+applications and their documents add up unit for unit): 4 for the files and the APIs, which
+cannot know better, so amounts below 10**14; the SQL source's from its money columns' declared
+scale, so `numeric(18,2)` columns give 2 places and amounts below 10**16 (`arsync.money`).
 """
 
 from __future__ import annotations
@@ -32,9 +37,9 @@ from typing import Any
 import pandas as pd
 from pandas.api.types import pandas_dtype
 
+from arsync.money import DEFAULT_MONEY_PLACES
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 
-MONEY_SCALE = 10_000  # money columns hold amount * MONEY_SCALE as integers: exact, vectorised
 LOCATION = "location"  # where the row came from: "invoices.csv:3", "Invoice 145"
 STREAM = "stream"  # what it was read from, the key of the row accounting: "invoices.csv"
 # A file row's first line. A file's frames carry it in place of LOCATION: the location
@@ -110,11 +115,13 @@ RECORD_KINDS: dict[type[CanonicalRecord], str] = {
 class RecordFrame:
     """One batch of one kind: `frame` has the kind's FIELDS (any subset may be all missing),
     plus LOCATION and STREAM. `labels` name a field the way the source's user knows it
-    ("column 'Due Date'"), for reasons; a field without a label is named by itself."""
+    ("column 'Due Date'"), for reasons; a field without a label is named by itself. Money
+    columns hold amount * 10**`places` as integers: exact, vectorised."""
 
     kind: str
     frame: pd.DataFrame
     labels: dict[str, str] = field(default_factory=dict)
+    places: int = DEFAULT_MONEY_PLACES
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name)
@@ -173,24 +180,29 @@ def conform(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame if list(frame.columns) == order else frame[order]
 
 
-def money_units(amount: Decimal | None) -> int | None:
-    """A Decimal amount in the frames' 1/10,000 units (exact for the 4 places money has)."""
-    return None if amount is None else int(amount.scaleb(4))
+def money_units(amount: Decimal | None, places: int) -> int | None:
+    """A Decimal amount in units of 10**-places (exact: the record was validated at them)."""
+    return None if amount is None else int(amount.scaleb(places))
 
 
-def record_row(record: CanonicalRecord, location: str, stream: str) -> dict[str, Any]:
+def record_row(record: CanonicalRecord, location: str, stream: str, places: int) -> dict[str, Any]:
     """One record as a row of its kind's frame (its applications are rows of their own)."""
     row: dict[str, Any] = {}
     for name, dtype in FIELDS[RECORD_KINDS[type(record)]].items():
         value = getattr(record, name)
-        row[name] = money_units(value) if dtype == "Int64" and name in MONEY_FIELDS else value
+        money = dtype == "Int64" and name in MONEY_FIELDS
+        row[name] = money_units(value, places) if money else value
     row[LOCATION] = location
     row[STREAM] = stream
     return row
 
 
 def application_rows(
-    document: Payment | CreditMemo, location: str, part_locations: tuple[str, ...], stream: str
+    document: Payment | CreditMemo,
+    location: str,
+    part_locations: tuple[str, ...],
+    stream: str,
+    places: int,
 ) -> list[dict[str, Any]]:
     """A payment's or credit memo's applications as application rows, each located at its
     own row when the source knows it (`part_locations[i]`), else at its document."""
@@ -200,7 +212,7 @@ def application_rows(
             "document_type": kind,
             "document_id": document.id,
             "invoice_id": application.invoice_id,
-            "amount": money_units(application.amount),
+            "amount": money_units(application.amount, places),
             "applied_date": application.applied_date,
             LOCATION: part_locations[index] if index < len(part_locations) else location,
             STREAM: stream,
@@ -222,17 +234,25 @@ def rows_to_frame(
     )
 
 
-def records_to_frames(records: Iterable[tuple[CanonicalRecord, str]]) -> dict[str, RecordFrame]:
+def records_to_frames(
+    records: Iterable[tuple[CanonicalRecord, str]], places: int = DEFAULT_MONEY_PLACES
+) -> dict[str, RecordFrame]:
     """Validated records (with their locations) as one RecordFrame per kind, for sources that
-    build records one by one. Streams are those `LedgerBuilder.add` uses: the kind's name, and
-    "payment_application" or "credit_memo_application" for a document's applications."""
+    build records one by one (validated at `places`). Streams are those `LedgerBuilder.add`
+    uses: the kind's name, and "payment_application" or "credit_memo_application" for a
+    document's applications."""
     rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
     for record, location in records:
         kind = RECORD_KINDS[type(record)]
-        rows[kind].append(record_row(record, location, kind))
+        rows[kind].append(record_row(record, location, kind, places))
         if isinstance(record, Payment | CreditMemo):
-            rows["application"] += application_rows(record, location, (), f"{kind}_application")
-    return {kind: RecordFrame(kind, rows_to_frame(kind, found)) for kind, found in rows.items()}
+            rows["application"] += application_rows(
+                record, location, (), f"{kind}_application", places
+            )
+    return {
+        kind: RecordFrame(kind, rows_to_frame(kind, found), places=places)
+        for kind, found in rows.items()
+    }
 
 
 @dataclass

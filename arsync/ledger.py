@@ -37,7 +37,13 @@ from arsync.frames import (
     record_row,
     rows_to_frame,
 )
-from arsync.money import exponent
+from arsync.money import (
+    DEFAULT_MONEY_PLACES,
+    MAX_MINOR_PLACES,
+    MONEY_DIGITS,
+    MONEY_UNITS_LIMIT,
+    exponent,
+)
 from arsync.quarantine import Action, Quarantine, QuarantineEntry
 from arsync.record_rules import (
     DOCUMENT_DATE,
@@ -152,11 +158,17 @@ _POSITION = "_position"  # arrival order within the kind: the order of the outpu
 _BATCH = "_batch"  # which batch the row came in, for its labels
 _PARTS = "_parts"  # an added document's applications, so that copies compare with them
 _COPY = "_copy"  # an added document's application row: its document row's _position (else -1)
-_APPLIED = "_applied"  # a document's applications, summed (1/10,000 units)
+_APPLIED = "_applied"  # a document's applications, summed (in the pull's money units)
 _DOCUMENT = "_document"  # an application's document: its row in the kept documents
 _INVOICE = "_invoice"  # an application's invoice: its row in the kept invoices
 _DOCUMENT_DATE = "_document_date"  # an application's document's date
 _CURRENCY = "_currency"  # an application's document's currency
+_MONEY = {  # the money fields of each kind with a currency of its own
+    "customer": ("credit_limit",),
+    "invoice": ("total", "open_balance"),
+    "payment": ("amount",),
+    "credit_memo": ("amount",),
+}
 _KEY = "_key"  # a row's id as an integer (see _with_keys)
 _PARENT_KEY = "_parent_key"
 _CUSTOMER_KEY = "_customer_key"
@@ -188,32 +200,35 @@ def _units(values: pd.Series) -> np.ndarray:
     return np.asarray(values.to_numpy(dtype="int64", na_value=0))
 
 
-def minor_units(units: pd.Series, currencies: pd.Series) -> pd.Series:
-    """1/10,000 units in each currency's minor units, rounded half up (away from zero) as
-    `arsync.money.to_minor` rounds a Decimal; a missing amount stays missing (Int64)."""
-    minor = pd.Series(_minor(_units(units), currencies), dtype="Int64")
+def minor_units(units: pd.Series, currencies: pd.Series, places: int) -> pd.Series:
+    """Units of 10**-places (a frame's money) in each currency's minor units, rounded half up
+    (away from zero) as `arsync.money.to_minor` rounds a Decimal; a missing amount stays
+    missing (Int64)."""
+    minor = pd.Series(_minor(_units(units), currencies, places), dtype="Int64")
     return minor.mask(units.isna().to_numpy()) if units.hasnans else minor
 
 
-def _minor(values: np.ndarray, currencies: pd.Series) -> np.ndarray:
+def _minor(values: np.ndarray, currencies: pd.Series, places: int) -> np.ndarray:
     """`minor_units` of amounts that are all there, as int64."""
     codes, uniques = pd.factorize(currencies, use_na_sentinel=True)
     exponents = [exponent(str(u)) for u in uniques]
     if len(set(exponents)) <= 1 and (codes >= 0).all():  # one minor unit for every row
-        return _rescale(values, exponents[0] if exponents else 2)
-    minor = _rescale(values, 2)  # a missing currency: 2 places
-    for code, places in enumerate(exponents):
-        if places != 2:
+        return _rescale(values, places, exponents[0] if exponents else 2)
+    minor = _rescale(values, places, 2)  # a missing currency: 2 places
+    for code, minor_places in enumerate(exponents):
+        if minor_places != 2:
             mine = codes == code
-            minor[mine] = _rescale(values[mine], places)
+            minor[mine] = _rescale(values[mine], places, minor_places)
     return minor
 
 
-def _rescale(values: np.ndarray, places: int) -> np.ndarray:
-    """1/10,000 units as units of 10**-places, rounded half away from zero."""
-    if places >= 4:
-        return np.asarray(values * 10 ** (places - 4))
-    divisor = 10 ** (4 - places)
+def _rescale(values: np.ndarray, places: int, minor_places: int) -> np.ndarray:
+    """Units of 10**-places as units of 10**-minor_places, rounded half away from zero. Up
+    is exact in int64 for every amount the builder keeps: `_fits_minor` quarantines those
+    whose minor units would pass 18 digits."""
+    if minor_places >= places:
+        return np.asarray(values * 10 ** (minor_places - places))
+    divisor = 10 ** (places - minor_places)
     return np.asarray(np.sign(values) * ((np.abs(values) + divisor // 2) // divisor))
 
 
@@ -252,12 +267,15 @@ class LedgerBuilder:
     """Collects rows from a source, then applies the ledger-wide rules in `build`.
 
     `currencies` are the ones the run can convert (the reporting currency and those with an
-    FX rate); None accepts any, for tests and tools that never convert. After `build`,
+    FX rate); None accepts any, for tests and tools that never convert. `money_places` are
+    the pull's (`arsync.frames`): every frame added keeps them, every record added was
+    validated at them. After `build`,
     `merged` lists every identical copy folded into the first, as (kind, id, kept at, merged
     from), and `accounting()` where each stream's rows went.
     """
 
     currencies: Collection[str] | None = None
+    money_places: int = DEFAULT_MONEY_PLACES
     quarantine: Quarantine = field(default_factory=Quarantine)
     merged: list[tuple[str, str, str, str]] = field(default_factory=list)
     _batches: dict[str, list[pd.DataFrame]] = field(
@@ -279,6 +297,11 @@ class LedgerBuilder:
         """Keep a batch: its bad rows go to the quarantine now, the rest waits for `build`.
         A row without a stream is counted under its kind's name."""
         kind, frame = batch.kind, batch.frame
+        if batch.places != self.money_places:
+            raise ValueError(
+                f"a {kind} frame keeps money to {batch.places} places, the pull to "
+                f"{self.money_places}: one pull's frames share one scale"
+            )
         start = self._take(kind, len(frame))
         extra: dict[str, Any] = {
             _POSITION: np.arange(start, start + len(frame), dtype="int64"),
@@ -293,7 +316,9 @@ class LedgerBuilder:
             given = pd.Series(pd.NA, index=frame.index) if streams is None else streams
             extra[STREAM] = given.astype("string").fillna(kind)
         self._labels.append(dict(batch.labels))
-        self._keep_checked(RecordFrame(kind, frame.assign(**extra), batch.labels))
+        self._keep_checked(
+            RecordFrame(kind, frame.assign(**extra), batch.labels, self.money_places)
+        )
 
     def add(
         self,
@@ -310,18 +335,21 @@ class LedgerBuilder:
         "credit_memo_application" (their record type in the quarantine).
         """
         kind = RECORD_KINDS[type(record)]
-        row = record_row(record, location, stream or kind)
+        places = self.money_places
+        row = record_row(record, location, stream or kind, places)
         row[_POSITION] = self._take(kind, 1)
         row[_BATCH] = 0
         self._rows[kind].append(row)
         if isinstance(record, Payment | CreditMemo):
             # Copies of a document are identical only with the same applications.
             row[_PARTS] = repr(
-                [(a.invoice_id, money_units(a.amount), a.applied_date) for a in record.applications]
+                [
+                    (a.invoice_id, money_units(a.amount, places), a.applied_date)
+                    for a in record.applications
+                ]
             )
-            parts = application_rows(
-                record, location, part_locations, application_stream or f"{kind}_application"
-            )
+            parts_stream = application_stream or f"{kind}_application"
+            parts = application_rows(record, location, part_locations, parts_stream, places)
             for part in parts:
                 part[_POSITION] = self._take("application", 1)
                 part[_BATCH] = 0
@@ -412,10 +440,12 @@ class LedgerBuilder:
 
         customers = self._unique("customer", frames["customer"])[0]
         customers = self._known_currency("customer", customers)
+        customers = self._fits_minor("customer", customers)
         customers = self._parents(customers)
         rejected = self.quarantine.rejected_ids("customer") | self._found.rejected_ids("customer")
         invoices = self._unique("invoice", frames["invoice"])[0]
         invoices = self._known_currency("invoice", invoices)
+        invoices = self._fits_minor("invoice", invoices)
         invoices = self._known_customer("invoice", invoices, customers, rejected)
         if as_of is not None:
             self._report_issued_later(invoices, as_of)
@@ -428,6 +458,7 @@ class LedgerBuilder:
             docs = docs.assign(**{_APPLIED: _sums(_rows_of(docs, parts[_DOC_KEY]), parts, docs)})
             docs = self._not_over_applied(kind, docs)
             docs = self._known_currency(kind, docs)
+            docs = self._fits_minor(kind, docs)
             docs = self._known_customer(kind, docs, customers, rejected)
             documents[kind] = docs
             parts = self._in_window("application", parts, bounds)
@@ -445,13 +476,14 @@ class LedgerBuilder:
         # Each working frame is let go as soon as its Ledger frame exists: the peak is then
         # one kind's two copies, not the whole ledger's.
         del frames, applications, nonempty, parts, docs
-        built = {"customers": _customer_frame(customers)}
+        places = self.money_places
+        built = {"customers": _customer_frame(customers, places)}
         del customers
-        built["invoices"] = _invoice_frame(invoices)
+        built["invoices"] = _invoice_frame(invoices, places)
         del invoices
-        built["payments"] = _document_frame("payment", documents.pop("payment"))
-        built["credit_memos"] = _document_frame("credit_memo", documents.pop("credit_memo"))
-        built["applications"] = _application_frame(kept)
+        built["payments"] = _document_frame("payment", documents.pop("payment"), places)
+        built["credit_memos"] = _document_frame("credit_memo", documents.pop("credit_memo"), places)
+        built["applications"] = _application_frame(kept, places)
         del kept
         ledger = Ledger(**built)
         object.__setattr__(ledger, "_invoice_rows", rows)
@@ -545,6 +577,38 @@ class LedgerBuilder:
         ]
         return self._drop(kind, frame, bad, "unknown_currency", reasons)
 
+    def _fits_minor(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """Amounts whose currency's minor unit has more places than the pull keeps must still
+        fit int64 in that unit: a numeric(18,2) amount of 16 digits before the point is
+        10**19 fils in Kuwaiti dinars (3 places). Applications are never above their
+        document's amount, so they fit when it does."""
+        if self.money_places >= MAX_MINOR_PLACES:
+            return frame
+        codes, uniques = pd.factorize(frame["currency"], use_na_sentinel=True)
+        up = [max(exponent(str(u)) - self.money_places, 0) for u in uniques]
+        if not any(up):
+            return frame
+        limit = np.array([MONEY_UNITS_LIMIT // 10**shift for shift in up], dtype="int64")
+        mine = limit[np.maximum(codes, 0)]
+        known = codes >= 0
+        bad = np.zeros(len(frame), dtype=bool)
+        words: dict[int, list[str]] = {}
+        for name in _MONEY[kind]:
+            units = _units(frame[name])
+            over = known & (np.abs(units) >= mine)
+            bad |= over
+            for row in np.flatnonzero(over):
+                currency = str(frame["currency"].iloc[row])
+                whole = MONEY_DIGITS - exponent(currency)
+                words.setdefault(int(row), []).append(
+                    f"{self._label(frame, int(row), name)} "
+                    f"{format_money(units[row], self.money_places)} has more than {whole} "
+                    f"digits before the point, too many for {currency} in its minor unit "
+                    f"({exponent(currency)} places)"
+                )
+        reasons = ["; ".join(words[int(row)]) for row in np.flatnonzero(bad)]
+        return self._drop(kind, frame, bad, "invalid_record", reasons)
+
     def _known_customer(
         self, kind: str, frame: pd.DataFrame, customers: pd.DataFrame, rejected: set[str]
     ) -> pd.DataFrame:
@@ -620,7 +684,10 @@ class LedgerBuilder:
         over = applied > amount
         reasons = [
             over_applied_reason(
-                self._label(documents, int(row), "amount"), applied[row], amount[row]
+                self._label(documents, int(row), "amount"),
+                applied[row],
+                amount[row],
+                self.money_places,
             )
             for row in np.flatnonzero(over)
         ]
@@ -733,6 +800,7 @@ class LedgerBuilder:
         count in the order they were applied (applied date, then the document's date, then
         arrival); those that take the sum above the total are quarantined, the earlier ones
         stay, so an invoice is never paid more than once over."""
+        places = self.money_places
         amount = _units(applications["amount"])
         invoice = applications[_INVOICE].to_numpy()
         total = _units(invoices["total"])
@@ -756,9 +824,9 @@ class LedgerBuilder:
         sums = np.zeros(len(applications), dtype="int64")
         sums[order] = running
         reasons = [
-            f"applies {format_money(amount[row])} to invoice {invoice_id!r}, which brings what "
-            f"is applied to it to {format_money(sums[row])}, above its total "
-            f"{format_money(total[invoice[row]])}"
+            f"applies {format_money(amount[row], places)} to invoice {invoice_id!r}, which "
+            f"brings what is applied to it to {format_money(sums[row], places)}, above its "
+            f"total {format_money(total[invoice[row]], places)}"
             for row, invoice_id in zip(
                 np.flatnonzero(over), applications["invoice_id"][over], strict=True
             )
@@ -837,12 +905,12 @@ def _sums(rows: np.ndarray, applications: pd.DataFrame, documents: pd.DataFrame)
     return sums
 
 
-def _customer_frame(customers: pd.DataFrame) -> pd.DataFrame:
+def _customer_frame(customers: pd.DataFrame, places: int) -> pd.DataFrame:
     columns = {
         "customer_id": customers["id"],
         "name": customers["name"],
         "currency": customers["currency"],
-        "credit_limit_minor": minor_units(customers["credit_limit"], customers["currency"]),
+        "credit_limit_minor": minor_units(customers["credit_limit"], customers["currency"], places),
         "payment_terms_days": customers["payment_terms_days"],
         "industry": customers["industry"],
         "invoice_delivery": customers["invoice_delivery"],
@@ -853,7 +921,7 @@ def _customer_frame(customers: pd.DataFrame) -> pd.DataFrame:
     return _typed(columns, CUSTOMER_COLUMNS)
 
 
-def _invoice_frame(invoices: pd.DataFrame) -> pd.DataFrame:
+def _invoice_frame(invoices: pd.DataFrame, places: int) -> pd.DataFrame:
     currency = invoices["currency"]
     columns = {
         "invoice_id": invoices["id"],
@@ -862,8 +930,8 @@ def _invoice_frame(invoices: pd.DataFrame) -> pd.DataFrame:
         "issue_date": invoices["issue_date"],
         "due_date": invoices["due_date"],
         "currency": currency,
-        "total_minor": pd.Series(_minor(_units(invoices["total"]), currency)),
-        "open_minor": pd.Series(_minor(_units(invoices["open_balance"]), currency)),
+        "total_minor": pd.Series(_minor(_units(invoices["total"]), currency, places)),
+        "open_minor": pd.Series(_minor(_units(invoices["open_balance"]), currency, places)),
         "status": invoices["status"],
         "disputed": invoices["disputed"],
         "dispute_reason": invoices["dispute_reason"],
@@ -871,7 +939,7 @@ def _invoice_frame(invoices: pd.DataFrame) -> pd.DataFrame:
     return _typed(columns, INVOICE_COLUMNS)
 
 
-def _document_frame(kind: str, documents: pd.DataFrame) -> pd.DataFrame:
+def _document_frame(kind: str, documents: pd.DataFrame, places: int) -> pd.DataFrame:
     """Payments or credit memos; unapplied is the amount less everything the document
     declares as applied, so rejecting an application never turns applied cash into
     unapplied cash."""
@@ -882,8 +950,10 @@ def _document_frame(kind: str, documents: pd.DataFrame) -> pd.DataFrame:
         "customer_id": documents["customer_id"],
         DOCUMENT_DATE[kind]: documents[DOCUMENT_DATE[kind]],
         "currency": currency,
-        "amount_minor": pd.Series(_minor(amount, currency)),
-        "unapplied_minor": pd.Series(_minor(amount - documents[_APPLIED].to_numpy(), currency)),
+        "amount_minor": pd.Series(_minor(amount, currency, places)),
+        "unapplied_minor": pd.Series(
+            _minor(amount - documents[_APPLIED].to_numpy(), currency, places)
+        ),
     }
     if kind == "payment":
         columns["method"] = documents["method"]
@@ -891,7 +961,7 @@ def _document_frame(kind: str, documents: pd.DataFrame) -> pd.DataFrame:
     return _typed(columns, CREDIT_MEMO_COLUMNS)
 
 
-def _application_frame(applications: pd.DataFrame) -> pd.DataFrame:
+def _application_frame(applications: pd.DataFrame, places: int) -> pd.DataFrame:
     """Payments' applications, then credit memos', each kind by document, then as they came;
     in the document's currency and with its customer."""
     columns = {
@@ -899,7 +969,9 @@ def _application_frame(applications: pd.DataFrame) -> pd.DataFrame:
         "document_id": applications["document_id"],
         "customer_id": applications["customer_id"],
         "invoice_id": applications["invoice_id"],
-        "amount_minor": pd.Series(_minor(_units(applications["amount"]), applications[_CURRENCY])),
+        "amount_minor": pd.Series(
+            _minor(_units(applications["amount"]), applications[_CURRENCY], places)
+        ),
         "applied_date": applications["applied_date"],
     }
     return _typed(columns, APPLICATION_COLUMNS)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-MONEY_PLACES = 4
-"""Decimal places canonical money keeps (the record frames hold amounts in 1/10,000 units)."""
-MONEY_WHOLE_DIGITS = len(str(2**63 - 1)) - 1 - MONEY_PLACES
-"""Digits before the point: 14. The frames hold every amount as int64 1/10,000s, and int64 holds
-every number of 18 digits (its maximum, 9.2e18, has 19), so 18 - 4 = 14: below 10**14 in major
-units. A numeric(18,2) column's 16 whole digits do not fit the 1/10,000 units; such amounts are
-quarantined (a clear reason), never wrapped around."""
-MONEY_UNITS_LIMIT = 10 ** (MONEY_WHOLE_DIGITS + MONEY_PLACES)
-"""The first amount too large, in the frames' 1/10,000 units."""
+MONEY_DIGITS = len(str(2**63 - 1)) - 1
+"""Digits an amount may have in all, before and after the point: 18. Record frames hold money
+as int64 in units of 10**-places (`money places`, one value per pull), and int64 holds every
+number of 18 digits (its maximum, 9.2e18, has 19). So `places` decimals leave 18 - places
+digits before the point; larger amounts are quarantined (a clear reason), never wrapped."""
+MAX_MONEY_PLACES = 4
+"""Decimal places canonical money keeps at most."""
+DEFAULT_MONEY_PLACES = MAX_MONEY_PLACES
+"""The places of a pull whose source cannot know fewer (files, the APIs): 4, so 14 digits
+before the point. The SQL source takes fewer from its money columns' declared scale
+(`numeric(18,2)`: 2 places, 16 digits before the point)."""
+MONEY_UNITS_LIMIT = 10**MONEY_DIGITS
+"""The first amount too large, in a frame's units, whatever its places."""
+
+
+def whole_digits(places: int) -> int:
+    """Digits before the point that amounts kept to `places` decimals may have."""
+    return MONEY_DIGITS - places
+
 
 # ISO 4217 minor-unit exponents that differ from the usual two decimals.
 _EXPONENTS: dict[str, int] = {
@@ -41,6 +51,9 @@ _EXPONENTS: dict[str, int] = {
     "XOF": 0,
     "XPF": 0,
 }
+
+MAX_MINOR_PLACES = max(_EXPONENTS.values())
+"""The most places any currency's minor unit has (3: the dinars, the rial Omani)."""
 
 
 def exponent(currency: str) -> int:

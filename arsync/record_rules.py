@@ -6,8 +6,9 @@ need no Python object each. A bad row gets one quarantine entry naming all its p
 by the column the source's user knows (`RecordFrame.label`), in the words pydantic uses.
 
 Money in reasons is written as a Decimal prints with two decimals, more only when they are
-significant: `600.00`, `0.125`, `12.3456`. The frame holds 1/10,000 units, so the scale the
-export wrote (`600.0`, `600.000`) is gone by the time a rule sees it.
+significant: `600.00`, `0.125`, `12.3456`. The frame holds units of 10**-places (its
+`RecordFrame.places`), so the scale the export wrote (`600.0`, `600.000`) is gone by the time
+a rule sees it; the digits allowed before the point are those its places leave (18 - places).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import pandas as pd
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from arsync.frames import MONEY_SCALE, RecordFrame, conform, locations
-from arsync.money import MONEY_UNITS_LIMIT, MONEY_WHOLE_DIGITS
+from arsync.frames import MONEY_FIELDS, RecordFrame, conform, locations
+from arsync.money import MONEY_UNITS_LIMIT, whole_digits
 from arsync.quarantine import Action, QuarantineEntry
 from arsync.records import DeliveryMode, InvoiceStatus, PaymentMethod
 
@@ -38,7 +39,7 @@ WHITESPACE = (
     + "\u2028\u2029\u202f\u205f\u3000"
 )
 MAX_ID_LENGTH = 255
-MONEY_LIMIT = MONEY_UNITS_LIMIT  # see arsync.money: the digits int64 1/10,000 units can hold
+MONEY_LIMIT = MONEY_UNITS_LIMIT  # see arsync.money: the 18 digits int64 units can hold
 MAX_TERMS_DAYS = 365
 DEFAULT_TERMS_DAYS = 30
 DOCUMENT_TYPES = ("payment", "credit_memo")
@@ -52,11 +53,12 @@ NS_LATEST = dt.date(2262, 4, 11)
 # --------------------------------------------------------------------------- formatting
 
 
-def format_money(units: int) -> str:
-    """1/10,000 units as the Decimal amount reads: two decimals, more only when significant."""
+def format_money(units: int, places: int) -> str:
+    """Units of 10**-places as the Decimal amount reads: two decimals, more only when
+    significant."""
     sign = "-" if units < 0 else ""
-    whole, fraction = divmod(abs(int(units)), MONEY_SCALE)
-    decimals = f"{fraction:04d}".rstrip("0").ljust(2, "0")
+    whole, fraction = divmod(abs(int(units)), 10**places)
+    decimals = f"{fraction:0{places}d}"[:places].rstrip("0").ljust(2, "0")
     return f"{sign}{whole}.{decimals}"
 
 
@@ -189,9 +191,9 @@ def _currency(name: str, raw: pd.Series) -> _Column:
     return _Column(values, present & ~bad, problems)
 
 
-def _money(name: str, raw: pd.Series, *, required: bool, positive: bool) -> _Column:
-    """At most `MONEY_WHOLE_DIGITS` before the point; non-negative, or positive where the
-    model says."""
+def _money(name: str, raw: pd.Series, *, required: bool, positive: bool, places: int) -> _Column:
+    """At most the digits before the point that the frame's `places` leave; non-negative, or
+    positive where the model says."""
     present = _present(raw)
     units = raw.to_numpy(dtype="int64", na_value=0)
     too_big = present & (np.abs(units) >= MONEY_LIMIT)
@@ -203,13 +205,17 @@ def _money(name: str, raw: pd.Series, *, required: bool, positive: bool) -> _Col
             name,
             too_big,
             lambda i: (
-                f": Decimal input should have no more than {MONEY_WHOLE_DIGITS} digits before "
-                f"the decimal point (got {format_money(units[i])})"
+                f": Decimal input should have no more than {whole_digits(places)} digits "
+                f"before the decimal point (got {format_money(units[i], places)})"
             ),
         )
     )
     problems.append(
-        _Problem(name, sign, lambda i: f": Input should be {bound} (got {format_money(units[i])})")
+        _Problem(
+            name,
+            sign,
+            lambda i: f": Input should be {bound} (got {format_money(units[i], places)})",
+        )
     )
     return _Column(raw, present & ~too_big & ~sign, problems)
 
@@ -279,7 +285,7 @@ _OPTIONAL_ID = partial(_record_id, required=False)
 _REQUIRED_DATE = partial(_date, required=True)
 _NON_NEGATIVE = partial(_money, required=True, positive=False)
 _POSITIVE = partial(_money, required=True, positive=True)
-_Rule = Callable[[str, pd.Series], _Column]
+_Rule = Callable[..., _Column]  # (name, column), and `places=` for money
 
 RULES: dict[str, dict[str, _Rule]] = {
     "customer": {
@@ -357,7 +363,7 @@ def _units(column: _Column) -> np.ndarray:
     return np.asarray(column.values.to_numpy(dtype="int64", na_value=0))
 
 
-def _cross_problems(kind: str, columns: dict[str, _Column]) -> list[_Problem]:
+def _cross_problems(kind: str, columns: dict[str, _Column], places: int) -> list[_Problem]:
     """The models' model_validator rules, where the fields they compare are usable. The model
     stops at the first; all are named here (the verdict is the same)."""
     if kind == "customer":
@@ -389,14 +395,14 @@ def _cross_problems(kind: str, columns: dict[str, _Column]) -> list[_Problem]:
             "open_balance",
             amounts & (balance > total),
             lambda i: (
-                f": open balance {format_money(balance[i])} exceeds invoice total "
-                f"{format_money(total[i])}"
+                f": open balance {format_money(balance[i], places)} exceeds invoice total "
+                f"{format_money(total[i], places)}"
             ),
         ),
         _Problem(
             "status",
             paid,
-            lambda i: f": status is paid but open balance is {format_money(balance[i])}",
+            lambda i: f": status is paid but open balance is {format_money(balance[i], places)}",
         ),
     ]
 
@@ -471,9 +477,14 @@ def check_records(batch: RecordFrame) -> tuple[pd.DataFrame, list[QuarantineEntr
     are kept as they were."""
     frame = conform(batch.kind, batch.frame)
     rules = RULES[batch.kind]
-    columns = {name: rule(name, frame[name]) for name, rule in rules.items()}
+    columns = {
+        name: rule(name, frame[name], places=batch.places)
+        if name in MONEY_FIELDS
+        else rule(name, frame[name])
+        for name, rule in rules.items()
+    }
     problems = [p for column in columns.values() for p in column.problems]
-    problems += _cross_problems(batch.kind, columns)
+    problems += _cross_problems(batch.kind, columns, batch.places)
     bad = np.zeros(len(frame), dtype=bool)
     for problem in problems:
         bad |= problem.mask
@@ -494,11 +505,12 @@ def check_records(batch: RecordFrame) -> tuple[pd.DataFrame, list[QuarantineEntr
     return normalised.iloc[np.flatnonzero(~bad)], entries
 
 
-def over_applied_reason(label: str, applied: int, amount: int) -> str:
-    """The model's words for a document whose applications exceed it (units of 1/10,000)."""
+def over_applied_reason(label: str, applied: int, amount: int, places: int) -> str:
+    """The model's words for a document whose applications exceed it (units of
+    10**-places)."""
     return (
-        f"{label}: applications total {format_money(applied)} exceeds the amount "
-        f"{format_money(amount)}"
+        f"{label}: applications total {format_money(applied, places)} exceeds the amount "
+        f"{format_money(amount, places)}"
     )
 
 
@@ -523,7 +535,10 @@ def check_over_applied(
     amount = documents["amount"].to_numpy(dtype="int64", na_value=0)
     over = applied > amount
     label = batch.label("amount")
-    reasons = [over_applied_reason(label, applied[i], amount[i]) for i in np.flatnonzero(over)]
+    reasons = [
+        over_applied_reason(label, applied[i], amount[i], batch.places)
+        for i in np.flatnonzero(over)
+    ]
     entries = entries_for(batch.kind, batch.frame[over], "invalid_record", reasons)
     return batch.frame[~over], entries
 

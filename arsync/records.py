@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Self
+from functools import cache
+from typing import Annotated, Any, Self, cast
 
 from pydantic import (
     BaseModel,
@@ -18,11 +19,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     model_validator,
 )
+from pydantic_core import PydanticKnownError
 
 from arsync.located import LocatedError
-from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
+from arsync.money import DEFAULT_MONEY_PLACES, MONEY_DIGITS
 
 RecordId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 CurrencyCode = Annotated[
@@ -31,16 +38,53 @@ CurrencyCode = Annotated[
     BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
     StringConstraints(pattern=r"^[A-Z]{3}$"),
 ]
-Money = Annotated[
-    Decimal,
-    Field(
-        max_digits=MONEY_WHOLE_DIGITS + MONEY_PLACES,
-        decimal_places=MONEY_PLACES,
-        allow_inf_nan=False,
-    ),
-]
-PositiveMoney = Annotated[Money, Field(gt=0)]
-NonNegativeMoney = Annotated[Money, Field(ge=0)]
+MONEY_PLACES_CONTEXT = "money_places"
+"""The validation context key of the pull's money places (`arsync.money`): a source whose
+frames keep fewer places validates with `context={MONEY_PLACES_CONTEXT: places}`, so its
+amounts may have more digits before the point. Without it, `DEFAULT_MONEY_PLACES`."""
+
+
+def _money_field(places: int, bound: str | None) -> Any:
+    """Pydantic's own Decimal rules for amounts kept to `places` decimals (and a sign)."""
+    sign: dict[str, Any] = {bound: 0} if bound else {}
+    return Field(max_digits=MONEY_DIGITS, decimal_places=places, allow_inf_nan=False, **sign)
+
+
+@cache
+def _money_adapter(places: int, bound: str | None) -> TypeAdapter[Decimal]:
+    money = Annotated[Decimal, _money_field(places, bound)]
+    return TypeAdapter(money, config=ConfigDict(str_strip_whitespace=True))
+
+
+def _money_of(bound: str | None) -> WrapValidator:
+    """Money checked at the places of the validation context, in pydantic's own words: at
+    the default places by the compiled schema itself (`handler`), at others by theirs."""
+
+    def validate(
+        value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Decimal:
+        context = info.context
+        places = (
+            context.get(MONEY_PLACES_CONTEXT, DEFAULT_MONEY_PLACES)
+            if isinstance(context, dict)
+            else DEFAULT_MONEY_PLACES
+        )
+        if places == DEFAULT_MONEY_PLACES:
+            return cast(Decimal, handler(value))
+        try:
+            return _money_adapter(int(places), bound).validate_python(value)
+        except ValidationError as error:
+            first = error.errors()[0]
+            # The error pydantic raised, re-raised for this field: same type, same words.
+            raise PydanticKnownError(first["type"], first.get("ctx")) from None  # type: ignore[arg-type]
+
+    return WrapValidator(validate)
+
+
+_PLACES = DEFAULT_MONEY_PLACES
+Money = Annotated[Decimal, _money_field(_PLACES, None), _money_of(None)]
+PositiveMoney = Annotated[Decimal, _money_field(_PLACES, "gt"), _money_of("gt")]
+NonNegativeMoney = Annotated[Decimal, _money_field(_PLACES, "ge"), _money_of("ge")]
 
 
 class DeliveryMode(StrEnum):

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 import pandas as pd
 import structlog
+from pydantic import ValidationError
 
 from arsync import parallel
 from arsync.errors import FatalError
@@ -22,7 +23,14 @@ from arsync.frames import StreamCount
 from arsync.ledger import Ledger, LedgerBuilder
 from arsync.mapping import desired_values, match_keys
 from arsync.quarantine import Quarantine, QuarantineEntry
-from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
+from arsync.records import (
+    MONEY_PLACES_CONTEXT,
+    CanonicalRecord,
+    CreditMemo,
+    Customer,
+    Invoice,
+    Payment,
+)
 from arsync.redact import redact
 from arsync.yamlfile import ConfigError, ConfigProblem
 from connector.crm.salesforce.changes import ChangeOutcome
@@ -154,35 +162,58 @@ def pull_into(
     records. With `since`, the source yields only changes: they replace the kept records of
     the same type and id, and the builder gets the whole ledger all the same. Two copies of a
     record within one pull both reach the builder, whose duplicate rule judges them."""
-    builder = LedgerBuilder(currencies=currencies)
     if isinstance(source, FrameSource):
+        builder = LedgerBuilder(currencies=currencies, money_places=source.money_places())
         return _pull_frames(source, builder, progress)
     read: Counter[str] = Counter()
-    kept_records: dict[tuple[str, str], Pulled] = {}
-    for kind, payload, location in kept or []:
-        record = _RECORD_MODELS[kind].model_validate(payload)
-        kept_records[(kind, record.id)] = Pulled(record, location)
+    kept_payloads = {
+        (kind, str(payload.get("id"))): (kind, payload, location)
+        for kind, payload, location in kept or []
+    }
+    rejects: list[QuarantineEntry] = []
     pulled: list[Pulled] = []
     forgotten: list[tuple[str, str]] = []
     for item in progress.track(
         source.pull(since), f"Reading {source.name}", **_bar(source, "records")
     ):
         if isinstance(item, QuarantineEntry):
-            builder.reject(item, item.record_type)
+            rejects.append(item)
             read[item.record_type] += 1
             # A changed record that is now bad must not be scored in its old, kept form.
-            stale = kept_records.pop((item.record_type, item.record_id or ""), None)
+            stale = kept_payloads.pop((item.record_type, item.record_id or ""), None)
             if stale is not None:
                 forgotten.append((item.record_type, item.record_id or ""))
             continue
         pulled.append(item)
-        kept_records.pop((RECORD_TYPES[type(item.record)], item.record.id), None)
+        kept_payloads.pop((RECORD_TYPES[type(item.record)], item.record.id), None)
+    # The pull's money places are known once it is over; the builder keeps them.
+    places = source.money_places()
+    builder = LedgerBuilder(currencies=currencies, money_places=places)
+    for entry in rejects:
+        builder.reject(entry, entry.record_type)
+    kept_records = {key: _kept(*found, places) for key, found in kept_payloads.items()}
     for item in [*kept_records.values(), *pulled]:
         builder.add(item.record, item.location, item.part_locations)
         _count_read(read, item)
     return Pull(
         builder, pulled if source.incremental else [], since is not None, forgotten, dict(read)
     )
+
+
+def _kept(kind: str, payload: dict[str, Any], location: str, places: int) -> Pulled:
+    """A record kept from an earlier pull, validated at this pull's money places; one with
+    more places than those (its columns' declared scale was narrowed since) cannot be kept."""
+    try:
+        record = _RECORD_MODELS[kind].model_validate(
+            payload, context={MONEY_PLACES_CONTEXT: places}
+        )
+    except ValidationError as error:
+        raise FatalError(
+            f"the {kind} {payload.get('id')!r} kept from the last run does not fit this "
+            f"pull's money ({places} decimal places, from the source's money columns): "
+            f"{error.errors()[0]['msg']}; run with --full to read every record again"
+        ) from None
+    return Pulled(record, location)
 
 
 def _pull_frames(source: FrameSource, builder: LedgerBuilder, progress: Reporter) -> Pull:

@@ -856,11 +856,13 @@ def test_rows_that_break_record_rules_are_quarantined_and_the_rest_pulled(
     assert len(pulled) == len(contract_ledger())
 
 
-def test_numeric_18_2_money_loads_exact_to_14_whole_digits_and_quarantines_past_them(
+def test_money_loads_exact_to_the_digits_its_columns_leave_and_quarantines_past_them(
     warehouse: str, open_source: Callable[..., sql.SqlSource]
 ) -> None:
-    """numeric(18,2) holds 16 whole digits; canonical money 14 (int64 1/10,000s, see
-    arsync.money): past them a row is quarantined with the limit named, never wrapped."""
+    """On PostgreSQL the example's money columns are numeric(18,2): the pull keeps 2 places,
+    so 16 digits before the point load exactly. On SQLite they are text, which says nothing of
+    their places: 4 are kept, so 14 digits (see arsync.money). Past the limit a row is
+    quarantined with the limit named, never wrapped."""
     invoice = {
         "customer_id": "C1",
         "invoice_number": None,
@@ -872,8 +874,17 @@ def test_numeric_18_2_money_loads_exact_to_14_whole_digits_and_quarantines_past_
         "dispute_reason": None,
         "updated_at": LOADED_AT,
     }
-    largest = D("99999999999999.99")
-    too_large = D("1234567890123456.78")  # 16 whole digits: numeric(18,2)'s widest
+    numeric = warehouse.startswith("postgresql")
+    largest = D("9999999999999999.99") if numeric else D("99999999999999.99")
+    too_large = D("12345678901234567.89") if numeric else D("1234567890123456.78")
+    whole = 16 if numeric else 14
+    if numeric:  # a wider column of 2 places: the pull still keeps 2, so 16 digits
+        engine = engine_for(warehouse)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "ALTER TABLE fact_ar_invoice ALTER COLUMN total_amount TYPE numeric(19, 2)"
+            )
+        engine.dispose()
     _insert(
         warehouse,
         "fact_ar_invoice",
@@ -882,23 +893,25 @@ def test_numeric_18_2_money_loads_exact_to_14_whole_digits_and_quarantines_past_
             {**invoice, "invoice_id": "I9", "total_amount": too_large, "open_amount": D(1)},
         ],
     )
+    source = open_source(warehouse)
 
-    records, rejected = pull_all(open_source(warehouse))
+    records, rejected = pull_all(source)
 
+    assert source.money_places() == (2 if numeric else 4)
     assert [(e.location, e.rule, e.reason) for e in rejected] == [
         (
             "sql:fact_ar_invoice/I9",
             "invalid_record",
-            "column 'total_amount': Decimal input should have no more than 14 digits before "
-            "the decimal point (got Decimal('1234567890123456.78'))",
+            f"column 'total_amount': Decimal input should have no more than {whole} digits "
+            f"before the decimal point (got Decimal('{too_large}'))",
         )
     ]
     loaded = next(r for r in records if r.id == "I8")
     assert isinstance(loaded, Invoice)
     assert (loaded.total, loaded.open_balance) == (largest, largest)
-    ledger = build(records)
+    ledger = build(records, source.money_places())
     row = ledger.invoices[ledger.invoices["invoice_id"] == "I8"]
-    assert row[["total_minor", "open_minor"]].to_numpy().tolist() == [[9999999999999999] * 2]
+    assert row[["total_minor", "open_minor"]].to_numpy().tolist() == [[int(largest * 100)] * 2]
 
 
 def test_text_values_that_do_not_parse_quarantine_their_row(

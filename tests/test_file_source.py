@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from arsync.errors import SourceConfigError
+from arsync.frames import RecordFrame
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     Application,
@@ -722,3 +723,30 @@ def test_unreadable_manifest_is_a_source_config_error(tmp_path: Path, content: s
 
     assert str(manifest) in str(raised.value)
     assert "exported_at" in str(raised.value)
+
+
+def test_a_files_pull_keeps_4_places_so_14_digits_and_quarantines_15(tmp_path: Path) -> None:
+    """An export's text says nothing of its amounts' scale: the frames keep 4 places (14
+    digits before the point), whatever an SQL source's columns may allow (arsync.money)."""
+    files = {
+        "customers.csv": ["C1,Acme Corp,USD,,30,,,,,"],
+        "invoices.csv": [
+            "I1,INV-1,C1,2026-01-01,2026-01-31,USD,99999999999999.9999,12.3456,Open,no,,",
+            "I2,INV-2,C1,2026-01-01,2026-01-31,USD,999999999999999.00,1.00,Open,no,,",
+        ],
+    }
+    source = FileSource(write_export(tmp_path, files), generic_mapping())
+    frames = [item for item in source.pull_frames() if isinstance(item, RecordFrame)]
+
+    assert {frame.places for frame in frames} == {4}
+    assert source.money_places() == 4
+    pulled = pull_ledger(source, frozenset({"USD"}), Silent())
+    ledger = pulled.build()
+    assert ledger.invoices[["invoice_id", "total_minor", "open_minor"]].values.tolist() == [
+        ["I1", 10**16, 1235]
+    ]
+    [entry] = pulled.quarantine
+    assert (entry.record_id, entry.location) == ("I2", "invoices.csv:3")
+    assert entry.reason == (
+        "column 'Amount': Decimal input should have no more than 14 digits before the decimal point"
+    )

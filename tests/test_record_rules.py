@@ -30,6 +30,7 @@ from arsync.record_rules import (
     format_money,
 )
 from arsync.records import (
+    MONEY_PLACES_CONTEXT,
     Application,
     CreditMemo,
     Customer,
@@ -353,8 +354,8 @@ def test_over_applied_documents_match_the_model(amount: int, parts: list[int]) -
     if not expected_valid:
         [entry] = entries
         assert entry.reason == (
-            f"column 'Amount': applications total {format_money(sum(parts))} exceeds the "
-            f"amount {format_money(amount)}"
+            f"column 'Amount': applications total {format_money(sum(parts), 4)} exceeds the "
+            f"amount {format_money(amount, 4)}"
         )
 
 
@@ -476,7 +477,7 @@ def test_defaults_are_filled_as_the_model_fills_them() -> None:
 def test_money_reads_as_the_decimal_prints_with_two_decimals_at_least(
     units: int, text: str
 ) -> None:
-    assert format_money(units) == text
+    assert format_money(units, 4) == text
 
 
 # --- the date window ----------------------------------------------------------------------
@@ -500,3 +501,38 @@ def test_the_window_is_configurable_and_refuses_what_a_ledger_cannot_hold() -> N
         DateWindow(earliest=dt.date(1500, 1, 1))
     with pytest.raises(ValidationError, match="latest must be between"):
         DateWindow(latest=dt.date(9999, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("places", "units", "expected"),
+    [
+        (2, 10**18 - 1, None),  # 9999999999999999.99: numeric(18,2)'s largest
+        (2, 10**18, "no more than 16 digits before the decimal point (got 10000000000000000.00)"),
+        (3, 10**18 - 1, None),  # 999999999999999.999
+        (3, 10**18, "no more than 15 digits before the decimal point (got 1000000000000000.00)"),
+        (4, 10**18, "no more than 14 digits before the decimal point (got 100000000000000.00)"),
+    ],
+)
+def test_the_digit_limit_is_what_the_frames_places_leave_as_the_model_says_at_them(
+    places: int, units: int, expected: str | None
+) -> None:
+    """A frame's places set the digits before the point (18 - places), the model's verdict
+    when validated at the same places (`MONEY_PLACES_CONTEXT`)."""
+    row = invoice_row(total=units, open_balance=0)
+    frame = RecordFrame("invoice", frame_of("invoice", [row]), places=places)
+    valid, entries = check_records(frame)
+    amount = Decimal(units).scaleb(-places)
+    values = {**row, "total": amount, "open_balance": Decimal(0)}
+    context = {MONEY_PLACES_CONTEXT: places}
+
+    if expected is None:
+        assert (len(valid), entries) == (1, [])
+        assert Invoice.model_validate(values, context=context).total == amount
+        return
+    [entry] = entries
+    assert entry.reason == f"total: Decimal input should have {expected}"
+    with pytest.raises(ValidationError) as raised:
+        Invoice.model_validate(values, context=context)
+    assert (
+        raised.value.errors()[0]["msg"] == f"Decimal input should have {expected.split(' (got')[0]}"
+    )

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.errors import FatalError, SkippableError
 from arsync.frames import RecordFrame
+from arsync.money import DEFAULT_MONEY_PLACES
 from arsync.quarantine import QuarantineEntry
 from arsync.records import CanonicalRecord, CreditMemo, Customer, Invoice, Payment
 from connector.erp.paging import NextLink, Offset, P, Page, PageNumber, Paginator, pages
@@ -110,6 +111,12 @@ class Source(ABC):
         """After a pull, each stream's new cursor (the latest change seen); empty for a
         source that always pulls everything."""
         return {}
+
+    def money_places(self) -> int:
+        """After a pull, the decimal places its records were validated at and its frames keep
+        (`arsync.frames`), one value for the whole pull: the builder's. 4 unless the source
+        knows its amounts have fewer (the SQL source, from its columns' declared scale)."""
+        return DEFAULT_MONEY_PLACES
 
     @abstractmethod
     def data_as_of(self) -> dt.datetime | None:

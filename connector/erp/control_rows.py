@@ -1,19 +1,21 @@
 """Rows of the ERP's own balance per customer (customer id, currency, balance), as a
 files export's control totals or an SQL control query give them, checked alike: exact to the
-canonical money's places and digits, every bad row named at once. A row that cannot be read
-stops the run (`ControlTotalsError`, a FatalError) instead of being quarantined or left out:
-a customer silently missing from the control figure would go unchecked."""
+places the pull keeps money to and the digits those leave (`arsync.money`: 4 places and 14
+digits for files, the SQL pull's own for its query), every bad row named at once. A row that
+cannot be read stops the run (`ControlTotalsError`, a FatalError) instead of being quarantined
+or left out: a customer silently missing from the control figure would go unchecked."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import TypeVar
 
 from arsync.control import ControlBalance
 from arsync.errors import FatalError
-from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
+from arsync.money import whole_digits
 from connector.erp.record_columns import ColumnSpec
 from connector.erp.values import CellError, CellParser
 
@@ -29,11 +31,15 @@ class ControlTotalsError(FatalError):
 
 
 def control_balance(
-    parser: CellParser, columns: Mapping[str, ColumnSpec], raw: Mapping[str, object]
+    parser: CellParser,
+    columns: Mapping[str, ColumnSpec],
+    raw: Mapping[str, object],
+    places: int,
 ) -> ControlBalance | list[str]:
     """One control row (its `customer_id`, `currency` and `balance` cells as the file or the
     driver gave them) as a balance, or the reason of each cell that cannot be read, all of
-    them at once. The files' control totals and the SQL control query read rows alike."""
+    them at once; the balance at most `places` decimals, the pull's. The files' control
+    totals and the SQL control query read rows alike."""
     reasons: list[str] = []
 
     def cell(name: str, read: Callable[[CellParser, object, ColumnSpec], T]) -> T | None:
@@ -46,7 +52,7 @@ def control_balance(
 
     customer_id = cell("customer_id", _customer_id)
     currency = cell("currency", _currency)
-    balance = cell("balance", _balance)
+    balance = cell("balance", partial(_balance, places=places))
     if customer_id is None or currency is None or balance is None:
         return reasons
     return ControlBalance(customer_id, currency, balance)
@@ -59,6 +65,7 @@ def control_balances(
     what: str,
     *,
     problems: Iterable[tuple[int, str, str]] = (),
+    places: int,
     fix: str = "correct the export",
 ) -> tuple[ControlBalance, ...]:
     """Every control row (its line, location and cells) as a balance; a ControlTotalsError
@@ -66,7 +73,7 @@ def control_balances(
     balances: list[ControlBalance] = []
     unread = list(problems)
     for line, location, raw in rows:
-        read = control_balance(parser, columns, raw)
+        read = control_balance(parser, columns, raw, places)
         if isinstance(read, ControlBalance):
             balances.append(read)
         else:
@@ -111,7 +118,7 @@ def _currency(parser: CellParser, raw: object, spec: ColumnSpec) -> str:
     return text
 
 
-def _balance(parser: CellParser, raw: object, spec: ColumnSpec) -> Decimal:
+def _balance(parser: CellParser, raw: object, spec: ColumnSpec, *, places: int) -> Decimal:
     """The balance as written, negative allowed (a customer in credit); an empty cell is an
     error, not a zero: a blank the ERP meant as nothing owed is written 0."""
     value = parser.parse(raw, Decimal, spec)
@@ -120,9 +127,9 @@ def _balance(parser: CellParser, raw: object, spec: ColumnSpec) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite():
         raise CellError(f"{raw!r} is not a finite number")
     normal = value.normalize()
-    places = -int(normal.as_tuple().exponent)
-    if places > MONEY_PLACES:
-        raise CellError(f"{raw!r} has more than {MONEY_PLACES} decimal places")
-    if len(str(abs(int(normal))).lstrip("0")) > MONEY_WHOLE_DIGITS:
-        raise CellError(f"{raw!r} has more than {MONEY_WHOLE_DIGITS} digits before the point")
+    if -int(normal.as_tuple().exponent) > places:
+        raise CellError(f"{raw!r} has more than {places} decimal places")
+    whole = whole_digits(places)
+    if len(str(abs(int(normal))).lstrip("0")) > whole:
+        raise CellError(f"{raw!r} has more than {whole} digits before the point")
     return value

@@ -21,8 +21,18 @@ from pydantic import (
 )
 
 from arsync.errors import SourceConfigError
+from arsync.money import DEFAULT_MONEY_PLACES
 from arsync.quarantine import QuarantineEntry
-from arsync.records import Application, CreditMemo, Customer, Invoice, Payment, Record, RecordId
+from arsync.records import (
+    MONEY_PLACES_CONTEXT,
+    Application,
+    CreditMemo,
+    Customer,
+    Invoice,
+    Payment,
+    Record,
+    RecordId,
+)
 from connector.erp.validation import quarantined, validation_reason
 
 Header = Annotated[str, StringConstraints(min_length=1)]
@@ -61,9 +71,10 @@ class ApplicationRow(Application):
 
     document_id: RecordId
 
-    def application(self) -> Application:
-        """The application as its document holds it."""
-        return Application.model_validate(self.model_dump(exclude={"document_id"}))
+    def application(self, money_places: int = DEFAULT_MONEY_PLACES) -> Application:
+        """The application as its document holds it, at the places this row was read at."""
+        values = self.model_dump(exclude={"document_id"})
+        return Application.model_validate(values, context={MONEY_PLACES_CONTEXT: money_places})
 
 
 RECORD_MODELS: dict[str, type[Record]] = {
@@ -169,11 +180,14 @@ def row_record(
     names: Mapping[str, str],
     *,
     empty: str = "{} is empty",
+    money_places: int = DEFAULT_MONEY_PLACES,
 ) -> Record | QuarantineEntry:
     """One row's values as the record of `kind`, or what its model refuses as the row's
-    quarantine entry, worded in the source's column `names` (`empty`: a missing value)."""
+    quarantine entry, worded in the source's column `names` (`empty`: a missing value);
+    money at most `money_places` decimals, the pull's (`arsync.money`)."""
     try:
-        return RECORD_MODELS[kind].model_validate(values)
+        context = {MONEY_PLACES_CONTEXT: money_places}
+        return RECORD_MODELS[kind].model_validate(values, context=context)
     except ValidationError as error:
         reason = validation_reason(error, names, empty, as_named=False)
         return rejected_row(kind, record_id, location, reason)

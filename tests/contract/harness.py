@@ -15,6 +15,7 @@ import responses
 
 from arsync.control import ControlBalances
 from arsync.ledger import Ledger, LedgerBuilder
+from arsync.money import DEFAULT_MONEY_PLACES
 from arsync.quarantine import QuarantineEntry
 from arsync.records import (
     Application,
@@ -111,8 +112,9 @@ def pull_all(source: Source) -> tuple[list[CanonicalRecord], list[QuarantineEntr
     return records, rejected
 
 
-def build(records: Iterable[CanonicalRecord]) -> Ledger:
-    builder = LedgerBuilder()
+def build(records: Iterable[CanonicalRecord], money_places: int = DEFAULT_MONEY_PLACES) -> Ledger:
+    """The records' ledger, at the money places of the pull they came from."""
+    builder = LedgerBuilder(money_places=money_places)
     for number, record in enumerate(records, start=1):
         builder.add(record, f"contract:{number}")
     assert list(builder.quarantine) == []

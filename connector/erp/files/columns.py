@@ -23,14 +23,17 @@ import pyarrow.compute as pc
 
 from arsync import parallel
 from arsync.frames import FIELDS, LINE, LOCATION, STREAM, RecordFrame
-from arsync.money import MONEY_PLACES, MONEY_WHOLE_DIGITS
+from arsync.money import DEFAULT_MONEY_PLACES, whole_digits
 from arsync.quarantine import QuarantineEntry
 from connector.erp.files.mapping import Formats
 from connector.erp.files.table import TextTable
 from connector.erp.record_columns import RECORD_MODELS, ColumnSpec, rejected_row
 from connector.erp.values import CellError, CellParser, field_type
 
-_MAX_WHOLE_DIGITS = MONEY_WHOLE_DIGITS  # canonical money's, one limit for every source
+MONEY_PLACES = DEFAULT_MONEY_PLACES
+"""A file's frames keep 4 places: an export's text says nothing of its amounts' scale, so
+amounts have at most 14 digits before the point (`arsync.money`)."""
+_MAX_WHOLE_DIGITS = whole_digits(MONEY_PLACES)
 _MAX_PLACES = MONEY_PLACES
 _DOCUMENT_TYPES = {"payment_applications": "payment", "credit_memo_applications": "credit_memo"}
 _KINDS = {
@@ -99,7 +102,7 @@ def typed_batch(
     if not good.all():
         frame = frame[good].reset_index(drop=True)
     labels = {name: f"column {spec.column!r}" for name, spec in columns.items()}
-    return RecordFrame(kind, frame, labels), entries
+    return RecordFrame(kind, frame, labels, MONEY_PLACES), entries
 
 
 def _entries(
@@ -191,9 +194,9 @@ def _flags(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def _money(
     text: pa.ChunkedArray, spec: ColumnSpec, parser: CellParser, formats: Formats
 ) -> _Column:
-    """Plain and grouped numbers in the mapping's convention, as integers of 1/10,000: shape
+    """Plain and grouped numbers in the mapping's convention, as integers of 10**-4: shape
     checked by one regular expression, then read by Arrow's exact decimal cast, whose 128-bit
-    integers at scale 4 are the 1/10,000s themselves. Any other spelling (an exponent, too many
+    integers at scale 4 are those integers themselves. Any other spelling (an exponent, too many
     digits, zeros past four places) goes the per-value way, and so gets the one-cell parser's
     verdict and message."""
     point = re.escape(formats.decimal_separator)
@@ -243,7 +246,7 @@ def _iso_dates(text: pa.ChunkedArray) -> pd.Series | None:
 
 
 def _scaled_units(decimals: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Decimal128 at scale 4 as int64 1/10,000s: its storage is that integer, and 18 digits
+    """Decimal128 at scale 4 as int64 units of 10**-4: its storage is that integer, and 18 digits
     fit the lower 64 bits (two's complement, so negatives too)."""
     chunks = []
     for chunk in decimals.chunks:
@@ -355,7 +358,7 @@ def _by_distinct_value(
 
 
 def _to_scaled(value: object) -> int | None:
-    """A Decimal as integer 1/10,000s, refused past the canonical money's digits."""
+    """A Decimal as integer units of 10**-4, refused past the digits 4 places leave."""
     if value is None:
         return None
     if not isinstance(value, Decimal):

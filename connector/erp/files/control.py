@@ -19,6 +19,7 @@ import structlog
 
 from arsync.control import ControlBalances
 from arsync.errors import SourceConfigError
+from arsync.money import DEFAULT_MONEY_PLACES
 from connector.erp.control_rows import ControlTotalsError, control_balances
 from connector.erp.files.mapping import ControlTotalsSpec, Formats
 from connector.erp.files.paths import inside_folder
@@ -97,7 +98,9 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
         for row, line in enumerate(table.lines.tolist())
     )
     what = f"the control totals {table.name}"
-    balances = control_balances(CellParser(formats), columns, rows, what, problems=problems)
+    balances = control_balances(
+        CellParser(formats), columns, rows, what, problems=problems, places=DEFAULT_MONEY_PLACES
+    )
     log.info(
         "erp.files.control_totals_read",
         file=table.name,

@@ -155,7 +155,7 @@ class FileSource(FrameSource):
         ]
         for batch in batches:
             frame = batch.frame.assign(**{LOCATION: locations(batch.frame)})
-            for row in _frame_rows(frame.drop(columns=[LINE], errors="ignore")):
+            for row in _frame_rows(frame.drop(columns=[LINE], errors="ignore"), batch.places):
                 location = str(row.pop(LOCATION))
                 row.pop(STREAM)
                 at = (_file_of(location), _line_of(location))
@@ -221,7 +221,7 @@ def _line_of(location: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-def _frame_rows(frame: pd.DataFrame) -> Iterator[Row]:
+def _frame_rows(frame: pd.DataFrame, places: int) -> Iterator[Row]:
     """A frame's rows as canonical field values: money as Decimal, dates as dates, no NA."""
     for values in frame.to_dict("records"):
         row: Row = {}
@@ -230,7 +230,7 @@ def _frame_rows(frame: pd.DataFrame) -> Iterator[Row]:
             if pd.isna(value):
                 continue
             if key in MONEY_FIELDS:
-                row[key] = _decimal(int(value))
+                row[key] = _decimal(int(value), places)
             elif isinstance(value, pd.Timestamp):
                 row[key] = value.to_pydatetime() if value.tzinfo else value.date()
             else:
@@ -238,11 +238,12 @@ def _frame_rows(frame: pd.DataFrame) -> Iterator[Row]:
         yield row
 
 
-def _decimal(scaled: int) -> Decimal:
-    """Integer 1/10,000s as a Decimal with two places, or more when they carry digits."""
-    value = Decimal(scaled).scaleb(-4)
-    for places in (2, 3):
-        quantum = Decimal(1).scaleb(-places)
+def _decimal(scaled: int, places: int) -> Decimal:
+    """Integer units of 10**-places as a Decimal with two places, or more when they carry
+    digits."""
+    value = Decimal(scaled).scaleb(-places)
+    for shown in (2, 3):
+        quantum = Decimal(1).scaleb(-shown)
         if value == value.quantize(quantum):
             return value.quantize(quantum)
     return value

@@ -23,7 +23,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -31,9 +32,11 @@ import structlog
 from sqlalchemy import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import ColumnElement, FromClause, Select
+from sqlalchemy.types import TypeEngine
 
 from arsync.control import ControlBalances
 from arsync.errors import FatalError, SourceConfigError
+from arsync.money import DEFAULT_MONEY_PLACES
 from arsync.quarantine import QuarantineEntry
 from arsync.records import Application, CanonicalRecord, Record
 from connector.erp.base import IncrementalSource, Pulled, PulledItem, parse_cursor
@@ -49,6 +52,7 @@ from connector.erp.record_columns import (
     row_record,
 )
 from connector.erp.sql.database import describe
+from connector.erp.sql.money import declared_places
 from connector.erp.sql.rows import ReadRow, RowReader, cursor_text
 from connector.erp.sql.settings import (
     CONTROL_COLUMNS,
@@ -56,7 +60,7 @@ from connector.erp.sql.settings import (
     RecordSource,
     Settings,
 )
-from connector.erp.values import CellParser, aware
+from connector.erp.values import CellParser, aware, field_type
 
 log = structlog.get_logger(__name__)
 
@@ -70,13 +74,17 @@ ControlRow = tuple[object, object, object]  # customer_id, currency, balance, as
 
 @dataclass(frozen=True)
 class _Relation:
-    """One record type's rows as SQLAlchemy sees them: a table or the user's query, aliased."""
+    """One record type's rows as SQLAlchemy sees them: a table or the user's query, aliased;
+    the declared types of its money columns (None: not known, a query's), and the places
+    its money is read at, the pull's (`declared_places`)."""
 
     kind: str
     label: str
     spec: RecordSource
     reader: RowReader
     source: FromClause
+    money_types: tuple[TypeEngine[Any] | None, ...] = ()
+    money_places: int = DEFAULT_MONEY_PLACES
 
     def column(self, field: str) -> ColumnElement[Any]:
         """The column a canonical field is mapped to."""
@@ -103,7 +111,15 @@ class _Relation:
         if read.problems:
             return rejected_row(self.kind, record_id, location, "; ".join(read.problems))
         values = {**read.values, **(joined or {})}
-        return row_record(self.kind, values, record_id, location, names, empty="{} is NULL")
+        return row_record(
+            self.kind,
+            values,
+            record_id,
+            location,
+            names,
+            empty="{} is NULL",
+            money_places=self.money_places,
+        )
 
 
 class SqlSource(IncrementalSource):
@@ -121,6 +137,7 @@ class SqlSource(IncrementalSource):
         self._engine = engine
         self._sleep = sleep
         self._control_rows: list[ControlRow] | None = None  # read at the end of the last pull
+        self._money_places = DEFAULT_MONEY_PLACES  # the last pull's, from its columns' types
 
     @property
     def engine(self) -> Engine:
@@ -155,11 +172,16 @@ class SqlSource(IncrementalSource):
             (n, f"row {n}", dict(zip(specs, row, strict=True))) for n, row in enumerate(rows, 1)
         ]
         what, fix = "the rows of source.control.query", "correct the data or the query"
-        balances = control_balances(parser, specs, cells, what, fix=fix)
+        balances = control_balances(parser, specs, cells, what, fix=fix, places=self._money_places)
         log.info(
             "erp.control_balances_read", erp=self.name, figure=control.figure, rows=len(balances)
         )
         return ControlBalances(control.figure, control.basis, balances, every_customer=False)
+
+    def money_places(self) -> int:
+        """The places of the last pull: the most its money columns declare (`numeric(18,2)`:
+        2, so 16 digits before the point), 4 when a column's type does not say."""
+        return self._money_places
 
     def _tracked(self) -> tuple[str, ...]:
         """The record types with a `modified_at` column."""
@@ -174,6 +196,10 @@ class SqlSource(IncrementalSource):
             relations = {
                 kind: self._relation(connection, kind, spec) for kind, spec in self._specs().items()
             }
+            places = declared_places(t for r in relations.values() for t in r.money_types)
+            relations = {kind: replace(r, money_places=places) for kind, r in relations.items()}
+            self._money_places = places
+            log.info("erp.sql.money_places", places=places)
             # A wrong column of the control query stops the run before the first row.
             wanted = self._settings.control
             control = self._control_source(connection, wanted) if wanted is not None else None
@@ -254,22 +280,32 @@ class SqlSource(IncrementalSource):
             RECORD_MODELS[kind], spec.column_specs(), self._settings.formats, spec.modified_at
         )
         label = spec.label(kind)
+        types: dict[str, TypeEngine[Any] | None] = {}
         if spec.table is not None:
             schema, _, table = spec.table.rpartition(".")
-            found = self._table_columns(connection, kind, spec.table, table, schema or None)
+            types = self._table_columns(connection, kind, spec.table, table, schema or None)
+            found = list(types)
             columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
             source: FromClause = sa.table(table, *columns, schema=schema or None)
         else:
             query = spec.query or ""
-            found = _query_columns(connection, query, label, f"records.{kind}.query")
+            types = _query_columns(connection, query, label, f"records.{kind}.query")
+            found = list(types)
             source = _query_source(query, reader.column_names, label)
         check_columns(f"sql:{label}:", reader.column_names, found, f"records.{kind} maps it")
-        return _Relation(kind, label, spec, reader, source)
+        model = RECORD_MODELS[kind]
+        money = [
+            types.get(column.column)
+            for name, column in spec.column_specs().items()
+            if field_type(model.model_fields[name].annotation) is Decimal
+        ]
+        return _Relation(kind, label, spec, reader, source, tuple(money))
 
     def _table_columns(
         self, connection: Connection, kind: str, name: str, table: str, schema: str | None
-    ) -> list[str]:
-        """The columns of the table or view `name` (`schema.table`) as the database has them."""
+    ) -> dict[str, TypeEngine[Any] | None]:
+        """The columns of the table or view `name` (`schema.table`) as the database has them,
+        each with its declared type."""
         try:
             columns = sa.inspect(connection).get_columns(table, schema=schema)
         except (NoSuchTableError, DBAPIError) as error:
@@ -279,7 +315,7 @@ class SqlSource(IncrementalSource):
                 f"no table or view {name!r} in {describe(self._engine.url)} "
                 f"(records.{kind}.table){detail}"
             ) from None
-        return [str(column["name"]) for column in columns]
+        return {str(column["name"]): column.get("type") for column in columns}
 
     # -- reading a record type ----------------------------------------------------------
 
@@ -470,7 +506,7 @@ class SqlSource(IncrementalSource):
 
     def _control_source(self, connection: Connection, control: ControlQuery) -> FromClause:
         """`control.query` as a subquery, its three columns checked against the database."""
-        found = _query_columns(connection, control.query, "control", "source.control.query")
+        found = list(_query_columns(connection, control.query, "control", "source.control.query"))
         why = f"it must return {', '.join(CONTROL_COLUMNS)}, by those names; name them with AS"
         check_columns("source.control.query returns", CONTROL_COLUMNS, found, why)
         return _query_source(control.query, CONTROL_COLUMNS, "control")
@@ -524,7 +560,7 @@ def _application(
     if isinstance(row, QuarantineEntry):
         return row
     assert isinstance(row, ApplicationRow)  # noqa: S101 - the kind says so
-    return row.document_id, row.application(), relation.location(key)
+    return row.document_id, row.application(relation.money_places), relation.location(key)
 
 
 def _key(record_id: object, row_number: int) -> str:
@@ -589,15 +625,43 @@ def _as_of(value: object) -> dt.datetime | None:
     raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp")
 
 
-def _query_columns(connection: Connection, query: str, label: str, key: str) -> list[str]:
-    """The columns a SELECT returns, asked of the database without reading a row; a query
-    it refuses is a settings problem, named by its `key`."""
+def _query_columns(
+    connection: Connection, query: str, label: str, key: str
+) -> dict[str, TypeEngine[Any] | None]:
+    """The columns a SELECT returns, asked of the database without reading a row, each with
+    its type where the driver says it exactly (`_described_type`); a query it refuses is a
+    settings problem, named by its `key`."""
     probe = sa.text(query).columns().subquery(label)
     empty: Select[Any] = sa.select(sa.literal_column("*")).select_from(probe).limit(0)
     try:
-        return list(connection.execute(empty).keys())
+        result = connection.execute(empty)
+        names = list(result.keys())
+        description = result.cursor.description if result.cursor is not None else None
+        result.close()
     except DBAPIError as error:
         raise SourceConfigError(f"{key}: the database refused it: {_first_line(error)}") from error
+    described = list(description or [])
+    if len(described) != len(names):
+        return dict.fromkeys(names)
+    dialect = connection.dialect.name
+    return {
+        name: _described_type(dialect, column)
+        for name, column in zip(names, described, strict=True)
+    }
+
+
+_PG_NUMERIC = 1700  # the OID of PostgreSQL's numeric type
+
+
+def _described_type(dialect: str, column: Sequence[Any]) -> TypeEngine[Any] | None:
+    """A query column's type from its DB-API description (name, type_code, display size,
+    internal size, precision, scale, null ok): a `numeric(p,s)` on PostgreSQL, whose psycopg
+    gives its OID and declared scale; None (not known) for every other column and driver,
+    whose type codes differ and may give a float a scale."""
+    if dialect != "postgresql" or len(column) < 6 or column[1] != _PG_NUMERIC:
+        return None
+    precision, scale = column[4], column[5]
+    return sa.Numeric(precision, scale) if scale is not None else None
 
 
 def _query_source(query: str, names: Iterable[str], label: str) -> FromClause:
