@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -169,6 +169,7 @@ _MONEY = {  # the money fields of each kind with a currency of its own
     "payment": ("amount",),
     "credit_memo": ("amount",),
 }
+_SUM_LIMIT = float(2**62)  # minor units a customer's amounts may add up to: half of int64
 _KEY = "_key"  # a row's id as an integer (see _with_keys)
 _PARENT_KEY = "_parent_key"
 _CUSTOMER_KEY = "_customer_key"
@@ -441,6 +442,7 @@ class LedgerBuilder:
         customers = self._unique("customer", frames["customer"])[0]
         customers = self._known_currency("customer", customers)
         customers = self._fits_minor("customer", customers)
+        customers = self._sums_fit(customers, frames)
         customers = self._parents(customers)
         rejected = self.quarantine.rejected_ids("customer") | self._found.rejected_ids("customer")
         invoices = self._unique("invoice", frames["invoice"])[0]
@@ -608,6 +610,40 @@ class LedgerBuilder:
                 )
         reasons = ["; ".join(words[int(row)]) for row in np.flatnonzero(bad)]
         return self._drop(kind, frame, bad, "invalid_record", reasons)
+
+    def _sums_fit(
+        self, customers: pd.DataFrame, frames: Mapping[str, pd.DataFrame]
+    ) -> pd.DataFrame:
+        """A customer whose invoices and documents could add up past int64 in its minor units
+        is quarantined (its documents follow it as of a quarantined customer): scoring adds
+        them up, and a sum that wrapped around would land on the Account as a wrong number.
+        Measured in float64 on the amounts as read, with a margin of a factor of two."""
+        totals: list[pd.Series] = []
+        for kind, name in (("invoice", "total"), ("payment", "amount"), ("credit_memo", "amount")):
+            frame = frames[kind]
+            if len(frame):
+                size = np.abs(_units(frame[name]).astype("float64")) * self._to_minor(frame)
+                kept = size < 1.5 * MONEY_UNITS_LIMIT  # a larger one is refused on its own
+                totals.append(pd.Series(size[kept], index=frame["customer_id"].to_numpy()[kept]))
+        if not totals or sum(float(t.sum()) for t in totals) < _SUM_LIMIT:
+            return customers  # the whole ledger adds up: so does every customer
+        by_customer = pd.concat(totals).groupby(level=0).sum()
+        over = by_customer[by_customer >= _SUM_LIMIT]
+        bad = customers["id"].isin(over.index.astype("string")).to_numpy()
+        reasons = [
+            f"its invoices, payments and credit memos add up to about {over[str(c)]:.3g} in "
+            f"minor units (cents, fils), more than arsync adds exactly ({_SUM_LIMIT:.3g})"
+            for c in customers["id"][bad]
+        ]
+        return self._drop("customer", customers, bad, "amounts_too_large", reasons)
+
+    def _to_minor(self, frame: pd.DataFrame) -> np.ndarray | float:
+        """Per row, what turns the frame's units into its currency's minor units (roughly)."""
+        shifts = [exponent(c) for c in _distinct(frame["currency"].fillna(""))]
+        if len(set(shifts)) == 1:
+            return 10.0 ** (shifts[0] - self.money_places)
+        places = frame["currency"].fillna("").map(lambda c: exponent(str(c))).to_numpy()
+        return np.asarray(10.0 ** (places.astype("float64") - self.money_places))
 
     def _known_customer(
         self, kind: str, frame: pd.DataFrame, customers: pd.DataFrame, rejected: set[str]

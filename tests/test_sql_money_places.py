@@ -131,12 +131,19 @@ def _numeric_tables() -> sa.MetaData:
     return metadata
 
 
-def _write(url: str, records: list[CanonicalRecord]) -> None:
+def _write(url: str, records: list[CanonicalRecord], *, wide_totals: bool = False) -> None:
+    """The records into the numeric tables; `wide_totals`: invoice totals numeric(19, 2) on
+    PostgreSQL, which refuses 17 digits before the point in numeric(18, 2) (SQLite keeps
+    the text as written)."""
     metadata = _numeric_tables()
     engine = engine_for(url)
     try:
         metadata.create_all(engine)
         with engine.begin() as connection:
+            if wide_totals and url.startswith("postgresql"):
+                connection.exec_driver_sql(
+                    "ALTER TABLE fact_ar_invoice ALTER COLUMN total_amount TYPE numeric(19, 2)"
+                )
             for name, rows in warehouse_rows(records, STAMP).items():
                 if rows:
                     connection.execute(metadata.tables[name].insert(), rows)
@@ -240,7 +247,7 @@ def test_17_digits_before_the_point_are_still_quarantined_naming_the_row_and_the
     warehouse_url: str, tmp_path: Path, sources: list[sql.SqlSource]
 ) -> None:
     big = Invoice.model_construct(**{**_invoice("I2", D(1), D(1)).__dict__, "total": TOO_BIG})
-    _write(warehouse_url, _records(big))
+    _write(warehouse_url, _records(big), wide_totals=True)
 
     _, ledger, quarantined = _ledger(warehouse_url, _settings(tmp_path), sources)
 
@@ -373,3 +380,31 @@ def test_a_kept_record_the_pulls_places_cannot_hold_stops_the_run_asking_for_a_f
         "places, from the source's money columns): Decimal input should have no more than 14 "
         "digits before the decimal point; run with --full to read every record again"
     )
+
+
+def test_a_customer_whose_amounts_would_add_up_past_int64_is_quarantined_the_others_kept(
+    warehouse_url: str, tmp_path: Path, sources: list[sql.SqlSource]
+) -> None:
+    """Five invoices of 16 digits are 5e18 cents: each fits int64, their sum would wrap."""
+    more = [_invoice(f"I{n}", BIGGEST, BIGGEST) for n in range(2, 6)]
+    small = Invoice.model_construct(
+        **{**_invoice("I9", D("10.00"), D("10.00")).__dict__, "customer_id": "C2"}
+    )
+    _write(warehouse_url, _records(*more, Customer(id="C2", name="Small", currency="USD"), small))
+
+    _, ledger, quarantined = _ledger(warehouse_url, _settings(tmp_path), sources)
+
+    [held] = [e for e in quarantined if e.record_type == "customer"]
+    assert (held.record_id, held.rule) == ("C1", "amounts_too_large")
+    assert held.reason == (
+        "its invoices, payments and credit memos add up to about 5.12e+18 in minor units "
+        "(cents, fils), more than arsync adds exactly (4.61e+18)"
+    )
+    followed = {(e.record_type, e.record_id, e.rule) for e in quarantined if e is not held}
+    invoices = {("invoice", f"I{n}", "unknown_customer") for n in range(1, 6)}
+    assert followed == invoices | {
+        ("payment", "P1", "unknown_customer"),
+        ("payment_application", "P1->I1", "unknown_document"),
+    }
+    assert ledger.customers["customer_id"].tolist() == ["C2"]
+    assert ledger.invoices[["invoice_id", "total_minor"]].values.tolist() == [["I9", 1000]]
