@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arsync.quarantine import Action, QuarantineEntry
 from arsync.reconcile import CUSTOMER_COLUMNS
-from jobs.state.bulk import BulkWriteError, bulk_insert, bulk_upsert
+from jobs.state.bulk import BulkWriteError, bulk_insert, bulk_upsert, upsert_values
 from jobs.state.db import SQLITE_IMMEDIATE, advisory_key, describe, make_engine
 from jobs.state.errors import LockHeldError, RunStateError, StateError
 from jobs.state.migrate import upgrade
@@ -393,19 +393,20 @@ class StateStore:
     def _keep_written(
         session: Session, run_id: str, written: Iterable[tuple[str, str, Any]]
     ) -> None:
-        wrap = _json_wrapper(session)
-        rows = list(
-            {
-                (account_id, name): {
-                    "account_id": account_id,
-                    "field": name,
-                    "value": wrap(value),
-                    "run_id": run_id,
-                }
-                for account_id, name, value in written
-            }.values()
+        """Upsert (account, field, value) by (account, field), the last of a repeated pair
+        winning, as plain tuples (a first run writes 32 fields of 50,000 Accounts: 1.6 M)."""
+        if session.get_bind().dialect.name == "postgresql":  # one row per key, and Json
+            wrap = _json_wrapper(session)
+            latest = {(account, name): value for account, name, value in written}
+            written = ((account, name, wrap(value)) for (account, name), value in latest.items())
+        upsert_values(
+            session,
+            WrittenValue,
+            ("account_id", "field", "value"),
+            written,
+            ("account_id", "field"),
+            same={"run_id": run_id},
         )
-        bulk_upsert(session, WrittenValue, rows, ("account_id", "field"))
 
     def written_values(self) -> dict[tuple[str, str], Any]:
         """(account id, field) -> the value arsync last wrote there."""
