@@ -47,4 +47,5 @@ def test_the_bench_times_every_stage_of_a_real_run_and_its_rerun(tmp_path: Path)
     assert first.stages["score_accounts"].fake_seconds == 0
     assert 0 < first.fake_seconds < first.seconds
     assert first.peak_mib >= first.start_mib > 0
-    assert first.peak_mib == max(s.peak_mib for s in first.stages.values())
+    # The run's high-water mark is the highest of its stages', its gaps' and its end's.
+    assert first.peak_mib >= max(s.peak_mib for s in first.stages.values() if s.peak_mib)
