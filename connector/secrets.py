@@ -16,11 +16,12 @@ from pydantic import AfterValidator
 from arsync.errors import FatalError
 from arsync.redact import register_secret
 
-_REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+"""A whole setting that names an environment variable: `${NAME}`, NAME its group 1."""
 
 
 def _reference(value: str) -> str:
-    if not _REFERENCE.match(value):
+    if not REFERENCE.match(value):
         raise ValueError(
             "secrets come from the environment: write a reference such as ${SF_PASSWORD} "
             "and set that variable where arsync runs"
@@ -37,7 +38,7 @@ def resolve_secret(
     purpose: str = "to log in",
 ) -> str:
     """The value of `${NAME}` from the environment; the error names the variable, never a value."""
-    match = _REFERENCE.match(reference)
+    match = REFERENCE.match(reference)
     if match is None:
         raise FatalError("a secret setting is not an environment reference")
     name = match.group(1)

@@ -11,7 +11,6 @@ environment variable only when the file does not exist yet.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +25,9 @@ from arsync.redact import register_secret
 from connector.erp.http import HttpClient
 from connector.erp.http_settings import HttpSettings
 from connector.erp.oauth import OAuthToken
-from connector.secrets import resolve_secret
+from connector.secrets import REFERENCE, resolve_secret
 
 log = structlog.get_logger(__name__)
-_REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 
 
 def resolve(reference: str, erp: str, environ: Mapping[str, str] | None = None) -> str:
@@ -37,7 +35,7 @@ def resolve(reference: str, erp: str, environ: Mapping[str, str] | None = None) 
     try:
         return resolve_secret(reference, environ)
     except FatalError:
-        match = _REFERENCE.match(reference)
+        match = REFERENCE.match(reference)
         name = match.group(1) if match else "(not an ${NAME} reference)"
         raise FatalError(
             f"environment variable {name} is not set (needed to log in to {erp})"

@@ -7,7 +7,6 @@ by `describe(url)`, which hides it.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,9 +18,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from arsync.errors import SourceConfigError
 from arsync.extras import POSTGRES, installed, missing_extra
-from connector.secrets import resolve_secret
+from connector.secrets import REFERENCE, resolve_secret
 
-_REFERENCE = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 _POSTGRES_NAMES = ("postgresql", "postgres")
 APPLICATION_NAME = "arsync"
 
@@ -36,7 +34,7 @@ def resolve_url(setting: str, environ: Mapping[str, str] | None = None) -> URL:
 
     A bare `postgresql://` goes to psycopg 3, the driver of the `postgres` extra.
     """
-    whole = _REFERENCE.match(setting)
+    whole = REFERENCE.match(setting)
     text = resolve_secret(setting, environ, "for the SQL source's URL") if whole else setting
     try:
         url = make_url(text)
@@ -44,7 +42,7 @@ def resolve_url(setting: str, environ: Mapping[str, str] | None = None) -> URL:
         # The text may hold a password: say what is wrong, not what was given.
         where = f"environment variable {whole.group(1)}" if whole else "the SQL source's url"
         raise SourceConfigError(f"{where} does not hold a database URL") from None
-    password = _REFERENCE.match(str(url.password)) if url.password is not None else None
+    password = REFERENCE.match(str(url.password)) if url.password is not None else None
     if password:
         what = f"for the password of {describe(url)}"
         url = url.set(password=resolve_secret(str(url.password), environ, what))
