@@ -9,13 +9,14 @@ from decimal import Decimal
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from connector.erp.files.columns import _by_distinct_value, _parse
 from connector.erp.files.mapping import Formats
-from connector.erp.record_columns import ColumnSpec
-from connector.erp.values import CellParser
+from connector.erp.record_columns import CellFormats, ColumnSpec
+from connector.erp.values import CellError, CellParser
 
 SPEC = ColumnSpec(column="Cell")
 
@@ -111,3 +112,17 @@ def test_grouped_comma_decimal_amounts_read_as_the_one_cell_parser_reads_them(
 ) -> None:
     formats = Formats(decimal_separator=",", thousands_separator=".")
     assert_same_as_one_cell_parser(cells, Decimal, formats)
+
+
+def test_a_format_of_none_reads_every_iso_spelling_and_says_what_it_expected() -> None:
+    """The SQL source's default (`formats.date: null`): text stamps are read as instants
+    whatever ISO spelling the warehouse used, and a date cell is its midnight, UTC."""
+    parser = CellParser(CellFormats(date=None, datetime=None))
+    spec = ColumnSpec(column="AEDAT")
+    six_pm = dt.datetime(2026, 6, 1, 18, tzinfo=dt.UTC)
+    for text in ("2026-06-01 18:00:00", "2026-06-01T18:00:00Z", "2026-06-01T20:00:00+02:00"):
+        assert parser.parse(text, dt.datetime, spec) == six_pm
+    assert parser.parse("2026-06-01T23:30:00-05:00", dt.date, spec) == dt.date(2026, 6, 1)
+    assert parser.parse(dt.date(2026, 6, 1), dt.datetime, spec) == six_pm.replace(hour=0)
+    with pytest.raises(CellError, match=r"'01.06.2026' is not an ISO 8601 date \(2026-06-30\)"):
+        parser.parse("01.06.2026", dt.date, spec)

@@ -43,10 +43,11 @@ class Strict(BaseModel):
 
 
 class CellFormats(Strict):
-    """How text cells write dates, numbers and booleans (`connector.erp.values.CellParser`)."""
+    """How text cells write dates, numbers and booleans (`connector.erp.values.CellParser`);
+    a date format of None reads any ISO 8601 spelling, as Python's `fromisoformat` does."""
 
-    date: str = "%Y-%m-%d"
-    datetime: str = "%Y-%m-%dT%H:%M:%S%z"
+    date: str | None = "%Y-%m-%d"
+    datetime: str | None = "%Y-%m-%dT%H:%M:%S%z"
     decimal_separator: str = "."
     thousands_separator: str = ""
     true_values: tuple[str, ...] = ("yes", "y", "true", "1")

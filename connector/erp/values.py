@@ -21,6 +21,15 @@ def aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def iso_datetime(text: str, what: str = "timestamp") -> dt.datetime:
+    """Any ISO 8601 spelling of a date or a time (space or T, fractions, Z, +HH:MM) as an
+    aware time; CellError naming `what` was expected otherwise."""
+    try:
+        return aware(dt.datetime.fromisoformat(text))
+    except ValueError:
+        raise CellError(f"{text!r} is not an ISO 8601 {what}") from None
+
+
 def field_type(annotation: Any) -> type:
     """The plain type a field holds: `Decimal | None` -> Decimal, `tuple[...]` -> tuple."""
     if get_origin(annotation) in {Union, types.UnionType}:
@@ -81,20 +90,26 @@ class CellParser:
             return raw.date()
         if isinstance(raw, dt.date):
             return raw
+        spelling = self._formats.date
+        if spelling is None:
+            return iso_datetime(str(raw), "date (2026-06-30)").date()
         try:
-            return dt.datetime.strptime(str(raw), self._formats.date).date()  # noqa: DTZ007 - a calendar date has no zone
+            return dt.datetime.strptime(str(raw), spelling).date()  # noqa: DTZ007 - a calendar date has no zone
         except ValueError:
-            raise CellError(f"{raw!r} is not a date in the format {self._formats.date!r}") from None
+            raise CellError(f"{raw!r} is not a date in the format {spelling!r}") from None
 
     def _datetime(self, raw: object) -> dt.datetime:
         if isinstance(raw, dt.datetime):
             return aware(raw)
+        if isinstance(raw, dt.date):
+            return dt.datetime.combine(raw, dt.time(), dt.UTC)
+        spelling = self._formats.datetime
+        if spelling is None:
+            return iso_datetime(str(raw), "timestamp (2026-06-30 17:45:00+00:00)")
         try:
-            parsed = dt.datetime.strptime(str(raw), self._formats.datetime)  # noqa: DTZ007 - zone added below when absent
+            parsed = dt.datetime.strptime(str(raw), spelling)  # noqa: DTZ007 - zone added below when absent
         except ValueError:
-            raise CellError(
-                f"{raw!r} is not a date and time in the format {self._formats.datetime!r}"
-            ) from None
+            raise CellError(f"{raw!r} is not a date and time in the format {spelling!r}") from None
         return aware(parsed)
 
     def _decimal(self, raw: object) -> Decimal:

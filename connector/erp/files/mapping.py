@@ -35,6 +35,8 @@ from connector.erp.record_columns import (
 class Formats(CellFormats):
     """How the export writes dates, numbers and booleans, and how its CSV files are read."""
 
+    date: str = "%Y-%m-%d"  # a format, always: the columnar reader parses with it
+    datetime: str = "%Y-%m-%dT%H:%M:%S%z"
     encoding: str = Field(
         default="utf-8",
         description="text encoding of CSV files, a Python codec name: utf-8 (a byte-order mark "

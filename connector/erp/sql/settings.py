@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     create_model,
+    field_validator,
     model_validator,
 )
 from sqlalchemy import text
@@ -37,6 +38,7 @@ from connector.erp.record_columns import (
     columns_model,
     kinds_model,
 )
+from connector.secrets import REFERENCE
 
 KIND = "sql"
 CONTROL_COLUMNS = ("customer_id", "currency", "balance")
@@ -45,7 +47,6 @@ CONTROL_COLUMNS = ("customer_id", "currency", "balance")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]{0,127}"
 _COLUMN = re.compile(rf"^{_IDENTIFIER}$")
 _TABLE = re.compile(rf"^(?:{_IDENTIFIER}\.)?{_IDENTIFIER}$")
-_ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
 _LEADING_COMMENTS = re.compile(r"^\s*(?:--[^\n]*(?:\n|$)\s*|/\*.*?\*/\s*)*", re.DOTALL)
 _SELECT = re.compile(r"^(?:select|with)\b", re.IGNORECASE)
 
@@ -86,7 +87,7 @@ def _select_query(value: str) -> str:
 
 def _database_url(value: str) -> str:
     """A whole-URL environment reference, or a URL whose password is one (or absent)."""
-    if _ENV_REFERENCE.match(value):
+    if REFERENCE.match(value):
         return value
     try:
         password = make_url(value).password
@@ -96,7 +97,7 @@ def _database_url(value: str) -> str:
             "not a database URL such as postgresql://reader:${WAREHOUSE_PASSWORD}@host/db, "
             "sqlite:///path/to/file.db or a reference to one: ${WAREHOUSE_URL}"
         ) from None
-    if password is not None and not _ENV_REFERENCE.match(str(password)):
+    if password is not None and not REFERENCE.match(str(password)):
         raise ValueError(
             "secrets come from the environment: write the password as a reference such as "
             "${WAREHOUSE_PASSWORD} (or the whole URL as ${WAREHOUSE_URL}) and set that "
@@ -126,29 +127,19 @@ RequiredColumn = Annotated[Column, BeforeValidator(_short_form)]
 OptionalColumn = Annotated[Column | None, BeforeValidator(_short_form)]
 
 
-class ValueFormats(Strict):
+class ValueFormats(CellFormats):
     """How values stored as text are spelt. Typed columns (DATE, TIMESTAMP, NUMERIC, BOOLEAN)
     come back typed from the driver and need none of this."""
 
     date: str | None = Field(default=None, description="strptime format; empty: ISO 8601")
     datetime: str | None = Field(default=None, description="strptime format; empty: ISO 8601")
-    decimal_separator: str = "."
-    thousands_separator: str = ""
     true_values: tuple[str, ...] = ("yes", "y", "true", "t", "1")
     false_values: tuple[str, ...] = ("no", "n", "false", "f", "0", "")
 
-    @model_validator(mode="after")
-    def _separators_differ(self) -> ValueFormats:
-        if self.decimal_separator == self.thousands_separator:
-            raise ValueError("decimal_separator and thousands_separator must differ")
-        return self
-
-    def cell_formats(self) -> CellFormats:
-        """The formats of the shared cell parser, which reads text values as for files: its
-        own spellings of dates where these name none (ISO 8601 is read before it is asked)."""
-        named = {"date": self.date, "datetime": self.datetime}
-        spelt = {name: value for name, value in named.items() if value}
-        return CellFormats(**self.model_dump(exclude=set(named)), **spelt)
+    @field_validator("date", "datetime", mode="before")
+    @classmethod
+    def _empty_is_iso(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class RecordSource(Strict):
@@ -240,7 +231,7 @@ class Settings(KindsMapping):
 
     def resolved(self, base: Path) -> Settings:
         """A relative SQLite path taken from `base`, like every path in the settings."""
-        if _ENV_REFERENCE.match(self.url):
+        if REFERENCE.match(self.url):
             return self
         url = make_url(self.url)
         database = url.database or ""

@@ -22,10 +22,11 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, ClassVar
+from operator import attrgetter
+from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
 import structlog
@@ -45,6 +46,7 @@ from connector.erp.record_columns import (
     DOCUMENTS,
     RECORD_MODELS,
     ApplicationRow,
+    CellFormats,
     ColumnSpec,
     check_columns,
     orphan,
@@ -60,10 +62,12 @@ from connector.erp.sql.settings import (
     RecordSource,
     Settings,
 )
-from connector.erp.values import CellParser, aware, field_type
+from connector.erp.values import CellError, CellParser, field_type
 
 log = structlog.get_logger(__name__)
 
+_INSTANT, _TEXT = attrgetter("changed_at"), attrgetter("changed_text")  # of a ReadRow
+_ISO = CellParser(CellFormats(date=None, datetime=None))
 _IN_LIST_SIZE = 1000  # ids per `IN (...)`: under every database's bound-parameter limit
 _SHARED_CONNECTION_DIALECTS = frozenset({"postgresql", "sqlite"})
 """Dialects whose drivers run another query while a streamed result is still open."""
@@ -166,7 +170,7 @@ class SqlSource(IncrementalSource):
         if rows is None:
             with self._transaction() as connection:
                 rows = self._read_control(connection, self._control_source(connection, control))
-        parser = CellParser(self._settings.formats.cell_formats())
+        parser = CellParser(self._settings.formats)
         specs = {name: ColumnSpec(column=name) for name in CONTROL_COLUMNS}
         cells = [
             (n, f"row {n}", dict(zip(specs, row, strict=True))) for n, row in enumerate(rows, 1)
@@ -280,19 +284,17 @@ class SqlSource(IncrementalSource):
             RECORD_MODELS[kind], spec.column_specs(), self._settings.formats, spec.modified_at
         )
         label = spec.label(kind)
-        types: dict[str, TypeEngine[Any] | None] = {}
+        types: dict[str, TypeEngine[Any] | None]
         if spec.table is not None:
             schema, _, table = spec.table.rpartition(".")
             types = self._table_columns(connection, kind, spec.table, table, schema or None)
-            found = list(types)
             columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in reader.column_names]
             source: FromClause = sa.table(table, *columns, schema=schema or None)
         else:
             query = spec.query or ""
             types = _query_columns(connection, query, label, f"records.{kind}.query")
-            found = list(types)
             source = _query_source(query, reader.column_names, label)
-        check_columns(f"sql:{label}:", reader.column_names, found, f"records.{kind} maps it")
+        check_columns(f"sql:{label}:", reader.column_names, list(types), f"records.{kind} maps it")
         model = RECORD_MODELS[kind]
         money = [
             types.get(column.column)
@@ -346,7 +348,8 @@ class SqlSource(IncrementalSource):
                     ]
                     parts, rejected = self._applications(lookup, applications, ids)
                     yield from rejected
-                for read in self._tracked_read(relation.kind, reads, _instant, _text, final=False):
+                tracked = self._tracked_read(relation.kind, reads, _INSTANT, _TEXT, final=False)
+                for read in tracked:
                     item = self._record(relation, read, self._read[relation.kind], parts)
                     quarantined += isinstance(item, QuarantineEntry)
                     yield item
@@ -421,8 +424,8 @@ class SqlSource(IncrementalSource):
         record = relation.validated(read, key, applications)
         if isinstance(record, QuarantineEntry):
             return record
-        assert isinstance(record, CanonicalRecord)  # noqa: S101 - the kind says so
-        return Pulled(record, relation.location(key), tuple(location for _, location in own))
+        locations = tuple(location for _, location in own)
+        return Pulled(cast(CanonicalRecord, record), relation.location(key), locations)
 
     # -- payments and credit memos, with their applications ------------------------------
 
@@ -498,8 +501,7 @@ class SqlSource(IncrementalSource):
         not records), each moves its record type's cursor."""
         for row in rows:
             read = relation.reader.read(row)
-            if read.changed_at is not None:
-                self._move_cursor(relation.kind, read.changed_at.instant, read.changed_at.text)
+            self._move_cursor(relation.kind, read.changed_at, read.changed_text)
             yield _application(relation, read)
 
     # -- the control figure ------------------------------------------------------------------
@@ -539,16 +541,6 @@ class SqlSource(IncrementalSource):
             yield batch
 
 
-def _instant(read: ReadRow) -> dt.datetime | None:
-    """The row's change time, the cursor's stamp."""
-    return None if read.changed_at is None else read.changed_at.instant
-
-
-def _text(read: ReadRow) -> str | None:
-    """The row's change time as the cursor keeps it (`cursor_text`)."""
-    return None if read.changed_at is None else read.changed_at.text
-
-
 def _application(
     relation: _Relation, read: ReadRow
 ) -> tuple[str, Application, str] | QuarantineEntry:
@@ -559,8 +551,8 @@ def _application(
     row = relation.validated(read, key)
     if isinstance(row, QuarantineEntry):
         return row
-    assert isinstance(row, ApplicationRow)  # noqa: S101 - the kind says so
-    return row.document_id, row.application(relation.money_places), relation.location(key)
+    part = cast(ApplicationRow, row)  # an application kind's model
+    return part.document_id, part.application(relation.money_places), relation.location(key)
 
 
 def _key(record_id: object, row_number: int) -> str:
@@ -613,16 +605,12 @@ def _open_balance(connection: Connection, column: ColumnElement[Any]) -> ColumnE
 
 
 def _as_of(value: object) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return aware(value)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time(), dt.UTC)
-    if isinstance(value, str):
-        with suppress(ValueError):
-            return aware(dt.datetime.fromisoformat(value.strip()))
-    raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp")
+    """The query's value as a time: a timestamp, a date (its midnight, UTC) or ISO text."""
+    try:
+        moment = _ISO.parse(value, dt.datetime, ColumnSpec(column="data_as_of_query"))
+    except CellError:
+        raise SourceConfigError(f"data_as_of_query returned {value!r}, not a timestamp") from None
+    return moment if isinstance(moment, dt.datetime) else None
 
 
 def _query_columns(
