@@ -3,7 +3,7 @@ the records are read back and only those not holding the values sent are sent ag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from arsync.errors import FatalError
 from connector.crm.salesforce.client import SalesforceClient
-from connector.crm.salesforce.push import Operation, RecordWrite, write_records
+from connector.crm.salesforce.push import Operation, RecordOutcome, RecordWrite, write_records
 from connector.crm.salesforce.settings import RetrySettings, SalesforceSettings, TokenAuth
 
 UPDATE = Operation("Account", "update")
@@ -170,3 +170,57 @@ def test_a_bulk_close_whose_answer_was_lost_is_resolved_by_the_jobs_state(
     assert all(outcomes[i].ok for i in ids)
     assert org.count("bulk_close") == 1
     assert [job.state for job in org.jobs.values()] == ["JobComplete"]
+
+
+UPSERT = Operation("AR_Invoice__c", "upsert", "ERP_Invoice_Id__c")
+
+
+def test_an_invoice_upsert_whose_answer_was_lost_saves_nothing_twice(
+    org: FakeSalesforce,
+) -> None:
+    """The upsert is read back by its external id (whatever its case, as the field
+    matches), not resent: records the lost call created are created once, not updated again."""
+    account = org.seed_accounts(1)[0]
+    known = org.add_record("AR_Invoice__c", ERP_Invoice_Id__c="inv-1", Account__c=account)
+    org.fail_next("composite_upsert", Fault.answer_lost())
+    client = client_for(org)
+    values = {"Account__c": account, "Open_Amount__c": 80.0, "Status__c": "Open"}
+    upserts = [
+        RecordWrite("inv-1", {"ERP_Invoice_Id__c": "inv-1", **values}, known),
+        RecordWrite("INV-2", {"ERP_Invoice_Id__c": "INV-2", **values}),
+    ]
+
+    with capture_logs() as logs:
+        outcomes = write_records(client, UPSERT, upserts, lambda _: None)
+
+    created = org.records("AR_Invoice__c")
+    assert sorted(r["ERP_Invoice_Id__c"] for r in created.values()) == ["INV-2", "inv-1"]
+    assert [org.saves[("AR_Invoice__c", i)] for i in created] == [1, 1]
+    assert org.count("composite_upsert") == 1
+    new = next(i for i, r in created.items() if r["ERP_Invoice_Id__c"] == "INV-2")
+    assert [(o.key, o.ok, o.record_id, o.created) for o in outcomes.values()] == [
+        ("inv-1", True, known, False),
+        ("INV-2", True, new, True),
+    ]
+    lost = [e for e in logs if e["event"] == "salesforce.answer_lost"]
+    assert [(e["records"], e["already_saved"], e["resent"]) for e in lost] == [(2, 2, 0)]
+
+
+def test_records_read_back_as_saved_are_confirmed_when_every_resend_is_lost(
+    org: FakeSalesforce,
+) -> None:
+    """A run that stops because no answer came still records what Salesforce did save."""
+    ids = org.seed_accounts(3)
+    org.lock_records(ids[:1], times=10)  # never saved, so resent until the attempts run out
+    org.fail_next("composite", Fault.answer_lost(), times=5)  # retry.max_attempts
+    client = client_for(org)
+    heard: list[tuple[str, bool]] = []
+
+    def confirmed(batch: Mapping[str, RecordOutcome]) -> None:
+        heard.extend((key, outcome.ok) for key, outcome in batch.items())
+
+    with pytest.raises(FatalError, match="answer was lost each time"):
+        write_records(client, UPDATE, writes(ids), lambda _: None, confirmed)
+
+    assert saves(org, ids) == [0, 1, 1]
+    assert sorted(heard) == sorted((i, True) for i in ids[1:])

@@ -281,11 +281,14 @@ class SalesforceClient:
         self, sobject: str, external_id_field: str, records: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """sObject Collections upsert on an external id: creates what it does not find, so a
-        rerun after a lost answer never makes a second record."""
+        rerun never makes a second record. Not resent when its answer is lost
+        (`AnswerLostError`), as an update: the caller reads back what was saved first."""
         path = f"composite/sobjects/{check_name(sobject)}/{check_name(external_id_field)}"
         body = self._collection_body(sobject, records)
         result = self._call(
-            "composite_upsert", lambda: self.sf.restful(path, method="PATCH", json=body)
+            "composite_upsert",
+            lambda: self.sf.restful(path, method="PATCH", json=body),
+            resend_after_loss=False,
         )
         return list(result or [])
 

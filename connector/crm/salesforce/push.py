@@ -208,13 +208,21 @@ def _collections(
     results: dict[str, RecordOutcome] = {}
     for start in range(0, len(writes), size):
         batch = writes[start : start + size]
-        if operation.kind == "update":
-            answers = _update_once(client, operation.sobject, batch)
-        elif operation.kind == "upsert":
-            records = [dict(w.values) for w in batch]
-            answers = client.upsert_collection(operation.sobject, operation.key_field, records)
-        else:
-            answers = client.create_collection(operation.sobject, [dict(w.values) for w in batch])
+        try:
+            if operation.kind == "insert":
+                records = [dict(w.values) for w in batch]
+                answers = client.create_collection(operation.sobject, records)
+            else:
+                answers = _saved_once(client, operation, batch)
+        except _AnswersLostError as lost:
+            confirmed(  # the records read back as saved before the last answer was lost
+                {
+                    write.key: _collection_outcome(write, lost.saved[write.key], operation)
+                    for write in batch
+                    if write.key in lost.saved
+                }
+            )
+            raise
         if len(answers) != len(batch):
             raise FatalError(f"Salesforce answered {len(answers)} results for {len(batch)} records")
         answered = {
@@ -226,41 +234,56 @@ def _collections(
     return results
 
 
-def _update_once(
-    client: SalesforceClient, sobject: str, batch: Sequence[RecordWrite]
-) -> list[dict[str, Any]]:
-    """One Collections update of `batch`, each record saved at most once.
+class _AnswersLostError(FatalError):
+    """Every resend of a Collections call lost its answer; `saved` holds the records read
+    back as saved before the last one (their outcomes are confirmed all the same)."""
 
-    When an answer is lost, the records are read back: those already holding every value
-    sent were saved (a success); only the others are sent again, a bounded number of times.
-    """
+    def __init__(self, kind: str, attempts: int, saved: Mapping[str, dict[str, Any]]) -> None:
+        super().__init__(
+            f"Salesforce did not answer the {kind} call after {attempts} attempts "
+            "(the answer was lost each time)"
+        )
+        self.saved = dict(saved)
+
+
+def _saved_once(
+    client: SalesforceClient, operation: Operation, batch: Sequence[RecordWrite]
+) -> list[dict[str, Any]]:
+    """One Collections update or upsert of `batch`, each record saved at most once.
+
+    When an answer is lost, the records are read back (by Id, or by the upsert's external
+    id): those already holding every value sent were saved (a success; for an upsert,
+    created when the plan knew no record); only the others are sent again, a bounded
+    number of times."""
     attempts = client.settings.retry.max_attempts
     answers: dict[str, dict[str, Any]] = {}
     pending = list(batch)
     for attempt in range(1, attempts + 1):
         try:
-            got = client.update_collection(
-                sobject, [{"id": w.record_id, **w.values} for w in pending]
-            )
+            got = _send(client, operation, pending)
         except AnswerLostError as lost:
             if attempt == attempts:
-                raise FatalError(
-                    f"Salesforce did not answer the {lost.kind} call after {attempts} attempts "
-                    "(the answer was lost each time)"
-                ) from None
-            saved = already_saved(client, sobject, {str(w.record_id): w.values for w in pending})
+                raise _AnswersLostError(lost.kind, attempts, answers) from None
+            keys = {_lookup_key(w, operation): w for w in pending}
+            sent = {key: w.values for key, w in keys.items()}
+            saved = already_saved(client, operation.sobject, sent, operation.key_field)
             log.warning(
                 "salesforce.answer_lost",
                 kind=lost.kind,
-                sobject=sobject,
+                sobject=operation.sobject,
                 records=len(pending),
                 already_saved=len(saved),
                 resent=len(pending) - len(saved),
             )
-            for write in pending:
-                if write.record_id in saved:
-                    answers[write.key] = {"id": write.record_id, "success": True, "errors": []}
-            pending = [w for w in pending if w.record_id not in saved]
+            for key, record_id in saved.items():
+                created = operation.kind == "upsert" and keys[key].record_id is None
+                answers[keys[key].key] = {
+                    "id": record_id,
+                    "success": True,
+                    "errors": [],
+                    "created": created,
+                }
+            pending = [w for key, w in keys.items() if key not in saved]
             if not pending:
                 break
             continue
@@ -269,6 +292,24 @@ def _update_once(
         answers.update((w.key, answer) for w, answer in zip(pending, got, strict=True))
         break
     return [answers[w.key] for w in batch]
+
+
+def _send(
+    client: SalesforceClient, operation: Operation, writes: Sequence[RecordWrite]
+) -> list[dict[str, Any]]:
+    """One Collections call of `writes`; a lost answer raises `AnswerLostError`."""
+    if operation.kind == "update":
+        records = [{"id": w.record_id, **w.values} for w in writes]
+        return client.update_collection(operation.sobject, records)
+    records = [dict(w.values) for w in writes]
+    return client.upsert_collection(operation.sobject, operation.key_field, records)
+
+
+def _lookup_key(write: RecordWrite, operation: Operation) -> str:
+    """What the record is read back by: its Id, or the external id it is upserted on."""
+    if operation.kind == "update":
+        return str(write.record_id)
+    return str(write.values[operation.key_field])
 
 
 def _collection_outcome(

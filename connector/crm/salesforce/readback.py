@@ -1,8 +1,9 @@
 """After a write's answer was lost: which records already hold what was sent.
 
-Salesforce may have saved an update whose answer never arrived. Sending it again would save
-those records a second time (their triggers and flows would run twice), so the records are
-read back by Id first and only those that do not hold every value sent are sent again.
+Salesforce may have saved an update or an upsert whose answer never arrived. Sending it
+again would save those records a second time (their triggers and flows would run twice), so
+the records are read back first, by Id or by the upsert's external id, and only those that do
+not hold every value sent are sent again.
 """
 
 from __future__ import annotations
@@ -31,24 +32,31 @@ class AnswerLostError(Exception):
 def already_saved(
     client: SalesforceClient,
     sobject: str,
-    values_by_id: Mapping[str, Mapping[str, Any]],
-) -> set[str]:
-    """The record Ids (as given) whose record holds every value sent to it.
+    values_by_key: Mapping[str, Mapping[str, Any]],
+    key_field: str = ID_FIELD,
+) -> dict[str, str]:
+    """Of the records sent (by their `key_field` value: an Id, or an upsert's external id),
+    those that hold every value sent to them, each with its record Id.
 
-    A record not found (deleted since) counts as not saved: resending it brings back
-    Salesforce's own answer for it.
+    A record not found (deleted since, or never created) counts as not saved: resending it
+    brings back Salesforce's own answer for it. External ids are matched whatever their
+    case, as the field's default is; the values sent, the key among them, must match exactly.
     """
-    fields = sorted({name for values in values_by_id.values() for name in values})
+    fields = sorted({name for values in values_by_key.values() for name in values})
+    read = sorted({ID_FIELD, key_field, *fields})
     held: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(list(values_by_id), client.settings.ids_per_query):
-        for record in client.query(select_in(sobject, [ID_FIELD, *fields], ID_FIELD, chunk)):
-            held[_id15(str(record[ID_FIELD]))] = {k.lower(): v for k, v in record.items()}
-    return {
-        record_id
-        for record_id, values in values_by_id.items()
-        if (row := held.get(_id15(record_id))) is not None
-        and all(same_value(sent, row.get(name.lower())) for name, sent in values.items())
-    }
+    for chunk in chunks(list(values_by_key), client.settings.ids_per_query):
+        for record in client.query(select_in(sobject, read, key_field, chunk)):
+            row = {k.lower(): v for k, v in record.items()}
+            held[_matched(str(row[key_field.lower()]), key_field)] = row
+    saved: dict[str, str] = {}
+    for key, values in values_by_key.items():
+        found = held.get(_matched(key, key_field))
+        if found is not None and all(
+            same_value(sent, found.get(name.lower())) for name, sent in values.items()
+        ):
+            saved[key] = str(found[ID_FIELD.lower()])
+    return saved
 
 
 def same_value(sent: Any, held: Any) -> bool:
@@ -75,6 +83,9 @@ def _is_instant(text: str) -> bool:
     return True
 
 
-def _id15(record_id: str) -> str:
-    """An Id in its 15-character form (which queries answer in 18)."""
-    return record_id[:15] if len(record_id) == 18 else record_id
+def _matched(value: str, key_field: str) -> str:
+    """A key as the records are matched on it: an Id in its 15-character form (queries
+    answer in 18), an external id case-folded."""
+    if key_field == ID_FIELD:
+        return value[:15] if len(value) == 18 else value
+    return value.casefold()
