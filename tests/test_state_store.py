@@ -212,6 +212,41 @@ def test_finish_run_is_all_or_nothing(store: StateStore) -> None:
     assert store.cursors.watermark(*CURSOR) == "2026-11-20T00:00:00Z"
 
 
+def test_finish_run_failing_in_its_last_part_keeps_nothing_of_the_others(
+    store: StateStore,
+) -> None:
+    """The parts write in turn (run, outcomes, snapshots, written values, then the cursors),
+    in one transaction: a kept record the database refuses (no location) undoes them all."""
+    begin(store, "first")
+    finish(store, "first", next_pull=NextPull({CURSOR: "2026-11-19T00:00:00Z"}))
+    begin(store, "second")
+    refused = {
+        "source": "files",
+        "record_type": "invoice",
+        "record_id": "INV-1",
+        "payload": {"id": "INV-1"},
+        "location": None,  # NOT NULL
+    }
+
+    with pytest.raises(StateError, match="nothing of it was saved"):
+        finish(
+            store,
+            "second",
+            outcomes=[outcome("C1")],
+            snapshots=[snapshot("C1")],
+            written=[("001C1", "AR_Risk_Tier__c", "Low")],
+            next_pull=NextPull({CURSOR: "2026-11-20T00:00:00Z"}, records=[refused]),
+        )
+
+    run = store.runs.get("second")
+    assert run is not None
+    assert (run.status, run.finished_at) == ("running", None)
+    assert store.runs.outcomes_of("second") == []
+    assert store.history.snapshots(AS_OF).empty
+    assert store.written.values() == {}
+    assert store.cursors.records("files") == []
+    assert store.cursors.watermark(*CURSOR) == "2026-11-19T00:00:00Z"
+
 
 @pytest.mark.parametrize(
     ("status", "dry_run", "moves"),
