@@ -26,7 +26,7 @@ def main() -> None:
     args = _arguments()
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # a plain checkout, without `pip install -e .`
-    from jobs.state import StateStore  # noqa: PLC0415 - after sys.path
+    from jobs.state import FinishedRun, NextPull, StateStore  # noqa: PLC0415 - after sys.path
 
     outcomes = [
         {
@@ -66,13 +66,15 @@ def main() -> None:
                 )
                 started = time.perf_counter()
                 store.finish_run(
-                    run_id,
-                    status="succeeded",
-                    finished_at=now,
-                    counts={"outcomes": len(outcomes)},
-                    watermarks={("files", "invoices"): now.isoformat()},
-                    outcomes=outcomes,
-                    snapshots=snapshots,
+                    FinishedRun(
+                        run_id,
+                        status="succeeded",
+                        finished_at=now,
+                        counts={"outcomes": len(outcomes)},
+                        next_pull=NextPull({("files", "invoices"): now.isoformat()}),
+                        outcomes=outcomes,
+                        snapshots=snapshots,
+                    )
                 )
                 seconds = time.perf_counter() - started
                 print(

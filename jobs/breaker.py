@@ -141,7 +141,7 @@ def written_balance(state: StateStore | None) -> tuple[int | None, str | None]:
     """The portfolio open balance of the last completed run that wrote to Salesforce, and that
     run's id: the figures the CRM shows now. (None, None) without one, or when it predates
     the figure."""
-    last = state.last_success() if state is not None else None
+    last = state.runs.last_success() if state is not None else None
     if last is None or PORTFOLIO_OPEN not in last.counts:
         return None, None
     return last.counts[PORTFOLIO_OPEN], last.run_id

@@ -365,7 +365,7 @@ def runs_list(
         _exit_codes("runs.failed", "Reading the run history failed"),
         StateStore.open(settings.app.state.url) as state,
     ):
-        runs = state.recent_runs(limit)
+        runs = state.runs.recent(limit)
     table = Table(title=f"Last {len(runs)} runs")
     for column in (
         "Run",
@@ -417,13 +417,13 @@ def runs_show(
         _exit_codes("runs.failed", "Reading the run history failed"),
         StateStore.open(settings.app.state.url) as state,
     ):
-        record = state.get_run(run_id)
+        record = state.runs.get(run_id)
         if record is None:
             err.print(f"[red]No run {escaped(repr(run_id))} in the state store.[/red]")
             raise typer.Exit(ExitCode.CONFIG_ERROR)
-        quarantine = state.quarantine_of(record.run_id)
-        failed = [o for o in state.outcomes_of(record.run_id) if o["status"] != "written"]
-        out_of_line = state.reconciliation_of(record.run_id)
+        quarantine = state.runs.quarantine_of(record.run_id)
+        failed = [o for o in state.runs.outcomes_of(record.run_id) if o["status"] != "written"]
+        out_of_line = state.runs.reconciliation_of(record.run_id)
     out.print(
         f"[bold]Run {escaped(record.run_id)}[/bold]: {escaped(record.status)}, started "
         f"{record.started_at.isoformat()}, as of "

@@ -70,8 +70,7 @@ from jobs.reconciliation import (
 from jobs.related import confirmed_records
 from jobs.settings import RunSettings
 from jobs.sources import build_source
-from jobs.state import StateStore
-from jobs.state.store import FULL_PULL
+from jobs.state import FULL_PULL, FinishedRun, NextPull, StateStore
 from scoring import score_accounts
 from scoring.model_scores import MODEL
 
@@ -335,8 +334,8 @@ def load_ledger(
     since: dict[str, str] | None = None
     kept: list[tuple[str, dict[str, Any], str]] = []
     if state is not None and source.incremental and not full:
-        since = state.watermarks(source.name) or None
-        kept = state.source_records(source.name) if since else []
+        since = state.cursors.watermarks(source.name) or None
+        kept = state.cursors.records(source.name) if since else []
     log.info(
         started_event,
         source=source.name,
@@ -412,7 +411,7 @@ class OlderDataError(FatalError):
 
 def refuse_older_data(state: StateStore, data_as_of: dt.datetime | None) -> None:
     """Stop before any write when this run's data is older than the last written run's."""
-    last = state.last_success()
+    last = state.runs.last_success()
     if last is None or last.data_as_of is None or data_as_of is None:
         return
     if data_as_of < last.data_as_of:
@@ -490,7 +489,7 @@ def run_sync(
     )
     if state is None:
         return steps()
-    with state.lock(run_id, lease_hours=settings.app.state.lock_lease_hours):
+    with state.locks.hold(run_id, lease_hours=settings.app.state.lock_lease_hours):
         state.begin_run(
             run_id,
             dry_run=dry_run,
@@ -549,23 +548,25 @@ def record_failure(
     loaded = reached.loaded
     crm = reached.crm_result()
     state.finish_run(
-        run_id,
-        status="failed",
-        finished_at=dt.datetime.now(dt.UTC),
-        counts=failed_counts(loaded, crm) if crm is not None else {},
-        as_of=loaded.as_of if loaded else None,
-        data_as_of=loaded.data_as_of if loaded else None,
-        accounting=(
-            {stream: count.as_dict() for stream, count in loaded.accounting.items()}
-            if loaded
-            else None
-        ),
-        error=redact(f"{type(error).__name__}: {error}")[:2000],
-        reconciliation=out_of_line(error.check)
-        if isinstance(error, UnreconciledPortfolioError)
-        else (),
-        outcomes=_rows(crm.outcomes) if crm is not None else (),
-        written=crm.written if crm is not None else (),
+        FinishedRun(
+            run_id,
+            status="failed",
+            finished_at=dt.datetime.now(dt.UTC),
+            counts=failed_counts(loaded, crm) if crm is not None else {},
+            as_of=loaded.as_of if loaded else None,
+            data_as_of=loaded.data_as_of if loaded else None,
+            accounting=(
+                {stream: count.as_dict() for stream, count in loaded.accounting.items()}
+                if loaded
+                else None
+            ),
+            error=redact(f"{type(error).__name__}: {error}")[:2000],
+            reconciliation=out_of_line(error.check)
+            if isinstance(error, UnreconciledPortfolioError)
+            else (),
+            outcomes=_rows(crm.outcomes) if crm is not None else (),
+            written=crm.written if crm is not None else (),
+        )
     )
     if crm is None or loaded is None or reached.scores is None or reached.outputs is not None:
         return  # nothing planned, or the run's own outputs are written already
@@ -612,26 +613,31 @@ def record_run(state: StateStore, result: SyncResult) -> None:
         for item in loaded.pulled
     ]
     snapshots = snapshot_frame(result)
-    state.finish_run(
-        result.run_id,
-        status="succeeded" if result.exit_code is ExitCode.OK else "partial",
-        finished_at=dt.datetime.now(dt.UTC),
-        counts=run_counts(result),
-        as_of=result.as_of,
-        data_as_of=result.data_as_of,
+    next_pull = NextPull(
         watermarks={(loaded.source_name, s): c for s, c in loaded.cursors.items()},
-        quarantine=list(result.quarantine),
-        outcomes=_rows(result.crm.outcomes),
-        snapshots=[] if result.dry_run else _rows(snapshots),  # history is of real runs
         records=kept,
         forget_records=[(loaded.source_name, kind, key) for kind, key in loaded.forgotten],
-        written=result.crm.written,
         # A full pull replaces what an earlier one kept, even when it found nothing at all:
         # records deleted in the ERP must not outlive it.
         replace_records_of=None if loaded.incremental else loaded.source_name,
-        accounting={stream: count.as_dict() for stream, count in loaded.accounting.items()},
-        reconciliation=out_of_line(loaded.balances.result),
-        model=result.late_risk.summary() if result.late_risk is not None else None,
+    )
+    state.finish_run(
+        FinishedRun(
+            result.run_id,
+            status="succeeded" if result.exit_code is ExitCode.OK else "partial",
+            finished_at=dt.datetime.now(dt.UTC),
+            counts=run_counts(result),
+            as_of=result.as_of,
+            data_as_of=result.data_as_of,
+            quarantine=list(result.quarantine),
+            outcomes=_rows(result.crm.outcomes),
+            snapshots=[] if result.dry_run else _rows(snapshots),  # history is of real runs
+            written=result.crm.written,
+            accounting={stream: count.as_dict() for stream, count in loaded.accounting.items()},
+            reconciliation=out_of_line(loaded.balances.result),
+            model=result.late_risk.summary() if result.late_risk is not None else None,
+            next_pull=next_pull,
+        )
     )
 
 
@@ -794,7 +800,7 @@ def _sync_steps(
     else:
         connection, crm_read = online
         with progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce"):
-            last_written = state.written_values() if state is not None else None
+            last_written = state.written.values() if state is not None else None
             plan = plan_crm(
                 settings,
                 connection,

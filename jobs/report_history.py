@@ -15,7 +15,7 @@ import pandas as pd
 import structlog
 
 from jobs.state.errors import StateError
-from jobs.state.store import SNAPSHOT_CRM_COLUMNS
+from jobs.state.history import SNAPSHOT_CRM_COLUMNS
 from scoring.trends import TIER_TOTAL_COLUMNS, nearest_day
 
 log = structlog.get_logger(__name__)
@@ -92,7 +92,7 @@ def read_history(
         )
     try:
         with StateStore.open(url) as store:
-            totals = store.snapshot_tier_totals(as_of - dt.timedelta(days=window_days), as_of)
+            totals = store.history.tier_totals(as_of - dt.timedelta(days=window_days), as_of)
             days = sorted(set(pd.to_datetime(totals["snapshot_date"]).dt.date))
             now_day = days[-1] if days else None
             then_day = (
@@ -100,13 +100,13 @@ def read_history(
                 if now_day
                 else None
             )
-            now_tiers = store.snapshot_tiers(now_day) if now_day else _empty_tiers()
+            now_tiers = store.history.tiers(now_day) if now_day else _empty_tiers()
             latest = (
-                store.snapshots(now_day, now_day)[list(LATEST_COLUMNS)]
+                store.history.snapshots(now_day, now_day)[list(LATEST_COLUMNS)]
                 if now_day
                 else _empty_latest()
             )
-            then_tiers = store.snapshot_tiers(then_day) if then_day else _empty_tiers()
+            then_tiers = store.history.tiers(then_day) if then_day else _empty_tiers()
     except StateError as error:
         log.warning("report.history_unavailable", error=str(error))
         return _none(f"the score history could not be read: {error}")

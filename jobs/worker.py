@@ -188,7 +188,7 @@ def decide_full_pull(
     last_full: RunRecord | None, every_days: int, today: dt.date, zone: dt.tzinfo
 ) -> FullPullDecision:
     """Full when periodic full pulls are on and the last full pull (a completed real run, see
-    `StateStore.last_full_pull`) started `every_days` or more calendar days before `today` in
+    `StateStore.runs.last_full_pull`) started `every_days` or more calendar days before `today` in
     the schedule's zone, or there is none. Days, not hours: a weekly full pull on a daily
     02:00 schedule stays on the same weekday even though each run starts a few seconds late."""
     if every_days == 0:
@@ -227,7 +227,7 @@ def full_pull_due(
     if every_days:
         try:
             with StateStore.open(state_url) as state:
-                last_full = state.last_full_pull()
+                last_full = state.runs.last_full_pull()
         except (StateError, SQLAlchemyError) as error:
             log.warning("worker.full_pull_undecided", error=str(error), incremental=True)
             return False

@@ -18,7 +18,7 @@ from scoring.currency import CurrencyTable
 from scoring.health import TIERS, at_risk
 from scoring.kpis import money_sum
 
-# Per snapshot day and risk tier: what `StateStore.snapshot_tier_totals` returns and
+# Per snapshot day and risk tier: what `StateStore.history.tier_totals` returns and
 # `tier_totals` computes from per-account rows.
 TIER_TOTAL_COLUMNS: tuple[str, ...] = (
     "snapshot_date",

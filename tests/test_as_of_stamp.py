@@ -50,7 +50,7 @@ def test_older_data_is_refused_before_any_write_and_the_stamp_never_moves_back(
     assert stamp_after_forced == stamp  # advance_only: the older export leaves it
     assert fresher == 0
     assert str(fake.accounts[account]["AR_As_Of__c"]).startswith("2026-11-21T23:00:00")
-    refusals = [r for r in project.store().recent_runs(10) if r.status == "failed"]
+    refusals = [r for r in project.store().runs.recent(10) if r.status == "failed"]
     assert len(refusals) == 1
     assert "OlderDataError: the ERP data is as of 2026-11-10T23:00:00+00:00" in str(
         refusals[0].error

@@ -237,7 +237,7 @@ def open_balances(org: FakeSalesforce) -> dict[str, Any]:
 
 def last_written(project: Path) -> dict[str, int]:
     with StateStore.open(f"sqlite:///{project / 'state/arsync.db'}") as state:
-        last = state.last_success()
+        last = state.runs.last_success()
     assert last is not None
     return last.counts
 
@@ -292,7 +292,7 @@ def test_a_40_percent_move_stops_the_real_run_before_any_write(
     assert writes(org) == []
     assert open_balances(org) == balances
     with StateStore.open(f"sqlite:///{project / 'state/arsync.db'}") as state:
-        [recorded, _] = state.recent_runs(2)
+        [recorded, _] = state.runs.recent(2)
     assert recorded.status == "failed"
     assert recorded.error is not None
     assert "LargeChangeError" in recorded.error

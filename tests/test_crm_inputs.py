@@ -71,7 +71,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         code, output, error = cli(project, "run")
         assert code == 0, (output, repr(error))
         with project.store() as store:
-            snapshot = store.snapshots(dt.date.fromisoformat(AS_OF))
+            snapshot = store.history.snapshots(dt.date.fromisoformat(AS_OF))
         return {
             "before": before,
             "after": _scores(folder),
@@ -187,7 +187,7 @@ def test_an_org_whose_user_cannot_read_user_runs_on_without_owner_names(tmp_path
         code, output, error = cli(project, "run")
         assert code == 0, (output, repr(error))
         with project.store() as store:
-            snapshot = store.snapshots(dt.date.fromisoformat(AS_OF))
+            snapshot = store.history.snapshots(dt.date.fromisoformat(AS_OF))
 
     events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     warnings = [e for e in events if e.get("event") == "salesforce.owner_names_unreadable"]

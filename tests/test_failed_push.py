@@ -113,12 +113,12 @@ def test_a_run_failed_mid_push_records_and_shows_what_salesforce_confirmed(
     written = _fail_mid_push(project, org)
 
     with project.store() as store:
-        (failed,) = store.recent_runs()
+        (failed,) = store.runs.recent()
         assert failed.status == "failed"
-        assert store.written_values() == _confirmed_values(org)  # exactly, nothing unconfirmed
+        assert store.written.values() == _confirmed_values(org)  # exactly, nothing unconfirmed
         assert failed.counts["accounts_written"] == len(written)
         assert failed.counts["accounts_changed"] == 59  # planned: every matched Account
-        outcomes = store.outcomes_of(failed.run_id)
+        outcomes = store.runs.outcomes_of(failed.run_id)
     statuses = {str(canonical_id(o["account_id"] or "")): o["status"] for o in outcomes}
     assert sorted(a for a, status in statuses.items() if status == "written") == sorted(written)
     assert [o["status"] for o in outcomes if o["status"] != "written"] == ["unmatched"]
@@ -190,7 +190,7 @@ def test_a_run_failed_while_writing_tasks_counts_the_invoice_records_it_wrote(
     assert invoices > 0
     assert len(org.records("Task")) > 0  # made, but never confirmed
     with project.store() as store:
-        (failed,) = store.recent_runs()
+        (failed,) = store.runs.recent()
     records = {k: n for k, n in failed.counts.items() if k.startswith(("AR_Invoice__c", "Task"))}
     assert records == {"AR_Invoice__c_create_written": invoices}
     rows = _rows(project.folder / "out/records.csv")

@@ -95,7 +95,7 @@ def test_an_existing_state_folder_keeps_its_mode_and_the_new_file_is_0600(projec
 
 def test_the_wal_and_shm_files_of_an_open_store_are_0600(tmp_path: Path) -> None:
     path = tmp_path / "state" / "arsync.db"
-    with StateStore.open(f"sqlite:///{path}") as store, store.lock("run-1"):
+    with StateStore.open(f"sqlite:///{path}") as store, store.locks.hold("run-1"):
         sidecars = {p.name: mode(p) for p in path.parent.iterdir() if p != path}
 
     assert sidecars == {"arsync.db-wal": 0o600, "arsync.db-shm": 0o600}
@@ -177,7 +177,7 @@ def _assert_secret_nowhere(project: Path, output: str) -> None:
 
 def _last_run_error(project: Path) -> str:
     with StateStore.open(f"sqlite:///{state_db(project)}") as store:
-        (run,) = store.recent_runs()
+        (run,) = store.runs.recent()
     assert run.status == "failed"
     return run.error or ""
 
@@ -341,7 +341,7 @@ def test_damage_a_query_finds_after_the_open_is_a_state_error(tmp_path: Path) ->
     store = StateStore.open(f"sqlite:///{path}")  # the open does not read that table
     try:
         with pytest.raises(StateError) as raised:
-            store.recent_runs()
+            store.runs.recent()
     finally:
         store.close()
 

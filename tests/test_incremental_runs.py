@@ -148,7 +148,7 @@ def test_a_failed_run_leaves_the_watermark_where_it_was(
     run(project, org)
     state_url = f"sqlite:///{project / 'state/arsync.db'}"
     with StateStore.open(state_url) as state:
-        before = state.watermarks("sql")
+        before = state.cursors.watermarks("sql")
     pay_invoice_i3(project)
 
     def broken(*_: object, **__: object) -> None:
@@ -166,8 +166,8 @@ def test_a_failed_run_leaves_the_watermark_where_it_was(
 
     assert result.exit_code != 0
     with StateStore.open(state_url) as state:
-        assert state.watermarks("sql") == before
-        assert state.recent_runs(1)[0].status == "failed"
+        assert state.cursors.watermarks("sql") == before
+        assert state.runs.recent(1)[0].status == "failed"
 
 
 def test_a_full_pull_that_finds_nothing_keeps_nothing(project: Path, org: FakeSalesforce) -> None:
@@ -181,13 +181,13 @@ def test_a_full_pull_that_finds_nothing_keeps_nothing(project: Path, org: FakeSa
             connection.execute(sa.text(f'DELETE FROM "{table}"'))  # noqa: S608 - our own tables
     engine.dispose()
     with StateStore.open(f"sqlite:///{project / 'state/arsync.db'}") as store:
-        assert store.source_records("sql")
+        assert store.cursors.records("sql")
 
     code, _ = run(project, org, "--full", "--accept-large-change")
 
     assert code in {0, 1}
     with StateStore.open(f"sqlite:///{project / 'state/arsync.db'}") as store:
-        assert store.source_records("sql") == []
+        assert store.cursors.records("sql") == []
 
 
 def test_full_pulls_everything_again(project: Path, org: FakeSalesforce) -> None:

@@ -155,7 +155,7 @@ def settings_for(tmp_path: Path, **model: object) -> RunSettings:
 def run(settings: RunSettings, run_id: str) -> tuple[SyncResult, dict[str, Any] | None]:
     with StateStore.open(settings.app.state.url) as state:
         result = run_sync(settings, run_id, state=state)
-        record = state.get_run(run_id)
+        record = state.runs.get(run_id)
     assert record is not None
     return result, record.model
 

@@ -198,8 +198,8 @@ def test_the_cli_says_who_was_held_back_and_runs_show_keeps_both_figures(
         "1 do not and are not written." in run.output
     )
     with StateStore.open(settings.app.state.url) as state:
-        (record,) = state.recent_runs()
-        (kept,) = state.reconciliation_of(record.run_id)
+        (record,) = state.runs.recent()
+        (kept,) = state.runs.reconciliation_of(record.run_id)
         assert record.counts["reconcile_unreconciled"] == 1
     assert kept["customer_id"] == OFF
     assert kept["difference"] == "-1234.50"

@@ -16,7 +16,8 @@ from arsync.ledger import Ledger
 from jobs.report import build_report, migration_rows, owner_rows, portfolio_row, render_html
 from jobs.report_history import History, read_history
 from jobs.settings import RunSettings, load_run_settings
-from jobs.state.store import SNAPSHOT_CRM_COLUMNS, StateStore
+from jobs.state import FinishedRun, StateStore
+from jobs.state.history import SNAPSHOT_CRM_COLUMNS
 from scoring import score_accounts
 from scoring.trends import tier_totals
 
@@ -86,11 +87,13 @@ def seed_snapshots(
                 started_at=moment,
             )
             store.finish_run(
-                run_id,
-                status="succeeded",
-                finished_at=moment,
-                counts={},
-                snapshots=rows.to_dict("records"),
+                FinishedRun(
+                    run_id,
+                    status="succeeded",
+                    finished_at=moment,
+                    counts={},
+                    snapshots=rows.to_dict("records"),
+                )
             )
 
 
@@ -136,7 +139,9 @@ def record(url: str, rows: list[dict[str, object]], run_id: str = "r1") -> None:
         store.begin_run(
             run_id, dry_run=False, as_of=AS_OF, config_fingerprint="f", started_at=moment
         )
-        store.finish_run(run_id, status="succeeded", finished_at=moment, counts={}, snapshots=rows)
+        store.finish_run(
+            FinishedRun(run_id, status="succeeded", finished_at=moment, counts={}, snapshots=rows)
+        )
 
 
 def test_the_store_sums_snapshots_per_day_and_tier(state_url: str) -> None:
@@ -148,10 +153,12 @@ def test_the_store_sums_snapshots_per_day_and_tier(state_url: str) -> None:
     moment = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
     with StateStore.open(state_url) as store:
         store.begin_run("r1", dry_run=False, as_of=AS_OF, config_fingerprint="f", started_at=moment)
-        store.finish_run("r1", status="succeeded", finished_at=moment, counts={}, snapshots=rows)
+        store.finish_run(
+            FinishedRun("r1", status="succeeded", finished_at=moment, counts={}, snapshots=rows)
+        )
 
-        totals = store.snapshot_tier_totals(day("2026-05-01"), day("2026-06-30"))
-        tiers = store.snapshot_tiers(day("2026-06-01"))
+        totals = store.history.tier_totals(day("2026-05-01"), day("2026-06-30"))
+        tiers = store.history.tiers(day("2026-06-01"))
 
     assert totals.values.tolist() == [
         [pd.Timestamp("2026-05-01"), "high", 1, 20.20, 5.05, 1],

@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 import jobs.pipeline
-import jobs.state.store
+import jobs.state.locks
 from arsync.errors import FatalError
 from connector.crm.salesforce.client import SalesforceClient
 from jobs.cli import app
@@ -43,6 +43,7 @@ from jobs.pipeline import run_sync
 from jobs.settings import load_run_settings
 from jobs.state import LockHeldError, StateError, StateStore
 from jobs.state.db import make_engine
+from jobs.state.locks import Locks
 
 LEFT_OUT = "C00005"  # a customer with no Account in the org: `unmatched` in every run
 CUSTOMERS = ROOT / "examples/sample/customers.csv"
@@ -153,7 +154,7 @@ def composite_ids(calls: list[Any]) -> list[str]:
 def lock_is_free(project: Project) -> bool:
     with project.store() as probe:
         try:
-            with probe.lock("probe"):
+            with probe.locks.hold("probe"):
                 return True
         except LockHeldError:
             return False
@@ -260,7 +261,7 @@ def _hard_kill_push(m: pytest.MonkeyPatch, _fake: FakeSalesforce) -> None:
     # A dead process records nothing and releases nothing: its run stays `running` and, on
     # SQLite, its lock row stays (PostgreSQL's server frees the advisory lock with the session).
     m.setattr(StateStore, "finish_run", _fail(ProcessKilledError()))
-    m.setattr(StateStore, "_release_row", lambda *_args: None)
+    m.setattr(Locks, "_release_row", lambda *_args: None)
 
 
 def _kill_recording(m: pytest.MonkeyPatch, _fake: FakeSalesforce) -> None:
@@ -306,7 +307,7 @@ def test_a_run_killed_at_any_step_then_rerun_ends_as_one_clean_run(
     recorded = written_before if kill.status == "failed" else []
 
     with project.store() as store:
-        (killed,) = store.recent_runs()
+        (killed,) = store.runs.recent()
         assert killed.status == kill.status
         assert (killed.finished_at is not None) == (kill.status == "failed")
         if kill.status == "failed":
@@ -314,7 +315,7 @@ def test_a_run_killed_at_any_step_then_rerun_ends_as_one_clean_run(
         if not recorded:
             assert killed.counts == {}
         assert killed.counts.get("accounts_written", 0) == len(recorded)
-        outcomes = store.outcomes_of(killed.run_id)
+        outcomes = store.runs.outcomes_of(killed.run_id)
         assert sorted(o["account_id"] for o in outcomes if o["status"] == "written") == sorted(
             recorded
         )
@@ -326,7 +327,7 @@ def test_a_run_killed_at_any_step_then_rerun_ends_as_one_clean_run(
             for name, value in record.items()
             if name not in {"id", "attributes"}
         }
-        assert store.written_values() == (sent if recorded else {})
+        assert store.written.values() == (sent if recorded else {})
         if step == "push-hard-kill":  # the process is gone, its pid with it
             engine = make_engine(project.state_url)
             with engine.begin() as db:
@@ -354,7 +355,7 @@ def test_a_run_killed_at_any_step_then_rerun_ends_as_one_clean_run(
     }.get(step, 0)
     assert len(written_before) == expected_before
     with project.store() as store:
-        rerun, first = store.recent_runs()
+        rerun, first = store.runs.recent()
         assert (first.run_id, first.status) == (killed.run_id, kill.status_after_rerun)
         if kill.status_after_rerun == "abandoned":
             assert f"when run {rerun.run_id} began" in (first.error or "")
@@ -376,7 +377,7 @@ def test_a_run_that_fails_while_its_end_is_assembled_is_recorded_failed(
 
     assert code != 0
     with project.store() as store:
-        (run,) = store.recent_runs()
+        (run,) = store.runs.recent()
     assert run.status == "failed"
     assert "a bug while building the snapshots" in (run.error or "")
 
@@ -399,14 +400,14 @@ def test_salesforce_unreachable_after_the_retries_is_fatal(
 def test_a_run_while_another_holds_the_lock_exits_4_naming_the_holder_and_does_nothing(
     project: Project, org: FakeSalesforce
 ) -> None:
-    with project.store() as other, other.lock("holder-run"):  # another "process"'s sync
+    with project.store() as other, other.locks.hold("holder-run"):  # another "process"'s sync
         code, output, _ = cli(project, "run")
 
         assert code == 4, output  # LOCKED: not started (exit 3 until commit f303604)
         assert "Not started: another sync is running: the 'sync' lock is held by run " in output
         assert f"held by run holder-run {HOLDER} since " in output
         assert org.calls == []  # not even a login: the lock comes first
-        assert other.recent_runs() == []  # the refused run left no row: it never began
+        assert other.runs.recent() == []  # the refused run left no row: it never began
 
     assert not (project.folder / "out").exists()
     code, output, _ = cli(project, "run")  # the holder is gone: the next run goes ahead
@@ -465,7 +466,7 @@ def test_of_two_runs_started_together_one_syncs_and_the_other_is_refused(
     assert org_state(org) == clean_run
     assert org.count("composite") == 6  # one sync's worth of writes
     with project.store() as store:
-        (run,) = store.recent_runs()  # the refused run left no row
+        (run,) = store.runs.recent()  # the refused run left no row
     assert (run.run_id, run.status) == (synced[0], "succeeded")
     error = results[refused[0]]
     if error.run_id is None:
@@ -507,7 +508,7 @@ def _refused_while_a_holder_starts(
 ) -> tuple[int, str]:
     """`arsync run` while another run has taken PostgreSQL's advisory lock and has not yet
     written its lock row: the window the refused run can land in when both start together."""
-    upsert = jobs.state.store._upsert
+    upsert = jobs.state.locks.upsert
     locked, go_on = threading.Event(), threading.Event()
 
     def paused_upsert(session: Any, model: Any, rows: Any, keys: Any) -> None:
@@ -516,10 +517,10 @@ def _refused_while_a_holder_starts(
             go_on.wait(30)
         upsert(session, model, rows, keys)
 
-    monkeypatch.setattr(jobs.state.store, "_upsert", paused_upsert)
+    monkeypatch.setattr(jobs.state.locks, "upsert", paused_upsert)
 
     def holder() -> None:
-        with StateStore.open(project.state_url) as store, store.lock("starting-run"):
+        with StateStore.open(project.state_url) as store, store.locks.hold("starting-run"):
             pass
 
     thread = threading.Thread(target=holder)
@@ -546,7 +547,7 @@ def test_a_run_refused_while_the_holder_is_starting_says_so(
     ) in output
     assert org.calls == []
     with project.store() as store:
-        assert store.recent_runs() == []
+        assert store.runs.recent() == []
 
 
 @pytest.mark.parametrize("state_url", ["postgresql"], indirect=True)
@@ -603,7 +604,7 @@ def test_runs_lists_every_run_and_runs_show_tells_the_quarantine_and_failed_acco
     code, output, _ = cli(project, "run")
     assert code == 1, output  # partial: a record quarantined, two Accounts refused
     with project.store() as store:
-        partial, failed = store.recent_runs()
+        partial, failed = store.runs.recent()
 
     code, listing, _ = cli(project, "runs")
 
@@ -670,7 +671,7 @@ def test_a_run_that_fails_before_its_data_is_loaded_has_no_as_of_date(
         code, _, _ = cli(project, "run")
     assert code == 3
     with project.store() as store:
-        (failed,) = store.recent_runs()
+        (failed,) = store.runs.recent()
 
     code, listing, _ = cli(project, "runs")
     _, shown, _ = cli(project, "runs", "show", failed.run_id)

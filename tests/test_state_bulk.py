@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session
 
-from jobs.state import StateStore
+from jobs.state import FinishedRun, StateStore
 from jobs.state.bulk import CHUNK, ROWS_PER_STATEMENT, json_scalar
 from jobs.state.db import make_engine
 from jobs.state.models import Run, WrittenValue
@@ -63,7 +63,7 @@ def _run(store: StateStore, run_id: str, **produced: Any) -> None:
     store.begin_run(
         run_id, dry_run=False, as_of=T0.date(), config_fingerprint="f" * 64, started_at=T0
     )
-    store.finish_run(run_id, status="succeeded", finished_at=T0, counts={}, **produced)
+    store.finish_run(FinishedRun(run_id, status="succeeded", finished_at=T0, counts={}, **produced))
 
 
 def test_many_written_values_are_all_kept_the_last_of_a_repeated_key_winning(
@@ -78,7 +78,7 @@ def test_many_written_values_are_all_kept_the_last_of_a_repeated_key_winning(
     with StateStore.open(state_url) as store:
         _run(store, "run-1", written=[*written[:5], ("001X", FIELDS[0], 1.0), *written[5:]])
         _run(store, "run-2", written=[*again, ("001X", FIELDS[0], 2.0), ("001X", FIELDS[0], 3.0)])
-        kept = store.written_values()
+        kept = store.written.values()
 
     expected = {(account, name): value for account, name, value in written}
     expected.update({(account, name): value for account, name, value in again})
@@ -159,8 +159,8 @@ def test_outcomes_and_snapshots_keep_their_order_and_types_across_chunks(
     ]
     with StateStore.open(state_url) as store:
         _run(store, "run-1", outcomes=outcomes[::-1], snapshots=snapshots)
-        kept = store.outcomes_of("run-1")
-        history = store.snapshots(T0.date())
+        kept = store.runs.outcomes_of("run-1")
+        history = store.history.snapshots(T0.date())
 
     assert [row["customer_id"] for row in kept] == [row["customer_id"] for row in outcomes[::-1]]
     assert kept[0] == {

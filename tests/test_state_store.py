@@ -25,7 +25,15 @@ from sqlalchemy.engine import make_url
 from arsync.errors import FatalError
 from arsync.quarantine import QuarantineEntry
 from jobs.settings import StateSettings
-from jobs.state import LockHeldError, RunStateError, StateError, StateStore, StateUrlError
+from jobs.state import (
+    FinishedRun,
+    LockHeldError,
+    NextPull,
+    RunStateError,
+    StateError,
+    StateStore,
+    StateUrlError,
+)
 from jobs.state.db import describe, make_engine, parse_url
 from jobs.state.migrate import alembic_config, current, head, upgrade
 from jobs.state.models import Base
@@ -54,11 +62,13 @@ def begin(store: StateStore, run_id: str, at: dt.datetime = T0, *, dry_run: bool
 
 def finish(store: StateStore, run_id: str, status: str = "succeeded", **produced: Any) -> None:
     store.finish_run(
-        run_id,
-        status=status,
-        finished_at=T0 + dt.timedelta(minutes=5),
-        counts=produced.pop("counts", {"customers": 2}),
-        **produced,
+        FinishedRun(
+            run_id,
+            status=status,
+            finished_at=T0 + dt.timedelta(minutes=5),
+            counts=produced.pop("counts", {"customers": 2}),
+            **produced,
+        )
     )
 
 
@@ -101,7 +111,7 @@ def test_a_run_is_recorded_when_it_begins_and_again_when_it_ends(store: StateSto
         data_as_of=dt.datetime(2026, 11, 20, 23, tzinfo=dt.UTC),
     )
 
-    running = store.get_run("3f9c2a1b7d40")
+    running = store.runs.get("3f9c2a1b7d40")
     assert running is not None
     assert running.status == "running"
     assert running.started_at == T0
@@ -110,7 +120,7 @@ def test_a_run_is_recorded_when_it_begins_and_again_when_it_ends(store: StateSto
     assert (running.host, running.pid) == (socket.gethostname(), os.getpid())
     assert running.counts == {}
     assert running.data_as_of == dt.datetime(2026, 11, 20, 23, tzinfo=dt.UTC)
-    assert store.last_success() is None
+    assert store.runs.last_success() is None
 
     finish(
         store,
@@ -121,17 +131,17 @@ def test_a_run_is_recorded_when_it_begins_and_again_when_it_ends(store: StateSto
         outcomes=[outcome("C1"), outcome("C2", "failed", error_code="STRING_TOO_LONG")],
     )
 
-    done = store.get_run("3f9c")  # a unique prefix is enough
+    done = store.runs.get("3f9c")  # a unique prefix is enough
     assert done is not None
     assert done.run_id == "3f9c2a1b7d40"
     assert (done.status, done.completed) == ("partial", True)
     assert done.finished_at == T0 + dt.timedelta(minutes=5)
     assert done.counts == {"customers": 60, "quarantined": 1}
     assert done.config_fingerprint == FINGERPRINT
-    assert store.last_success() == done
-    assert store.quarantine_of("3f9c2a1b7d40") == [QUARANTINED]
-    assert [o["customer_id"] for o in store.outcomes_of("3f9c2a1b7d40")] == ["C1", "C2"]
-    assert store.outcomes_of("3f9c2a1b7d40", status="failed") == [
+    assert store.runs.last_success() == done
+    assert store.runs.quarantine_of("3f9c2a1b7d40") == [QUARANTINED]
+    assert [o["customer_id"] for o in store.runs.outcomes_of("3f9c2a1b7d40")] == ["C1", "C2"]
+    assert store.runs.outcomes_of("3f9c2a1b7d40", status="failed") == [
         {
             "customer_id": "C2",
             "account_id": "001C2",
@@ -148,15 +158,15 @@ def test_runs_are_listed_newest_first_and_found_by_a_unique_prefix(store: StateS
         begin(store, run_id, T0 + dt.timedelta(minutes=minutes))
         finish(store, run_id, "failed" if run_id == "cd3000" else "succeeded", error="boom")
 
-    assert [run.run_id for run in store.recent_runs()] == ["cd3000", "ab2000", "ab1000"]
-    assert [run.run_id for run in store.recent_runs(limit=1)] == ["cd3000"]
-    last = store.last_success()
+    assert [run.run_id for run in store.runs.recent()] == ["cd3000", "ab2000", "ab1000"]
+    assert [run.run_id for run in store.runs.recent(limit=1)] == ["cd3000"]
+    last = store.runs.last_success()
     assert last is not None
     assert last.run_id == "ab2000"  # the failed run is newer, but not a success
-    assert store.get_run("zz") is None
-    assert store.get_run("") is None
+    assert store.runs.get("zz") is None
+    assert store.runs.get("") is None
     with pytest.raises(RunStateError, match="ambiguous"):
-        store.get_run("ab")
+        store.runs.get("ab")
 
 
 def test_dry_runs_are_never_the_last_success(store: StateStore) -> None:
@@ -165,14 +175,14 @@ def test_dry_runs_are_never_the_last_success(store: StateStore) -> None:
     begin(store, "dry", T0 + dt.timedelta(hours=1), dry_run=True)
     finish(store, "dry")
 
-    last = store.last_success()
+    last = store.runs.last_success()
     assert last is not None
     assert last.run_id == "real"
 
 
 def test_finish_run_is_all_or_nothing(store: StateStore) -> None:
     begin(store, "first")
-    finish(store, "first", watermarks={CURSOR: "2026-11-19T00:00:00Z"})
+    finish(store, "first", next_pull=NextPull({CURSOR: "2026-11-19T00:00:00Z"}))
     begin(store, "second")
     outcomes = [outcome(f"C{i}") for i in range(500)]
     outcomes[250]["customer_id"] = None  # NOT NULL: the insert fails half-way through
@@ -181,25 +191,61 @@ def test_finish_run_is_all_or_nothing(store: StateStore) -> None:
         finish(
             store,
             "second",
-            watermarks={CURSOR: "2026-11-20T00:00:00Z"},
+            next_pull=NextPull({CURSOR: "2026-11-20T00:00:00Z"}),
             quarantine=[QUARANTINED],
             outcomes=outcomes,
             snapshots=[snapshot("C1")],
         )
 
-    run = store.get_run("second")
+    run = store.runs.get("second")
     assert run is not None
     assert (run.status, run.finished_at, run.counts) == ("running", None, {})
-    assert store.watermark(*CURSOR) == "2026-11-19T00:00:00Z"
-    assert store.quarantine_of("second") == []
-    assert store.outcomes_of("second") == []
-    assert store.snapshots(AS_OF).empty
+    assert store.cursors.watermark(*CURSOR) == "2026-11-19T00:00:00Z"
+    assert store.runs.quarantine_of("second") == []
+    assert store.runs.outcomes_of("second") == []
+    assert store.history.snapshots(AS_OF).empty
 
     # Nothing is left half-done, so the same run can still be recorded in full.
     outcomes[250]["customer_id"] = "C250"
-    finish(store, "second", watermarks={CURSOR: "2026-11-20T00:00:00Z"}, outcomes=outcomes)
-    assert len(store.outcomes_of("second")) == 500
-    assert store.watermark(*CURSOR) == "2026-11-20T00:00:00Z"
+    finish(store, "second", next_pull=NextPull({CURSOR: "2026-11-20T00:00:00Z"}), outcomes=outcomes)
+    assert len(store.runs.outcomes_of("second")) == 500
+    assert store.cursors.watermark(*CURSOR) == "2026-11-20T00:00:00Z"
+
+
+def test_finish_run_failing_in_its_last_part_keeps_nothing_of_the_others(
+    store: StateStore,
+) -> None:
+    """The parts write in turn (run, outcomes, snapshots, written values, then the cursors),
+    in one transaction: a kept record the database refuses (no location) undoes them all."""
+    begin(store, "first")
+    finish(store, "first", next_pull=NextPull({CURSOR: "2026-11-19T00:00:00Z"}))
+    begin(store, "second")
+    refused = {
+        "source": "files",
+        "record_type": "invoice",
+        "record_id": "INV-1",
+        "payload": {"id": "INV-1"},
+        "location": None,  # NOT NULL
+    }
+
+    with pytest.raises(StateError, match="nothing of it was saved"):
+        finish(
+            store,
+            "second",
+            outcomes=[outcome("C1")],
+            snapshots=[snapshot("C1")],
+            written=[("001C1", "AR_Risk_Tier__c", "Low")],
+            next_pull=NextPull({CURSOR: "2026-11-20T00:00:00Z"}, records=[refused]),
+        )
+
+    run = store.runs.get("second")
+    assert run is not None
+    assert (run.status, run.finished_at) == ("running", None)
+    assert store.runs.outcomes_of("second") == []
+    assert store.history.snapshots(AS_OF).empty
+    assert store.written.values() == {}
+    assert store.cursors.records("files") == []
+    assert store.cursors.watermark(*CURSOR) == "2026-11-19T00:00:00Z"
 
 
 @pytest.mark.parametrize(
@@ -214,16 +260,16 @@ def test_finish_run_is_all_or_nothing(store: StateStore) -> None:
 def test_watermarks_move_only_when_a_real_run_completes(
     store: StateStore, status: str, dry_run: bool, moves: bool
 ) -> None:
-    assert store.watermark(*CURSOR) is None
+    assert store.cursors.watermark(*CURSOR) is None
     begin(store, "before")
-    finish(store, "before", watermarks={CURSOR: "old", ("files", "payments"): "p-old"})
+    finish(store, "before", next_pull=NextPull({CURSOR: "old", ("files", "payments"): "p-old"}))
     begin(store, "now", dry_run=dry_run)
 
-    finish(store, "now", status, watermarks={CURSOR: "new"}, quarantine=[QUARANTINED])
+    finish(store, "now", status, next_pull=NextPull({CURSOR: "new"}), quarantine=[QUARANTINED])
 
-    assert store.watermark(*CURSOR) == ("new" if moves else "old")
-    assert store.watermark("files", "payments") == "p-old"  # a stream not given stays put
-    assert store.quarantine_of("now") == [QUARANTINED]  # recorded whatever the status
+    assert store.cursors.watermark(*CURSOR) == ("new" if moves else "old")
+    assert store.cursors.watermark("files", "payments") == "p-old"  # a stream not given stays put
+    assert store.runs.quarantine_of("now") == [QUARANTINED]  # recorded whatever the status
 
 
 def test_a_run_is_finished_once(store: StateStore) -> None:
@@ -248,11 +294,11 @@ def test_runs_whose_process_is_gone_are_marked_abandoned(state_url: str) -> None
     first, second = StateStore.open(state_url), StateStore.open(state_url)
     try:
         begin(first, "crashed")  # never finished, and no lock held
-        with first.lock("locked"):
+        with first.locks.hold("locked"):
             begin(first, "locked", T0 + dt.timedelta(minutes=1))
             begin(second, "next", T0 + dt.timedelta(minutes=2))
 
-            crashed, locked = first.get_run("crashed"), first.get_run("locked")
+            crashed, locked = first.runs.get("crashed"), first.runs.get("locked")
             assert crashed is not None
             assert locked is not None
             assert crashed.status == "abandoned"
@@ -271,8 +317,8 @@ def test_a_second_lock_is_refused_and_names_the_holder(state_url: str) -> None:
     # Two stores: on PostgreSQL two connections, as two processes would have.
     first, second = StateStore.open(state_url), StateStore.open(state_url)
     try:
-        with first.lock("holder-run"):
-            with pytest.raises(LockHeldError) as refused, second.lock("other-run"):
+        with first.locks.hold("holder-run"):
+            with pytest.raises(LockHeldError) as refused, second.locks.hold("other-run"):
                 pytest.fail("two syncs at once")
             message = str(refused.value)
             assert "holder-run" in message
@@ -282,10 +328,10 @@ def test_a_second_lock_is_refused_and_names_the_holder(state_url: str) -> None:
             assert isinstance(refused.value, FatalError)  # the CLI stops the run, exit 3
             assert refused.value.run_id == "holder-run"
 
-            with second.lock("nightly-report", name="report"):  # another name, another lock
+            with second.locks.hold("nightly-report", name="report"):  # another name, another lock
                 pass
 
-        with second.lock("other-run"):  # released at the end of the block
+        with second.locks.hold("other-run"):  # released at the end of the block
             pass
     finally:
         first.close()
@@ -301,7 +347,7 @@ store = StateStore.open(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.readline()  # all go at once
 try:
-    with store.lock(sys.argv[2]):
+    with store.locks.hold(sys.argv[2]):
         print("got", flush=True)
         sys.stdin.readline()  # hold the lock until every racer has answered
 except LockHeldError as error:
@@ -343,9 +389,9 @@ def test_of_processes_starting_together_exactly_one_gets_the_lock(state_url: str
 
 
 def test_the_lock_is_released_when_the_run_fails(store: StateStore) -> None:
-    with pytest.raises(RuntimeError), store.lock("failing"):
+    with pytest.raises(RuntimeError), store.locks.hold("failing"):
         raise RuntimeError("the run blew up")
-    with store.lock("next"):
+    with store.locks.hold("next"):
         pass
 
 
@@ -391,10 +437,10 @@ def test_a_stale_lock_is_taken_over(store: StateStore, state_url: str, stale: An
     _lock_row(state_url, **stale)
     begin(store, "stale")  # the dead run's row, still 'running'
 
-    with store.lock("fresh"):
+    with store.locks.hold("fresh"):
         begin(store, "fresh", T0 + dt.timedelta(hours=1))
 
-    stale_run = store.get_run("stale")
+    stale_run = store.runs.get("stale")
     assert stale_run is not None
     assert stale_run.status == "abandoned"
 
@@ -404,7 +450,7 @@ def test_a_live_holder_on_another_host_keeps_the_lock_on_sqlite(state_url: str) 
     expected = r"run stale on host worker-2 \(pid 4242\)"
     with StateStore.open(state_url) as store:
         _lock_row(state_url, host="worker-2", pid=4242)
-        with pytest.raises(LockHeldError, match=expected), store.lock("mine"):
+        with pytest.raises(LockHeldError, match=expected), store.locks.hold("mine"):
             pytest.fail("the lock of a live run on another host was taken")
 
 
@@ -413,11 +459,11 @@ def test_postgres_lock_dies_with_its_holder(state_url: str) -> None:
     first, second = StateStore.open(state_url), StateStore.open(state_url)
     engine = make_engine(state_url)
     try:
-        held = first.lock("crashing")
+        held = first.locks.hold("crashing")
         held.__enter__()
         # The holder's connection drops, as when its process is killed: the server frees the lock,
         # while the run_lock row still names the dead holder. Only that session is ended.
-        key = first._advisory_key("sync") & 0xFFFF_FFFF_FFFF_FFFF
+        key = first.locks._advisory_key("sync") & 0xFFFF_FFFF_FFFF_FFFF
         with engine.begin() as connection:
             killed = connection.execute(
                 text(
@@ -431,13 +477,13 @@ def test_postgres_lock_dies_with_its_holder(state_url: str) -> None:
         assert killed == [(True,)]
 
         with (
-            second.lock("next"),
+            second.locks.hold("next"),
             pytest.raises(LockHeldError, match="held by run next"),
-            first.lock("third"),
+            first.locks.hold("third"),
         ):
             pytest.fail("two holders at once")
         held.__exit__(None, None, None)  # the dead holder's clean-up leaves the new row alone
-        with second.lock("after"):
+        with second.locks.hold("after"):
             pass
     finally:
         engine.dispose()
@@ -460,7 +506,7 @@ def test_snapshots_are_upserted_by_day_and_customer(store: StateStore) -> None:
         ],
     )
 
-    history = store.snapshots(since=AS_OF)
+    history = store.history.snapshots(since=AS_OF)
     assert list(history.columns) == [
         "snapshot_date",
         "customer_id",
@@ -489,8 +535,8 @@ def test_snapshots_are_upserted_by_day_and_customer(store: StateStore) -> None:
     assert rows[1]["open_balance"] == 12.35  # to the cent, half away from zero
     assert str(history["health_score"].dtype) == "int64"
     assert str(history["open_balance"].dtype) == "float64"
-    assert len(store.snapshots(since=next_day)) == 1
-    assert store.snapshots(since=next_day + dt.timedelta(days=1)).empty
+    assert len(store.history.snapshots(since=next_day)) == 1
+    assert store.history.snapshots(since=next_day + dt.timedelta(days=1)).empty
 
 
 def test_outcomes_and_snapshots_straight_from_dataframes(store: StateStore) -> None:
@@ -506,11 +552,11 @@ def test_outcomes_and_snapshots_straight_from_dataframes(store: StateStore) -> N
         counts={"customers": np.int64(2)},
     )
 
-    assert store.outcomes_of("frames")[1]["account_id"] is None
-    (row,) = store.snapshots(AS_OF).to_dict("records")
+    assert store.runs.outcomes_of("frames")[1]["account_id"] is None
+    (row,) = store.history.snapshots(AS_OF).to_dict("records")
     assert row["health_score"] == 55
     assert pd.isna(row["segment"])
-    run = store.get_run("frames")
+    run = store.runs.get("frames")
     assert run is not None
     assert run.counts == {"customers": 2}
 
@@ -548,10 +594,10 @@ def test_a_database_of_the_first_schema_upgrades_to_the_latest(state_url: str) -
         engine.dispose()
 
     with StateStore.open(state_url) as store:  # opening upgrades to the latest
-        old = store.get_run("old")
+        old = store.runs.get("old")
         assert old is not None
         assert (old.status, old.counts, old.started_at) == ("succeeded", {"customers": 1}, T0)
-        (row,) = store.snapshots(AS_OF).to_dict("records")
+        (row,) = store.history.snapshots(AS_OF).to_dict("records")
         assert (row["customer_id"], row["health_score"], row["open_balance"]) == ("C1", 81, 100.1)
         assert pd.isna(row["segment"])  # no segment before revision 0002
 
@@ -590,7 +636,7 @@ def test_snapshots_keep_what_the_run_read_from_the_crm(store: StateStore) -> Non
         ],
     )
 
-    one, two, three = store.snapshots(AS_OF, AS_OF).to_dict("records")
+    one, two, three = store.history.snapshots(AS_OF, AS_OF).to_dict("records")
 
     assert (one["promise_status"], one["promise_amount"]) == ("pending", 250.13)
     assert one["promise_date"] == dt.date(2026, 11, 25)
@@ -603,8 +649,8 @@ def test_snapshots_keep_what_the_run_read_from_the_crm(store: StateStore) -> Non
     unread = ("promise_status", "promise_amount", "promise_date", "owner_id", "owner_name")
     assert all(pd.isna(three[name]) for name in unread)
     assert three["crm_dispute_open"] is None  # not False: nothing was read
-    assert store.snapshots(AS_OF + dt.timedelta(days=1)).empty
-    assert len(store.snapshots(AS_OF - dt.timedelta(days=1), AS_OF)) == 3
+    assert store.history.snapshots(AS_OF + dt.timedelta(days=1)).empty
+    assert len(store.history.snapshots(AS_OF - dt.timedelta(days=1), AS_OF)) == 3
 
 
 def test_revision_0006_adds_the_crm_columns_and_keeps_older_snapshots(state_url: str) -> None:
@@ -673,7 +719,7 @@ def test_the_migrations_build_exactly_the_models(store: StateStore, state_url: s
 
 def test_opening_twice_is_harmless(state_url: str) -> None:
     with StateStore.open(state_url), StateStore.open(state_url) as again:
-        assert again.recent_runs() == []
+        assert again.runs.recent() == []
 
 
 # --- URLs and settings: no database needed --------------------------------------------------
@@ -741,11 +787,23 @@ def test_a_completed_run_keeps_an_incremental_sources_records_and_a_full_pull_re
 ) -> None:
     with StateStore.open(state_url) as store:
         first = _record("run-a", "customer", "C1") + _record("run-a", "customer", "C2")
-        _finish(store, "run-a", "succeeded", records=first, replace_records_of="quickbooks")
-        _finish(store, "run-b", "succeeded", records=_record("run-b", "customer", "C2", "new"))
-        _finish(store, "run-c", "failed", records=_record("run-c", "customer", "C3"))
+        _finish(
+            store,
+            "run-a",
+            "succeeded",
+            next_pull=NextPull(records=first, replace_records_of="quickbooks"),
+        )
+        _finish(
+            store,
+            "run-b",
+            "succeeded",
+            next_pull=NextPull(records=_record("run-b", "customer", "C2", "new")),
+        )
+        _finish(
+            store, "run-c", "failed", next_pull=NextPull(records=_record("run-c", "customer", "C3"))
+        )
 
-        kept = store.source_records("quickbooks")
+        kept = store.cursors.records("quickbooks")
 
         assert [(kind, payload["id"], payload["name"]) for kind, payload, _ in kept] == [
             ("customer", "C1", "C1"),
@@ -755,10 +813,11 @@ def test_a_completed_run_keeps_an_incremental_sources_records_and_a_full_pull_re
             store,
             "run-d",
             "succeeded",
-            records=_record("run-d", "customer", "C9"),
-            replace_records_of="quickbooks",
+            next_pull=NextPull(
+                records=_record("run-d", "customer", "C9"), replace_records_of="quickbooks"
+            ),
         )
-        assert [payload["id"] for _, payload, _ in store.source_records("quickbooks")] == ["C9"]
+        assert [payload["id"] for _, payload, _ in store.cursors.records("quickbooks")] == ["C9"]
 
 
 def _record(
@@ -786,11 +845,13 @@ def _finish(
         started_at=dt.datetime(2026, 6, 30, tzinfo=dt.UTC),
     )
     store.finish_run(
-        run_id,
-        status=status,
-        finished_at=dt.datetime(2026, 6, 30, 1, tzinfo=dt.UTC),
-        counts={},
-        **kept,
+        FinishedRun(
+            run_id,
+            status=status,
+            finished_at=dt.datetime(2026, 6, 30, 1, tzinfo=dt.UTC),
+            counts={},
+            **kept,
+        )
     )
 
 
@@ -809,7 +870,7 @@ def test_written_values_are_kept_for_every_real_run_a_failed_one_too(state_url: 
             written=[("001B", "AR_Open_Balance__c", 99.0)],
         )
 
-        assert store.written_values() == {
+        assert store.written.values() == {
             ("001A", "AR_Risk_Tier__c"): "High",
             ("001B", "AR_Open_Balance__c"): 12.5,
         }

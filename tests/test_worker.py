@@ -33,8 +33,7 @@ from typer.testing import CliRunner
 from arsync.yamlfile import ConfigError, load_model
 from jobs.cli import app
 from jobs.health import HealthServer, RunMetrics, RunSummary, probe
-from jobs.state import StateStore
-from jobs.state.store import FULL_PULL
+from jobs.state import FULL_PULL, FinishedRun, StateStore
 from jobs.worker import Worker, full_pull_due, run_worker, stop_signals
 from jobs.worker_settings import MetricsSettings, ScheduleSettings
 
@@ -567,11 +566,13 @@ def record_run(
         )
         if status != "running":
             store.finish_run(
-                run_id,
-                status=status,
-                finished_at=started + dt.timedelta(minutes=3),
-                counts={"invoices": 10, FULL_PULL: int(full)},
-                error="RetriableError: the ERP answered 500" if status == "failed" else None,
+                FinishedRun(
+                    run_id,
+                    status=status,
+                    finished_at=started + dt.timedelta(minutes=3),
+                    counts={"invoices": 10, FULL_PULL: int(full)},
+                    error="RetriableError: the ERP answered 500" if status == "failed" else None,
+                )
             )
 
 
@@ -670,7 +671,7 @@ def test_a_full_run_that_did_not_complete_does_not_reset_the_clock(
     if status == "abandoned":  # the next run to begin marks a run without its lock abandoned
         record_run(state_url, "incremental-0", 0, full=False)
     with StateStore.open(state_url) as store:
-        recorded = store.get_run("full-but-not-done")
+        recorded = store.runs.get("full-but-not-done")
     assert recorded is not None
     assert recorded.status == status
 
@@ -711,7 +712,9 @@ def test_runs_recorded_before_full_pulls_were_counted_do_not_count(
         store.begin_run(
             "old", dry_run=False, as_of=NOW.date(), config_fingerprint="f" * 64, started_at=NOW
         )
-        store.finish_run("old", status="succeeded", finished_at=NOW, counts={"invoices": 9})
+        store.finish_run(
+            FinishedRun("old", status="succeeded", finished_at=NOW, counts={"invoices": 9})
+        )
 
     full, _ = decide(state_url, logs)
 
@@ -745,7 +748,9 @@ def test_the_days_are_in_the_schedules_time_zone(
             config_fingerprint="f" * 64,
             started_at=started,
         )
-        store.finish_run("late", status="succeeded", finished_at=started, counts={FULL_PULL: 1})
+        store.finish_run(
+            FinishedRun("late", status="succeeded", finished_at=started, counts={FULL_PULL: 1})
+        )
     berlin = ScheduleSettings(timezone="Europe/Berlin")
     utc_schedule = ScheduleSettings()
 
@@ -829,9 +834,9 @@ def test_worker_command_once_now_runs_the_sync_then_stops_on_sigterm(project: Pa
     assert (decided[0]["dry_run"], decided[0]["resets_clock"]) == (True, False)
     assert events(logs, "sync.started")[0]["incremental"] is False
     with StateStore.open(f"sqlite:///{project / 'state/arsync.db'}") as state:
-        (recorded,) = state.recent_runs()
+        (recorded,) = state.runs.recent()
         assert (recorded.dry_run, recorded.counts[FULL_PULL]) == (True, 1)
-        assert state.last_full_pull() is None  # a dry run never resets the clock
+        assert state.runs.last_full_pull() is None  # a dry run never resets the clock
     assert events(logs, "worker.stopped")
     assert "Salesforce: not connected" in result.output
 

@@ -1,13 +1,18 @@
-"""The state store: runs, watermarks, quarantine, outcomes, score history and the sync lock,
-in SQLite or PostgreSQL through SQLAlchemy, its schema kept by the Alembic migrations shipped in
-this package."""
+"""The state store: runs, locks, cursors, written values and score history, in SQLite or
+PostgreSQL through SQLAlchemy, its schema kept by the Alembic migrations shipped in this
+package."""
 
 from jobs.state.errors import LockHeldError, RunStateError, StateError, StateUrlError
+from jobs.state.finished import FinishedRun, NextPull
 from jobs.state.migrate import upgrade
-from jobs.state.store import RunRecord, StateStore
+from jobs.state.runs import FULL_PULL, RunRecord
+from jobs.state.store import StateStore
 
 __all__ = [
+    "FULL_PULL",
+    "FinishedRun",
     "LockHeldError",
+    "NextPull",
     "RunRecord",
     "RunStateError",
     "StateError",
