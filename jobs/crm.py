@@ -76,7 +76,7 @@ def connect_salesforce(settings: SalesforceSettings) -> SalesforceClient:
     return SalesforceClient.connect(settings)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)  # DataFrames have no single truth value to compare by
 class CrmResult:
     changes: pd.DataFrame  # one row per field that would change (or, offline, every value)
     outcomes: pd.DataFrame  # one row per Account written, failed, unmatched or ambiguous

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -88,7 +88,7 @@ def write_crm(
         dry_run=dry_run,
         pushed=pushed,
     )
-    crm.records = write_related(
+    records = write_related(
         settings, connection, plan.related, dry_run=dry_run, on_confirmed=on_confirmed
     )
-    return crm
+    return replace(crm, records=records)

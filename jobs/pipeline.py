@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -55,7 +55,7 @@ from jobs.crm import (
     offline,
     open_and_read,
 )
-from jobs.crm_stage import plan_crm, write_crm
+from jobs.crm_stage import CrmPlan, plan_crm, write_crm
 from jobs.exit_codes import ExitCode
 from jobs.late_risk import LateRisk, judge_late_risk
 from jobs.progress import Reporter, Silent
@@ -93,6 +93,37 @@ class SyncResult:
     portfolio_open_minor: int = 0  # reporting currency: what the next run's breaker compares
     crm_read: CrmRead | None = None  # what was read before scoring (owners: for the history)
     late_risk: LateRisk | None = None  # the late-payment model's backtest and gate (enabled)
+
+    @classmethod
+    def of(
+        cls,
+        run_id: str,
+        *,
+        loaded: LoadedLedger,
+        scored: Scored,
+        safety: SafetyCheck,
+        online: Online | None,
+        crm: CrmResult,
+        outputs: dict[str, Path],
+        dry_run: bool,
+    ) -> SyncResult:
+        """A completed run, from what its stages returned."""
+        return cls(
+            run_id,
+            loaded.as_of,
+            loaded.data_as_of,
+            loaded.ledger,
+            loaded.quarantine,
+            scored.scores,
+            crm,
+            dry_run,
+            outputs,
+            loaded,
+            safety.trips,
+            safety.portfolio_open_minor,
+            crm_read=online.read if online is not None else None,
+            late_risk=scored.late_risk,
+        )
 
     @property
     def plan(self) -> pd.DataFrame:
@@ -458,6 +489,49 @@ def run_sync(
     With a state store, the run holds the sync lock from start to end, is recorded as running
     at once, and its end (counts, quarantine, outcomes, scores, watermarks) in one transaction.
     """
+    require_org(settings, dry_run=dry_run)
+    progress = progress or Silent()
+    started_at = dt.datetime.now(dt.UTC)
+    reached = Reached()  # how far the run got: a failed run records (and writes) that much
+    day = as_of or today or started_at.date()  # recorded until the data's as-of is known
+    with recorded(
+        state, settings, run_id, reached, dry_run=dry_run, started_at=started_at, day=day
+    ):
+        started = time.perf_counter()
+        loaded = reached.loaded = load_ledger(
+            settings, as_of, progress, today, state=state, full=full, started_at=started_at
+        )
+        check_data(state, loaded, dry_run=dry_run, allow_older_data=allow_older_data)
+        online = read_salesforce(settings, loaded.ledger, progress, connect)
+        scored = score(settings, loaded, online, progress)
+        reached.scores = scored.scores
+        safety = check_change(
+            settings, loaded, scored, state, dry_run=dry_run, accepted=accept_large_change
+        )
+        with crm_step(progress, online, dry_run=dry_run):
+            planned = plan_writes(settings, loaded, scored, online, state)
+            crm = reached.crm = write_salesforce(
+                settings, loaded, planned, online, dry_run=dry_run, reached=reached
+            )
+        outputs = reached.outputs = write_run_outputs(settings, loaded, scored, crm)
+        result = SyncResult.of(
+            run_id,
+            loaded=loaded,
+            scored=scored,
+            safety=safety,
+            online=online,
+            crm=crm,
+            outputs=outputs,
+            dry_run=dry_run,
+        )
+        log_finished(result, seconds=time.perf_counter() - started)
+        if state is not None:
+            record_run(state, result)  # all or nothing: if it raises, nothing of it was saved
+    return result
+
+
+def require_org(settings: RunSettings, *, dry_run: bool) -> None:
+    """A real run needs an org to write to: refused before anything is read."""
     if not dry_run and settings.app.salesforce is None:
         raise ConfigError(
             [
@@ -469,41 +543,38 @@ def run_sync(
                 )
             ]
         )
-    started_at = dt.datetime.now(dt.UTC)
-    reached = Reached()  # how far the run got: a failed run records (and writes) that much
-    steps = functools.partial(
-        _sync_steps,
-        settings,
-        run_id,
-        as_of,
-        progress,
-        today,
-        dry_run=dry_run,
-        connect=connect,
-        state=state,
-        full=full,
-        started_at=started_at,
-        allow_older_data=allow_older_data,
-        accept_large_change=accept_large_change,
-        reached=reached,
-    )
+
+
+@contextmanager
+def recorded(
+    state: StateStore | None,
+    settings: RunSettings,
+    run_id: str,
+    reached: Reached,
+    *,
+    dry_run: bool,
+    started_at: dt.datetime,
+    day: dt.date,
+) -> Iterator[None]:
+    """The run's frame in the state store: the sync lock held throughout, the run recorded
+    as running at once and, if it raises, as failed with what it reached (`record_failure`).
+    Without a state store, nothing."""
     if state is None:
-        return steps()
+        yield
+        return
     with state.locks.hold(run_id, lease_hours=settings.app.state.lock_lease_hours):
         state.begin_run(
             run_id,
             dry_run=dry_run,
-            as_of=as_of or today or started_at.date(),
+            as_of=day,
             config_fingerprint=config_fingerprint(settings),
             started_at=started_at,
         )
         try:
-            result = steps()
-            record_run(state, result)  # all or nothing: if it raises, nothing of it was saved
+            yield
         except BaseException as error:
             record_failure(state, run_id, error, reached, settings.app.output.dir)
             raise
-    return result
 
 
 @dataclass
@@ -529,7 +600,7 @@ class Reached:
             return self.crm
         crm = self.pushed.result()
         if crm is not None and self.records:
-            crm.records = confirmed_records(self.records)
+            return replace(crm, records=confirmed_records(self.records))
         return crm
 
 
@@ -601,7 +672,7 @@ def failed_counts(loaded: LoadedLedger | None, crm: CrmResult) -> dict[str, int]
 def record_run(state: StateStore, result: SyncResult) -> None:
     """The end of a completed run: what it did, and where the next one starts."""
     loaded = result.loaded
-    assert loaded is not None  # noqa: S101 - set by _sync_steps
+    assert loaded is not None  # noqa: S101 - set by run_sync
     kept = [
         {
             "source": loaded.source_name,
@@ -721,65 +792,94 @@ def config_fingerprint(settings: RunSettings) -> str:
     return digest.hexdigest()
 
 
-def _sync_steps(
-    settings: RunSettings,
-    run_id: str,
-    as_of: dt.date | None,
-    progress: Reporter | None,
-    today: dt.date | None,
-    *,
-    dry_run: bool,
-    connect: Connect,
-    state: StateStore | None,
-    full: bool,
-    started_at: dt.datetime,
-    allow_older_data: bool = False,
-    accept_large_change: bool = False,
-    reached: Reached | None = None,
-) -> SyncResult:
-    progress = progress or Silent()
-    reached = reached or Reached()
-    started = time.perf_counter()
-    loaded = load_ledger(
-        settings, as_of, progress, today, state=state, full=full, started_at=started_at
-    )
-    reached.loaded = loaded
+def check_data(
+    state: StateStore | None, loaded: LoadedLedger, *, dry_run: bool, allow_older_data: bool
+) -> None:
+    """Stop before Salesforce is read when the data must not be written: older than the last
+    written run's (`refuse_older_data`) or a portfolio the ERP's balances do not agree with."""
     if state is not None and not dry_run and not allow_older_data:
         refuse_older_data(state, loaded.data_as_of)
     enforce_portfolio(loaded.balances, dry_run=dry_run)
-    ledger, quarantine, as_of = loaded.ledger, loaded.quarantine, loaded.as_of
 
-    online: tuple[CrmConnection, CrmRead] | None = None
-    if settings.app.salesforce is not None:
-        with progress.step("Reading Salesforce"):
-            keys = match_keys(ledger.customers, settings.crm_mapping.match)
-            online = open_and_read(settings, keys, connect)
 
+@dataclass(frozen=True)
+class Online:
+    """The run's Salesforce connection and its one read, made before scoring."""
+
+    connection: CrmConnection
+    read: CrmRead
+
+
+def read_salesforce(
+    settings: RunSettings, ledger: Ledger, progress: Reporter, connect: Connect
+) -> Online | None:
+    """Log in, check the mapping against describe(), and read everything the plan needs
+    (`jobs.crm.open_and_read`); None without a `salesforce:` section (offline)."""
+    if settings.app.salesforce is None:
+        return None
+    with progress.step("Reading Salesforce"):
+        keys = match_keys(ledger.customers, settings.crm_mapping.match)
+        connection, read = open_and_read(settings, keys, connect)
+    return Online(connection, read)
+
+
+@dataclass(frozen=True, eq=False)  # DataFrames have no single truth value to compare by
+class Scored:
+    """Every customer's scores, and the late-payment model's backtest and gate (when on)."""
+
+    scores: pd.DataFrame
+    late_risk: LateRisk | None = None
+
+
+def score(
+    settings: RunSettings, loaded: LoadedLedger, online: Online | None, progress: Reporter
+) -> Scored:
+    """Judge the late-payment model (when wanted), then score every customer, with what
+    people recorded in Salesforce (promises, disputes) when it was read."""
     judged = None
     if late_risk.wanted(settings.scoring):
         with progress.step("Testing the late-payment model"):
-            judged = judge_late_risk(ledger, as_of, settings.scoring)
-
+            judged = judge_late_risk(loaded.ledger, loaded.as_of, settings.scoring)
     with progress.step("Scoring accounts"):
         scores = score_accounts(
-            ledger,
-            as_of,
+            loaded.ledger,
+            loaded.as_of,
             settings.scoring,
             settings.currencies,
             data_as_of=loaded.data_as_of,
-            crm=online[1].inputs if online is not None else None,
+            crm=online.read.inputs if online is not None else None,
             late_risk=judged.gated_risk if judged is not None else None,
         )
-    reached.scores = scores
     log.info(
         "scoring.finished",
         customers=len(scores),
         by_model=int((scores["score_basis"] == MODEL).sum()),
     )
+    return Scored(scores, judged)
 
-    # The circuit breaker, after the scores and before anything is written.
+
+@dataclass(frozen=True)
+class SafetyCheck:
+    """The circuit breaker's verdict: its trips (accepted, or a dry run's, only warned) and
+    the portfolio's open balance in minor units, which the next run's breaker compares."""
+
+    trips: tuple[Trip, ...]
+    portfolio_open_minor: int
+
+
+def check_change(
+    settings: RunSettings,
+    loaded: LoadedLedger,
+    scored: Scored,
+    state: StateStore | None,
+    *,
+    dry_run: bool,
+    accepted: bool,
+) -> SafetyCheck:
+    """The circuit breaker, after the scores and before anything is written: stop a run
+    whose rows or portfolio moved past the safety limits since the last written run."""
     currency = settings.app.reporting_currency
-    open_now = portfolio_open_minor(scores, currency)
+    open_now = portfolio_open_minor(scored.scores, currency)
     open_before, before_run = written_balance(state)
     trips = check_breaker(
         loaded.accounting,
@@ -789,88 +889,131 @@ def _sync_steps(
         currency=currency,
         before_run=before_run,
     )
-    enforce(trips, dry_run=dry_run, accepted=accept_large_change)
+    enforce(trips, dry_run=dry_run, accepted=accepted)
+    return SafetyCheck(tuple(trips), open_now)
 
-    # A customer whose balance the ERP does not agree with is not written, nor what rolls it up.
-    held = loaded.balances.held(ledger, settings.crm_mapping)
+
+@dataclass(frozen=True, eq=False)  # DataFrames have no single truth value to compare by
+class Planned:
+    """What the run means to write: the customers held back (their balances do not
+    reconcile), the mapped values of the others, and (with Salesforce) every object's plan."""
+
+    held: frozenset[str]
+    desired: pd.DataFrame
+    plan: CrmPlan | None = None  # None offline: the desired values are the plan
+
+
+def plan_writes(
+    settings: RunSettings,
+    loaded: LoadedLedger,
+    scored: Scored,
+    online: Online | None,
+    state: StateStore | None,
+) -> Planned:
+    """Map the scores to field values and plan every object from the run's one read
+    (`jobs.crm_stage.plan_crm`); a customer the ERP does not agree with is not written, nor
+    what rolls it up."""
+    held = loaded.balances.held(loaded.ledger, settings.crm_mapping)
+    scores = scored.scores
     writable = scores[~scores["customer_id"].isin(held)] if held else scores
     desired = desired_values(writable, settings.crm_mapping)
     if online is None:
-        crm = offline(desired)
+        return Planned(held, desired)
+    plan = plan_crm(
+        settings,
+        online.connection,
+        online.read,
+        desired,
+        scores=writable,
+        ledger=loaded.ledger,
+        as_of=loaded.as_of,
+        last_written=state.written.values() if state is not None else None,
+        held=held,
+        quarantined_invoices=frozenset(
+            e.record_id for e in loaded.quarantine if e.record_type == "invoice" and e.record_id
+        ),
+    )
+    return Planned(held, desired, plan)
+
+
+def write_salesforce(
+    settings: RunSettings,
+    loaded: LoadedLedger,
+    planned: Planned,
+    online: Online | None,
+    *,
+    dry_run: bool,
+    reached: Reached | None = None,
+) -> CrmResult:
+    """Write the plan unless dry (`jobs.crm_stage.write_crm`), or offline take the desired
+    values as the plan; the held customers' outcomes added. `reached` follows the writes
+    batch by batch, for a run that stops half-way."""
+    reached = reached or Reached()
+    if planned.plan is None or online is None:
+        crm = offline(planned.desired)
     else:
-        connection, crm_read = online
-        with progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce"):
-            last_written = state.written.values() if state is not None else None
-            plan = plan_crm(
-                settings,
-                connection,
-                crm_read,
-                desired,
-                scores=writable,
-                ledger=ledger,
-                as_of=as_of,
-                last_written=last_written,
-                held=held,
-                quarantined_invoices=frozenset(
-                    e.record_id for e in quarantine if e.record_type == "invoice" and e.record_id
-                ),
-            )
-            crm = write_crm(
-                settings,
-                connection,
-                plan,
-                dry_run=dry_run,
-                pushed=reached.pushed,
-                on_confirmed=reached.records.extend,
-            )
-    if held:
-        unwritten = held_outcomes(loaded.balances, held, list(crm.outcomes.columns))
-        crm.outcomes = pd.concat([crm.outcomes, unwritten], ignore_index=True)
-    reached.crm = crm
+        crm = write_crm(
+            settings,
+            online.connection,
+            planned.plan,
+            dry_run=dry_run,
+            pushed=reached.pushed,
+            on_confirmed=reached.records.extend,
+        )
+    if planned.held:
+        unwritten = held_outcomes(loaded.balances, planned.held, list(crm.outcomes.columns))
+        crm = replace(crm, outcomes=pd.concat([crm.outcomes, unwritten], ignore_index=True))
     log.info(
         "plan.built",
         rows=len(crm.changes),
         accounts=crm.changes["customer_id"].nunique(),
         online=crm.online,
     )
+    return crm
 
-    checked = loaded.balances.result
-    outputs = write_outputs(
+
+def crm_step(
+    progress: Reporter, online: Online | None, *, dry_run: bool
+) -> AbstractContextManager[object]:
+    """The progress step of planning and writing against Salesforce (offline: none)."""
+    if online is None:
+        return nullcontext()
+    return progress.step("Planning against Salesforce" if dry_run else "Writing to Salesforce")
+
+
+def write_run_outputs(
+    settings: RunSettings, loaded: LoadedLedger, scored: Scored, crm: CrmResult
+) -> dict[str, Path]:
+    """The run's out/ files (`write_outputs`): plan, outcomes, scores, quarantine, and the
+    reconciliation when the run compared the ERP's balances."""
+    return write_outputs(
         settings.app.output.dir,
-        scores,
+        scored.scores,
         crm,
-        quarantine,
-        reconciliation=checked.customers if checked is not None else None,
+        loaded.quarantine,
+        reconciliation=reconciled(loaded),
     )
-    reached.outputs = outputs
-    result = SyncResult(
-        run_id,
-        as_of,
-        loaded.data_as_of,
-        ledger,
-        quarantine,
-        scores,
-        crm,
-        dry_run,
-        outputs,
-        loaded,
-        tuple(trips),
-        open_now,
-        crm_read=online[1] if online is not None else None,
-        late_risk=judged,
-    )
+
+
+def reconciled(loaded: LoadedLedger) -> pd.DataFrame | None:
+    """Each customer's figures against the ERP's balance report, when the run compared them."""
+    checked = loaded.balances.result
+    return checked.customers if checked is not None else None
+
+
+def log_finished(result: SyncResult, *, seconds: float) -> None:
+    crm = result.crm
     statuses = crm.outcomes["status"].value_counts().to_dict()
     log.info(
         "sync.finished",
         status=result.exit_code.name.lower(),
         exit_code=int(result.exit_code),
-        dry_run=dry_run,
-        seconds=round(time.perf_counter() - started, 3),
+        dry_run=result.dry_run,
+        seconds=round(seconds, 3),
         api_calls=sum(crm.api_calls.values()),
         **{f"accounts_{name}": int(count) for name, count in statuses.items()},
-        **{f"{name}_file": str(path) for name, path in outputs.items()},
+        **{f"{name}_file": str(path) for name, path in result.outputs.items()},
     )
-    return result
 
 
 def write_outputs(
