@@ -12,11 +12,15 @@ The ledger is `generate_ledger` (the `arsync sample-data` generator: about 40 in
 customer over 24 months, about 4.3 of them open on the as-of date), kept in memory: the CSV
 round trip gives the same ledger (tests/test_sample_data.py) and is not what is measured here.
 The org holds one Account per customer, by the customer's Salesforce Account Id where the ERP
-has one, else by ERP_Customer_Id__c. Each run does what `jobs.pipeline._sync_steps` does,
-minus the pull, the state store and the output files: open_crm, read_crm (the Accounts and,
-the objects being on, their open invoice records and Tasks: the run's one read),
-score_accounts, sync_crm (the Accounts), then `jobs.related.sync_related`, which plans the
-invoice records and Tasks from that read and writes them: what the table measures.
+has one, else by ERP_Customer_Id__c. Each run calls the stages of `jobs.pipeline.run_sync`
+from the ledger on, without the pull, the state store and the output files: read_salesforce
+(open_crm and read_crm: the Accounts and, the objects being on, their open invoice records and
+Tasks: the run's one read), score (the late-payment model off, as a run with
+`model: {enabled: false}`: its step is not what this measures), plan_writes (`plan_crm`: the
+Accounts, then `jobs.related.plan_related` for the invoice records and Tasks) and
+write_salesforce (`write_crm`: the Accounts, then `jobs.related.write_related`). The table
+measures the invoice records' and Tasks' part: plan_related and write_related, timed as the
+run calls them (wrapped in `jobs.crm_stage`).
 
 Runs, in order, on one org:
 
@@ -27,9 +31,9 @@ c. rerun after 1% of the customers paid one open invoice each in full (a payment
 d. the next day: as-of one day later, nothing else new (what a daily schedule meets every day).
 
 Per run: invoice records and Tasks created / updated / closed (and failed), the API calls of
-sync_related by kind (writes only: it queries nothing), wall seconds of
-sync_related, the part of them spent inside the fake answering, the peak RSS during
-sync_related (the high-water mark is reset before it, Linux), and the whole run's calls and
+plan_related and write_related by kind (writes only: they query nothing), their wall seconds,
+the part of them spent inside the fake answering, the peak RSS during them (the high-water
+mark is reset before each, Linux), and the whole run's calls and
 seconds (the invoice record and Task queries among them, in read_crm). In the fake every SOQL
 query scans every record of its object, so its share of the seconds grows with the square of
 the org (20,000 customers: most of a rerun's seconds).
@@ -49,9 +53,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for _path in (ROOT, ROOT / "tests"):
@@ -64,24 +70,26 @@ from fakes.salesforce import FakeSalesforce, FieldSpec, PicklistValue  # noqa: E
 from markdown_table import markdown_table  # noqa: E402
 from sfdx import describe_fields  # noqa: E402
 
+import jobs.crm_stage  # noqa: E402
 from arsync.ledger import APPLICATION_COLUMNS, PAYMENT_COLUMNS, Ledger, typed_frame  # noqa: E402
-from arsync.mapping import desired_values, match_keys  # noqa: E402
+from arsync.quarantine import Quarantine  # noqa: E402
 from connector.crm.salesforce.client import SalesforceClient  # noqa: E402
-from jobs.crm import open_crm, read_crm, sync_crm  # noqa: E402
-from jobs.related import sync_related  # noqa: E402
+from jobs import pipeline  # noqa: E402
+from jobs.crm import CrmConnection  # noqa: E402
+from jobs.progress import Silent  # noqa: E402
 from jobs.sample_data import generate_ledger  # noqa: E402
 from jobs.settings import RunSettings, load_run_settings  # noqa: E402
-from scoring import score_accounts  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 20)
 BULK_KINDS = ("bulk_create", "bulk_upload", "bulk_close", "bulk_status", "bulk_results")
 INVOICE, TASK = "AR_Invoice__c", "Task"
+_RELATED = ("plan_related", "write_related")  # what jobs.crm_stage calls, by name
 
 
 @dataclass
 class Row:
     run: str
-    seconds: float  # sync_related
+    seconds: float  # plan_related and write_related
     fake_seconds: float  # of which inside the fake
     run_seconds: float  # the whole run: connect, read, score, Accounts, related
     calls: Counter[str]
@@ -100,60 +108,87 @@ class Row:
 
 
 @dataclass
+class Window:
+    """What the invoice records' and Tasks' part of a run spent: `plan_related` inside
+    `plan_crm` and `write_related` inside `write_crm`, timed and counted as each runs."""
+
+    fake: FakeSalesforce
+    seconds: float = 0.0
+    fake_seconds: float = 0.0
+    calls: Counter[str] = field(default_factory=Counter)
+    client_calls: Counter[str] = field(default_factory=Counter)
+    rss_before_mib: float | None = None
+    peak_mib: float = 0.0
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """`jobs.crm_stage`'s calls of the related planner and writer, each timed."""
+        originals = {name: getattr(jobs.crm_stage, name) for name in _RELATED}
+        for name, function in originals.items():
+            setattr(jobs.crm_stage, name, self._timed(function))
+        try:
+            yield
+        finally:
+            for name, function in originals.items():
+                setattr(jobs.crm_stage, name, function)
+
+    def _timed(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(settings: RunSettings, connection: CrmConnection, *args: Any, **kw: Any) -> Any:
+            fake = self.fake
+            gc.collect()
+            if self.rss_before_mib is None:
+                self.rss_before_mib = _rss_mib()
+            reset = _reset_peak_rss()
+            calls_before, client_before = len(fake.calls), Counter(connection.client.budget.calls)
+            serving_before, started = fake.serving_seconds, time.perf_counter()
+            try:
+                return function(settings, connection, *args, **kw)
+            finally:
+                self.seconds += time.perf_counter() - started
+                self.fake_seconds += fake.serving_seconds - serving_before
+                self.peak_mib = max(self.peak_mib, _peak_rss_mib(since_reset=reset))
+                self.calls.update(call.kind for call in fake.calls[calls_before:])
+                self.client_calls.update(Counter(connection.client.budget.calls) - client_before)
+
+        return timed
+
+
+@dataclass
 class Bench:
     settings: RunSettings
     fake: FakeSalesforce
     rows: list[Row] = field(default_factory=list)
 
     def run(self, label: str, ledger: Ledger, as_of: dt.date) -> None:
-        """One arsync run as `_sync_steps` makes it; sync_related timed and counted apart."""
+        """One arsync run through the pipeline's stages, from the ledger on; the invoice
+        records' and Tasks' part of it timed and counted apart (`Window`)."""
         fake, settings = self.fake, self.settings
         gc.collect()
         fake.calls.clear()
-        started = time.perf_counter()
         environ = {"SF_ACCESS_TOKEN": fake.issue_token()}
         session = fake.session()
-        connection = open_crm(
-            settings, lambda sf: SalesforceClient.connect(sf, environ=environ, session=session)
-        )
-        read = read_crm(
-            settings, connection, match_keys(ledger.customers, settings.crm_mapping.match)
-        )
+        window = Window(fake)
         data_as_of = dt.datetime.combine(as_of, dt.time(23), tzinfo=dt.UTC)
-        scores = score_accounts(
-            ledger,
-            as_of,
-            settings.scoring,
-            settings.currencies,
-            data_as_of=data_as_of,
-            crm=read.inputs,
-        )
-        desired = desired_values(scores, settings.crm_mapping)
-        accounts = sync_crm(settings, desired, dry_run=False, connection=connection, read=read)
-        if accounts.failed or accounts.ambiguous:
-            raise SystemExit(
-                f"{label}: Account outcomes {accounts.outcomes['status'].value_counts()}"
+        loaded = pipeline.LoadedLedger(ledger, Quarantine(), data_as_of, as_of)
+        started = time.perf_counter()
+        with window.watching():
+            online = pipeline.read_salesforce(
+                settings,
+                ledger,
+                Silent(),
+                lambda sf: SalesforceClient.connect(sf, environ=environ, session=session),
             )
-        account_seconds = time.perf_counter() - started
-        run_calls_before = len(fake.calls)
-        fake.calls.clear()
-        client_before = Counter(connection.client.budget.calls)
-
-        gc.collect()
-        rss_before = _rss_mib()
-        reset = _reset_peak_rss()
-        serving_before = fake.serving_seconds
-        related_started = time.perf_counter()
-        records = sync_related(
-            settings, connection, read, scores, ledger, as_of=as_of, dry_run=False
-        )
-        seconds = time.perf_counter() - related_started
-        peak = _peak_rss_mib(since_reset=reset)
-
-        calls = Counter(call.kind for call in fake.calls)
+            scored = pipeline.score(settings, loaded, online, Silent())
+            planned = pipeline.plan_writes(settings, loaded, scored, online, None)
+            crm = pipeline.write_salesforce(settings, loaded, planned, online, dry_run=False)
+        run_seconds = time.perf_counter() - started  # the gc.collect() before each window too
+        accounts = crm.outcomes["status"].value_counts()
+        if accounts.get("failed", 0) or accounts.get("ambiguous", 0):
+            raise SystemExit(f"{label}: Account outcomes {accounts}")
+        run_calls = len(fake.calls)
         for log in (fake.calls, fake.queries, fake.soql_literals):  # the fake's logs (memory)
             log.clear()
-        client_calls = Counter(connection.client.budget.calls) - client_before
+        records = crm.records
         written = records[records["status"] == "written"]
         updates = written[written["action"] == "update"]
         updated_fields = Counter(
@@ -163,22 +198,22 @@ class Bench:
         )
         row = Row(
             label,
-            seconds,
-            fake.serving_seconds - serving_before,
-            account_seconds + seconds,  # without the gc.collect() between the two
-            calls,
+            window.seconds,
+            window.fake_seconds,
+            run_seconds,
+            window.calls,
             Counter(zip(written["object"], written["action"], strict=True)),
             int((records["status"] == "failed").sum()),
-            rss_before,
-            peak,
+            window.rss_before_mib or 0.0,
+            window.peak_mib,
             (len(fake.records(INVOICE)), _open_tasks(fake)),
             updated_fields,
-            run_calls_before + sum(calls.values()),
+            run_calls,
         )
-        if calls != client_calls:
-            row.note = f"arsync counted {dict(client_calls)}"
+        if window.calls != window.client_calls:
+            row.note = f"arsync counted {dict(window.client_calls)}"
         self.rows.append(row)
-        print(f"  {label}: sync_related {seconds:.1f} s, {row.total:,} API calls", flush=True)
+        print(f"  {label}: invoices and Tasks {row.seconds:.1f} s, {row.total:,} API calls")
 
 
 def main() -> None:
@@ -246,7 +281,11 @@ salesforce:
   bulk_poll_seconds: 0
 """
     )
-    return load_run_settings(config)
+    settings = load_run_settings(config)
+    model = settings.scoring.model.model_copy(update={"enabled": False})  # not measured here
+    return dataclasses.replace(
+        settings, scoring=settings.scoring.model_copy(update={"model": model})
+    )
 
 
 def with_paid_invoices(ledger: Ledger, as_of: dt.date, share: float) -> Ledger:
@@ -351,17 +390,18 @@ def print_table(rows: list[Row], customers: int) -> None:
     print(
         f"""
 {customers:,} customers, one Account each; default bulk_threshold (2,000) and collection_size (200).
-Records, calls, seconds and RSS are those of sync_related alone (the invoice records and Tasks:
-planned from read_crm's read, so their calls are writes only). "run calls" and "run s" are the whole
-run's: open_crm (limits and the describes, those of AR_Invoice__c and Task included), read_crm (the
-Accounts, the open invoice records and the open Tasks), score_accounts, the Account write, and
-sync_related. API calls are counted by the fake, per kind; arsync's own count (client.budget.calls)
-agrees unless a note says otherwise. "bulk job calls": the create, upload, close, status polls and
-result reads of Bulk API 2.0 jobs (one job per object and operation above 2,000 records). Seconds
-are wall time in this process against an in-process fake: no network latency, no Salesforce
-processing, no Bulk queueing; "in fake" is the part spent inside the fake answering (each SOQL query
-scans every record of its object). "RSS before": resident memory as sync_related starts (the ledger,
-the org, the scores); "peak RSS": the high-water mark during sync_related ({_PEAK_NOTE})."""
+Records, calls, seconds and RSS are those of plan_related and write_related (the invoice records
+and Tasks: planned from read_crm's read, so their calls are writes only). "run calls" and "run s"
+are the whole run's: open_crm (limits and the describes, those of AR_Invoice__c and Task included),
+read_crm (the Accounts, the open invoice records and the open Tasks), scoring, the plan, the
+Account write, and the related writes. API calls are counted by the fake, per kind; arsync's own
+count (client.budget.calls) agrees unless a note says otherwise. "bulk job calls": the create,
+upload, close, status polls and result reads of Bulk API 2.0 jobs (one job per object and operation
+above 2,000 records). Seconds are wall time in this process against an in-process fake: no network
+latency, no Salesforce processing, no Bulk queueing; "in fake" is the part spent inside the fake
+answering (each SOQL query scans every record of its object). "RSS before": resident memory as
+plan_related starts (the ledger, the org, the scores); "peak RSS": the high-water mark during the
+two ({_PEAK_NOTE})."""
     )
 
 
@@ -375,7 +415,7 @@ def _arguments() -> argparse.Namespace:
 
 
 _STATUS = Path("/proc/self/status")
-_PEAK_NOTE = "reset before it through /proc/self/clear_refs"
+_PEAK_NOTE = "reset before each through /proc/self/clear_refs"
 
 
 def _reset_peak_rss() -> bool:

@@ -103,7 +103,7 @@ class Pushed:
     """The Account push as far as Salesforce confirmed it, batch by batch: what a run that
     stops half-way records (outcomes and written values) and writes to its outputs.
 
-    Set by `sync_crm` once it has planned; `outcomes` (by Account Id, the latest answer)
+    Set by `push_accounts` once it has the plan; `outcomes` (by Account Id, the latest answer)
     grows with each confirmed batch, so it never holds a value Salesforce did not confirm.
     """
 
@@ -284,27 +284,6 @@ def open_and_read(
     against describe(), and read everything the run plans from (`read_crm`)."""
     connection = open_crm(settings, connect)
     return connection, read_crm(settings, connection, keys)
-
-
-def sync_crm(
-    settings: RunSettings,
-    desired: pd.DataFrame,
-    *,
-    dry_run: bool,
-    connection: CrmConnection,
-    read: CrmRead,
-    last_written: Mapping[tuple[str, str], Any] | None = None,
-    pushed: Pushed | None = None,
-) -> CrmResult:
-    """Plan the Accounts against the run's one read (`plan_accounts`), push unless dry
-    (`push_accounts`); the Account half of `jobs.crm_stage`, for a caller with no invoices
-    or Tasks to plan."""
-    plan = plan_accounts(
-        settings, desired, connection=connection, read=read, last_written=last_written
-    )
-    return push_accounts(
-        settings, plan, desired, connection=connection, dry_run=dry_run, pushed=pushed
-    )
 
 
 def plan_accounts(

@@ -1,9 +1,10 @@
 """The records kept beside the Accounts: open invoices and next-action Tasks (both optional).
 
-Planned, after the Account write, from what `jobs.crm.read_crm` read before scoring (no query
-here), for the Accounts in scope: matched to one customer, not on hold and not held. The
-objects were checked against describe() when the connection opened, before any write. A dry
-run plans them and writes nothing.
+Planned with the Accounts by `jobs.crm_stage.plan_crm`, before any write, from what
+`jobs.crm.read_crm` read before scoring (no query here), for the Accounts in scope: matched to
+one customer, not on hold and not held; written by `jobs.crm_stage.write_crm` after the
+Accounts. The objects were checked against describe() when the connection opened. A dry run
+plans them and writes nothing.
 """
 
 from __future__ import annotations
@@ -48,34 +49,6 @@ class RelatedPlan:
 
     invoices: list[RecordChange] = field(default_factory=list)
     tasks: list[RecordChange] = field(default_factory=list)
-
-
-def sync_related(
-    settings: RunSettings,
-    connection: CrmConnection,
-    read: CrmRead,
-    scores: pd.DataFrame,
-    ledger: Ledger,
-    *,
-    as_of: dt.date,
-    dry_run: bool,
-    quarantined_invoices: frozenset[str] = frozenset(),
-    held: frozenset[str] = frozenset(),
-    on_confirmed: Callable[[list[ChangeOutcome]], None] | None = None,
-) -> pd.DataFrame:
-    """Plan the invoice records and Tasks (`plan_related`) and, unless dry, write them
-    (`write_related`); one row per change."""
-    plan = plan_related(
-        settings,
-        connection,
-        read,
-        scores,
-        ledger,
-        as_of=as_of,
-        quarantined_invoices=quarantined_invoices,
-        held=held,
-    )
-    return write_related(settings, connection, plan, dry_run=dry_run, on_confirmed=on_confirmed)
 
 
 def plan_related(

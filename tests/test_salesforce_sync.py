@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from fakes.salesforce import FakeSalesforce, Fault, FieldSpec, PicklistValue
 from sfdx import ROOT, describe_fields
 
 from arsync.errors import FatalError
+from arsync.ledger import Ledger
 from arsync.mapping import CrmMapping, desired_values
 from arsync.yamlfile import ConfigError
 from connector.crm.salesforce.client import BudgetExhaustedError, SalesforceClient
@@ -22,7 +24,8 @@ from connector.crm.salesforce.settings import (
     SalesforceSettings,
     TokenAuth,
 )
-from jobs.crm import Connect, CrmResult, Pushed, open_and_read, sync_crm
+from jobs.crm import Connect, CrmResult, Pushed, open_and_read
+from jobs.crm_stage import plan_crm, write_crm
 from jobs.settings import RunSettings, load_run_settings
 
 MAPPING = CrmMapping.model_validate(
@@ -38,6 +41,7 @@ MAPPING = CrmMapping.model_validate(
     }
 )
 DATA_AS_OF = pd.Timestamp("2026-11-20T23:00:00Z")
+AS_OF = dt.date(2026, 11, 20)
 ENV = {"SF_ACCESS_TOKEN": "", "SF_PASSWORD": "correct-horse-battery", "SF_TOKEN": "SECTOKEN123"}
 
 
@@ -92,11 +96,29 @@ def scores(count: int, open_balance: float = 100.0, **changes: dict[str, Any]) -
 
 
 def pipeline_sync(
-    settings: RunSettings, desired: pd.DataFrame, *, connect: Connect, **options: Any
+    settings: RunSettings,
+    desired: pd.DataFrame,
+    *,
+    connect: Connect,
+    dry_run: bool,
+    last_written: Mapping[tuple[str, str], Any] | None = None,
+    pushed: Pushed | None = None,
 ) -> CrmResult:
-    """`sync_crm` on the pipeline's path: the one read first (`open_and_read`), as a run does."""
+    """The CRM stage on the pipeline's path: the one read first (`open_and_read`), then
+    `plan_crm` and `write_crm`, as a run does. No invoices or Tasks are mapped here: the
+    planners of those get an empty ledger and no scores."""
     connection, read = open_and_read(settings, desired.drop_duplicates("customer_id"), connect)
-    return sync_crm(settings, desired, connection=connection, read=read, **options)
+    plan = plan_crm(
+        settings,
+        connection,
+        read,
+        desired,
+        scores=pd.DataFrame(columns=["customer_id"]),
+        ledger=Ledger.empty(),
+        as_of=AS_OF,
+        last_written=last_written,
+    )
+    return write_crm(settings, connection, plan, dry_run=dry_run, pushed=pushed)
 
 
 def sync(
