@@ -6,11 +6,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import structlog
 from hypothesis import settings
 from hypothesis_budget import DEFAULT_EXAMPLES, examples
+
+if TYPE_CHECKING:
+    from cli_project import Project
+    from fakes.salesforce import FakeSalesforce
 
 from jobs.logging import unroute_standard_logging
 
@@ -117,3 +122,21 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
             pytest.fail(reason)
         pytest.skip(reason)
     yield from _postgres_schema(base)
+
+
+@pytest.fixture
+def org() -> Iterator[FakeSalesforce]:
+    """The sample's fake org (tests/sample_org.py), running."""
+    from sample_org import new_org  # noqa: PLC0415 - loaded by the tests that use an org only
+
+    fake = new_org()
+    with fake.running():
+        yield fake
+
+
+@pytest.fixture
+def project(tmp_path: Path, org: FakeSalesforce, state_url: str) -> Project:
+    """A project in `tmp_path` writing to `org` and recording in `state_url` (cli_project.py)."""
+    from cli_project import make_project  # noqa: PLC0415 - the CLI's stack, for these tests only
+
+    return make_project(tmp_path, org, state_url)

@@ -17,7 +17,15 @@ LEFT_OUT = "C00005"  # a customer with no Account in the org
 
 @contextmanager
 def sample_org() -> Iterator[FakeSalesforce]:
-    """The shipped fields, and an Account for every sample customer but LEFT_OUT."""
+    """The sample's org (`new_org`), running."""
+    fake = new_org()
+    with fake.running():
+        yield fake
+
+
+def new_org() -> FakeSalesforce:
+    """The shipped fields, and an Account for every sample customer but LEFT_OUT, by its
+    Salesforce Account Id where the ERP has one, else by ERP_Customer_Id__c."""
     fake = FakeSalesforce()
     for spec in describe_fields():
         if spec["name"] not in fake.fields:
@@ -30,8 +38,7 @@ def sample_org() -> Iterator[FakeSalesforce]:
             fake.add_account(Id=row["Salesforce Account ID"], Name=row["Name"])
         else:
             fake.add_account(Name=row["Name"], ERP_Customer_Id__c=row["Customer No."])
-    with fake.running():
-        yield fake
+    return fake
 
 
 def project_for(tmp_path: Path, org: FakeSalesforce) -> Path:

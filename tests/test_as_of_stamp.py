@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_run_safety import cli, make_project, new_org
+from cli_project import cli, make_project
+from sample_org import new_org
 
 
 def _export_time(folder: Path, exported_at: str) -> None:

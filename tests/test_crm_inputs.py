@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_project import cli, make_project
 from fakes.salesforce import FieldSpec, SObjectType
-from test_run_safety import cli, make_project, new_org
+from sample_org import new_org
 
 from arsync.mapping import CrmMapping
 from arsync.yamlfile import load_model

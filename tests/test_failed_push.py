@@ -8,25 +8,16 @@ CLI on the sample against the fake org, every mapped field `suggested`.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import yaml
+from cli_project import COLLECTION_SIZE, Project, cli, composite_ids
+from csv_rows import read_rows
 from fakes.salesforce import FakeSalesforce, Fault, canonical_id
 from simple_salesforce.api import Salesforce
 from test_related_records import _set_sections
-from test_run_safety import (
-    COLLECTION_SIZE,
-    Project,
-    cli,
-    composite_ids,
-    make_project,
-    new_org,
-)
 
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.settings import RetrySettings
@@ -34,23 +25,6 @@ from connector.crm.salesforce.settings import RetrySettings
 LATER = "2026-12-20"  # the second run's as-of: a month on, days overdue and aging move
 EDITED = "AR_Health_Reason_1__c"  # the one suggested field a person changes
 PERSONS_TEXT = "Called the customer: pays on Friday"
-
-
-@pytest.fixture
-def org() -> Iterator[FakeSalesforce]:
-    fake = new_org()
-    with fake.running():
-        yield fake
-
-
-@pytest.fixture
-def project(tmp_path: Path, org: FakeSalesforce, state_url: str) -> Project:
-    return make_project(tmp_path, org, state_url)
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def _all_suggested(project: Project) -> list[str]:
@@ -122,10 +96,10 @@ def test_a_run_failed_mid_push_records_and_shows_what_salesforce_confirmed(
     statuses = {str(canonical_id(o["account_id"] or "")): o["status"] for o in outcomes}
     assert sorted(a for a, status in statuses.items() if status == "written") == sorted(written)
     assert [o["status"] for o in outcomes if o["status"] != "written"] == ["unmatched"]
-    rows = _rows(project.folder / "out/outcomes.csv")
+    rows = read_rows(project.folder / "out/outcomes.csv")
     assert sorted(r["account_id"] for r in rows if r["status"] == "written") == sorted(written)
-    assert len(_rows(project.folder / "out/plan.csv")) == failed.counts["field_changes"]
-    assert len(_rows(project.folder / "out/scores.csv")) == 60
+    assert len(read_rows(project.folder / "out/plan.csv")) == failed.counts["field_changes"]
+    assert len(read_rows(project.folder / "out/scores.csv")) == 60
     code, shown, _ = cli(project, "runs", "show", failed.run_id)
     assert code == 0, shown
     assert f"accounts_written {len(written)}" in shown
@@ -147,11 +121,12 @@ def test_the_run_after_one_failed_mid_push_writes_every_suggested_field_nobody_t
     code, output, _ = cli(project, "run", "--as-of", LATER)  # and the data moves on
 
     assert code == 0, output
-    conflicts = _rows(project.folder / "out/conflicts.csv")
+    conflicts = read_rows(project.folder / "out/conflicts.csv")
     assert [(canonical_id(r["account_id"]), r["field"]) for r in conflicts] == [(touched, EDITED)]
     assert org.account(touched)[EDITED] == PERSONS_TEXT  # the person's value stands
     moved = {
-        (canonical_id(r["account_id"]), r["field"]) for r in _rows(project.folder / "out/plan.csv")
+        (canonical_id(r["account_id"]), r["field"])
+        for r in read_rows(project.folder / "out/plan.csv")
     }
     # Not vacuous: the run changed suggested fields on most Accounts the failed run wrote.
     assert len({account for account, _ in moved if account in before}) > len(written) // 2
@@ -162,8 +137,8 @@ def test_the_run_after_one_failed_mid_push_writes_every_suggested_field_nobody_t
     # Every field holds what arsync wants, but the person's: nothing is left to write.
     code, output, _ = cli(project, "run", "--dry-run", "--as-of", LATER)
     assert code == 0, output
-    assert _rows(project.folder / "out/plan.csv") == []
-    assert [r["field"] for r in _rows(project.folder / "out/conflicts.csv")] == [EDITED]
+    assert read_rows(project.folder / "out/plan.csv") == []
+    assert [r["field"] for r in read_rows(project.folder / "out/conflicts.csv")] == [EDITED]
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
@@ -193,7 +168,7 @@ def test_a_run_failed_while_writing_tasks_counts_the_invoice_records_it_wrote(
         (failed,) = store.runs.recent()
     records = {k: n for k, n in failed.counts.items() if k.startswith(("AR_Invoice__c", "Task"))}
     assert records == {"AR_Invoice__c_create_written": invoices}
-    rows = _rows(project.folder / "out/records.csv")
+    rows = read_rows(project.folder / "out/records.csv")
     assert {(r["object"], r["action"], r["status"]) for r in rows} == {
         ("AR_Invoice__c", "create", "written")
     }

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 import requests
+from cli_project import Project, cli, make_project
 from fakes.salesforce import FakeSalesforce
+from sample_org import new_org
 from simple_salesforce.api import Salesforce
-from test_run_safety import Project, cli, make_project, new_org
 
 from jobs import pipeline
 

@@ -10,8 +10,9 @@ import csv
 from decimal import Decimal
 from pathlib import Path
 
+from cli_project import cli, make_project
 from fakes.salesforce import FieldSpec, PicklistValue
-from test_run_safety import cli, make_project, new_org
+from sample_org import new_org
 
 PARENT = "C00006"
 TIERS = ["low", "medium", "high", "critical"]

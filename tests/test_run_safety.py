@@ -4,14 +4,13 @@ named; `arsync runs` and `arsync runs show` tell what each run did.
 
 Each run is the whole CLI against the stateful fake org (token auth), its `state:` section
 pointing at the test's state store (the `state_url` fixture: SQLite, and PostgreSQL when
-ARSYNC_TEST_POSTGRES_URL names a server).
+ARSYNC_TEST_POSTGRES_URL names a server); the org and the project are tests/cli_project.py's,
+through the `org` and `project` fixtures of tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -19,37 +18,31 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 import yaml
-from fakes.salesforce import FakeSalesforce, Fault, FieldSpec, PicklistValue, canonical_id
-from sample_org import salesforce_yaml, without_balance_report
-from sfdx import ROOT, describe_fields
+from cli_project import COLLECTION_SIZE, Project, cli, composite_ids, make_project
+from fakes.salesforce import FakeSalesforce, Fault, canonical_id
+from sample_org import LEFT_OUT, new_org
+from sfdx import ROOT
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner
 
 import jobs.pipeline
 import jobs.state.locks
 from arsync.errors import FatalError
 from connector.crm.salesforce.client import SalesforceClient
-from jobs.cli import app
 from jobs.pipeline import run_sync
 from jobs.settings import load_run_settings
 from jobs.state import LockHeldError, StateError, StateStore
 from jobs.state.db import make_engine
 from jobs.state.locks import Locks
 
-LEFT_OUT = "C00005"  # a customer with no Account in the org: `unmatched` in every run
-CUSTOMERS = ROOT / "examples/sample/customers.csv"
 MAPPED = sorted(yaml.safe_load((ROOT / "mappings/salesforce_account.yaml").read_text())["fields"])
-COLLECTION_SIZE = 10  # 59 matched Accounts: 6 Collections calls, so a push can die half-way
-PASSWORD_VARIABLE = "ARSYNC_TEST_STATE_PASSWORD"
 HOLDER = f"on host {socket.gethostname()} (pid {os.getpid()})"
 
 
@@ -58,28 +51,6 @@ class ProcessKilledError(BaseException):
 
 
 # --- the org, the project, the CLI ------------------------------------------------------------
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def new_org() -> FakeSalesforce:
-    """The sample's org: an Account per customer but LEFT_OUT, by Id or by external id."""
-    fake = FakeSalesforce()
-    for spec in describe_fields():
-        if spec["name"] not in fake.fields:
-            values = tuple(PicklistValue(v["value"]) for v in spec.pop("picklistValues"))
-            fake.add_field(FieldSpec(**{**spec, "picklistValues": values}))
-    for row in _rows(CUSTOMERS):
-        if row["Customer No."] == LEFT_OUT:
-            continue
-        if row["Salesforce Account ID"]:
-            fake.add_account(Id=row["Salesforce Account ID"], Name=row["Name"])
-        else:
-            fake.add_account(Name=row["Name"], ERP_Customer_Id__c=row["Customer No."])
-    return fake
 
 
 def org_state(fake: FakeSalesforce) -> dict[str, dict[str, Any]]:
@@ -98,59 +69,6 @@ def mapped_values(fake: FakeSalesforce) -> dict[str, dict[str, Any]]:
     }
 
 
-@dataclass(frozen=True)
-class Project:
-    folder: Path
-    state_url: str  # with its password, for the test's own StateStore
-    env: dict[str, str]  # the secrets the CLI reads from the environment
-
-    @property
-    def config(self) -> Path:
-        return self.folder / "config/arsync.yaml"
-
-    def store(self) -> StateStore:
-        return StateStore.open(self.state_url)
-
-
-def make_project(folder: Path, fake: FakeSalesforce, state_url: str) -> Project:
-    """The shipped config, examples and mappings, with the fake org and the state store."""
-    for name in ("config", "mappings", "examples"):
-        shutil.copytree(ROOT / name, folder / name)
-    without_balance_report(folder)
-    url = make_url(state_url)
-    env = {"SF_ACCESS_TOKEN": fake.issue_token()}
-    if url.password:  # only a reference may be written in the YAML: the value goes in the env
-        env[PASSWORD_VARIABLE] = str(url.password)
-        url = url.set(password=f"${{{PASSWORD_VARIABLE}}}")
-    yaml_url = url.render_as_string(hide_password=False)
-    config = folder / "config/arsync.yaml"
-    config.write_text(
-        config.read_text()
-        + f'\nstate:\n  url: "{yaml_url}"\n'
-        + salesforce_yaml(fake, f"  collection_size: {COLLECTION_SIZE}\n")
-    )
-    return Project(folder, state_url, env)
-
-
-def cli(project: Project, *args: str) -> tuple[int, str, BaseException | None]:
-    try:
-        result = CliRunner().invoke(
-            app,
-            ["--log-format", "json", *args, "--config", str(project.config)],
-            env=project.env,
-        )
-    finally:
-        structlog.reset_defaults()  # the CLI logged into the runner's stream, closed by now
-    return result.exit_code, result.output, result.exception
-
-
-def composite_ids(calls: list[Any]) -> list[str]:
-    """The Accounts in these Collections calls that reached the org (answered 200)."""
-    return [
-        record["id"] for call in calls if call.status == 200 for record in call.json()["records"]
-    ]
-
-
 def lock_is_free(project: Project) -> bool:
     with project.store() as probe:
         try:
@@ -165,18 +83,6 @@ def dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", ""])
     child.wait()
     return child.pid
-
-
-@pytest.fixture
-def org() -> Iterator[FakeSalesforce]:
-    fake = new_org()
-    with fake.running():
-        yield fake
-
-
-@pytest.fixture
-def project(tmp_path: Path, org: FakeSalesforce, state_url: str) -> Project:
-    return make_project(tmp_path, org, state_url)
 
 
 @pytest.fixture(scope="module")
