@@ -15,13 +15,15 @@ Run as `python bench/bench_crm_run.py [--customers 2000] [--export DIR] [--keep 
 4. reads the stages from the run's structlog JSON log: the log is the project's own JSON
    logging (`configure_logging`), to a file, with one processor added that stamps every event
    with this process's clock and the fake's own serving time (`FakeSalesforce.serving_seconds`,
-   the wall time spent inside the fake answering); and the pipeline's stage functions
-   (`jobs.pipeline.load_ledger`, `open_and_read`, `judge_late_risk`, `score_accounts`,
-   `plan_crm`, `write_crm`, `write_outputs`, `record_run`) are wrapped here, unchanged, to
-   log a `bench.stage` event as each ends. The load is `sync.started` to `ledger.built`, the
-   reconciliation from there to the end of `load_ledger`; the model step is also given by
-   `model.judged`'s own `seconds`. What lies between the stages (the circuit breaker, the
-   mapping to desired values, the state store's read of the last written values) is "between".
+   the wall time spent inside the fake answering); and the functions that `run_sync`'s
+   stages call by name in `jobs.pipeline` (`load_ledger`; `open_and_read` in
+   `read_salesforce`; `judge_late_risk` and `score_accounts` in `score`; `plan_crm` in
+   `plan_writes`; `write_crm` in `write_salesforce`; `write_outputs` in `write_run_outputs`;
+   `record_run`) are wrapped here, unchanged, to log a `bench.stage` event as each ends.
+   The load is `sync.started` to `ledger.built`, the reconciliation from there to the end of
+   `load_ledger`; the model step is also given by `model.judged`'s own `seconds`. What lies
+   between them (the circuit breaker, `check_change`; the mapping to desired values and the
+   state store's read of the last written values, in `plan_writes`) is "between".
 
 The fake's time is exact, not estimated: the direct transport calls the fake in this thread,
 and the fake times each answer itself (the direct adapter's wrapping of it in a `Response`
@@ -40,11 +42,9 @@ import argparse
 import contextlib
 import functools
 import json
-import os
 import re
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,7 +60,7 @@ for _path in (ROOT, ROOT / "tests", ROOT / "bench"):
         sys.path.insert(0, str(_path))
 
 import structlog  # noqa: E402 - after sys.path
-import yaml  # noqa: E402
+from _common import sample_export, shipped_project  # noqa: E402
 from csv_rows import read_rows  # noqa: E402
 from fakes.salesforce import FakeSalesforce, FieldSpec, PicklistValue  # noqa: E402
 from markdown_table import markdown_table  # noqa: E402
@@ -73,9 +73,8 @@ from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id  # n
 from jobs.settings import load_run_settings  # noqa: E402
 from jobs.state import StateStore  # noqa: E402
 
-_ARSYNC = (sys.executable, "-m", "jobs.cli")  # the `arsync` command, of this checkout
 FLOOR_SECONDS, FLOOR_MIB = 60.0, 2048  # issue 15: endpoint's time excluded, on this machine
-# The pipeline's stage functions, wrapped to log `bench.stage`; called by name from
+# What run_sync's stages call, wrapped to log `bench.stage`; called by name from
 # jobs.pipeline's globals, so replacing them there is what the run calls.
 WRAPPED = (
     "load_ledger",
@@ -181,16 +180,7 @@ def _export(args: argparse.Namespace, folder: Path) -> tuple[Path, float | None]
     """The export given, or one made by the real CLI (its time apart)."""
     if args.export is not None:
         return args.export, None
-    export = folder / f"customers-{args.customers}" / "export"
-    if (export / "export_manifest.json").exists():
-        return export, None
-    started = time.perf_counter()
-    command = [*_ARSYNC, "sample-data", "--customers", str(args.customers)]
-    command += ["--seed", str(args.seed), "--out", str(export)]
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path}
-    subprocess.run(command, check=True, cwd=ROOT, env=env, capture_output=True)  # noqa: S603
-    return export, time.perf_counter() - started
+    return sample_export(folder, args.customers, args.seed)
 
 
 def sample_org(customers: list[dict[str, str]]) -> FakeSalesforce:
@@ -210,17 +200,8 @@ def sample_org(customers: list[dict[str, str]]) -> FakeSalesforce:
 
 def project(folder: Path, export: Path, fake: FakeSalesforce) -> Path:
     """The shipped settings, copied, pointed at the export and the fake, own out/ and state/."""
-    target = folder / "project"
-    shutil.rmtree(target, ignore_errors=True)
     shutil.rmtree(folder / "state", ignore_errors=True)  # the first run starts afresh
-    for name in ("config", "mappings"):
-        shutil.copytree(ROOT / name, target / name)
-    config = target / "config/arsync.yaml"
-    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
-    settings["source"]["path"] = str(export)
-    settings["output"] = {"dir": str(folder / "out")}
-    settings["state"] = {"url": f"sqlite:///{folder / 'state/arsync.db'}"}
-    settings["salesforce"] = {
+    salesforce = {
         "auth": {
             "mode": "token",
             "instance_url": fake.instance_url,
@@ -229,8 +210,7 @@ def project(folder: Path, export: Path, fake: FakeSalesforce) -> Path:
         "retry": {"initial_wait_seconds": 0, "max_wait_seconds": 0},
         "bulk_poll_seconds": 0,
     }
-    config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
-    return config
+    return shipped_project(folder, export, salesforce)
 
 
 def measure(label: str, config: Path, fake: FakeSalesforce, log: Path) -> Measured:

@@ -27,21 +27,18 @@ import datetime as dt
 import itertools
 import json
 import math
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from _common import ARSYNC, Child, median_by, run_child, sample_export, shipped_project
+from markdown_table import markdown_table
 
-ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 11, 20)  # `arsync sample-data`'s default end date: the export's as-of
 FILES = (
     "customers",
@@ -54,18 +51,7 @@ FILES = (
 EUR_RATE = 1.08  # as in the shipped config/arsync.yaml
 BUCKETS = (0, 30, 60, 90, 120)  # the shipped aging buckets' upper bounds, in days past due
 # Issue 12's floor, printed beside the figures.
-_ARSYNC = (sys.executable, "-m", "jobs.cli")  # the `arsync` command, of this checkout
 TARGET_RUN_RATIO, TARGET_LOAD_RATIO, TARGET_PEAK_MIB = 3.0, 2.0, 2048
-
-
-@dataclass(frozen=True)
-class Child:
-    """One child process: its wall time, its own peak RSS, where its output went."""
-
-    seconds: float
-    peak_mib: float
-    stdout: Path
-    stderr: Path
 
 
 @dataclass(frozen=True)
@@ -93,7 +79,7 @@ class Size:
     @property
     def run(self) -> Child:
         peak = max(t.run.peak_mib for t in self.trials)
-        middle = _median_trial(self.trials, lambda t: t.run.seconds).run
+        middle = median_by(self.trials, lambda t: t.run.seconds).run
         return Child(middle.seconds, peak, middle.stdout, middle.stderr)
 
     @property
@@ -104,7 +90,7 @@ class Size:
     @property
     def model_seconds(self) -> float | None:
         """The median trial's model step: training and backtest, reported apart (issue 14)."""
-        return _median_trial(self.trials, lambda t: t.run.seconds).model_seconds
+        return median_by(self.trials, lambda t: t.run.seconds).model_seconds
 
     @property
     def scoring_ratio(self) -> float:
@@ -113,7 +99,7 @@ class Size:
 
     @property
     def anchor(self) -> Child:
-        return _median_trial(self.trials, lambda t: t.anchor.seconds).anchor
+        return median_by(self.trials, lambda t: t.anchor.seconds).anchor
 
     @property
     def read_csv_seconds(self) -> float:
@@ -150,41 +136,17 @@ def main() -> None:
     sizes = [int(n) for n in args.customers.split(",")]
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-        results = [
-            _measure_size(n, args.keep / f"customers-{n}", args.seed, args.repeat) for n in sizes
-        ]
+        results = [_measure_size(n, args.keep, args.seed, args.repeat) for n in sizes]
     else:
         with tempfile.TemporaryDirectory(prefix="arsync-bench-load-") as scratch:
-            results = [
-                _measure_size(n, Path(scratch) / f"customers-{n}", args.seed, args.repeat)
-                for n in sizes
-            ]
+            results = [_measure_size(n, Path(scratch), args.seed, args.repeat) for n in sizes]
     _report(results)
 
 
-def _median_trial(trials: list[Trial], key: Callable[[Trial], float]) -> Trial:
-    """The trial in the middle by `key` (the lower middle of an even number)."""
-    return sorted(trials, key=key)[(len(trials) - 1) // 2]
-
-
-def _measure_size(customers: int, folder: Path, seed: int, repeat: int) -> Size:
-    export = folder / "export"
-    generated: float | None = None
-    if not (export / "export_manifest.json").exists():
-        started = time.perf_counter()
-        _cli(
-            [
-                "sample-data",
-                "--customers",
-                str(customers),
-                "--seed",
-                str(seed),
-                "--out",
-                str(export),
-            ]
-        )
-        generated = time.perf_counter() - started
-    config = _project(folder, export)
+def _measure_size(customers: int, base: Path, seed: int, repeat: int) -> Size:
+    export, generated = sample_export(base, customers, seed)
+    folder = export.parent
+    config = shipped_project(folder, export)  # offline: the plan is made without an org
     trials = [_trial(customers, folder, export, config, n) for n in range(1, repeat + 1)]
     built = _events(trials[0].run.stderr).get("ledger.built", {})
     return Size(customers, int(built.get("invoices", 0)), generated, trials)
@@ -195,14 +157,14 @@ def _trial(customers: int, folder: Path, export: Path, config: Path, number: int
     shutil.rmtree(folder / "state", ignore_errors=True)  # every run starts afresh
     print(f"{customers:,} customers, trial {number}: arsync run --dry-run ...", file=sys.stderr)
     _warm(export)
-    run = _child(
-        [*_ARSYNC, "--log-format", "json", "run", "--dry-run", "--config", str(config)],
+    run = run_child(
+        [*ARSYNC, "--log-format", "json", "run", "--dry-run", "--config", str(config)],
         folder / f"run-{number}",
         ok=(0, 1),
     )
     print(f"{customers:,} customers, trial {number}: the anchor ...", file=sys.stderr, flush=True)
     _warm(export)  # the run's peak may have pushed the export out of the page cache
-    anchor = _child(
+    anchor = run_child(
         [sys.executable, __file__, "--anchor", str(export)], folder / f"anchor-{number}"
     )
     anchor_times = json.loads(anchor.stdout.read_text().strip().splitlines()[-1])
@@ -222,50 +184,6 @@ def _warm(export: Path) -> None:
         with path.open("rb") as handle:
             while handle.read(1 << 24):
                 pass
-
-
-def _cli(arguments: list[str]) -> None:
-    """This checkout's CLI, quietly; a failure stops the benchmark with its output."""
-    command = [*_ARSYNC, *arguments]
-    subprocess.run(command, check=True, cwd=ROOT, env=_env(), capture_output=True)  # noqa: S603
-
-
-def _env() -> dict[str, str]:
-    """This checkout first on the path, ahead of an editable install of another tree."""
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path}
-
-
-def _project(folder: Path, export: Path) -> Path:
-    """The shipped settings, copied, pointed at the export, with their own out/ and state/."""
-    project = folder / "project"
-    shutil.rmtree(project, ignore_errors=True)
-    for name in ("config", "mappings"):
-        shutil.copytree(ROOT / name, project / name)
-    config = project / "config/arsync.yaml"
-    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
-    settings["source"]["path"] = str(export)
-    settings["output"] = {"dir": str(folder / "out")}
-    settings["state"] = {"url": f"sqlite:///{folder / 'state/arsync.db'}"}
-    settings.pop("salesforce", None)  # offline: the plan is made without an org
-    config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
-    return config
-
-
-def _child(command: list[str], name: Path, ok: tuple[int, ...] = (0,)) -> Child:
-    """Run one child to its end; its wall time and its own peak RSS (from wait4)."""
-    stdout, stderr = name.with_suffix(".stdout"), name.with_suffix(".stderr")
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=out, stderr=err)  # noqa: S603
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-    process.returncode = code = os.waitstatus_to_exitcode(status)
-    if code not in ok:
-        tail = stderr.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"{' '.join(command)} exited {code}:\n{tail}")
-    peak = usage.ru_maxrss / 2**20 if sys.platform == "darwin" else usage.ru_maxrss / 2**10
-    return Child(seconds, peak, stdout, stderr)
 
 
 def _events(log: Path) -> dict[str, dict[str, Any]]:
@@ -334,9 +252,6 @@ def _anchor(export: Path) -> None:
 
 
 def _report(results: list[Size]) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    from markdown_table import markdown_table  # noqa: PLC0415 - beside this script
-
     def mib(value: float) -> str:
         return f"{value:,.0f}"
 

@@ -33,7 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_load import FILES, _cli
+from _common import sample_export
+from bench_load import FILES
 
 _MONEY = pa.decimal128(18, 4)
 _TYPES = {
@@ -58,10 +59,7 @@ _ID_SPACES = (
 def main() -> None:
     args = _arguments()
     with tempfile.TemporaryDirectory(prefix="arsync-bench-floor-") as scratch:
-        folder = args.keep or Path(scratch)
-        export = folder / f"customers-{args.customers}" / "export"
-        if not (export / "export_manifest.json").exists():
-            _cli(["sample-data", "--customers", str(args.customers), "--out", str(export)])
+        export, _ = sample_export(args.keep or Path(scratch), args.customers)
         trials = [_trial(export) for _ in range(args.repeat)]
     read, keys, pandas_read = (statistics.median(column) for column in zip(*trials, strict=True))
     print(f"{args.customers:,} customers, medians of {args.repeat} trials:")
