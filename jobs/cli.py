@@ -31,7 +31,7 @@ from jobs.crash import report_crash
 from jobs.exit_codes import ExitCode
 from jobs.logging import LogFormat, LogLevel, bind_run, configure_logging, new_run_id
 from jobs.progress import Bars, Reporter, Silent
-from jobs.report_options import DEFAULT_COMPARE_DAYS
+from jobs.report.options import DEFAULT_COMPARE_DAYS
 
 
 class SampleProfile(StrEnum):
@@ -47,7 +47,7 @@ class SampleProfile(StrEnum):
 if TYPE_CHECKING:
     from jobs.health import RunSummary
     from jobs.pipeline import SyncResult
-    from jobs.report import ReportResult
+    from jobs.report.run import ReportResult
     from jobs.settings import RunSettings
 
 
@@ -479,7 +479,7 @@ def _stopped_line(counts: dict[str, int]) -> str:
 
 def _reconciliation_table(rows: list[dict[str, Any]]) -> Table:
     """Customers whose balance differs from the ERP's own, both figures side by side."""
-    from jobs.report_text import plural  # noqa: PLC0415 - loaded with what it prints
+    from jobs.wording import plural  # noqa: PLC0415 - loaded with what it prints
 
     table = Table(title=f"Not reconciled with {rows[0]['figure']}: {plural(len(rows), 'customer')}")
     for column in ("Customer", "Currency", "arsync", "ERP", "Difference", "Status"):
@@ -968,7 +968,7 @@ def report(
     ] = DEFAULT_COMPARE_DAYS,
 ) -> None:
     """Write the worklist, portfolio KPIs and worst movers as CSV, and an HTML page with charts."""
-    from jobs.report import run_report  # noqa: PLC0415 - charts and templates: this command's
+    from jobs.report.run import run_report  # noqa: PLC0415 - charts and templates: this command's
 
     run_id = new_run_id()
     bind_run(run_id)

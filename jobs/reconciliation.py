@@ -19,8 +19,8 @@ from arsync.ledger import Ledger
 from arsync.mapping import CrmMapping
 from arsync.reconcile import MISSING, UNRECONCILED, Reconciliation, reconcile
 from connector.erp.base import Source
-from jobs.report_text import plural
 from jobs.settings import ReconciliationSettings
+from jobs.wording import plural
 
 log = structlog.get_logger(__name__)
 STATUS = "unreconciled"  # the outcome of an Account held back by the check

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobs.console_safety import plain
-from jobs.report_text import plural
+from jobs.wording import plural
 from scoring.health import TIERS, at_risk
 
 

@@ -297,6 +297,16 @@ def test_the_wheel_carries_py_typed_for_every_package(wheel: zipfile.ZipFile) ->
     assert {f"{package}/py.typed" for package in PACKAGES} <= names
 
 
+def test_the_wheel_carries_the_report_template_where_its_loader_looks(
+    wheel: zipfile.ZipFile,
+) -> None:
+    """`arsync report` renders `report.html.j2` through PackageLoader("jobs.report",
+    "templates"): a wheel without it installs an arsync whose report fails."""
+    assert "jobs/report/templates/report.html.j2" in set(wheel.namelist())
+    page = (REPO / "jobs/report/page.py").read_text(encoding="utf-8")
+    assert 'PackageLoader("jobs.report", "templates")' in page
+
+
 def test_the_wheel_carries_the_license_and_names_the_extras(wheel: zipfile.ZipFile) -> None:
     dist_info = f"{PROJECT['name']}-{PROJECT['version']}.dist-info"
     assert wheel.read(f"{dist_info}/licenses/LICENSE") == (REPO / "LICENSE").read_bytes()

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from jobs.charts import (
+from jobs.report.charts import (
     Bar,
     Line,
     column_chart,

@@ -20,19 +20,10 @@ from typer.testing import CliRunner
 from arsync.ledger import Ledger
 from arsync.records import CanonicalRecord
 from jobs.cli import app
-from jobs.report import (
-    HTML_WORKLIST_ROWS,
-    MOVER_COLUMNS,
-    SCORE_BANDS,
-    WORKLIST_COLUMNS,
-    Report,
-    build_report,
-    format_money,
-    format_number,
-    format_share,
-    render_html,
-    write_report,
-)
+from jobs.report.build import MOVER_COLUMNS, SCORE_BANDS, WORKLIST_COLUMNS, Report, build_report
+from jobs.report.files import write_report
+from jobs.report.page import HTML_WORKLIST_ROWS, render_html
+from jobs.report.text import format_money, format_number, format_share
 from jobs.settings import RunSettings, load_run_settings
 from scoring import score_accounts
 

@@ -13,8 +13,10 @@ import pytest
 from factories import build, customer, day, invoice
 
 from arsync.ledger import Ledger
-from jobs.report import build_report, migration_rows, owner_rows, portfolio_row, render_html
-from jobs.report_history import History, read_history
+from jobs.report.build import build_report
+from jobs.report.files import migration_rows, owner_rows, portfolio_row
+from jobs.report.history import History, read_history
+from jobs.report.page import render_html
 from jobs.settings import RunSettings, load_run_settings
 from jobs.state import FinishedRun, StateStore
 from jobs.state.history import SNAPSHOT_CRM_COLUMNS

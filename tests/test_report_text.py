@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.report_text import beyond_terms, plural, reword, signed
+from jobs.report.text import beyond_terms, reword, signed
+from jobs.wording import plural
 
 
 def test_plural_counts_with_separators() -> None:

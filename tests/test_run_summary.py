@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from jobs.report_text import plural
 from jobs.run_summary import (
     action_table,
     cell,
@@ -17,6 +16,7 @@ from jobs.run_summary import (
     portfolio_money,
     tier_table,
 )
+from jobs.wording import plural
 from scoring.health import TIERS
 
 
