@@ -76,6 +76,7 @@ from arsync.quarantine import Quarantine  # noqa: E402
 from connector.crm.salesforce.client import SalesforceClient  # noqa: E402
 from jobs import pipeline  # noqa: E402
 from jobs.crm import CrmConnection  # noqa: E402
+from jobs.load import LoadedLedger  # noqa: E402
 from jobs.progress import Silent  # noqa: E402
 from jobs.sample_data import generate_ledger  # noqa: E402
 from jobs.settings import RunSettings, load_run_settings  # noqa: E402
@@ -169,7 +170,7 @@ class Bench:
         session = fake.session()
         window = Window(fake)
         data_as_of = dt.datetime.combine(as_of, dt.time(23), tzinfo=dt.UTC)
-        loaded = pipeline.LoadedLedger(ledger, Quarantine(), data_as_of, as_of)
+        loaded = LoadedLedger(ledger, Quarantine(), data_as_of, as_of)
         started = time.perf_counter()
         with window.watching():
             online = pipeline.read_salesforce(

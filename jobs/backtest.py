@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from jobs.late_risk import judge_late_risk
-from jobs.pipeline import LoadedLedger, load_ledger
+from jobs.load import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
 from jobs.settings import RunSettings
 from scoring.late_model import Backtest, Gate

@@ -524,7 +524,7 @@ def source_check(
             f"not {escaped(repr(name))}.[/red]"
         )
         raise typer.Exit(ExitCode.CONFIG_ERROR)
-    from jobs.pipeline import pull_ledger  # noqa: PLC0415 - the pull's stack, this command's
+    from jobs.load import pull_ledger  # noqa: PLC0415 - the pull's stack, this command's
     from jobs.sources import build_source  # noqa: PLC0415 - the connectors, with the pull
 
     with _exit_codes("source.check_failed", "Source check failed"):

@@ -36,7 +36,7 @@ from connector.erp import business_central
 from connector.erp.base import Extent, Pulled, Source
 from connector.erp.business_central.mapping import terms_days
 from connector.erp.http import ApiError, HttpSettings
-from jobs.pipeline import RECORD_TYPES, pull_into
+from jobs.load import RECORD_TYPES, pull_into
 
 D = Decimal
 CLIENT_ID = "3e1f4f0a-7c55-4b8e-9b9e-0f3f1f6f2a10"

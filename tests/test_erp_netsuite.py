@@ -29,7 +29,7 @@ from arsync.records import CreditMemo, Customer, Invoice, InvoiceStatus, Payment
 from connector.erp import netsuite
 from connector.erp.base import Pulled, Source
 from connector.erp.http import ApiError, HttpSettings
-from jobs.pipeline import RECORD_TYPES, pull_into
+from jobs.load import RECORD_TYPES, pull_into
 
 D = Decimal
 ENVIRON = {

@@ -54,7 +54,7 @@ from connector.erp import quickbooks
 from connector.erp.base import Extent, Pulled, PulledItem
 from connector.erp.http import ApiError, HttpSettings
 from connector.erp.tokenstore import RefreshTokenStore
-from jobs.pipeline import RECORD_TYPES, pull_into
+from jobs.load import RECORD_TYPES, pull_into
 
 D = Decimal
 ENVIRON = {"QBO_CLIENT_ID": "ci", "QBO_CLIENT_SECRET": "cs", "QBO_REFRESH_TOKEN": "rt-1"}

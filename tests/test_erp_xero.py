@@ -50,7 +50,7 @@ from connector.erp import xero
 from connector.erp.base import Extent, Pulled, PulledItem
 from connector.erp.http import ApiError, HttpSettings
 from connector.erp.xero.mapping import moment
-from jobs.pipeline import RECORD_TYPES, pull_into
+from jobs.load import RECORD_TYPES, pull_into
 
 D = Decimal
 ENVIRON = {"XERO_CLIENT_ID": "ci", "XERO_CLIENT_SECRET": "cs", "XERO_REFRESH_TOKEN": "rt-1"}

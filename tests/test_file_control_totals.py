@@ -26,7 +26,7 @@ from connector.erp.base import Pulled
 from connector.erp.files.control import ControlTotalsError
 from connector.erp.files.mapping import FileMapping
 from connector.erp.files.source import FileSource
-from jobs.pipeline import pull_into
+from jobs.load import pull_into
 from jobs.progress import Silent
 
 D = Decimal

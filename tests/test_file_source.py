@@ -31,7 +31,7 @@ from arsync.yamlfile import load_model
 from connector.erp.base import Pulled, PulledItem
 from connector.erp.files.mapping import FileMapping
 from connector.erp.files.source import FileSource
-from jobs.pipeline import pull_ledger
+from jobs.load import pull_ledger
 from jobs.progress import Silent
 from scoring import CurrencyTable, ScoringSettings, score_accounts
 

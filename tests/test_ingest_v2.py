@@ -23,7 +23,7 @@ from arsync.errors import SourceConfigError
 from arsync.frames import RecordFrame
 from arsync.quarantine import Action, QuarantineEntry
 from jobs.cli import app
-from jobs.pipeline import LoadedLedger, load_ledger
+from jobs.load import LoadedLedger, load_ledger
 from jobs.report.text import reword
 from jobs.settings import load_run_settings
 from jobs.sources import build_source

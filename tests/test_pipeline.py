@@ -14,7 +14,8 @@ from arsync.ledger import LedgerBuilder
 from arsync.quarantine import QuarantineEntry
 from connector.erp.base import Cursors, Pulled, PulledItem, Source
 from jobs.exit_codes import ExitCode
-from jobs.pipeline import pull_ledger, run_sync
+from jobs.load import pull_ledger
+from jobs.pipeline import run_sync
 from jobs.progress import Silent
 from jobs.settings import OutputSettings, load_run_settings
 

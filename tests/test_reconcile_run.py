@@ -15,14 +15,15 @@ import pytest
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-import jobs.pipeline
+import jobs.load
 from arsync.control import Basis, ControlBalance, ControlBalances
 from arsync.ledger import Ledger
 from arsync.reconcile import computed_balances
 from connector.erp.base import Cursors, PulledItem, Source
 from jobs.cli import app
 from jobs.exit_codes import ExitCode
-from jobs.pipeline import load_ledger, run_sync
+from jobs.load import load_ledger
+from jobs.pipeline import run_sync
 from jobs.reconciliation import UnreconciledPortfolioError
 from jobs.settings import OutputSettings, ReconciliationSettings, RunSettings, load_run_settings
 from jobs.state import StateStore
@@ -80,9 +81,9 @@ def _control(ledger: Ledger, as_of: dt.date, shift: dict[str, str]) -> ControlBa
 
 
 def _serve(monkeypatch: pytest.MonkeyPatch, control: ControlBalances) -> None:
-    build = jobs.pipeline.build_source
+    build = jobs.load.build_source
     monkeypatch.setattr(
-        jobs.pipeline, "build_source", lambda settings: WithControl(build(settings), control)
+        jobs.load, "build_source", lambda settings: WithControl(build(settings), control)
     )
 
 

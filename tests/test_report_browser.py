@@ -24,7 +24,7 @@ from test_report_history import seed_snapshots
 from typer.testing import CliRunner
 
 from jobs.cli import app
-from jobs.pipeline import load_ledger
+from jobs.load import load_ledger
 from jobs.progress import Silent
 from jobs.settings import load_run_settings
 

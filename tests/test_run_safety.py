@@ -32,6 +32,7 @@ from sfdx import ROOT
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+import jobs.load
 import jobs.pipeline
 import jobs.state.locks
 from arsync.errors import FatalError
@@ -127,7 +128,7 @@ def _fail(error: BaseException) -> Callable[..., Any]:
 
 
 def _kill_pull(m: pytest.MonkeyPatch, _fake: FakeSalesforce) -> None:
-    m.setattr(jobs.pipeline, "pull_into", _fail(FatalError("the ERP export became unreadable")))
+    m.setattr(jobs.load, "pull_into", _fail(FatalError("the ERP export became unreadable")))
 
 
 def _kill_scoring(m: pytest.MonkeyPatch, _fake: FakeSalesforce) -> None:

@@ -642,7 +642,7 @@ def test_the_balance_report_reconciles_with_the_export_as_arsync_reads_it(
 ) -> None:
     from arsync.control import Basis  # noqa: PLC0415
     from arsync.reconcile import UNRECONCILED, reconcile  # noqa: PLC0415
-    from jobs.pipeline import pull_into  # noqa: PLC0415
+    from jobs.load import pull_into  # noqa: PLC0415
     from jobs.progress import Silent  # noqa: PLC0415
 
     source = FileSource(export_dir, load_model(FileMapping, MAPPING))

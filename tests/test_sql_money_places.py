@@ -33,7 +33,7 @@ from arsync.yamlfile import load_model
 from connector.erp import sql
 from connector.erp.base import Cursors, PulledItem, Source
 from connector.erp.sql.money import declared_places
-from jobs.pipeline import pull_into
+from jobs.load import pull_into
 from jobs.progress import Silent
 
 D = Decimal

@@ -13,7 +13,7 @@ import structlog
 
 from jobs import late_risk
 from jobs.late_risk import judge_late_risk
-from jobs.pipeline import LoadedLedger, load_ledger
+from jobs.load import LoadedLedger, load_ledger
 from jobs.progress import Reporter, Silent
 from jobs.report.build import Report, build_report
 from jobs.report.files import write_report

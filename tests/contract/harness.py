@@ -29,7 +29,7 @@ from arsync.records import (
 from connector.erp.base import Cursors, Source
 from contract.balances import Unseen
 from contract.ledger import AS_OF, contract_ledger
-from jobs.pipeline import RECORD_TYPES, Pull, pull_into
+from jobs.load import RECORD_TYPES, Pull, pull_into
 from jobs.progress import Silent
 
 T = TypeVar("T")
@@ -265,7 +265,7 @@ class Scenario:
 
 def run_scenario(case: ConnectorCase, tmp_path: Path, mock: responses.RequestsMock) -> Scenario:
     """Full pull, the ERP changes, an incremental pull from the first one's cursors and kept
-    records (as jobs/pipeline.py keeps them), then a full pull again."""
+    records (as a run keeps them: `record_run` in jobs/pipeline.py), then a full pull again."""
     serve = case.serve_state
     assert serve is not None, case.name
     source = serve(before_changes(), tmp_path / "before", mock)
