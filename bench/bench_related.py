@@ -77,6 +77,7 @@ from connector.crm.salesforce.client import SalesforceClient  # noqa: E402
 from jobs import pipeline  # noqa: E402
 from jobs.crm import CrmConnection  # noqa: E402
 from jobs.load import LoadedLedger  # noqa: E402
+from jobs.outcomes import others  # noqa: E402
 from jobs.progress import Silent  # noqa: E402
 from jobs.sample_data import generate_ledger  # noqa: E402
 from jobs.settings import RunSettings, load_run_settings  # noqa: E402
@@ -189,7 +190,7 @@ class Bench:
         run_calls = len(fake.calls)
         for log in (fake.calls, fake.queries, fake.soql_literals):  # the fake's logs (memory)
             log.clear()
-        records = crm.records
+        records = others(crm.outcomes)
         written = records[records["status"] == "written"]
         updates = written[written["action"] == "update"]
         updated_fields = Counter(

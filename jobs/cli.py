@@ -451,18 +451,19 @@ def runs_show(
             plain(entry.reason),
         )
     out.print(table)
-    accounts = Table(title=f"Accounts not written: {len(failed)}")
-    for column in ("Customer", "Account", "Status", "Code", "Reason"):
-        accounts.add_column(column, overflow="fold")
+    unwritten = Table(title=f"Not written: {len(failed)}")
+    for column in ("Key", "Object", "Record", "Status", "Code", "Reason"):
+        unwritten.add_column(column, overflow="fold")
     for outcome in failed[:50]:
-        accounts.add_row(
-            plain(outcome["customer_id"]),
-            _text(outcome.get("account_id")),
+        unwritten.add_row(
+            plain(outcome["key"]),
+            plain(outcome["object"]),
+            _text(outcome.get("record_id")),
             plain(outcome["status"]),
             _text(outcome.get("error_code")),
             _text(outcome.get("message")),
         )
-    out.print(accounts)
+    out.print(unwritten)
     if out_of_line:
         out.print(_reconciliation_table(out_of_line))
 
@@ -853,25 +854,31 @@ def _print_plan(result: SyncResult, show: int) -> None:
 
 
 def _print_outcomes(result: SyncResult) -> None:
+    from jobs.outcomes import accounts, others  # noqa: PLC0415 - pandas: loaded by runs only
+
     outcomes = result.crm.outcomes
-    counts = outcomes["status"].value_counts().to_dict()
+    counts = accounts(outcomes)["status"].value_counts().to_dict()
     summary = ", ".join(f"{count:,} {status}" for status, count in sorted(counts.items()))
     calls = sum(result.crm.api_calls.values())
     out.print(plain(f"Accounts: {summary or 'nothing to write'}; {calls:,} API calls."))
-    records = result.crm.records
+    records = others(outcomes)
     if len(records):
         kinds = records["object"] + " " + records["action"] + " " + records["status"]
         grouped = kinds.value_counts().sort_index().items()
         out.print(plain("Related records: " + ", ".join(f"{n:,} {kind}" for kind, n in grouped)))
-    problems = outcomes[outcomes["status"] != "written"]
+    problems = outcomes[~outcomes["status"].isin(["written", "planned"])]
     if problems.empty:
         return
-    table = Table(title="Accounts not written")
-    for column in ("Customer", "Status", "Code", "Reason"):
+    table = Table(title="Not written")
+    for column in ("Key", "Object", "Status", "Code", "Reason"):
         table.add_column(column, overflow="fold")
     for row in problems.head(20).itertuples():
         table.add_row(
-            plain(row.customer_id), plain(row.status), _text(row.error_code), _text(row.message)
+            plain(row.key),
+            plain(row.object),
+            plain(row.status),
+            _text(row.error_code),
+            _text(row.message),
         )
     out.print(table)
 

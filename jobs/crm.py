@@ -37,6 +37,7 @@ from connector.crm.salesforce.plan import (
 from connector.crm.salesforce.push import push
 from connector.crm.salesforce.settings import SalesforceSettings
 from connector.crm.salesforce.tasks import read_open_tasks
+from jobs.outcomes import outcome_frame, outcome_row, unwritten_row
 from jobs.settings import RunSettings
 from scoring.columns import output_columns
 
@@ -55,14 +56,6 @@ CHANGE_COLUMNS = [
     "current",
     "value",
 ]
-OUTCOME_COLUMNS = [
-    "customer_id",
-    "account_id",
-    "status",
-    "fields",
-    "error_code",
-    "message",
-]
 OWNER_COLUMNS = ["customer_id", "owner_id", "owner_name"]
 CONFLICT_COLUMNS = ["customer_id", "account_id", "field", "current", "last_written", "proposed"]
 Connect = Callable[[SalesforceSettings], "SalesforceClient"]
@@ -79,23 +72,20 @@ def connect_salesforce(settings: SalesforceSettings) -> SalesforceClient:
 @dataclass(frozen=True, eq=False)  # DataFrames have no single truth value to compare by
 class CrmResult:
     changes: pd.DataFrame  # one row per field that would change (or, offline, every value)
-    outcomes: pd.DataFrame  # one row per Account written, failed, unmatched or ambiguous
+    outcomes: pd.DataFrame  # `jobs.outcomes`: per record of every object, and unwritten Account
     online: bool
     api_calls: dict[str, int] = field(default_factory=dict)
     conflicts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CONFLICT_COLUMNS))
     written: list[tuple[str, str, Any]] = field(default_factory=list)  # (account, field, value)
-    records: pd.DataFrame = field(default_factory=pd.DataFrame)  # invoices and Tasks changed
 
     @property
     def failed(self) -> int:
         """Accounts, invoice records and Tasks that Salesforce refused."""
-        accounts = int((self.outcomes["status"] == "failed").sum()) if len(self.outcomes) else 0
-        records = int((self.records["status"] == "failed").sum()) if len(self.records) else 0
-        return accounts + records
+        return int((self.outcomes["status"] == "failed").sum())
 
     @property
     def ambiguous(self) -> int:
-        return int((self.outcomes["status"] == "ambiguous").sum()) if len(self.outcomes) else 0
+        return int((self.outcomes["status"] == "ambiguous").sum())
 
 
 @dataclass
@@ -156,7 +146,7 @@ def _result(
 def offline(desired: pd.DataFrame) -> CrmResult:
     """No CRM connection configured: the plan is every desired value, nothing is compared."""
     changes = desired.assign(account_id=None, current=None)[CHANGE_COLUMNS]
-    return CrmResult(changes, pd.DataFrame(columns=OUTCOME_COLUMNS), online=False)
+    return CrmResult(changes, outcome_frame(), online=False)
 
 
 @dataclass(frozen=True)
@@ -464,26 +454,6 @@ def _changes(plan: Plan, desired: pd.DataFrame) -> pd.DataFrame:
 
 
 def _outcomes(plan: Plan, outcomes: list[ChangeOutcome]) -> pd.DataFrame:
-    rows = [
-        {
-            "customer_id": o.change.customer_id,
-            "account_id": o.change.record_id,
-            "status": "written" if o.ok else "failed",
-            "fields": ",".join(o.change.values),
-            "error_code": o.error_code,
-            "message": o.message,
-        }
-        for o in outcomes
-    ]
-    rows += [
-        {
-            "customer_id": u.customer_id,
-            "account_id": None,
-            "status": u.kind,
-            "fields": "",
-            "error_code": None,
-            "message": u.reason,
-        }
-        for u in plan.not_written
-    ]
-    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+    rows = [outcome_row(o.change, o) for o in outcomes]
+    rows += [unwritten_row(u.customer_id, u.kind, u.reason) for u in plan.not_written]
+    return outcome_frame(rows)

@@ -91,4 +91,4 @@ def write_crm(
     records = write_related(
         settings, connection, plan.related, dry_run=dry_run, on_confirmed=on_confirmed
     )
-    return replace(crm, records=records)
+    return replace(crm, outcomes=pd.concat([crm.outcomes, records], ignore_index=True))

@@ -47,6 +47,7 @@ from jobs.crm_stage import CrmPlan, plan_crm, write_crm
 from jobs.exit_codes import ExitCode
 from jobs.late_risk import LateRisk, judge_late_risk
 from jobs.load import RECORD_TYPES, LoadedLedger, load_ledger
+from jobs.outcomes import accounts, others
 from jobs.progress import Reporter, Silent
 from jobs.reconciliation import (
     UnreconciledPortfolioError,
@@ -276,7 +277,8 @@ class Reached:
             return self.crm
         crm = self.pushed.result()
         if crm is not None and self.records:
-            return replace(crm, records=confirmed_records(self.records))
+            outcomes = [crm.outcomes, confirmed_records(self.records)]
+            return replace(crm, outcomes=pd.concat(outcomes, ignore_index=True))
         return crm
 
 
@@ -333,14 +335,12 @@ def record_failure(
 def failed_counts(loaded: LoadedLedger | None, crm: CrmResult) -> dict[str, int]:
     """A failed run's counts, as far as it got: the ledger, the plan, and the Accounts
     Salesforce confirmed (`accounts_written`, `accounts_failed`, ... as a completed run)."""
-    statuses = crm.outcomes["status"].value_counts().to_dict()
     return {
         **(loaded.ledger.counts() if loaded is not None else {}),
         "field_changes": len(crm.changes),
         "accounts_changed": int(crm.changes["customer_id"].nunique()),
         "field_conflicts": len(crm.conflicts),
-        **_record_counts(crm.records),
-        **{f"accounts_{name}": int(count) for name, count in statuses.items()},
+        **_outcome_counts(crm.outcomes),
         "api_calls": sum(crm.api_calls.values()),
     }
 
@@ -429,7 +429,6 @@ def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def run_counts(result: SyncResult) -> dict[str, int]:
-    statuses = result.crm.outcomes["status"].value_counts().to_dict()
     accounting = result.loaded.accounting.values() if result.loaded else ()
     return {
         **result.ledger.counts(),
@@ -439,8 +438,7 @@ def run_counts(result: SyncResult) -> dict[str, int]:
         "field_changes": len(result.crm.changes),
         "accounts_changed": int(result.crm.changes["customer_id"].nunique()),
         "field_conflicts": len(result.crm.conflicts),
-        **_record_counts(result.crm.records),
-        **{f"accounts_{name}": int(count) for name, count in statuses.items()},
+        **_outcome_counts(result.crm.outcomes),
         "api_calls": sum(result.crm.api_calls.values()),
         PORTFOLIO_OPEN: result.portfolio_open_minor,
         "breaker_trips": len(result.trips),
@@ -451,12 +449,20 @@ def run_counts(result: SyncResult) -> dict[str, int]:
     }
 
 
-def _record_counts(records: pd.DataFrame) -> dict[str, int]:
-    """Invoice and Task changes by object, action and status, e.g. `Task_create_written`."""
-    if records.empty:
-        return {}
+def _outcome_counts(outcomes: pd.DataFrame) -> dict[str, int]:
+    """The Accounts by status (`accounts_written`, `accounts_unmatched`, ...); invoice and
+    Task changes by object, action and status (`Task_create_written`)."""
+    records = others(outcomes)
     keys = records["object"] + "_" + records["action"] + "_" + records["status"]
-    return {str(key): int(n) for key, n in keys.value_counts().items()}
+    return {
+        **{f"accounts_{name}": int(n) for name, n in _statuses(outcomes).items()},
+        **{str(key): int(n) for key, n in keys.value_counts().items()},
+    }
+
+
+def _statuses(outcomes: pd.DataFrame) -> dict[str, int]:
+    """The Accounts' outcomes by status."""
+    return {str(k): int(n) for k, n in accounts(outcomes)["status"].value_counts().items()}
 
 
 def config_fingerprint(settings: RunSettings) -> str:
@@ -637,7 +643,7 @@ def write_salesforce(
             on_confirmed=reached.records.extend,
         )
     if planned.held:
-        unwritten = held_outcomes(loaded.balances, planned.held, list(crm.outcomes.columns))
+        unwritten = held_outcomes(loaded.balances, planned.held)
         crm = replace(crm, outcomes=pd.concat([crm.outcomes, unwritten], ignore_index=True))
     log.info(
         "plan.built",
@@ -679,7 +685,7 @@ def reconciled(loaded: LoadedLedger) -> pd.DataFrame | None:
 
 def log_finished(result: SyncResult, *, seconds: float) -> None:
     crm = result.crm
-    statuses = crm.outcomes["status"].value_counts().to_dict()
+    statuses = _statuses(crm.outcomes)
     log.info(
         "sync.finished",
         status=result.exit_code.name.lower(),
@@ -704,8 +710,11 @@ def write_outputs(
     reconciliation's figures per customer when the run compared them (else the previous
     run's file is removed, so that no stale figures are read as this run's)."""
     folder.mkdir(parents=True, exist_ok=True)
-    names = ("plan", "outcomes", "conflicts", "records", "scores", "quarantine")
+    names = ("plan", "outcomes", "conflicts", "scores", "quarantine")
     paths = {name: folder / f"{name}.csv" for name in names}
+    # Invoice and Task outcomes went to records.csv before outcomes.csv listed every object:
+    # an old one left there would read as this run's.
+    (folder / "records.csv").unlink(missing_ok=True)
     checked = folder / "reconciliation.csv"
     if reconciliation is not None:
         write_safe_csv(reconciliation, checked)
@@ -721,7 +730,6 @@ def write_outputs(
         (scores, paths["scores"]),
         (crm.outcomes, paths["outcomes"]),
         (crm.conflicts, paths["conflicts"]),
-        (crm.records, paths["records"]),
     ]
     parallel.each(lambda item: write_safe_csv(*item), frames, rows=sum(len(f) for f, _ in frames))
     quarantine.write_csv(paths["quarantine"])

@@ -19,6 +19,7 @@ from arsync.ledger import Ledger
 from arsync.mapping import CrmMapping
 from arsync.reconcile import MISSING, UNRECONCILED, Reconciliation, reconcile
 from connector.erp.base import Source
+from jobs.outcomes import outcome_frame, unwritten_row
 from jobs.settings import ReconciliationSettings
 from jobs.wording import plural
 
@@ -148,11 +149,11 @@ def enforce_portfolio(check: BalanceCheck, *, dry_run: bool) -> None:
         raise UnreconciledPortfolioError(result)
 
 
-def held_outcomes(check: BalanceCheck, held: frozenset[str], columns: list[str]) -> pd.DataFrame:
+def held_outcomes(check: BalanceCheck, held: frozenset[str]) -> pd.DataFrame:
     """One outcome row per customer held back, with both figures in its message."""
     result = check.result
     if result is None or not held:
-        return pd.DataFrame(columns=columns)
+        return outcome_frame()
     rows = []
     figures = result.customers[result.customers["status"] == UNRECONCILED]
     by_customer = {str(r.customer_id): r for r in figures.itertuples()}
@@ -165,17 +166,8 @@ def held_outcomes(check: BalanceCheck, held: frozenset[str], columns: list[str])
                 f"not written: arsync's balance {row.arsync_balance:,} {row.currency} differs "
                 f"from {result.figure} {row.erp_balance:,} by {row.difference:,}"
             )
-        rows.append(
-            {
-                "customer_id": customer,
-                "account_id": None,
-                "status": STATUS,
-                "fields": "",
-                "error_code": "unreconciled",
-                "message": message,
-            }
-        )
-    return pd.DataFrame(rows, columns=columns)
+        rows.append(unwritten_row(customer, STATUS, message, error_code="unreconciled"))
+    return outcome_frame(rows)
 
 
 def out_of_line(result: Reconciliation | None) -> list[dict[str, object]]:

@@ -24,22 +24,12 @@ from connector.crm.salesforce.invoices import invoice_operation, plan_invoices
 from connector.crm.salesforce.push import write_changes
 from connector.crm.salesforce.tasks import WantedTask, plan_tasks, task_operation
 from jobs.crm import CrmConnection, CrmRead, accounts_in_scope
+from jobs.outcomes import outcome_frame, outcome_row
 from jobs.settings import RunSettings
 from scoring.invoices import invoice_lines
 
 log = structlog.get_logger(__name__)
 _Read = TypeVar("_Read", dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]])
-RECORD_COLUMNS = [
-    "object",
-    "key",
-    "customer_id",
-    "action",
-    "record_id",
-    "fields",
-    "status",
-    "error_code",
-    "message",
-]
 
 
 @dataclass(frozen=True)
@@ -107,7 +97,7 @@ def write_related(
     `on_confirmed` hears each batch's outcomes as Salesforce answers them."""
     mapping = settings.crm_mapping
     if not (mapping.invoices.enabled or mapping.tasks.enabled):
-        return pd.DataFrame(columns=RECORD_COLUMNS)
+        return outcome_frame()
     client = connection.client
     rows: list[dict[str, Any]] = []
     if mapping.invoices.enabled:
@@ -125,7 +115,7 @@ def write_related(
             dry_run,
             lambda: write_changes(client, tasks, task_operation, on_confirmed=on_confirmed),
         )
-    return pd.DataFrame(rows, columns=RECORD_COLUMNS)
+    return outcome_frame(rows)
 
 
 def _was_read(records: _Read | None, sobject: str) -> _Read:
@@ -185,7 +175,7 @@ def _rows(
     """One row per change; `write` answers one outcome per change, in their order."""
     outcomes: list[ChangeOutcome] = [] if dry_run or not changes else write()
     answered: list[ChangeOutcome | None] = [*outcomes] or [None] * len(changes)
-    rows = [_row(change, outcome) for change, outcome in zip(changes, answered, strict=True)]
+    rows = [outcome_row(c, o) for c, o in zip(changes, answered, strict=True)]
     log.info(
         "salesforce.records_finished",
         sobject=changes[0].sobject if changes else None,
@@ -197,26 +187,11 @@ def _rows(
 
 
 def confirmed_records(outcomes: list[ChangeOutcome]) -> pd.DataFrame:
-    """The rows (RECORD_COLUMNS) of the changes Salesforce answered, for a run that stopped
+    """The outcome rows of the changes Salesforce answered, for a run that stopped
     while writing them: the latest answer per record, in the order first answered."""
     latest: dict[tuple[str, str, str], ChangeOutcome] = {}
     for outcome in outcomes:
         change = outcome.change
         latest[(change.sobject, change.action, change.record_id or change.key)] = outcome
-    rows = [_row(outcome.change, outcome) for outcome in latest.values()]
-    return pd.DataFrame(rows, columns=RECORD_COLUMNS)
-
-
-def _row(change: RecordChange, outcome: ChangeOutcome | None) -> dict[str, Any]:
-    """One change's row: `planned` without an outcome (a dry run), else written or failed."""
-    return {
-        "object": change.sobject,
-        "key": change.key,
-        "customer_id": change.customer_id,
-        "action": change.action,
-        "record_id": outcome.record_id if outcome else change.record_id,
-        "fields": ",".join(sorted(change.values)),
-        "status": "planned" if outcome is None else "written" if outcome.ok else "failed",
-        "error_code": outcome.error_code if outcome else None,
-        "message": outcome.message if outcome else None,
-    }
+    rows = [outcome_row(outcome.change, outcome) for outcome in latest.values()]
+    return outcome_frame(rows)

@@ -156,7 +156,6 @@ def test_no_csv_cell_of_a_run_or_report_starts_a_formula(project: Path) -> None:
         "plan.csv",
         "outcomes.csv",
         "conflicts.csv",
-        "records.csv",
         "scores.csv",
         "quarantine.csv",
         "worklist.csv",

@@ -23,6 +23,7 @@ from sample_org import new_org
 from simple_salesforce.api import Salesforce
 
 from jobs import pipeline
+from jobs.outcomes import OUTCOME_COLUMNS
 
 AS_OF = "2026-11-20"
 
@@ -52,8 +53,10 @@ class Org:
 
     def account_of(self, customer_id: str) -> str:
         out = self.project.folder / "out"
-        rows = [*_read(out / "outcomes.csv"), *_read(out / "plan.csv")]
-        known = {r["customer_id"]: r["account_id"] for r in rows if r["account_id"]}
+        accounts = [r for r in _read(out / "outcomes.csv") if r["object"] == "Account"]
+        known = {r["customer_id"]: r["record_id"] for r in accounts if r["record_id"]}
+        plan = _read(out / "plan.csv")
+        known |= {r["customer_id"]: r["account_id"] for r in plan if r["account_id"]}
         if customer_id in known:
             return known[customer_id]
         return next(
@@ -66,6 +69,11 @@ class Org:
 def _read(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def _records(project: Path) -> list[dict[str, str]]:
+    """The invoice records' and Tasks' rows of the run's outcomes."""
+    return [r for r in _read(project / "out/outcomes.csv") if r["object"] != "Account"]
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> None:
@@ -138,6 +146,32 @@ def test_a_first_run_creates_every_open_invoice_and_one_task_per_action(org: Org
     assert "Related records:" in output
 
 
+def test_every_object_is_reported_in_one_outcomes_file_of_one_shape(org: Org) -> None:
+    """Accounts, invoice records and Tasks alike: one row per record in out/outcomes.csv and
+    in the run's outcomes table; the records.csv an older arsync wrote is gone."""
+    out = org.project.folder / "out"
+    out.mkdir(exist_ok=True)
+    (out / "records.csv").write_text("object,key\nTask,stale\n", encoding="utf-8")
+
+    org.run()
+
+    assert not (out / "records.csv").exists()
+    with (out / "outcomes.csv").open(encoding="utf-8", newline="") as handle:
+        assert next(csv.reader(handle)) == list(OUTCOME_COLUMNS)
+    rows = _read(out / "outcomes.csv")
+    objects = {(r["object"], r["action"], r["status"]) for r in rows}
+    assert {("Account", "update", "written"), ("AR_Invoice__c", "create", "written")} <= objects
+    assert ("Task", "create", "written") in objects
+    invoices = [r for r in rows if r["object"] == "AR_Invoice__c"]
+    assert {r["key"] for r in invoices} == {r["ERP_Invoice_Id__c"] for r in org.invoices().values()}
+    with org.project.store() as store:
+        (run,) = store.runs.recent()
+        kept = store.runs.outcomes_of(run.run_id)
+    assert [(o["object"], o["key"], o["status"]) for o in kept] == [
+        (r["object"], r["key"], r["status"]) for r in rows
+    ]
+
+
 def test_a_rerun_with_nothing_new_creates_and_updates_nothing(org: Org) -> None:
     org.run()
     before = (dict(org.invoices()), len(org.fake.records("Task")))
@@ -147,7 +181,7 @@ def test_a_rerun_with_nothing_new_creates_and_updates_nothing(org: Org) -> None:
 
     assert org.fake.count("composite_create") + org.fake.count("composite_upsert") == creates
     assert (org.invoices(), len(org.fake.records("Task"))) == before
-    assert _read(org.project.folder / "out/records.csv") == []
+    assert _records(org.project.folder) == []
 
 
 def test_lost_state_still_creates_nothing_twice(org: Org, tmp_path: Path) -> None:
@@ -186,7 +220,7 @@ def test_paying_an_invoice_in_the_erp_updates_its_record_and_closes_its_task(org
     assert org.fake.record("Task", task["Id"])["Status"] == "Completed"
     assert all(t["WhatId"] != account_id for t in org.open_tasks())
     assert org.fake.accounts[account_id]["AR_Open_Balance__c"] == 0
-    records = _read(org.project.folder / "out/records.csv")
+    records = _records(org.project.folder)
     assert {(r["object"], r["key"], r["action"], r["status"]) for r in records} >= {
         ("AR_Invoice__c", invoice_id, "update", "written"),
         ("Task", account_id, "close", "written"),
@@ -257,7 +291,7 @@ def test_a_dry_run_plans_the_records_and_writes_none(org: Org) -> None:
 
     assert org.fake.records("AR_Invoice__c") == {}
     assert org.fake.records("Task") == {}
-    planned = _read(org.project.folder / "out/records.csv")
+    planned = _records(org.project.folder)
     assert planned
     assert {r["status"] for r in planned} == {"planned"}
     assert {r["object"] for r in planned} == {"AR_Invoice__c", "Task"}
@@ -317,7 +351,7 @@ def test_large_change_sets_go_by_bulk_api_and_rerun_clean(org: Org) -> None:
     assert first[1] > 5
     assert (len(org.invoices()), len(org.open_tasks())) == first
     assert org.fake.count("bulk_create") == jobs  # the rerun had nothing to write
-    assert {r["status"] for r in _read(org.project.folder / "out/records.csv")} <= {"written"}
+    assert {r["status"] for r in _records(org.project.folder)} <= {"written"}
 
 
 def test_an_invoice_field_missing_from_the_org_is_a_config_error_naming_the_line(
@@ -389,9 +423,7 @@ def test_an_action_not_done_keeps_its_due_date_so_the_task_shows_overdue(org: Or
     assert all(later[i][1] == first[i][1] for i in same_action)
     assert any(later[i][1] < "2026-11-23" for i in same_action)  # overdue, as it should be
     updates = [
-        r
-        for r in _read(org.project.folder / "out/records.csv")
-        if r["object"] == "Task" and r["action"] == "update"
+        r for r in _records(org.project.folder) if r["object"] == "Task" and r["action"] == "update"
     ]
     assert all("ActivityDate" not in r["fields"] for r in updates if r["record_id"] in same_action)
 

@@ -223,7 +223,7 @@ def test_a_run_killed_at_any_step_then_rerun_ends_as_one_clean_run(
             assert killed.counts == {}
         assert killed.counts.get("accounts_written", 0) == len(recorded)
         outcomes = store.runs.outcomes_of(killed.run_id)
-        assert sorted(o["account_id"] for o in outcomes if o["status"] == "written") == sorted(
+        assert sorted(o["record_id"] for o in outcomes if o["status"] == "written") == sorted(
             recorded
         )
         sent = {
@@ -541,7 +541,7 @@ def test_runs_lists_every_run_and_runs_show_tells_the_quarantine_and_failed_acco
     assert f"Run {partial.run_id}: partial" in shown
     assert "accounts_failed 2, accounts_unmatched 1, accounts_written 57" in shown
     assert "Quarantine: 1 records" in shown
-    assert "Accounts not written: 3" in shown
+    assert "Not written: 3" in shown
     rows = table_rows(shown)
     assert rows["invoice INV-999999"] == [
         "invoice INV-999999",
@@ -552,12 +552,13 @@ def test_runs_lists_every_run_and_runs_show_tells_the_quarantine_and_failed_acco
     for customer_id, account_id in REFUSED.items():
         assert rows[customer_id] == [
             customer_id,
+            "Account",
             account_id,
             "failed",
             "FIELD_CUSTOM_VALIDATION_EXCEPTION",
             "The Account is on credit hold",
         ]
-    assert rows[LEFT_OUT][1:4] == ["(empty)", "unmatched", "(empty)"]
+    assert rows[LEFT_OUT][1:5] == ["Account", "(empty)", "unmatched", "(empty)"]
 
     code, shown, _ = cli(project, "runs", "show", failed.run_id)
 
@@ -566,7 +567,7 @@ def test_runs_lists_every_run_and_runs_show_tells_the_quarantine_and_failed_acco
     assert "as of 2026-11-20" in shown
     assert "Error: KeyboardInterrupt" in shown
     assert "Quarantine: 0 records" in shown
-    assert "Accounts not written: 0" in shown
+    assert "Not written: 0" in shown
 
 
 @pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)

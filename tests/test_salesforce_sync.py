@@ -238,14 +238,14 @@ def test_three_records_refused_by_a_rule_are_reported_and_alone_retried_next_run
     second = sync(fake, scores(20))
 
     failed = first.outcomes[first.outcomes["status"] == "failed"]
-    assert set(failed["account_id"]) == refused
+    assert set(failed["record_id"]) == refused
     assert set(failed["error_code"]) == {"FIELD_CUSTOM_VALIDATION_EXCEPTION"}
     assert (first.outcomes["status"] == "written").sum() == 17
     assert all(fake.account(i)["AR_Open_Balance__c"] == 100.0 for i in set(ids) - refused)
     assert fake.count("composite") == composite_before + 1
     retried = fake.calls_of("composite")[-1].json()["records"]
     assert {r["id"] for r in retried} == refused
-    assert set(second.outcomes["account_id"]) == refused
+    assert set(second.outcomes["record_id"]) == refused
 
 
 def test_a_bulk_job_s_outcomes_are_kept_when_the_retry_after_it_fails(
@@ -271,7 +271,7 @@ def test_a_bulk_job_s_outcomes_are_kept_when_the_retry_after_it_fails(
     assert fake.count("bulk_create") == 1
     result = pushed.result()
     assert result is not None
-    statuses = dict(zip(result.outcomes["account_id"], result.outcomes["status"], strict=True))
+    statuses = dict(zip(result.outcomes["record_id"], result.outcomes["status"], strict=True))
     assert statuses == {**dict.fromkeys(ids[:4], "written"), **dict.fromkeys(ids[4:], "failed")}
     assert set(result.outcomes["error_code"].dropna()) == {"UNABLE_TO_LOCK_ROW"}
     assert {(account, name) for account, name, _ in result.written} == {
@@ -364,7 +364,7 @@ def test_a_quote_or_backslash_in_a_customer_id_stays_inside_its_literal(
 
     # The Account's key, then its owner's Id (the owner-name lookup on User).
     assert fake.soql_literals == [customer_id, fake.user_id]
-    assert result.outcomes[["account_id", "status"]].values.tolist() == [[target, "written"]]
+    assert result.outcomes[["record_id", "status"]].values.tolist() == [[target, "written"]]
     assert all(fake.account(i).get("AR_Open_Balance__c") is None for i in bystanders)
 
 
@@ -438,7 +438,7 @@ def test_a_case_sensitive_external_id_matches_only_its_own_case(fake: FakeSalesf
 
     result = sync(fake, scores(1))
 
-    assert result.outcomes[["account_id", "status"]].values.tolist() == [[mine, "written"]]
+    assert result.outcomes[["record_id", "status"]].values.tolist() == [[mine, "written"]]
     assert fake.account(other).get("AR_Open_Balance__c") is None
 
 

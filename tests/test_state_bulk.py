@@ -142,7 +142,14 @@ def test_outcomes_and_snapshots_keep_their_order_and_types_across_chunks(
     state_url: str,
 ) -> None:
     outcomes = [
-        {"customer_id": f"C{i:06d}", "account_id": f"001{i:015d}", "status": "written"}
+        {
+            "object": "Account",
+            "key": f"C{i:06d}",
+            "customer_id": f"C{i:06d}",
+            "action": "update",
+            "record_id": f"001{i:015d}",
+            "status": "written",
+        }
         for i in range(CHUNK + 3)
     ]
     snapshots = [
@@ -164,8 +171,11 @@ def test_outcomes_and_snapshots_keep_their_order_and_types_across_chunks(
 
     assert [row["customer_id"] for row in kept] == [row["customer_id"] for row in outcomes[::-1]]
     assert kept[0] == {
+        "object": "Account",
+        "key": f"C{CHUNK + 2:06d}",
         "customer_id": f"C{CHUNK + 2:06d}",
-        "account_id": f"001{CHUNK + 2:015d}",
+        "action": "update",
+        "record_id": f"001{CHUNK + 2:015d}",
         "status": "written",
         "fields": "",
         "error_code": None,

@@ -74,8 +74,11 @@ def finish(store: StateStore, run_id: str, status: str = "succeeded", **produced
 
 def outcome(customer_id: str | None, status: str = "written", **more: Any) -> dict[str, Any]:
     return {
+        "object": "Account",
+        "key": customer_id,
         "customer_id": customer_id,
-        "account_id": f"001{customer_id}",
+        "action": "update",
+        "record_id": f"001{customer_id}",
         "status": status,
         "fields": "AR_Open_Balance__c",
         "error_code": None,
@@ -143,8 +146,11 @@ def test_a_run_is_recorded_when_it_begins_and_again_when_it_ends(store: StateSto
     assert [o["customer_id"] for o in store.runs.outcomes_of("3f9c2a1b7d40")] == ["C1", "C2"]
     assert store.runs.outcomes_of("3f9c2a1b7d40", status="failed") == [
         {
+            "object": "Account",
+            "key": "C2",
             "customer_id": "C2",
-            "account_id": "001C2",
+            "action": "update",
+            "record_id": "001C2",
             "status": "failed",
             "fields": "AR_Open_Balance__c",
             "error_code": "STRING_TOO_LONG",
@@ -541,7 +547,7 @@ def test_snapshots_are_upserted_by_day_and_customer(store: StateStore) -> None:
 
 def test_outcomes_and_snapshots_straight_from_dataframes(store: StateStore) -> None:
     """The pipeline's frames hold NaN for 'no value' and numpy numbers: both are accepted."""
-    outcomes = pd.DataFrame([outcome("C1"), outcome("C2", account_id=float("nan"))])
+    outcomes = pd.DataFrame([outcome("C1"), outcome("C2", record_id=float("nan"))])
     scores = pd.DataFrame([snapshot("C1", segment=np.nan, health_score=np.int64(55))])
     begin(store, "frames")
     finish(
@@ -552,7 +558,7 @@ def test_outcomes_and_snapshots_straight_from_dataframes(store: StateStore) -> N
         counts={"customers": np.int64(2)},
     )
 
-    assert store.runs.outcomes_of("frames")[1]["account_id"] is None
+    assert store.runs.outcomes_of("frames")[1]["record_id"] is None
     (row,) = store.history.snapshots(AS_OF).to_dict("records")
     assert row["health_score"] == 55
     assert pd.isna(row["segment"])
@@ -603,7 +609,7 @@ def test_a_database_of_the_first_schema_upgrades_to_the_latest(state_url: str) -
 
     engine = make_engine(state_url)
     try:
-        assert current(engine) == head() == "0008"
+        assert current(engine) == head() == "0009"
     finally:
         engine.dispose()
 
@@ -702,6 +708,51 @@ def test_revision_0006_adds_the_crm_columns_and_keeps_older_snapshots(state_url:
         names = {c["name"] for c in inspect(engine).get_columns("score_snapshots")}
         assert not crm_columns & names
         assert "segment" in names
+    finally:
+        engine.dispose()
+
+
+def test_revision_0009_keeps_the_account_outcomes_as_outcomes_of_every_object(
+    state_url: str,
+) -> None:
+    """The outcomes kept before invoice records and Tasks had theirs there are Account
+    updates: each gets its object, its key (the customer) and its action."""
+    engine = make_engine(state_url)
+    try:
+        upgrade(engine, "0008")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO runs (run_id, started_at, finished_at, status, dry_run, as_of,"
+                    " config_fingerprint, counts, host, pid) VALUES ('v8', :started,"
+                    " :finished, 'succeeded', :dry, :as_of, :fp, '{}', 'h', 1)"
+                ),
+                {"started": T0, "finished": T0, "dry": False, "as_of": AS_OF, "fp": FINGERPRINT},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO outcomes (run_id, customer_id, account_id, status, fields)"
+                    " VALUES ('v8', 'C1', '001C1', 'written', 'AR_Open_Balance__c'),"
+                    " ('v8', 'C2', NULL, 'unmatched', '')"
+                )
+            )
+        upgrade(engine, "0009")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    'SELECT object, "key", customer_id, action, record_id, status'
+                    " FROM outcomes ORDER BY id"
+                )
+            ).all()
+        assert [tuple(row) for row in rows] == [
+            ("Account", "C1", "C1", "update", "001C1", "written"),
+            ("Account", "C2", "C2", "update", None, "unmatched"),
+        ]
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0008")
+        names = {c["name"] for c in inspect(engine).get_columns("outcomes")}
+        assert "account_id" in names
+        assert not {"object", "key", "action", "record_id"} & names
     finally:
         engine.dispose()
 

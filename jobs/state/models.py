@@ -178,14 +178,18 @@ class ReconciliationRow(Base):
 
 
 class Outcome(Base):
-    """What happened to one Account in a run: written, failed (with the org's code), unmatched."""
+    """What happened to one record in a run (`jobs.outcomes`): an Account, invoice record or
+    Task written, failed (with the org's code), planned; an Account unmatched or held back."""
 
     __tablename__ = "outcomes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(RUN_ID, ForeignKey("runs.run_id"), index=True)
+    object: Mapped[str] = mapped_column(Text)  # v0009, as the three below
+    key: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))
     customer_id: Mapped[str] = mapped_column(Text)
-    account_id: Mapped[str | None] = mapped_column(Text)
+    record_id: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     fields: Mapped[str] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(Text)

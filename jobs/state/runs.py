@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from arsync.quarantine import Action, QuarantineEntry
 from arsync.reconcile import CUSTOMER_COLUMNS
+from jobs.outcomes import OUTCOME_COLUMNS
 from jobs.state import cells
 from jobs.state.bulk import bulk_insert
 from jobs.state.errors import RunStateError
@@ -34,14 +35,6 @@ from jobs.state.models import (
 from jobs.state.sessions import Sessions
 
 RECONCILIATION_COLUMNS: Final = (*CUSTOMER_COLUMNS, "figure")  # arsync.reconcile's, and the figure
-OUTCOME_COLUMNS: Final = (
-    "customer_id",
-    "account_id",
-    "status",
-    "fields",
-    "error_code",
-    "message",
-)
 # The run count that says a run read everything, watermarks unused, so it saw deletions: 1 or 0
 # (runs recorded before it was counted have none, and are not taken for full pulls).
 FULL_PULL: Final = "full_pull"
@@ -172,7 +165,8 @@ class Runs:
             return [dict(row) for row in rows]
 
     def outcomes_of(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
-        """The run's Account outcomes (optionally of one status), in the order they were given."""
+        """The run's outcomes, of every object (optionally of one status), in the order they
+        were given."""
         query = select(*(Outcome.__table__.c[name] for name in OUTCOME_COLUMNS)).where(
             Outcome.run_id == run_id
         )
