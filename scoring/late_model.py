@@ -131,15 +131,22 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if len(values) else 0.0
 
 
-def sampled(training: pd.DataFrame, max_rows: int) -> pd.Index:
+def sampled(training: pd.DataFrame, max_rows: int, hashes: pd.Series | None = None) -> pd.Index:
     """The rows a fit trains on: all of them up to `max_rows`, else the `max_rows` whose
     snapshot and invoice hash lowest. Every snapshot keeps its share, and the choice depends
-    on the rows' content alone, so any row order gives the same model."""
+    on the rows' content alone, so any row order gives the same model. `hashes`: the
+    `row_hashes` of a frame whose rows `training` takes (by index), hashed once for all."""
     if len(training) <= max_rows:
         return training.index
-    keys = training[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
-    hashes = pd.util.hash_pandas_object(keys, index=False)
+    hashes = row_hashes(training) if hashes is None else hashes.loc[training.index]
     return hashes.sort_values(kind="stable").index[:max_rows]
+
+
+def row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """Each row's hash of its snapshot and invoice, by which `sampled` chooses: a row's own,
+    whatever other rows are with it."""
+    keys = frame[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
+    return pd.util.hash_pandas_object(keys, index=False)
 
 
 def backtest(
@@ -159,13 +166,15 @@ def backtest(
     is in one snapshot at most; an origin is scored when at least `_MIN_TRAINING` labelled
     examples were known by it. `taken`: the `snapshots` already built for these settings."""
     pool = _pool(ledger, end, horizon_days, grace_days, taken)
-    dates = sorted({stamp.date() for stamp in pool["as_of"]})
+    dates = sorted(pd.Timestamp(stamp).date() for stamp in pool["as_of"].unique())
+    # Each origin samples from the rows known by then: hashed once here, not once an origin.
+    hashes = row_hashes(pool) if len(pool) > max_rows else None
     scored: list[pd.DataFrame] = []
     used: list[dt.date] = []
     for origin in dates[-origins:]:
         known = pool["as_of"] + pd.Timedelta(days=horizon_days + grace_days) < pd.Timestamp(origin)
         keys = pool.loc[known, ["as_of", "invoice_id"]]
-        training = pool.loc[sampled(keys, max_rows)]  # copies only the rows a fit sees
+        training = pool.loc[sampled(keys, max_rows, hashes)]  # copies only the rows a fit sees
         if len(training) < _MIN_TRAINING or training["late"].nunique() < 2:
             continue
         test = pool[pool["as_of"] == pd.Timestamp(origin)]
@@ -295,9 +304,8 @@ def customer_risk(
     by_code = terms.T.groupby(pd.Series(REASON_CODES)).sum().T
     new = rows.loc[riskiest.index, "paid_365d"].isna().to_numpy()
     reasons = [
-        ([NEW_CUSTOMER] if is_new else [])
-        + [code for code, value in row.sort_values(ascending=False).items() if value > 0]
-        for is_new, (_, row) in zip(new, by_code.iterrows(), strict=True)
+        ([NEW_CUSTOMER] if is_new else []) + pushing
+        for is_new, pushing in zip(new, _pushing(by_code), strict=True)
     ]
     probability = riskiest["probability"].to_numpy()
     tiers = np.asarray(TIERS)[np.searchsorted(np.asarray(bands), probability, side="right")]
@@ -312,6 +320,20 @@ def customer_risk(
             },
         }
     ).reset_index(drop=True)
+
+
+def _pushing(by_code: pd.DataFrame) -> list[list[str]]:
+    """Per row, the codes whose terms are positive, the largest first, equal ones in column
+    order (as a Series sorted descending keeps them): one stable sort of the matrix instead
+    of a Series sorted per customer, which took 8 s at 50,000 customers."""
+    codes = np.asarray(by_code.columns, dtype=object)
+    values = by_code.to_numpy(dtype="float64")
+    order = np.argsort(-values, axis=1, kind="stable")
+    ranked = np.take_along_axis(values, order, axis=1)
+    return [
+        [str(code) for code, value in zip(codes[row], held, strict=True) if value > 0]
+        for row, held in zip(order, ranked, strict=True)
+    ]
 
 
 def metrics(late: np.ndarray, probability: np.ndarray) -> Metrics:

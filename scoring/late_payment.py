@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from arsync.codes import shared_codes
+from arsync.codes import positions, shared_codes
 from arsync.ledger import Ledger
-from scoring.behaviour import paid_invoices, paid_rows
+from scoring.behaviour import paid_rows
 
 FEATURES: tuple[str, ...] = (
     "paid_365d",  # invoices the customer paid in the last 365 days (log1p)
@@ -151,12 +151,13 @@ def outcomes(
 ) -> pd.Series:
     """For each example, whether its invoice was paid late (1.0) or not (0.0), as the ledger
     shows it on `known_by`; missing when its due date plus grace has not passed by then."""
-    paid = paid_invoices(ledger, known_by)
-    paid_date = paid.set_index(paid["invoice_id"].astype("string"))["paid_date"]
-    when = paid_date.reindex(pd.Index(examples["invoice_id"].to_numpy(), dtype="string"))
+    rows, paid_at = paid_rows(ledger, known_by)
+    paid_date = np.full(len(ledger.invoices), np.datetime64("NaT"), dtype="datetime64[ns]")
+    paid_date[rows] = paid_at.view("datetime64[ns]")
+    found = positions(ledger.invoices["invoice_id"], examples["invoice_id"])
+    settled = np.where(found >= 0, paid_date[found], np.datetime64("NaT"))
     deadline = examples["due_date"].to_numpy() + np.timedelta64(grace_days, "D")
     known = deadline < np.datetime64(pd.Timestamp(known_by))
-    settled = when.to_numpy()
     on_time = ~pd.isna(settled) & (settled <= deadline)
     late = np.where(on_time, 0.0, 1.0)
     return pd.Series(np.where(known, late, np.nan), index=examples.index, name="late")
