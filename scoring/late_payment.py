@@ -233,7 +233,8 @@ def _customer_figures(
     year = paid_at > (cutoff - pd.Timedelta(days=365)).value
     recent = paid_at[year] > (cutoff - pd.Timedelta(days=90)).value
     who, late = who[year], late[year]
-    days_late = np.maximum(beyond[year].astype("float64"), 0.0)
+    whole_days_late = np.maximum(beyond[year], 0)
+    days_late = whole_days_late.astype("float64")
     count = np.bincount(who, minlength=size).astype("float64")
     count_90 = np.bincount(who[recent], minlength=size).astype("float64")
     rate_365 = _ratio(np.bincount(who, late, minlength=size), count)
@@ -253,7 +254,7 @@ def _customer_figures(
         "late_trend": rate_90 - rate_365,
         "late_log_odds_all": log_odds,
         "days_late_mean_365d": _ratio(np.bincount(who, days_late, minlength=size), count),
-        "days_late_p75_365d": _quantile(who, days_late, size, 0.75),
+        "days_late_p75_365d": _quantile(who, whole_days_late, size, 0.75),
         "overdue_share_now": np.where(open_count > 0, _ratio(open_late, open_count), 0.0),
         "disputed_share": _ratio(np.bincount(mine, columns.disputed[issued], size), invoices),
         "median_total": _median_total(columns, issued),
@@ -268,11 +269,17 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return result
 
 
-def _quantile(group: np.ndarray, values: np.ndarray, size: int, q: float) -> np.ndarray:
-    """Per group 0 .. size - 1, the `q` quantile of its values, interpolated linearly between
-    the two nearest ranks as pandas' `quantile` does; NaN for a group without values."""
-    order = np.lexsort((values, group))
-    return _ranked(group[order], values[order], size, q)
+def _quantile(group: np.ndarray, days: np.ndarray, size: int, q: float) -> np.ndarray:
+    """Per group 0 .. size - 1, the `q` quantile of its whole, non-negative `days`,
+    interpolated linearly between the two nearest ranks as pandas' `quantile` does; NaN for
+    a group without any. Group and days sort as one integer key: a plain sort, a third of
+    the time of sorting rows by two keys."""
+    span = int(days.max(initial=0)) + 1
+    if size * span >= 2**62:  # the key would not fit: sort by both keys
+        order = np.lexsort((days, group))
+        return _ranked(group[order], days[order].astype("float64"), size, q)
+    key = np.sort(group * span + days)
+    return _ranked(key // span, (key % span).astype("float64"), size, q)
 
 
 def _median_total(columns: _Columns, issued: np.ndarray) -> np.ndarray:

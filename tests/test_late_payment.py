@@ -37,7 +37,14 @@ from scoring.late_model import (
     sampled,
     tier_table,
 )
-from scoring.late_payment import FEATURES, outcomes, snapshot, snapshot_dates, snapshots
+from scoring.late_payment import (
+    FEATURES,
+    _quantile,
+    outcomes,
+    snapshot,
+    snapshot_dates,
+    snapshots,
+)
 from scoring.settings import ModelSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +100,19 @@ def test_the_snapshots_of_a_backtest_are_each_days_snapshot(ledger: Ledger) -> N
     apart = pd.concat([snapshot(ledger, day, grace_days=3) for day in days], ignore_index=True)
     assert len(days) > 10
     pd.testing.assert_frame_equal(together, apart, check_exact=True)
+
+
+@pytest.mark.parametrize("q", [0.5, 0.75])
+def test_a_groups_quantile_of_whole_days_is_pandas_quantile(q: float) -> None:
+    rng = np.random.default_rng(8)
+    group = rng.integers(0, 40, size=500)
+    days = rng.integers(0, 90, size=500) * (rng.random(500) < 0.7)
+
+    ours = _quantile(group, days, 45, q)
+
+    theirs = pd.Series(days.astype("float64")).groupby(group).quantile(q)
+    np.testing.assert_array_equal(ours[theirs.index], theirs.to_numpy())
+    assert np.isnan(ours[40:]).all()  # groups without days
 
 
 def test_a_snapshot_holds_the_invoices_open_and_due_within_the_horizon(ledger: Ledger) -> None:
