@@ -21,7 +21,15 @@ import pandas as pd
 import structlog
 
 from arsync.ledger import Ledger
-from scoring.late_model import Backtest, Gate, backtest, customer_risk, fit_latest, gate
+from scoring.late_model import (
+    Backtest,
+    Gate,
+    backtest,
+    customer_risk,
+    fit_latest,
+    gate,
+    labelled,
+)
 from scoring.late_payment import snapshot, snapshots
 from scoring.settings import ScoringSettings
 
@@ -121,18 +129,19 @@ def _judge(
     model = settings.model
     if taken is None:
         taken = snapshots(ledger, as_of, grace_days=grace)
+    pool = labelled(ledger, as_of, grace_days=grace, taken=taken)  # once, for both
     result = backtest(
         ledger,
         as_of,
         origins=origins or model.origins,
         grace_days=grace,
         bands=model.bands,
-        taken=taken,
         max_rows=model.max_training_rows,
+        pool=pool,
     )
     decision = gate(result, model)
     latest = fit_latest(
-        ledger, as_of, grace_days=grace, taken=taken, max_rows=model.max_training_rows
+        ledger, as_of, grace_days=grace, max_rows=model.max_training_rows, pool=pool
     )
     risk = None
     if latest is not None:

@@ -159,13 +159,16 @@ def backtest(
     bands: tuple[float, ...] = DEFAULT_BANDS,
     taken: pd.DataFrame | None = None,
     max_rows: int = MAX_TRAINING_ROWS,
+    pool: pd.DataFrame | None = None,
 ) -> Backtest:
     """Rolling-origin backtest of the model on the ledger as it stands on `end`.
 
     Snapshots are taken every `horizon_days` back from the last origin, so that each invoice
     is in one snapshot at most; an origin is scored when at least `_MIN_TRAINING` labelled
-    examples were known by it. `taken`: the `snapshots` already built for these settings."""
-    pool = _pool(ledger, end, horizon_days, grace_days, taken)
+    examples were known by it. `taken`: the `snapshots` already built for these settings;
+    `pool`: their `labelled` examples, already built (then `taken` is not read)."""
+    if pool is None:
+        pool = labelled(ledger, end, horizon_days=horizon_days, grace_days=grace_days, taken=taken)
     dates = sorted(pd.Timestamp(stamp).date() for stamp in pool["as_of"].unique())
     # Each origin samples from the rows known by then: hashed once here, not once an origin.
     hashes = row_hashes(pool) if len(pool) > max_rows else None
@@ -271,11 +274,13 @@ def fit_latest(
     grace_days: int = 3,
     taken: pd.DataFrame | None = None,
     max_rows: int = MAX_TRAINING_ROWS,
+    pool: pd.DataFrame | None = None,
 ) -> LateModel | None:
     """The model trained on every snapshot whose outcomes are known on `end`, to score the
     invoices open on `end`; None when there are too few to train on. `taken`: the
-    `snapshots` already built for these settings."""
-    pool = _pool(ledger, end, horizon_days, grace_days, taken)
+    `snapshots` already built for these settings; `pool`: their `labelled` examples."""
+    if pool is None:
+        pool = labelled(ledger, end, horizon_days=horizon_days, grace_days=grace_days, taken=taken)
     if len(pool) < _MIN_TRAINING or pool["late"].nunique() < 2:
         return None
     return LateModel(pool, pool["late"], max_rows)
@@ -393,15 +398,17 @@ def _customer_tiers(predictions: pd.DataFrame, bands: tuple[float, ...]) -> pd.D
     )
 
 
-def _pool(
+def labelled(
     ledger: Ledger,
     end: dt.date,
-    horizon_days: int,
-    grace_days: int,
+    *,
+    horizon_days: int = 30,
+    grace_days: int = 3,
     taken: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every snapshot (`taken`, else built: `snapshots`) with its examples' outcomes; unknown
-    ones left out."""
+    """Every snapshot (`taken`, else built: `snapshots`) with its examples' outcomes as
+    known on `end` (`late`); unknown ones left out. What `backtest` and `fit_latest` learn
+    from: a run builds it once for both."""
     if taken is None:
         taken = snapshots(ledger, end, horizon_days=horizon_days, grace_days=grace_days)
     late = outcomes(ledger, taken, end, grace_days).to_numpy()
