@@ -29,6 +29,7 @@ from scoring.late_model import (
     fit_latest,
     gate,
     labelled,
+    row_hashes,
 )
 from scoring.late_payment import snapshot, snapshots
 from scoring.settings import ScoringSettings
@@ -130,6 +131,7 @@ def _judge(
     if taken is None:
         taken = snapshots(ledger, as_of, grace_days=grace)
     pool = labelled(ledger, as_of, grace_days=grace, taken=taken)  # once, for both
+    hashes = row_hashes(pool) if len(pool) > model.max_training_rows else None
     result = backtest(
         ledger,
         as_of,
@@ -138,10 +140,11 @@ def _judge(
         bands=model.bands,
         max_rows=model.max_training_rows,
         pool=pool,
+        hashes=hashes,
     )
     decision = gate(result, model)
     latest = fit_latest(
-        ledger, as_of, grace_days=grace, max_rows=model.max_training_rows, pool=pool
+        ledger, as_of, grace_days=grace, max_rows=model.max_training_rows, pool=pool, hashes=hashes
     )
     risk = None
     if latest is not None:

@@ -76,7 +76,11 @@ class LateModel:
     """A fitted model: `probability` of late payment for the rows of a snapshot."""
 
     def __init__(
-        self, training: pd.DataFrame, labels: pd.Series, max_rows: int = MAX_TRAINING_ROWS
+        self,
+        training: pd.DataFrame,
+        labels: pd.Series,
+        max_rows: int = MAX_TRAINING_ROWS,
+        hashes: pd.Series | None = None,  # `sampled`'s, when already taken
     ) -> None:
         from sklearn.calibration import CalibratedClassifierCV  # noqa: PLC0415 - model runs only
         from sklearn.impute import SimpleImputer  # noqa: PLC0415
@@ -84,7 +88,7 @@ class LateModel:
         from sklearn.pipeline import make_pipeline  # noqa: PLC0415
         from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
 
-        order = stable_order(training.loc[sampled(training, max_rows)])
+        order = stable_order(training.loc[sampled(training, max_rows, hashes)])
         linear = make_pipeline(
             SimpleImputer(strategy=_median, add_indicator=True, keep_empty_features=True),
             StandardScaler(),
@@ -160,18 +164,21 @@ def backtest(
     taken: pd.DataFrame | None = None,
     max_rows: int = MAX_TRAINING_ROWS,
     pool: pd.DataFrame | None = None,
+    hashes: pd.Series | None = None,
 ) -> Backtest:
     """Rolling-origin backtest of the model on the ledger as it stands on `end`.
 
     Snapshots are taken every `horizon_days` back from the last origin, so that each invoice
     is in one snapshot at most; an origin is scored when at least `_MIN_TRAINING` labelled
     examples were known by it. `taken`: the `snapshots` already built for these settings;
-    `pool`: their `labelled` examples, already built (then `taken` is not read)."""
+    `pool`: their `labelled` examples, already built (then `taken` is not read), and
+    `hashes` its `row_hashes`."""
     if pool is None:
         pool = labelled(ledger, end, horizon_days=horizon_days, grace_days=grace_days, taken=taken)
     dates = sorted(pd.Timestamp(stamp).date() for stamp in pool["as_of"].unique())
-    # Each origin samples from the rows known by then: hashed once here, not once an origin.
-    hashes = row_hashes(pool) if len(pool) > max_rows else None
+    if hashes is None and len(pool) > max_rows:
+        # Each origin samples from the rows known by then: hashed once, not once an origin.
+        hashes = row_hashes(pool)
     scored: list[pd.DataFrame] = []
     used: list[dt.date] = []
     for origin in dates[-origins:]:
@@ -275,15 +282,17 @@ def fit_latest(
     taken: pd.DataFrame | None = None,
     max_rows: int = MAX_TRAINING_ROWS,
     pool: pd.DataFrame | None = None,
+    hashes: pd.Series | None = None,
 ) -> LateModel | None:
     """The model trained on every snapshot whose outcomes are known on `end`, to score the
     invoices open on `end`; None when there are too few to train on. `taken`: the
-    `snapshots` already built for these settings; `pool`: their `labelled` examples."""
+    `snapshots` already built for these settings; `pool`: their `labelled` examples, and
+    `hashes` its `row_hashes`."""
     if pool is None:
         pool = labelled(ledger, end, horizon_days=horizon_days, grace_days=grace_days, taken=taken)
     if len(pool) < _MIN_TRAINING or pool["late"].nunique() < 2:
         return None
-    return LateModel(pool, pool["late"], max_rows)
+    return LateModel(pool, pool["late"], max_rows, hashes)
 
 
 def customer_risk(
