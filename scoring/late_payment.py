@@ -3,10 +3,11 @@ as of a snapshot date, and whether the invoice was then paid late.
 
 A *snapshot* at date `s` holds the invoices open on `s` that fall due in the next `horizon`
 days, (s, s + horizon]: the invoices a collector looks at that day. Every feature is computed
-from the ledger as it stood on `s` (`scoring.behaviour.paid_invoices` and
-`scoring.aging.open_invoices`, both rebuilt as of `s`), so no later payment, invoice or
-application leaks into it; `tests/test_late_payment.py` rebuilds them from a ledger cut at `s`
-and gets the same values.
+from the ledger as it stood on `s` (the paid invoices of `scoring.behaviour.paid_rows` and the
+open ones as `scoring.aging.open_invoices` rebuilds them, both as of `s`), so no later
+payment, invoice or application leaks into it; `tests/test_late_payment.py` rebuilds them
+from a ledger cut at `s` and gets the same values. The ledger's columns are taken as arrays
+once for all the snapshots of a backtest (`_Columns`).
 
 An invoice is *paid late* when it was not paid by its due date plus `grace_days`: paid after
 that day, or still open on it. The outcome is known once that day has passed, so a snapshot's
