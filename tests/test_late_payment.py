@@ -39,6 +39,7 @@ from scoring.late_model import (
 )
 from scoring.late_payment import (
     FEATURES,
+    _by_customer_and_total,
     _quantile,
     outcomes,
     snapshot,
@@ -113,6 +114,19 @@ def test_a_groups_quantile_of_whole_days_is_pandas_quantile(q: float) -> None:
     theirs = pd.Series(days.astype("float64")).groupby(group).quantile(q)
     np.testing.assert_array_equal(ours[theirs.index], theirs.to_numpy())
     assert np.isnan(ours[40:]).all()  # groups without days
+
+
+@pytest.mark.parametrize("largest", [10**6, 2**61])  # one integer key; too large for one
+def test_invoices_are_ordered_by_customer_then_total(largest: int) -> None:
+    rng = np.random.default_rng(9)
+    customer = rng.integers(0, 30, size=400)
+    total = rng.integers(0, 1000, size=400)
+    total[0] = largest
+
+    order = _by_customer_and_total(customer, total)
+
+    pairs = list(zip(customer[order].tolist(), total[order].tolist(), strict=True))
+    assert pairs == sorted(zip(customer.tolist(), total.tolist(), strict=True))
 
 
 def test_a_snapshot_holds_the_invoices_open_and_due_within_the_horizon(ledger: Ledger) -> None:
