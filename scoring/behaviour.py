@@ -88,12 +88,14 @@ def paid_rows(
     applied = _nanoseconds(applications["applied_date"])
     # Earlier applications cannot move a paid date that falls after `paid_after`.
     floor = _NAT if paid_after is None else pd.Timestamp(paid_after).value
-    relevant = np.flatnonzero(applied > floor)
+    invoice_rows = ledger.application_invoice_rows()
+    amount = applications["amount_minor"].to_numpy()
+    relevant = applied > floor
+    if not relevant.all():  # copies of two million applications only when some are left out
+        applied, invoice_rows, amount = applied[relevant], invoice_rows[relevant], amount[relevant]
     among = np.full(len(invoices) + 1, -1, dtype=np.int64)  # the last slot: no invoice
     among[rows] = np.arange(len(rows), dtype=np.int64)
-    position = among[ledger.application_invoice_rows()[relevant]]
-    applied = applied[relevant]
-    amount = applications["amount_minor"].to_numpy()[relevant]
+    position = among[invoice_rows]
     known = position >= 0
     later = known & (applied > cutoff.value)
     reopened = np.zeros(len(rows), dtype=bool)
