@@ -21,7 +21,16 @@ import pandas as pd
 import structlog
 
 from arsync.ledger import Ledger
-from scoring.late_model import Backtest, Gate, backtest, customer_risk, fit_latest, gate
+from scoring.late_model import (
+    Backtest,
+    Gate,
+    backtest,
+    customer_risk,
+    fit_latest,
+    gate,
+    labelled,
+    row_hashes,
+)
 from scoring.late_payment import snapshot, snapshots
 from scoring.settings import ScoringSettings
 
@@ -121,18 +130,21 @@ def _judge(
     model = settings.model
     if taken is None:
         taken = snapshots(ledger, as_of, grace_days=grace)
+    pool = labelled(ledger, as_of, grace_days=grace, taken=taken)  # once, for both
+    hashes = row_hashes(pool) if len(pool) > model.max_training_rows else None
     result = backtest(
         ledger,
         as_of,
         origins=origins or model.origins,
         grace_days=grace,
         bands=model.bands,
-        taken=taken,
         max_rows=model.max_training_rows,
+        pool=pool,
+        hashes=hashes,
     )
     decision = gate(result, model)
     latest = fit_latest(
-        ledger, as_of, grace_days=grace, taken=taken, max_rows=model.max_training_rows
+        ledger, as_of, grace_days=grace, max_rows=model.max_training_rows, pool=pool, hashes=hashes
     )
     risk = None
     if latest is not None:

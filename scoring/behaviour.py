@@ -55,6 +55,24 @@ def paid_invoices(
     Columns: invoice_id, customer_id, currency, total_minor, issue_date, due_date, paid_date,
     days_to_pay (paid - issued) and days_beyond_terms (paid - due; negative when early).
     """
+    rows, last_paid = paid_rows(ledger, as_of, paid_after)
+    invoices = ledger.invoices
+    columns = ["invoice_id", "customer_id", "currency", "total_minor", "issue_date", "due_date"]
+    result = invoices[columns].iloc[rows].reset_index(drop=True)
+    paid_date = last_paid.view("datetime64[ns]")
+    paid_day = _days(paid_date)
+    result["paid_date"] = paid_date
+    result["days_to_pay"] = paid_day - _days(result["issue_date"].to_numpy())
+    result["days_beyond_terms"] = paid_day - _days(result["due_date"].to_numpy())
+    return result
+
+
+def paid_rows(
+    ledger: Ledger, as_of: dt.date, paid_after: dt.date | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`paid_invoices` as arrays: the rows of `ledger.invoices` paid by `as_of` (and after
+    `paid_after`), in ledger order, and each one's paid date in int64 nanoseconds. For a
+    caller that asks on many dates and needs no frame of text columns each time."""
     cutoff = pd.Timestamp(as_of)
     invoices = ledger.invoices
     # Rebuilt balance = open_minor + later applications >= open_minor: only an invoice with
@@ -70,12 +88,14 @@ def paid_invoices(
     applied = _nanoseconds(applications["applied_date"])
     # Earlier applications cannot move a paid date that falls after `paid_after`.
     floor = _NAT if paid_after is None else pd.Timestamp(paid_after).value
-    relevant = np.flatnonzero(applied > floor)
+    invoice_rows = ledger.application_invoice_rows()
+    amount = applications["amount_minor"].to_numpy()
+    relevant = applied > floor
+    if not relevant.all():  # copies of two million applications only when some are left out
+        applied, invoice_rows, amount = applied[relevant], invoice_rows[relevant], amount[relevant]
     among = np.full(len(invoices) + 1, -1, dtype=np.int64)  # the last slot: no invoice
     among[rows] = np.arange(len(rows), dtype=np.int64)
-    position = among[ledger.application_invoice_rows()[relevant]]
-    applied = applied[relevant]
-    amount = applications["amount_minor"].to_numpy()[relevant]
+    position = among[invoice_rows]
     known = position >= 0
     later = known & (applied > cutoff.value)
     reopened = np.zeros(len(rows), dtype=bool)
@@ -84,16 +104,7 @@ def paid_invoices(
     by_then = known & ~later
     np.maximum.at(last, position[by_then], applied[by_then])
     paid = (last > floor) & ~reopened
-    rows, last_paid = rows[paid], last[paid]
-
-    columns = ["invoice_id", "customer_id", "currency", "total_minor", "issue_date", "due_date"]
-    result = invoices[columns].iloc[rows].reset_index(drop=True)
-    paid_date = last_paid.view("datetime64[ns]")
-    paid_day = _days(paid_date)
-    result["paid_date"] = paid_date
-    result["days_to_pay"] = paid_day - _days(result["issue_date"].to_numpy())
-    result["days_beyond_terms"] = paid_day - _days(result["due_date"].to_numpy())
-    return result
+    return rows[paid], last[paid]
 
 
 def payment_behaviour(

@@ -76,7 +76,11 @@ class LateModel:
     """A fitted model: `probability` of late payment for the rows of a snapshot."""
 
     def __init__(
-        self, training: pd.DataFrame, labels: pd.Series, max_rows: int = MAX_TRAINING_ROWS
+        self,
+        training: pd.DataFrame,
+        labels: pd.Series,
+        max_rows: int = MAX_TRAINING_ROWS,
+        hashes: pd.Series | None = None,  # `sampled`'s, when already taken
     ) -> None:
         from sklearn.calibration import CalibratedClassifierCV  # noqa: PLC0415 - model runs only
         from sklearn.impute import SimpleImputer  # noqa: PLC0415
@@ -84,9 +88,9 @@ class LateModel:
         from sklearn.pipeline import make_pipeline  # noqa: PLC0415
         from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
 
-        order = stable_order(training.loc[sampled(training, max_rows)])
+        order = stable_order(training.loc[sampled(training, max_rows, hashes)])
         linear = make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            SimpleImputer(strategy=_median, add_indicator=True, keep_empty_features=True),
             StandardScaler(),
             LogisticRegression(C=REGULARISATION, max_iter=5000),
         )
@@ -123,15 +127,30 @@ class LateModel:
             return np.asarray(self._pipeline.predict_proba(features)[:, 1], dtype="float64")
 
 
-def sampled(training: pd.DataFrame, max_rows: int) -> pd.Index:
+def _median(values: np.ndarray) -> float:
+    """The imputer's statistic: the median of a column's present values, 0 when none is
+    (`keep_empty_features`). The same figure as `strategy="median"`, whose masked-array sort
+    of the whole matrix took 40% of a backtest (0.2 s a fold at 90,000 rows), where
+    `np.median` partitions one column at a time."""
+    return float(np.median(values)) if len(values) else 0.0
+
+
+def sampled(training: pd.DataFrame, max_rows: int, hashes: pd.Series | None = None) -> pd.Index:
     """The rows a fit trains on: all of them up to `max_rows`, else the `max_rows` whose
     snapshot and invoice hash lowest. Every snapshot keeps its share, and the choice depends
-    on the rows' content alone, so any row order gives the same model."""
+    on the rows' content alone, so any row order gives the same model. `hashes`: the
+    `row_hashes` of a frame whose rows `training` takes (by index), hashed once for all."""
     if len(training) <= max_rows:
         return training.index
-    keys = training[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
-    hashes = pd.util.hash_pandas_object(keys, index=False)
+    hashes = row_hashes(training) if hashes is None else hashes.loc[training.index]
     return hashes.sort_values(kind="stable").index[:max_rows]
+
+
+def row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """Each row's hash of its snapshot and invoice, by which `sampled` chooses: a row's own,
+    whatever other rows are with it."""
+    keys = frame[["as_of", "invoice_id"]].astype({"invoice_id": "string"})
+    return pd.util.hash_pandas_object(keys, index=False)
 
 
 def backtest(
@@ -144,20 +163,28 @@ def backtest(
     bands: tuple[float, ...] = DEFAULT_BANDS,
     taken: pd.DataFrame | None = None,
     max_rows: int = MAX_TRAINING_ROWS,
+    pool: pd.DataFrame | None = None,
+    hashes: pd.Series | None = None,
 ) -> Backtest:
     """Rolling-origin backtest of the model on the ledger as it stands on `end`.
 
     Snapshots are taken every `horizon_days` back from the last origin, so that each invoice
     is in one snapshot at most; an origin is scored when at least `_MIN_TRAINING` labelled
-    examples were known by it. `taken`: the `snapshots` already built for these settings."""
-    pool = _pool(ledger, end, horizon_days, grace_days, taken)
-    dates = sorted({stamp.date() for stamp in pool["as_of"]})
+    examples were known by it. `taken`: the `snapshots` already built for these settings;
+    `pool`: their `labelled` examples, already built (then `taken` is not read), and
+    `hashes` its `row_hashes`."""
+    if pool is None:
+        pool = labelled(ledger, end, horizon_days=horizon_days, grace_days=grace_days, taken=taken)
+    dates = sorted(pd.Timestamp(stamp).date() for stamp in pool["as_of"].unique())
+    if hashes is None and len(pool) > max_rows:
+        # Each origin samples from the rows known by then: hashed once, not once an origin.
+        hashes = row_hashes(pool)
     scored: list[pd.DataFrame] = []
     used: list[dt.date] = []
     for origin in dates[-origins:]:
         known = pool["as_of"] + pd.Timedelta(days=horizon_days + grace_days) < pd.Timestamp(origin)
         keys = pool.loc[known, ["as_of", "invoice_id"]]
-        training = pool.loc[sampled(keys, max_rows)]  # copies only the rows a fit sees
+        training = pool.loc[sampled(keys, max_rows, hashes)]  # copies only the rows a fit sees
         if len(training) < _MIN_TRAINING or training["late"].nunique() < 2:
             continue
         test = pool[pool["as_of"] == pd.Timestamp(origin)]
@@ -254,14 +281,18 @@ def fit_latest(
     grace_days: int = 3,
     taken: pd.DataFrame | None = None,
     max_rows: int = MAX_TRAINING_ROWS,
+    pool: pd.DataFrame | None = None,
+    hashes: pd.Series | None = None,
 ) -> LateModel | None:
     """The model trained on every snapshot whose outcomes are known on `end`, to score the
     invoices open on `end`; None when there are too few to train on. `taken`: the
-    `snapshots` already built for these settings."""
-    pool = _pool(ledger, end, horizon_days, grace_days, taken)
+    `snapshots` already built for these settings; `pool`: their `labelled` examples, and
+    `hashes` its `row_hashes`."""
+    if pool is None:
+        pool = labelled(ledger, end, horizon_days=horizon_days, grace_days=grace_days, taken=taken)
     if len(pool) < _MIN_TRAINING or pool["late"].nunique() < 2:
         return None
-    return LateModel(pool, pool["late"], max_rows)
+    return LateModel(pool, pool["late"], max_rows, hashes)
 
 
 def customer_risk(
@@ -287,9 +318,8 @@ def customer_risk(
     by_code = terms.T.groupby(pd.Series(REASON_CODES)).sum().T
     new = rows.loc[riskiest.index, "paid_365d"].isna().to_numpy()
     reasons = [
-        ([NEW_CUSTOMER] if is_new else [])
-        + [code for code, value in row.sort_values(ascending=False).items() if value > 0]
-        for is_new, (_, row) in zip(new, by_code.iterrows(), strict=True)
+        ([NEW_CUSTOMER] if is_new else []) + pushing
+        for is_new, pushing in zip(new, _pushing(by_code), strict=True)
     ]
     probability = riskiest["probability"].to_numpy()
     tiers = np.asarray(TIERS)[np.searchsorted(np.asarray(bands), probability, side="right")]
@@ -304,6 +334,20 @@ def customer_risk(
             },
         }
     ).reset_index(drop=True)
+
+
+def _pushing(by_code: pd.DataFrame) -> list[list[str]]:
+    """Per row, the codes whose terms are positive, the largest first, equal ones in column
+    order (as a Series sorted descending keeps them): one stable sort of the matrix instead
+    of a Series sorted per customer, which took 8 s at 50,000 customers."""
+    codes = np.asarray(by_code.columns, dtype=object)
+    values = by_code.to_numpy(dtype="float64")
+    order = np.argsort(-values, axis=1, kind="stable")
+    ranked = np.take_along_axis(values, order, axis=1)
+    return [
+        [str(code) for code, value in zip(codes[row], held, strict=True) if value > 0]
+        for row, held in zip(order, ranked, strict=True)
+    ]
 
 
 def metrics(late: np.ndarray, probability: np.ndarray) -> Metrics:
@@ -363,15 +407,17 @@ def _customer_tiers(predictions: pd.DataFrame, bands: tuple[float, ...]) -> pd.D
     )
 
 
-def _pool(
+def labelled(
     ledger: Ledger,
     end: dt.date,
-    horizon_days: int,
-    grace_days: int,
+    *,
+    horizon_days: int = 30,
+    grace_days: int = 3,
     taken: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every snapshot (`taken`, else built: `snapshots`) with its examples' outcomes; unknown
-    ones left out."""
+    """Every snapshot (`taken`, else built: `snapshots`) with its examples' outcomes as
+    known on `end` (`late`); unknown ones left out. What `backtest` and `fit_latest` learn
+    from: a run builds it once for both."""
     if taken is None:
         taken = snapshots(ledger, end, horizon_days=horizon_days, grace_days=grace_days)
     late = outcomes(ledger, taken, end, grace_days).to_numpy()

@@ -3,10 +3,11 @@ as of a snapshot date, and whether the invoice was then paid late.
 
 A *snapshot* at date `s` holds the invoices open on `s` that fall due in the next `horizon`
 days, (s, s + horizon]: the invoices a collector looks at that day. Every feature is computed
-from the ledger as it stood on `s` (`scoring.behaviour.paid_invoices` and
-`scoring.aging.open_invoices`, both rebuilt as of `s`), so no later payment, invoice or
-application leaks into it; `tests/test_late_payment.py` rebuilds them from a ledger cut at `s`
-and gets the same values.
+from the ledger as it stood on `s` (the paid invoices of `scoring.behaviour.paid_rows` and the
+open ones as `scoring.aging.open_invoices` rebuilds them, both as of `s`), so no later
+payment, invoice or application leaks into it; `tests/test_late_payment.py` rebuilds them
+from a ledger cut at `s` and gets the same values. The ledger's columns are taken as arrays
+once for all the snapshots of a backtest (`_Columns`).
 
 An invoice is *paid late* when it was not paid by its due date plus `grace_days`: paid after
 that day, or still open on it. The outcome is known once that day has passed, so a snapshot's
@@ -19,13 +20,14 @@ Pure: frames in, frames out, no I/O, no clock.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from arsync.codes import positions, shared_codes
 from arsync.ledger import Ledger
-from scoring.aging import open_invoices
-from scoring.behaviour import paid_invoices
+from scoring.behaviour import paid_rows
 
 FEATURES: tuple[str, ...] = (
     "paid_365d",  # invoices the customer paid in the last 365 days (log1p)
@@ -53,34 +55,101 @@ def snapshot(
     its FEATURES (NaN where the customer has no history yet) and the snapshot's date.
 
     Columns: invoice_id, customer_id, due_date, as_of, then FEATURES."""
+    return _snapshot(ledger, _Columns.of(ledger), as_of, horizon_days, grace_days)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The ledger's columns every snapshot reads, as arrays taken once per ledger: a
+    backtest takes some twenty snapshots, and each one grouping two million invoices by
+    their text ids again took most of a run's model step at 50,000 customers."""
+
+    issue: np.ndarray  # datetime64[ns]
+    due: np.ndarray  # datetime64[ns]
+    issue_day: np.ndarray  # whole days since the epoch
+    due_day: np.ndarray
+    not_void: np.ndarray  # bool
+    open_minor: np.ndarray  # int64, today
+    total: np.ndarray  # float64, total_minor
+    disputed: np.ndarray  # float64, 1.0 when disputed
+    customer: np.ndarray  # int64, the invoice's customer as a code: 0 .. customers - 1
+    customers: int
+    by_total: np.ndarray  # the invoices ordered by customer, then total
+    customer_by_total: np.ndarray  # `customer` in that order
+    total_by_total: np.ndarray  # `total` in that order
+    applied_to: np.ndarray  # per application, its invoice's row (-1: none)
+    applied: np.ndarray  # per application, datetime64[ns]
+    amount: np.ndarray  # per application, int64 minor units
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> _Columns:
+        invoices, applications = ledger.invoices, ledger.applications
+        customer = shared_codes(invoices["customer_id"])[0]
+        total = invoices["total_minor"].to_numpy(dtype="float64")
+        due = invoices["due_date"].to_numpy(dtype="datetime64[ns]")
+        issue = invoices["issue_date"].to_numpy(dtype="datetime64[ns]")
+        by_total = _by_customer_and_total(customer, invoices["total_minor"].to_numpy())
+        return cls(
+            issue=issue,
+            due=due,
+            issue_day=_days(invoices["issue_date"]),
+            due_day=_days(invoices["due_date"]),
+            not_void=np.asarray(invoices["status"] != "void", dtype=bool),
+            open_minor=invoices["open_minor"].to_numpy(dtype="int64"),
+            total=total,
+            disputed=invoices["disputed"].to_numpy(dtype="float64"),
+            customer=customer,
+            customers=int(customer.max(initial=-1)) + 1,
+            by_total=by_total,
+            customer_by_total=customer[by_total],
+            total_by_total=total[by_total],
+            applied_to=ledger.application_invoice_rows(),
+            applied=applications["applied_date"].to_numpy(dtype="datetime64[ns]"),
+            amount=applications["amount_minor"].to_numpy(dtype="int64"),
+        )
+
+
+def _snapshot(
+    ledger: Ledger, columns: _Columns, as_of: dt.date, horizon_days: int, grace_days: int
+) -> pd.DataFrame:
+    """`snapshot` on the arrays of `_Columns`: the open invoices as
+    `scoring.aging.open_invoices` rebuilds them on `as_of`, the paid ones as
+    `scoring.behaviour.paid_invoices` does, each customer's figures by its code."""
     cutoff = pd.Timestamp(as_of)
-    open_now = open_invoices(ledger, as_of)
-    due = open_now["due_date"]
-    wanted = open_now[(due > cutoff) & (due <= cutoff + pd.Timedelta(days=horizon_days))]
-    history = _customer_history(ledger, as_of, open_now, grace_days)
-    result = pd.DataFrame(
-        {
-            "invoice_id": wanted["invoice_id"].astype("string").to_numpy(),
-            "customer_id": wanted["customer_id"].astype("string").to_numpy(),
-            "due_date": wanted["due_date"].to_numpy(),
-            "as_of": np.full(len(wanted), cutoff.to_datetime64()),
-        }
-    )
-    joined = history.reindex(pd.Index(result["customer_id"].to_numpy(), dtype="string"))
-    for column in history.columns:
-        result[column] = joined[column].to_numpy(dtype="float64")
-    median = joined["median_total"].to_numpy(dtype="float64")
-    total = wanted["total_minor"].to_numpy(dtype="float64")
+    moment = cutoff.to_datetime64()
+    later = (columns.applied > moment) & (columns.applied_to >= 0)
+    open_minor = columns.open_minor.copy()
+    np.add.at(open_minor, columns.applied_to[later], columns.amount[later])
+    issued = (columns.issue <= moment) & columns.not_void
+    open_now = issued & (open_minor > 0)
+    horizon = (cutoff + pd.Timedelta(days=horizon_days)).to_datetime64()
+    rows = np.flatnonzero(open_now & (columns.due > moment) & (columns.due <= horizon))
+    customer = columns.customer[rows]
+    figures = _customer_figures(ledger, columns, cutoff, issued, open_now, grace_days=grace_days)
+    invoices = ledger.invoices
+    total = columns.total[rows]
+    median = figures["median_total"][customer]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.log(np.where(median > 0, total / median, np.nan))
-    result["amount_ratio"] = np.where(np.isfinite(ratio), ratio, np.nan)
-    result["terms_days"] = _days(wanted["due_date"]) - _days(wanted["issue_date"])
-    first = joined["first_issue_day"].to_numpy(dtype="float64")
-    result["relationship_days"] = np.log1p(np.maximum(_days_of(cutoff) - first, 0))
-    month = wanted["due_date"].dt.month.to_numpy(dtype="float64")
-    result["due_month_sin"] = np.sin(2 * np.pi * month / 12)
-    result["due_month_cos"] = np.cos(2 * np.pi * month / 12)
-    return result[["invoice_id", "customer_id", "due_date", "as_of", *FEATURES]]
+    month = pd.DatetimeIndex(columns.due[rows]).month.to_numpy(dtype="float64")
+    first = figures["first_issue_day"][customer]
+    features: dict[str, np.ndarray] = {
+        name: figures[name][customer] for name in FEATURES if name in figures
+    }
+    features["amount_ratio"] = np.where(np.isfinite(ratio), ratio, np.nan)
+    features["terms_days"] = columns.due_day[rows] - columns.issue_day[rows]
+    features["relationship_days"] = np.log1p(np.maximum(_days_of(cutoff) - first, 0))
+    features["due_month_sin"] = np.sin(2 * np.pi * month / 12)
+    features["due_month_cos"] = np.cos(2 * np.pi * month / 12)
+    return pd.DataFrame(
+        {
+            "invoice_id": invoices["invoice_id"].iloc[rows].astype("string").to_numpy(),
+            "customer_id": invoices["customer_id"].iloc[rows].astype("string").to_numpy(),
+            "due_date": columns.due[rows],
+            "as_of": np.full(len(rows), moment),
+            **{name: features[name] for name in FEATURES},
+        }
+    )
 
 
 def outcomes(
@@ -88,12 +157,13 @@ def outcomes(
 ) -> pd.Series:
     """For each example, whether its invoice was paid late (1.0) or not (0.0), as the ledger
     shows it on `known_by`; missing when its due date plus grace has not passed by then."""
-    paid = paid_invoices(ledger, known_by)
-    paid_date = paid.set_index(paid["invoice_id"].astype("string"))["paid_date"]
-    when = paid_date.reindex(pd.Index(examples["invoice_id"].to_numpy(), dtype="string"))
+    rows, paid_at = paid_rows(ledger, known_by)
+    paid_date = np.full(len(ledger.invoices), np.datetime64("NaT"), dtype="datetime64[ns]")
+    paid_date[rows] = paid_at.view("datetime64[ns]")
+    found = positions(ledger.invoices["invoice_id"], examples["invoice_id"])
+    settled = np.where(found >= 0, paid_date[found], np.datetime64("NaT"))
     deadline = examples["due_date"].to_numpy() + np.timedelta64(grace_days, "D")
     known = deadline < np.datetime64(pd.Timestamp(known_by))
-    settled = when.to_numpy()
     on_time = ~pd.isna(settled) & (settled <= deadline)
     late = np.where(on_time, 0.0, 1.0)
     return pd.Series(np.where(known, late, np.nan), index=examples.index, name="late")
@@ -122,12 +192,13 @@ def snapshots(
 ) -> pd.DataFrame:
     """Every snapshot of a backtest (`snapshot_dates`) in one frame: built once, for the
     late-payment model, its backtest and the pay-date backtest alike."""
+    columns = _Columns.of(ledger)
     frames = [
-        snapshot(ledger, day, horizon_days=horizon_days, grace_days=grace_days)
+        _snapshot(ledger, columns, day, horizon_days, grace_days)
         for day in snapshot_dates(ledger, end, horizon_days, grace_days)
     ]
     if not frames:
-        return snapshot(ledger, end, horizon_days=horizon_days, grace_days=grace_days)
+        return _snapshot(ledger, columns, end, horizon_days, grace_days)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -137,73 +208,127 @@ def stable_order(frame: pd.DataFrame) -> pd.Index:
     return keys.sort_values(["as_of", "invoice_id"], kind="stable").index
 
 
-def _customer_history(
-    ledger: Ledger, as_of: dt.date, open_now: pd.DataFrame, grace_days: int
-) -> pd.DataFrame:
-    """Per customer, what its past says on `as_of`: the FEATURES that are the customer's, and
-    the helpers `median_total` and `first_issue_day`."""
-    cutoff = pd.Timestamp(as_of)
-    every_paid = paid_invoices(ledger, as_of)
-    paid = every_paid[every_paid["paid_date"] > cutoff - pd.Timedelta(days=365)]
-    recent = paid["paid_date"] > cutoff - pd.Timedelta(days=90)
-    beyond = paid["days_beyond_terms"].astype("float64")
-    frame = pd.DataFrame(
-        {
-            "customer_id": paid["customer_id"].astype("string").to_numpy(),
-            "late": (beyond > grace_days).astype("float64").to_numpy(),
-            "late_90": np.where(recent, (beyond > grace_days).astype("float64"), np.nan),
-            "days_late": np.maximum(beyond.to_numpy(), 0.0),
-        }
-    )
-    grouped = frame.groupby("customer_id", sort=True)
-    history = pd.DataFrame(
-        {
-            "paid_365d": np.log1p(grouped.size().astype("float64")),
-            "late_rate_365d": grouped["late"].mean(),
-            "late_rate_90d": grouped["late_90"].mean(),
-            "days_late_mean_365d": grouped["days_late"].mean(),
-            "days_late_p75_365d": grouped["days_late"].quantile(0.75),
-        }
-    )
-    history["late_trend"] = history["late_rate_90d"] - history["late_rate_365d"]
-    lifetime = _lifetime_log_odds(every_paid, grace_days)
-    history = history.reindex(lifetime.index)
-    history["late_log_odds_all"] = lifetime
-    invoices = ledger.invoices
-    issued = invoices[(invoices["issue_date"] <= cutoff) & (invoices["status"] != "void")]
-    by_customer = issued.groupby(issued["customer_id"].astype("string"), sort=True)
-    issued_stats = pd.DataFrame(
-        {
-            "disputed_share": by_customer["disputed"].mean().astype("float64"),
-            "median_total": by_customer["total_minor"].median().astype("float64"),
-            "first_issue_day": _days_series(by_customer["issue_date"].min()),
-        }
-    )
-    overdue = open_now["days_overdue"] > grace_days
-    overdue_share = overdue.groupby(open_now["customer_id"].astype("string")).mean()
-    issued_stats["overdue_share_now"] = overdue_share.reindex(issued_stats.index).fillna(0.0)
-    combined = issued_stats.join(history, how="left")
-    combined.index = combined.index.astype("string")
-    return combined
+def _customer_figures(
+    ledger: Ledger,
+    columns: _Columns,
+    cutoff: pd.Timestamp,
+    issued: np.ndarray,
+    open_now: np.ndarray,
+    *,
+    grace_days: int,
+) -> dict[str, np.ndarray]:
+    """Per customer code, what its past says on `cutoff`: the FEATURES that are the
+    customer's, and the helpers `median_total` and `first_issue_day` (NaN where it has none).
+
+    The paid history is the customer's invoices paid by `cutoff`; the last 365 and 90 days
+    go by paid date. Every figure is a count, a sum or an order statistic of whole numbers
+    (days, 0 or 1, minor units), so it is the same to the bit however it is summed."""
+    size = columns.customers
+    paid, paid_at = paid_rows(ledger, cutoff.date())
+    beyond = _whole_days(paid_at.view("datetime64[ns]")) - _whole_days(columns.due[paid])
+    late = (beyond > grace_days).astype("float64")
+    who = columns.customer[paid]
+    # Over all paid history: the log-odds of the share paid late, smoothed by Laplace's rule
+    # ((late + 1) / (paid + 2)). Where lateness is a habit, more history tells it better than
+    # the last year alone, and the smoothing keeps a customer with two invoices from reading
+    # as always or never late.
+    ever = np.bincount(who, minlength=size).astype("float64")
+    share = (np.bincount(who, late, minlength=size) + 1.0) / (ever + 2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_odds = np.where(ever > 0, np.log(share / (1.0 - share)), np.nan)
+    year = paid_at > (cutoff - pd.Timedelta(days=365)).value
+    recent = paid_at[year] > (cutoff - pd.Timedelta(days=90)).value
+    who, late = who[year], late[year]
+    whole_days_late = np.maximum(beyond[year], 0)
+    days_late = whole_days_late.astype("float64")
+    count = np.bincount(who, minlength=size).astype("float64")
+    count_90 = np.bincount(who[recent], minlength=size).astype("float64")
+    rate_365 = _ratio(np.bincount(who, late, minlength=size), count)
+    rate_90 = _ratio(np.bincount(who[recent], late[recent], minlength=size), count_90)
+    mine = columns.customer[issued]
+    invoices = np.bincount(mine, minlength=size).astype("float64")
+    opened = columns.customer[open_now]
+    days_overdue = (cutoff.value - columns.due[open_now].view("int64")) // _NS_PER_DAY
+    open_count = np.bincount(opened, minlength=size).astype("float64")
+    open_late = np.bincount(opened, (days_overdue > grace_days).astype("float64"), size)
+    first = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, mine, columns.issue_day[issued])
+    return {
+        "paid_365d": np.where(count > 0, np.log1p(count), np.nan),
+        "late_rate_365d": rate_365,
+        "late_rate_90d": rate_90,
+        "late_trend": rate_90 - rate_365,
+        "late_log_odds_all": log_odds,
+        "days_late_mean_365d": _ratio(np.bincount(who, days_late, minlength=size), count),
+        "days_late_p75_365d": _quantile(who, whole_days_late, size, 0.75),
+        "overdue_share_now": np.where(open_count > 0, _ratio(open_late, open_count), 0.0),
+        "disputed_share": _ratio(np.bincount(mine, columns.disputed[issued], size), invoices),
+        "median_total": _median_total(columns, issued),
+        "first_issue_day": np.where(invoices > 0, first.astype("float64"), np.nan),
+    }
 
 
-def _lifetime_log_odds(paid: pd.DataFrame, grace_days: int) -> pd.Series:
-    """Per customer with anything paid, the log-odds of its share paid late over its whole
-    history, smoothed by Laplace's rule ((late + 1) / (paid + 2)). Where lateness is a habit, more
-    history tells it better than the last year alone, and the smoothing keeps a customer with
-    two invoices from reading as always or never late."""
-    late = (paid["days_beyond_terms"].astype("float64") > grace_days).astype("float64")
-    grouped = late.groupby(paid["customer_id"].astype("string").to_numpy(), sort=True)
-    share = (grouped.sum() + 1.0) / (grouped.size().astype("float64") + 2.0)
-    return pd.Series(np.log(share / (1.0 - share)), index=share.index)
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is 0: a group's mean."""
+    result = np.full(len(numerator), np.nan)
+    np.divide(numerator, denominator, out=result, where=denominator > 0)
+    return result
+
+
+def _quantile(group: np.ndarray, days: np.ndarray, size: int, q: float) -> np.ndarray:
+    """Per group 0 .. size - 1, the `q` quantile of its whole, non-negative `days`,
+    interpolated linearly between the two nearest ranks as pandas' `quantile` does; NaN for
+    a group without any. Group and days sort as one integer key: a plain sort, a third of
+    the time of sorting rows by two keys."""
+    span = int(days.max(initial=0)) + 1
+    if size * span >= 2**62:  # the key would not fit: sort by both keys
+        order = np.lexsort((days, group))
+        return _ranked(group[order], days[order].astype("float64"), size, q)
+    key = np.sort(group * span + days)
+    return _ranked(key // span, (key % span).astype("float64"), size, q)
+
+
+def _median_total(columns: _Columns, issued: np.ndarray) -> np.ndarray:
+    """Per customer, the median total of its invoices issued so far (`issued`), through the
+    invoices' order by customer and total taken once per ledger."""
+    kept = issued[columns.by_total]
+    return _ranked(
+        columns.customer_by_total[kept], columns.total_by_total[kept], columns.customers, 0.5
+    )
+
+
+def _by_customer_and_total(customer: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """The rows ordered by customer code, then total (whole minor units): one integer key
+    sorted where it fits in 62 bits, four times faster than sorting by two keys. Equal
+    totals may come in any order: only the values they put at each rank are read."""
+    span = int(total.max(initial=0)) + 1
+    if total.min(initial=0) < 0 or (int(customer.max(initial=0)) + 1) * span >= 2**62:
+        return np.lexsort((total, customer))
+    return np.argsort(customer * span + total)
+
+
+def _ranked(group: np.ndarray, values: np.ndarray, size: int, q: float) -> np.ndarray:
+    """`_quantile` of values already sorted by group, then value."""
+    count = np.bincount(group, minlength=size)
+    start = np.cumsum(count) - count
+    has = count > 0
+    position = q * (count[has] - 1)
+    low = np.floor(position).astype("int64")
+    high = np.minimum(low + 1, count[has] - 1)
+    below = values[start[has] + low]
+    above = values[start[has] + high]
+    result = np.full(size, np.nan)
+    result[has] = below + (above - below) * (position - low)
+    return result
 
 
 def _days(dates: pd.Series) -> np.ndarray:
     return dates.to_numpy(dtype="datetime64[ns]").astype("int64") // _NS_PER_DAY
 
 
-def _days_series(dates: pd.Series) -> pd.Series:
-    return pd.Series(_days(dates).astype("float64"), index=dates.index)
+def _whole_days(values: np.ndarray) -> np.ndarray:
+    """Days since the epoch as `scoring.behaviour` counts a paid invoice's days beyond terms."""
+    return values.astype("datetime64[D]").astype(np.int64)
 
 
 def _days_of(moment: pd.Timestamp) -> float:

@@ -25,16 +25,27 @@ from scoring.late_model import (
     Backtest,
     LateModel,
     Metrics,
+    _median,
+    _pushing,
     backtest,
     calibration_error,
     customer_risk,
     fit_latest,
     gate,
     metrics,
+    row_hashes,
     sampled,
     tier_table,
 )
-from scoring.late_payment import FEATURES, outcomes, snapshot, snapshot_dates
+from scoring.late_payment import (
+    FEATURES,
+    _by_customer_and_total,
+    _quantile,
+    outcomes,
+    snapshot,
+    snapshot_dates,
+    snapshots,
+)
 from scoring.settings import ModelSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +91,42 @@ def test_no_feature_uses_data_after_the_snapshot_date(ledger: Ledger, offset: in
         full.sort_values("invoice_id").reset_index(drop=True),
         cut.sort_values("invoice_id").reset_index(drop=True),
     )
+
+
+def test_the_snapshots_of_a_backtest_are_each_days_snapshot(ledger: Ledger) -> None:
+    days = snapshot_dates(ledger, END, 30, 3)
+
+    together = snapshots(ledger, END, grace_days=3)
+
+    apart = pd.concat([snapshot(ledger, day, grace_days=3) for day in days], ignore_index=True)
+    assert len(days) > 10
+    pd.testing.assert_frame_equal(together, apart, check_exact=True)
+
+
+@pytest.mark.parametrize("q", [0.5, 0.75])
+def test_a_groups_quantile_of_whole_days_is_pandas_quantile(q: float) -> None:
+    rng = np.random.default_rng(8)
+    group = rng.integers(0, 40, size=500)
+    days = rng.integers(0, 90, size=500) * (rng.random(500) < 0.7)
+
+    ours = _quantile(group, days, 45, q)
+
+    theirs = pd.Series(days.astype("float64")).groupby(group).quantile(q)
+    np.testing.assert_array_equal(ours[theirs.index], theirs.to_numpy())
+    assert np.isnan(ours[40:]).all()  # groups without days
+
+
+@pytest.mark.parametrize("largest", [10**6, 2**61])  # one integer key; too large for one
+def test_invoices_are_ordered_by_customer_then_total(largest: int) -> None:
+    rng = np.random.default_rng(9)
+    customer = rng.integers(0, 30, size=400)
+    total = rng.integers(0, 1000, size=400)
+    total[0] = largest
+
+    order = _by_customer_and_total(customer, total)
+
+    pairs = list(zip(customer[order].tolist(), total[order].tolist(), strict=True))
+    assert pairs == sorted(zip(customer.tolist(), total.tolist(), strict=True))
 
 
 def test_a_snapshot_holds_the_invoices_open_and_due_within_the_horizon(ledger: Ledger) -> None:
@@ -189,6 +236,50 @@ def test_a_fit_past_its_row_cap_trains_on_an_even_sample_whatever_the_row_order(
         rtol=0,
         atol=1e-12,
     )
+
+
+def test_sampling_by_hashes_taken_once_picks_the_rows_hashing_each_subset_picks(
+    ledger: Ledger,
+) -> None:
+    frames = [snapshot(ledger, END - dt.timedelta(days=60 + 30 * k)) for k in range(1, 12)]
+    pool = pd.concat(frames, ignore_index=True)
+    hashes = row_hashes(pool)
+    subset = pool[pool["as_of"] < pool["as_of"].max()]
+    cap = len(subset) // 3
+
+    assert sampled(subset, cap, hashes).equals(sampled(subset, cap))
+    assert len(sampled(subset, cap, hashes)) == cap
+
+
+def test_the_imputers_statistic_is_the_median_of_the_present_values() -> None:
+    from sklearn.impute import SimpleImputer  # noqa: PLC0415 - as the model loads it
+
+    rng = np.random.default_rng(4)
+    values = np.round(rng.normal(size=(1001, 4)) * 50, 1)
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[:, 3] = np.nan  # a feature never seen: 0, as keep_empty_features has it
+
+    ours = SimpleImputer(strategy=_median, add_indicator=True, keep_empty_features=True)
+    theirs = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+
+    np.testing.assert_array_equal(ours.fit(values).statistics_, theirs.fit(values).statistics_)
+    np.testing.assert_array_equal(ours.transform(values), theirs.transform(values))
+
+
+def test_reasons_are_the_positive_terms_largest_first_ties_as_a_series_sorts_them() -> None:
+    by_code = pd.DataFrame(
+        [[0.5, -1.0, 2.0, 0.0, 0.1], [0.3, 0.3, 0.0, 0.7, 0.3], [-1.0, -2.0, 0.0, 0.0, -0.5]],
+        columns=["DISPUTES", "LATE_PAYER", "MISSED_DUE_DATES", "OVERDUE_BALANCE", "PAYING_LATER"],
+    )
+
+    expected = [
+        [str(c) for c, v in row.sort_values(ascending=False).items() if v > 0]
+        for _, row in by_code.iterrows()
+    ]
+
+    assert _pushing(by_code) == expected
+    assert expected[0] == ["MISSED_DUE_DATES", "DISPUTES", "PAYING_LATER"]
+    assert expected[2] == []
 
 
 def test_every_feature_has_a_reason_code_entry() -> None:
