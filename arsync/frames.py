@@ -226,6 +226,8 @@ def rows_to_frame(
 ) -> pd.DataFrame:
     """Row dicts as a typed frame of `kind` (plus `extra` columns and their dtypes)."""
     columns = {**columns_of(kind), **(extra or {})}
+    # The ignore: pandas-stubs type pd.array's dtype as a dtype object, not the dtype names
+    # ("Int64", "string") that pandas itself takes.
     return pd.DataFrame(
         {
             name: pd.array([row.get(name) for row in rows], dtype=dtype)  # type: ignore[call-overload]

@@ -75,7 +75,9 @@ def _money_of(bound: str | None) -> WrapValidator:
             return _money_adapter(int(places), bound).validate_python(value)
         except ValidationError as error:
             first = error.errors()[0]
-            # The error pydantic raised, re-raised for this field: same type, same words.
+            # The error pydantic raised, re-raised for this field: same type, same words. The
+            # ignore: pydantic types `type` as a LiteralString of its known errors, ErrorDetails
+            # as a plain str, though it is always one of them.
             raise PydanticKnownError(first["type"], first.get("ctx")) from None  # type: ignore[arg-type]
 
     return WrapValidator(validate)

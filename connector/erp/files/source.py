@@ -176,6 +176,8 @@ class FileSource(FrameSource):
         for key, orphans in documents.items():
             kind, document_id = key.split(":", 1)
             own = kind.removesuffix("_applications") + "s"
+            # The ignore: an application kind is mapped only with its documents' file
+            # (`KindsMapping`), so `file(own)` is never None here.
             path = self._mapping.file(own).path  # type: ignore[union-attr]
             for application, location in orphans:
                 yield orphan(kind, document_id, application, location, f"{path} or was quarantined")
