@@ -618,16 +618,21 @@ class LedgerBuilder:
         is quarantined (its documents follow it as of a quarantined customer): scoring adds
         them up, and a sum that wrapped around would land on the Account as a wrong number.
         Measured in float64 on the amounts as read, with a margin of a factor of two."""
-        totals: list[pd.Series] = []
+        totals: list[tuple[pd.Series, pd.Series]] = []
         for kind, name in (("invoice", "total"), ("payment", "amount"), ("credit_memo", "amount")):
             frame = frames[kind]
             if len(frame):
                 size = np.abs(_units(frame[name]).astype("float64")) * self._to_minor(frame)
                 kept = size < 1.5 * MONEY_UNITS_LIMIT  # a larger one is refused on its own
-                totals.append(pd.Series(size[kept], index=frame["customer_id"].to_numpy()[kept]))
-        if not totals or sum(float(t.sum()) for t in totals) < _SUM_LIMIT:
+                totals.append((pd.Series(size[kept]), frame["customer_id"][kept]))
+        if not totals or sum(float(t.sum()) for t, _ in totals) < _SUM_LIMIT:
             return customers  # the whole ledger adds up: so does every customer
-        by_customer = pd.concat(totals).groupby(level=0).sum()
+        # Only now the ids as the sums' index: two million Python strings, for a rare case.
+        by_customer = (
+            pd.concat([pd.Series(t.to_numpy(), index=ids.to_numpy()) for t, ids in totals])
+            .groupby(level=0)
+            .sum()
+        )
         over = by_customer[by_customer >= _SUM_LIMIT]
         bad = customers["id"].isin(over.index.astype("string")).to_numpy()
         reasons = [
