@@ -178,7 +178,9 @@ def _series(text: pa.ChunkedArray) -> pd.Series:
 def _strings(text: pa.ChunkedArray) -> pd.Series:
     """Arrow strings kept as Arrow strings (no Python object per cell); empty is missing."""
     empty = pc.equal(text, "")
-    return pd.Series(pd.arrays.ArrowStringArray(pc.if_else(empty, None, text)))
+    # Most id and code columns have no empty cell: then no copy of two million strings.
+    cells = pc.if_else(empty, None, text) if pc.any(empty).as_py() else text
+    return pd.Series(pd.arrays.ArrowStringArray(cells))
 
 
 def _int64(values: pa.ChunkedArray) -> pd.Series:
