@@ -47,13 +47,16 @@ def customer_flags(
         ),
     }
     result = pd.DataFrame(index=features.index)
-    joined = pd.Series("", index=features.index, dtype="object")
+    joined = [""] * len(features)
     for name in FLAGS:
         raised = reasons[name].notna()
         result[name] = raised
-        separator = np.where(joined.str.len() > 0, "; ", "")
-        joined = joined.where(~raised, joined + separator + reasons[name].fillna(""))
-    result["flags"] = joined
+        # Joined as plain strings, only where raised: seven passes of pandas string
+        # arithmetic over every customer cost a third of a second.
+        texts = reasons[name].reindex(features.index).to_numpy(dtype=object)
+        for row in np.flatnonzero(raised.reindex(features.index).to_numpy(dtype=bool)):
+            joined[row] = f"{joined[row]}; {texts[row]}" if joined[row] else str(texts[row])
+    result["flags"] = pd.Series(joined, index=features.index, dtype="object")
     return result
 
 
