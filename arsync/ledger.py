@@ -24,6 +24,7 @@ from pandas.api.types import pandas_dtype
 
 from arsync import parallel
 from arsync.codes import positions, rows_by_code, shared_codes
+from arsync.digest import frames_digest
 from arsync.frames import (
     FIELDS,
     KINDS,
@@ -142,6 +143,15 @@ class Ledger:
             rows = positions(self.invoices["invoice_id"], self.applications["invoice_id"])
             object.__setattr__(self, "_invoice_rows", rows)
         return rows
+
+    def fingerprint(self) -> str:
+        """A digest of the five frames (columns, dtypes, values, row order): equal for equal
+        ledgers, read from the columns' memory (`arsync.digest`), for a cache keyed on a
+        ledger, such as the late-payment model's verdicts."""
+        return frames_digest(
+            (name, getattr(self, name))
+            for name in ("customers", "invoices", "payments", "credit_memos", "applications")
+        )
 
     def counts(self) -> dict[str, int]:
         return {
