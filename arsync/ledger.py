@@ -24,6 +24,7 @@ from pandas.api.types import pandas_dtype
 
 from arsync import parallel
 from arsync.codes import positions, rows_by_code, shared_codes
+from arsync.digest import frames_digest
 from arsync.frames import (
     FIELDS,
     KINDS,
@@ -142,6 +143,15 @@ class Ledger:
             rows = positions(self.invoices["invoice_id"], self.applications["invoice_id"])
             object.__setattr__(self, "_invoice_rows", rows)
         return rows
+
+    def fingerprint(self) -> str:
+        """A digest of the five frames (columns, dtypes, values, row order): equal for equal
+        ledgers, read from the columns' memory (`arsync.digest`), for a cache keyed on a
+        ledger, such as the late-payment model's verdicts."""
+        return frames_digest(
+            (name, getattr(self, name))
+            for name in ("customers", "invoices", "payments", "credit_memos", "applications")
+        )
 
     def counts(self) -> dict[str, int]:
         return {
@@ -618,16 +628,21 @@ class LedgerBuilder:
         is quarantined (its documents follow it as of a quarantined customer): scoring adds
         them up, and a sum that wrapped around would land on the Account as a wrong number.
         Measured in float64 on the amounts as read, with a margin of a factor of two."""
-        totals: list[pd.Series] = []
+        totals: list[tuple[pd.Series, pd.Series]] = []
         for kind, name in (("invoice", "total"), ("payment", "amount"), ("credit_memo", "amount")):
             frame = frames[kind]
             if len(frame):
                 size = np.abs(_units(frame[name]).astype("float64")) * self._to_minor(frame)
                 kept = size < 1.5 * MONEY_UNITS_LIMIT  # a larger one is refused on its own
-                totals.append(pd.Series(size[kept], index=frame["customer_id"].to_numpy()[kept]))
-        if not totals or sum(float(t.sum()) for t in totals) < _SUM_LIMIT:
+                totals.append((pd.Series(size[kept]), frame["customer_id"][kept]))
+        if not totals or sum(float(t.sum()) for t, _ in totals) < _SUM_LIMIT:
             return customers  # the whole ledger adds up: so does every customer
-        by_customer = pd.concat(totals).groupby(level=0).sum()
+        # Only now the ids as the sums' index: two million Python strings, for a rare case.
+        by_customer = (
+            pd.concat([pd.Series(t.to_numpy(), index=ids.to_numpy()) for t, ids in totals])
+            .groupby(level=0)
+            .sum()
+        )
         over = by_customer[by_customer >= _SUM_LIMIT]
         bad = customers["id"].isin(over.index.astype("string")).to_numpy()
         reasons = [

@@ -26,6 +26,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from arsync.codes import positions
+
 WINDOWS = (30, 60, 90)
 """Days ahead of the expected-receipts columns."""
 OVERDUE_HORIZON = 30
@@ -36,9 +38,9 @@ def expected_pay_dates(items: pd.DataFrame, features: pd.DataFrame, as_of: dt.da
     """Per open invoice (`items`: customer_id, issue_date, due_date), its expected pay date,
     from its customer's habit (`features`, indexed by customer id: avg_days_to_pay_12m,
     avg_days_beyond_terms_12m)."""
-    customers = items["customer_id"].to_numpy()
-    to_pay = features["avg_days_to_pay_12m"].reindex(customers).to_numpy(dtype="float64")
-    late = features["avg_days_beyond_terms_12m"].reindex(customers).to_numpy(dtype="float64")
+    rows = positions(features.index, items["customer_id"])
+    to_pay = _at(features["avg_days_to_pay_12m"], rows)
+    late = _at(features["avg_days_beyond_terms_12m"], rows)
     issue = items["issue_date"].to_numpy(dtype="datetime64[D]")
     due = items["due_date"].to_numpy(dtype="datetime64[D]")
     habit = issue + np.rint(np.nan_to_num(to_pay)).astype("int64").astype("timedelta64[D]")
@@ -65,16 +67,17 @@ def customer_forecast(
     days_ahead = (dates - today).astype("int64")
     minor = items["minor"].to_numpy(dtype="int64")
     counted = ~items["disputed"].fillna(False).to_numpy(dtype=bool)
-    customers = items["customer_id"].to_numpy()
     result = pd.DataFrame(index=features.index)
+    # Each invoice's customer found once, by code: six groupbys hashed and sorted the ids.
+    rows = positions(result.index, items["customer_id"])
     for window in WINDOWS:
         within = np.where(counted & (days_ahead <= window), minor, 0)
-        result[f"expected_receipts_{window}d_minor"] = _by_customer(customers, within, result)
+        result[f"expected_receipts_{window}d_minor"] = _by_customer(rows, within, len(result))
     days_overdue = items["days_overdue"].to_numpy(dtype="int64")
     due_soon = (days_overdue <= 0) & (days_overdue >= -OVERDUE_HORIZON)
-    overdue = _by_customer(customers, np.where(days_overdue > 0, minor, 0), result)
-    coming = _by_customer(customers, np.where(due_soon & counted, minor, 0), result)
-    disputed = _by_customer(customers, np.where(due_soon & ~counted, minor, 0), result)
+    overdue = _by_customer(rows, np.where(days_overdue > 0, minor, 0), len(result))
+    coming = _by_customer(rows, np.where(due_soon & counted, minor, 0), len(result))
+    disputed = _by_customer(rows, np.where(due_soon & ~counted, minor, 0), len(result))
     probability = chance.reindex(result.index).to_numpy(dtype="float64")
     weighted = overdue + disputed + np.where(coming > 0, coming * probability, 0.0)
     result["expected_overdue_30d_minor"] = np.rint(weighted)
@@ -97,7 +100,16 @@ def weekly_receipts(
     return pd.DataFrame({"week_start": starts, "minor": np.rint(sums[:weeks]).astype("int64")})
 
 
-def _by_customer(customers: np.ndarray, values: np.ndarray, result: pd.DataFrame) -> np.ndarray:
-    """`values` summed per customer, in `result`'s order (0 for a customer with none)."""
-    sums = pd.Series(values).groupby(customers).sum()
-    return sums.reindex(result.index).fillna(0).to_numpy(dtype="float64")
+def _at(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """`values` (float) at `rows`, NaN where a row is -1 (a customer `values` lacks)."""
+    floats = values.to_numpy(dtype="float64")
+    return np.where(rows >= 0, floats[np.maximum(rows, 0)] if len(floats) else np.nan, np.nan)
+
+
+def _by_customer(rows: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """`values` summed per customer row (`rows`, -1: none of them), `size` customers in all
+    (0 for one with none); integers summed as integers, as a groupby sums them."""
+    known = rows >= 0
+    sums = np.zeros(size, dtype=values.dtype)
+    np.add.at(sums, rows[known], values[known])
+    return sums.astype("float64")

@@ -47,13 +47,16 @@ def customer_flags(
         ),
     }
     result = pd.DataFrame(index=features.index)
-    joined = pd.Series("", index=features.index, dtype="object")
+    joined = [""] * len(features)
     for name in FLAGS:
         raised = reasons[name].notna()
         result[name] = raised
-        separator = np.where(joined.str.len() > 0, "; ", "")
-        joined = joined.where(~raised, joined + separator + reasons[name].fillna(""))
-    result["flags"] = joined
+        # Joined as plain strings, only where raised: seven passes of pandas string
+        # arithmetic over every customer cost a third of a second.
+        texts = reasons[name].reindex(features.index).to_numpy(dtype=object)
+        for row in np.flatnonzero(raised.reindex(features.index).to_numpy(dtype=bool)):
+            joined[row] = f"{joined[row]}; {texts[row]}" if joined[row] else str(texts[row])
+    result["flags"] = pd.Series(joined, index=features.index, dtype="object")
     return result
 
 
@@ -138,15 +141,17 @@ def _lingering(customers: pd.Index, open_items: pd.DataFrame, settings: FlagSett
         return pd.Series(None, index=customers, dtype="object")
     oldest = _first_per_customer(late, "days_overdue")
     counts = late.groupby("customer_id").size()
+    # Looked up for all at once: one lookup a customer cost a pandas call each.
+    per_customer = counts.reindex(oldest["customer_id"].to_numpy()).to_numpy().tolist()
     texts = []
-    for customer_id, number, invoice_id, days in zip(
-        oldest["customer_id"],
+    for number, invoice_id, days, count in zip(
         oldest["number"],
         oldest["invoice_id"],
         oldest["days_overdue"],
+        per_customer,
         strict=True,
     ):
-        others = int(counts[customer_id]) - 1
+        others = int(count) - 1
         more = f" (and {others} more over {settings.lingering_days_overdue})" if others else ""
         texts.append(f"invoice {_name(number, invoice_id)} is {day_count(days)} past due{more}")
     return pd.Series(texts, index=oldest["customer_id"].to_numpy()).reindex(customers)

@@ -198,15 +198,14 @@ def _reasons(
     top_codes = codes[order[:, :3]]
     top_codes[~kept] = None
 
-    paid = features["paid_invoices_12m"].fillna(0).astype("int64")
-    new_texts = np.asarray(
-        [
-            f"{NEW_CUSTOMER}: only {n} paid invoice{'s' if n != 1 else ''} in 12 months: "
-            "the score is provisional"
-            for n in paid
-        ],
-        dtype=object,
-    )
+    paid = features["paid_invoices_12m"].fillna(0).astype("int64").to_numpy()
+    # Written only for the new customers: the others' first reason is their top one.
+    new_texts = np.full(len(new), None, dtype=object)
+    new_texts[new] = [
+        f"{NEW_CUSTOMER}: only {n} paid invoice{'s' if n != 1 else ''} in 12 months: "
+        "the score is provisional"
+        for n in paid[new].tolist()
+    ]
     first = np.where(new, new_texts, top_texts[:, 0])
     second = np.where(new, top_texts[:, 0], top_texts[:, 1])
     third = np.where(new, top_texts[:, 1], top_texts[:, 2])

@@ -178,7 +178,9 @@ def _series(text: pa.ChunkedArray) -> pd.Series:
 def _strings(text: pa.ChunkedArray) -> pd.Series:
     """Arrow strings kept as Arrow strings (no Python object per cell); empty is missing."""
     empty = pc.equal(text, "")
-    return pd.Series(pd.arrays.ArrowStringArray(pc.if_else(empty, None, text)))
+    # Most id and code columns have no empty cell: then no copy of two million strings.
+    cells = pc.if_else(empty, None, text) if pc.any(empty).as_py() else text
+    return pd.Series(pd.arrays.ArrowStringArray(cells))
 
 
 def _int64(values: pa.ChunkedArray) -> pd.Series:
@@ -207,8 +209,9 @@ def _money(
         whole = rf"(?:\d{{1,3}}(?:{group}\d{{3}}){{0,3}}|{digits})"
     shape = rf"^[+-]?{whole}(?:{point}\d{{0,{_MAX_PLACES}}})?$"
     fast = pc.fill_null(pc.match_substring_regex(text, shape), False)
+    every = pc.all(fast).as_py()  # the usual column: every cell a plain number
     # Each step copies two million strings, so each is skipped where it would change none.
-    plain = text if pc.all(fast).as_py() else pc.if_else(fast, text, "0")
+    plain = text if every else pc.if_else(fast, text, "0")
     for separator, standard in (
         (formats.thousands_separator, ""),
         (formats.decimal_separator, "."),
@@ -222,6 +225,8 @@ def _money(
     scaled = _scaled_units(
         pc.cast(plain, pa.decimal128(_MAX_WHOLE_DIGITS + _MAX_PLACES, _MAX_PLACES))
     )
+    if every:
+        return _Column(_int64(scaled), None)  # nothing to mask, no cell the slow way
     values = _int64(pc.if_else(fast, scaled, None))
     slow = ~_flags(fast) & ~_flags(pc.equal(text, ""))
     return _Column(values, _slow_way(values, slow, text, Decimal, spec=spec, parser=parser))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
 import structlog
 
 from arsync.control import ControlBalances
@@ -92,7 +93,7 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
         (_line_of(entry.location), entry.location, entry.reason) for entry, _ in table.damaged
     ]
     # Each mapped column as a list once: a cell looked up by position costs a pandas call.
-    cells = {name: table.columns[spec.column].tolist() for name, spec in columns.items()}
+    cells = {name: _cells(table.columns[spec.column]) for name, spec in columns.items()}
     rows = (
         (line, table.location(line), {name: cells[name][row] for name in columns})
         for row, line in enumerate(table.lines.tolist())
@@ -110,6 +111,17 @@ def read_control_totals(path: Path, spec: ControlTotalsSpec, formats: Formats) -
     return ControlBalances(
         figure=spec.figure, basis=spec.basis, balances=balances, every_customer=False
     )
+
+
+def _cells(column: pd.Series) -> list[object]:
+    """The column's cells as Python values: Arrow text without a missing cell (as the CSV
+    reader gives it) listed by Arrow at once, where pandas boxes each cell in Python."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        arrow = column.array.__arrow_array__()
+        if arrow.null_count == 0:
+            cells: list[object] = arrow.to_pylist()
+            return cells
+    return column.tolist()
 
 
 def _line_of(location: str) -> int:

@@ -252,15 +252,8 @@ def _one_record_per_line(data: bytes, rows: int) -> bool:
     return (which the reader takes as a line break), so equal counts tell."""
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return False
-    breaks = sum(
-        int(
-            np.count_nonzero(
-                np.frombuffer(data, np.uint8, min(_CHUNK, len(data) - at), at) == _NEWLINE
-            )
-        )
-        for at in range(0, len(data), _CHUNK)
-    )
-    lines = breaks + (0 if data.endswith(b"\n") else 1)
+    # bytes.count is a memchr loop: ten times numpy's compare-and-count, and no mask to make.
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     return rows + 1 == lines
 
 
