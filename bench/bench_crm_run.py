@@ -11,7 +11,8 @@ Run as `python bench/bench_crm_run.py [--customers 2000] [--export DIR] [--keep 
    own out/ and state/ folders and a `salesforce:` section for the fake, by token) as
    `arsync run` does (`jobs.cli._sync_run`: a state store, then `jobs.pipeline.run_sync`, not a
    dry run; without its progress bars and printed summary, and with `connect` handing the
-   client the fake's session), in this process, twice: the first run, then an unchanged rerun;
+   client the fake's session), with the CLI's allocators (`jobs.allocator.tune_allocators`),
+   in this process, twice: the first run, then an unchanged rerun;
 4. reads the stages from the run's structlog JSON log: the log is the project's own JSON
    logging (`configure_logging`), to a file, with one processor added that stamps every event
    with this process's clock and the fake's own serving time (`FakeSalesforce.serving_seconds`,
@@ -69,6 +70,7 @@ from sfdx import describe_fields  # noqa: E402
 import jobs.pipeline  # noqa: E402
 from connector.crm.salesforce.client import SalesforceClient  # noqa: E402
 from connector.crm.salesforce.settings import SalesforceSettings  # noqa: E402
+from jobs.allocator import tune_allocators  # noqa: E402
 from jobs.logging import LogFormat, bind_run, configure_logging, new_run_id  # noqa: E402
 from jobs.settings import load_run_settings  # noqa: E402
 from jobs.state import StateStore  # noqa: E402
@@ -146,6 +148,7 @@ class Measured:
 
 def main() -> None:
     args = _arguments()
+    tune_allocators()  # as the CLI does before any command
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
         _bench(args, args.keep)

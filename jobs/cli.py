@@ -133,10 +133,10 @@ def _setup(
         ),
     ] = False,
 ) -> None:
-    from jobs.allocator import use_jemalloc  # noqa: PLC0415 - Arrow, after --help and --version
+    from jobs.allocator import tune_allocators  # noqa: PLC0415 - Arrow, after --help and --version
 
     configure_logging(log_format, log_level)
-    use_jemalloc()
+    tune_allocators()
 
 
 AsOfOption = Annotated[

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import platform
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +24,7 @@ from arsync.codes import as_str, equals_text, positions, shared_codes
 from arsync.frames import records_to_frames
 from arsync.ledger import LedgerBuilder
 from arsync.records import CanonicalRecord
-from jobs.allocator import use_jemalloc
+from jobs.allocator import tune_allocators, use_jemalloc
 
 ids = st.one_of(st.text(alphabet="AC01-é ", min_size=0, max_size=4), st.none())
 dtypes = st.sampled_from([object, "string", "string[pyarrow]", "str"])
@@ -117,6 +121,56 @@ def test_the_cli_allocator_is_jemalloc_where_pyarrow_has_it() -> None:
     assert name == pa.default_memory_pool().backend_name
     if _has_jemalloc():
         assert name == "jemalloc"
+
+
+# 256 MiB of 4 MiB arrays, each followed on the heap by a small one that stays; after a
+# 16 MiB array is mapped and freed, glibc's own threshold would put them on the heap.
+_HOLES = """
+import sys
+import numpy as np
+from jobs.allocator import fix_mmap_threshold
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) // 1024 for l in status if l.startswith("VmRSS"))
+fixed = fix_mmap_threshold() if sys.argv[1] == "fixed" else None
+del_ = np.ones(2 << 20)
+del del_
+before = rss()
+blocks, kept = [], []
+for _ in range(64):
+    blocks.append(np.ones(1 << 19))
+    kept.append(np.ones(1 << 10))
+del blocks
+print(fixed, rss() - before)
+"""
+
+
+def _left_resident(mode: str) -> tuple[str, int]:
+    done = subprocess.run(  # noqa: S603 - this interpreter, this test's own script
+        [sys.executable, "-c", _HOLES, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+    )
+    fixed, mib = done.stdout.split()
+    return fixed, int(mib)
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
+)
+def test_a_fixed_mmap_threshold_returns_freed_arrays_to_the_system() -> None:
+    fixed, fixed_mib = _left_resident("fixed")
+    default, default_mib = _left_resident("default")
+
+    assert (fixed, default) == ("True", "None")
+    assert fixed_mib <= 8  # the small arrays that stay: 0.5 MiB
+    assert default_mib >= 200  # glibc's default keeps the holes: what the CLI's setting avoids
+
+
+def test_the_cli_tunes_both_allocators() -> None:
+    assert tune_allocators() == pa.default_memory_pool().backend_name
 
 
 def _has_jemalloc() -> bool:
