@@ -17,7 +17,6 @@ with every block of 1 MiB or more mapped on its own, 804 MiB, in the same time.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 import pyarrow as pa
 
@@ -39,12 +38,9 @@ def use_jemalloc() -> str:
 def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     """Have glibc's malloc map every block of `size` bytes or more apart, returned to the
     system when freed; False where the C library is not glibc (no mallopt, or it refuses)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # no C library to load, or one without mallopt (macOS)
+    try:  # the process's own symbols: the C library it runs on, without searching for it
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no symbols to load, or a C library without mallopt
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int

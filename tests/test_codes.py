@@ -133,8 +133,8 @@ def rss():
     with open("/proc/self/status") as status:
         return next(int(l.split()[1]) // 1024 for l in status if l.startswith("VmRSS"))
 fixed = fix_mmap_threshold() if sys.argv[1] == "fixed" else None
-del_ = np.ones(2 << 20)
-del del_
+large = np.ones(2 << 20)
+del large
 before = rss()
 blocks, kept = [], []
 for _ in range(64):
@@ -169,7 +169,7 @@ def test_a_fixed_mmap_threshold_returns_freed_arrays_to_the_system() -> None:
     assert default_mib >= 200  # glibc's default keeps the holes: what the CLI's setting avoids
 
 
-def test_the_cli_tunes_both_allocators() -> None:
+def test_tuning_both_allocators_names_arrows_pool() -> None:
     assert tune_allocators() == pa.default_memory_pool().backend_name
 
 
